@@ -1,0 +1,3 @@
+from nodeswap.cli import main
+
+main()

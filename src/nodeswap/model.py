@@ -1,0 +1,169 @@
+"""The plan as plain data: targets, steps, files, nodes. Pure: no I/O.
+
+This module owns the *shape* of a plan, shared by the planner (plan.py, runbooks/) and the
+executor (execute.py). A plan is data: apply runs exactly what is written here and never
+re-decides. Serialisation to and from JSON lives here too, so a saved plan round-trips.
+
+Commands are exact shell command lines (already quoted by nodeswap.shell); a step's command
+exits 0 on success. ``check`` is a read-only command whose exit 0 means "already done" (resume
+re-checks instead of re-running); ``verify`` is a post-condition; ``undo`` reverses the step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PLAN_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Target:
+    """A host as the plan names it, and how to reach it.
+
+    ``key_id`` names the host-key identity that must answer: two targets with the same key_id
+    (a new VM at its temporary address, then at the old node's address after R31-R33) must
+    present the same key. ``pin`` says nodeswap itself creates this host, so its key is
+    trusted on first sight and pinned in the journal; every other key must already be known.
+    """
+
+    name: str
+    address: str
+    key_id: str
+    via_firstbox: bool = True
+    pin: bool = False
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A pure check run on captured output (the fetch is the step's command).
+
+    ``kind`` names a comparison in nodeswap.checks (e.g. "haproxy", "rc", "supervisor");
+    ``against`` is the id of an earlier step whose stdout is the reference (old node's copy),
+    or None for checks of one output alone. ``options`` are kind-specific (e.g. sub_region,
+    an address map "old=new").
+    """
+
+    kind: str
+    against: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a plan: what runs where, why (rule), and how to tell it is done."""
+
+    id: str
+    phase: str
+    rule: str
+    title: str
+    target: str  # a Target.name of the plan
+    command: str
+    stdin: str | None = None  # exact bytes fed to the command (e.g. a file's full text)
+    check: str | None = None  # read-only; exit 0 = already done, skip
+    verify: str | None = None  # exit 0 = the step worked
+    undo: str | None = None  # reverses the step (rollback), on the same target
+    timeout: float = 600.0
+    gate: bool = False  # ask for approval before running
+    side_effect: bool = True  # False for read-only steps (fetches, status)
+    analysis: Analysis | None = None
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """A file the plan writes, with its full text (shown in the plan for review)."""
+
+    target: str
+    path: str
+    content: str
+    mode: int = 0o644
+    rule: str = ""
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """What the plan decided for one node being replaced."""
+
+    name: str
+    old_address: str
+    temp_address: str
+    old_physical_host: str
+    physical_host: str
+    old_settings: str
+    settings: str
+    mgmt_mac: str
+    eip_mac: str | None
+    eip_temp_address: str | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    role: str
+    installer_version: str
+    target_os: tuple[str, str]  # (os_name, os_version)
+    nodes: Mapping[str, NodePlan]
+    targets: Mapping[str, Target]
+    steps: tuple[Step, ...]
+    files: tuple[PlannedFile, ...] = ()
+    inventory_fingerprint: str = ""
+    warnings: tuple[str, ...] = ()
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+    def step(self, step_id: str) -> Step:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": PLAN_FORMAT,
+            "role": self.role,
+            "installer_version": self.installer_version,
+            "target_os": list(self.target_os),
+            "nodes": {k: asdict(v) for k, v in self.nodes.items()},
+            "targets": {k: asdict(v) for k, v in self.targets.items()},
+            "steps": [asdict(s) for s in self.steps],
+            "files": [asdict(f) for f in self.files],
+            "inventory_fingerprint": self.inventory_fingerprint,
+            "warnings": list(self.warnings),
+            "meta": dict(self.meta),
+        }
+
+    def fingerprint(self) -> str:
+        """sha256 of the canonical JSON of the plan (what apply records and checks)."""
+        body = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(body.encode()).hexdigest()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Plan:
+        """Rebuild a plan from to_dict() output. Raises KeyError/TypeError on bad shape;
+        callers at the edge (plan files) turn those into PlanFileError."""
+
+        def step(d: Mapping[str, Any]) -> Step:
+            d = dict(d)
+            a = d.pop("analysis", None)
+            analysis = None
+            if a is not None:
+                analysis = Analysis(
+                    kind=a["kind"],
+                    against=a.get("against"),
+                    options=tuple((str(k), str(v)) for k, v in a.get("options", ())),
+                )
+            return Step(**d, analysis=analysis)
+
+        return cls(
+            role=data["role"],
+            installer_version=data["installer_version"],
+            target_os=(data["target_os"][0], data["target_os"][1]),
+            nodes={k: NodePlan(**v) for k, v in data["nodes"].items()},
+            targets={k: Target(**v) for k, v in data["targets"].items()},
+            steps=tuple(step(s) for s in data["steps"]),
+            files=tuple(PlannedFile(**f) for f in data.get("files", ())),
+            inventory_fingerprint=data.get("inventory_fingerprint", ""),
+            warnings=tuple(data.get("warnings", ())),
+            meta=dict(data.get("meta", {})),
+        )
