@@ -70,6 +70,10 @@ class Step:
     gate: bool = False  # ask for approval before running
     side_effect: bool = True  # False for read-only steps (fetches, status)
     analysis: Analysis | None = None
+    # The command ends the target's SSH service (shutdown -h, shutdown -r): a connection that
+    # drops while it runs is the expected outcome, not a failure. A later step (usually on
+    # firstbox, or on the host at its new address) verifies what became of the host.
+    disconnects: bool = False
 
 
 @dataclass(frozen=True)
