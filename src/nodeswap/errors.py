@@ -14,6 +14,7 @@ Whose fault it is decides the branch:
     │   ├── StepFailed                   a step's command or verify failed
     │   ├── CheckFailed                  a comparison found something unexpected (R27-R29, R35)
     │   └── LockHeld                     another run holds the zone's lock
+    ├── StoppedAtGate                    a gate needs approval (resume --yes to continue)
     ├── LabError                         the simulated zone (nodeswap.lab)
     └── BugError (RuntimeError)          a bug in nodeswap itself
 
@@ -103,6 +104,21 @@ class HostKeyError(TransportError):
 class StepFailed(ZoneError):
     """A step failed; carries where and the last lines of its output."""
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str | None = None,
+        step: str | None = None,
+        rule: str | None = None,
+        command: str | None = None,
+        exit_status: int | None = None,
+        output_tail: str = "",
+    ) -> None:
+        self.host, self.step, self.rule, self.command = host, step, rule, command
+        self.exit_status, self.output_tail = exit_status, output_tail
+        super().__init__(message)
+
 
 class CheckFailed(ZoneError):
     """A check found unexpected differences or unhealthy services."""
@@ -112,6 +128,12 @@ class LockHeld(ZoneError):
     """Another run holds the zone's lock."""
 
     exit_code = EXIT_LOCKED
+
+
+class StoppedAtGate(NodeswapError):
+    """A run stopped at a gate that was not approved (not a terminal and no --yes)."""
+
+    exit_code = EXIT_GATE
 
 
 class LabError(NodeswapError):
