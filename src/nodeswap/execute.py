@@ -1,0 +1,486 @@
+"""The executor: runs a Plan's steps exactly as written, recording each one in the journal.
+
+Each step: gate (ask) -> check (exit 0: already done, skip) -> run -> verify -> analysis ->
+record. The journal is written before and after every command, so a run cut at any instant
+(Ctrl-C, kill -9, a lost host) resumes where it stopped: an interrupted step's ``check`` tells
+whether it ran. A failed step stops the run (StepFailed), a gate without approval stops it
+(StoppedAtGate); both are resumable. ``rollback`` runs the ``undo`` of the steps this run did,
+in reverse order.
+
+Steps run one after the other, in plan order (the plan carries no dependency graph yet; per-
+host concurrency is left for when it does). The executor never prints: it announces events.
+It owns no connection policy: a Connector hands it one transport per target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nodeswap import journal as J
+from nodeswap.errors import (
+    BugError,
+    LockHeld,
+    NodeswapError,
+    StepFailed,
+    StoppedAtGate,
+    TransportError,
+)
+from nodeswap.events import (
+    EventSink,
+    GateReached,
+    Notice,
+    RunEnded,
+    RunStarted,
+    StepEnded,
+    StepOutput,
+    StepStarted,
+    discard,
+)
+from nodeswap.journal import Journal, OutputRecorder
+from nodeswap.model import Plan, Step, Target
+from nodeswap.shell import chain, cmd
+from nodeswap.transport.base import Connector, Result, Transport
+from nodeswap.transport.redact import Redactor, Secret
+
+# (kind, output, reference, options) -> a verdict (see _verdict); nodeswap.checks.analyze.
+Analyzer = Callable[[str, str, "str | None", Mapping[str, str]], object]
+Approver = Callable[[Step], bool]
+
+DEFAULT_LOCK_PATH = "/var/lib/nodeswap/zone.lock"
+LOCK_TIMEOUT = 30.0
+
+
+def default_analyzer(
+    kind: str, output: str, reference: str | None, options: Mapping[str, str]
+) -> object:
+    """Calls ``nodeswap.checks.analyze`` (issue 5), imported when first needed."""
+    from nodeswap import checks  # noqa: PLC0415 (the checks registry is optional here)
+
+    analyze = getattr(checks, "analyze", None)
+    if analyze is None:
+        raise BugError(f"nodeswap.checks.analyze is missing: cannot run analysis {kind!r}")
+    return analyze(kind, output, reference, options)
+
+
+def _verdict(result: object) -> tuple[bool, str]:
+    """(ok, text) of an analyzer's answer: a bool, an object with ``ok``, or a list of
+    findings (ok when empty)."""
+    if isinstance(result, bool):
+        return result, ""
+    ok = getattr(result, "ok", None)
+    if isinstance(ok, bool):
+        return ok, str(result)
+    if isinstance(result, Sequence) and not isinstance(result, str):
+        return len(result) == 0, "\n".join(str(f) for f in result)
+    raise BugError(f"analyzer returned {result!r}: expected bool, .ok or a list of findings")
+
+
+def operator_name() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+@dataclass(frozen=True)
+class Lock:
+    """The zone lock's content on firstbox."""
+
+    run_id: str
+    operator: str
+    client_host: str
+    pid: int
+    since: float
+
+    def to_line(self) -> str:
+        return json.dumps(self.__dict__, sort_keys=True)
+
+    @classmethod
+    def from_text(cls, text: str) -> Lock | None:
+        try:
+            d = json.loads(text.strip().splitlines()[0])
+            return cls(str(d["run_id"]), str(d["operator"]), str(d["client_host"]),
+                       int(d["pid"]), float(d["since"]))  # fmt: skip
+        except (ValueError, KeyError, IndexError, TypeError):
+            return None
+
+    def is_stale_here(self) -> bool:
+        """True when the lock was taken on this machine by a process that is gone."""
+        if self.client_host != socket.gethostname():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+
+class Executor:
+    """Runs and rolls back the runs of one zone's journal."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        connector: Connector,
+        *,
+        events: EventSink = discard,
+        approver: Approver | None = None,
+        analyzer: Analyzer = default_analyzer,
+        secrets: Iterable[Secret | str] = (),
+        lock_path: str | None = DEFAULT_LOCK_PATH,
+        break_lock: bool = False,
+        rerun_unchecked: bool = False,
+    ) -> None:
+        self.journal = journal
+        self._conn = connector
+        self._emit = events
+        self._approve = approver
+        self._analyze = analyzer
+        self._redact = Redactor.of(secrets)
+        self._lock_path = lock_path
+        self._break_lock = break_lock
+        self._rerun_unchecked = rerun_unchecked
+        self._lock_target: Target | None = None
+
+    # --- runs -------------------------------------------------------------------------------
+
+    def start(self, plan: Plan, *, zone: str = "default", operator: str | None = None,
+              connection: Mapping[str, Any] | None = None) -> str:  # fmt: skip
+        """Record a new run of ``plan`` (nothing runs yet); returns its id."""
+        return self.journal.create_run(
+            plan, operator=operator or operator_name(), zone=zone, connection=connection
+        )
+
+    async def execute(self, run_id: str, *, resumed: bool = False) -> None:
+        """Run (or continue) ``run_id`` to its end. Raises StepFailed, StoppedAtGate,
+        LockHeld; on cancellation (Ctrl-C) records the interruption and re-raises."""
+        run = self.journal.run(run_id)
+        plan = run.plan()
+        if plan.fingerprint() != run.plan_fingerprint:
+            raise BugError(f"run {run_id}: stored plan does not match its fingerprint")
+        self._emit(RunStarted(run_id, len(plan.steps), resumed))
+        await self._lock(plan, run_id)
+        try:
+            self.journal.set_run_state(run_id, J.RUN_RUNNING)
+            for pos, step in enumerate(plan.steps):
+                await self._step(run_id, plan, step, pos)
+        except asyncio.CancelledError:
+            self._stopped(run_id, J.RUN_INTERRUPTED, "interrupted (Ctrl-C)")
+            raise
+        except StoppedAtGate as exc:
+            self._stopped(run_id, J.RUN_GATE, str(exc))
+            raise
+        except NodeswapError as exc:
+            self._stopped(run_id, J.RUN_FAILED, str(exc))
+            raise
+        finally:
+            await self._unlock(run_id)
+        self.journal.set_run_state(run_id, J.RUN_DONE)
+        self._emit(RunEnded(run_id, J.RUN_DONE))
+
+    def _stopped(self, run_id: str, state: str, message: str) -> None:
+        self.journal.set_run_state(run_id, state, message)
+        self._emit(RunEnded(run_id, state, message))
+
+    # --- one step ---------------------------------------------------------------------------
+
+    async def _step(self, run_id: str, plan: Plan, step: Step, pos: int) -> None:
+        rec = self.journal.step(run_id, step.id)
+        if rec.state in (J.DONE, J.SKIPPED):
+            return
+        target = plan.targets[step.target]
+        if step.gate and not rec.approved:
+            await self._gate(run_id, step, target)
+        was_cut = rec.state in (J.RUNNING, J.INTERRUPTED)
+        started = time.monotonic()
+        transport = await self._transport(run_id, step, target)
+        self._emit(StepStarted(run_id, step.id, "run", target.name, step.rule, step.title, pos))
+        if step.check is not None:
+            res = await self._attempt(
+                run_id, step, "check", step.check, transport, timeout=step.timeout
+            )
+            if res.exit_status == 0:
+                self.journal.set_step_state(run_id, step.id, J.SKIPPED)
+                why = "check says done" + (" (the interrupted attempt had run)" if was_cut else "")
+                self._emit(StepEnded(run_id, step.id, target.name, J.SKIPPED, 0,
+                                     time.monotonic() - started, why))  # fmt: skip
+                return
+        elif was_cut and step.side_effect and not self._rerun_unchecked:
+            self._fail(run_id, step, target, None, "was interrupted while running and has no"
+                       " check, so nodeswap cannot tell whether it ran: look on the host, then"
+                       " resume with --rerun-unchecked to run it again")  # fmt: skip
+        self.journal.set_step_state(run_id, step.id, J.RUNNING)
+        res = await self._run_command(run_id, step, target, transport)
+        if step.verify is not None:
+            transport = await self._transport(run_id, step, target)
+            v = await self._attempt(
+                run_id, step, "verify", step.verify, transport, timeout=step.timeout
+            )
+            if v.exit_status != 0:
+                self._fail(run_id, step, target, v, "ran but its verify failed")
+        if step.analysis is not None:
+            await self._analysis(run_id, plan, step, target, res)
+        self.journal.set_step_state(run_id, step.id, J.DONE)
+        self._emit(StepEnded(run_id, step.id, target.name, J.DONE, res.exit_status,
+                             time.monotonic() - started))  # fmt: skip
+
+    async def _transport(self, run_id: str, step: Step, target: Target) -> Transport:
+        try:
+            return await self._conn.transport(target)
+        except TransportError as exc:
+            self.journal.set_step_state(run_id, step.id, J.FAILED)
+            self._emit(StepEnded(run_id, step.id, target.name, J.FAILED, None, 0.0, str(exc)))
+            raise
+
+    async def _run_command(
+        self, run_id: str, step: Step, target: Target, transport: Transport
+    ) -> Result:
+        try:
+            res = await self._attempt(run_id, step, "run", step.command, transport,
+                                      stdin=step.stdin, timeout=step.timeout)  # fmt: skip
+        except TransportError as exc:
+            if not step.disconnects:
+                self._fail(run_id, step, target, None, f"lost its connection: {exc}")
+            res = Result(target.name, step.command, 0, "", "")
+        if step.disconnects:
+            await self._conn.forget(target)  # the host went down on purpose: reconnect later
+            if res.exit_status is None and not res.timed_out:
+                res = Result(target.name, step.command, 0, res.stdout, res.stderr)
+        if res.exit_status != 0:
+            why = f"timed out after {step.timeout:g}s" if res.timed_out else "failed"
+            self._fail(run_id, step, target, res, why)
+        return res
+
+    async def _gate(self, run_id: str, step: Step, target: Target) -> None:
+        self._emit(GateReached(run_id, step.id, target.name, step.rule, step.title, step.command))
+        ok = self._approve is not None and await asyncio.to_thread(self._approve, step)
+        self._emit(
+            GateReached(run_id, step.id, target.name, step.rule, step.title, step.command, ok)
+        )
+        if not ok:
+            self.journal.set_step_state(run_id, step.id, J.GATE)
+            raise StoppedAtGate(
+                f"run {run_id} stopped at gate {step.id} ({step.rule}: {step.title}) on "
+                f"{target.name}; to approve and continue: nodeswap resume {run_id} --yes"
+            )
+        self.journal.approve(run_id, step.id)
+
+    async def _analysis(
+        self, run_id: str, plan: Plan, step: Step, target: Target, res: Result
+    ) -> None:
+        a = step.analysis
+        assert a is not None
+        output = self.journal.last_output(run_id, step.id) or ""
+        reference = None
+        if a.against is not None:
+            reference = self.journal.last_output(run_id, a.against)
+            if reference is None:
+                self._fail(
+                    run_id,
+                    step,
+                    target,
+                    None,
+                    f"has no output of step {a.against!r} to compare with",
+                )
+        aid = self.journal.begin_attempt(run_id, step.id, "analysis", target.name, a.kind)
+        ok, text = _verdict(self._analyze(a.kind, output, reference, dict(a.options)))
+        rec = OutputRecorder(self._redact)
+        rec.feed("stdout", text)
+        out_z, err_z, _, _ = rec.finish()
+        self.journal.end_attempt(aid, outcome="ok" if ok else "failed", exit_status=0 if ok else 1,
+                                 stdout_z=out_z, stderr_z=err_z)  # fmt: skip
+        if text:
+            self._emit(StepOutput(step.id, target.name, "stdout", self._redact(text) + "\n"))
+        if not ok:
+            r = Result(target.name, a.kind, 1, text, "")
+            self._fail(run_id, step, target, r, f"analysis {a.kind!r} found differences")
+
+    def _fail(self, run_id: str, step: Step, target: Target, res: Result | None, why: str) -> None:
+        self.journal.set_step_state(run_id, step.id, J.FAILED)
+        tail = self._redact(res.tail()) if res is not None else ""
+        status = None if res is None else res.exit_status
+        self._emit(StepEnded(run_id, step.id, target.name, J.FAILED, status, 0.0, why))
+        shown = f"\n--- last lines ---\n{tail}" if tail else ""
+        raise StepFailed(
+            f"step {step.id} ({step.rule}: {step.title}) on {target.name} {why}"
+            f" (exit status {status}); command: {self._redact(step.command)}{shown}\n"
+            f"next: fix the cause, then `nodeswap resume {run_id}`,"
+            f" or `nodeswap rollback {run_id}`",
+            host=target.name, step=step.id, rule=step.rule, command=self._redact(step.command),
+            exit_status=status, output_tail=tail,
+        )  # fmt: skip
+
+    # --- one command, recorded --------------------------------------------------------------
+
+    async def _attempt(self, run_id: str, step: Step, kind: str, command: str, transport: Transport,
+                       *, stdin: str | None = None, timeout: float) -> Result:  # fmt: skip
+        """Run one command, recorded before (start) and after (end, output) it runs."""
+        aid = self.journal.begin_attempt(
+            run_id, step.id, kind, transport.host, self._redact(command)
+        )
+        rec = OutputRecorder(self._redact)
+        loud = kind in ("run", "undo")
+
+        def sink(stream: str, text: str) -> None:
+            clean = rec.feed(stream, text)
+            if clean and loud:
+                self._emit(StepOutput(step.id, transport.host, stream, clean))
+
+        def finish(outcome: str, res: Result | None = None, error: str | None = None) -> None:
+            out_z, err_z, out_rest, err_rest = rec.finish()
+            for stream, rest in (("stdout", out_rest), ("stderr", err_rest)):
+                if rest and loud:
+                    self._emit(StepOutput(step.id, transport.host, stream, rest))
+            self.journal.end_attempt(
+                aid, outcome=outcome, exit_status=None if res is None else res.exit_status,
+                timed_out=res is not None and res.timed_out, error=error,
+                stdout_z=out_z, stderr_z=err_z,
+            )  # fmt: skip
+
+        try:
+            res = await transport.run(command, stdin=stdin, timeout=timeout, sink=sink)
+        except TransportError as exc:
+            finish("disconnected" if step.disconnects else "error", error=self._redact(str(exc)))
+            raise
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            finish("interrupted", error="interrupted (Ctrl-C)")
+            self.journal.set_step_state(run_id, step.id, J.INTERRUPTED)
+            raise
+        outcome = "ok" if res.ok else ("timeout" if res.timed_out else "failed")
+        finish(outcome, res)
+        return res
+
+    # --- rollback ---------------------------------------------------------------------------
+
+    async def rollback(self, run_id: str) -> None:
+        """Run the ``undo`` of every side-effect step this run did, last first.
+
+        A step counts as done by this run when it is done or skipped *and* has a ``run``
+        attempt in this run (a step skipped because it was already done before is left
+        alone). Stops at the first undo that fails (StepFailed, run rollback_failed).
+        """
+        run = self.journal.run(run_id)
+        plan = run.plan()
+        ran = {a.step_id for a in self.journal.attempts(run_id) if a.kind == "run"}
+        todo = [
+            s for s in self.journal.steps(run_id)
+            if s.state in (J.DONE, J.SKIPPED) and s.step_id in ran
+        ]  # fmt: skip
+        self._emit(RunStarted(run_id, len(todo), resumed=True))
+        await self._lock(plan, run_id)
+        try:
+            for srec in reversed(todo):
+                await self._undo(run_id, plan, plan.step(srec.step_id), srec.position)
+        except asyncio.CancelledError:
+            self._stopped(run_id, J.RUN_INTERRUPTED, "rollback interrupted (Ctrl-C)")
+            raise
+        except NodeswapError as exc:
+            self._stopped(run_id, J.RUN_ROLLBACK_FAILED, str(exc))
+            raise
+        finally:
+            await self._unlock(run_id)
+        self._stopped(run_id, J.RUN_ROLLED_BACK, f"{len(todo)} steps considered")
+
+    async def _undo(self, run_id: str, plan: Plan, step: Step, pos: int) -> None:
+        target = plan.targets[step.target]
+        if not step.side_effect or step.undo is None:
+            if step.side_effect:
+                self._emit(Notice(f"step {step.id} has no undo: left as it is", run_id))
+            return
+        started = time.monotonic()
+        self._emit(StepStarted(run_id, step.id, "undo", target.name, step.rule, step.title, pos))
+        transport = await self._conn.transport(target)
+        res = await self._attempt(run_id, step, "undo", step.undo, transport, timeout=step.timeout)
+        if res.exit_status != 0:
+            self.journal.set_step_state(run_id, step.id, J.UNDO_FAILED)
+            self._emit(StepEnded(run_id, step.id, target.name, J.UNDO_FAILED, res.exit_status))
+            raise StepFailed(
+                f"undo of step {step.id} ({step.rule}) on {target.name} failed (exit status "
+                f"{res.exit_status}); command: {self._redact(step.undo)}\n--- last lines ---\n"
+                f"{self._redact(res.tail())}",
+                host=target.name, step=step.id, rule=step.rule, command=self._redact(step.undo),
+                exit_status=res.exit_status, output_tail=self._redact(res.tail()),
+            )  # fmt: skip
+        self.journal.set_step_state(run_id, step.id, J.UNDONE)
+        self._emit(StepEnded(run_id, step.id, target.name, J.UNDONE, 0, time.monotonic() - started))
+
+    # --- the zone lock on firstbox ----------------------------------------------------------
+
+    def _firstbox(self, plan: Plan) -> Target | None:
+        name = plan.meta.get("firstbox", "firstbox")
+        return plan.targets.get(name)
+
+    async def _lock(self, plan: Plan, run_id: str) -> None:
+        """Take the zone lock on firstbox (a file created with O_EXCL via ``set -C``)."""
+        target = self._firstbox(plan)
+        if self._lock_path is None or target is None:
+            return
+        run = self.journal.run(run_id)
+        mine = Lock(run_id, run.operator, socket.gethostname(), os.getpid(), time.time())
+        t = await self._conn.transport(target)
+        path = self._lock_path
+        write = cmd("printf", "%s\n", mine.to_line())
+        take = chain(
+            cmd("mkdir", "-p", os.path.dirname(path) or "/"),
+            f"{{ (set -C; {write} > {cmd(path)}) 2>/dev/null"
+            f" || {{ {cmd('cat', path)}; exit 3; }}; }}",
+        )
+        res = await t.run(take, timeout=LOCK_TIMEOUT)
+        if res.exit_status == 0:
+            self._lock_target = target
+            return
+        held = Lock.from_text(res.stdout)
+        if res.exit_status != 3:
+            raise TransportError(f"cannot take the lock {path} on {target.name}: {res.tail()}")
+        reclaim = held is not None and held.run_id == run_id and held.is_stale_here()
+        if not (self._break_lock or reclaim):
+            raise LockHeld(self._lock_message(path, target, held, res.stdout))
+        why = (
+            "broken on request (--break-lock)"
+            if self._break_lock
+            else "reclaimed: same run, its process is gone"
+        )
+        self._emit(
+            Notice(f"lock {path} on {target.name} held by {res.stdout.strip()!r}: {why}", run_id)
+        )
+        await t.run(cmd("rm", "-f", path), timeout=LOCK_TIMEOUT)
+        self._break_lock = False
+        await self._lock(plan, run_id)
+
+    @staticmethod
+    def _lock_message(path: str, target: Target, held: Lock | None, raw: str) -> str:
+        if held is None:
+            return (
+                f"zone locked: {path} on {target.name} holds {raw.strip()!r};"
+                " if no run is active, use --break-lock"
+            )
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(held.since))
+        stale = (
+            " It looks STALE (that process is gone)."
+            if held.is_stale_here()
+            else " It may be stale if that process is gone."
+        )
+        return (
+            f"zone locked by run {held.run_id} of {held.operator} (pid {held.pid} on "
+            f"{held.client_host}, since {since}), lock file {path} on {target.name}.{stale} "
+            f"Break it only if no run is active: --break-lock"
+        )
+
+    async def _unlock(self, run_id: str) -> None:
+        target, self._lock_target = self._lock_target, None
+        if target is None or self._lock_path is None:
+            return
+        try:
+            t = await self._conn.transport(target)
+            path = self._lock_path
+            await t.run(f"grep -qF {cmd(run_id)} {cmd(path)} && {cmd('rm', '-f', path)}",
+                        timeout=LOCK_TIMEOUT)  # fmt: skip
+        except TransportError as exc:
+            self._emit(Notice(f"could not release the lock on {target.name}: {exc}", run_id))
