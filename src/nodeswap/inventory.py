@@ -1,0 +1,459 @@
+"""The zone model: nodes, roles, groups, networks, VG, installer version, components. Pure.
+
+Built from the zone's settings files (one ``SettingsFile`` per node, already parsed) plus a few
+facts that live outside the settings files (installer version, deployed components, zone
+variables). This module decides nothing about the upgrade (that is rules.py); it answers
+questions about the zone as it is: which nodes are VMs, VG or KS nodes, which nodes a group name
+of ``exec_nodes.sh`` selects (reference §3), every address and MAC in use.
+
+It must not do I/O: sources.py reads files, the CLI reads arguments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from ipaddress import IPv4Address, IPv4Network
+
+from nodeswap.errors import InputError, Problem, RuleError
+from nodeswap.settings import SettingsFile
+
+COMPONENTS = ("boss", "boss2", "warehouse")
+
+# Group names gen_node_list writes besides the fixed ones: a substring match on `role`.
+KNOWN_ROLE_GROUPS = (
+    "proxy", "webservice", "dnsmaster", "zoocassa", "pgpool", "seed", "vbr", "snapshot",
+    "bm", "boss", "vdi", "eipctl", "swctl", "rsserver", "pgmaster", "pgslave",
+)
+
+_IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
+_MAC = re.compile(r"(?<![0-9A-Fa-f:])([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})(?![0-9A-Fa-f:])")
+_VERSION = re.compile(r"\d+(?:\.\d+){1,2}")
+_ROUTE = re.compile(r"ip\s+route\s+add\s+(\S+)")
+
+
+@dataclass(frozen=True, order=True)
+class InstallerVersion:
+    """The installer's version: 2 or 3 dotted numbers, missing = 0, compared numerically."""
+
+    major: int
+    minor: int
+    revision: int
+
+    @classmethod
+    def parse(cls, text: str, *, source: str = "--installer-version") -> InstallerVersion:
+        """Parse ``4.3.1`` or ``3.7``; anything else is an InputError naming the value."""
+        value = text.strip()
+        if not _VERSION.fullmatch(value):
+            raise InputError([Problem(
+                f"invalid installer version {text!r}: expected 2 or 3 dotted numbers "
+                "such as 4.3.1 or 3.7", file=source, key="installer_version")])
+        parts = [int(p) for p in value.split(".")] + [0]
+        return cls(parts[0], parts[1], parts[2])
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.revision}"
+
+
+V4_3 = InstallerVersion(4, 3, 0)
+
+
+def parse_components(text: str, *, source: str = "--components") -> frozenset[str]:
+    """A comma list of deployed optional components: boss (v1), boss2, warehouse."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in COMPONENTS]
+    if bad:
+        raise InputError([Problem(
+            f"unknown component {b!r}: expected a comma list of {', '.join(COMPONENTS)}",
+            file=source, key="components") for b in bad])
+    return frozenset(names)
+
+
+@dataclass(frozen=True)
+class ZoneFacts:
+    """What the zone tells outside its settings files (offline: from arguments and the spec).
+
+    ``answering`` are addresses known to answer ping (gathered at discovery; R16 refuses them).
+    ``vip_holder`` is the node holding the role's VIP, when known.
+    """
+
+    installer_version: InstallerVersion
+    components: frozenset[str] = frozenset()
+    vg_mgmt_network_gateway: str | None = None
+    vm_base_network: str | None = None
+    vip: str | None = None
+    vip_holder: str | None = None
+    console_url: str | None = None
+    answering: frozenset[str] = frozenset()
+
+
+def _on(value: str | None) -> bool:
+    return (value or "").strip().lower() == "on"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of the zone, as its settings file describes it."""
+
+    name: str
+    settings: SettingsFile
+
+    def get(self, key: str) -> str:
+        return self.settings.get(key) or ""
+
+    @property
+    def role(self) -> str:
+        return self.get("role")
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return tuple(r.strip() for r in self.role.split(",") if r.strip())
+
+    @property
+    def address(self) -> str:
+        return self.get("mgmt_network_address")
+
+    @property
+    def netmask(self) -> str:
+        return self.get("mgmt_network_netmask")
+
+    @property
+    def physical_host(self) -> str:
+        return self.get("physical_host")
+
+    @property
+    def zone_id(self) -> str:
+        return self.get("zone_id")
+
+    @property
+    def is_vm(self) -> bool:
+        """A libvirt guest: it names a physical host or a host bridge, or says so."""
+        return bool(self.physical_host or self.get("physical_host_network_interface")
+                    or _on(self.get("feature_vmnode")))
+
+    @property
+    def is_vg(self) -> bool:
+        return "vgateway" in self.roles or _on(self.get("feature_vgnode"))
+
+    @property
+    def is_hyper(self) -> bool:
+        return _on(self.get("feature_hypernode"))
+
+    @property
+    def is_ks(self) -> bool:
+        """A KS node: a physical node with feature_ksnode on (management VMs carry it too)."""
+        return not self.is_vm and _on(self.get("feature_ksnode"))
+
+    @property
+    def network(self) -> IPv4Network | None:
+        try:
+            return IPv4Network(f"{self.address}/{self.netmask}", strict=False)
+        except ValueError:
+            return None
+
+
+def _validate(name: str, sf: SettingsFile) -> list[Problem]:
+    """Problems of one node file that make the zone model unusable."""
+    problems: list[Problem] = []
+    hostname = sf.get("hostname")
+    if hostname != name:
+        problems.append(Problem(
+            f"file name {name!r} differs from its hostname value {hostname!r} "
+            "(a settings file must be named after its node)",
+            file=sf.path, line=sf.line_of("hostname"), key="hostname"))
+    for key in ("mgmt_network_address", "physical_host"):
+        value = sf.get(key) or ""
+        if key == "mgmt_network_address" or value:
+            try:
+                IPv4Address(value)
+            except ValueError:
+                problems.append(Problem(f"{value!r} is not an IPv4 address", file=sf.path,
+                                        line=sf.line_of(key), key=key))
+    netmask = sf.get("mgmt_network_netmask") or ""
+    if netmask:
+        try:
+            IPv4Network(f"0.0.0.0/{netmask}")
+        except ValueError:
+            problems.append(Problem(f"{netmask!r} is not a netmask", file=sf.path,
+                                    line=sf.line_of("mgmt_network_netmask"),
+                                    key="mgmt_network_netmask"))
+    return problems
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A zone: its nodes (by name, sorted) and its facts. Build with ``Zone.build``."""
+
+    nodes: Mapping[str, Node]
+    facts: ZoneFacts
+
+    @classmethod
+    def build(cls, files: Mapping[str, SettingsFile], facts: ZoneFacts) -> Zone:
+        """The zone from ``{node name: settings}``; every problem of every file at once."""
+        problems: list[Problem] = []
+        for name in sorted(files):
+            problems.extend(_validate(name, files[name]))
+        if problems:
+            raise InputError(problems)
+        nodes = {name: Node(name, files[name]) for name in sorted(files)}
+        return cls(nodes, facts)
+
+    # ---- questions about nodes -------------------------------------------------------
+    def node(self, name: str) -> Node:
+        try:
+            return self.nodes[name]
+        except KeyError:
+            raise InputError([Problem(f"unknown node {name!r}: no settings file of that name "
+                                      f"(nodes: {', '.join(self.nodes)})")]) from None
+
+    @property
+    def installer_version(self) -> InstallerVersion:
+        return self.facts.installer_version
+
+    @property
+    def components(self) -> frozenset[str]:
+        return self.facts.components
+
+    @cached_property
+    def vg_nodes(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes.values() if n.is_vg)
+
+    @property
+    def has_vg(self) -> bool:
+        return bool(self.vg_nodes)
+
+    @cached_property
+    def ks_nodes(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes.values() if n.is_ks)
+
+    @cached_property
+    def physical_nodes(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes.values() if not n.is_vm)
+
+    def node_by_address(self, address: str) -> Node | None:
+        for n in self.nodes.values():
+            if n.address == address:
+                return n
+        return None
+
+    def role_nodes(self, role: str) -> tuple[Node, ...]:
+        """The VMs whose role list holds exactly ``role`` (proxy0, proxy1...), sorted."""
+        return tuple(n for n in self.nodes.values() if role in n.roles and n.is_vm)
+
+    # ---- networks ---------------------------------------------------------------------
+    @cached_property
+    def mgmt_network(self) -> IPv4Network:
+        """The KS MGMT network (``{{ mgmt_network }}``), a CIDR from the KS nodes' address
+        and netmask; they must agree."""
+        nets = {n.network for n in self.ks_nodes if n.network is not None}
+        if len(nets) != 1:
+            found = ", ".join(sorted(str(n) for n in nets)) or "no KS node"
+            raise RuleError([Problem(
+                f"cannot tell the KS MGMT network: KS nodes give {found}; "
+                "set mgmt_network in the spec", key="mgmt_network", rule="R10")])
+        return nets.pop()
+
+    def vg_in_ks_24(self) -> bool:
+        """R10: every VG node's MGMT address is in the /24 of the KS MGMT network."""
+        ks_24 = {IPv4Network(f"{n.address}/24", strict=False) for n in self.ks_nodes}
+        vg_24 = {IPv4Network(f"{n.address}/24", strict=False) for n in self.vg_nodes}
+        return bool(ks_24) and vg_24 <= ks_24
+
+    def vg_mgmt_network_gateway(self, spec_value: str | None = None) -> str:
+        """The VG MGMT gateway: the spec's value, else the zone variable, else the VG nodes'
+        ``mgmt_network_gateway``, which must all agree (R10/R11)."""
+        value = spec_value or self.facts.vg_mgmt_network_gateway
+        if value:
+            return value
+        seen = {n.get("mgmt_network_gateway"): n for n in self.vg_nodes}
+        seen.pop("", None)
+        if len(seen) == 1:
+            return next(iter(seen))
+        if not seen:
+            raise RuleError([Problem(
+                "no VG node names its mgmt_network_gateway and no vg_mgmt_network_gateway "
+                "was given: set vg_mgmt_network_gateway in the spec", key="vg_mgmt_network_gateway",
+                rule="R10")])
+        raise RuleError([Problem(
+            f"VG nodes disagree on mgmt_network_gateway: {gw!r}; set vg_mgmt_network_gateway "
+            "in the spec", file=n.settings.path, line=n.settings.line_of("mgmt_network_gateway"),
+            key="mgmt_network_gateway", rule="R10") for gw, n in sorted(seen.items())])
+
+    def vm_base_network(self, node: Node, spec_value: str | None = None) -> str:
+        """``{{ vm_base_network }}`` (R11): the spec, the zone fact, else parsed from the old
+        node's ``vm_network_routing_rule`` (``ip route add NET src ... via ...``)."""
+        value = spec_value or self.facts.vm_base_network
+        if value:
+            return value
+        rule = node.get("vm_network_routing_rule")
+        m = _ROUTE.search(rule)
+        if m:
+            try:
+                return str(IPv4Network(m.group(1), strict=False))
+            except ValueError:
+                pass
+        raise RuleError([Problem(
+            f"cannot read the VM base network from vm_network_routing_rule={rule!r}; "
+            "set vm_base_network in the spec", file=node.settings.path,
+            line=node.settings.line_of("vm_network_routing_rule"),
+            key="vm_network_routing_rule", rule="R11")])
+
+    # ---- everything in use --------------------------------------------------------------
+    @cached_property
+    def address_index(self) -> Mapping[str, tuple[str, str]]:
+        """Every IPv4 address written in any value of any settings file (routes, gateways,
+        DNS servers, addresses) -> (node, key) of its first appearance."""
+        seen: dict[str, tuple[str, str]] = {}
+        for n in self.nodes.values():
+            for key, value in n.settings.as_dict().items():
+                for m in _IPV4.finditer(value):
+                    try:
+                        addr = str(IPv4Address(m.group(1)))
+                    except ValueError:
+                        continue
+                    seen.setdefault(addr, (n.name, key))
+        return seen
+
+    @property
+    def addresses(self) -> frozenset[str]:
+        return frozenset(self.address_index) | self.facts.answering | (
+            {self.facts.vip} if self.facts.vip else set())
+
+    @cached_property
+    def macs(self) -> frozenset[str]:
+        """Every MAC address in any settings file, lowercase."""
+        found: set[str] = set()
+        for n in self.nodes.values():
+            for value in n.settings.as_dict().values():
+                found.update(m.group(1).lower() for m in _MAC.finditer(value))
+        return frozenset(found)
+
+    # ---- groups (reference §3) ----------------------------------------------------------
+    def _zone_of(self, node: Node) -> str:
+        if node.zone_id:
+            return node.zone_id
+        for z in self.zone_ids:
+            if node.name.startswith(z + "-"):
+                return z
+        return ""
+
+    @cached_property
+    def zone_ids(self) -> tuple[str, ...]:
+        return tuple(sorted({n.zone_id for n in self.nodes.values() if n.zone_id}))
+
+    @property
+    def is_region(self) -> bool:
+        return any(n.get("is_region") == "1" for n in self.nodes.values())
+
+    def _plain_group(self, group: str) -> tuple[str, ...] | None:
+        nodes = list(self.nodes.values())
+
+        def phy(n: Node) -> bool:
+            return not n.get("physical_host_network_interface")
+
+        def ks(n: Node) -> bool:
+            return not n.is_hyper and not ("vgateway" in n.role)
+
+        fixed = {
+            "all": lambda n: True,
+            "phy": phy,
+            "vm": lambda n: not phy(n),
+            "ks": ks,
+            "vg": lambda n: "vgateway" in n.role,
+            "vgateway": lambda n: "vgateway" in n.role,
+            "hyper": lambda n: n.is_hyper,
+            "pgserver": lambda n: any(r in n.role for r in ("pgserver", "pgmaster", "pgslave")),
+            "dns": lambda n: "dnsmaster" in n.role or "dnsslave" in n.role,
+            "ks-vm": lambda n: phy(n) and ks(n) and not n.get("bm_ipmi_address"),
+        }
+        for mode in ("pair", "repl", "sanc", "local"):
+            fixed[f"hyper-{mode}"] = (
+                lambda n, m=mode: n.is_hyper and n.get("container_mode") == m)  # type: ignore[misc]
+        for base in ("ks", "vg", "hyper"):
+            sel = fixed[base]
+            fixed[f"non-{base}"] = lambda n, s=sel: not s(n)  # type: ignore[misc]
+            fixed[f"non-{base}-phy"] = lambda n, s=sel: phy(n) and not s(n)  # type: ignore[misc]
+        if group in fixed:
+            return tuple(n.name for n in nodes if fixed[group](n))
+        if group in self.role_groups:
+            return tuple(n.name for n in nodes if group in n.role)
+        return None
+
+    @cached_property
+    def role_groups(self) -> frozenset[str]:
+        """Names written as role groups: the known ones and every role token of the zone."""
+        tokens = {r for n in self.nodes.values() for r in n.roles}
+        return frozenset(KNOWN_ROLE_GROUPS) | tokens
+
+    def group(self, name: str) -> tuple[str, ...] | None:
+        """Members of group ``name`` as exec_nodes.sh sees them, or None if no such group.
+
+        In region mode ``<zone>-<group>`` selects the group's nodes of that zone."""
+        plain = self._plain_group(name)
+        if plain is not None:
+            return plain
+        for z in self.zone_ids:
+            if name.startswith(z + "-"):
+                inner = self._plain_group(name[len(z) + 1:])
+                if inner is not None:
+                    return tuple(n for n in inner if self._zone_of(self.nodes[n]) == z)
+        return None
+
+    def resolve_targets(self, targets: str) -> tuple[str, ...]:
+        """A comma list of groups and/or node names -> node names, sorted, deduplicated.
+
+        A group name wins over a node name (as in exec_nodes.sh); every other name must have
+        a settings file."""
+        out: set[str] = set()
+        problems: list[Problem] = []
+        for name in (t.strip() for t in targets.split(",")):
+            if not name:
+                continue
+            members = self.group(name)
+            if members is not None:
+                out.update(members)
+            elif name in self.nodes:
+                out.add(name)
+            else:
+                problems.append(Problem(
+                    f"unknown node or group {name!r} in targets {targets!r}", key="targets"))
+        if problems:
+            raise InputError(problems)
+        return tuple(sorted(out))
+
+    # ---- identity -----------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """sha256 over the canonical inputs: every settings file's text and the facts."""
+        facts = self.facts
+        body = {
+            "files": {name: n.settings.render() for name, n in self.nodes.items()},
+            "installer_version": str(facts.installer_version),
+            "components": sorted(facts.components),
+            "vg_mgmt_network_gateway": facts.vg_mgmt_network_gateway,
+            "vm_base_network": facts.vm_base_network,
+            "vip": facts.vip,
+            "vip_holder": facts.vip_holder,
+            "console_url": facts.console_url,
+            "answering": sorted(facts.answering),
+        }
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def is_address(value: str) -> bool:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def sorted_names(names: Iterable[str]) -> list[str]:
+    """Node names in natural order (proxy2 before proxy10)."""
+    return sorted(names, key=lambda s: [int(t) if t.isdigit() else t
+                                        for t in re.split(r"(\d+)", s)])
