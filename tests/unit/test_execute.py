@@ -1,0 +1,239 @@
+"""The executor on the local transport: order, check/skip, verify, failure, gates, resume,
+rollback, redaction, the zone lock. Real bash, temp folders; no mocks."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from nodeswap import journal as J
+from nodeswap.errors import LockHeld, StepFailed, StoppedAtGate
+from nodeswap.events import Event, GateReached, StepEnded, StepOutput
+from nodeswap.execute import Executor
+from nodeswap.journal import Journal
+from nodeswap.model import Analysis, Plan, Step, Target
+from nodeswap.shell import cmd
+from nodeswap.transport.local import LocalConnector
+
+
+def counting_step(i: int, folder: Path, **kw: object) -> Step:
+    """A side effect that appends one line to a file; its check says whether it did."""
+    log = str(folder / "log")
+    mark = f"step{i}"
+    return Step(
+        id=f"s{i}", phase="p", rule=f"R{i}", title=f"append {mark}", target="firstbox",
+        command=f"echo {mark} >> {cmd(log)}",
+        check=f"grep -qx {mark} {cmd(log)}",
+        undo=f"sed -i '/^{mark}$/d' {cmd(log)}",
+        **kw,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def make_plan(steps: list[Step]) -> Plan:
+    t = Target("firstbox", "127.0.0.1", "fb", via_firstbox=False)
+    return Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {}, {"firstbox": t}, tuple(steps))
+
+
+class Rig:
+    def __init__(self, tmp: Path, **kw: object) -> None:
+        self.tmp = tmp
+        self.journal = Journal.open(tmp / "state" / "zone.journal.sqlite")
+        self.events: list[Event] = []
+        self.ex = Executor(
+            self.journal, LocalConnector(), events=self.events.append,
+            lock_path=str(tmp / "lock" / "zone.lock"), **kw,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    def run(self, plan: Plan) -> str:
+        rid = self.ex.start(plan, operator="tester")
+        asyncio.run(self.ex.execute(rid))
+        return rid
+
+    def log(self) -> list[str]:
+        p = self.tmp / "log"
+        return p.read_text().splitlines() if p.exists() else []
+
+
+def test_runs_steps_in_order_and_records_them(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rid = rig.run(make_plan([counting_step(i, tmp_path) for i in range(3)]))
+    assert rig.log() == ["step0", "step1", "step2"]
+    assert [s.state for s in rig.journal.steps(rid)] == [J.DONE] * 3
+    assert rig.journal.run(rid).state == J.RUN_DONE
+    kinds = [a.kind for a in rig.journal.attempts(rid, "s0")]
+    assert kinds == ["check", "run"]
+    assert not (tmp_path / "lock" / "zone.lock").exists()  # released
+
+
+def test_check_exit_zero_skips_the_step(tmp_path: Path) -> None:
+    (tmp_path / "log").write_text("step1\n")
+    rig = Rig(tmp_path)
+    rid = rig.run(make_plan([counting_step(i, tmp_path) for i in range(3)]))
+    assert rig.log() == ["step1", "step0", "step2"]
+    assert rig.journal.step(rid, "s1").state == J.SKIPPED
+
+
+def test_failed_step_stops_the_run_with_where_and_output_then_resume(tmp_path: Path) -> None:
+    flag = tmp_path / "ok"
+    bad = Step("bad", "p", "R9", "needs flag", "firstbox",
+               command=f"echo trying; echo password=hunter22; test -e {cmd(str(flag))}")  # fmt: skip
+    plan = make_plan([counting_step(0, tmp_path), bad, counting_step(2, tmp_path)])
+    rig = Rig(tmp_path)
+    rid = rig.ex.start(plan, operator="tester")
+    with pytest.raises(StepFailed) as err:
+        asyncio.run(rig.ex.execute(rid))
+    e = err.value
+    assert (e.host, e.step, e.rule, e.exit_status) == ("firstbox", "bad", "R9", 1)
+    assert "trying" in e.output_tail and "hunter22" not in str(e)
+    assert rig.journal.run(rid).state == J.RUN_FAILED
+    assert rig.journal.step(rid, "bad").state == J.FAILED
+    flag.touch()
+    asyncio.run(rig.ex.execute(rid, resumed=True))
+    assert rig.log() == ["step0", "step2"]
+    assert rig.journal.run(rid).state == J.RUN_DONE
+    run_attempts = [a for a in rig.journal.attempts(rid, "bad") if a.kind == "run"]
+    assert [a.exit_status for a in run_attempts] == [1, 0]
+    out, _ = rig.journal.output(run_attempts[0].id)
+    assert "trying" in out and "hunter22" not in out and "password=***" in out
+
+
+def test_verify_failure_fails_the_step(tmp_path: Path) -> None:
+    s = Step("v", "p", "R1", "verified", "firstbox", command="true", verify="false")
+    rig = Rig(tmp_path)
+    with pytest.raises(StepFailed, match="verify failed"):
+        rig.run(make_plan([s]))
+
+
+def test_timeout_fails_the_step(tmp_path: Path) -> None:
+    s = Step("slow", "p", "R1", "hangs", "firstbox", command="sleep 30", timeout=0.3)
+    rig = Rig(tmp_path)
+    with pytest.raises(StepFailed, match="timed out after 0.3s"):
+        rig.run(make_plan([s]))
+
+
+def test_gate_without_approver_stops_and_resume_with_yes_continues(tmp_path: Path) -> None:
+    plan = make_plan([counting_step(0, tmp_path), counting_step(1, tmp_path, gate=True)])
+    rig = Rig(tmp_path)
+    rid = rig.ex.start(plan, operator="tester")
+    with pytest.raises(StoppedAtGate, match=f"nodeswap resume {rid} --yes"):
+        asyncio.run(rig.ex.execute(rid))
+    assert rig.log() == ["step0"]
+    assert rig.journal.run(rid).state == J.RUN_GATE
+    assert rig.journal.step(rid, "s1").state == J.GATE
+    yes = Executor(rig.journal, LocalConnector(), approver=lambda s: True,
+                   lock_path=str(tmp_path / "lock" / "zone.lock"), events=rig.events.append)  # fmt: skip
+    asyncio.run(yes.execute(rid, resumed=True))
+    assert rig.log() == ["step0", "step1"]
+    gates = [e for e in rig.events if isinstance(e, GateReached)]
+    assert [g.approved for g in gates] == [None, False, None, True]
+
+
+def test_interrupted_step_is_checked_not_rerun(tmp_path: Path) -> None:
+    """A kill -9 after the side effect but before the end was recorded: resume's check sees it."""
+    plan = make_plan([counting_step(i, tmp_path) for i in range(3)])
+    rig = Rig(tmp_path)
+    rid = rig.ex.start(plan, operator="tester")
+    # what a crash mid-step leaves: s0 done, s1 running with an open attempt, effect applied
+    rig.journal.set_step_state(rid, "s0", J.DONE)
+    (tmp_path / "log").write_text("step0\nstep1\n")
+    rig.journal.set_step_state(rid, "s1", J.RUNNING)
+    rig.journal.begin_attempt(rid, "s1", "run", "firstbox", "echo step1")
+    asyncio.run(rig.ex.execute(rid, resumed=True))
+    assert rig.log() == ["step0", "step1", "step2"]
+    assert rig.journal.step(rid, "s1").state == J.SKIPPED
+
+
+def test_interrupted_side_effect_without_check_needs_the_operator(tmp_path: Path) -> None:
+    s = Step("nocheck", "p", "R1", "no check", "firstbox", command="true")
+    rig = Rig(tmp_path)
+    rid = rig.ex.start(make_plan([s]), operator="tester")
+    rig.journal.set_step_state(rid, "nocheck", J.RUNNING)
+    with pytest.raises(StepFailed, match="--rerun-unchecked"):
+        asyncio.run(rig.ex.execute(rid, resumed=True))
+    again = Executor(rig.journal, LocalConnector(), lock_path=None, rerun_unchecked=True)
+    asyncio.run(again.execute(rid, resumed=True))
+    assert rig.journal.run(rid).state == J.RUN_DONE
+
+
+def test_rollback_undoes_done_steps_in_reverse(tmp_path: Path) -> None:
+    order = tmp_path / "order"
+    steps = [
+        Step(f"u{i}", "p", "R1", f"u{i}", "firstbox", command="true",
+             undo=f"echo u{i} >> {cmd(str(order))}")
+        for i in range(3)
+    ]  # fmt: skip
+    rig = Rig(tmp_path)
+    rid = rig.run(make_plan(steps))
+    asyncio.run(rig.ex.rollback(rid))
+    assert order.read_text().split() == ["u2", "u1", "u0"]
+    assert rig.journal.run(rid).state == J.RUN_ROLLED_BACK
+    assert {s.state for s in rig.journal.steps(rid)} == {J.UNDONE}
+
+
+def test_rollback_leaves_steps_that_were_already_done(tmp_path: Path) -> None:
+    (tmp_path / "log").write_text("step0\n")
+    rig = Rig(tmp_path)
+    rid = rig.run(make_plan([counting_step(0, tmp_path), counting_step(1, tmp_path)]))
+    asyncio.run(rig.ex.rollback(rid))
+    assert rig.log() == ["step0"]
+
+
+def test_lock_contention_names_the_owner_and_break_lock_takes_it(tmp_path: Path) -> None:
+    lock = tmp_path / "lock" / "zone.lock"
+    lock.parent.mkdir()
+    lock.write_text('{"run_id": "other-run", "operator": "alice@fb", "client_host": "elsewhere",'
+                    ' "pid": 1, "since": 0}\n')  # fmt: skip
+    rig = Rig(tmp_path)
+    plan = make_plan([counting_step(0, tmp_path)])
+    with pytest.raises(LockHeld, match="run other-run of alice@fb") as err:
+        rig.run(plan)
+    assert err.value.exit_code == 4
+    assert rig.log() == []
+    breaker = Rig(tmp_path, break_lock=True)
+    breaker.run(plan)
+    assert rig.log() == ["step0"]
+    assert not lock.exists()
+
+
+def test_output_events_are_redacted(tmp_path: Path) -> None:
+    s = Step("talk", "p", "R1", "talks", "firstbox", command="echo token=abc123; echo s3cr3tvalue")
+    rig = Rig(tmp_path, secrets=["s3cr3tvalue"])
+    rig.run(make_plan([s]))
+    text = "".join(e.text for e in rig.events if isinstance(e, StepOutput))
+    assert "abc123" not in text and "s3cr3tvalue" not in text and "token=***" in text
+
+
+def test_analysis_uses_the_reference_step_output(tmp_path: Path) -> None:
+    seen: list[tuple[str, str, str | None]] = []
+
+    def analyzer(kind: str, out: str, ref: str | None, opts: object) -> list[str]:
+        seen.append((kind, out, ref))
+        return [] if out == ref else ["differs"]
+
+    old = Step("old", "p", "R27", "old cfg", "firstbox", command="echo a", side_effect=False)
+    new = Step("new", "p", "R27", "new cfg", "firstbox", command="echo a", side_effect=False,
+               analysis=Analysis("haproxy", against="old"))  # fmt: skip
+    rig = Rig(tmp_path, analyzer=analyzer)
+    rig.run(make_plan([old, new]))
+    assert seen == [("haproxy", "a\n", "a\n")]
+    bad = Step("bad", "p", "R27", "other", "firstbox", command="echo b", side_effect=False,
+               analysis=Analysis("haproxy", against="old"))  # fmt: skip
+    with pytest.raises(StepFailed, match="found differences"):
+        Rig(tmp_path / "2", analyzer=analyzer).run(make_plan([old, bad]))
+
+
+def test_journal_file_is_private(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.run(make_plan([counting_step(0, tmp_path)]))
+    for p in rig.journal.path.parent.iterdir():
+        assert p.stat().st_mode & 0o077 == 0, p
+
+
+def test_step_ended_events_follow_the_states(tmp_path: Path) -> None:
+    (tmp_path / "log").write_text("step0\n")
+    rig = Rig(tmp_path)
+    rig.run(make_plan([counting_step(0, tmp_path), counting_step(1, tmp_path)]))
+    ends = [(e.step_id, e.state) for e in rig.events if isinstance(e, StepEnded)]
+    assert ends == [("s0", J.SKIPPED), ("s1", J.DONE)]
