@@ -109,7 +109,7 @@ def test_verify_failure_fails_the_step(tmp_path: Path) -> None:
 def test_timeout_fails_the_step(tmp_path: Path) -> None:
     s = Step("slow", "p", "R1", "hangs", "firstbox", command="sleep 30", timeout=0.3)
     rig = Rig(tmp_path)
-    with pytest.raises(StepFailed, match="timed out after 0.3s"):
+    with pytest.raises(StepFailed, match=r"timed out after 0\.3s"):
         rig.run(make_plan([s]))
 
 

@@ -34,7 +34,9 @@ class JournalMachine(RuleBasedStateMachine):
         self.j = Journal.open(self.path)
         self.runs: dict[str, dict[str, str]] = {}
         self.run_state: dict[str, str] = {}
-        self.attempts: dict[int, tuple[str, str, str | None, bytes]] = {}  # id -> run,step,outcome,out
+        self.attempts: dict[
+            int, tuple[str, str, str | None, bytes]
+        ] = {}
         self.keys: dict[str, str] = {}
 
     def teardown(self) -> None:
@@ -71,7 +73,9 @@ class JournalMachine(RuleBasedStateMachine):
         outcome = None
         if finish:
             outcome = "ok"
-            self.j.end_attempt(aid, outcome="ok", exit_status=0, stdout_z=zlib.compress(out.encode()))
+            self.j.end_attempt(
+                aid, outcome="ok", exit_status=0, stdout_z=zlib.compress(out.encode())
+            )
         self.attempts[aid] = (rid, sid, outcome, out.encode() if finish else b"")
 
     @rule(key_id=st.sampled_from(["k1", "k2"]), key=st.sampled_from(["ssh-ed25519 AAA", "x"]))
@@ -105,7 +109,7 @@ TestJournal.settings = settings(max_examples=40, stateful_step_count=15, deadlin
 def test_unknown_run_names_the_latest(tmp_path: Path) -> None:
     j = Journal.open(tmp_path / "j.sqlite")
     j.create_run(plan(), operator="op", run_id="r-1")
-    with pytest.raises(InputError, match="no run 'nope'.*r-1"):
+    with pytest.raises(InputError, match=r"no run 'nope'.*r-1"):
         j.run("nope")
 
 
