@@ -15,7 +15,7 @@ import hashlib
 import ipaddress
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
@@ -351,38 +351,12 @@ class Zone:
         return any(n.get("is_region") == "1" for n in self.nodes.values())
 
     def _plain_group(self, group: str) -> tuple[str, ...] | None:
-        nodes = list(self.nodes.values())
-
-        def phy(n: Node) -> bool:
-            return not n.get("physical_host_network_interface")
-
-        def ks(n: Node) -> bool:
-            return not n.is_hyper and not ("vgateway" in n.role)
-
-        fixed = {
-            "all": lambda n: True,
-            "phy": phy,
-            "vm": lambda n: not phy(n),
-            "ks": ks,
-            "vg": lambda n: "vgateway" in n.role,
-            "vgateway": lambda n: "vgateway" in n.role,
-            "hyper": lambda n: n.is_hyper,
-            "pgserver": lambda n: any(r in n.role for r in ("pgserver", "pgmaster", "pgslave")),
-            "dns": lambda n: "dnsmaster" in n.role or "dnsslave" in n.role,
-            "ks-vm": lambda n: phy(n) and ks(n) and not n.get("bm_ipmi_address"),
-        }
-        for mode in ("pair", "repl", "sanc", "local"):
-            fixed[f"hyper-{mode}"] = (
-                lambda n, m=mode: n.is_hyper and n.get("container_mode") == m)  # type: ignore[misc]
-        for base in ("ks", "vg", "hyper"):
-            sel = fixed[base]
-            fixed[f"non-{base}"] = lambda n, s=sel: not s(n)  # type: ignore[misc]
-            fixed[f"non-{base}-phy"] = lambda n, s=sel: phy(n) and not s(n)  # type: ignore[misc]
-        if group in fixed:
-            return tuple(n.name for n in nodes if fixed[group](n))
-        if group in self.role_groups:
-            return tuple(n.name for n in nodes if group in n.role)
-        return None
+        select = _FIXED_GROUPS.get(group)
+        if select is None and group in self.role_groups:
+            return tuple(n.name for n in self.nodes.values() if group in n.role)
+        if select is None:
+            return None
+        return tuple(n.name for n in self.nodes.values() if select(n))
 
     @cached_property
     def role_groups(self) -> frozenset[str]:
@@ -443,6 +417,54 @@ class Zone:
         }
         text = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+Selector = Callable[[Node], bool]
+
+
+def _phy(n: Node) -> bool:
+    return not n.get("physical_host_network_interface")
+
+
+def _ks_group(n: Node) -> bool:
+    return not n.is_hyper and "vgateway" not in n.role
+
+
+def _vg_group(n: Node) -> bool:
+    return "vgateway" in n.role
+
+
+def _hyper_group(n: Node) -> bool:
+    return n.is_hyper
+
+
+def _mode(mode: str) -> Selector:
+    return lambda n: n.is_hyper and n.get("container_mode") == mode
+
+
+def _non(sel: Selector, *, phy: bool = False) -> Selector:
+    return lambda n: not sel(n) and (not phy or _phy(n))
+
+
+# The fixed groups gen_node_list writes (reference §3); other names are role substrings.
+_FIXED_GROUPS: dict[str, Selector] = {
+    "all": lambda n: True,
+    "phy": _phy,
+    "vm": lambda n: not _phy(n),
+    "ks": _ks_group,
+    "vg": _vg_group,
+    "vgateway": _vg_group,
+    "hyper": _hyper_group,
+    "pgserver": lambda n: any(r in n.role for r in ("pgserver", "pgmaster", "pgslave")),
+    "dns": lambda n: "dnsmaster" in n.role or "dnsslave" in n.role,
+    # quirk: "ks-vm" selects KS *physical* nodes without IPMI
+    "ks-vm": lambda n: _phy(n) and _ks_group(n) and not n.get("bm_ipmi_address"),
+    **{f"hyper-{m}": _mode(m) for m in ("pair", "repl", "sanc", "local")},
+    **{f"non-{name}": _non(sel) for name, sel in
+       (("ks", _ks_group), ("vg", _vg_group), ("hyper", _hyper_group))},
+    **{f"non-{name}-phy": _non(sel, phy=True) for name, sel in
+       (("ks", _ks_group), ("vg", _vg_group), ("hyper", _hyper_group))},
+}
 
 
 def is_address(value: str) -> bool:

@@ -106,7 +106,7 @@ def choose(zone: Zone, spec: Spec, olds: list[Node], vg_gw: str | None) -> Choic
     return Choices(hosts, temps, eips, macs)
 
 
-def node_values(zone: Zone, spec: Spec, old: Node, ch: Choices, vg_gw: str | None,
+def node_values(zone: Zone, spec: Spec, old: Node, ch: Choices, *, vg_gw: str | None,
                 address: str) -> dict[str, str]:
     """R7-R16: the keys of the new settings file that differ from the old one, for the new
     VM at ``address`` (the temporary address; the old one again for R30)."""
@@ -137,10 +137,10 @@ def node_values(zone: Zone, spec: Spec, old: Node, ch: Choices, vg_gw: str | Non
 def _node_context(zone: Zone, spec: Spec, old: Node, ch: Choices, vg_gw: str | None
                   ) -> tuple[runbook.NodeContext, NodePlan]:
     temp = ch.temps[old.name]
-    new_text = rules.new_settings(old.settings, node_values(zone, spec, old, ch, vg_gw, temp),
-                                  drop_eip=not zone.has_vg).render()
+    values = node_values(zone, spec, old, ch, vg_gw=vg_gw, address=temp)
+    new_text = rules.new_settings(old.settings, values, drop_eip=not zone.has_vg).render()
     # R30: the same file with the old MGMT address (and routing rule src) and old EIP address.
-    back = node_values(zone, spec, old, ch, vg_gw, old.address)
+    back = node_values(zone, spec, old, ch, vg_gw=vg_gw, address=old.address)
     if "eip_network_address" in back:
         back["eip_network_address"] = old.get("eip_network_address")
     switched = rules.new_settings(old.settings, back, drop_eip=not zone.has_vg).render()

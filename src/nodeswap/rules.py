@@ -68,7 +68,8 @@ def choose_macs(zone: Zone, wanted: Sequence[tuple[str, str | None]], seed: int,
         raise RuleError(problems)
     rng = random.Random(seed)
     out: list[str] = []
-    for _key, mac in wanted:
+    for _key, given in wanted:
+        mac = given
         if mac is None:
             mac = random_mac(rng)
             while mac in taken:
@@ -127,8 +128,9 @@ def eip_addresses(zone: Zone, given: Mapping[str, str | None], *,
         if addr is None:
             continue
         if addr in used:
+            who = _who_uses(zone, addr) if addr in zone.addresses else "another new VM"
             problems.append(Problem(
-                f"EIP address {addr} is in use ({_who_uses(zone, addr) if addr in zone.addresses else 'another new VM'})",
+                f"EIP address {addr} is in use ({who})",
                 file=source, key=f"nodes.{name}.eip_temp_address", rule="R12"))
         used.add(addr)
         out[name] = addr

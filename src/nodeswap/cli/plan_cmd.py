@@ -1,9 +1,174 @@
-"""CLI commands of this group (filled in by its issue)."""
+"""`nodeswap plan`: build the whole plan offline from a copy of the settings folder.
+
+Thin: read the inputs (nodeswap.sources), call nodeswap.plan.build_plan, render with rich or as
+JSON, and optionally save it atomically (``--out``). Invalid input raises InputError, which the
+CLI turns into every problem on stderr and exit status 2; nothing is written then.
+"""
 
 from __future__ import annotations
 
+import datetime as _dt
+import difflib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from nodeswap.errors import InputError, Problem
+from nodeswap.model import Plan
+from nodeswap.plan import build_plan
+from nodeswap.sources import read_spec, read_zone
+from nodeswap.spec import Spec
+
+HELP = """Plan an upgrade of the role's nodes without touching anything.
+
+Reads a copy of the zone's settings folder (/pitrix/conf/settings) and the spec, applies the
+runbook's rules R7-R17 (new settings per node: OS, MACs, temporary address, host, routes, EIP)
+and lists every step of R6-R37 in order: phase, host, exact command line, rule.
+
+\b
+Examples:
+  nodeswap plan --settings-dir examples/zone --installer-version 4.3.1 \\
+      --spec examples/upgrade.yaml --components boss2,warehouse --seed 1
+  nodeswap plan --settings-dir examples/zone-vg --installer-version 4.2.1 \\
+      --spec examples/upgrade-vg.yaml --json > plan.json
+  nodeswap plan --settings-dir ./settings --installer-version 4.3 \\
+      --spec upgrade.yaml --out plan.json       # saved for `nodeswap apply`
+
+\b
+Spec (YAML):
+  role: proxy
+  target: {os_name: bionic, os_version: "18.04.6"}
+  nodes:                 # optional; what is missing is chosen by the rules
+    proxy0: {temp_address: 10.16.100.51, physical_host: 10.16.100.12}
+  order: [proxy1, proxy0]    # switch order (default proxy0, proxy1; VIP holder last)
+
+Exit status: 0 a plan; 2 invalid input (every problem on stderr, nothing written).
+"""
+
+
+def _today() -> str:
+    return _dt.date.today().strftime("%Y%m%d")
+
+
+def make_plan(settings_dir: Path, installer_version: str, spec_file: Path, *, components: str,
+              seed: int | None, today: str) -> Plan:
+    """Read the inputs (reporting every problem of every file at once) and plan."""
+    problems: list[Problem] = []
+    spec: Spec | None = None
+    try:
+        spec = read_spec(spec_file)
+        if seed is not None:
+            spec = spec.model_copy(update={"seed": seed})
+    except InputError as exc:
+        problems.extend(exc.problems)
+    try:
+        zone = read_zone(settings_dir, installer_version, components, spec)
+    except InputError as exc:
+        problems.extend(exc.problems)
+    if problems or spec is None:
+        raise InputError(problems)
+    return build_plan(zone, spec, today=today)
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """Plan.to_dict() plus, per step, ``host`` (the target's name) and ``address``."""
+    data = plan.to_dict()
+    for step in data["steps"]:
+        target = plan.targets[step["target"]]
+        step["host"] = target.name
+        step["address"] = target.address
+    return data
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same folder and a rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _diff(old: str, new: str, name: str) -> Text:
+    out = Text()
+    for line in difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                     f"{name} (old)", f"{name} (new)", n=0):
+        style = "green" if line.startswith("+") else "red" if line.startswith("-") else "cyan"
+        out.append(line if line.endswith("\n") else line + "\n", style=style)
+    return out
+
+
+def render(plan: Plan, console: Console) -> None:
+    """The human view: nodes, settings diffs, steps by phase, warnings."""
+    console.print(f"[bold]Plan[/]: replace the {plan.role} nodes with "
+                  f"{plan.target_os[0]} {plan.target_os[1]} (installer {plan.installer_version}"
+                  f"; switch order {plan.meta.get('switch_order', '')})")
+    table = Table("node", "old address", "temporary", "old host", "new host", "MGMT MAC",
+                  "EIP MAC", "EIP temp", title="Nodes (R9, R12, R13, R16)")
+    for n in plan.nodes.values():
+        table.add_row(n.name, n.old_address, n.temp_address, n.old_physical_host,
+                      n.physical_host, n.mgmt_mac, n.eip_mac or "-", n.eip_temp_address or "-")
+    console.print(table)
+    for n in plan.nodes.values():
+        console.print(f"\n[bold]Settings {n.name}[/] (R7-R17):")
+        console.print(_diff(n.old_settings, n.settings, n.name), end="", soft_wrap=True)
+    phase = None
+    for i, step in enumerate(plan.steps, 1):
+        if step.phase != phase:
+            phase = step.phase
+            console.print(f"\n[bold]{phase}[/]")
+        target = plan.targets[step.target]
+        gate = "[yellow]GATE[/] " if step.gate else ""
+        console.print(f"{i:3d}. {gate}[magenta]{step.rule}[/] {step.title}  "
+                      f"[dim]@{target.name} ({target.address})[/]")
+        console.print(Text(f"       $ {step.command}", style="dim"), soft_wrap=True)
+    for w in plan.warnings:
+        console.print(f"[yellow]warning[/]: {w}")
+    console.print(f"\ninventory fingerprint {plan.inventory_fingerprint}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app (none yet)."""
+    @app.command("plan", help=HELP)
+    def plan_command(  # noqa: PLR0917 (typer maps parameters to options)
+        settings_dir: Annotated[Path, typer.Option(
+            "--settings-dir", help="Copy of the zone's /pitrix/conf/settings (one file per "
+            "node).")],
+        installer_version: Annotated[str, typer.Option(
+            "--installer-version", help="e.g. 4.3.1 (R18 from 4.3.0, else R19).")],
+        spec_file: Annotated[Path, typer.Option("--spec", help="The upgrade spec (YAML).")],
+        components: Annotated[str, typer.Option(
+            "--components", help="Deployed components, comma list of boss,boss2,warehouse "
+            "(R24-R26).")] = "",
+        seed: Annotated[int | None, typer.Option(
+            "--seed", help="Seed for new MACs (R9); default: derived from the zone.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+        out: Annotated[Path | None, typer.Option(
+            "--out", help="Save the plan (JSON, with the inventory fingerprint) for "
+            "`nodeswap apply`.")] = None,
+        today: Annotated[str, typer.Option(
+            "--date", help="YYYYMMDD for R6's backup folder (default: today).")] = "",
+    ) -> None:
+        date = today or _today()
+        if len(date) != 8 or not date.isdigit():
+            raise InputError([Problem(f"--date must be YYYYMMDD, not {date!r}", key="date")])
+        plan = make_plan(settings_dir, installer_version, spec_file, components=components,
+                         seed=seed, today=date)
+        if out is not None:
+            write_atomic(out, json.dumps(plan.to_dict(), indent=2, sort_keys=True) + "\n")
+        if as_json:
+            typer.echo(json.dumps(plan_json(plan), indent=2))
+        else:
+            console = Console()
+            render(plan, console if console.is_terminal else Console(width=160))
+            if out is not None:
+                Console(stderr=True).print(f"plan saved to {out}")
