@@ -1,0 +1,344 @@
+"""The SSH transport (asyncssh): one connection per host per run, strict host keys, pinning.
+
+Owns every asyncssh call in nodeswap; asyncssh's exceptions stop here, translated once into
+TransportError / HostKeyError with the cause chained.
+
+- Hosts are reached through a jump host (firstbox) by default (``via_firstbox``), or directly.
+- Host keys are always checked. Trust, per target: a key pinned in the journal under the
+  target's ``key_id`` is the ONLY key accepted (a new VM that now answers at the old node's
+  address must present it, R31-R33); else a ``pin=True`` target (a host nodeswap created at an
+  address it assigned) is trusted on first sight and its key pinned; else the key must be in
+  the known_hosts file. Anything else stops with HostKeyError naming the presented key.
+- Connections are opened lazily, once, and reopened with backoff when found closed; a
+  connection lost while a command runs raises TransportError (the executor decides: for a
+  ``disconnects`` step it is the expected outcome).
+- Cheap per connection: curve25519 key exchange first, no agent, no X11, no GSS, keys and
+  known_hosts read once per run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import asyncssh
+
+from nodeswap.errors import HostKeyError, InputError, Problem, TransportError
+from nodeswap.model import Target
+
+from .base import CappedBuffer, Connector, OutputSink, Result, Transport
+
+FAST_KEX = (
+    "curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256",
+    "diffie-hellman-group14-sha256",
+)  # fmt: skip
+FAST_CIPHERS = ("aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr")
+
+
+class KeyStore(Protocol):
+    """Where pinned host keys live (the journal)."""
+
+    def pinned_key(self, key_id: str) -> str | None: ...
+
+    def pin_key(self, key_id: str, public_key: str, address: str, run_id: str | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class SshConfig:
+    """How to reach hosts. ``jump`` None: every host directly."""
+
+    user: str = "root"
+    identity_files: tuple[str, ...] = ()
+    known_hosts: str | None = None  # None: ~/.ssh/known_hosts
+    jump: Target | None = None
+    port: int = 22
+    connect_timeout: float = 10.0
+    connect_attempts: int = 3  # 1 + retries, with backoff, for unreachable/lost (not key/auth)
+    backoff: float = 0.5  # first retry delay (doubles)
+    keepalive_interval: float = 15.0
+
+
+def _fingerprint(key: Any) -> str:
+    try:
+        return str(key.get_fingerprint("sha256"))
+    except Exception:  # a key we cannot fingerprint: say so
+        return "<unknown key>"
+
+
+class _Client(asyncssh.SSHClient):
+    """Sees the host key asyncssh did not find trusted (so the error can show it), and
+    accepts it on first sight for a target nodeswap pins (``tofu``)."""
+
+    def __init__(self, tofu: bool) -> None:
+        self.tofu = tofu
+        self.refused_key: Any = None
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
+        if self.tofu:
+            return True
+        self.refused_key = key
+        return False
+
+
+def _load_keys(paths: Sequence[str]) -> list[Any]:
+    keys = []
+    for p in paths:
+        try:
+            keys.append(asyncssh.read_private_key(p))
+        except (OSError, asyncssh.KeyImportError) as exc:
+            raise InputError([Problem(f"cannot read identity file: {exc}", file=p)]) from exc
+    return keys
+
+
+def _load_known_hosts(path: str | None) -> Any:
+    p = Path(path) if path else Path.home() / ".ssh" / "known_hosts"
+    try:
+        return asyncssh.read_known_hosts(str(p))
+    except FileNotFoundError:
+        return asyncssh.import_known_hosts("")
+    except (OSError, ValueError) as exc:
+        raise InputError([Problem(f"cannot read known_hosts: {exc}", file=str(p))]) from exc
+
+
+class SshConnector(Connector):
+    """One connection per target (name, address) for a run; opened once, reused, reopened."""
+
+    def __init__(
+        self, config: SshConfig, *, keys: KeyStore | None = None, run_id: str | None = None
+    ) -> None:
+        self.config = config
+        self._keys = keys
+        self._run_id = run_id
+        self._client_keys = _load_keys(config.identity_files) if config.identity_files else None
+        self._known_hosts = _load_known_hosts(config.known_hosts)
+        self._conns: dict[tuple[str, str], Any] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._transports: dict[tuple[str, str], SshTransport] = {}
+        self._options = asyncssh.SSHClientConnectionOptions(
+            username=config.user,
+            client_keys=self._client_keys,
+            agent_path=None,
+            agent_forwarding=False,
+            x11_forwarding=False,
+            gss_auth=False,
+            gss_kex=False,
+            password_auth=False,
+            kbdint_auth=False,
+            kex_algs=list(FAST_KEX),
+            encryption_algs=list(FAST_CIPHERS),
+            compression_algs=None,
+            connect_timeout=config.connect_timeout,
+            login_timeout=config.connect_timeout,
+            keepalive_interval=config.keepalive_interval,
+            keepalive_count_max=3,
+        )
+
+    async def transport(self, target: Target) -> Transport:
+        key = (target.name, target.address)
+        await self.connection(target)
+        if key not in self._transports:
+            self._transports[key] = SshTransport(target, self)
+        return self._transports[key]
+
+    async def connection(self, target: Target) -> Any:
+        """The open connection to ``target`` (opened or reopened with backoff as needed)."""
+        key = (target.name, target.address)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            conn = self._conns.get(key)
+            if conn is not None and not conn.is_closed():
+                return conn
+            conn = await self._connect_with_backoff(target)
+            self._conns[key] = conn
+            return conn
+
+    async def _connect_with_backoff(self, target: Target) -> Any:
+        delay = self.config.backoff
+        for attempt in range(1, self.config.connect_attempts + 1):
+            try:
+                return await self._connect(target)
+            except HostKeyError:
+                raise
+            except TransportError as exc:
+                if attempt == self.config.connect_attempts or getattr(exc, "final", False):
+                    raise
+                await asyncio.sleep(delay)  # backoff between attempts to a lost host
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    def _trust(self, target: Target) -> tuple[Any, bool, str | None]:
+        """(known_hosts argument, trust on first use?, pinned key text)."""
+        pinned = self._keys.pinned_key(target.key_id) if self._keys is not None else None
+        if pinned is not None:
+            return ([asyncssh.import_public_key(pinned)], [], []), False, pinned
+        if target.pin and self._keys is not None:
+            return ([], [], []), True, None
+        return self._known_hosts, False, None
+
+    async def _connect(self, target: Target) -> Any:
+        known, tofu, pinned = self._trust(target)
+        client = _Client(tofu)
+        jump = self.config.jump
+        tunnel = None
+        if target.via_firstbox and jump is not None and jump.address != target.address:
+            tunnel = await self.connection(jump)
+        via = f" via {jump.name}" if tunnel is not None and jump is not None else ""
+        where = f"{target.name} ({target.address}{via})"
+        try:
+            conn = await asyncssh.connect(
+                target.address, self.config.port, tunnel=tunnel, options=self._options,
+                known_hosts=known, client_factory=lambda: client,
+            )  # fmt: skip
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise HostKeyError(self._key_message(target, client, pinned, str(exc))) from exc
+        except asyncssh.PermissionDenied as exc:
+            err = TransportError(f"{where}: login as {self.config.user} refused: {exc.reason}")
+            err.final = True  # type: ignore[attr-defined]
+            raise err from exc
+        except (OSError, asyncio.TimeoutError, asyncssh.Error) as exc:
+            reason = str(exc) or type(exc).__name__
+            if isinstance(exc, asyncio.TimeoutError):
+                reason = f"no answer within {self.config.connect_timeout:g}s"
+            raise TransportError(f"{where}: cannot connect: {reason}") from exc
+        if tofu and self._keys is not None:
+            key = conn.get_server_host_key()
+            if key is None:
+                raise TransportError(f"{where}: no host key seen (cannot pin it)")
+            text = key.export_public_key("openssh").decode().strip()
+            self._keys.pin_key(target.key_id, text, target.address, self._run_id)
+        return conn
+
+    def _key_message(self, target: Target, client: _Client, pinned: str | None, why: str) -> str:
+        shown = _fingerprint(client.refused_key) if client.refused_key is not None else why
+        if pinned is not None:
+            expected = _fingerprint(asyncssh.import_public_key(pinned))
+            return (
+                f"{target.name} ({target.address}) presented host key {shown}, but key_id "
+                f"{target.key_id!r} is pinned to {expected} (learned when nodeswap created that "
+                f"host): this is not the host nodeswap built. The run stops; find out who answers "
+                f"at {target.address} before going on."
+            )
+        return (
+            f"{target.name} ({target.address}) presented host key {shown}, which is not in "
+            f"known_hosts ({self.config.known_hosts or '~/.ssh/known_hosts'}): unknown or "
+            f"changed host key. Check the host, then add its key to that file."
+        )
+
+    async def forget(self, target: Target) -> None:
+        key = (target.name, target.address)
+        conn = self._conns.pop(key, None)
+        if conn is not None:
+            conn.abort()
+
+    async def close(self) -> None:
+        jump = self.config.jump
+        jkey = (jump.name, jump.address) if jump is not None else None
+        for _key, conn in sorted(self._conns.items(), key=lambda kv: kv[0] == jkey):
+            conn.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.wait_closed(), 5.0)
+        self._conns.clear()
+
+
+async def _pump(stream: Any, name: str, buf: CappedBuffer, sink: OutputSink | None) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    while True:
+        data = await stream.read(65536)
+        text = decoder.decode(data, final=not data)
+        if text:
+            buf.write(text)
+            if sink is not None:
+                sink(name, text)
+        if not data:
+            return
+
+
+class SshTransport(Transport):
+    """One host over its connector's reused connection."""
+
+    def __init__(self, target: Target, connector: SshConnector) -> None:
+        self.host = target.name
+        self._target = target
+        self._connector = connector
+
+    async def run(
+        self,
+        command: str,
+        *,
+        stdin: str | None = None,
+        timeout: float = 600.0,
+        sink: OutputSink | None = None,
+    ) -> Result:
+        conn = await self._connector.connection(self._target)
+        start = time.monotonic()
+        try:
+            proc = await conn.create_process(command, encoding=None)
+        except (OSError, asyncssh.Error) as exc:
+            raise TransportError(f"{self.host}: cannot start command: {exc}") from exc
+        out, err = CappedBuffer(), CappedBuffer()
+        timed_out = False
+        try:
+            if stdin is not None:
+                proc.stdin.write(stdin.encode())
+            proc.stdin.write_eof()
+            await asyncio.wait_for(self._drain(proc, out, err, sink), timeout)
+        except asyncio.TimeoutError:
+            timed_out = True
+            self._abandon(proc)
+        except (OSError, asyncssh.Error) as exc:
+            self._abandon(proc)
+            raise TransportError(f"{self.host}: connection lost while running: {exc}") from exc
+        except BaseException:  # Ctrl-C / cancellation: abandon the command, then propagate
+            self._abandon(proc)
+            raise
+        status = None if timed_out else proc.exit_status
+        lost = not timed_out and status in (None, -1) and proc.exit_signal is None
+        if lost and conn.is_closed():
+            raise TransportError(f"{self.host}: connection lost while running the command")
+        if status == -1 and proc.exit_signal is not None:
+            status = 128 + 15 if proc.exit_signal[0] == "TERM" else 255
+        return Result(
+            host=self.host, command=command, exit_status=status, stdout=out.getvalue(),
+            stderr=err.getvalue(), duration=time.monotonic() - start,
+            truncated=out.truncated or err.truncated, timed_out=timed_out,
+        )  # fmt: skip
+
+    @staticmethod
+    async def _drain(
+        proc: Any, out: CappedBuffer, err: CappedBuffer, sink: OutputSink | None
+    ) -> None:
+        await asyncio.gather(
+            _pump(proc.stdout, "stdout", out, sink), _pump(proc.stderr, "stderr", err, sink)
+        )
+        await proc.wait_closed()
+
+    @staticmethod
+    def _abandon(proc: Any) -> None:
+        with contextlib.suppress(Exception):
+            proc.send_signal("KILL")
+        with contextlib.suppress(Exception):
+            proc.close()
+
+    async def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
+        from nodeswap.shell import write_file_atomic  # noqa: PLC0415
+
+        res = await self.run(write_file_atomic(path, mode), stdin=data.decode(), timeout=120.0)
+        if res.exit_status != 0:
+            raise TransportError(f"{self.host}: cannot write {path}: {res.tail(5)}")
+
+    async def get(self, path: str) -> bytes:
+        from nodeswap.shell import cmd  # noqa: PLC0415
+
+        res = await self.run(cmd("cat", "--", path), timeout=120.0)
+        if res.exit_status != 0:
+            raise TransportError(f"{self.host}: cannot read {path}: {res.tail(5)}")
+        return res.stdout.encode()
+
+    async def close(self) -> None:
+        await self._connector.forget(self._target)
