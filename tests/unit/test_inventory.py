@@ -1,0 +1,177 @@
+"""The zone model: versions, components, node kinds, groups (reference §3), networks, facts."""
+
+from __future__ import annotations
+
+import pytest
+from zonekit import VG_GW_OTHER, make_zone, node_text, zone_texts
+
+from nodeswap.errors import InputError, RuleError
+from nodeswap.inventory import InstallerVersion, parse_components, sorted_names
+
+
+@pytest.mark.parametrize(("text", "parts"), [
+    ("4.3.1", (4, 3, 1)), ("4.3", (4, 3, 0)), ("3.7", (3, 7, 0)), ("4.10.0", (4, 10, 0)),
+    (" 4.2.5 ", (4, 2, 5)),
+])
+def test_installer_version_parses_two_or_three_parts(text: str, parts: tuple[int, ...]) -> None:
+    v = InstallerVersion.parse(text)
+    assert (v.major, v.minor, v.revision) == parts
+
+
+def test_installer_versions_compare_numerically() -> None:
+    p = InstallerVersion.parse
+    assert p("4.10.0") > p("4.3.0") > p("3.7")
+    assert p("4.3") == p("4.3.0")
+    assert p("4.2.9") < p("4.3.0")
+
+
+@pytest.mark.parametrize("text", ["", "4", "4.x", "v4.3", "4.3.1.2", "4..3", "latest"])
+def test_invalid_installer_version_names_the_value(text: str) -> None:
+    with pytest.raises(InputError) as exc:
+        InstallerVersion.parse(text)
+    assert repr(text) in str(exc.value)
+    assert exc.value.problems[0].file == "--installer-version"
+
+
+def test_components() -> None:
+    assert parse_components("boss2, warehouse") == {"boss2", "warehouse"}
+    assert parse_components("") == frozenset()
+    with pytest.raises(InputError, match="'boss3'"):
+        parse_components("boss,boss3")
+
+
+@pytest.mark.parametrize(("kind", "vg", "vg_in_ks_24"), [
+    ("novg", False, None), ("vg-ks24", True, True), ("vg-other24", True, False)])
+def test_node_kinds_and_networks(kind: str, vg: bool, vg_in_ks_24: bool | None) -> None:
+    zone = make_zone(kind)
+    assert zone.has_vg is vg
+    assert [n.name for n in zone.ks_nodes] == ["zz1ar01n01", "zz1ar01n02", "zz1ar01n03"]
+    assert str(zone.mgmt_network) == "10.16.100.0/24"
+    assert all(n.is_vm for n in zone.role_nodes("proxy"))
+    if vg:
+        assert zone.vg_in_ks_24() is vg_in_ks_24
+        assert all(not n.is_ks for n in zone.vg_nodes)
+
+
+def test_roles_are_comma_lists() -> None:
+    zone = make_zone()
+    assert zone.node("zz1ar01n01").roles == ("seed", "vbr", "snapshot")
+
+
+@pytest.mark.parametrize(("group", "members"), [
+    ("proxy", ["proxy0", "proxy1"]),
+    ("seed", ["zz1ar01n01", "zz1ar01n02"]),
+    ("vbr", ["zz1ar01n01", "zz1ar01n02"]),
+    ("phy", ["zz1ar01n01", "zz1ar01n02", "zz1ar01n03", "zz1ar02n01", "zz1ar02n02"]),
+    ("vg", ["zz1ar02n01", "zz1ar02n02"]),
+    ("vgateway", ["zz1ar02n01", "zz1ar02n02"]),
+    ("non-vg-phy", ["zz1ar01n01", "zz1ar01n02", "zz1ar01n03"]),
+    ("hyper", []),
+    ("dns", ["dnsmaster0", "dnsmaster1"]),
+])
+def test_groups_follow_gen_node_list(group: str, members: list[str]) -> None:
+    zone = make_zone("vg-other24")
+    assert sorted(zone.group(group) or ()) == members
+
+
+def test_group_all_vm_ks() -> None:
+    zone = make_zone("vg-ks24")
+    everyone = zone.group("all") or ()
+    assert len(everyone) == len(zone.nodes)
+    assert set(zone.group("vm") or ()) == {"proxy0", "proxy1", "webservice0", "webservice1",
+                                           "dnsmaster0", "dnsmaster1"}
+    assert set(zone.group("ks") or ()) == set(everyone) - {"zz1ar02n01", "zz1ar02n02"}
+    assert set(zone.group("non-ks") or ()) == {"zz1ar02n01", "zz1ar02n02"}
+
+
+def test_resolve_targets_mixes_groups_and_names() -> None:
+    zone = make_zone()
+    assert zone.resolve_targets("proxy,webservice0") == ("proxy0", "proxy1", "webservice0")
+    assert zone.resolve_targets("proxy0,proxy0") == ("proxy0",)
+    with pytest.raises(InputError, match="'proxy9'"):
+        zone.resolve_targets("proxy,proxy9")
+
+
+def test_region_mode_zone_prefixed_groups() -> None:
+    zone = make_zone(prefix="devops1a")
+    assert zone.is_region
+    assert zone.group("devops1a-proxy") == ("devops1a-proxy0", "devops1a-proxy1")
+    assert zone.resolve_targets("devops1a-proxy0") == ("devops1a-proxy0",)
+    assert [n.name for n in zone.role_nodes("proxy")] == ["devops1a-proxy0", "devops1a-proxy1"]
+
+
+def test_file_name_must_equal_hostname() -> None:
+    texts = zone_texts()
+    texts["proxy9"] = texts["proxy0"]
+    with pytest.raises(InputError) as exc:
+        make_zone(texts=texts)
+    (problem,) = exc.value.problems
+    assert problem.file == "settings/proxy9" and problem.key == "hostname"
+    assert problem.line is not None and "'proxy0'" in problem.message
+
+
+def test_bad_address_is_reported_with_its_line() -> None:
+    texts = zone_texts()
+    texts["proxy0"] = texts["proxy0"].replace('mgmt_network_address="10.16.100.21"',
+                                              'mgmt_network_address="10.16.100.321"')
+    with pytest.raises(InputError, match=r"settings/proxy0:\d+: key mgmt_network_address"):
+        make_zone(texts=texts)
+
+
+def test_vg_gateway_from_spec_else_from_vg_nodes() -> None:
+    zone = make_zone("vg-other24")
+    assert zone.vg_mgmt_network_gateway() == VG_GW_OTHER
+    assert zone.vg_mgmt_network_gateway("10.16.101.254") == "10.16.101.254"
+
+
+def test_vg_gateway_disagreement_names_the_files() -> None:
+    texts = zone_texts("vg-other24")
+    texts["zz1ar02n02"] = texts["zz1ar02n02"].replace(
+        f'mgmt_network_gateway="{VG_GW_OTHER}"', 'mgmt_network_gateway="10.16.101.2"')
+    zone = make_zone(texts=texts)
+    with pytest.raises(RuleError) as exc:
+        zone.vg_mgmt_network_gateway()
+    files = {p.file for p in exc.value.problems}
+    assert files == {"settings/zz1ar02n01", "settings/zz1ar02n02"}
+
+
+def test_vm_base_network_parsed_from_old_rule_or_given() -> None:
+    zone = make_zone()
+    proxy0 = zone.node("proxy0")
+    assert zone.vm_base_network(proxy0) == "172.21.130.0/24"
+    assert zone.vm_base_network(proxy0, "172.22.0.0/16") == "172.22.0.0/16"
+    texts = zone_texts()
+    texts["proxy0"] = texts["proxy0"].replace("ip route add 172.21.130.0/24 src 10.16.100.21 "
+                                              "via 10.16.100.1", "")
+    with pytest.raises(RuleError, match="R11"):
+        make_zone(texts=texts).vm_base_network(make_zone(texts=texts).node("proxy0"))
+
+
+def test_every_address_and_mac_of_the_zone() -> None:
+    zone = make_zone("vg-other24")
+    for addr in ("10.16.100.11", "10.16.101.1", "10.16.100.25", "10.16.100.26", "198.51.100.31",
+                 "10.16.100.2", "172.21.130.0"):
+        assert addr in zone.addresses
+    assert zone.address_index["10.16.100.26"][1] == "mgmt_network_dns_servers"
+    assert "00:16:3e:00:00:1e" in zone.macs  # proxy0's
+    assert len(zone.macs) == 2 * 2 + 2 * 2 + 3 + 4  # proxies+VGs (mgmt+eip), KS, other VMs
+
+
+def test_fingerprint_follows_every_input() -> None:
+    base = make_zone().fingerprint()
+    assert make_zone().fingerprint() == base
+    assert make_zone(version="4.2.1").fingerprint() != base
+    assert make_zone(components=frozenset({"boss"})).fingerprint() != base
+    texts = zone_texts()
+    texts["zz1ar01n03"] = texts["zz1ar01n03"].replace('"TBD"', '"TBD,bm"')
+    assert make_zone(texts=texts).fingerprint() != base
+
+
+def test_natural_sort() -> None:
+    assert sorted_names(["proxy10", "proxy2", "proxy1"]) == ["proxy1", "proxy2", "proxy10"]
+
+
+def test_node_text_round_trips_through_settings() -> None:
+    text = node_text("x", role="proxy", address="10.0.0.1", host="10.0.0.2")
+    zone = make_zone(texts={"x": text})
+    assert zone.node("x").physical_host == "10.0.0.2"
