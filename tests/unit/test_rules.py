@@ -10,17 +10,17 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from zonekit import GW, KINDS, VG_GW_OTHER, make_zone, zone_texts
+from zonekit import GW, KINDS, VG_GW_OTHER, files_of, make_zone, zone_texts
 
 from nodeswap import rules
 from nodeswap.errors import RuleError
-from nodeswap.inventory import Zone
+from nodeswap.inventory import Node, Zone
 
 PREFIXES = ("", "devops1a")
 MAC_RE = re.compile(r"00:16:3e(:[0-9a-f]{2}){3}")
 
 
-def proxies(zone: Zone) -> list:  # type: ignore[type-arg]
+def proxies(zone: Zone) -> list[Node]:
     return list(zone.role_nodes("proxy"))
 
 
@@ -144,7 +144,6 @@ def test_r12_drops_the_section_without_vg() -> None:
     zone = make_zone("novg")
     old = zone.node("proxy0").settings
     text = zone_texts("vg-other24")["proxy0"]
-    from zonekit import files_of
     with_eip = files_of({"proxy0": text})["proxy0"]
     assert "Eip Network" not in rules.new_settings(with_eip, {}, drop_eip=True).sections()
     assert rules.new_settings(old, {}, drop_eip=True).render() == old.render()
@@ -246,7 +245,7 @@ def test_r16_given_temp_address_is_checked(addr: str, why: str) -> None:
 
 def test_r16_vg_gateway_and_answering_hosts_are_refused() -> None:
     zone = make_zone("vg-other24")
-    with pytest.raises(RuleError, match="gateway|taken"):
+    with pytest.raises(RuleError, match=r"gateway|taken"):
         rules.temp_addresses(zone, proxies(zone), {"proxy0": VG_GW_OTHER}, [VG_GW_OTHER])
     busy = make_zone(answering=frozenset({"10.16.100.254"}))
     assert rules.temp_addresses(busy, proxies(busy), {})["proxy0"] == "10.16.100.253"
