@@ -53,7 +53,10 @@ for _module in (plan_cmd, lab_cmd, diff_cmd, exec_cmd, run_cmd):
 def main() -> None:
     """Console entry point: run the app, turning nodeswap errors into messages and exit codes."""
     try:
-        app(standalone_mode=False)
+        # non-standalone click returns a typer.Exit's code instead of raising it
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except NodeswapError as exc:
         label = "invalid input" if isinstance(exc, InputError) else "error"
         print(f"nodeswap: {label}: {exc}", file=sys.stderr)
