@@ -1,0 +1,655 @@
+"""haproxy.cfg as haproxy reads it, and the R27 semantic comparison of two files. Pure.
+
+Owns: ``tokenize`` (one line → words, with haproxy's quoting, escapes and ``#`` comments),
+``parse`` (text → ``HaproxyConfig``: sections, directives, line numbers) and ``compare``
+(old, new → ``Difference`` list, each classified with its rule). Must not do I/O: running
+``haproxy -c`` lives in ``checks/validate.py``.
+
+How the comparison sees a file (R27):
+
+- Whitespace, comments, blank lines and quoting style never matter: directives are
+  compared as word tuples.
+- A ``frontend F`` whose traffic all goes to ``default_backend B`` (B used by nobody else, no
+  ``use_backend``) is the same proxy as ``listen F`` holding both: the unit of comparison is
+  that *proxy*. An address on a section line (``listen F 0.0.0.0:7777``, old syntax) is a
+  ``bind``. So "the place of the port bindings changed" compares equal and is reported as
+  *ignored* (R27), once per moved bind.
+- Order matters only where haproxy gives it meaning: ``acl``, ``use_backend``,
+  ``http-request``, ``tcp-request <phase>`` and the other rule lists are sequences;
+  ``server`` lines, ``bind`` lines and everything else are compared as sets.
+- Classes: *ignored* — binds moved, the ``website`` forward on 8081, lines equal once the
+  new node's temporary address is mapped back (``AddressMap``); *attention* — in a sub
+  region, ``server`` lines of ``api-front`` (the runbook's "api-server"), ``ws-front`` and
+  ``io-front``, with the edit to make; *unexpected* — everything else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from nodeswap.errors import InputError, Problem
+
+from .findings import AddressMap, Difference, Klass
+
+RULE = "R27"
+
+SECTION_KEYWORDS = frozenset(
+    {
+        "global", "defaults", "frontend", "backend", "listen", "userlist", "peers",
+        "resolvers", "mailers", "program", "http-errors", "ring", "cache", "log-forward",
+        "traces", "crt-store", "fcgi-app",
+    }
+)
+PROXY_KINDS = frozenset({"frontend", "backend", "listen", "defaults"})
+# Sections named by the runbook (R27) whose servers are hand-edited in a sub region.
+ATTENTION_PROXIES = frozenset({"api-front", "api-server", "ws-front", "io-front"})
+WEBSITE_PORT = "8081"
+# Rule lists haproxy evaluates in file order.
+ORDERED = frozenset(
+    {
+        "acl", "use_backend", "use-server", "http-request", "http-response",
+        "http-after-response", "tcp-request", "tcp-response", "redirect", "block", "stick",
+        "filter", "http-check", "tcp-check", "reqadd", "reqrep", "reqirep", "reqdel",
+        "reqidel", "reqallow", "reqdeny", "reqpass", "reqtarpit", "rspadd", "rsprep",
+        "rspirep", "rspdel", "rspidel", "rspdeny",
+    }
+)
+# Keywords whose first argument names the thing set (so `timeout connect` pairs with itself).
+SUBKEYED = frozenset(
+    {
+        "option", "timeout", "stats", "errorfile", "compression", "server", "server-template",
+        "peer", "user", "group", "nameserver", "mailer", "tcp-request", "tcp-response",
+        "acl", "errorloc", "errorloc302", "errorloc303", "email-alert", "unique-id-format",
+        "cookie", "stick-table", "hash-type", "source", "set-var", "setenv", "presetenv",
+        "resetenv", "unsetenv",
+    }
+)
+_KEYWORD = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+_ESCAPES = {"\\": "\\", " ": " ", "#": "#", "'": "'", '"': '"', "r": "\r", "n": "\n",
+            "t": "\t", "$": "$"}
+
+
+class TokenError(ValueError):
+    """A line haproxy could not tokenize (message says why)."""
+
+
+@dataclass(frozen=True)
+class Directive:
+    """One configuration line: keyword and arguments as haproxy reads them."""
+
+    words: tuple[str, ...]
+    line: int
+    text: str  # the source line, stripped (for messages)
+
+    @property
+    def keyword(self) -> str:
+        return self.words[0]
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return self.words[1:]
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section: kind (``listen``...), name (may be empty), its own line, its directives."""
+
+    kind: str
+    name: str
+    args: tuple[str, ...]  # words after the name on the section line
+    line: int
+    text: str
+    directives: tuple[Directive, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.name}".strip()
+
+
+@dataclass(frozen=True)
+class HaproxyConfig:
+    """A parsed haproxy.cfg: its sections in file order."""
+
+    file: str
+    sections: tuple[Section, ...]
+
+    def section(self, kind: str, name: str = "") -> Section | None:
+        return next((s for s in self.sections if s.kind == kind and s.name == name), None)
+
+
+# ---------------------------------------------------------------------------- tokenize
+
+
+def tokenize(line: str) -> tuple[str, ...]:
+    """The words of one line as haproxy's ``parse_line`` splits them.
+
+    Unquoted whitespace separates words; ``#`` outside quotes ends the line; ``"..."`` keeps
+    spaces and honours backslash escapes; ``'...'`` keeps everything literally; quotes may
+    join inside a word (``a"b c"d`` is one word). ``$VAR`` is kept as written (the node's
+    environment is unknown here). Raises ``TokenError`` on an unmatched quote.
+    """
+    words: list[str] = []
+    cur: list[str] = []
+    in_word = False
+    quote = ""
+    i = 0
+    n = len(line)
+    while i < n:
+        c = line[i]
+        if quote == "'":
+            if c == "'":
+                quote = ""
+            else:
+                cur.append(c)
+            i += 1
+            continue
+        if c == "\\" and i + 1 < n:
+            i, text = _escape(line, i)
+            cur.append(text)
+            in_word = True
+            continue
+        if quote == '"':
+            if c == '"':
+                quote = ""
+            else:
+                cur.append(c)
+            i += 1
+            continue
+        if c in "\"'":
+            quote = c
+            in_word = True
+        elif c == "#":
+            break
+        elif c in " \t\r\n\f\v":
+            if in_word:
+                words.append("".join(cur))
+                cur, in_word = [], False
+        else:
+            cur.append(c)
+            in_word = True
+        i += 1
+    if quote:
+        raise TokenError(f"unmatched {quote} quote")
+    if in_word:
+        words.append("".join(cur))
+    return tuple(words)
+
+
+def _escape(line: str, i: int) -> tuple[int, str]:
+    """Read the escape at ``line[i] == '\\'``: (next index, text it stands for)."""
+    nxt = line[i + 1]
+    if nxt in _ESCAPES:
+        return i + 2, _ESCAPES[nxt]
+    if nxt == "x" and re.match(r"[0-9A-Fa-f]{2}", line[i + 2 : i + 4]):
+        return i + 4, chr(int(line[i + 2 : i + 4], 16))
+    return i + 1, "\\"  # haproxy keeps an unknown escape's backslash
+
+
+# ---------------------------------------------------------------------------- parse
+
+
+def parse(text: str, file: str = "haproxy.cfg") -> HaproxyConfig:
+    """Parse haproxy configuration text; every problem at once as an ``InputError``.
+
+    Refused (not haproxy syntax): a directive before any section, a keyword that is not a
+    haproxy keyword shape, an unmatched quote, a file with no section at all.
+    """
+    problems: list[Problem] = []
+    sections: list[Section] = []
+    head: tuple[str, str, tuple[str, ...], int, str] | None = None
+    body: list[Directive] = []
+
+    def close() -> None:
+        if head is not None:
+            kind, name, args, line, src = head
+            sections.append(Section(kind, name, args, line, src, tuple(body)))
+
+    for number, raw in enumerate(text.splitlines(), start=1):
+        try:
+            words = tokenize(raw)
+        except TokenError as exc:
+            problems.append(Problem(f"{exc}: {raw.strip()!r}", file, number, rule=RULE))
+            continue
+        if not words:
+            continue
+        if words[0] in SECTION_KEYWORDS:
+            close()
+            name = words[1] if len(words) > 1 else ""
+            head, body = (words[0], name, words[2:], number, raw.strip()), []
+        elif not _KEYWORD.match(words[0]):
+            problems.append(
+                Problem(f"not a haproxy keyword: {words[0]!r} in {raw.strip()!r}", file,
+                        number, rule=RULE)
+            )
+        elif head is None:
+            problems.append(
+                Problem(f"{words[0]!r} outside any section (not haproxy syntax): "
+                        f"{raw.strip()!r}", file, number, rule=RULE)
+            )
+        else:
+            body.append(Directive(words, number, raw.strip()))
+    close()
+    if not sections and not problems:
+        problems.append(Problem("no haproxy section (global, defaults, listen...) found", file))
+    if problems:
+        raise InputError(problems[:20])
+    return HaproxyConfig(file, tuple(sections))
+
+
+# ---------------------------------------------------------------------------- proxies
+
+
+@dataclass(frozen=True)
+class _Bind:
+    directive: Directive
+    origin: str  # section label it sits in, "+line" when it is the section line's address
+    index: int  # its position among its section's directives (-1: the section line)
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """What is compared as one: a proxy (listen, or frontend + its only backend) or a section."""
+
+    key: str
+    label: str
+    names: frozenset[str]
+    directives: tuple[Directive, ...]  # binds excluded
+    binds: tuple[_Bind, ...]
+    head: Section
+
+    @property
+    def is_website(self) -> bool:
+        if any("website" in n for n in self.names):
+            return True
+        ports = (_port(b.directive.args[0]) for b in self.binds if b.directive.args)
+        return WEBSITE_PORT in ports
+
+
+def _port(address: str) -> str:
+    return address.rsplit(":", 1)[-1] if ":" in address else ""
+
+
+def _units(config: HaproxyConfig) -> dict[str, _Unit]:
+    """The comparison units of a config, keyed so both files' units meet by key."""
+    merge = _merges(config)
+    merged_backends = set(merge.values())
+    units: dict[str, _Unit] = {}
+    anonymous = 0
+    for sec in config.sections:
+        if sec.kind == "backend" and sec.name in merged_backends:
+            continue
+        parts = [sec]
+        if sec.kind == "frontend" and sec.name in merge:
+            back = config.section("backend", merge[sec.name])
+            assert back is not None
+            parts.append(back)
+        if sec.kind in ("frontend", "listen"):
+            key = f"proxy {sec.name}"
+        elif sec.kind == "defaults" and not sec.name:
+            anonymous += 1
+            key = f"defaults #{anonymous}"
+        else:
+            key = sec.label
+        units[key] = _unit(key, parts, drop_default_backend=len(parts) > 1)
+    return units
+
+
+def _merges(config: HaproxyConfig) -> dict[str, str]:
+    """frontend name → backend name, for frontends that are a listen split in two."""
+    backends = {s.name for s in config.sections if s.kind == "backend"}
+    refs: Counter[str] = Counter()
+    for sec in config.sections:
+        for d in sec.directives:
+            if d.keyword in ("default_backend", "use_backend") and d.args:
+                refs[d.args[0]] += 1
+    merge: dict[str, str] = {}
+    for sec in config.sections:
+        if sec.kind != "frontend":
+            continue
+        defaults = [d.args[0] for d in sec.directives if d.keyword == "default_backend" and d.args]
+        routed = any(d.keyword == "use_backend" for d in sec.directives)
+        if len(defaults) == 1 and not routed and defaults[0] in backends and refs[defaults[0]] == 1:
+            merge[sec.name] = defaults[0]
+    return merge
+
+
+def _unit(key: str, parts: Sequence[Section], drop_default_backend: bool) -> _Unit:
+    binds: list[_Bind] = []
+    rest: list[Directive] = []
+    for sec in parts:
+        if sec.kind in ("frontend", "listen") and sec.args:
+            # old syntax: `listen NAME ADDR[,ADDR...]` binds on the section line
+            for address in sec.args[0].split(","):
+                d = Directive(("bind", address, *sec.args[1:]), sec.line, sec.text)
+                binds.append(_Bind(d, sec.label + " (section line)", -1))
+        for index, d in enumerate(sec.directives):
+            if d.keyword == "bind":
+                binds.append(_Bind(d, sec.label, index))
+            elif not (drop_default_backend and d.keyword == "default_backend"):
+                rest.append(d)
+    label = " + ".join(p.label for p in parts)
+    names = frozenset(p.name for p in parts)
+    return _Unit(key, label, names, tuple(rest), tuple(binds), parts[0])
+
+
+# ---------------------------------------------------------------------------- compare
+
+
+@dataclass(frozen=True)
+class _Context:
+    sub_region: bool
+    amap: AddressMap
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """The pair of units being compared, with the comparison's context."""
+
+    section: str
+    ou: _Unit
+    nu: _Unit
+    ctx: _Context
+
+
+def compare(
+    old: HaproxyConfig,
+    new: HaproxyConfig,
+    *,
+    sub_region: bool = False,
+    address_map: AddressMap | None = None,
+) -> list[Difference]:
+    """Every difference between the old and the new node's haproxy.cfg, classified (R27).
+
+    Ordered by section (old file order, then sections only in the new file), then line.
+    """
+    ctx = _Context(sub_region, address_map or AddressMap())
+    old_units, new_units = _units(old), _units(new)
+    out: list[Difference] = []
+    for key, ou in old_units.items():
+        nu = new_units.get(key)
+        if nu is None:
+            out.append(_whole(ou, "old", ctx))
+        else:
+            out.extend(_compare_units(ou, nu, ctx))
+    for key, nu in new_units.items():
+        if key not in old_units:
+            out.append(_whole(nu, "new", ctx))
+    return out
+
+
+def _whole(unit: _Unit, side: str, ctx: _Context) -> Difference:
+    """A section present on one side only."""
+    text = unit.head.text
+    if unit.is_website:
+        klass: Klass = "ignored"
+        reason = f"the website forward (port {WEBSITE_PORT}) is not compared (R27)"
+    else:
+        klass = "unexpected"
+        where = "the old node only: the new node lacks it" if side == "old" else (
+            "the new node only: the old node does not have it")
+        reason = f"section `{unit.label}` is on {where}"
+    old_side = side == "old"
+    return Difference(
+        section=unit.label,
+        old=text if old_side else None,
+        new=None if old_side else text,
+        old_line=unit.head.line if old_side else None,
+        new_line=None if old_side else unit.head.line,
+        klass=klass,
+        rule=RULE,
+        reason=reason,
+    )
+
+
+def _compare_units(ou: _Unit, nu: _Unit, ctx: _Context) -> list[Difference]:
+    out: list[Difference] = []
+    section = nu.label
+    if ou.label != nu.label:
+        out.append(
+            Difference(section, ou.head.text, nu.head.text, ou.head.line, nu.head.line,
+                       "ignored", RULE,
+                       f"section layout changed (`{ou.label}` → `{nu.label}`); "
+                       "its contents are compared as one proxy (R27)")
+        )
+    scope = _Scope(section, ou, nu, ctx)
+    out.extend(_compare_binds(scope))
+    families = sorted({_family(d) for d in (*ou.directives, *nu.directives)})
+    for fam in families:
+        olds = [d for d in ou.directives if _family(d) == fam]
+        news = [d for d in nu.directives if _family(d) == fam]
+        if fam[0] in ORDERED:
+            out.extend(_compare_sequence(olds, news, scope))
+        else:
+            out.extend(_compare_set(olds, news, scope))
+    return sorted(out, key=lambda d: (d.old_line or 0, d.new_line or 0))
+
+
+def _family(d: Directive) -> tuple[str, ...]:
+    if d.keyword in ("tcp-request", "tcp-response") and d.args:
+        return (d.keyword, d.args[0])
+    if d.keyword in ("no", "default") and d.args:
+        return (d.args[0],)
+    return (d.keyword,)
+
+
+def _identity(d: Directive) -> tuple[str, ...]:
+    """What a directive sets: lines with the same identity are 'the same thing, changed'."""
+    words = d.words[1:] if d.keyword in ("no", "default") and d.args else d.words
+    if words[0] in SUBKEYED and len(words) > 1:
+        return words[:2]
+    return words[:1]
+
+
+def _compare_binds(scope: _Scope) -> list[Difference]:
+    ou, nu, section, ctx = scope.ou, scope.nu, scope.section, scope.ctx
+    out: list[Difference] = []
+    nbinds = list(nu.binds)
+    leftover_old: list[Directive] = []
+    for ob in ou.binds:
+        match = next(
+            (nb for nb in nbinds if _mapped(nb.directive, ctx) == ob.directive.words), None
+        )
+        if match is None:
+            leftover_old.append(ob.directive)
+            continue
+        nbinds.remove(match)
+        o, n = ob.directive, match.directive
+        if (ob.origin, ob.index) != (match.origin, match.index):
+            out.append(Difference(section, o.text, n.text, o.line, n.line, "ignored", RULE,
+                                  f"bind moved ({ob.origin} → {match.origin}); "
+                                  "the place of port bindings is ignored (R27)"))
+        elif o.words != n.words:
+            out.append(_address_only(section, o, n, ctx))
+    leftover_new = [b.directive for b in nbinds]
+    out.extend(_leftovers(leftover_old, leftover_new, scope))
+    return out
+
+
+def _compare_set(olds: list[Directive], news: list[Directive], scope: _Scope) -> list[Difference]:
+    section, ctx = scope.section, scope.ctx
+    out: list[Difference] = []
+    remaining = list(news)
+    leftover_old: list[Directive] = []
+    for o in olds:
+        match = next((n for n in remaining if n.words == o.words), None)
+        if match is None:
+            match = next((n for n in remaining if _mapped(n, ctx) == o.words), None)
+        if match is None:
+            leftover_old.append(o)
+            continue
+        remaining.remove(match)
+        if match.words != o.words:
+            out.append(_address_only(section, o, match, ctx))
+    out.extend(_leftovers(leftover_old, remaining, scope))
+    return out
+
+
+def _compare_sequence(
+    olds: list[Directive], news: list[Directive], scope: _Scope
+) -> list[Difference]:
+    """Rule lists: equal when the mapped word sequences are equal; moves are reported."""
+    section, ctx = scope.section, scope.ctx
+    a = [o.words for o in olds]
+    b = [_mapped(n, ctx) for n in news]
+    out: list[Difference] = []
+    deleted: list[Directive] = []
+    inserted: list[Directive] = []
+    for tag, i1, i2, j1, j2 in SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            for o, n in zip(olds[i1:i2], news[j1:j2], strict=True):
+                if o.words != n.words:
+                    out.append(_address_only(section, o, n, ctx))
+            continue
+        deleted.extend(olds[i1:i2])
+        inserted.extend(news[j1:j2])
+    for o in list(deleted):
+        moved = next((n for n in inserted if _mapped(n, ctx) == o.words), None)
+        if moved is None:
+            continue
+        deleted.remove(o)
+        inserted.remove(moved)
+        klass = _klass(o, scope)
+        out.append(Difference(
+            section, o.text, moved.text, o.line, moved.line, klass, RULE,
+            f"`{o.keyword}` rules are evaluated in order and this one moved "
+            f"(position {olds.index(o) + 1} → {news.index(moved) + 1})"
+            + ("; website forward, not compared (R27)" if klass == "ignored" else ""),
+        ))
+    out.extend(_leftovers(deleted, inserted, scope))
+    return out
+
+
+def _leftovers(olds: list[Directive], news: list[Directive], scope: _Scope) -> list[Difference]:
+    """Lines without an equal on the other side: paired by identity (changed), else alone."""
+    out: list[Difference] = []
+    remaining = list(news)
+    for o in olds:
+        n = next((n for n in remaining if _identity(n) == _identity(o)), None)
+        if n is not None:
+            remaining.remove(n)
+        out.append(_changed(o, n, scope))
+    out.extend(_changed(None, n, scope) for n in remaining)
+    return out
+
+
+def _changed(o: Directive | None, n: Directive | None, scope: _Scope) -> Difference:
+    section = scope.section
+    d = o if o is not None else n
+    assert d is not None
+    klass = _klass(d, scope)
+    if klass == "attention":
+        reason = _attention_reason(section, o, n)
+    elif klass == "ignored":
+        reason = f"the website forward (port {WEBSITE_PORT}) is not compared (R27)"
+    elif o is None:
+        reason = f"`{d.keyword}` line only on the new node"
+    elif n is None:
+        reason = f"`{d.keyword}` line missing on the new node"
+    else:
+        reason = f"`{' '.join(_identity(d))}` differs"
+    return Difference(
+        section,
+        o.text if o else None,
+        n.text if n else None,
+        o.line if o else None,
+        n.line if n else None,
+        klass,
+        RULE,
+        reason,
+    )
+
+
+def _klass(d: Directive, scope: _Scope) -> Klass:
+    if scope.ou.is_website or scope.nu.is_website:
+        return "ignored"
+    if (
+        scope.ctx.sub_region
+        and d.keyword in ("server", "server-template")
+        and (scope.ou.names | scope.nu.names) & ATTENTION_PROXIES
+    ):
+        return "attention"
+    return "unexpected"
+
+
+def _attention_reason(section: str, o: Directive | None, n: Directive | None) -> str:
+    head = (
+        f"sub region (R27): `{section}` servers point at the global webservices and are "
+        "edited by hand; the package does not reproduce them: "
+    )
+    if o is not None and n is not None:
+        return head + f"on the new node replace `{n.text}` with `{o.text}`"
+    if o is not None:
+        return head + f"on the new node add `{o.text}`"
+    assert n is not None
+    return head + f"on the new node remove `{n.text}` (the old node has no such server)"
+
+
+def _mapped(d: Directive, ctx: _Context) -> tuple[str, ...]:
+    if not ctx.amap:
+        return d.words
+    return tuple(ctx.amap.back(w) for w in d.words)
+
+
+def _address_only(section: str, o: Directive, n: Directive, ctx: _Context) -> Difference:
+    return Difference(
+        section, o.text, n.text, o.line, n.line, "ignored", RULE,
+        "differs only by the new node's temporary address (address map "
+        + ", ".join(f"{a}={b}" for a, b in ctx.amap.pairs)
+        + ")",
+    )
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def compare_text(
+    old_text: str,
+    new_text: str,
+    *,
+    old_file: str = "old/haproxy.cfg",
+    new_file: str = "new/haproxy.cfg",
+    sub_region: bool = False,
+    address_map: AddressMap | None = None,
+) -> list[Difference]:
+    """Parse both texts (problems of both files at once) and compare them."""
+    problems: list[Problem] = []
+    configs: list[HaproxyConfig] = []
+    for text, file in ((old_text, old_file), (new_text, new_file)):
+        try:
+            configs.append(parse(text, file))
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    return compare(configs[0], configs[1], sub_region=sub_region, address_map=address_map)
+
+
+def render(config: HaproxyConfig, quote: Callable[[str], str] | None = None) -> str:
+    """Text of a parsed config (canonical layout; comments dropped). Parses back equal."""
+    q = quote or _quote
+    lines: list[str] = []
+    for sec in config.sections:
+        head = (sec.kind, sec.name, *sec.args) if sec.name or sec.args else (sec.kind,)
+        lines.append(" ".join(q(w) for w in head))
+        lines.extend("    " + " ".join(q(w) for w in d.words) for d in sec.directives)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _quote(word: str) -> str:
+    if word and not re.search(r"[\s#'\"\\]", word):
+        return word
+    return "'" + word + "'" if "'" not in word else '"' + _escape_dq(word) + '"'
+
+
+def _escape_dq(word: str) -> str:
+    return word.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+
+
+def words_of(directives: Iterable[Directive]) -> list[tuple[str, ...]]:
+    """Word tuples of directives (test and report helper)."""
+    return [d.words for d in directives]
