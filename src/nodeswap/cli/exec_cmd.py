@@ -235,8 +235,7 @@ def register(app: typer.Typer) -> None:
         connect_timeout: Annotated[float, Opt("--connect-timeout", help="seconds")] = 10.0,
         json_out: Annotated[bool, Opt("--json", help="print one JSON object")] = False,
     ) -> None:
-        """Run COMMAND on a node group in parallel (exec_nodes.sh, structured). Exit 0 only
-        if every host ran it with status 0."""
+        """Run COMMAND on a node group in parallel; exit 0 only if every host exited 0."""
         words = list(args)
         group = None
         if hosts_file is None:
