@@ -319,8 +319,9 @@ class Zone:
                     seen.setdefault(addr, (n.name, key))
         return seen
 
-    @property
+    @cached_property
     def addresses(self) -> frozenset[str]:
+        """Every address in use: in any settings file, the VIP, hosts known to answer ping."""
         return frozenset(self.address_index) | self.facts.answering | (
             {self.facts.vip} if self.facts.vip else set())
 

@@ -28,9 +28,9 @@ from nodeswap.spec import Spec
 
 HELP = """Plan an upgrade of the role's nodes without touching anything.
 
-Reads a copy of the zone's settings folder (/pitrix/conf/settings) and the spec, applies the
-runbook's rules R7-R17 (new settings per node: OS, MACs, temporary address, host, routes, EIP)
-and lists every step of R6-R37 in order: phase, host, exact command line, rule.
+Reads a copy of the zone's settings folder (/pitrix/conf/settings) and the spec, applies \
+the runbook's rules R7-R17 (new settings per node: OS, MACs, temporary address, host, \
+routes, EIP) and lists every step of R6-R37 in order: phase, host, exact command line, rule.
 
 \b
 Examples:
@@ -47,7 +47,7 @@ Spec (YAML):
   target: {os_name: bionic, os_version: "18.04.6"}
   nodes:                 # optional; what is missing is chosen by the rules
     proxy0: {temp_address: 10.16.100.51, physical_host: 10.16.100.12}
-  order: [proxy1, proxy0]    # switch order (default proxy0, proxy1; VIP holder last)
+  order: \\[proxy1, proxy0]    # switch order (default proxy0, proxy1; VIP holder last)
 
 Exit status: 0 a plan; 2 invalid input (every problem on stderr, nothing written).
 """
