@@ -1,0 +1,121 @@
+"""`nodeswap plan` invoked as a program: exit codes, output, and nothing written on bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+SPEC = """\
+role: proxy
+target: {os_name: bionic, os_version: "18.04.6"}
+"""
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nodeswap", "plan", *args], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT, check=False)
+
+
+@pytest.fixture
+def zone(tmp_path: Path) -> Path:
+    dest = tmp_path / "settings"
+    shutil.copytree(EXAMPLES / "zone", dest)
+    return dest
+
+
+def plan_args(settings: Path, spec: Path, out: Path, version: str = "4.3.1") -> list[str]:
+    return ["--settings-dir", str(settings), "--installer-version", version, "--spec", str(spec),
+            "--out", str(out), "--seed", "1", "--date", "20261127"]
+
+
+def test_plans_the_example_zone_as_json(tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    res = run("--settings-dir", str(EXAMPLES / "zone"), "--installer-version", "4.3.1",
+              "--spec", str(EXAMPLES / "upgrade.yaml"), "--components", "boss2,warehouse",
+              "--seed", "1", "--json", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["role"] == "proxy" and data["installer_version"] == "4.3.1"
+    node = data["nodes"]["proxy0"]
+    for key in ("old_address", "temp_address", "old_physical_host", "physical_host", "settings"):
+        assert node[key]
+    assert node["temp_address"] == "10.16.100.51"
+    assert {"id", "phase", "host", "command", "rule"} <= set(data["steps"][0])
+    assert [s["rule"] for s in data["steps"]].count("R26") == 1
+    saved = json.loads(out.read_text())
+    assert len(saved["inventory_fingerprint"]) == 64
+    assert saved["steps"] == [{k: v for k, v in s.items() if k not in ("host", "address")}
+                              for s in data["steps"]]
+
+
+def test_human_output_of_the_vg_example() -> None:
+    res = run("--settings-dir", str(EXAMPLES / "zone-vg"), "--installer-version", "4.2.1",
+              "--spec", str(EXAMPLES / "upgrade-vg.yaml"), "--seed", "1")
+    assert res.returncode == 0, res.stderr
+    for text in ("switch:proxy1", "R19", "+eip_network_address=\"2.2.2.2\"", "GATE",
+                 "+physical_host=\"10.16.101.11\"", "archive"):
+        assert text in res.stdout, text
+
+
+def test_help_teaches() -> None:
+    res = run("--help")
+    assert res.returncode == 0
+    assert "Examples" in res.stdout and "--settings-dir" in res.stdout
+
+
+@pytest.mark.parametrize(("case", "spec_extra", "expected"), [
+    ("unknown node", "nodes:\n  proxy9: {temp_address: 10.16.100.51}\n",
+     ["key nodes.proxy9", "unknown node 'proxy9'"]),
+    ("taken temporary address", "nodes:\n  proxy0: {temp_address: 10.16.100.23}\n",
+     ["R16", "10.16.100.23", "webservice0", "key nodes.proxy0.temp_address"]),
+    ("host breaks R13", "nodes:\n  proxy0: {physical_host: 10.16.100.11}\n",
+     ["R13", "10.16.100.11", "host of the old proxy0"]),
+    ("MAC collision", "nodes:\n  proxy0: {mgmt_mac: PROXY1_MAC}\n",
+     ["R9", "PROXY1_MAC", "collides"]),
+    ("bad spec value", "seed: many\n", ["key seed", "'many'"]),
+])
+def test_bad_input_exits_2_and_writes_nothing(zone: Path, tmp_path: Path, case: str,
+                                              spec_extra: str, expected: list[str]) -> None:
+    proxy1_mac = next(line.split('"')[1] for line in (zone / "proxy1").read_text().splitlines()
+                      if line.startswith("mgmt_network_mac_address="))
+    spec = tmp_path / "up.yaml"
+    spec.write_text(SPEC + spec_extra.replace("PROXY1_MAC", proxy1_mac))
+    out = tmp_path / "plan.json"
+    res = run(*plan_args(zone, spec, out))
+    assert res.returncode == 2, (case, res.stdout, res.stderr)
+    for text in expected:
+        assert text.replace("PROXY1_MAC", proxy1_mac) in res.stderr, (case, res.stderr)
+    assert str(spec) in res.stderr or "nodes." not in expected[0]
+    assert not out.exists() and res.stdout == ""
+
+
+def test_malformed_settings_name_file_and_line(zone: Path, tmp_path: Path) -> None:
+    text = (zone / "proxy0").read_text().replace('role="proxy"', 'role="proxy')
+    (zone / "proxy0").write_text(text)
+    (zone / "webservice1").write_text((zone / "webservice1").read_text()
+                                      + 'extra="$(reboot)"\n')
+    spec = tmp_path / "up.yaml"
+    spec.write_text(SPEC)
+    out = tmp_path / "plan.json"
+    res = run(*plan_args(zone, spec, out))
+    assert res.returncode == 2, res.stderr
+    assert f"{zone / 'proxy0'}:2" in res.stderr
+    assert str(zone / "webservice1") in res.stderr  # every problem at once
+    assert not out.exists()
+
+
+def test_invalid_version_and_components_together(zone: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "up.yaml"
+    spec.write_text(SPEC)
+    out = tmp_path / "plan.json"
+    res = run(*plan_args(zone, spec, out, version="4.x"), "--components", "boss9")
+    assert res.returncode == 2
+    assert "'4.x'" in res.stderr and "'boss9'" in res.stderr
+    assert not out.exists()
