@@ -108,7 +108,7 @@ def test_output_is_streamed_whole_and_capped_in_the_result(rig: tuple[Connector,
 
 def test_put_and_get_round_trip(rig: tuple[Connector, Target], tmp_path: Path) -> None:
     conn, t = rig
-    path = str(tmp_path / "f.txt") if isinstance(conn, LocalConnector) else "/tmp/nodeswap-put"
+    path = str(tmp_path / "f.txt") if isinstance(conn, LocalConnector) else "/root/nodeswap-put"
     data = "héllo\n$HOME 'x'\n".encode()
 
     async def go() -> None:
