@@ -265,7 +265,7 @@ def check(ctx: Context) -> list[Step]:
             if rule not in ("R27", "R28"):
                 continue
             options = (("sub_region", "1" if ctx.sub_region else "0"), amap) \
-                if key == "haproxy" else (("file", key), amap)
+                if key == "haproxy" else (("section", key), amap)
             steps.append(_s(
                 id=f"{rule.lower()}-{key}-{n.name}", phase="check", rule=rule,
                 title=f"compare {path}: old {n.name} vs new", target=f"{n.name}-new",
@@ -298,8 +298,8 @@ def switch(ctx: Context, n: NodeContext) -> list[Step]:
     new, old, sw = f"{n.name}-new", f"{n.name}-old", f"{n.name}-switched"
     path = settings_path(n.name)
     files = ("/etc/network/interfaces", "/etc/rc.local.tail")
-    has_old = [cmd("grep", "-qF", n.old_address, files[0])]
-    no_temp = [_not(cmd("grep", "-qF", n.temp_address, f)) for f in files]
+    has_old = [cmd("grep", "-qwF", n.old_address, files[0])]
+    no_temp = [_not(cmd("grep", "-qwF", n.temp_address, f)) for f in files]
     forget = [cmd("ssh-keygen", "-f", KNOWN_HOSTS, "-R", v)
               for v in (n.name, n.old_address, n.temp_address)]
     steps = [
