@@ -12,7 +12,6 @@ It must not do I/O: sources.py reads files, the CLI reads arguments.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -466,14 +465,6 @@ _FIXED_GROUPS: dict[str, Selector] = {
     **{f"non-{name}-phy": _non(sel, phy=True) for name, sel in
        (("ks", _ks_group), ("vg", _vg_group), ("hyper", _hyper_group))},
 }
-
-
-def is_address(value: str) -> bool:
-    try:
-        ipaddress.IPv4Address(value)
-    except ValueError:
-        return False
-    return True
 
 
 def sorted_names(names: Iterable[str]) -> list[str]:

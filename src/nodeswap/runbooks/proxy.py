@@ -13,8 +13,8 @@ VM after R31-R33), and physical hosts by their node name.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from nodeswap.model import Analysis, Step, Target
 from nodeswap.shell import chain, cmd, write_file_atomic
@@ -122,10 +122,6 @@ def _exec_nodes(targets: str, command: str) -> str:
     return cmd(EXEC_NODES, "-f", targets, command)
 
 
-def _s(**kw: object) -> Step:
-    return Step(**kw)  # type: ignore[arg-type]
-
-
 # ---- targets ----------------------------------------------------------------------------------
 def targets(ctx: Context) -> dict[str, Target]:
     out = {"firstbox": Target("firstbox", ctx.firstbox_address, "firstbox", via_firstbox=False)}
@@ -150,18 +146,18 @@ def prepare(ctx: Context) -> list[Step]:
     steps: list[Step] = []
     for n in ctx.nodes:
         for key, path, rule, optional in FETCHES:
-            steps.append(_s(
+            steps.append(Step(
                 id=fetch_id(n.name, key), phase="prepare", rule=rule,
                 title=f"keep the old {n.name}'s {path} for {rule}", target=f"{n.name}-old",
                 command=_cat_if_present(path) if optional else cmd("cat", path),
                 side_effect=False, timeout=60.0))
-        steps.append(_s(
+        steps.append(Step(
             id=fetch_id(n.name, "supervisor"), phase="prepare", rule="R29",
             title=f"keep the old {n.name}'s supervisor status for R29/R35",
             target=f"{n.name}-old", command=_or_true(cmd("supervisorctl", "status")),
             side_effect=False, timeout=60.0))
     backup = f"{SETTINGS_DIR}.{ctx.today}"
-    steps.append(_s(
+    steps.append(Step(
         id="r6-backup", phase="prepare", rule="R6",
         title=f"back up {SETTINGS_DIR} to {backup}", target="firstbox",
         command=chain(cmd("test", "!", "-e", backup), cmd("cp", "-arf", SETTINGS_DIR, backup)),
@@ -179,7 +175,7 @@ def write_settings(ctx: Context) -> list[Step]:
     steps = []
     for n in ctx.nodes:
         path = settings_path(n.name)
-        steps.append(_s(
+        steps.append(Step(
             id=f"r17-settings-{n.name}", phase="settings", rule="R7-R17",
             title=f"write the new settings of {n.name} (temporary address {n.temp_address}, "
                   f"host {n.new_host_name})", target="firstbox",
@@ -194,10 +190,10 @@ def build(ctx: Context) -> list[Step]:
     on R20 holds: no package reaches any node but the new ones until the switch."""
     rule, ext = ("R18", "py") if ctx.new_tools else ("R19", "sh")
     return [
-        _s(id=f"{rule.lower()}-node-list", phase="build", rule=rule,
+        Step(id=f"{rule.lower()}-node-list", phase="build", rule=rule,
            title="refresh the zone's node lists", target="firstbox",
            command=cmd(f"/pitrix/bin/gen_node_list.{ext}"), timeout=600.0),
-        _s(id=f"{rule.lower()}-build-pkgs", phase="build", rule=rule,
+        Step(id=f"{rule.lower()}-build-pkgs", phase="build", rule=rule,
            title="build the packages (pitrix-hosts now carries the temporary addresses: R20)",
            target="firstbox", command=cmd(f"/pitrix/build/build_pkgs_allinone.{ext}"),
            timeout=3600.0),
@@ -212,22 +208,22 @@ def launch(ctx: Context) -> list[Step]:
         remove = "; ".join([
             _or_true(cmd("virsh", "destroy", n.name)), _or_true(cmd("virsh", "undefine", n.name)),
             cmd("rm", "-f", f"{kern}.img", f"{kern}.xml", f"{kern}.Done")])
-        steps.append(_s(
+        steps.append(Step(
             id=f"r21-launch-{n.name}", phase="launch", rule="R21",
             title=f"launch the new {n.name} on {n.new_host_name} ({n.new_host_address})",
             target="firstbox", command=cmd("/pitrix/install/launch_vms.sh", n.name),
             undo=cmd("ssh", "-o", "BatchMode=yes", n.new_host_name, remove), timeout=1800.0))
-        steps.append(_s(
+        steps.append(Step(
             id=f"r21-domain-{n.name}", phase="launch", rule="R21",
             title=f"the domain {n.name} runs on {n.new_host_name}", target=n.new_host_name,
             command=cmd("virsh", "domstate", n.name) + " | " + cmd("grep", "-qx", "running"),
             side_effect=False, timeout=60.0))
-        steps.append(_s(
+        steps.append(Step(
             id=f"r21-wait-{n.name}", phase="launch", rule="R21",
             title=f"wait until the new {n.name} answers at {n.temp_address}", target="firstbox",
             command=_ping_loop(n.temp_address, until_up=True), side_effect=False,
             timeout=PING_WAIT + 30.0))
-    steps.append(_s(
+    steps.append(Step(
         id="r22-install", phase="launch", rule="R22", title="install the new VMs' OS layer",
         target="firstbox", command=cmd("/pitrix/install/install_nodes.sh", _names(ctx)),
         timeout=3600.0))
@@ -243,12 +239,12 @@ def deploy(ctx: Context) -> list[Step]:
     watch that the new nodes did not take the VIP (R23's warning)."""
     packages = [("R23", "pitrix-ks-proxy")] + [
         (rule, pkg) for comp, rule, pkg in COMPONENT_PACKAGES if comp in ctx.components]
-    steps = [_s(id=f"{rule.lower()}-update", phase="deploy", rule=rule,
+    steps = [Step(id=f"{rule.lower()}-update", phase="deploy", rule=rule,
                 title=f"install {pkg} on the new nodes", target="firstbox",
                 command=cmd(UPDATE, "-f", _names(ctx), pkg), timeout=3600.0)
              for rule, pkg in packages]
     for n in ctx.nodes:
-        steps.append(_s(
+        steps.append(Step(
             id=f"r23-vip-{n.name}", phase="deploy", rule="R23",
             title=f"the new {n.name} must not hold the VIP", target=f"{n.name}-new",
             command=cmd("ip", "-4", "-o", "addr", "show"), side_effect=False, timeout=60.0,
@@ -266,20 +262,20 @@ def check(ctx: Context) -> list[Step]:
                 continue
             options = (("sub_region", "1" if ctx.sub_region else "0"), amap) \
                 if key == "haproxy" else (("section", key), amap)
-            steps.append(_s(
+            steps.append(Step(
                 id=f"{rule.lower()}-{key}-{n.name}", phase="check", rule=rule,
                 title=f"compare {path}: old {n.name} vs new", target=f"{n.name}-new",
                 command=_cat_if_present(path) if optional else cmd("cat", path),
                 side_effect=False, timeout=60.0,
                 analysis=Analysis("haproxy" if key == "haproxy" else "rc",
                                   against=fetch_id(n.name, key), options=options)))
-    steps.append(_s(
+    steps.append(Step(
         id="r29-exec", phase="check", rule="R29", title="supervisor status via exec_nodes.sh",
         target="firstbox", command=_exec_nodes(_names(ctx), "supervisorctl status"),
         side_effect=False, timeout=300.0,
         analysis=Analysis("supervisor_exec", options=(("nodes", _names(ctx)),))))
     for n in ctx.nodes:
-        steps.append(_s(
+        steps.append(Step(
             id=f"r29-supervisor-{n.name}", phase="check", rule="R29",
             title=f"supervisor status of the new {n.name} vs the old", target=f"{n.name}-new",
             command=_or_true(cmd("supervisorctl", "status")), side_effect=False, timeout=60.0,
@@ -303,17 +299,17 @@ def switch(ctx: Context, n: NodeContext) -> list[Step]:
     forget = [cmd("ssh-keygen", "-f", KNOWN_HOSTS, "-R", v)
               for v in (n.name, n.old_address, n.temp_address)]
     steps = [
-        _s(id=f"r30-settings-{n.name}", phase=phase, rule="R30", gate=True,
+        Step(id=f"r30-settings-{n.name}", phase=phase, rule="R30", gate=True,
            title=f"put {n.name}'s old MGMT/EIP values back ({n.old_address}) in its settings",
            target="firstbox", command=write_file_atomic(path), stdin=n.switched_settings,
            check=_sha_matches(path, n.switched_settings),
            verify=_sha_matches(path, n.switched_settings),
            undo=_write_text(path, n.settings), timeout=60.0),
-        _s(id=f"r30-global-conf-{n.name}", phase=phase, rule="R30",
+        Step(id=f"r30-global-conf-{n.name}", phase=phase, rule="R30",
            title="rebuild the global packages (pitrix-hosts with the restored address)",
            target="firstbox", command=cmd("/pitrix/upgrade/build_global_conf.sh"),
            timeout=1800.0),
-        _s(id=f"r31-address-{n.name}", phase=phase, rule="R31",
+        Step(id=f"r31-address-{n.name}", phase=phase, rule="R31",
            title=f"new {n.name}: {n.temp_address} -> {n.old_address} in interfaces and "
                  "rc.local.tail (vm_network_routing_rule put the temporary address there)",
            target=new, command=chain(*(_replace_address(f, n.temp_address, n.old_address)
@@ -321,59 +317,59 @@ def switch(ctx: Context, n: NodeContext) -> list[Step]:
            check=chain(*has_old, *no_temp), verify=chain(*has_old, *no_temp),
            undo=chain(*(_replace_address(f, n.old_address, n.temp_address) for f in files)),
            timeout=60.0),
-        _s(id=f"r32-stop-{n.name}", phase=phase, rule="R32",
+        Step(id=f"r32-stop-{n.name}", phase=phase, rule="R32",
            title=f"stop the services of the old {n.name}", target=old,
            command=cmd("supervisorctl", "stop", "all"),
            undo=cmd("supervisorctl", "start", "all"), timeout=300.0),
-        _s(id=f"r32-autostart-{n.name}", phase=phase, rule="R32",
+        Step(id=f"r32-autostart-{n.name}", phase=phase, rule="R32",
            title=f"no autostart of the old {n.name} on {n.old_host_name} (a host reboot would "
                  "revive a second VM with the same address)", target=n.old_host_name,
            command=cmd("virsh", "autostart", "--disable", n.name),
            undo=cmd("virsh", "autostart", n.name), timeout=60.0),
-        _s(id=f"r32-shutdown-{n.name}", phase=phase, rule="R32",
+        Step(id=f"r32-shutdown-{n.name}", phase=phase, rule="R32",
            title=f"shut the old {n.name} down", target=old, command=cmd("shutdown", "-h", "now"),
            disconnects=True, undo=None, timeout=60.0),
-        _s(id=f"r32-gone-{n.name}", phase=phase, rule="R32",
+        Step(id=f"r32-gone-{n.name}", phase=phase, rule="R32",
            title=f"wait until {n.old_address} stops answering", target="firstbox",
            command=_ping_loop(n.old_address, until_up=False), side_effect=False,
            timeout=PING_WAIT + 30.0),
-        _s(id=f"r33-stop-{n.name}", phase=phase, rule="R33",
+        Step(id=f"r33-stop-{n.name}", phase=phase, rule="R33",
            title=f"stop the services of the new {n.name}", target=new,
            command=cmd("supervisorctl", "stop", "all"), timeout=300.0),
-        _s(id=f"r33-apt-update-{n.name}", phase=phase, rule="R33", title="apt-get update",
+        Step(id=f"r33-apt-update-{n.name}", phase=phase, rule="R33", title="apt-get update",
            target=new, command=cmd("apt-get", "update"), timeout=900.0),
-        _s(id=f"r33-hosts-{n.name}", phase=phase, rule="R33",
+        Step(id=f"r33-hosts-{n.name}", phase=phase, rule="R33",
            title="install the rebuilt pitrix-hosts on the new node only (R20)", target=new,
            command=cmd("apt-get", "--yes", "--allow-unauthenticated", "install", "pitrix-hosts"),
            timeout=900.0),
-        _s(id=f"r33-reboot-{n.name}", phase=phase, rule="R33",
+        Step(id=f"r33-reboot-{n.name}", phase=phase, rule="R33",
            title=f"reboot the new {n.name} onto {n.old_address}", target=new,
            command=cmd("shutdown", "-r", "now"), disconnects=True, timeout=60.0),
-        _s(id=f"r33-up-{n.name}", phase=phase, rule="R33",
+        Step(id=f"r33-up-{n.name}", phase=phase, rule="R33",
            title=f"wait until {n.old_address} answers again", target="firstbox",
            command=_ping_loop(n.old_address, until_up=True), side_effect=False,
            timeout=PING_WAIT + 30.0),
-        _s(id=f"r33-identity-{n.name}", phase=phase, rule="R33",
+        Step(id=f"r33-identity-{n.name}", phase=phase, rule="R33",
            title=f"{n.old_address} is the new VM (same pinned host key as at {n.temp_address})",
            target=sw, command=cmd("hostname"), side_effect=False, timeout=60.0),
-        _s(id=f"r34-known-hosts-{n.name}", phase=phase, rule="R34",
+        Step(id=f"r34-known-hosts-{n.name}", phase=phase, rule="R34",
            title="forget stale host keys on firstbox", target="firstbox",
            command=chain(*forget), timeout=60.0),
-        _s(id=f"r34-known-hosts-all-{n.name}", phase=phase, rule="R34",
+        Step(id=f"r34-known-hosts-all-{n.name}", phase=phase, rule="R34",
            title="forget stale host keys on every node", target="firstbox",
            command=_exec_nodes("all", " && ".join(forget)), timeout=600.0),
-        _s(id=f"r35-supervisor-{n.name}", phase=phase, rule="R35",
+        Step(id=f"r35-supervisor-{n.name}", phase=phase, rule="R35",
            title=f"supervisor status of the switched {n.name} vs the old", target=sw,
            command=_or_true(cmd("supervisorctl", "status")), side_effect=False, timeout=60.0,
            analysis=Analysis("supervisor", against=fetch_id(n.name, "supervisor"))),
-        _s(id=f"r35-exec-{n.name}", phase=phase, rule="R35",
+        Step(id=f"r35-exec-{n.name}", phase=phase, rule="R35",
            title="supervisor status via exec_nodes.sh", target="firstbox",
            command=_exec_nodes(_names(ctx), "supervisorctl status"), side_effect=False,
            timeout=300.0, analysis=Analysis("supervisor_exec", options=(("nodes", _names(ctx)),))),
     ]
     url = console_url(ctx)
     if url:
-        steps.append(_s(
+        steps.append(Step(
             id=f"r36-console-{n.name}", phase=phase, rule="R36",
             title=f"the console answers at {url}", target="firstbox",
             command=cmd("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time",
@@ -394,19 +390,19 @@ def archive(ctx: Context) -> list[Step]:
     steps: list[Step] = []
     for i, n in enumerate(ctx.nodes):
         kern = f"{KERNELS}/{n.name}"
-        steps.append(_s(
+        steps.append(Step(
             id=f"r37-list-{n.name}", phase="archive", rule="R37", gate=(i == 0),
             title=f"list the domains on {n.old_host_name}", target=n.old_host_name,
             command=cmd("virsh", "list", "--all"), side_effect=False, timeout=60.0))
         for ext in ("img", "xml"):
             src, dst = f"{kern}.{ext}", f"{KERNELS}/old-{n.name}.{ext}"
-            steps.append(_s(
+            steps.append(Step(
                 id=f"r37-rename-{ext}-{n.name}", phase="archive", rule="R37",
                 title=f"keep {src} as {dst}", target=n.old_host_name,
                 command=cmd("mv", src, dst),
                 check=chain(cmd("test", "-e", dst), cmd("test", "!", "-e", src)),
                 undo=cmd("mv", dst, src), timeout=300.0))
-        steps.append(_s(
+        steps.append(Step(
             id=f"r37-undefine-{n.name}", phase="archive", rule="R37",
             title=f"undefine the old domain {n.name} on {n.old_host_name}",
             target=n.old_host_name, command=cmd("virsh", "undefine", n.name),
@@ -434,14 +430,3 @@ def warnings(ctx: Context) -> tuple[str, ...]:
         out.append("R23: the VIP is unknown: the VIP watch after deploy cannot tell which "
                    "node holds it; watch the console during deploy.")
     return tuple(out)
-
-
-def with_gate(step: Step) -> Step:
-    return replace(step, gate=True)
-
-
-def by_phase(all_steps: Sequence[Step]) -> Mapping[str, list[Step]]:
-    out: dict[str, list[Step]] = {}
-    for s in all_steps:
-        out.setdefault(s.phase, []).append(s)
-    return out
