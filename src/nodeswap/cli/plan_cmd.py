@@ -161,6 +161,9 @@ def register(app: typer.Typer) -> None:
         date = today or _today()
         if len(date) != 8 or not date.isdigit():
             raise InputError([Problem(f"--date must be YYYYMMDD, not {date!r}", key="date")])
+        if out is not None and not out.parent.is_dir():
+            raise InputError([Problem(f"no folder {str(out.parent)!r} to save the plan in",
+                                      key="out")])
         plan = make_plan(settings_dir, installer_version, spec_file, components=components,
                          seed=seed, today=date)
         if out is not None:
