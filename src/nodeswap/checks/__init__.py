@@ -1,1 +1,15 @@
-"""Package."""
+"""The checks (R23, R27-R29, R35, R36): fetch is a read-only step elsewhere; here are the
+parsers and comparisons, and ``analyze``, the one entry point the executor uses.
+
+Modules: ``findings`` (``Difference``, ``CheckResult``, ``AddressMap``), ``haproxy`` (R27),
+``rcfiles`` (R28), ``supervisor`` (R29/R35), ``vip`` (R23), ``console`` (R36, does I/O in
+``probe``), ``validate`` (``haproxy -c``, does I/O), ``textfile`` (input limits),
+``registry`` (``analyze``; its docstring lists the kinds and options).
+"""
+
+from __future__ import annotations
+
+from .findings import AddressMap, CheckResult, Difference
+from .registry import KINDS, analyze
+
+__all__ = ["KINDS", "AddressMap", "CheckResult", "Difference", "analyze"]

@@ -459,9 +459,15 @@ def _compare_binds(scope: _Scope) -> list[Difference]:
         nbinds.remove(match)
         o, n = ob.directive, match.directive
         if (ob.origin, ob.index) != (match.origin, match.index):
+            where = (
+                f"within `{ob.origin}`" if ob.origin == match.origin
+                else f"from `{ob.origin}` to `{match.origin}`"
+            )
+            extra = "" if o.words == n.words else (
+                "; it differs only by the new node's temporary address")
             out.append(Difference(section, o.text, n.text, o.line, n.line, "ignored", RULE,
-                                  f"bind moved ({ob.origin} → {match.origin}); "
-                                  "the place of port bindings is ignored (R27)"))
+                                  f"bind moved {where}; the place of port bindings is "
+                                  f"ignored (R27){extra}"))
         elif o.words != n.words:
             out.append(_address_only(section, o, n, ctx))
     leftover_new = [b.directive for b in nbinds]

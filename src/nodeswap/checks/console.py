@@ -1,0 +1,166 @@
+"""Console check (R36): the console URL must answer with a page, not an error. Does I/O.
+
+Owns ``probe`` (one HTTP(S) GET with the standard library, redirects not followed, no
+environment proxies), ``curl_command`` + ``parse_curl`` (the same check run *from the zone*,
+e.g. on firstbox, by the executor) and ``judge`` (an ``Answer`` → findings, pure).
+
+A page means: status 2xx with a non-empty body, or 3xx with a body or a ``Location`` (a
+console commonly redirects ``/`` to its login page). Everything else is one *unexpected*
+finding (rule R36) whose reason says plainly what happened: HTTP error status, empty page,
+no answer within the timeout, connection refused, TLS error (with a hint when the zone uses
+a self-signed certificate), not an HTTP answer.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import ssl
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from nodeswap.errors import InputError, Problem
+from nodeswap.shell import cmd
+
+from .findings import Difference
+
+RULE = "R36"
+MAX_BODY = 1024 * 1024
+_CURL_TLS = frozenset({35, 51, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91})
+_CURL_LAST = re.compile(r"^(?P<code>\d{3}) (?P<size>\d+(?:\.\d+)?)(?: (?P<location>\S+))?\s*$")
+_CURL_ERR = re.compile(r"curl: \((?P<code>\d+)\) (?P<msg>.*)$")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the console URL answered: a status and body size, or an error."""
+
+    url: str
+    status: int | None
+    body_bytes: int
+    location: str | None = None
+    error: str | None = None
+
+
+def judge(answer: Answer) -> list[Difference]:
+    """No finding when the answer is a page; else one unexpected finding saying why."""
+    reason = _problem(answer)
+    if reason is None:
+        return []
+    shown = f"HTTP {answer.status}" if answer.status is not None else answer.error
+    return [Difference(f"console {answer.url}", None, shown, None, None, "unexpected", RULE,
+                       reason)]
+
+
+def _problem(a: Answer) -> str | None:
+    if a.error is not None:
+        return f"the console did not answer: {a.error}"
+    if a.status is None:
+        return "the console did not answer"
+    if 200 <= a.status < 300:
+        return None if a.body_bytes > 0 else f"HTTP {a.status} with an empty page"
+    if 300 <= a.status < 400:
+        if a.body_bytes > 0 or a.location:
+            return None
+        return f"HTTP {a.status} redirect without a body or Location"
+    return f"HTTP {a.status}: an error, not the console page"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def probe(url: str, timeout: float = 10.0, insecure: bool = False) -> Answer:
+    """GET ``url`` once (no redirects followed, no proxies) and describe the answer.
+
+    Only http:// and https:// URLs are accepted (``InputError`` otherwise).
+    """
+    check_url(url)
+    context = ssl.create_default_context()
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}),
+        urllib.request.HTTPSHandler(context=context),
+        _NoRedirect(),
+    )
+    request = urllib.request.Request(  # noqa: S310 (scheme checked by check_url)
+        url, headers={"User-Agent": "nodeswap-console-check"}
+    )
+    try:
+        with opener.open(request, timeout=timeout) as resp:
+            body = resp.read(MAX_BODY)
+            return Answer(url, resp.status, len(body), resp.headers.get("Location"))
+    except urllib.error.HTTPError as exc:  # 3xx (not followed), 4xx, 5xx: still an answer
+        body = exc.read(MAX_BODY) if exc.fp is not None else b""
+        return Answer(url, exc.code, len(body), exc.headers.get("Location"))
+    except urllib.error.URLError as exc:
+        return Answer(url, None, 0, error=_describe(exc.reason, timeout))
+    except (TimeoutError, ssl.SSLError, OSError, http.client.HTTPException) as exc:
+        return Answer(url, None, 0, error=_describe(exc, timeout))
+
+
+def check_url(url: str) -> None:
+    """Refuse anything but an http(s) URL with a host."""
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise InputError([Problem(f"console URL must be http:// or https://, got {url!r}",
+                                  key="url", rule=RULE)])
+
+
+def _describe(reason: object, timeout: float) -> str:
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return (f"TLS error: {reason.verify_message or reason} (a self-signed console "
+                "certificate needs --insecure)")
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS error: {reason.reason or reason}"
+    if isinstance(reason, TimeoutError):
+        return f"no answer within {timeout:g} s (timeout)"
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, http.client.HTTPException):
+        return f"not an HTTP answer ({type(reason).__name__}: {reason})"
+    return str(reason)
+
+
+def curl_command(url: str, timeout: float = 10.0, insecure: bool = False) -> str:
+    """A shell command that runs the same check from a zone host with curl.
+
+    Prints ``<status> <body bytes> [<location>]`` on its last line; curl's own error, if
+    any, goes to stderr (merge it: the executor passes both to ``parse_curl``).
+    """
+    args = ["curl", "-sS", "-o", "/dev/null", "--max-time", f"{timeout:g}",
+            "-w", "%{http_code} %{size_download} %{redirect_url}\\n"]
+    if insecure:
+        args.append("-k")
+    return cmd(*args, url) + " 2>&1"
+
+
+def parse_curl(output: str, url: str, timeout: float = 10.0) -> Answer:
+    """Read ``curl_command``'s output back into an ``Answer``."""
+    error = None
+    code = None
+    for raw in output.splitlines():
+        m = _CURL_ERR.search(raw)
+        if m:
+            code, error = int(m.group("code")), m.group("msg").strip()
+    lines = [ln for ln in output.splitlines() if ln.strip()]
+    last = _CURL_LAST.match(lines[-1].strip()) if lines else None
+    if error is not None or last is None or last.group("code") == "000":
+        return Answer(url, None, 0, error=_curl_error(code, error, timeout, output))
+    return Answer(url, int(last.group("code")), int(float(last.group("size"))),
+                  last.group("location") or None)
+
+
+def _curl_error(code: int | None, msg: str | None, timeout: float, output: str) -> str:
+    if code == 28:
+        return f"no answer within {timeout:g} s (timeout: {msg})"
+    if code in _CURL_TLS:
+        return f"TLS error: {msg}"
+    if code == 7:
+        return f"connection refused or unreachable: {msg}"
+    if msg:
+        return f"curl error {code}: {msg}"
+    return f"unreadable curl output: {output.strip()[-200:]!r}"

@@ -1,0 +1,151 @@
+"""rc.local, rc.local.head, rc.local.tail of the old and new node, compared line by line (R28).
+
+Pure. Owns ``parse`` (text → significant lines: blank lines, full-line comments and trailing
+whitespace dropped, line numbers kept) and ``compare`` (old, new → ``Difference`` list).
+Must not do I/O.
+
+Order matters (a shell script runs top to bottom), so lines are compared as a sequence; a
+line present on both sides at another place is reported as moved. Classes:
+
+- *attention* (R28): a line equal to the old one once the new node's temporary address is
+  mapped back. Unlike haproxy.cfg (which binds 0.0.0.0) such a line is wrong after the
+  switch: ``install_nodes.sh`` wrote the temporary address into ``vm_network_routing_rule``
+  (``ip route add ... src <temporary>``) in rc.local.tail, and the runbook's switch (R31)
+  edits only ``/etc/network/interfaces`` (reference/pitrix.md §8). The reason names the edit.
+- *unexpected* (R28): every other difference (a hand-made line on the old node the package
+  does not recreate, a missing route...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from nodeswap.errors import InputError, Problem
+
+from .findings import AddressMap, Difference
+
+RULE = "R28"
+RC_FILES = ("rc.local", "rc.local.head", "rc.local.tail")
+
+
+@dataclass(frozen=True)
+class RcLine:
+    """One significant line of an rc file (trailing whitespace removed) and its number."""
+
+    text: str
+    line: int
+
+
+def parse(text: str, file: str = "rc.local") -> tuple[RcLine, ...]:
+    """The significant lines of an rc file; a file with none is refused (``InputError``)."""
+    lines = tuple(
+        RcLine(raw.rstrip(), number)
+        for number, raw in enumerate(text.splitlines(), start=1)
+        if raw.strip() and not raw.lstrip().startswith("#")
+    )
+    if not lines and not text.strip():
+        raise InputError([Problem("file is empty", file, rule=RULE)])
+    return lines
+
+
+def compare(
+    old: tuple[RcLine, ...],
+    new: tuple[RcLine, ...],
+    *,
+    section: str = "rc.local",
+    address_map: AddressMap | None = None,
+) -> list[Difference]:
+    """Every difference between the old and new node's rc file, classified (R28)."""
+    amap = address_map or AddressMap()
+    a = [o.text for o in old]
+    b = [amap.back(n.text) for n in new]
+    out: list[Difference] = []
+    deleted: list[RcLine] = []
+    inserted: list[RcLine] = []
+    for tag, i1, i2, j1, j2 in SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            out.extend(
+                _temporary(section, o, n, amap)
+                for o, n in zip(old[i1:i2], new[j1:j2], strict=True)
+                if o.text != n.text
+            )
+        else:
+            deleted.extend(old[i1:i2])
+            inserted.extend(new[j1:j2])
+    for o in list(deleted):
+        n = next((n for n in inserted if amap.back(n.text) == o.text), None)
+        if n is not None:
+            deleted.remove(o)
+            inserted.remove(n)
+            out.append(_diff(section, o, n, "line moved: rc files run top to bottom, "
+                             "so the order can matter"))
+    out.extend(_pair_changes(section, deleted, inserted))
+    return sorted(out, key=lambda d: (d.old_line or 0, d.new_line or 0))
+
+
+def compare_text(
+    old_text: str,
+    new_text: str,
+    *,
+    old_file: str = "old/rc.local",
+    new_file: str = "new/rc.local",
+    section: str = "rc.local",
+    address_map: AddressMap | None = None,
+) -> list[Difference]:
+    """Parse both texts (problems of both at once) and compare them."""
+    problems: list[Problem] = []
+    parsed: list[tuple[RcLine, ...]] = []
+    for text, file in ((old_text, old_file), (new_text, new_file)):
+        try:
+            parsed.append(parse(text, file))
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    return compare(parsed[0], parsed[1], section=section, address_map=address_map)
+
+
+def _pair_changes(
+    section: str, deleted: list[RcLine], inserted: list[RcLine]
+) -> list[Difference]:
+    """Lines without an equal: a line whose first word matches is 'changed', else alone."""
+    out: list[Difference] = []
+    remaining = list(inserted)
+    for o in deleted:
+        n = next((n for n in remaining if _head(n.text) == _head(o.text)), None)
+        if n is not None:
+            remaining.remove(n)
+            out.append(_diff(section, o, n, "line differs"))
+        else:
+            out.append(_diff(section, o, None, "line missing on the new node"))
+    out.extend(_diff(section, None, n, "line only on the new node") for n in remaining)
+    return out
+
+
+def _head(text: str) -> str:
+    words = text.split()
+    return " ".join(words[:3]) if words else ""
+
+
+def _diff(section: str, o: RcLine | None, n: RcLine | None, reason: str) -> Difference:
+    return Difference(
+        section,
+        o.text if o else None,
+        n.text if n else None,
+        o.line if o else None,
+        n.line if n else None,
+        "unexpected",
+        RULE,
+        reason,
+    )
+
+
+def _temporary(section: str, o: RcLine, n: RcLine, amap: AddressMap) -> Difference:
+    pairs = ", ".join(f"{old} (now {new})" for old, new in amap.pairs if new in n.text)
+    return Difference(
+        section, o.text, n.text, o.line, n.line, "attention", RULE,
+        f"differs only by the new node's temporary address; after the switch it must read "
+        f"the old address {pairs}: edit this line on the new node when switching (R30-R31 "
+        "change only the interfaces file)",
+    )

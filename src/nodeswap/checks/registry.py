@@ -1,0 +1,147 @@
+"""One entry point for the executor: ``analyze(kind, output, reference, options)``. Pure.
+
+The fetch is a read-only step run elsewhere; its output (and, for comparisons, the old
+node's output captured earlier: ``reference``) comes here and a ``CheckResult`` goes back
+(``.ok`` is False when any finding is *unexpected*; ``.findings`` are ``Difference`` values).
+
+Kinds, what ``output``/``reference`` hold, and the options each reads (all strings):
+
+=================  ==============================================  ==========================
+kind               output / reference                              options
+=================  ==============================================  ==========================
+haproxy            new node's haproxy.cfg / old node's (required)  sub_region "0"|"1",
+                                                                   address_map "o=n,o2=n2",
+                                                                   node
+rc                 new node's rc file / old node's (required)      address_map, file
+                                                                   (rc.local...), node
+supervisor         ``supervisorctl status`` of the node /          node, rule (R29|R35)
+                   the old node's (optional)
+supervisor_exec    ``exec_nodes.sh -f proxy "supervisorctl         nodes "proxy0,proxy1",
+                   status"`` output / an earlier run (optional)    rule (R29|R35)
+vip                ``ip addr`` (or ``ip -o addr``) of the node     vip (required), node,
+                                                                   temporary "0"|"1", or
+                                                                   address + address_map
+console            output of ``console.curl_command(url)``         url (required), timeout
+=================  ==============================================  ==========================
+
+Unreadable zone output (a haproxy.cfg that does not parse, an empty rc file) is a finding,
+not an exception: it is the zone's fact. Invalid *options* are the caller's bug or the
+operator's input and raise ``InputError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from nodeswap.errors import InputError, Problem
+
+from . import haproxy, rcfiles, supervisor, vip
+from .console import judge, parse_curl
+from .findings import AddressMap, CheckResult, Difference
+
+KINDS = ("haproxy", "rc", "supervisor", "supervisor_exec", "vip", "console")
+Analyzer = Callable[[str, str | None, Mapping[str, str]], list[Difference]]
+
+
+def analyze(
+    kind: str, output: str, reference: str | None, options: Mapping[str, str]
+) -> CheckResult:
+    """Parse and judge one check's output (see the module docstring for kinds and options)."""
+    analyzer = _ANALYZERS.get(kind)
+    if analyzer is None:
+        raise InputError([Problem(f"unknown check kind {kind!r}; known: {', '.join(KINDS)}",
+                                  key="kind")])
+    return CheckResult(kind, tuple(analyzer(output, reference, options)))
+
+
+def _flag(options: Mapping[str, str], key: str) -> bool:
+    value = options.get(key, "0")
+    if value not in ("0", "1", "", "true", "false"):
+        raise InputError([Problem(f"option {key} must be 0 or 1, got {value!r}", key=key)])
+    return value in ("1", "true")
+
+
+def _required(options: Mapping[str, str], key: str, kind: str) -> str:
+    value = options.get(key, "")
+    if not value:
+        raise InputError([Problem(f"check {kind} needs option {key}", key=key)])
+    return value
+
+
+def _reference(reference: str | None, kind: str) -> str:
+    if reference is None:
+        raise InputError([Problem(f"check {kind} compares with the old node: reference "
+                                  "(the old node's output) is required", key="reference")])
+    return reference
+
+
+def _unreadable(section: str, rule: str, exc: InputError) -> list[Difference]:
+    return [Difference(section, None, None, p.line, None, "unexpected", rule,
+                       f"cannot read {p.file}: {p.message}") for p in exc.problems]
+
+
+def _haproxy(output: str, reference: str | None, options: Mapping[str, str]
+             ) -> list[Difference]:
+    node = options.get("node", "new")
+    old = _reference(reference, "haproxy")
+    amap = AddressMap.from_option(options.get("address_map"))
+    try:
+        return haproxy.compare_text(old, output, old_file="old/haproxy.cfg",
+                                    new_file=f"{node}/haproxy.cfg",
+                                    sub_region=_flag(options, "sub_region"), address_map=amap)
+    except InputError as exc:
+        return _unreadable("haproxy.cfg", haproxy.RULE, exc)
+
+
+def _rc(output: str, reference: str | None, options: Mapping[str, str]) -> list[Difference]:
+    name = options.get("file", "rc.local")
+    node = options.get("node", "new")
+    old = _reference(reference, "rc")
+    amap = AddressMap.from_option(options.get("address_map"))
+    try:
+        return rcfiles.compare_text(old, output, old_file=f"old/{name}",
+                                    new_file=f"{node}/{name}", section=name, address_map=amap)
+    except InputError as exc:
+        return _unreadable(name, rcfiles.RULE, exc)
+
+
+def _supervisor(output: str, reference: str | None, options: Mapping[str, str]
+                ) -> list[Difference]:
+    old = supervisor.parse_status(reference) if reference is not None else None
+    return supervisor.check(supervisor.parse_status(output), old,
+                            node=options.get("node", ""), rule=options.get("rule", "R29"))
+
+
+def _supervisor_exec(output: str, reference: str | None, options: Mapping[str, str]
+                     ) -> list[Difference]:
+    nodes = [n.strip() for n in options.get("nodes", "").split(",") if n.strip()]
+    old = supervisor.parse_exec_nodes(reference) if reference is not None else None
+    return supervisor.check_exec(supervisor.parse_exec_nodes(output), old, nodes=nodes,
+                                 rule=options.get("rule", "R29"))
+
+
+def _vip(output: str, reference: str | None, options: Mapping[str, str]) -> list[Difference]:
+    address = _required(options, "vip", "vip")
+    temporary = _flag(options, "temporary")
+    node_address = options.get("address", "")
+    if node_address:
+        amap = AddressMap.from_option(options.get("address_map"))
+        temporary = temporary or node_address in amap.new_addresses
+    return vip.check_node(output, address, options.get("node", "?"), temporary)
+
+
+def _console(output: str, reference: str | None, options: Mapping[str, str]
+             ) -> list[Difference]:
+    url = _required(options, "url", "console")
+    timeout = float(options.get("timeout", "10"))
+    return judge(parse_curl(output, url, timeout))
+
+
+_ANALYZERS: dict[str, Analyzer] = {
+    "haproxy": _haproxy,
+    "rc": _rc,
+    "supervisor": _supervisor,
+    "supervisor_exec": _supervisor_exec,
+    "vip": _vip,
+    "console": _console,
+}
