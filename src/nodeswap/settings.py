@@ -431,8 +431,14 @@ def _check_edit(path: str, key: str, value: str) -> list[Problem]:
     return []
 
 
-def _with_newline(text: str) -> str:
-    return text if text.endswith("\n") else text + "\n"
+def _terminated(text: str) -> str:
+    """A logical line's text ended so that a line appended after it stays a separate line.
+
+    A last line ending in backslash-newline would continue into the appended line: an empty
+    line ends it instead (bash reads the same value).
+    """
+    text = text if text.endswith("\n") else text + "\n"
+    return text + "\n" if text.endswith("\\\n") else text
 
 
 @dataclass(frozen=True)
@@ -541,7 +547,7 @@ class SettingsFile:
         if appended:
             at = self._append_index(section)
             if at > 0:
-                texts[at - 1] = _with_newline(texts[at - 1])
+                texts[at - 1] = _terminated(texts[at - 1])
             texts[at:at] = appended
         return self._reparsed("".join(texts), values)
 
