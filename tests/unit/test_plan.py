@@ -213,3 +213,21 @@ def test_every_rule_problem_at_once() -> None:
 def test_bad_order() -> None:
     with pytest.raises(RuleError, match="order"):
         plan_for(order=["proxy0"])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_analysis_speaks_the_checks_registry(kind: str) -> None:
+    """Kinds and option names match nodeswap.checks.analyze (it raises InputError on bad
+    options; findings on empty output are fine here)."""
+    from nodeswap.checks import analyze  # noqa: PLC0415 (the contract under test)
+
+    plan = plan_for(kind, vip="10.16.100.20")
+    analysed = [s for s in plan.steps if s.analysis is not None]
+    assert {s.analysis.kind for s in analysed if s.analysis} == {
+        "vip", "haproxy", "rc", "supervisor", "supervisor_exec", "console"}
+    for step in analysed:
+        assert step.analysis is not None
+        if step.analysis.against is not None:
+            assert not plan.step(step.analysis.against).side_effect
+        ref = "" if step.analysis.against else None
+        analyze(step.analysis.kind, "", ref, dict(step.analysis.options))

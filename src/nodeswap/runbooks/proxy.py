@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from nodeswap.checks.console import curl_command
 from nodeswap.model import Analysis, Step, Target
 from nodeswap.shell import chain, cmd, write_file_atomic
 
@@ -243,12 +244,13 @@ def deploy(ctx: Context) -> list[Step]:
                 title=f"install {pkg} on the new nodes", target="firstbox",
                 command=cmd(UPDATE, "-f", _names(ctx), pkg), timeout=3600.0)
              for rule, pkg in packages]
-    for n in ctx.nodes:
+    for n in ctx.nodes if ctx.vip else ():  # without a VIP: a plan warning instead
         steps.append(Step(
             id=f"r23-vip-{n.name}", phase="deploy", rule="R23",
-            title=f"the new {n.name} must not hold the VIP", target=f"{n.name}-new",
+            title=f"the new {n.name} must not hold the VIP {ctx.vip}", target=f"{n.name}-new",
             command=cmd("ip", "-4", "-o", "addr", "show"), side_effect=False, timeout=60.0,
-            analysis=Analysis("vip", options=(("vip", ctx.vip or ""),))))
+            analysis=Analysis("vip", options=(("vip", ctx.vip or ""), ("node", n.name),
+                                              ("temporary", "1")))))
     return steps
 
 
@@ -260,8 +262,9 @@ def check(ctx: Context) -> list[Step]:
         for key, path, rule, optional in FETCHES:
             if rule not in ("R27", "R28"):
                 continue
-            options = (("sub_region", "1" if ctx.sub_region else "0"), amap) \
-                if key == "haproxy" else (("section", key), amap)
+            first = ("sub_region", "1" if ctx.sub_region else "0") if key == "haproxy" \
+                else ("file", key)
+            options = (first, amap, ("node", n.name))
             steps.append(Step(
                 id=f"{rule.lower()}-{key}-{n.name}", phase="check", rule=rule,
                 title=f"compare {path}: old {n.name} vs new", target=f"{n.name}-new",
@@ -273,13 +276,14 @@ def check(ctx: Context) -> list[Step]:
         id="r29-exec", phase="check", rule="R29", title="supervisor status via exec_nodes.sh",
         target="firstbox", command=_exec_nodes(_names(ctx), "supervisorctl status"),
         side_effect=False, timeout=300.0,
-        analysis=Analysis("supervisor_exec", options=(("nodes", _names(ctx)),))))
+        analysis=Analysis("supervisor_exec", options=(("nodes", _names(ctx)), ("rule", "R29")))))
     for n in ctx.nodes:
         steps.append(Step(
             id=f"r29-supervisor-{n.name}", phase="check", rule="R29",
             title=f"supervisor status of the new {n.name} vs the old", target=f"{n.name}-new",
             command=_or_true(cmd("supervisorctl", "status")), side_effect=False, timeout=60.0,
-            analysis=Analysis("supervisor", against=fetch_id(n.name, "supervisor"))))
+            analysis=Analysis("supervisor", against=fetch_id(n.name, "supervisor"),
+                              options=(("node", n.name), ("rule", "R29")))))
     return steps
 
 
@@ -361,19 +365,20 @@ def switch(ctx: Context, n: NodeContext) -> list[Step]:
         Step(id=f"r35-supervisor-{n.name}", phase=phase, rule="R35",
            title=f"supervisor status of the switched {n.name} vs the old", target=sw,
            command=_or_true(cmd("supervisorctl", "status")), side_effect=False, timeout=60.0,
-           analysis=Analysis("supervisor", against=fetch_id(n.name, "supervisor"))),
+           analysis=Analysis("supervisor", against=fetch_id(n.name, "supervisor"),
+                             options=(("node", n.name), ("rule", "R35")))),
         Step(id=f"r35-exec-{n.name}", phase=phase, rule="R35",
            title="supervisor status via exec_nodes.sh", target="firstbox",
            command=_exec_nodes(_names(ctx), "supervisorctl status"), side_effect=False,
-           timeout=300.0, analysis=Analysis("supervisor_exec", options=(("nodes", _names(ctx)),))),
+           timeout=300.0, analysis=Analysis("supervisor_exec",
+                                            options=(("nodes", _names(ctx)), ("rule", "R35")))),
     ]
     url = console_url(ctx)
     if url:
         steps.append(Step(
             id=f"r36-console-{n.name}", phase=phase, rule="R36",
             title=f"the console answers at {url}", target="firstbox",
-            command=cmd("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time",
-                        "10", url), side_effect=False, timeout=60.0,
+            command=curl_command(url), side_effect=False, timeout=60.0,
             analysis=Analysis("console", options=(("url", url),))))
     return steps
 
