@@ -583,8 +583,8 @@ def _klass(d: Directive, scope: _Scope) -> Klass:
 
 def _attention_reason(section: str, o: Directive | None, n: Directive | None) -> str:
     head = (
-        f"sub region (R27): `{section}` servers point at the global webservices and are "
-        "edited by hand; the package does not reproduce them: "
+        f"sub region (R27): the servers of `{section}` are hand-edited to point at the "
+        "global webservices: "
     )
     if o is not None and n is not None:
         return head + f"on the new node replace `{n.text}` with `{o.text}`"
