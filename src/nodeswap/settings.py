@@ -108,6 +108,8 @@ def quote_value(value: str) -> str:
     """The double-quoted form that bash reads back as exactly ``value``."""
     if "\x00" in value:
         raise SettingsError([Problem(f"value {value!r} contains a NUL byte; bash cannot hold it")])
+    if not _is_utf8(value):
+        raise SettingsError([Problem(f"value {value!r} is not valid text (lone surrogate)")])
     return '"' + _DQ_ESCAPE.sub(r"\\\1", value) + '"'
 
 
@@ -428,7 +430,20 @@ def _check_edit(path: str, key: str, value: str) -> list[Problem]:
         return [Problem(msg, file=path, key=key)]
     if "\x00" in value:
         return [Problem(f"value {value!r} contains a NUL byte", file=path, key=key)]
+    if not _is_utf8(value):
+        msg = f"value {value!r} is not valid text (a lone surrogate cannot be written as UTF-8)"
+        return [Problem(msg, file=path, key=key)]
     return []
+
+
+def _is_utf8(value: str) -> bool:
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _terminated(text: str) -> str:
