@@ -636,7 +636,7 @@ def compare_text(
 
 def render(config: HaproxyConfig, quote: Callable[[str], str] | None = None) -> str:
     """Text of a parsed config (canonical layout; comments dropped). Parses back equal."""
-    q = quote or _quote
+    q = quote or quote_word
     lines: list[str] = []
     for sec in config.sections:
         head = (sec.kind, sec.name, *sec.args) if sec.name or sec.args else (sec.kind,)
@@ -646,7 +646,8 @@ def render(config: HaproxyConfig, quote: Callable[[str], str] | None = None) -> 
     return "\n".join(lines)
 
 
-def _quote(word: str) -> str:
+def quote_word(word: str) -> str:
+    """``word`` written so that ``tokenize`` reads it back unchanged."""
     if word and not re.search(r"[\s#'\"\\]", word):
         return word
     return "'" + word + "'" if "'" not in word else '"' + _escape_dq(word) + '"'
