@@ -23,7 +23,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from nodeswap.errors import LabError
 
 from . import hostroot
 from .hostroot import HostPaths
+from .labhost import JSON, Host, port_free
 from .system import (
     ProcRecord,
     Records,
@@ -47,32 +48,6 @@ from .system import (
 from .zone import Zone
 
 READY_TIMEOUT = 60.0
-JSON = dict[str, Any]
-
-
-@dataclass
-class Host:
-    """A host instance of the lab (mutable: owned by the controller under its lock).
-
-    ``iid`` is unique for the lab's lifetime; ``name`` is the hostname (a new VM has the same
-    name as the old one it replaces, so two instances may share a name for a while).
-    """
-
-    iid: str
-    name: str
-    address: str
-    role: str
-    kind: str  # plain | firstbox | physical | vm
-    token: str = field(default_factory=lambda: secrets.token_hex(16))
-    up: bool = False
-    physical: str | None = None  # iid of the physical host that runs this VM
-    stalled: bool = False  # fault: sshd stopped with SIGSTOP (connections hang)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def public(self) -> JSON:
-        return {"address": self.address, "role": self.role, "kind": self.kind,
-                "hostname": self.name, "up": self.up, "iid": self.iid,
-                "physical": self.physical}
 
 
 class Controller:
@@ -322,16 +297,6 @@ def plain_hosts(n: int) -> list[Host]:
             return [Host(iid=f"h{i + 1:04d}", name=f"h{i + 1:04d}", address=a, role="plain",
                          kind="plain") for i, a in enumerate(addrs)]
     raise LabError("no free block of loopback addresses 127.20-99.x.y for the plain hosts")
-
-
-def port_free(address: str, port: int = 22) -> bool:
-    """True if nothing listens on address:port (a test bind)."""
-    with socket.socket() as s:
-        try:
-            s.bind((address, port))
-        except OSError:
-            return False
-    return True
 
 
 def _plain_etc_hosts(hosts: list[Host]) -> str:

@@ -1,0 +1,243 @@
+"""Shared library of the lab's stand-ins (Python standard library only).
+
+Copied into every zone host as /lab/lib/pitrixlab.py and imported by the stand-in scripts;
+the controller imports the same module, so settings parsing, node groups and the files that
+packages install are rendered by one implementation. Must not: import anything outside the
+standard library (it runs under the host's /usr/bin/python3, inside a chroot).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+SETTINGS_DIR = Path("/pitrix/conf/settings")
+NODES_DIR = Path("/pitrix/conf/nodes")
+LINE = re.compile(r'^([A-Za-z_][A-Za-z0-9_]*)="(.*)"\s*$')
+
+# ------------------------------------------------------------------ controller client
+
+
+def call(op: str, **body: Any) -> dict[str, Any]:
+    """Ask the lab controller (its URL and this host's token are in /lab/host.json)."""
+    info = json.loads(Path("/lab/host.json").read_text())
+    req = urllib.request.Request(  # noqa: S310 (loopback URL written by the controller)
+        info["url"] + "/op/" + op, json.dumps(body).encode(),
+        {"X-Lab-Token": info["token"], "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=300) as resp:  # noqa: S310
+            data: dict[str, Any] = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        data = json.loads(exc.read() or b"{}")
+        raise SystemExit(f"{Path(sys.argv[0]).name}: {data.get('error', exc)}") from exc
+    return data
+
+
+# ------------------------------------------------------------------ settings files
+
+
+def parse_settings(text: str) -> dict[str, str]:
+    """KEY="value" lines of a settings file (sections are comments), in file order."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        m = LINE.match(line.strip())
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def read_settings(name: str, root: Path = Path("/")) -> dict[str, str]:
+    return parse_settings((root / SETTINGS_DIR.relative_to("/") / name).read_text())
+
+
+def all_settings(root: Path = Path("/")) -> dict[str, dict[str, str]]:
+    folder = root / SETTINGS_DIR.relative_to("/")
+    return {p.name: parse_settings(p.read_text()) for p in sorted(folder.iterdir())
+            if p.is_file()}
+
+
+def render_settings(sections: list[tuple[str, list[tuple[str, str]]]]) -> str:
+    """A settings file from (section title, [(key, value)]) pairs."""
+    parts = []
+    for title, items in sections:
+        body = "".join(f'{k}="{v}"\n' for k, v in items)
+        parts.append(f"## {title}\n{body}")
+    return "\n".join(parts)
+
+
+# ------------------------------------------------------------------ node groups (gen_node_list)
+
+FIXED_GROUPS = ("all", "phy", "vm", "ks", "vg", "vgateway", "hyper", "non-ks", "non-vg",
+                "non-hyper", "proxy", "webservice", "dnsmaster", "zoocassa", "pgpool",
+                "pgserver", "seed", "vbr", "snapshot", "bm", "boss", "eipctl", "dns")
+
+
+def node_groups(settings: dict[str, dict[str, str]]) -> dict[str, list[str]]:
+    """Every group file's members (reference.md section 3); empty groups included."""
+    groups: dict[str, list[str]] = {g: [] for g in FIXED_GROUPS}
+    for name, s in sorted(settings.items()):
+        role = s.get("role", "")
+        vg = "vgateway" in role
+        hyper = s.get("feature_hypernode") == "on"
+        vm = bool(s.get("physical_host_network_interface"))
+        member = {"all": True, "phy": not vm, "vm": vm, "ks": not hyper and not vg, "vg": vg,
+                  "vgateway": vg, "hyper": hyper, "non-ks": hyper or vg, "non-vg": not vg,
+                  "non-hyper": not hyper, "dns": "dnsmaster" in role or "dnsslave" in role}
+        for group, members in groups.items():
+            if group in member:
+                hit = member[group]
+            elif group == "pgserver":
+                hit = any(r in role for r in ("pgserver", "pgmaster", "pgslave"))
+            else:
+                hit = group in role
+            if hit:
+                members.append(name)
+    return groups
+
+
+def render_group(members: list[str]) -> str:
+    return "nodes=( " + "".join(m + " " for m in members) + ");\n"
+
+
+def read_group(name: str, root: Path = Path("/")) -> list[str] | None:
+    path = root / NODES_DIR.relative_to("/") / name
+    if not path.exists():
+        return None
+    m = re.search(r"nodes=\((.*)\)", path.read_text(), re.S)
+    return m.group(1).split() if m else []
+
+
+def resolve_targets(spec: str, root: Path = Path("/")) -> tuple[list[str], list[str]]:
+    """exec_nodes/update targets: comma list of groups and names -> (nodes, unknown)."""
+    nodes: list[str] = []
+    unknown: list[str] = []
+    for item in [t for t in spec.split(",") if t]:
+        group = read_group(item, root)
+        members = group if group is not None else [item]
+        for m in members:
+            if not (root / SETTINGS_DIR.relative_to("/") / m).exists():
+                unknown.append(m)
+            elif m not in nodes:
+                nodes.append(m)
+    return sorted(nodes), unknown
+
+
+# ------------------------------------------------------------------ files that packages install
+
+
+def zone_info(root: Path = Path("/")) -> dict[str, Any]:
+    """The zone facts the controller leaves on firstbox (/pitrix/lab/zone.json)."""
+    return dict(json.loads((root / "pitrix/lab/zone.json").read_text()))
+
+
+def render_hosts(settings: dict[str, dict[str, str]], zone: dict[str, Any]) -> str:
+    """/etc/hosts as pitrix-hosts ships it: every node, floating names, extra lines."""
+    lines = ["127.0.0.1 localhost", f"{zone['firstbox_address']} {zone['firstbox']}"]
+    for name, s in sorted(settings.items()):
+        addr = s.get("mgmt_network_address", "")
+        if addr:
+            lines.append(f"{addr} {name}.mgmt.pitrix.yunify.com {name}")
+    lines.append(f"{zone['vip']} proxy.mgmt.pitrix.yunify.com proxy")
+    return "\n".join(lines) + "\n"
+
+
+def _servers(prefix: str, addrs: list[str], port: int) -> list[str]:
+    return [f"    server {prefix}_{i} {a}:{port} check inter 2000 rise 2 fall 3"
+            for i, a in enumerate(addrs)]
+
+
+LISTENERS = (("api-front", 7777, "source", "apiserver", 7777),
+             ("ws-front", 8565, "roundrobin", "ws_server", 8565),
+             ("io-front", 8000, "source", "io_server", 8000))
+
+
+def render_haproxy(backends: list[str], packages: list[str], *, old_installer: bool) -> str:
+    """haproxy.cfg of a proxy node. ``old_installer``: the layout of the files on the old
+    nodes (bind lines after the servers, a `website` forward on 8081), as R27 describes."""
+    out = ["global", "    log 127.0.0.1 local0", "    maxconn 40960", "    daemon", "",
+           "defaults", "    mode tcp", "    log global", "    timeout connect 5s",
+           "    timeout client 600s", "    timeout server 600s", ""]
+    listeners = list(LISTENERS)
+    if "pitrix-ks-proxy-warehouse" in packages:
+        listeners.append(("warehouse-front", 8856, "roundrobin", "warehouse_server", 8856))
+    for name, port, balance, prefix, bport in listeners:
+        bind = f"    bind 0.0.0.0:{port}"
+        body = [f"    balance {balance}", *_servers(prefix, backends, bport)]
+        out += [f"listen {name}", *([*body, bind] if old_installer else [bind, *body]), ""]
+    if old_installer:
+        out += ["listen website", "    bind 0.0.0.0:8081", "    balance source",
+                *_servers("website", backends, 80), ""]
+    return "\n".join(out)
+
+
+SUPERVISOR_PROGRAMS = {
+    "pitrix-ks-proxy": ["cb_server"],
+    "pitrix-ks-proxy-boss": ["boss_proxy"],
+    "pitrix-ks-proxy-boss2": ["boss2_proxy"],
+    "pitrix-ks-proxy-warehouse": ["warehouse_proxy"],
+    "pitrix-ks-webservice": ["ws_server", "api_server", "io_server"],
+}
+
+
+def render_program(name: str) -> str:
+    return (f"[program:{name}]\ncommand=/pitrix/bin/{name}\nautostart=true\n"
+            "autorestart=true\n")
+
+
+def render_rc_files(s: dict[str, str]) -> dict[str, str]:
+    """rc.local, rc.local.head and rc.local.tail as install_nodes.sh writes them."""
+    head = f"#!/bin/sh\nethtool -K {s.get('mgmt_network_interface', 'eth0')} tso off gso off\n"
+    rules = [s[k] for k in ("mgmt_network_routing_rule", "vm_network_routing_rule") if s.get(k)]
+    tail = "#!/bin/sh\n" + "".join(r + "\n" for r in rules)
+    rc = ("#!/bin/sh -e\n. /etc/rc.local.head\n/usr/bin/supervisord -c /etc/supervisor/"
+          "supervisord.conf\n. /etc/rc.local.tail\nexit 0\n")
+    return {"etc/rc.local": rc, "etc/rc.local.head": head, "etc/rc.local.tail": tail}
+
+
+def render_interfaces(s: dict[str, str]) -> str:
+    """/etc/network/interfaces from a settings file (MGMT, and EIP when present)."""
+    out = ["auto lo", "iface lo inet loopback", ""]
+    nics = [("mgmt", "eth0")] + ([("eip", "eth1")] if s.get("eip_network_address") else [])
+    for net, default in nics:
+        nic = s.get(f"{net}_network_interface") or default
+        out += [f"auto {nic}", f"iface {nic} inet static",
+                f"    address {s.get(f'{net}_network_address', '')}",
+                f"    netmask {s.get(f'{net}_network_netmask', '255.255.255.0')}"]
+        gw = s.get(f"{net}_network_gateway", "")
+        if gw:
+            out.append(f"    gateway {gw}")
+        if net == "mgmt" and s.get("mgmt_network_dns_servers"):
+            out.append(f"    dns-nameservers {s['mgmt_network_dns_servers']}")
+        out.append("")
+    return "\n".join(out)
+
+
+def interfaces_address(text: str) -> str | None:
+    """The first non-loopback `address` of an interfaces file (where the host comes back)."""
+    m = re.search(r"^iface\s+(?!lo\b)\S+\s+inet\s+static\s*\n(?:\s+\S.*\n)*?\s+address\s+(\S+)",
+                  text, re.M)
+    return m.group(1) if m else None
+
+
+def log_dir(name: str) -> Path:
+    path = Path("/pitrix/log") / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def confirm(question: str) -> bool:
+    """The y/N prompt of the Pitrix scripts (anything but y/yes is no)."""
+    sys.stdout.write(question + " ")
+    sys.stdout.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0")
