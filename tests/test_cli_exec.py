@@ -1,0 +1,100 @@
+"""The run commands as a program, on the local transport (no root): apply, status, resume
+after a failure, gates and their exit code, rollback; exec's argument errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from nodeswap.errors import EXIT_FAILED, EXIT_GATE, EXIT_INPUT
+from nodeswap.model import Plan, Step, Target
+from nodeswap.shell import cmd
+
+NODESWAP = [sys.executable, "-m", "nodeswap"]
+
+
+def ns(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*NODESWAP, *args], capture_output=True, text=True, timeout=120,
+                          check=False, stdin=subprocess.DEVNULL)  # fmt: skip
+
+
+def write_plan(tmp: Path, *, gate: bool = False) -> Path:
+    log, flag = str(tmp / "log"), str(tmp / "flag")
+    steps = (
+        Step("one", "p", "R6", "first", "fb", command=f"echo one >> {cmd(log)}",
+             check=f"grep -qx one {cmd(log)}", undo=f"sed -i /^one$/d {cmd(log)}"),
+        Step("two", "p", "R7", "needs the flag", "fb", command=f"test -e {cmd(flag)}", gate=gate),
+        Step("three", "p", "R8", "third", "fb", command=f"echo three >> {cmd(log)}",
+             check=f"grep -qx three {cmd(log)}", undo=f"sed -i /^three$/d {cmd(log)}"),
+    )  # fmt: skip
+    plan = Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {},
+                {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, steps)  # fmt: skip
+    path = tmp / "plan.json"
+    path.write_text(json.dumps(plan.to_dict()))
+    return path
+
+
+def apply(tmp: Path, plan: Path, *more: str) -> subprocess.CompletedProcess[str]:
+    return ns("apply", str(plan), "--local", "--state-dir", str(tmp / "state"),
+              "--lock-path", str(tmp / "zone.lock"), *more)  # fmt: skip
+
+
+def test_failed_step_then_status_then_resume(tmp_path: Path) -> None:
+    done = apply(tmp_path, write_plan(tmp_path))
+    assert done.returncode == EXIT_FAILED
+    assert "step two (R7: needs the flag) on fb failed (exit status 1)" in done.stderr
+    run_id = done.stdout.split()[1].rstrip(":")
+    st = ns("status", run_id, "--state-dir", str(tmp_path / "state"))
+    assert "failed" in st.stdout and f"nodeswap resume {run_id}" in st.stdout
+    assert "done        one" in st.stdout and "failed      two" in st.stdout
+    (tmp_path / "flag").touch()
+    again = ns("resume", run_id, "--state-dir", str(tmp_path / "state"))
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "log").read_text() == "one\nthree\n"
+    listing = ns("status", "--state-dir", str(tmp_path / "state"))
+    assert f"{run_id}  default  done" in listing.stdout
+
+
+def test_gate_exit_code_then_resume_yes(tmp_path: Path) -> None:
+    (tmp_path / "flag").touch()
+    done = apply(tmp_path, write_plan(tmp_path, gate=True), "--json")
+    assert done.returncode == EXIT_GATE
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [e["event"] for e in events][-1] == "RunEnded" and events[-1]["state"] == "gate"
+    run_id = events[0]["run_id"]
+    again = ns("resume", run_id, "--yes", "--state-dir", str(tmp_path / "state"))
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "log").read_text() == "one\nthree\n"
+
+
+def test_rollback_undoes_in_reverse(tmp_path: Path) -> None:
+    (tmp_path / "flag").touch()
+    done = apply(tmp_path, write_plan(tmp_path))
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.split()[1].rstrip(":")
+    back = ns("rollback", run_id, "--state-dir", str(tmp_path / "state"))
+    assert back.returncode == 0, back.stderr
+    assert (tmp_path / "log").read_text() == ""
+    assert "rolled_back" in ns("status", run_id, "--state-dir", str(tmp_path / "state")).stdout
+
+
+def test_bad_plan_file_is_input_error(tmp_path: Path) -> None:
+    bad = tmp_path / "plan.json"
+    bad.write_text('{"role": "proxy"}')
+    done = apply(tmp_path, bad)
+    assert done.returncode == EXIT_INPUT and "not a nodeswap plan" in done.stderr
+
+
+def test_unknown_run_is_input_error(tmp_path: Path) -> None:
+    done = ns("resume", "nope", "--state-dir", str(tmp_path))
+    assert done.returncode == EXIT_INPUT and "no run 'nope'" in done.stderr
+
+
+def test_exec_needs_a_command_and_a_source(tmp_path: Path) -> None:
+    assert ns("exec", "all").returncode == EXIT_INPUT
+    done = ns("exec", "all", "--", "true")
+    assert done.returncode == EXIT_INPUT and "--firstbox or --lab" in done.stderr
+    done = ns("exec", "--lab", str(tmp_path), "all", "--", "true")
+    assert done.returncode == EXIT_INPUT and "not a lab state folder" in done.stderr
