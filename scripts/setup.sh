@@ -12,6 +12,7 @@ command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
 command -v ping >/dev/null 2>&1 || need_apt+=(iputils-ping)
 command -v unshare >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: need Debian packages ${need_apt[*]} (run as root, or install them)" >&2
