@@ -70,7 +70,7 @@ def main() -> None:
         print("nodeswap: aborted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
+        from typer import _click as click  # noqa: PLC0415 (typer vendors click; no package)
 
         if isinstance(exc, click.ClickException):
             exc.show()
