@@ -4,6 +4,7 @@ after a failure, gates and their exit code, rollback; exec's argument errors."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +99,31 @@ def test_exec_needs_a_command_and_a_source(tmp_path: Path) -> None:
     assert done.returncode == EXIT_INPUT and "--firstbox or --lab" in done.stderr
     done = ns("exec", "--lab", str(tmp_path), "all", "--", "true")
     assert done.returncode == EXIT_INPUT and "not a lab state folder" in done.stderr
+
+
+def test_ctrl_c_is_recorded_and_exit_130(tmp_path: Path) -> None:
+    log = cmd(str(tmp_path / "log"))
+    slow = Step("slow", "p", "R1", "slow", "fb", check=f"grep -qx late {log}",
+                command=f"echo started; sleep 30; echo late >> {log}")  # fmt: skip
+    plan = Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {},
+                {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, (slow,))  # fmt: skip
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan.to_dict()))
+    proc = subprocess.Popen(
+        [*NODESWAP, "apply", str(path), "--local", "--state-dir", str(tmp_path / "state"),
+         "--lock-path", str(tmp_path / "zone.lock"), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    run_id = ""
+    for line in proc.stdout:  # wait for the command's first output: it is running
+        event = json.loads(line)
+        run_id = run_id or event.get("run_id", "")
+        if event["event"] == "StepOutput":
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    st = ns("status", run_id, "--state-dir", str(tmp_path / "state"))
+    assert "interrupted" in st.stdout and f"nodeswap resume {run_id}" in st.stdout
+    assert not (tmp_path / "log").exists()

@@ -77,8 +77,8 @@ def test_check_exit_zero_skips_the_step(tmp_path: Path) -> None:
 
 def test_failed_step_stops_the_run_with_where_and_output_then_resume(tmp_path: Path) -> None:
     flag = tmp_path / "ok"
-    bad = Step("bad", "p", "R9", "needs flag", "firstbox",
-               command=f"echo trying; echo password=hunter22; test -e {cmd(str(flag))}")  # fmt: skip
+    noisy = f"echo trying; echo password=hunter22; test -e {cmd(str(flag))}"
+    bad = Step("bad", "p", "R9", "needs flag", "firstbox", command=noisy)
     plan = make_plan([counting_step(0, tmp_path), bad, counting_step(2, tmp_path)])
     rig = Rig(tmp_path)
     rid = rig.ex.start(plan, operator="tester")
@@ -122,8 +122,11 @@ def test_gate_without_approver_stops_and_resume_with_yes_continues(tmp_path: Pat
     assert rig.log() == ["step0"]
     assert rig.journal.run(rid).state == J.RUN_GATE
     assert rig.journal.step(rid, "s1").state == J.GATE
-    yes = Executor(rig.journal, LocalConnector(), approver=lambda s: True,
-                   lock_path=str(tmp_path / "lock" / "zone.lock"), events=rig.events.append)  # fmt: skip
+    lock = str(tmp_path / "lock" / "zone.lock")
+    yes = Executor(
+        rig.journal, LocalConnector(), approver=lambda s: True, lock_path=lock,
+        events=rig.events.append,
+    )  # fmt: skip
     asyncio.run(yes.execute(rid, resumed=True))
     assert rig.log() == ["step0", "step1"]
     gates = [e for e in rig.events if isinstance(e, GateReached)]
@@ -237,3 +240,34 @@ def test_step_ended_events_follow_the_states(tmp_path: Path) -> None:
     rig.run(make_plan([counting_step(0, tmp_path), counting_step(1, tmp_path)]))
     ends = [(e.step_id, e.state) for e in rig.events if isinstance(e, StepEnded)]
     assert ends == [("s0", J.SKIPPED), ("s1", J.DONE)]
+
+
+def test_cancel_mid_command_records_the_interruption_and_resume_finishes(tmp_path: Path) -> None:
+    """Ctrl-C (task cancelled) while a step's command runs: the command is ended, the attempt
+    and step are recorded as interrupted, the run says so; resume checks and goes on."""
+    started = tmp_path / "started"
+    log = cmd(str(tmp_path / "log"))
+    slow = Step("slow", "p", "R1", "slow", "firstbox",
+                command=f"touch {cmd(str(started))}; sleep 30; echo late >> {log}",
+                check=f"grep -qx late {log}")  # fmt: skip
+    plan = make_plan([counting_step(0, tmp_path), slow])
+    rig = Rig(tmp_path)
+    rid = rig.ex.start(plan, operator="tester")
+
+    async def interrupt() -> None:
+        task = asyncio.create_task(rig.ex.execute(rid))
+        deadline = asyncio.get_running_loop().time() + 20
+        while not started.exists():
+            assert asyncio.get_running_loop().time() < deadline, "the slow step never started"
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(interrupt())
+    assert rig.journal.run(rid).state == J.RUN_INTERRUPTED
+    assert rig.journal.step(rid, "slow").state == J.INTERRUPTED
+    last = rig.journal.attempts(rid, "slow")[-1]
+    assert (last.kind, last.outcome) == ("run", "interrupted")
+    assert rig.log() == ["step0"]  # the command was ended: "late" never written
+    assert not (tmp_path / "lock" / "zone.lock").exists()  # released on the way out
