@@ -31,6 +31,15 @@ of the file, NUL bytes anywhere, control characters in bare text, and carriage r
 quotes and comments: CRLF files are rejected, because bash would read the CR into the value
 (and a CRLF blank line is a command named ``$'\\r'``).
 
+Writing: ``quote_value`` double-quotes and escapes ``\\ " $ ` `` only; ``!`` stays as is, since
+history expansion is off when bash sources a file non-interactively (tested against bash).
+``set`` edits the effective assignment in place and keeps its quoting style when that style can
+hold the value (single quotes without ``'``, bare words of safe characters), else writes the
+double-quoted form; an absent key goes after the last non-blank line of the first section with
+that title (or at the end of the file). ``drop_section`` drops every section with the title.
+Values with NUL or lone surrogates cannot be written. Every edit is parsed again and each value
+read back; a mismatch is a BugError, never a silently wrong file.
+
 The last assignment of a key wins, as in bash. ``line_of`` gives the first physical line of the
 effective assignment (a multi-line value spans several lines).
 """
