@@ -85,10 +85,11 @@ def _haproxy(output: str, reference: str | None, options: Mapping[str, str]
     node = options.get("node", "new")
     old = _reference(reference, "haproxy")
     amap = AddressMap.from_option(options.get("address_map"))
+    sub_region = _flag(options, "sub_region")
     try:
         return haproxy.compare_text(old, output, old_file="old/haproxy.cfg",
                                     new_file=f"{node}/haproxy.cfg",
-                                    sub_region=_flag(options, "sub_region"), address_map=amap)
+                                    sub_region=sub_region, address_map=amap)
     except InputError as exc:
         return _unreadable("haproxy.cfg", haproxy.RULE, exc)
 
@@ -133,7 +134,11 @@ def _vip(output: str, reference: str | None, options: Mapping[str, str]) -> list
 def _console(output: str, reference: str | None, options: Mapping[str, str]
              ) -> list[Difference]:
     url = _required(options, "url", "console")
-    timeout = float(options.get("timeout", "10"))
+    try:
+        timeout = float(options.get("timeout", "10"))
+    except ValueError:
+        raise InputError([Problem(f"option timeout must be a number of seconds, got "
+                                  f"{options['timeout']!r}", key="timeout")]) from None
     return judge(parse_curl(output, url, timeout))
 
 
