@@ -189,7 +189,8 @@ class Controller:
     def json_key(self, host: Host) -> str:
         """lab.json's key: the host name, or the instance id while two share a name."""
         same = [h for h in self.hosts.values() if h.name == host.name]
-        return host.name if len(same) == 1 else host.iid
+        preferred = max(same, key=lambda h: (h.up, _generation(h.iid)))
+        return host.name if preferred is host else host.iid
 
     def write_known_hosts(self) -> None:
         """The lab's known_hosts: every host's keys under its address and name.
@@ -199,7 +200,8 @@ class Controller:
         """
         lines: list[str] = []
         with self.lock:
-            hosts = list(self.hosts.values())
+            live = {h.address for h in self.hosts.values() if h.up}
+            hosts = [h for h in self.hosts.values() if h.up or h.address not in live]
         for h in hosts:
             names = [h.address] if self.json_key(h) != h.name else [h.name, h.address]
             lines += hostroot.known_hosts_lines(names, hostroot.public_keys(self.paths(h.iid)))
@@ -301,6 +303,12 @@ def plain_hosts(n: int) -> list[Host]:
 
 def _plain_etc_hosts(hosts: list[Host]) -> str:
     return "127.0.0.1 localhost\n" + "".join(f"{h.address} {h.name}\n" for h in hosts)
+
+
+def _generation(iid: str) -> int:
+    """VM instances are NAME.N (N counts launches); others have no suffix (generation 0)."""
+    tail = iid.rsplit(".", 1)[-1]
+    return int(tail) if "." in iid and tail.isdigit() else 0
 
 
 def _banner(address: str) -> bool:

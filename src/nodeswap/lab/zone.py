@@ -107,7 +107,7 @@ class Zone:
                      kind="physical") for p in t["physical"]]
         phys = {p["name"]: p["name"] for p in t["physical"]}
         for v in t["vms"]:
-            out.append(Host(iid=v["name"], name=v["name"], address=v["address"], role=v["role"],
+            out.append(Host(iid=v["name"] + ".1", name=v["name"], address=v["address"], role=v["role"],
                             kind="vm", physical=phys[v["physical"]]))
         return out
 
@@ -218,8 +218,9 @@ class Zone:
         for g, members in groups.items():
             hostroot.write(fb / "pitrix/conf/nodes" / g, pl.render_group(members))
         for v in t["vms"]:
-            self.write_vm(self.ctl.hosts[v["name"]], self.settings_of(v["name"]), initial=True)
-            self.define_domain(self.ctl.hosts[v["physical"]], v["name"], v["name"],
+            vm = self.ctl.hosts[v["name"] + ".1"]
+            self.write_vm(vm, self.settings_of(v["name"]), initial=True)
+            self.define_domain(self.ctl.hosts[v["physical"]], v["name"], vm.iid,
                                self.settings_of(v["name"]))
         for p in t["physical"]:
             hostroot.write(self.root(p["name"]) / "lab/state/capacity.json",
@@ -412,7 +413,7 @@ class Zone:
 
     def after_start(self) -> None:
         first = next(v["name"] for v in self.t["vms"] if v["role"] == "proxy")
-        self.vip_holder = first
+        self.vip_holder = first + ".1"
         self.start_console()
 
     def by_address(self, address: str) -> Host | None:
@@ -432,7 +433,7 @@ class Zone:
                 self.vip_holder = self.vip_forced
             elif not eligible(self.vip_holder):
                 cands = sorted((h for h in self.ctl.hosts.values() if eligible(h.iid)),
-                               key=lambda h: ("." in h.iid, h.iid))
+                               key=lambda h: (int(h.iid.rsplit(".", 1)[-1]), h.iid))
                 self.vip_holder = cands[0].iid if cands else None
 
     def start_console(self) -> None:
