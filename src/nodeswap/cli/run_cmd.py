@@ -45,6 +45,20 @@ def read_plan(path: Path) -> Plan:
         ) from exc
 
 
+def own_known_hosts(state_dir: Path, zone: str, source: str | None) -> str:
+    """nodeswap's own known_hosts for the zone, in its state folder; seeded from ``source``
+    (the operator's or the lab's) the first time, then only nodeswap's file is trusted (a key
+    that changes later must be edited in by hand; pinned keys live in the journal)."""
+    own = journal_path(state_dir, zone).with_suffix(".known_hosts")
+    if not own.exists():
+        src = Path(source) if source else Path.home() / ".ssh" / "known_hosts"
+        text = src.read_text() if src.exists() else ""
+        own.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        own.touch(mode=0o600)
+        own.write_text(text)
+    return str(own)
+
+
 def find_run(state_dir: Path, run_id: str) -> Journal:
     """The journal (of whichever zone) that holds ``run_id``."""
     for path in sorted(state_dir.glob("*.journal.sqlite")):
@@ -154,6 +168,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run PLAN.json exactly as written; stops at gates, failures; resumable."""
         plan = read_plan(plan_file)
+        zone_name = zone or plan.meta.get("zone", "default")
+        folder = _state(state_dir)
         if local:
             conn: dict[str, Any] = {"mode": "local"}
         else:
@@ -161,9 +177,9 @@ def register(app: typer.Typer) -> None:
                                identity_file=identity_file or [], known_hosts=known_hosts,
                                direct=direct, connect_timeout=10.0)  # fmt: skip
             conn = {"mode": "ssh", **reach.to_dict()}
+            conn["known_hosts"] = own_known_hosts(folder, zone_name, reach.ssh.known_hosts)
         conn["lock_path"] = lock_path
-        zone_name = zone or plan.meta.get("zone", "default")
-        journal = Journal.open(journal_path(_state(state_dir), zone_name))
+        journal = Journal.open(journal_path(folder, zone_name))
         ex = Executor(journal, LocalConnector())
         run_id = ex.start(plan, zone=zone_name, connection=conn)
         opts = {"yes": yes, "break_lock": break_lock}
