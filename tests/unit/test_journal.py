@@ -8,7 +8,7 @@ from pathlib import Path
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from nodeswap import journal as J
@@ -134,3 +134,34 @@ def test_not_a_journal_is_an_input_error(tmp_path: Path) -> None:
     p.write_bytes(b"this is not sqlite at all, not even close" * 10)
     with pytest.raises(InputError, match="not a nodeswap journal"):
         Journal.open(p)
+
+
+@given(
+    before=st.text(max_size=40),
+    after=st.text(max_size=40),
+    secret=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=4, max_size=20),
+    cuts=st.lists(st.integers(min_value=0, max_value=120), max_size=6),
+)
+def test_known_secret_never_survives_any_chunking(
+    before: str, after: str, secret: str, cuts: list[int]
+) -> None:
+    text = before + secret + after
+    rec = OutputRecorder(Redactor.of([secret]))
+    shown, last = "", 0
+    for c in sorted(set(cuts)):
+        shown += rec.feed("stdout", text[last:c])
+        last = max(last, c)
+    shown += rec.feed("stdout", text[last:])
+    out_z, _, rest, _ = rec.finish()
+    assert secret not in shown + rest
+    assert secret not in zlib.decompress(out_z).decode()
+
+
+def test_private_key_block_is_masked_across_chunks() -> None:
+    rec = OutputRecorder(Redactor())
+    body = (
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\nAAAAB\n"
+        "-----END OPENSSH PRIVATE KEY-----\nok\n"
+    )
+    shown = "".join(rec.feed("stdout", body[i : i + 7]) for i in range(0, len(body), 7))
+    assert "b3BlbnNzaC1rZXk" not in shown and "AAAAB" not in shown and shown.endswith("ok\n")

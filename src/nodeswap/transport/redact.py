@@ -64,13 +64,19 @@ class Redactor:
         return text
 
 
+_KEY_BEGIN = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+_KEY_END = re.compile(r"-----END [A-Z ]*PRIVATE KEY-----")
+
+
 class LineRedactor:
-    """Streaming redaction: chunks are cut at line ends so a secret split across two chunks
-    is still found. ``feed`` returns the redacted complete lines; ``flush`` the rest."""
+    """Streaming redaction, line by line, whatever the chunking: a secret split across two
+    chunks is still found, and the body of a private key block is masked across lines.
+    ``feed`` returns the redacted complete lines; ``flush`` the rest."""
 
     def __init__(self, redactor: Redactor) -> None:
         self._redact = redactor
         self._pending = ""
+        self._in_key = False
 
     def feed(self, chunk: str) -> str:
         text = self._pending + chunk
@@ -78,8 +84,18 @@ class LineRedactor:
         self._pending = text[cut:]
         if len(self._pending) > 64 * 1024:  # a huge line without newline: do not hold it all
             cut, self._pending = len(text), ""
-        return self._redact(text[:cut])
+        return "".join(self._line(ln) for ln in text[:cut].splitlines(keepends=True))
+
+    def _line(self, line: str) -> str:
+        if self._in_key:
+            if _KEY_END.search(line):
+                self._in_key = False
+                return line[line.index("-----END") :]
+            return MASK + "\n" if line.endswith("\n") else MASK
+        if _KEY_BEGIN.search(line) and not _KEY_END.search(line):
+            self._in_key = True
+        return self._redact(line)
 
     def flush(self) -> str:
         rest, self._pending = self._pending, ""
-        return self._redact(rest)
+        return self._line(rest) if rest else ""
