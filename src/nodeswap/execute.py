@@ -77,7 +77,9 @@ def _verdict(result: object) -> tuple[bool, str]:
         return result, ""
     ok = getattr(result, "ok", None)
     if isinstance(ok, bool):
-        return ok, str(result)
+        findings = getattr(result, "findings", None)  # nodeswap.checks.CheckResult
+        text = "\n".join(str(f) for f in findings) if findings is not None else str(result)
+        return ok, text
     if isinstance(result, Sequence) and not isinstance(result, str):
         return len(result) == 0, "\n".join(str(f) for f in result)
     raise BugError(f"analyzer returned {result!r}: expected bool, .ok or a list of findings")
