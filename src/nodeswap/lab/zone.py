@@ -107,8 +107,8 @@ class Zone:
                      kind="physical") for p in t["physical"]]
         phys = {p["name"]: p["name"] for p in t["physical"]}
         for v in t["vms"]:
-            out.append(Host(iid=v["name"] + ".1", name=v["name"], address=v["address"], role=v["role"],
-                            kind="vm", physical=phys[v["physical"]]))
+            out.append(Host(iid=v["name"] + ".1", name=v["name"], address=v["address"],
+                            role=v["role"], kind="vm", physical=phys[v["physical"]]))
         return out
 
     def settings_of(self, name: str) -> dict[str, str]:

@@ -1,0 +1,66 @@
+"""`lab down` leaves no process, mount or listening address behind, and runs twice (issue 3)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from nodeswap.lab import Lab
+from nodeswap.lab.system import mounts_under, processes_under
+
+pytestmark = pytest.mark.lab
+
+
+def _listening(address: str) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((address, 22)) == 0
+
+
+def test_down_leaves_nothing_behind() -> None:
+    lab = Lab.up(Path("/var/lib/nodeswap-lab/pytest-down"), hosts=3)
+    info = lab.info()
+    addresses = [h.address for h in info.hosts.values()]
+    session = subprocess.Popen(info.ssh_command("h0001", "sleep 300"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert processes_under(lab.dir)
+        assert mounts_under(lab.dir)
+        lab.down()
+        assert processes_under(lab.dir) == []
+        assert mounts_under(lab.dir) == []
+        assert not any(_listening(a) for a in addresses)
+        assert lab.records.live_procs() == []
+        lab.down()  # twice is fine
+        assert not lab.running()
+    finally:
+        session.wait(timeout=30)
+        lab.cleanup()
+    assert not lab.dir.exists()
+
+
+def test_cli_up_status_down(tmp_path: Path) -> None:
+    state = "/var/lib/nodeswap-lab/pytest-cli"
+    exe = Path(__file__).resolve().parents[2] / ".venv/bin/nodeswap"
+    up = subprocess.run([str(exe), "lab", "up", "--hosts", "2", "--state-dir", state],
+                        capture_output=True, text=True, timeout=120, check=False)
+    try:
+        assert up.returncode == 0, up.stderr
+        assert "h0002" in up.stdout
+        again = subprocess.run([str(exe), "lab", "up", "--hosts", "2", "--state-dir", state],
+                               capture_output=True, text=True, timeout=60, check=False)
+        assert again.returncode == 1 and "already running" in again.stderr
+        st = subprocess.run([str(exe), "lab", "status", "--state-dir", state],
+                            capture_output=True, text=True, timeout=60, check=False)
+        assert st.returncode == 0 and "h0001" in st.stdout
+    finally:
+        down = subprocess.run([str(exe), "lab", "down", "--state-dir", state],
+                              capture_output=True, text=True, timeout=120, check=False)
+        Lab(Path(state)).cleanup()
+    assert down.returncode == 0
+    st = subprocess.run([str(exe), "lab", "status", "--state-dir", state],
+                        capture_output=True, text=True, timeout=60, check=False)
+    assert st.returncode == 1 and "no lab running" in st.stderr
