@@ -131,9 +131,12 @@ class Node:
 
     @property
     def is_vm(self) -> bool:
-        """A libvirt guest: it names a physical host or a host bridge, or says so."""
-        return bool(self.physical_host or self.get("physical_host_network_interface")
-                    or _on(self.get("feature_vmnode")))
+        """A libvirt guest: it names a physical host or a host bridge.
+
+        As gen_node_list does (``vm`` = physical_host_network_interface set): feature_vmnode
+        does not tell, since the proxy template and physical KS hosts may both carry "on".
+        """
+        return bool(self.physical_host or self.get("physical_host_network_interface"))
 
     @property
     def is_vg(self) -> bool:

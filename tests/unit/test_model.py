@@ -19,7 +19,8 @@ def _plan() -> Plan:
              command=cmd("cp", "-arf", "/pitrix/conf/settings", "/pitrix/conf/settings.20261127")),
         Step(id="r27", phase="check", rule="R27", title="diff", target="proxy0-new",
              command=cmd("cat", "/etc/haproxy/haproxy.cfg"), side_effect=False,
-             analysis=Analysis(kind="haproxy", against="fetch-old", options=(("sub_region", "0"),))),
+             analysis=Analysis(kind="haproxy", against="fetch-old",
+                               options=(("sub_region", "0"),))),
     )
     return Plan(
         role="proxy", installer_version="4.3.1", target_os=("bionic", "18.04.6"),

@@ -23,8 +23,21 @@ from rich.text import Text
 from nodeswap.errors import InputError, Problem
 from nodeswap.model import Plan
 from nodeswap.plan import build_plan
+from nodeswap.planning import plan_live
 from nodeswap.sources import read_spec, read_zone
 from nodeswap.spec import Spec
+
+from .discover_cmd import (
+    DirectOpt,
+    FirstboxOpt,
+    IdentityOpt,
+    KnownHostsOpt,
+    LabOpt,
+    UserOpt,
+    reach_of,
+    with_zone,
+)
+from .exec_cmd import Reach
 
 HELP = """Plan an upgrade of the role's nodes without touching anything.
 
@@ -40,6 +53,9 @@ Examples:
       --spec examples/upgrade-vg.yaml --json > plan.json
   nodeswap plan --settings-dir ./settings --installer-version 4.3 \\
       --spec upgrade.yaml --out plan.json       # saved for `nodeswap apply`
+  nodeswap plan --firstbox root@10.16.100.2 --spec upgrade.yaml --out plan.json
+                                  # live: discovery, MACs from gen_mac.py, preflight
+  nodeswap plan --lab /var/lib/nodeswap-lab/default --spec upgrade.yaml   # the lab
 
 \b
 Spec (YAML):
@@ -75,6 +91,16 @@ def make_plan(settings_dir: Path, installer_version: str, spec_file: Path, *, co
     if problems or spec is None:
         raise InputError(problems)
     return build_plan(zone, spec, today=today)
+
+
+def _live_plan(reach: Reach, spec_file: Path, *, seed: int | None, today: str) -> Plan:
+    """Discover the zone, draw MACs on firstbox (R9), check temporary addresses (R16) and the
+    hosts' room (R4, R13-R15), then plan (nodeswap.planning)."""
+    spec = read_spec(spec_file)
+    if seed is not None:
+        spec = spec.model_copy(update={"seed": seed})
+    plan, _snap = with_zone(reach, lambda c, fb: plan_live(c, fb, spec, today=today))
+    return plan
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -140,12 +166,19 @@ def render(plan: Plan, console: Console) -> None:
 def register(app: typer.Typer) -> None:
     @app.command("plan", help=HELP)
     def plan_command(  # noqa: PLR0917 (typer maps parameters to options)
-        settings_dir: Annotated[Path, typer.Option(
-            "--settings-dir", help="Copy of the zone's /pitrix/conf/settings (one file per "
-            "node).")],
-        installer_version: Annotated[str, typer.Option(
-            "--installer-version", help="e.g. 4.3.1 (R18 from 4.3.0, else R19).")],
         spec_file: Annotated[Path, typer.Option("--spec", help="The upgrade spec (YAML).")],
+        settings_dir: Annotated[Path | None, typer.Option(
+            "--settings-dir", help="Offline: copy of the zone's /pitrix/conf/settings (one "
+            "file per node).")] = None,
+        installer_version: Annotated[str | None, typer.Option(
+            "--installer-version", help="Offline: e.g. 4.3.1 (R18 from 4.3.0, else R19).")
+        ] = None,
+        lab: LabOpt = None,
+        firstbox: FirstboxOpt = None,
+        user: UserOpt = None,
+        identity_file: IdentityOpt = None,
+        known_hosts: KnownHostsOpt = None,
+        direct: DirectOpt = False,
         components: Annotated[str, typer.Option(
             "--components", help="Deployed components, comma list of boss,boss2,warehouse "
             "(R24-R26).")] = "",
@@ -164,8 +197,22 @@ def register(app: typer.Typer) -> None:
         if out is not None and not out.parent.is_dir():
             raise InputError([Problem(f"no folder {str(out.parent)!r} to save the plan in",
                                       key="out")])
-        plan = make_plan(settings_dir, installer_version, spec_file, components=components,
-                         seed=seed, today=date)
+        live = lab is not None or firstbox is not None
+        if live:
+            if settings_dir is not None or installer_version is not None or components:
+                raise InputError([Problem(
+                    "live planning reads the settings, version and components from the zone: "
+                    "drop --settings-dir/--installer-version/--components", key="--firstbox")])
+            plan = _live_plan(reach_of(lab, firstbox, user, identity_file=identity_file,
+                                       known_hosts=known_hosts, direct=direct),
+                              spec_file, seed=seed, today=date)
+        else:
+            if settings_dir is None or installer_version is None:
+                raise InputError([Problem(
+                    "offline planning needs --settings-dir and --installer-version (or plan a "
+                    "live zone with --firstbox / --lab)", key="--settings-dir")])
+            plan = make_plan(settings_dir, installer_version, spec_file, components=components,
+                             seed=seed, today=date)
         if out is not None:
             write_atomic(out, json.dumps(plan.to_dict(), indent=2, sort_keys=True) + "\n")
         if as_json:

@@ -1,0 +1,68 @@
+"""Preflight (R4, R13-R16): what stops a live plan before anything changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nodeswap.discover import HostCapacity, Snapshot
+from nodeswap.model import Plan
+from nodeswap.plan import build_plan
+from nodeswap.preflight import check
+from nodeswap.sources import read_spec, read_zone
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture(scope="module")
+def plan() -> Plan:
+    spec = read_spec(EXAMPLES / "upgrade.yaml")
+    zone = read_zone(EXAMPLES / "zone", "4.3.1", "boss2", spec)
+    return build_plan(zone, spec, today="20261127")
+
+
+def _snap(plan: Plan, **kw: object) -> Snapshot:
+    settings = {p.name: p.read_text() for p in (EXAMPLES / "zone").iterdir()}
+    roomy = HostCapacity(cpus=32, memory_mb=64000, disk_free_mb=500000, bridges=("br0", "br1"))
+    base: dict[str, object] = dict(
+        firstbox="10.16.100.2", settings=settings, installer_version="4.3.1", variables={},
+        kernels=("ksnode16045a.img", "ksnode18046a.img"), repos=("16.04.5", "18.04.6"),
+        old_nodes={}, vip=None, capacity={n: roomy for n in settings})
+    base.update(kw)
+    return Snapshot(**base)  # type: ignore[arg-type]
+
+
+def test_a_prepared_roomy_zone_passes_with_the_apt_warning(plan: Plan) -> None:
+    problems, warnings = check(plan, _snap(plan))
+    assert problems == []
+    assert any("apt options" in w for w in warnings)  # 18.04: update.sh knows 14.04/16.04
+
+
+def test_missing_base_image_and_repo_are_r4(plan: Plan) -> None:
+    problems, _ = check(plan, _snap(plan, kernels=("ksnode16045a.img",), repos=("16.04.5",)))
+    assert [p.rule for p in problems] == ["R4", "R4"]
+    assert "ksnode18046" in str(problems[0]) and "/pitrix/repo/18.04.6" in str(problems[1])
+
+
+def test_a_temporary_address_that_answers_is_r16(plan: Plan) -> None:
+    temp = plan.nodes["proxy0"].temp_address
+    problems, _ = check(plan, _snap(plan, answering=(temp,)))
+    assert len(problems) == 1 and problems[0].rule == "R16" and temp in str(problems[0])
+
+
+@pytest.mark.parametrize(("cap", "needle"), [
+    (HostCapacity(cpus=2, memory_mb=64000, disk_free_mb=500000, bridges=("br0",)), "CPUs"),
+    (HostCapacity(cpus=32, memory_mb=4000, disk_free_mb=500000, bridges=("br0",)), "memory"),
+    (HostCapacity(cpus=32, memory_mb=64000, disk_free_mb=100, bridges=("br0",)), "free in"),
+    (HostCapacity(cpus=32, memory_mb=64000, disk_free_mb=500000, bridges=("br9",)), "no bridge"),
+    (HostCapacity(error="connection refused"), "capacity unknown"),
+])
+def test_a_host_without_room_stops_the_plan(plan: Plan, cap: HostCapacity, needle: str) -> None:
+    snap = _snap(plan)
+    host = next(n for n, t in snap.settings.items()
+                if f'mgmt_network_address="{plan.nodes["proxy0"].physical_host}"' in t)
+    snap = _snap(plan, capacity={**snap.capacity, host: cap})
+    problems, _ = check(plan, snap)
+    assert len(problems) == 1, problems
+    assert needle in str(problems[0]) and "proxy0" in str(problems[0])
