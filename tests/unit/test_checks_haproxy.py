@@ -340,3 +340,13 @@ def test_tokenize_never_crashes_and_render_roundtrips(line: str) -> None:
         return
     if words and words[0] not in SECTION_KEYWORDS:
         assert tokenize(" ".join(quote_word(w) for w in words)) == words
+
+
+def test_several_global_sections_are_one_and_duplicate_names_are_kept_apart() -> None:
+    old = "global\n daemon\nglobal\n maxconn 10\nbackend b\n server a 10.0.0.1:1\n"
+    new = "global\n maxconn 10\n daemon\nbackend b\n server a 10.0.0.1:1\n"
+    assert compare_text(old, new) == []
+    dup = "backend b\n server a 10.0.0.1:1\nbackend b\n server a 10.0.0.2:1\n"
+    one = "backend b\n server a 10.0.0.1:1\n"
+    diffs = compare_text(dup, one)
+    assert [(d.section, d.old_line) for d in diffs] == [("backend b", 3)]

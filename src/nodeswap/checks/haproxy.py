@@ -26,10 +26,11 @@ How the comparison sees a file (R27):
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from typing import Generic, TypeVar
 
 from nodeswap.errors import InputError, Problem
 
@@ -294,7 +295,15 @@ def _units(config: HaproxyConfig) -> dict[str, _Unit]:
             key = f"defaults #{anonymous}"
         else:
             key = sec.label
-        units[key] = _unit(key, parts, drop_default_backend=len(parts) > 1)
+        unit = _unit(key, parts, drop_default_backend=len(parts) > 1)
+        if key in units and sec.kind == "global":
+            # haproxy reads several global sections as one
+            first = units[key]
+            unit = _Unit(key, first.label, first.names, first.directives + unit.directives,
+                         first.binds, first.head)
+        elif key in units:
+            key = f"{key} #{sum(1 for k in units if k.startswith(key))+1}"
+        units[key] = unit
     return units
 
 
@@ -444,19 +453,50 @@ def _identity(d: Directive) -> tuple[str, ...]:
     return words[:1]
 
 
+_T = TypeVar("_T")
+
+
+class _Pool(Generic[_T]):
+    """Items to match, indexed by one or more keys; each item is taken at most once.
+
+    Keeps matching linear: a file with thousands of server lines compares in milliseconds.
+    """
+
+    def __init__(self, items: Sequence[_T], *keys: Callable[[_T], Hashable]) -> None:
+        self._items = list(items)
+        self._taken: set[int] = set()
+        self._index: list[dict[Hashable, deque[int]]] = []
+        for key in keys:
+            index: dict[Hashable, deque[int]] = defaultdict(deque)
+            for i, item in enumerate(self._items):
+                index[key(item)].append(i)
+            self._index.append(index)
+
+    def take(self, which: int, key: Hashable) -> _T | None:
+        """The first untaken item whose key number ``which`` equals ``key`` (now taken)."""
+        queue = self._index[which].get(key)
+        while queue:
+            i = queue.popleft()
+            if i not in self._taken:
+                self._taken.add(i)
+                return self._items[i]
+        return None
+
+    def rest(self) -> list[_T]:
+        """Untaken items, in their original order."""
+        return [x for i, x in enumerate(self._items) if i not in self._taken]
+
+
 def _compare_binds(scope: _Scope) -> list[Difference]:
     ou, nu, section, ctx = scope.ou, scope.nu, scope.section, scope.ctx
     out: list[Difference] = []
-    nbinds = list(nu.binds)
+    pool = _Pool(nu.binds, lambda b: _mapped(b.directive, ctx))
     leftover_old: list[Directive] = []
     for ob in ou.binds:
-        match = next(
-            (nb for nb in nbinds if _mapped(nb.directive, ctx) == ob.directive.words), None
-        )
+        match = pool.take(0, ob.directive.words)
         if match is None:
             leftover_old.append(ob.directive)
             continue
-        nbinds.remove(match)
         o, n = ob.directive, match.directive
         if (ob.origin, ob.index) != (match.origin, match.index):
             where = (
@@ -470,27 +510,22 @@ def _compare_binds(scope: _Scope) -> list[Difference]:
                                   f"ignored (R27){extra}"))
         elif o.words != n.words:
             out.append(_address_only(section, o, n, ctx))
-    leftover_new = [b.directive for b in nbinds]
-    out.extend(_leftovers(leftover_old, leftover_new, scope))
+    out.extend(_leftovers(leftover_old, [b.directive for b in pool.rest()], scope))
     return out
 
 
 def _compare_set(olds: list[Directive], news: list[Directive], scope: _Scope) -> list[Difference]:
     section, ctx = scope.section, scope.ctx
     out: list[Difference] = []
-    remaining = list(news)
+    pool = _Pool(news, lambda n: n.words, lambda n: _mapped(n, ctx))
     leftover_old: list[Directive] = []
     for o in olds:
-        match = next((n for n in remaining if n.words == o.words), None)
-        if match is None:
-            match = next((n for n in remaining if _mapped(n, ctx) == o.words), None)
+        match = pool.take(0, o.words) or pool.take(1, o.words)
         if match is None:
             leftover_old.append(o)
-            continue
-        remaining.remove(match)
-        if match.words != o.words:
+        elif match.words != o.words:
             out.append(_address_only(section, o, match, ctx))
-    out.extend(_leftovers(leftover_old, remaining, scope))
+    out.extend(_leftovers(leftover_old, pool.rest(), scope))
     return out
 
 
@@ -502,43 +537,40 @@ def _compare_sequence(
     a = [o.words for o in olds]
     b = [_mapped(n, ctx) for n in news]
     out: list[Difference] = []
-    deleted: list[Directive] = []
-    inserted: list[Directive] = []
+    deleted: list[int] = []
+    inserted: list[int] = []
     for tag, i1, i2, j1, j2 in SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         if tag == "equal":
             for o, n in zip(olds[i1:i2], news[j1:j2], strict=True):
                 if o.words != n.words:
                     out.append(_address_only(section, o, n, ctx))
             continue
-        deleted.extend(olds[i1:i2])
-        inserted.extend(news[j1:j2])
-    for o in list(deleted):
-        moved = next((n for n in inserted if _mapped(n, ctx) == o.words), None)
-        if moved is None:
+        deleted.extend(range(i1, i2))
+        inserted.extend(range(j1, j2))
+    pool = _Pool(inserted, lambda j: b[j])
+    still_deleted: list[Directive] = []
+    for i in deleted:
+        j = pool.take(0, a[i])
+        if j is None:
+            still_deleted.append(olds[i])
             continue
-        deleted.remove(o)
-        inserted.remove(moved)
+        o, moved = olds[i], news[j]
         klass = _klass(o, scope)
         out.append(Difference(
             section, o.text, moved.text, o.line, moved.line, klass, RULE,
             f"`{o.keyword}` rules are evaluated in order and this one moved "
-            f"(position {olds.index(o) + 1} → {news.index(moved) + 1})"
+            f"(position {i + 1} → {j + 1})"
             + ("; website forward, not compared (R27)" if klass == "ignored" else ""),
         ))
-    out.extend(_leftovers(deleted, inserted, scope))
+    out.extend(_leftovers(still_deleted, [news[j] for j in pool.rest()], scope))
     return out
 
 
 def _leftovers(olds: list[Directive], news: list[Directive], scope: _Scope) -> list[Difference]:
     """Lines without an equal on the other side: paired by identity (changed), else alone."""
-    out: list[Difference] = []
-    remaining = list(news)
-    for o in olds:
-        n = next((n for n in remaining if _identity(n) == _identity(o)), None)
-        if n is not None:
-            remaining.remove(n)
-        out.append(_changed(o, n, scope))
-    out.extend(_changed(None, n, scope) for n in remaining)
+    pool = _Pool(news, _identity)
+    out = [_changed(o, pool.take(0, _identity(o)), scope) for o in olds]
+    out.extend(_changed(None, n, scope) for n in pool.rest())
     return out
 
 

@@ -18,6 +18,7 @@ line present on both sides at another place is reported as moved. Classes:
 
 from __future__ import annotations
 
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
@@ -73,14 +74,22 @@ def compare(
         else:
             deleted.extend(old[i1:i2])
             inserted.extend(new[j1:j2])
-    for o in list(deleted):
-        n = next((n for n in inserted if amap.back(n.text) == o.text), None)
-        if n is not None:
-            deleted.remove(o)
-            inserted.remove(n)
-            out.append(_diff(section, o, n, "line moved: rc files run top to bottom, "
-                             "so the order can matter"))
-    out.extend(_pair_changes(section, deleted, inserted))
+    by_text: dict[str, deque[RcLine]] = defaultdict(deque)
+    for n in inserted:
+        by_text[amap.back(n.text)].append(n)
+    moved: set[int] = set()
+    still_deleted: list[RcLine] = []
+    for o in deleted:
+        queue = by_text.get(o.text)
+        if not queue:
+            still_deleted.append(o)
+            continue
+        n = queue.popleft()
+        moved.add(n.line)
+        out.append(_diff(section, o, n, "line moved: rc files run top to bottom, "
+                         "so the order can matter"))
+    rest = [n for n in inserted if n.line not in moved]
+    out.extend(_pair_changes(section, still_deleted, rest))
     return sorted(out, key=lambda d: (d.old_line or 0, d.new_line or 0))
 
 
@@ -111,15 +120,20 @@ def _pair_changes(
 ) -> list[Difference]:
     """Lines without an equal: a line whose first word matches is 'changed', else alone."""
     out: list[Difference] = []
-    remaining = list(inserted)
+    by_head: dict[str, deque[RcLine]] = defaultdict(deque)
+    for n in inserted:
+        by_head[_head(n.text)].append(n)
+    paired: set[int] = set()
     for o in deleted:
-        n = next((n for n in remaining if _head(n.text) == _head(o.text)), None)
-        if n is not None:
-            remaining.remove(n)
+        queue = by_head.get(_head(o.text))
+        if queue:
+            n = queue.popleft()
+            paired.add(n.line)
             out.append(_diff(section, o, n, "line differs"))
         else:
             out.append(_diff(section, o, None, "line missing on the new node"))
-    out.extend(_diff(section, None, n, "line only on the new node") for n in remaining)
+    out.extend(_diff(section, None, n, "line only on the new node")
+               for n in inserted if n.line not in paired)
     return out
 
 

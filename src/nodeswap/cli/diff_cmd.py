@@ -147,7 +147,7 @@ def render(findings: Sequence[Difference], title: str, note: str = "") -> None:
     console.print(Text(f"{verdict} ({summary})", style="bold red" if counts["unexpected"]
                        else "bold green"))
     if note:
-        console.print(note)
+        console.print(Text(note))
 
 
 def _at(line: int | None) -> str:
