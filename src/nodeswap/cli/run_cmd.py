@@ -24,6 +24,7 @@ from nodeswap.events import EventSink, JsonView, PlainView, RichView
 from nodeswap.execute import DEFAULT_LOCK_PATH, Executor
 from nodeswap.journal import Journal, default_state_dir, journal_path
 from nodeswap.model import Plan, Step
+from nodeswap.planning import zone_unchanged
 from nodeswap.transport.base import Connector
 from nodeswap.transport.local import LocalConnector
 from nodeswap.transport.ssh import SshConnector
@@ -118,8 +119,33 @@ async def _drive(journal: Journal, run_id: str, options: dict[str, Any], events:
         await connector.close()
 
 
-def _state(state_dir: Path | None) -> Path:
-    return state_dir if state_dir is not None else default_state_dir()
+def _zone_unchanged(reach: Reach, plan: Plan) -> None:
+    """Refuse a live plan whose zone changed since it was made (settings, version, variables)."""
+    fb = reach.firstbox
+    if fb is None:
+        return
+
+    async def check() -> None:
+        connector = SshConnector(reach.ssh)
+        try:
+            await zone_unchanged(connector, fb, plan)
+        finally:
+            await connector.close()
+
+    asyncio.run(check())
+
+
+def _state(state_dir: Path | None, lab: Path | None = None) -> Path:
+    """--state-dir, else the lab's own (``LAB/nodeswap``: a rehearsal's journal and known
+    hosts live and die with its lab), else the default state folder."""
+    if state_dir is not None:
+        return state_dir
+    if lab is not None:
+        return lab / "nodeswap"
+    return default_state_dir()
+
+
+LAB_OPT = Opt("--lab", help="a lab's state folder (its journal is LAB/nodeswap)")
 
 
 def _status_text(journal: Journal, run_id: str) -> str:
@@ -169,7 +195,7 @@ def register(app: typer.Typer) -> None:
         """Run PLAN.json exactly as written; stops at gates, failures; resumable."""
         plan = read_plan(plan_file)
         zone_name = zone or plan.meta.get("zone", "default")
-        folder = _state(state_dir)
+        folder = _state(state_dir, lab)
         if local:
             conn: dict[str, Any] = {"mode": "local"}
         else:
@@ -178,6 +204,7 @@ def register(app: typer.Typer) -> None:
                                direct=direct, connect_timeout=10.0)  # fmt: skip
             conn = {"mode": "ssh", **reach.to_dict()}
             conn["known_hosts"] = own_known_hosts(folder, zone_name, reach.ssh.known_hosts)
+            _zone_unchanged(reach, plan)
         conn["lock_path"] = lock_path
         journal = Journal.open(journal_path(folder, zone_name))
         ex = Executor(journal, LocalConnector())
@@ -190,6 +217,7 @@ def register(app: typer.Typer) -> None:
     def resume(  # noqa: PLR0917
         run_id: Annotated[str, typer.Argument(metavar="RUN")],
         state_dir: Annotated[Path | None, STATE_OPT] = None,
+        lab: Annotated[Path | None, LAB_OPT] = None,
         yes: Annotated[bool, Opt("--yes", help="approve every gate")] = False,
         break_lock: Annotated[bool, Opt("--break-lock")] = False,
         rerun_unchecked: Annotated[bool, Opt(
@@ -197,7 +225,7 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[bool, Opt("--json")] = False,
     ) -> None:
         """Continue a run that stopped (failure, gate, Ctrl-C, kill): checks, then goes on."""
-        journal = find_run(_state(state_dir), run_id)
+        journal = find_run(_state(state_dir, lab), run_id)
         opts = {"yes": yes, "break_lock": break_lock, "rerun_unchecked": rerun_unchecked}
         with view(json_out) as events:
             asyncio.run(_drive(journal, run_id, opts, events, "resume"))
@@ -206,11 +234,12 @@ def register(app: typer.Typer) -> None:
     def rollback(
         run_id: Annotated[str, typer.Argument(metavar="RUN")],
         state_dir: Annotated[Path | None, STATE_OPT] = None,
+        lab: Annotated[Path | None, LAB_OPT] = None,
         break_lock: Annotated[bool, Opt("--break-lock")] = False,
         json_out: Annotated[bool, Opt("--json")] = False,
     ) -> None:
         """Undo what run RUN did, last step first (each step's undo command)."""
-        journal = find_run(_state(state_dir), run_id)
+        journal = find_run(_state(state_dir, lab), run_id)
         with view(json_out) as events:
             asyncio.run(_drive(journal, run_id, {"break_lock": break_lock}, events, "rollback"))
 
@@ -218,10 +247,11 @@ def register(app: typer.Typer) -> None:
     def status(
         run_id: Annotated[str | None, typer.Argument(metavar="[RUN]")] = None,
         state_dir: Annotated[Path | None, STATE_OPT] = None,
+        lab: Annotated[Path | None, LAB_OPT] = None,
         json_out: Annotated[bool, Opt("--json")] = False,
     ) -> None:
         """Where a run stands (every step's state) and the next move; no RUN: list runs."""
-        folder = _state(state_dir)
+        folder = _state(state_dir, lab)
         if run_id is not None:
             journal = find_run(folder, run_id)
             if json_out:
