@@ -350,3 +350,21 @@ def test_several_global_sections_are_one_and_duplicate_names_are_kept_apart() ->
     one = "backend b\n server a 10.0.0.1:1\n"
     diffs = compare_text(dup, one)
     assert [(d.section, d.old_line) for d in diffs] == [("backend b", 3)]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("defaults\n timeout connect 5s\n", "defaults\n timeout connect 5000\n"),
+        ("defaults\n timeout client 30m\n", "defaults\n timeout client 1800s\n"),
+        ("listen a\n bind :80\n", "listen a\n bind 0.0.0.0:80\n"),
+        ("listen a\n bind *:80,:81\n", "listen a\n bind 0.0.0.0:80,0.0.0.0:81\n"),
+    ],
+)
+def test_same_meaning_written_differently_is_no_difference(old: str, new: str) -> None:
+    assert compare_text(old, new) == []
+
+
+def test_different_timeout_values_still_differ() -> None:
+    diffs = compare_text("defaults\n timeout connect 5s\n", "defaults\n timeout connect 50s\n")
+    assert [d.klass for d in diffs] == ["unexpected"]

@@ -490,10 +490,10 @@ class _Pool(Generic[_T]):
 def _compare_binds(scope: _Scope) -> list[Difference]:
     ou, nu, section, ctx = scope.ou, scope.nu, scope.section, scope.ctx
     out: list[Difference] = []
-    pool = _Pool(nu.binds, lambda b: _mapped(b.directive, ctx))
+    pool = _Pool(nu.binds, lambda b: _canon(_mapped(b.directive, ctx)))
     leftover_old: list[Directive] = []
     for ob in ou.binds:
-        match = pool.take(0, ob.directive.words)
+        match = pool.take(0, _canon(ob.directive.words))
         if match is None:
             leftover_old.append(ob.directive)
             continue
@@ -503,12 +503,12 @@ def _compare_binds(scope: _Scope) -> list[Difference]:
                 f"within `{ob.origin}`" if ob.origin == match.origin
                 else f"from `{ob.origin}` to `{match.origin}`"
             )
-            extra = "" if o.words == n.words else (
+            extra = "" if _canon(o.words) == _canon(n.words) else (
                 "; it differs only by the new node's temporary address")
             out.append(Difference(section, o.text, n.text, o.line, n.line, "ignored", RULE,
                                   f"bind moved {where}; the place of port bindings is "
                                   f"ignored (R27){extra}"))
-        elif o.words != n.words:
+        elif _canon(o.words) != _canon(n.words):
             out.append(_address_only(section, o, n, ctx))
     out.extend(_leftovers(leftover_old, [b.directive for b in pool.rest()], scope))
     return out
@@ -517,13 +517,13 @@ def _compare_binds(scope: _Scope) -> list[Difference]:
 def _compare_set(olds: list[Directive], news: list[Directive], scope: _Scope) -> list[Difference]:
     section, ctx = scope.section, scope.ctx
     out: list[Difference] = []
-    pool = _Pool(news, lambda n: n.words, lambda n: _mapped(n, ctx))
+    pool = _Pool(news, lambda n: _canon(n.words), lambda n: _canon(_mapped(n, ctx)))
     leftover_old: list[Directive] = []
     for o in olds:
-        match = pool.take(0, o.words) or pool.take(1, o.words)
+        match = pool.take(0, _canon(o.words)) or pool.take(1, _canon(o.words))
         if match is None:
             leftover_old.append(o)
-        elif match.words != o.words:
+        elif _canon(match.words) != _canon(o.words):
             out.append(_address_only(section, o, match, ctx))
     out.extend(_leftovers(leftover_old, pool.rest(), scope))
     return out
@@ -534,15 +534,15 @@ def _compare_sequence(
 ) -> list[Difference]:
     """Rule lists: equal when the mapped word sequences are equal; moves are reported."""
     section, ctx = scope.section, scope.ctx
-    a = [o.words for o in olds]
-    b = [_mapped(n, ctx) for n in news]
+    a = [_canon(o.words) for o in olds]
+    b = [_canon(_mapped(n, ctx)) for n in news]
     out: list[Difference] = []
     deleted: list[int] = []
     inserted: list[int] = []
     for tag, i1, i2, j1, j2 in SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         if tag == "equal":
             for o, n in zip(olds[i1:i2], news[j1:j2], strict=True):
-                if o.words != n.words:
+                if _canon(o.words) != _canon(n.words):
                     out.append(_address_only(section, o, n, ctx))
             continue
         deleted.extend(range(i1, i2))
@@ -624,6 +624,28 @@ def _attention_reason(section: str, o: Directive | None, n: Directive | None) ->
         return head + f"on the new node add `{o.text}`"
     assert n is not None
     return head + f"on the new node remove `{n.text}` (the old node has no such server)"
+
+
+_TIME = re.compile(r"^(?P<n>\d+)(?P<unit>us|ms|s|m|h|d)?$")
+_TIME_MS = {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_ALL_V4 = ("", "*", "0.0.0.0", "ipv4@", "ipv4@0.0.0.0", "ipv4@*")  # noqa: S104 (a spelling, not a bind)
+
+
+def _canon(words: tuple[str, ...]) -> tuple[str, ...]:
+    """Words as haproxy means them: ``timeout`` values in ms (``5s`` = ``5000``), and a bind
+    on every IPv4 address written one way (``:80`` = ``*:80`` = ``0.0.0.0:80``)."""
+    if words[0] == "timeout" and len(words) == 3:
+        m = _TIME.match(words[2])
+        if m:
+            ms = int(m.group("n")) * _TIME_MS[m.group("unit") or "ms"]
+            return (*words[:2], f"{ms:g}ms")
+    if words[0] == "bind" and len(words) > 1:
+        addresses = []
+        for address in words[1].split(","):
+            host, sep, port = address.rpartition(":")
+            addresses.append(f"0.0.0.0:{port}" if sep and host in _ALL_V4 else address)
+        return (words[0], ",".join(addresses), *words[2:])
+    return words
 
 
 def _mapped(d: Directive, ctx: _Context) -> tuple[str, ...]:
