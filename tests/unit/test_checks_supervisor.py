@@ -94,3 +94,38 @@ def test_exec_nodes_against_an_earlier_run() -> None:
     diffs = check_exec(parse_exec_nodes(after), parse_exec_nodes(before), rule="R35")
     assert [(d.section, d.reason) for d in diffs] == [
         ("supervisor proxy0", "program wanctl_server runs on the old node but is missing here")]
+
+
+LAB_EXEC = """\
+Nodes: [ proxy0 proxy1 ]
+Command: [ supervisorctl status ]
+Execing [proxy0] with [supervisorctl status] ...
+cb_server                        RUNNING   pid 1234, uptime 1:02:03
+Execing [proxy1] with [supervisorctl status] ...
+Error: the node [proxy1] (127.1.0.12) is unreachable!
+Done.
+"""
+
+
+def test_exec_nodes_header_targets_and_unreachable_node() -> None:
+    run = parse_exec_nodes(LAB_EXEC)
+    assert run.targets == ("proxy0", "proxy1") and run.errors == ()
+    diffs = check_exec(run)
+    assert [(d.section, d.reason) for d in diffs] == [
+        ("supervisor proxy1", "exec_nodes.sh could not run the command there")]
+    without_block = LAB_EXEC.replace(
+        "Execing [proxy1] with [supervisorctl status] ...\n"
+        "Error: the node [proxy1] (127.1.0.12) is unreachable!\n", "")
+    diffs = check_exec(parse_exec_nodes(without_block))
+    assert [d.section for d in diffs] == ["supervisor proxy1"]
+    assert "no `Execing [proxy1]` block" in diffs[0].reason
+
+
+def test_exec_nodes_unknown_target_in_header() -> None:
+    text = ("Nodes: [ proxy0 ]\nCommand: [ supervisorctl status ]\n"
+            "Error: the settings file of node [proxy9] does not exist!\n")
+    diffs = check_exec(parse_exec_nodes(text))
+    assert [d.reason for d in diffs][:2] == [
+        "exec_nodes.sh refused a target",
+        "exec_nodes.sh output has no final `Done.`: the run did not finish"]
+    assert diffs[0].new == "Error: the settings file of node [proxy9] does not exist!"

@@ -27,6 +27,7 @@ _LINE = re.compile(r"^(?P<name>\S+)\s+(?P<state>[A-Z]+)(?:\s+(?P<detail>.*?))?\s
 _PID = re.compile(r"\bpid (?P<pid>\d+)")
 _UPTIME = re.compile(r"\buptime (?P<uptime>[\d:]+(?: days?,\s*[\d:]+)?|\d+ days?, [\d:]+)")
 _EXECING = re.compile(r"^Execing \[(?P<node>[^\]]+)\] with \[(?P<cmd>.*)\] \.\.\.\s*$")
+_NODES = re.compile(r"^Nodes:\s*\[\s*(?P<nodes>[^\]]*?)\s*\]\s*$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -90,6 +91,20 @@ class ExecRun:
     def block(self, node: str) -> NodeBlock | None:
         return next((b for b in self.blocks if b.node == node), None)
 
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The nodes the header lists (``Nodes: [ a b ]``), empty when it lists none."""
+        for line in self.header:
+            m = _NODES.match(line)
+            if m:
+                return tuple(m.group("nodes").split())
+        return ()
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        """Header lines that are errors (``Error: the settings file of node [x] ...``)."""
+        return tuple(line for line in self.header if line.startswith("Error"))
+
 
 def parse_status(text: str, first_line: int = 1) -> Status:
     """Parse ``supervisorctl status`` output; lines that are not status lines are kept apart."""
@@ -142,8 +157,12 @@ def check(status: Status, old: Status | None = None, *, node: str = "", rule: st
     section = f"supervisor {node}".strip()
     out: list[Difference] = []
     for number, text in status.unparsed:
-        out.append(_finding(section, rule, "supervisorctl said something that is not a "
-                            "status line (is supervisord running?)", text=text, line=number))
+        reason = (
+            "exec_nodes.sh could not run the command there" if text.startswith("Error")
+            else "supervisorctl said something that is not a status line (is supervisord "
+            "running?)"
+        )
+        out.append(_finding(section, rule, reason, text=text, line=number))
     if not status.programs and not status.unparsed:
         out.append(_finding(section, rule, "no program listed: supervisord has no programs"))
     for p in status.programs:
@@ -178,10 +197,13 @@ def check_exec(
 ) -> list[Difference]:
     """Findings for an exec_nodes.sh "supervisorctl status" run, node by node.
 
-    ``nodes``: the nodes that must appear (each needs a block). ``old``: an earlier run whose
-    per-node program sets are the reference.
+    ``nodes``: the nodes that must appear (each needs a block); default: those the header
+    lists. ``old``: an earlier run whose per-node program sets are the reference.
     """
     out: list[Difference] = []
+    nodes = tuple(nodes) or run.targets
+    out.extend(_finding("exec_nodes", rule, "exec_nodes.sh refused a target", text=e)
+               for e in run.errors)
     if not run.done:
         out.append(_finding("exec_nodes", rule,
                             "exec_nodes.sh output has no final `Done.`: the run did not finish"))
