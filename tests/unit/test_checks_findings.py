@@ -62,3 +62,10 @@ def test_decode_refuses_non_text(data: bytes, message: str, line: int | None) ->
 
 def test_decode_text() -> None:
     assert decode(b"global\n  daemon\n", "f") == "global\n  daemon\n"
+
+
+def test_str_is_one_readable_line() -> None:
+    d = Difference("listen a", "server s 1.1.1.1:1", None, 7, None, "unexpected", "R27",
+                   "`server` line missing on the new node")
+    assert str(d) == ("[unexpected] listen a (R27): `server` line missing on the new node; "
+                      "old line 7: server s 1.1.1.1:1")

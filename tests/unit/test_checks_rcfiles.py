@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nodeswap.checks.findings import AddressMap
 from nodeswap.checks.rcfiles import compare_text, parse
-from nodeswap.errors import InputError
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "checks" / "rc"
 AMAP = AddressMap.from_items(["10.16.0.2=10.16.0.12"])
@@ -25,9 +23,12 @@ def test_parse_drops_blank_comment_lines_and_trailing_whitespace() -> None:
     assert [(x.text, x.line) for x in lines] == [("foo", 4), ("\tbar", 5)]
 
 
-def test_parse_refuses_an_empty_file() -> None:
-    with pytest.raises(InputError, match="empty"):
-        parse(" \n\n", "new/rc.local")
+def test_empty_or_absent_files() -> None:
+    assert parse(" \n\n") == ()
+    assert compare_text("", "# only a comment\n") == []
+    diffs = compare_text("ethtool -K eth0 tso off\n", "", new_file="new/rc.local.head")
+    assert [(d.klass, d.old_line) for d in diffs] == [("unexpected", 1)]
+    assert diffs[0].reason == "line missing on the new node (new/rc.local.head is empty or absent)"
 
 
 def test_rc_local_noise_only_is_no_difference() -> None:

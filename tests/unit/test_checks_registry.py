@@ -78,3 +78,7 @@ def test_bad_options_are_input_errors(
 ) -> None:
     with pytest.raises(InputError, match=message):
         analyze(kind, "global\n", reference, options)
+
+
+def test_rc_kind_absent_files_on_both_sides_are_equal() -> None:
+    assert analyze("rc", "", "", {"file": "rc.local.head"}).findings == ()

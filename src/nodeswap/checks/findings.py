@@ -43,6 +43,14 @@ class Difference:
     rule: str
     reason: str
 
+    def __str__(self) -> str:
+        parts = [f"[{self.klass}] {self.section} ({self.rule}): {self.reason}"]
+        if self.old is not None:
+            parts.append(f"old{_at(self.old_line)}: {self.old}")
+        if self.new is not None:
+            parts.append(f"new{_at(self.new_line)}: {self.new}")
+        return "; ".join(parts)
+
     def to_json(self) -> dict[str, Any]:
         """The JSON object of this difference (key ``class``, not ``klass``)."""
         return {
@@ -87,6 +95,10 @@ class CheckResult:
 
     def of_class(self, klass: Klass) -> tuple[Difference, ...]:
         return tuple(d for d in self.findings if d.klass == klass)
+
+
+def _at(line: int | None) -> str:
+    return f" line {line}" if line is not None else ""
 
 
 def has_unexpected(findings: Iterable[Difference]) -> bool:

@@ -19,10 +19,8 @@ line present on both sides at another place is reported as moved. Classes:
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
-
-from nodeswap.errors import InputError, Problem
 
 from .findings import AddressMap, Difference
 
@@ -38,16 +36,14 @@ class RcLine:
     line: int
 
 
-def parse(text: str, file: str = "rc.local") -> tuple[RcLine, ...]:
-    """The significant lines of an rc file; a file with none is refused (``InputError``)."""
-    lines = tuple(
+def parse(text: str) -> tuple[RcLine, ...]:
+    """The significant lines of an rc file (none for an empty or absent file: the runbook
+    fetches these files with "cat if present", and a node may have no rc.local.head)."""
+    return tuple(
         RcLine(raw.rstrip(), number)
         for number, raw in enumerate(text.splitlines(), start=1)
         if raw.strip() and not raw.lstrip().startswith("#")
     )
-    if not lines and not text.strip():
-        raise InputError([Problem("file is empty", file, rule=RULE)])
-    return lines
 
 
 def compare(
@@ -102,17 +98,17 @@ def compare_text(
     section: str = "rc.local",
     address_map: AddressMap | None = None,
 ) -> list[Difference]:
-    """Parse both texts (problems of both at once) and compare them."""
-    problems: list[Problem] = []
-    parsed: list[tuple[RcLine, ...]] = []
-    for text, file in ((old_text, old_file), (new_text, new_file)):
-        try:
-            parsed.append(parse(text, file))
-        except InputError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise InputError(problems)
-    return compare(parsed[0], parsed[1], section=section, address_map=address_map)
+    """Parse both texts and compare them (``old_file``/``new_file`` name them in reasons)."""
+    old, new = parse(old_text), parse(new_text)
+    out = compare(old, new, section=section, address_map=address_map)
+    for lines, file in ((old, old_file), (new, new_file)):
+        if not lines and (old or new):
+            out = [_note_absent(d, file) for d in out]
+    return out
+
+
+def _note_absent(d: Difference, file: str) -> Difference:
+    return replace(d, reason=f"{d.reason} ({file} is empty or absent)")
 
 
 def _pair_changes(

@@ -12,8 +12,8 @@ kind               output / reference                              options
 haproxy            new node's haproxy.cfg / old node's (required)  sub_region "0"|"1",
                                                                    address_map "o=n,o2=n2",
                                                                    node
-rc                 new node's rc file / old node's (required)      address_map, file
-                                                                   (rc.local...), node
+rc                 new node's rc file / old node's (required;      address_map, file
+                   empty output = file absent)                     (rc.local...), node
 supervisor         ``supervisorctl status`` of the node /          node, rule (R29|R35)
                    the old node's (optional)
 supervisor_exec    ``exec_nodes.sh -f proxy "supervisorctl         nodes "proxy0,proxy1",
@@ -24,9 +24,9 @@ vip                ``ip addr`` (or ``ip -o addr``) of the node     vip (required
 console            output of ``console.curl_command(url)``         url (required), timeout
 =================  ==============================================  ==========================
 
-Unreadable zone output (a haproxy.cfg that does not parse, an empty rc file) is a finding,
-not an exception: it is the zone's fact. Invalid *options* are the caller's bug or the
-operator's input and raise ``InputError``.
+Unreadable zone output (a haproxy.cfg that does not parse) is a finding, not an exception:
+it is the zone's fact. Invalid *options* are the caller's bug or the operator's input and
+raise ``InputError``.
 """
 
 from __future__ import annotations
@@ -99,11 +99,9 @@ def _rc(output: str, reference: str | None, options: Mapping[str, str]) -> list[
     node = options.get("node", "new")
     old = _reference(reference, "rc")
     amap = AddressMap.from_option(options.get("address_map"))
-    try:
-        return rcfiles.compare_text(old, output, old_file=f"old/{name}",
-                                    new_file=f"{node}/{name}", section=name, address_map=amap)
-    except InputError as exc:
-        return _unreadable(name, rcfiles.RULE, exc)
+    # an empty output is an absent file (fetched with "cat if present"): compared as no lines
+    return rcfiles.compare_text(old, output, old_file=f"old/{name}",
+                                new_file=f"{node}/{name}", section=name, address_map=amap)
 
 
 def _supervisor(output: str, reference: str | None, options: Mapping[str, str]
