@@ -32,6 +32,7 @@ from nodeswap.errors import (
     StepFailed,
     StoppedAtGate,
     TransportError,
+    ZoneError,
 )
 from nodeswap.events import (
     EventSink,
@@ -375,6 +376,7 @@ class Executor:
             s for s in self.journal.steps(run_id)
             if s.state in (J.DONE, J.SKIPPED) and s.step_id in ran
         ]  # fmt: skip
+        self._refuse_past_no_return(plan, [s.step_id for s in todo])
         self._emit(RunStarted(run_id, len(todo), resumed=True))
         await self._lock(plan, run_id)
         try:
@@ -390,8 +392,23 @@ class Executor:
             await self._unlock(run_id)
         self._stopped(run_id, J.RUN_ROLLED_BACK, f"{len(todo)} steps considered")
 
+    @staticmethod
+    def _refuse_past_no_return(plan: Plan, done: list[str]) -> None:
+        """A plan may name a phase after which rollback is no longer possible (R37 archives
+        the old VMs): then say what manual restore is possible instead, and change nothing."""
+        phase = plan.meta.get("irreversible_phase")
+        if not phase:
+            return
+        past = [sid for sid in done
+                if plan.step(sid).phase == phase and plan.step(sid).side_effect]
+        if past:
+            raise ZoneError(
+                f"rollback is not possible any more: the {phase} phase has begun "
+                f"({', '.join(past)}). Nothing was changed.\n"
+                + plan.meta.get("manual_restore", ""))
+
     async def _undo(self, run_id: str, plan: Plan, step: Step, pos: int) -> None:
-        target = plan.targets[step.target]
+        target = plan.targets[step.undo_target or step.target]
         if not step.side_effect or step.undo is None:
             if step.side_effect:
                 self._emit(Notice(f"step {step.id} has no undo: left as it is", run_id))

@@ -65,7 +65,7 @@ class Step:
     stdin: str | None = None  # exact bytes fed to the command (e.g. a file's full text)
     check: str | None = None  # read-only; exit 0 = already done, skip
     verify: str | None = None  # exit 0 = the step worked
-    undo: str | None = None  # reverses the step (rollback), on the same target
+    undo: str | None = None  # reverses the step (rollback), on undo_target or the same target
     timeout: float = 600.0
     gate: bool = False  # ask for approval before running
     side_effect: bool = True  # False for read-only steps (fetches, status)
@@ -74,6 +74,9 @@ class Step:
     # drops while it runs is the expected outcome, not a failure. A later step (usually on
     # firstbox, or on the host at its new address) verifies what became of the host.
     disconnects: bool = False
+    # Where the undo runs when not on the step's own target: a VM that was shut down is
+    # started again by its physical host (R32), a new VM is destroyed there (R21, R33).
+    undo_target: str | None = None
 
 
 @dataclass(frozen=True)

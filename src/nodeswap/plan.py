@@ -202,4 +202,5 @@ def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
         warnings=runbook.warnings(ctx),
         meta={"today": today, "switch_order": ",".join(c.name for c, _ in done),
               "vg": "yes" if zone.has_vg else "no",
-              "components": ",".join(sorted(zone.components))})
+              "components": ",".join(sorted(zone.components)),
+              "irreversible_phase": "archive", "manual_restore": runbook.manual_restore(ctx)})

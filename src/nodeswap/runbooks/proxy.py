@@ -164,7 +164,42 @@ def prepare(ctx: Context) -> list[Step]:
         command=chain(cmd("test", "!", "-e", backup), cmd("cp", "-arf", SETTINGS_DIR, backup)),
         check=chain(cmd("test", "-d", backup), _same_tree(SETTINGS_DIR, backup)),
         verify=_same_tree(SETTINGS_DIR, backup), timeout=300.0))
+    steps.append(rollback_point(ctx))
     return steps
+
+
+def rollback_point(ctx: Context) -> Step:
+    """Does nothing going forward. Its undo, the last one a rollback runs (after every
+    settings file is restored from the R6 backup and the new VMs are gone), rebuilds the node
+    lists and packages from the restored settings (R18/R19, R30's build_global_conf.sh) and
+    forgets on firstbox the host keys seen at the nodes' names and addresses, so firstbox's
+    known_hosts agrees with the old VMs again (R34)."""
+    ext = "py" if ctx.new_tools else "sh"
+    forget = [cmd("ssh-keygen", "-f", KNOWN_HOSTS, "-R", v) + " >/dev/null 2>&1 || true"
+              for n in ctx.nodes for v in (n.name, n.old_address, n.temp_address)]
+    return Step(
+        id="rollback-point", phase="prepare", rule="R6",
+        title="rollback point: undoing it rebuilds node lists and packages from the restored "
+              "settings and cleans firstbox's known_hosts",
+        target="firstbox", command="true",
+        undo=chain(cmd(f"/pitrix/bin/gen_node_list.{ext}"),
+                   cmd(f"/pitrix/build/build_pkgs_allinone.{ext}"),
+                   cmd("/pitrix/upgrade/build_global_conf.sh"), *forget),
+        timeout=3600.0)
+
+
+def manual_restore(ctx: Context) -> str:
+    """What an operator can still do by hand once R37 has begun (rollback refuses then)."""
+    lines = ["Manual restore, per node, while the old images are kept:"]
+    for n in ctx.nodes:
+        k = f"{KERNELS}/old-{n.name}"
+        lines.append(
+            f"  {n.name}: on {n.new_host_name} `virsh destroy {n.name}`; on {n.old_host_name} "
+            f"`mv {k}.img {KERNELS}/{n.name}.img; mv {k}.xml {KERNELS}/{n.name}.xml; "
+            f"virsh define {KERNELS}/{n.name}.xml; virsh start {n.name}`; on firstbox restore "
+            f"{settings_path(n.name)} from {SETTINGS_DIR}.{ctx.today} and run "
+            "build_global_conf.sh")
+    return "\n".join(lines)
 
 
 def settings_path(node: str) -> str:
@@ -213,7 +248,7 @@ def launch(ctx: Context) -> list[Step]:
             id=f"r21-launch-{n.name}", phase="launch", rule="R21",
             title=f"launch the new {n.name} on {n.new_host_name} ({n.new_host_address})",
             target="firstbox", command=cmd("/pitrix/install/launch_vms.sh", n.name),
-            undo=cmd("ssh", "-o", "BatchMode=yes", n.new_host_name, remove), timeout=1800.0))
+            undo=remove, undo_target=n.new_host_name, timeout=1800.0))
         steps.append(Step(
             id=f"r21-domain-{n.name}", phase="launch", rule="R21",
             title=f"the domain {n.name} runs on {n.new_host_name}", target=n.new_host_name,
@@ -319,8 +354,7 @@ def switch(ctx: Context, n: NodeContext) -> list[Step]:
            target=new, command=chain(*(_replace_address(f, n.temp_address, n.old_address)
                                        for f in files)),
            check=chain(*has_old, *no_temp), verify=chain(*has_old, *no_temp),
-           undo=chain(*(_replace_address(f, n.old_address, n.temp_address) for f in files)),
-           timeout=60.0),
+           timeout=60.0),  # no undo: rollback destroys the new VM (R21, R33 undo)
         Step(id=f"r32-stop-{n.name}", phase=phase, rule="R32",
            title=f"stop the services of the old {n.name}", target=old,
            command=cmd("supervisorctl", "stop", "all"),
@@ -332,7 +366,9 @@ def switch(ctx: Context, n: NodeContext) -> list[Step]:
            undo=cmd("virsh", "autostart", n.name), timeout=60.0),
         Step(id=f"r32-shutdown-{n.name}", phase=phase, rule="R32",
            title=f"shut the old {n.name} down", target=old, command=cmd("shutdown", "-h", "now"),
-           disconnects=True, undo=None, timeout=60.0),
+           disconnects=True, undo_target=n.old_host_name,
+           undo=chain(cmd("virsh", "start", n.name), _ping_loop(n.old_address, until_up=True)),
+           timeout=60.0),
         Step(id=f"r32-gone-{n.name}", phase=phase, rule="R32",
            title=f"wait until {n.old_address} stops answering", target="firstbox",
            command=_ping_loop(n.old_address, until_up=False), side_effect=False,
@@ -348,7 +384,9 @@ def switch(ctx: Context, n: NodeContext) -> list[Step]:
            timeout=900.0),
         Step(id=f"r33-reboot-{n.name}", phase=phase, rule="R33",
            title=f"reboot the new {n.name} onto {n.old_address}", target=new,
-           command=cmd("shutdown", "-r", "now"), disconnects=True, timeout=60.0),
+           command=cmd("shutdown", "-r", "now"), disconnects=True, timeout=60.0,
+           # rollback: the new VM leaves the old address before the old VM comes back (R32)
+           undo_target=n.new_host_name, undo=_or_true(cmd("virsh", "destroy", n.name))),
         Step(id=f"r33-up-{n.name}", phase=phase, rule="R33",
            title=f"wait until {n.old_address} answers again", target="firstbox",
            command=_ping_loop(n.old_address, until_up=True), side_effect=False,
