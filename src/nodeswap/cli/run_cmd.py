@@ -88,13 +88,34 @@ def view(json_out: bool) -> Iterator[EventSink]:
         yield PlainView()
 
 
-def approver(yes: bool) -> Callable[[Step], bool] | None:
+def gate_summary(journal: Journal, run_id: str) -> str:
+    """What the operator needs at a gate: every check's verdict so far (R27/R28 differences
+    with their class, R29/R35 services, R23 VIP, R36 console), newest last."""
+    plan = journal.run(run_id).plan()
+    lines = []
+    for a in journal.attempts(run_id):
+        if a.kind != "analysis":
+            continue
+        step = plan.step(a.step_id)
+        text = journal.output(a.id)[0].strip()
+        verdict = "ok" if a.outcome == "ok" else "FAILED"
+        lines.append(f"  {step.rule} {a.step_id}: {verdict}")
+        lines += [f"      {ln}" for ln in text.splitlines()]
+    if not lines:
+        return ""
+    return "Checks so far:\n" + "\n".join(lines) + "\n"
+
+
+def approver(yes: bool, journal: Journal | None = None, run_id: str = ""
+             ) -> Callable[[Step], bool] | None:  # fmt: skip
     if yes:
         return lambda step: True
     if not sys.stdin.isatty():
         return None  # not a terminal, no --yes: stop at the gate (exit 3, resumable)
 
     def ask(step: Step) -> bool:
+        if journal is not None:
+            typer.echo(gate_summary(journal, run_id), nl=False)
         return typer.confirm(f"Gate {step.id} ({step.rule}): {step.title}. Go on?")
 
     return ask
@@ -105,7 +126,8 @@ async def _drive(journal: Journal, run_id: str, options: dict[str, Any], events:
     conn = journal.run(run_id).connection
     connector = make_connector(dict(conn), journal, run_id)
     ex = Executor(
-        journal, connector, events=events, approver=approver(options.get("yes", False)),
+        journal, connector, events=events,
+        approver=approver(options.get("yes", False), journal, run_id),
         lock_path=conn.get("lock_path", DEFAULT_LOCK_PATH),
         break_lock=options.get("break_lock", False),
         rerun_unchecked=options.get("rerun_unchecked", False),
