@@ -368,3 +368,23 @@ def test_same_meaning_written_differently_is_no_difference(old: str, new: str) -
 def test_different_timeout_values_still_differ() -> None:
     diffs = compare_text("defaults\n timeout connect 5s\n", "defaults\n timeout connect 50s\n")
     assert [d.klass for d in diffs] == ["unexpected"]
+
+
+def test_secrets_are_masked_in_what_is_shown_but_compared() -> None:
+    old = ("userlist admins\n user admin password $6$salt$hash1\n"
+           "listen stats\n bind :9000\n stats auth admin:s3cret\n")
+    new = ("userlist admins\n user admin password $6$salt$hash2\n"
+           "listen stats\n bind :9000\n stats auth admin:other\n")
+    diffs = compare_text(old, new)
+    assert [(d.old, d.new) for d in diffs] == [
+        ("user admin password ***", "user admin password ***"),
+        ("stats auth admin:***", "stats auth admin:***"),
+    ]
+    assert all(d.klass == "unexpected" for d in diffs)
+
+
+def test_conditional_blocks_parse_and_keep_their_order() -> None:
+    old = '.if defined(X)\nglobal\n daemon\n .if streq("$X",1)\n maxconn 5\n .endif\n.endif\n'
+    cfg = parse(old)
+    assert [s.label for s in cfg.sections] == ["(top level)", "global"]
+    assert compare_text(old, old) == []

@@ -8,7 +8,8 @@ Owns: ``tokenize`` (one line → words, with haproxy's quoting, escapes and ``#`
 How the comparison sees a file (R27):
 
 - Whitespace, comments, blank lines and quoting style never matter: directives are
-  compared as word tuples.
+  compared as word tuples; ``timeout`` values by duration (``5s`` = ``5000``) and binds on
+  all IPv4 addresses by meaning (``:80`` = ``*:80`` = ``0.0.0.0:80``).
 - A ``frontend F`` whose traffic all goes to ``default_backend B`` (B used by nobody else, no
   ``use_backend``) is the same proxy as ``listen F`` holding both: the unit of comparison is
   that *proxy*. An address on a section line (``listen F 0.0.0.0:7777``, old syntax) is a
@@ -21,6 +22,10 @@ How the comparison sees a file (R27):
   new node's temporary address is mapped back (``AddressMap``); *attention* — in a sub
   region, ``server`` lines of ``api-front`` (the runbook's "api-server"), ``ws-front`` and
   ``io-front``, with the edit to make; *unexpected* — everything else.
+- Passwords (``stats auth``, userlist ``password``) are compared but shown as ``***``.
+- Known limits: ``.if``/``.endif`` blocks (haproxy 2.4+) are compared as an ordered list but
+  not evaluated; which ``defaults`` section a proxy inherits from is not resolved (each
+  ``defaults`` is compared on its own).
 """
 
 from __future__ import annotations
@@ -49,13 +54,16 @@ PROXY_KINDS = frozenset({"frontend", "backend", "listen", "defaults"})
 # Sections named by the runbook (R27) whose servers are hand-edited in a sub region.
 ATTENTION_PROXIES = frozenset({"api-front", "api-server", "ws-front", "io-front"})
 WEBSITE_PORT = "8081"
+CONDITIONALS = frozenset({".if", ".elif", ".else", ".endif", ".diag", ".notice", ".warning",
+                          ".alert"})
+TOP_LEVEL = "(top level)"
 # Rule lists haproxy evaluates in file order.
 ORDERED = frozenset(
     {
         "acl", "use_backend", "use-server", "http-request", "http-response",
         "http-after-response", "tcp-request", "tcp-response", "redirect", "block", "stick",
-        "filter", "http-check", "tcp-check", "reqadd", "reqrep", "reqirep", "reqdel",
-        "reqidel", "reqallow", "reqdeny", "reqpass", "reqtarpit", "rspadd", "rsprep",
+        "filter", "http-check", "tcp-check", "conditional", "reqadd", "reqrep", "reqirep",
+        "reqdel", "reqidel", "reqallow", "reqdeny", "reqpass", "reqtarpit", "rspadd", "rsprep",
         "rspirep", "rspdel", "rspidel", "rspdeny",
     }
 )
@@ -68,6 +76,12 @@ SUBKEYED = frozenset(
         "cookie", "stick-table", "hash-type", "source", "set-var", "setenv", "presetenv",
         "resetenv", "unsetenv",
     }
+)
+_SECRETS = (
+    # stats auth USER:PASS
+    re.compile(r"^(stats\s+auth\s+[^:\s]+:)(\S+)"),
+    # userlist: user NAME password HASH / insecure-password PASS
+    re.compile(r"^(user\s+\S+\s+(?:insecure-)?password\s+)(\S+)"),
 )
 _KEYWORD = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 _ESCAPES = {"\\": "\\", " ": " ", "#": "#", "'": "'", '"': '"', "r": "\r", "n": "\n",
@@ -193,6 +207,16 @@ def _escape(line: str, i: int) -> tuple[int, str]:
 # ---------------------------------------------------------------------------- parse
 
 
+def mask_secrets(text: str) -> str:
+    """``text`` (a config line, for messages) with passwords shown as ``***``.
+
+    Comparison uses the real words; only what reaches the screen, JSON and journal is masked.
+    """
+    for pattern in _SECRETS:
+        text = pattern.sub(lambda m: m.group(1) + "***", text)
+    return text
+
+
 def parse(text: str, file: str = "haproxy.cfg") -> HaproxyConfig:
     """Parse haproxy configuration text; every problem at once as an ``InputError``.
 
@@ -217,10 +241,17 @@ def parse(text: str, file: str = "haproxy.cfg") -> HaproxyConfig:
             continue
         if not words:
             continue
+        shown = mask_secrets(raw.strip())
         if words[0] in SECTION_KEYWORDS:
             close()
             name = words[1] if len(words) > 1 else ""
-            head, body = (words[0], name, words[2:], number, raw.strip()), []
+            head, body = (words[0], name, words[2:], number, shown), []
+        elif words[0] in CONDITIONALS:
+            # haproxy 2.4+ conditional blocks: kept in order (their effect on which lines
+            # are read is not evaluated: the node's environment is unknown here)
+            if head is None:
+                head, body = (TOP_LEVEL, "", (), number, shown), []
+            body.append(Directive(words, number, shown))
         elif not _KEYWORD.match(words[0]):
             problems.append(
                 Problem(f"not a haproxy keyword: {words[0]!r} in {raw.strip()!r}", file,
@@ -232,7 +263,7 @@ def parse(text: str, file: str = "haproxy.cfg") -> HaproxyConfig:
                         f"{raw.strip()!r}", file, number, rule=RULE)
             )
         else:
-            body.append(Directive(words, number, raw.strip()))
+            body.append(Directive(words, number, shown))
     close()
     if not sections and not problems:
         problems.append(Problem("no haproxy section (global, defaults, listen...) found", file))
@@ -438,6 +469,8 @@ def _compare_units(ou: _Unit, nu: _Unit, ctx: _Context) -> list[Difference]:
 
 
 def _family(d: Directive) -> tuple[str, ...]:
+    if d.keyword in CONDITIONALS:
+        return ("conditional",)
     if d.keyword in ("tcp-request", "tcp-response") and d.args:
         return (d.keyword, d.args[0])
     if d.keyword in ("no", "default") and d.args:
