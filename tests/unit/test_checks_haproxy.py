@@ -388,3 +388,15 @@ def test_conditional_blocks_parse_and_keep_their_order() -> None:
     cfg = parse(old)
     assert [s.label for s in cfg.sections] == ["(top level)", "global"]
     assert compare_text(old, old) == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_word, min_size=2, max_size=6, unique=True), st.data())
+def test_any_reordering_of_rules_is_a_difference(names: list[str], data: st.DataObject) -> None:
+    order = data.draw(st.permutations(names).filter(lambda p: list(p) != names))
+    head = "frontend f\n bind :80\n"
+    old = head + "".join(f" http-request deny if {{ path_beg /{n} }}\n" for n in names)
+    new = head + "".join(f" http-request deny if {{ path_beg /{n} }}\n" for n in order)
+    diffs = compare_text(old, new)
+    assert diffs and {d.klass for d in diffs} == {"unexpected"}
+    assert all("evaluated in order" in d.reason for d in diffs)
