@@ -143,7 +143,8 @@ def test_hand_edits_on_old_node_are_unexpected() -> None:
         ("defaults", "timeout\tclient\t60m", "timeout client 30m"),
         ("listen api-front",
          "server apiserver_2 10.16.0.23:7777 check inter 2000 rise 2 fall 3", None),
-        ("listen warehouse-front", "listen warehouse-front", None),
+        ("listen warehouse-front", "listen warehouse-front\n    bind 0.0.0.0:8856\n"
+         "    balance roundrobin\n    server warehouse_0 10.16.0.21:8856 check", None),
     }
 
 
@@ -241,8 +242,8 @@ def test_changed_server_and_option_pairs_and_removed_section() -> None:
         ("defaults", "option tcplog", "no option tcplog"),
         ("defaults", "timeout connect 5s", "timeout connect 9s"),
         ("listen a", "server s1 10.0.0.1:80 check", "server s1 10.0.0.9:80 check"),
-        ("listen gone", "listen gone", None),
-        ("listen added", None, "listen added"),
+        ("listen gone", "listen gone\n    bind :2", None),
+        ("listen added", None, "listen added\n    bind :3"),
     }
     assert {d.klass for d in diffs} == {"unexpected"}
 

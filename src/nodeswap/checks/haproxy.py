@@ -422,15 +422,21 @@ def compare(
 
 
 def _whole(unit: _Unit, side: str, ctx: _Context) -> Difference:
-    """A section present on one side only."""
-    text = unit.head.text
+    """A section present on one side only: its whole text, so it can be recreated."""
+    lines = sorted({(d.line, d.text) for d in (*unit.directives,
+                                               *(b.directive for b in unit.binds))})
+    text = "\n".join([unit.head.text,
+                      *("    " + t for line, t in lines if line != unit.head.line)])
     if unit.is_website:
         klass: Klass = "ignored"
         reason = f"the website forward (port {WEBSITE_PORT}) is not compared (R27)"
     else:
         klass = "unexpected"
-        where = "the old node only: the new node lacks it" if side == "old" else (
-            "the new node only: the old node does not have it")
+        where = (
+            "the old node only (a hand edit the package does not recreate?): recreate it on "
+            "the new node if it is still needed" if side == "old"
+            else "the new node only: the old node does not have it"
+        )
         reason = f"section `{unit.label}` is on {where}"
     old_side = side == "old"
     return Difference(

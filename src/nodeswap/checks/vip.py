@@ -66,7 +66,7 @@ def keepalived_state(text: str) -> str | None:
 def remedy(node: str, vip: str) -> str:
     """What to do when a new node at its temporary address holds the VIP (R23)."""
     return (
-        f"new node {node} at its temporary address holds the VIP {vip} (R23): stop keepalived "
+        f"new node {node} at its temporary address holds the VIP {vip}: stop keepalived "
         f"on {node} now (`service keepalived stop`), check the VIP is back on an old proxy "
         "(`ip addr` there) and the console answers (R36), then continue"
     )

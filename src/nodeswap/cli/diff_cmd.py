@@ -137,9 +137,11 @@ def render(findings: Sequence[Difference], title: str, note: str = "") -> None:
         console.print(Text.assemble((f"{d.klass:<10}", style), " ", (d.section, "bold"),
                                     f"  ({d.rule})"))
         if d.old is not None or d.old_line is not None:
-            console.print(Text(f"  - old{_at(d.old_line)}: {d.old or ''}", style="red"))
+            console.print(Text(f"  - old{_at(d.old_line)}: {_lines(d.old, '  - ')}",
+                               style="red"))
         if d.new is not None or d.new_line is not None:
-            console.print(Text(f"  + new{_at(d.new_line)}: {d.new or ''}", style="green"))
+            console.print(Text(f"  + new{_at(d.new_line)}: {_lines(d.new, '  + ')}",
+                               style="green"))
         console.print(Text(f"    {d.reason}", style=style if d.klass != "ignored" else "dim"))
     counts = {k: sum(1 for d in findings if d.klass == k) for k in styles}
     summary = ", ".join(f"{n} {k}" for k, n in counts.items())
@@ -148,6 +150,11 @@ def render(findings: Sequence[Difference], title: str, note: str = "") -> None:
                        else "bold green"))
     if note:
         console.print(Text(note))
+
+
+def _lines(text: str | None, mark: str) -> str:
+    """A multi-line side (a whole section) with each further line marked like the first."""
+    return (text or "").replace("\n", "\n" + mark + "  ")
 
 
 def _at(line: int | None) -> str:
