@@ -20,9 +20,8 @@ from rich.table import Table
 from nodeswap.discover import Snapshot, discover
 from nodeswap.errors import InputError, Problem
 from nodeswap.model import Target
+from nodeswap.reach import Reach, make_reach
 from nodeswap.transport.ssh import SshConnector
-
-from .exec_cmd import Reach, make_reach
 
 T = TypeVar("T")
 Opt = typer.Option

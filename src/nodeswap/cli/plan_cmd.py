@@ -24,6 +24,7 @@ from nodeswap.errors import InputError, Problem
 from nodeswap.model import Plan
 from nodeswap.plan import build_plan
 from nodeswap.planning import plan_live
+from nodeswap.reach import Reach
 from nodeswap.sources import read_spec, read_zone
 from nodeswap.spec import Spec
 
@@ -37,7 +38,6 @@ from .discover_cmd import (
     reach_of,
     with_zone,
 )
-from .exec_cmd import Reach
 
 HELP = """Plan an upgrade of the role's nodes without touching anything.
 
