@@ -14,7 +14,16 @@ import typer
 from nodeswap import __version__
 from nodeswap.errors import EXIT_INTERRUPTED, InputError, NodeswapError
 
-from . import diff_cmd, discover_cmd, exec_cmd, lab_cmd, plan_cmd, run_cmd
+from . import (
+    demo_cmd,
+    diff_cmd,
+    discover_cmd,
+    exec_cmd,
+    lab_cmd,
+    plan_cmd,
+    report_cmd,
+    run_cmd,
+)
 
 app = typer.Typer(
     name="nodeswap",
@@ -46,7 +55,8 @@ def _root(
     """nodeswap."""
 
 
-for _module in (discover_cmd, plan_cmd, lab_cmd, diff_cmd, exec_cmd, run_cmd):
+for _module in (discover_cmd, plan_cmd, run_cmd, report_cmd, exec_cmd, diff_cmd, lab_cmd,
+                demo_cmd):
     _module.register(app)
 
 
