@@ -19,8 +19,13 @@ PURE = [
     "spec.py",
     "runbooks/proxy.py",
     "checks/haproxy.py",
+    "checks/haproxy_parse.py",
+    "checks/findings.py",
+    "checks/textfile.py",
+    "checks/vip.py",
     "checks/rcfiles.py",
     "checks/supervisor.py",
+    "preflight.py",
 ]
 FORBIDDEN = {"asyncio", "asyncssh", "subprocess", "socket", "sqlite3", "rich", "typer", "os"}
 

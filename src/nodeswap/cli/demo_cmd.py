@@ -1,0 +1,45 @@
+"""`nodeswap demo`: lab up, plan, apply --yes, report, lab down; prints where the report is."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nodeswap.demo import DEMO_STATE_DIR, run_demo, succeeded
+from nodeswap.errors import EXIT_FAILED
+
+from .run_cmd import view
+
+Opt = typer.Option
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo(
+        topology: Annotated[str, Opt("--topology", help="Lab topology: default, vg-same-24, "
+                                     "vg-other-24, installer-4.2, boss1-warehouse, sub-region, "
+                                     "or a YAML file.")] = "default",
+        keep: Annotated[bool, Opt("--keep", help="Leave the lab running afterwards.")] = False,
+        state_dir: Annotated[Path, Opt("--state-dir", help="The lab's state folder.")
+                             ] = DEMO_STATE_DIR,
+        out: Annotated[Path, Opt("--out", help="Where the plan and the reports go.")
+                       ] = Path("out/demo"),
+        json_out: Annotated[bool, Opt("--json", help="JSON events, one per line.")] = False,
+    ) -> None:
+        """A whole proxy upgrade (R2-R37) in the lab, with the code of a real run: lab up,
+        discover, plan, apply with every gate approved, report, lab down (needs root)."""
+        with view(json_out) as events:
+            result = asyncio.run(run_demo(
+                topology=topology, state_dir=state_dir, out_dir=out, keep=keep,
+                events=events, say=lambda text: typer.echo(f"demo: {text}", err=json_out)))
+        typer.echo(f"demo: run {result.run_id} ended {result.state}")
+        typer.echo(f"demo: report {result.report_html.resolve()} "
+                   f"(and {result.report_markdown.resolve()})")
+        if keep:
+            typer.echo(f"demo: the lab is still up: nodeswap lab down --state-dir "
+                       f"{result.lab_dir}")
+        if not succeeded(result):
+            raise typer.Exit(EXIT_FAILED)
