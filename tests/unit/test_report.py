@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import re
 import time
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -407,3 +408,52 @@ def test_report_module_does_no_io() -> None:
     names |= {n.module.split(".")[0] for n in ast.walk(tree)
               if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
     assert not names & {"os", "subprocess", "socket", "sqlite3", "asyncio", "rich", "typer"}
+
+
+def test_failed_analysis_shows_its_verdict(tmp_path: Path, clock: Clock) -> None:
+    j = Journal.open(tmp_path / "z.journal.sqlite")
+    rid = j.create_run(make_plan(), operator="op", zone="z")
+    done(j, clock, rid, "fetch-proxy0-haproxy", 1.0, stdout=OLD_HA)
+    j.set_step_state(rid, "r27-haproxy-proxy0", J.RUNNING)
+    attempt(j, clock, rid, "r27-haproxy-proxy0", "run", seconds=0.5, stdout=NEW_HA)
+    attempt(j, clock, rid, "r27-haproxy-proxy0", "analysis", seconds=0.0, exit_status=1,
+            stdout="[unexpected] defaults (R27): `timeout client` differs\n")
+    j.set_step_state(rid, "r27-haproxy-proxy0", J.FAILED)
+    j.set_run_state(rid, J.RUN_FAILED, "analysis 'haproxy' found differences")
+    rep = R.build_report(R.RunRecords.from_journal(j, rid))
+    assert rep.failure is not None
+    assert (rep.failure.step.step_id, rep.failure.kind) == ("r27-haproxy-proxy0", "analysis")
+    assert "`timeout client` differs" in rep.failure.stdout_tail
+    assert rep.diffs[0].count("unexpected") == 1  # the structured findings, recomputed
+
+
+class _TagBalance(HTMLParser):
+    VOID = frozenset({"meta", "br", "hr", "img", "input", "link", "col", "wbr"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.row_cells: list[int] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("td", "th") and self.row_cells:
+            self.row_cells[-1] += 1
+        if tag == "tr":
+            self.row_cells.append(0)
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+            return
+        self.stack.pop()
+
+
+def test_html_tags_balance_and_table_rows_match_their_headers(failed: R.RunReport) -> None:
+    parser = _TagBalance()
+    parser.feed(R.render_html(failed))
+    assert parser.errors == []
+    assert parser.stack == []
+    assert parser.row_cells.count(10) == len(failed.steps) + len(failed.phases)  # timeline
