@@ -83,7 +83,8 @@ class Controller:
         self.write_host_json(host)
 
     def write_host_json(self, host: Host) -> None:
-        info = {"url": self.url, "token": host.token, "iid": host.iid, "name": host.name}
+        info = {"url": self.url, "token": host.token, "iid": host.iid, "name": host.name,
+                "kind": host.kind}
         hostroot.write(self.paths(host.iid).root / "lab/host.json", json.dumps(info), 0o600)
 
     def lab_key(self) -> str:

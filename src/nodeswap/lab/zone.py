@@ -25,8 +25,9 @@ import yaml
 
 from nodeswap.errors import LabError
 
-from . import hostroot
+from . import hostinfo, hostroot
 from .labhost import Host, port_free
+from .libvirt import Libvirt, base_image
 from .standins import pitrixlab as pl
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 JSON = dict[str, Any]
 STANDINS = Path(__file__).parent / "standins"
 VM_DISK_GB = 50
+HOST_OS_GB = 20  # what a physical host's own OS takes on the disk of /pitrix/kernels
 FIRSTBOX_SCRIPTS = {
     "gen_mac": "pitrix/bin/gen_mac.py",
     "dump_hosts": "pitrix/bin/dump_hosts.py",
@@ -47,7 +49,7 @@ FIRSTBOX_SCRIPTS = {
     "build_global_conf.sh": "pitrix/upgrade/build_global_conf.sh",
 }
 HOST_COMMANDS = ("ping", "virsh", "supervisorctl", "apt-get", "dpkg-query", "shutdown",
-                 "reboot", "poweroff", "ip", "service", "systemctl")
+                 "reboot", "poweroff", "ip", "service", "systemctl", "df")
 REPO_PACKAGES = ("pitrix-ks-proxy", "pitrix-ks-proxy-boss", "pitrix-ks-proxy-boss2",
                  "pitrix-ks-proxy-warehouse", "pitrix-hosts", "pitrix-global-conf",
                  "pitrix-ks-webservice", "pitrix-alert-agent")
@@ -76,12 +78,13 @@ class Zone:
         self.vip_forced: str | None = None
         self.squatters: dict[str, socket.socket] = {}
         self.disk_full: set[str] = set()
-        self.domains: dict[str, dict[str, JSON]] = {}  # physical iid -> domain name -> info
         self.counter = 1
         self.console: ThreadingHTTPServer | None = None
         self.power_lock = threading.Lock()
+        self.libvirt = Libvirt(self)
         ops: dict[str, Callable[[Host | None, JSON], JSON]] = {
-            "ping": self.op_ping, "power": self.op_power, "virsh": self.op_virsh,
+            "ping": self.op_ping, "power": self.op_power, "virsh": self.libvirt.op_virsh,
+            "links": self.op_links, "df": self.op_df,
             "launch": self.op_launch, "install_node": self.op_install_node,
             "apt": self.op_apt, "ipaddr": self.op_ipaddr, "fault": self.op_fault,
             "service": self.op_service,
@@ -220,12 +223,19 @@ class Zone:
         for v in t["vms"]:
             vm = self.ctl.hosts[v["name"] + ".1"]
             self.write_vm(vm, self.settings_of(v["name"]), initial=True)
-            self.define_domain(self.ctl.hosts[v["physical"]], v["name"], vm.iid,
-                               self.settings_of(v["name"]))
+            self.libvirt.define_vm(self.ctl.hosts[v["physical"]], v["name"], vm.iid,
+                                   self.settings_of(v["name"]))
         for p in t["physical"]:
+            # the topology's disk_gb is what is free for launches; the host OS and the
+            # images of the VMs it runs already fill the rest (df shows both)
+            free = p.get("disk_gb", 500)
+            guests = sum(1 for v in t["vms"] if v["physical"] == p["name"])
             hostroot.write(self.root(p["name"]) / "lab/state/capacity.json",
-                           json.dumps({"cpu": 32, "memory_mb": 131072,
-                                       "disk_gb": p.get("disk_gb", 500)}))
+                           json.dumps({"cpu": 32, "memory_mb": 131072, "disk_gb": free,
+                                       "disk_total_gb": free + HOST_OS_GB
+                                       + VM_DISK_GB * guests}))
+            mac = self.settings_of(p["name"]).get("mgmt_network_mac_address", "")
+            self.ctl.hosts[p["name"]].extra["mac"] = mac
         hostroot.write(fb / "pitrix/lab/zone.json", json.dumps(
             {**self.public(), "firstbox": t["firstbox"]["name"],
              "firstbox_address": t["firstbox"]["address"], "deploy_boss": t["deploy_boss"],
@@ -237,6 +247,7 @@ class Zone:
         shutil.copy2(STANDINS / "pitrixlab.py", root / "lab/lib/pitrixlab.py")
         for cmd in HOST_COMMANDS:
             shutil.copy2(STANDINS / "bin" / cmd, root / "lab/bin" / cmd)
+            (root / "lab/bin" / cmd).chmod(0o755)
         hostroot.write(root / "etc/os-release", 'NAME="Ubuntu"\n')
 
     def write_firstbox(self, fb: Path) -> None:
@@ -329,24 +340,6 @@ class Zone:
         elif h.role == "webservice":
             pkgs.append("pitrix-ks-webservice")
         self.install_packages(h, pkgs, old_installer=True)
-
-    def define_domain(self, phys: Host, name: str, iid: str, s: dict[str, str]) -> None:
-        """The domain of a VM on its physical host: image, XML, .Done marker, libvirt entry."""
-        kernels = self.root(phys.iid) / "pitrix/kernels"
-        hostroot.write(kernels / f"{name}.img",
-                       f"qcow2 overlay of {base_image(s['os_version'])}\n")
-        nics = "".join(
-            f"    <interface type='bridge'><mac address='{s[f'{n}_network_mac_address']}'/>"
-            f"<source bridge='{br}'/><model type='virtio'/></interface>\n"
-            for n, br in (("mgmt", s.get("physical_host_network_interface") or "br0"),
-                          ("eip", s.get("physical_host_eip_network_interface") or "br1"))
-            if s.get(f"{n}_network_mac_address"))
-        hostroot.write(kernels / f"{name}.xml",
-                       f"<domain type='kvm'>\n  <name>{name}</name>\n  <memory unit='MiB'>"
-                       f"{s.get('memory_size', '8000')}</memory>\n  <vcpu>{s.get('cpu_cores', 4)}"
-                       f"</vcpu>\n  <devices>\n{nics}  </devices>\n</domain>\n")
-        hostroot.write(kernels / f"{name}.Done", "")
-        self.domains.setdefault(phys.iid, {})[name] = {"iid": iid, "autostart": True}
 
     # ------------------------------------------------------------------ packages
 
@@ -487,6 +480,16 @@ class Zone:
         extra = [self.t["vip"]] if self.vip_holder == caller.iid else []
         return {"address": caller.address, "extra": extra}
 
+    def op_links(self, caller: Host | None, body: JSON) -> JSON:
+        """The caller's interfaces and addresses (for the `ip` stand-in)."""
+        assert caller is not None
+        return {"links": hostinfo.links(self, caller)}
+
+    def op_df(self, caller: Host | None, body: JSON) -> JSON:
+        """The filesystem under a physical host's /pitrix/kernels (for the `df` stand-in)."""
+        assert caller is not None
+        return hostinfo.df(self, caller)
+
     def op_service(self, caller: Host | None, body: JSON) -> JSON:
         assert caller is not None
         name, action = body["name"], body["action"]
@@ -509,10 +512,14 @@ class Zone:
     def _power(self, h: Host, action: str, delay: float) -> None:
         time.sleep(delay)  # let the caller's ssh session print and close, as on a real host
         with self.power_lock:
+            if h.kind == "physical":
+                self.libvirt.power_off_guests(h)  # its VMs go down with it
             self.ctl.stop_host(h)
             self.update_vip()
             if action == "reboot":
                 self.boot(h)
+                if h.kind == "physical":
+                    self.libvirt.autostart(h)  # libvirtd starts the autostart domains
             self.ctl.write_lab_json()
 
     def boot(self, h: Host) -> None:
@@ -520,6 +527,11 @@ class Zone:
         root = self.root(h.iid)
         iface = root / "etc/network/interfaces"
         addr = pl.interfaces_address(iface.read_text()) if iface.exists() else None
+        other = self.by_address(addr or h.address)
+        if (other is not None and other is not h) or (addr or h.address) in self.squatters:
+            raise LabError(f"{h.iid} cannot come up at {addr or h.address}: the address is "
+                           f"taken by {other.iid if other else 'something else'} (the lab "
+                           "cannot run two hosts on one address)")
         if addr:
             h.address = addr
         shutil.rmtree(root / "run/lab", ignore_errors=True)
@@ -531,43 +543,6 @@ class Zone:
         self.ctl.wait_ready([h])
         self.ctl.write_known_hosts()
         self.update_vip()
-
-    def op_virsh(self, caller: Host | None, body: JSON) -> JSON:
-        assert caller is not None
-        doms = self.domains.setdefault(caller.iid, {})
-        action, name = body["action"], body.get("name", "")
-        if action == "list":
-            rows = []
-            for dname, d in sorted(doms.items()):
-                vm = self.ctl.hosts.get(d["iid"])
-                rows.append({"name": dname, "running": bool(vm and vm.up),
-                             "autostart": d["autostart"]})
-            return {"domains": rows}
-        if name not in doms:
-            raise LookupError(f"failed to get domain '{name}'")
-        d = doms[name]
-        vm = self.ctl.hosts.get(d["iid"])
-        if action == "dominfo":
-            return {"name": name, "running": bool(vm and vm.up), "autostart": d["autostart"]}
-        if action == "autostart":
-            d["autostart"] = not body.get("disable", False)
-        elif action == "start":
-            if vm is None or vm.up:
-                raise ValueError(f"Domain is already active: {name}")
-            with self.power_lock:
-                self.boot(vm)
-        elif action == "destroy":
-            if vm is None or not vm.up:
-                raise ValueError(f"domain is not running: {name}")
-            with self.power_lock:
-                self.ctl.stop_host(vm)
-                self.update_vip()
-        elif action == "undefine":
-            del doms[name]
-        else:
-            raise ValueError(f"unknown virsh action {action!r}")
-        self.ctl.write_lab_json()
-        return {}
 
     def op_launch(self, caller: Host | None, body: JSON) -> JSON:
         """launch_vms.sh: a new VM from its settings file (reference section 4)."""
@@ -586,11 +561,12 @@ class Zone:
                            "not prepared on firstbox (R4)")
         cap_path = self.root(phys.iid) / "lab/state/capacity.json"
         cap = json.loads(cap_path.read_text())
+        if force and self.libvirt.remove(phys, name):  # -f: the old domain and files go first
+            cap["disk_gb"] += VM_DISK_GB
+            cap_path.write_text(json.dumps(cap))
         if phys.iid in self.disk_full or cap["disk_gb"] < VM_DISK_GB:
             raise LabError(f"{name}: cannot create {kernels}/{name}.img on {phys.name}: "
                            "No space left on device")
-        if force:
-            self._remove_domain(phys, name)
         self.counter += 1
         vm = Host(iid=f"{name}.{self.counter}", name=name, address=s["mgmt_network_address"],
                   role=s.get("role", ""), kind="vm", physical=phys.iid)
@@ -603,7 +579,7 @@ class Zone:
         self.install_standins(vm)
         self.write_vm(vm, s, initial=False)
         self.write_known_for(vm)
-        self.define_domain(phys, name, vm.iid, s)
+        self.libvirt.define_vm(phys, name, vm.iid, s)
         cap["disk_gb"] -= VM_DISK_GB
         cap_path.write_text(json.dumps(cap))
         with self.power_lock:
@@ -618,15 +594,6 @@ class Zone:
         """A new VM's known_hosts: the zone's hosts as firstbox knows them."""
         src = self.fb_root / "root/.ssh/known_hosts"
         hostroot.write(self.root(vm.iid) / "root/.ssh/known_hosts", src.read_text(), 0o600)
-
-    def _remove_domain(self, phys: Host, name: str) -> None:
-        d = self.domains.get(phys.iid, {}).pop(name, None)
-        if d is not None:
-            vm = self.ctl.hosts.get(d["iid"])
-            if vm is not None and vm.up:
-                self.ctl.stop_host(vm)
-        for f in (self.root(phys.iid) / "pitrix/kernels").glob(f"{name}*"):
-            f.unlink()
 
     def op_install_node(self, caller: Host | None, body: JSON) -> JSON:
         """install_nodes.sh for one VM: interfaces and rc.local files from its settings."""
@@ -761,11 +728,6 @@ class Zone:
             text += "\n" + block
         cfg.write_text(text)
         return {"host": h.iid}
-
-
-def base_image(os_version: str) -> str:
-    """The base image file of an OS release on firstbox (e.g. ksnode16045a.img)."""
-    return f"ksnode{os_version.replace('.', '')}a.img"
 
 
 def _same24(a: str, b: str | None) -> bool:

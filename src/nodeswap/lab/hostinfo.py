@@ -1,0 +1,137 @@
+"""What a lab host's `ip` and `df` show: its interfaces, addresses and disk.
+
+The controller answers the `links` and `df` operations from here; the stand-ins
+(standins/bin/ip, standins/bin/df) only print. Interfaces: `lo` and `eth0` everywhere;
+a VM's `eth0` carries its live address (and keepalived's VIP while it holds it), its
+`eth1` the EIP address of its interfaces file; a physical host's `eth0` is enslaved to
+`br0` which carries the address, `eth1`/`br1` exist where the host has an EIP network
+(a VG host, or one whose VMs bridge into br1), and each running guest NIC is a `vnetN`.
+Disk: the host's capacity figures (`lab/state/capacity.json`), nearly nothing left under
+the disk-full fault. Must not: change any state (reads only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from .standins import pitrixlab as pl
+
+if TYPE_CHECKING:
+    from .labhost import Host
+    from .zone import Zone
+
+JSON = dict[str, Any]
+KIB_PER_GB = 1024 * 1024
+DISK_FULL_LEFT_KIB = 1228  # what `df` still shows available on a host whose disk is full
+
+
+def _mac(seed: str) -> str:
+    digest = hashlib.sha256(seed.encode()).digest()
+    return "52:54:00:" + ":".join(f"{b:02x}" for b in digest[:3])
+
+
+def _prefix(netmask: str) -> int:
+    try:
+        return ipaddress.IPv4Network(f"0.0.0.0/{netmask}").prefixlen
+    except ValueError:
+        return 24
+
+
+def _inet(address: str, prefix: int, label: str) -> JSON:
+    net = ipaddress.IPv4Network(f"{address}/{prefix}", strict=False)
+    brd = str(net.broadcast_address) if prefix < 31 else ""
+    return {"family": "inet", "address": address, "prefix": prefix, "brd": brd,
+            "scope": "global", "label": label}
+
+
+def _stanzas(text: str) -> dict[str, dict[str, str]]:
+    """`iface NIC inet static` stanzas of an interfaces file: NIC -> {address, netmask}."""
+    out: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for line in text.splitlines():
+        m = re.match(r"\s*iface\s+(\S+)\s+inet\s+static\b", line)
+        if m:
+            current = out.setdefault(m.group(1), {})
+            continue
+        if re.match(r"\s*(auto|iface|allow-|mapping|source)\b", line):
+            current = None
+            continue
+        words = line.split()
+        if current is not None and len(words) >= 2:
+            current[words[0]] = words[1]
+    return out
+
+
+def links(zone: Zone, h: Host) -> list[JSON]:
+    """The host's interfaces in ifindex order (name, mac, master, state, addresses)."""
+    out: list[JSON] = [{"name": "lo", "kind": "loopback", "mac": "00:00:00:00:00:00",
+                        "master": None, "addrs": [{"family": "inet", "address": "127.0.0.1",
+                                                   "prefix": 8, "brd": "", "scope": "host",
+                                                   "label": "lo"}]}]
+    if h.kind == "physical":
+        return out + _physical_links(zone, h)
+    iface = zone.root(h.iid) / "etc/network/interfaces"
+    stanzas = _stanzas(iface.read_text()) if iface.exists() else {}
+    nics = h.extra.get("nics") or []
+    mgmt = stanzas.get("eth0", {})
+    eth0: JSON = {"name": "eth0", "kind": "ether", "master": None,
+            "mac": nics[0]["mac"] if nics else h.extra.get("mac") or _mac(h.iid),
+            "addrs": [_inet(h.address, _prefix(mgmt.get("netmask", "")), "eth0")]}
+    zone.update_vip()
+    if zone.vip_holder == h.iid:
+        eth0["addrs"].append(_inet(zone.t["vip"], 32, "eth0"))
+    out.append(eth0)
+    eip = stanzas.get("eth1", {})
+    if len(nics) > 1 or eip.get("address"):
+        addrs = [_inet(eip["address"], _prefix(eip.get("netmask", "")), "eth1")] \
+            if eip.get("address") else []
+        out.append({"name": "eth1", "kind": "ether", "master": None, "addrs": addrs,
+                    "mac": nics[1]["mac"] if len(nics) > 1 else _mac(h.iid + "/eth1")})
+    return out
+
+
+def _physical_links(zone: Zone, h: Host) -> list[JSON]:
+    settings = zone.settings_of(h.name) if (zone.fb_root / "pitrix/conf/settings" /
+                                            h.name).exists() else {}
+    mac = h.extra.get("mac") or _mac(h.iid)
+    eip_addr = settings.get("eip_network_address", "")
+    guests = zone.libvirt.guests(h)
+    has_br1 = bool(eip_addr) or any(n["bridge"] == "br1" for _, d in guests for n in d["nics"])
+    if not has_br1:
+        for s in pl.all_settings(zone.fb_root).values():
+            if s.get("physical_host") == h.address and s.get("physical_host_eip_network_interface"):
+                has_br1 = True
+    eth: list[JSON] = [{"name": "eth0", "kind": "ether", "mac": mac, "master": "br0", "addrs": []}]
+    bridges: list[JSON] = [{"name": "br0", "kind": "bridge", "mac": mac, "master": None,
+                "addrs": [_inet(h.address, _prefix(settings.get("mgmt_network_netmask", "")),
+                                "br0")]}]
+    if has_br1:
+        mac1 = settings.get("eip_network_mac_address") or _mac(h.iid + "/eth1")
+        eth.append({"name": "eth1", "kind": "ether", "mac": mac1, "master": "br1",
+                    "addrs": []})
+        addrs = [_inet(eip_addr, _prefix(settings.get("eip_network_netmask", "")), "br1")] \
+            if eip_addr else []
+        bridges.append({"name": "br1", "kind": "bridge", "mac": mac1, "master": None,
+                        "addrs": addrs})
+    vnets = [{"name": f"vnet{i}", "kind": "tap", "mac": "fe" + nic["mac"][2:],
+              "master": nic["bridge"] or "br0", "addrs": []}
+             for i, nic in enumerate(n for _, d in guests for n in d["nics"])]
+    return eth + bridges + vnets
+
+
+def df(zone: Zone, h: Host) -> JSON:
+    """The filesystem of a physical host's /pitrix/kernels in KiB (total, used, available)."""
+    if h.kind != "physical":
+        raise LookupError(f"{h.name} is not a physical host (df is simulated on those only)")
+    path = zone.root(h.iid) / "lab/state/capacity.json"
+    cap = json.loads(path.read_text())
+    total = int(cap.get("disk_total_gb", cap["disk_gb"])) * KIB_PER_GB
+    avail = max(0, int(cap["disk_gb"])) * KIB_PER_GB
+    if h.iid in zone.disk_full:
+        avail = min(avail, DISK_FULL_LEFT_KIB)
+    return {"device": "/dev/sda2", "mount": "/", "total_kib": total,
+            "used_kib": max(0, total - avail), "avail_kib": avail, "fstype": "ext4"}
