@@ -96,7 +96,7 @@ def test_latest_run_as_markdown_on_stdout(state: tuple[Path, str]) -> None:
         assert re.search(rf"\| {re.escape(step.id)} \| .*\|", out), step.id
         row = next(line for line in out.splitlines() if f"| {step.id} |" in line)
         assert f"| {step.rule} |" in row
-    assert re.search(r"\| r33-hosts-proxy0 \| .* \| FAILED \| \d+\.\d s \| 100 \| 1 \|", out)
+    assert re.search(r"\| r33-hosts-proxy0 \| .* \| FAILED \| \d+\.\d+ s \| 100 \| 1 \|", out)
     assert "| r35-supervisor-proxy0 | proxy0-new (127.0.0.1) | supervisor status, switched " \
            "| not run | — | — | 0 |" in out
     assert "## Failed step: r33-hosts-proxy0 (R33)" in out

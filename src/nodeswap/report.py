@@ -28,6 +28,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Protocol
 
+from markupsafe import Markup, escape
+
 from nodeswap import journal as J
 from nodeswap.checks import analyze
 from nodeswap.checks.findings import Difference
@@ -472,6 +474,8 @@ def fmt_time(ts: float | None) -> str:
 def fmt_duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
+    if seconds < 1:
+        return f"{seconds:.2f} s"
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, sec = divmod(round(seconds), 60)
@@ -496,7 +500,7 @@ def verdict(c: CheckLine) -> str:
         return c.state + (f": {c.note}" if c.note else "")
     counts = [f"{c.count(k)} {k}" for k in ("unexpected", "attention", "ignored") if c.count(k)]
     return ("ok" if c.ok else "UNEXPECTED") + (f" ({', '.join(counts)})" if counts else
-                                                " (no differences)")
+                                                " (no findings)")
 
 
 # ---- Markdown ----------------------------------------------------------------------------------
@@ -504,8 +508,31 @@ _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*[]<>|"})
 
 
 def md(text: object) -> str:
-    """Inline text for Markdown: untrusted, so no HTML, no links, no table breaks."""
-    return str(text).translate(_MD_SPECIAL).replace("\r", "").replace("\n", "<br>")
+    """Inline text for Markdown: untrusted, so no HTML, no links, no table breaks. Balanced
+    backticks (the checks quote config lines so) stay code spans, whose content is literal."""
+    parts = str(text).replace("\r", "").split("`")
+    if len(parts) % 2 == 0 or any("\\" in p for p in parts[1::2]):
+        # an odd number of backticks, or a backslash in a span (GFM tables read `\|` as a
+        # cell end even there): all literal
+        parts = ["`".join(parts)]
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            out.append(part.translate(_MD_SPECIAL).replace("\n", "<br>"))
+        elif part:  # a code span: only the table's `|` and line breaks matter inside
+            out.append("`" + part.replace("|", "\\|").replace("\n", " ") + "`")
+        else:
+            out.append("\\`\\`")
+    return "".join(out)
+
+
+def html_text(text: object) -> Markup:
+    """Escaped HTML of untrusted text; balanced backticks become <code> (as in md)."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:
+        return escape(str(text))
+    return Markup("").join(escape(p) if i % 2 == 0 else Markup("<code>%s</code>") % p
+                           for i, p in enumerate(parts))
 
 
 def md_code(text: str) -> str:
@@ -645,6 +672,6 @@ def render_html(r: RunReport) -> str:
         autoescape=True, undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True,
     )  # fmt: skip
-    env.filters.update(time=fmt_time, duration=fmt_duration, exit=fmt_exit)
+    env.filters.update(time=fmt_time, duration=fmt_duration, exit=fmt_exit, text=html_text)
     env.globals.update(fmt_line=fmt_line, verdict=verdict)
     return env.get_template("report.html.j2").render(r=r)
