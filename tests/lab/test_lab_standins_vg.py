@@ -1,0 +1,66 @@
+"""`ip` on a zone with an EIP network (vg-other-24): VG hosts bridge eth1 into br1, which
+carries their EIP address; a proxy VM there has eth1 with its EIP; KS hosts have no br1.
+One lab for the module (read-only tests)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nodeswap.discover import parse_ip_addr, parse_links
+from nodeswap.lab import Lab
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def vg_lab() -> Iterator[Lab]:
+    lab = Lab.up(Path("/var/lib/nodeswap-lab/pytest-standins-vg-other-24"),
+                 topology="vg-other-24")
+    try:
+        yield lab
+    finally:
+        lab.down()
+        lab.cleanup()
+
+
+def run(lab: Lab, host: str, command: str) -> str:
+    res = subprocess.run(lab.info().ssh_command(host, command), capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def _eip(lab: Lab, name: str) -> str:
+    text = run(lab, lab.info().firstbox or "", f"cat /pitrix/conf/settings/{name}")
+    m = re.search(r'^eip_network_address="([^"]+)"', text, re.M)
+    assert m, text
+    return m.group(1)
+
+
+def test_vg_host_has_br1_with_eip_and_ks_host_has_none(vg_lab: Lab) -> None:
+    vg = vg_lab.info().raw["hosts"]["proxy0"]["physical"]
+    links = parse_links(run(vg_lab, vg, "ip -o link show"))
+    assert links[:5] == ("lo", "eth0", "eth1", "br0", "br1")
+    assert any(n.startswith("vnet") for n in links)
+    addrs = run(vg_lab, vg, "ip -4 -o addr show")
+    assert re.search(rf"^\d+: br1    inet {re.escape(_eip(vg_lab, vg))}/24 ", addrs, re.M)
+    vnet_masters = re.findall(r"vnet\d+: .* master (br\d)",
+                              run(vg_lab, vg, "ip -o link show"))
+    assert sorted(vnet_masters) == ["br0", "br1"]  # proxy0's MGMT and EIP NICs
+    ks = next(h for h, v in vg_lab.info().raw["hosts"].items()
+              if v["kind"] == "physical" and h != vg and "br1" not in
+              parse_links(run(vg_lab, h, "ip -o link show")))
+    assert "br0" in parse_links(run(vg_lab, ks, "ip -o link show"))
+
+
+def test_proxy_vm_has_eth1_with_its_eip(vg_lab: Lab) -> None:
+    assert parse_links(run(vg_lab, "proxy0", "ip -o link show")) == ("lo", "eth0", "eth1")
+    eip = _eip(vg_lab, "proxy0")
+    assert eip in parse_ip_addr(run(vg_lab, "proxy0", "ip -o addr show"))
+    assert re.search(rf"^    inet {re.escape(eip)}/24 brd \S+ scope global eth1$",
+                     run(vg_lab, "proxy0", "ip addr show"), re.M)
