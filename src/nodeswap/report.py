@@ -559,7 +559,7 @@ def _md_table(head: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str
 def render_markdown(r: RunReport) -> str:
     """The report as GitHub-flavoured Markdown."""
     out = [f"# nodeswap report: run {md(r.run_id)}", ""]
-    out += _md_table(("", ""), [
+    out += _md_table(("Run", md(r.run_id)), [
         ("Zone", r.zone), ("Operator", r.operator), ("Role", r.role),
         ("Installer", r.installer_version), ("Target OS", r.target_os),
         ("Final state", r.state.upper()), ("Started", fmt_time(r.started)),
