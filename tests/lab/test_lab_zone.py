@@ -170,9 +170,17 @@ def test_fault_host_down_and_hang(fresh_zone_lab: Lab) -> None:
 
 def test_reboot_keeps_host_key_and_vm_returns(fresh_zone_lab: Lab) -> None:
     key = run(fresh_zone_lab, "webservice0", "cat /etc/ssh/ssh_host_ed25519_key.pub").stdout
-    run(fresh_zone_lab, "webservice0", "reboot")
-    wait_for(lambda: run(fresh_zone_lab, "webservice0", "true").returncode == 0, 30,
-             "webservice0 back after reboot")
+    iid = fresh_zone_lab.info().raw["hosts"]["webservice0"]["iid"]
+
+    def pid() -> object:
+        host = fresh_zone_lab.status()["hosts"][iid]
+        return host.get("pid") if host.get("up") else None
+
+    before = pid()
+    run(fresh_zone_lab, "webservice0", "reboot")  # happens a moment after the answer
+    wait_for(lambda: pid() not in (None, before)
+             and run(fresh_zone_lab, "webservice0", "true").returncode == 0, 30,
+             "webservice0 back after reboot (a new sshd)")
     assert run(fresh_zone_lab, "webservice0", "cat /etc/ssh/ssh_host_ed25519_key.pub").stdout \
         == key
 
