@@ -12,6 +12,8 @@ line present on both sides at another place is reported as moved. Classes:
   switch: ``install_nodes.sh`` wrote the temporary address into ``vm_network_routing_rule``
   (``ip route add ... src <temporary>``) in rc.local.tail, and the runbook's switch (R31)
   edits only ``/etc/network/interfaces`` (reference/pitrix.md §8). The reason names the edit.
+  When the plan itself rewrites the file at the switch (``rewritten_at_switch``: nodeswap's
+  R31 step also fixes rc.local.tail), such a line is *ignored*, and the reason says so.
 - *unexpected* (R28): every other difference (a hand-made line on the old node the package
   does not recreate, a missing route...).
 """
@@ -52,6 +54,7 @@ def compare(
     *,
     section: str = "rc.local",
     address_map: AddressMap | None = None,
+    rewritten_at_switch: bool = False,
 ) -> list[Difference]:
     """Every difference between the old and new node's rc file, classified (R28)."""
     amap = address_map or AddressMap()
@@ -63,7 +66,7 @@ def compare(
     for tag, i1, i2, j1, j2 in SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         if tag == "equal":
             out.extend(
-                _temporary(section, o, n, amap)
+                _temporary(section, o, n, amap, rewritten_at_switch)
                 for o, n in zip(old[i1:i2], new[j1:j2], strict=True)
                 if o.text != n.text
             )
@@ -97,10 +100,12 @@ def compare_text(
     new_file: str = "new/rc.local",
     section: str = "rc.local",
     address_map: AddressMap | None = None,
+    rewritten_at_switch: bool = False,
 ) -> list[Difference]:
     """Parse both texts and compare them (``old_file``/``new_file`` name them in reasons)."""
     old, new = parse(old_text), parse(new_text)
-    out = compare(old, new, section=section, address_map=address_map)
+    out = compare(old, new, section=section, address_map=address_map,
+                  rewritten_at_switch=rewritten_at_switch)
     for lines, file in ((old, old_file), (new, new_file)):
         if not lines and (old or new):
             out = [_note_absent(d, file) for d in out]
@@ -151,8 +156,14 @@ def _diff(section: str, o: RcLine | None, n: RcLine | None, reason: str) -> Diff
     )
 
 
-def _temporary(section: str, o: RcLine, n: RcLine, amap: AddressMap) -> Difference:
+def _temporary(section: str, o: RcLine, n: RcLine, amap: AddressMap,
+               rewritten_at_switch: bool) -> Difference:
     pairs = ", ".join(f"{old} (now {new})" for old, new in amap.pairs if new in n.text)
+    if rewritten_at_switch:
+        return Difference(
+            section, o.text, n.text, o.line, n.line, "ignored", RULE,
+            f"differs only by the new node's temporary address, which the plan's switch step "
+            f"(R31) rewrites to the old address {pairs}")
     return Difference(
         section, o.text, n.text, o.line, n.line, "attention", RULE,
         f"differs only by the new node's temporary address; after the switch it must read "

@@ -13,7 +13,8 @@ haproxy            new node's haproxy.cfg / old node's (required)  sub_region "0
                                                                    address_map "o=n,o2=n2",
                                                                    node
 rc                 new node's rc file / old node's (required;      address_map, file
-                   empty output = file absent)                     (rc.local...), node
+                   empty output = file absent)                     (rc.local...), node,
+                                                                   rewritten_at_switch "1"
 supervisor         ``supervisorctl status`` of the node /          node, rule (R29|R35)
                    the old node's (optional)
 supervisor_exec    ``exec_nodes.sh -f proxy "supervisorctl         nodes "proxy0,proxy1",
@@ -101,7 +102,8 @@ def _rc(output: str, reference: str | None, options: Mapping[str, str]) -> list[
     amap = AddressMap.from_option(options.get("address_map"))
     # an empty output is an absent file (fetched with "cat if present"): compared as no lines
     return rcfiles.compare_text(old, output, old_file=f"old/{name}",
-                                new_file=f"{node}/{name}", section=name, address_map=amap)
+                                new_file=f"{node}/{name}", section=name, address_map=amap,
+                                rewritten_at_switch=options.get("rewritten_at_switch") == "1")
 
 
 def _supervisor(output: str, reference: str | None, options: Mapping[str, str]

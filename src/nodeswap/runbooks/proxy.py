@@ -43,6 +43,10 @@ COMPONENT_PACKAGES: tuple[tuple[str, str, str], ...] = (
     ("warehouse", "R26", "pitrix-ks-proxy-warehouse"),
 )
 
+# R31 rewrites the temporary address to the old one in these files of the new VM (the runbook
+# names only the interfaces file; vm_network_routing_rule also put it in rc.local.tail).
+REWRITTEN_AT_SWITCH = ("/etc/network/interfaces", "/etc/rc.local.tail")
+
 PING_WAIT = 600  # seconds a bounded ping loop may wait for a host to come or go
 
 
@@ -299,7 +303,9 @@ def check(ctx: Context) -> list[Step]:
                 continue
             first = ("sub_region", "1" if ctx.sub_region else "0") if key == "haproxy" \
                 else ("file", key)
-            options = (first, amap, ("node", n.name))
+            options: tuple[tuple[str, str], ...] = (first, amap, ("node", n.name))
+            if path in REWRITTEN_AT_SWITCH:  # R31 fixes the temporary address there too
+                options += (("rewritten_at_switch", "1"),)
             steps.append(Step(
                 id=f"{rule.lower()}-{key}-{n.name}", phase="check", rule=rule,
                 title=f"compare {path}: old {n.name} vs new", target=f"{n.name}-new",
@@ -332,7 +338,7 @@ def switch(ctx: Context, n: NodeContext) -> list[Step]:
     phase = f"switch:{n.name}"
     new, old, sw = f"{n.name}-new", f"{n.name}-old", f"{n.name}-switched"
     path = settings_path(n.name)
-    files = ("/etc/network/interfaces", "/etc/rc.local.tail")
+    files = REWRITTEN_AT_SWITCH
     has_old = [cmd("grep", "-qwF", n.old_address, files[0])]
     no_temp = [_not(cmd("grep", "-qwF", n.temp_address, f)) for f in files]
     forget = [cmd("ssh-keygen", "-f", KNOWN_HOSTS, "-R", v)
