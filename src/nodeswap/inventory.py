@@ -148,8 +148,11 @@ class Node:
 
     @property
     def is_ks(self) -> bool:
-        """A KS node: a physical node with feature_ksnode on (management VMs carry it too)."""
-        return not self.is_vm and _on(self.get("feature_ksnode"))
+        """A KS node: a physical node with feature_ksnode on (management VMs carry it too),
+        neither a VG node nor a hyper node (as gen_node_list's ``ks`` group: not vgateway,
+        not hypernode) — a VG host may carry feature_ksnode="on" as well."""
+        return (not self.is_vm and _on(self.get("feature_ksnode")) and not self.is_vg
+                and not self.is_hyper)
 
     @property
     def network(self) -> IPv4Network | None:

@@ -175,3 +175,15 @@ def test_node_text_round_trips_through_settings() -> None:
     text = node_text("x", role="proxy", address="10.0.0.1", host="10.0.0.2")
     zone = make_zone(texts={"x": text})
     assert zone.node("x").physical_host == "10.0.0.2"
+
+
+def test_vg_nodes_with_feature_ksnode_on_are_not_ks_nodes() -> None:
+    """gen_node_list's ``ks`` excludes vgateway: a VG host carrying feature_ksnode="on" must
+    not pull the VG /24 into the KS network, or R10 would wrongly give no route."""
+    texts = zone_texts("vg-other24")
+    for name in ("zz1ar02n01", "zz1ar02n02"):
+        texts[name] = texts[name].replace('feature_ksnode="off"', 'feature_ksnode="on"')
+    zone = make_zone(texts=texts)
+    assert {n.name for n in zone.ks_nodes} == {"zz1ar01n01", "zz1ar01n02", "zz1ar01n03"}
+    assert not zone.vg_in_ks_24()
+    assert str(zone.mgmt_network) == "10.16.100.0/24"
