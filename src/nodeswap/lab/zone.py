@@ -662,15 +662,38 @@ class Zone:
         return {"host": h.iid}
 
     def _fault_script(self, body: JSON, clear: bool, script: str) -> JSON:
+        """A plain name is shadowed on PATH (/lab/faults/bin); an absolute path (a Pitrix
+        script such as /pitrix/upgrade/update.sh, which callers run by its path) is replaced
+        in the host root, its original kept beside it and put back on clear."""
         h = self.find(body["host"])
         cmd = body["command"]
+        if cmd.startswith("/"):
+            return self._fault_path(h, cmd, clear, script)
         if "/" in cmd or not cmd:
-            raise ValueError(f"command must be a plain name, not {cmd!r}")
+            raise ValueError(f"command must be a plain name or an absolute path, not {cmd!r}")
         path = self.root(h.iid) / "lab/faults/bin" / cmd
         if clear:
             path.unlink(missing_ok=True)
         else:
             hostroot.write(path, script.format(cmd=cmd), 0o755)
+        return {"host": h.iid, "command": cmd}
+
+    def _fault_path(self, h: Host, cmd: str, clear: bool, script: str) -> JSON:
+        parts = Path(cmd).parts[1:]
+        if not parts or ".." in parts or parts[0] in ("usr", "bin", "sbin", "lib", "lib64",
+                                                       "dev", "proc"):
+            raise ValueError(f"cannot fault {cmd!r}: a path in the host's own root is needed")
+        path = self.root(h.iid).joinpath(*parts)
+        keep = path.with_name(path.name + ".lab-orig")
+        if clear:
+            if keep.exists():
+                keep.replace(path)
+        else:
+            if not path.exists():
+                raise LookupError(f"no {cmd} on {h.iid}")
+            if not keep.exists():
+                path.replace(keep)
+            hostroot.write(path, script.format(cmd=Path(cmd).name), 0o755)
         return {"host": h.iid, "command": cmd}
 
     def fault_command_fails(self, body: JSON, clear: bool) -> JSON:

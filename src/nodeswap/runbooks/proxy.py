@@ -95,7 +95,7 @@ def _cat_if_present(path: str) -> str:
 def _ping_loop(address: str, *, until_up: bool) -> str:
     """A bounded loop on firstbox: wait until ``address`` answers ping (or stops)."""
     probe = cmd("ping", "-c", "1", "-W", "1", address) + " >/dev/null 2>&1"
-    body = f"until {probe}; do sleep 2; done" if until_up else f"while {probe}; do sleep 2; done"
+    body = f"until {probe}; do sleep 1; done" if until_up else f"while {probe}; do sleep 1; done"
     return cmd("timeout", str(PING_WAIT), "sh", "-c", body)
 
 

@@ -1,0 +1,259 @@
+"""Helpers for end-to-end upgrade tests on the lab: plan, run (optionally stopping at a gate),
+and check the zone's state from the outside with plain ssh (never through nodeswap's own
+executor, so the checks cannot share its mistakes).
+
+    with zone("vg-other-24") as z:
+        z.plan()                         # discovery + live plan (R2-R26)
+        z.run(stop_at_gate=None)         # apply with every gate approved; returns the run state
+        z.assert_upgraded()              # the verified end state of issue 6
+        z.rollback(); z.assert_rolled_back()
+
+Each ``zone`` is a fresh lab of its own, taken down at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from nodeswap import journal as J
+from nodeswap.demo import demo_spec
+from nodeswap.discover import Snapshot
+from nodeswap.errors import NodeswapError
+from nodeswap.events import discard
+from nodeswap.journal import Journal
+from nodeswap.lab import Lab
+from nodeswap.lab.api import LabInfo
+from nodeswap.model import Plan, Step
+from nodeswap.planning import plan_live
+from nodeswap.reach import Reach, make_reach
+from nodeswap.runs import drive, start
+from nodeswap.spec import Spec
+from nodeswap.transport.ssh import SshConnector
+
+STATE_ROOT = Path("/var/lib/nodeswap-lab")
+
+
+@dataclass
+class Ssh:
+    """Plain OpenSSH against the lab: strict host keys, the lab's key and known_hosts."""
+
+    info: LabInfo
+
+    def run(self, address: str, command: str, *, check: bool = True,
+            known_hosts: str | None = None) -> subprocess.CompletedProcess[str]:
+        argv = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+                "-o", f"UserKnownHostsFile={known_hosts or self.info.known_hosts}",
+                "-o", "KexAlgorithms=curve25519-sha256", "-o", "ConnectTimeout=5",
+                "-i", self.info.identity_file, f"{self.info.user}@{address}", command]
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        if check and res.returncode != 0:
+            raise AssertionError(f"ssh {address} {command!r}: exit {res.returncode}\n"
+                                 f"{res.stdout}{res.stderr}")
+        return res
+
+    def out(self, address: str, command: str) -> str:
+        return self.run(address, command).stdout
+
+
+@dataclass
+class Zone:
+    """One lab zone under test, and what the test did to it."""
+
+    lab: Lab
+    topology: str
+    spec: Spec
+    reach: Reach
+    ssh: Ssh
+    plan_: Plan | None = None
+    snap: Snapshot | None = None
+    journal: Journal | None = None
+    run_id: str = ""
+    errors: list[NodeswapError] = field(default_factory=list)
+
+    @property
+    def info(self) -> LabInfo:
+        return self.lab.info()
+
+    @property
+    def firstbox(self) -> str:
+        fb = self.reach.firstbox
+        assert fb is not None
+        return fb.address
+
+    # -- doing -----------------------------------------------------------------------------
+    def plan(self) -> Plan:
+        async def go() -> tuple[Plan, Snapshot]:
+            fb = self.reach.firstbox
+            assert fb is not None
+            connector = SshConnector(self.reach.ssh)
+            try:
+                return await plan_live(connector, fb, self.spec, today=today())
+            finally:
+                await connector.close()
+
+        self.plan_, self.snap = asyncio.run(go())
+        return self.plan_
+
+    def run(self, *, stop_at_gate: str | None = None,
+            approver: Callable[[Step], bool] | None = None, action: str = "apply") -> str:
+        """Apply (or resume / rollback) the plan; gates approved unless ``stop_at_gate``
+        names the gate step to refuse. Returns the run's state; a NodeswapError that ended
+        the run is kept in ``errors``."""
+        plan = self.plan_ or self.plan()
+        if self.journal is None:
+            self.journal, self.run_id = start(plan, reach=self.reach,
+                                              state_dir=self.lab.dir / "nodeswap")
+        ok = approver or (lambda step: step.id != stop_at_gate)
+        try:
+            asyncio.run(drive(self.journal, self.run_id, {"yes": False}, discard,
+                              action=action, approver=ok))
+        except NodeswapError as exc:
+            self.errors.append(exc)
+        return self.state()
+
+    def resume(self, **kw: object) -> str:
+        return self.run(action="resume", **kw)  # type: ignore[arg-type]
+
+    def rollback(self) -> str:
+        return self.run(action="rollback")
+
+    def state(self) -> str:
+        assert self.journal is not None
+        return self.journal.run(self.run_id).state
+
+    def step_state(self, step_id: str) -> str:
+        assert self.journal is not None
+        return self.journal.step(self.run_id, step_id).state
+
+    # -- looking ---------------------------------------------------------------------------
+    def node_plan(self, name: str) -> tuple[str, str, str, str]:
+        """(old address, temporary address, old host address, new host address)."""
+        assert self.plan_ is not None
+        n = self.plan_.nodes[name]
+        return n.old_address, n.temp_address, n.old_physical_host, n.physical_host
+
+    def host_keys(self, address: str) -> set[str]:
+        """The host keys an address presents (ssh-keyscan, as `type base64`)."""
+        res = subprocess.run(["ssh-keyscan", "-T", "5", "-t", "ed25519,rsa", address],
+                             capture_output=True, text=True, timeout=30, check=False)
+        return {" ".join(ln.split()[1:3]) for ln in res.stdout.splitlines()
+                if ln and not ln.startswith("#")}
+
+    def answers(self, address: str) -> bool:
+        return self.ssh.run(address, "true", check=False).returncode == 0
+
+    def settings(self, name: str) -> str:
+        return self.ssh.out(self.firstbox, f"cat /pitrix/conf/settings/{name}")
+
+    def supervisor_ok(self, address: str) -> bool:
+        out = self.ssh.run(address, "supervisorctl status", check=False).stdout
+        lines = [ln for ln in out.splitlines() if ln.strip()]
+        return bool(lines) and all(ln.split()[1] == "RUNNING" for ln in lines)
+
+    def console_code(self) -> str:
+        assert self.plan_ is not None
+        vip = self.snap.vip if self.snap else None
+        assert vip, "the lab's zone has a VIP"
+        return self.ssh.out(self.firstbox, "curl -s -o /dev/null --max-time 10 -w "
+                            f"'%{{http_code}}' http://{vip}/").strip()
+
+    def vip_holders(self) -> list[str]:
+        assert self.plan_ is not None and self.snap is not None and self.snap.vip
+        holders = []
+        for name, n in self.plan_.nodes.items():
+            if self.answers(n.old_address) and \
+                    f"{self.snap.vip}/" in self.ssh.out(n.old_address, "ip addr show"):
+                holders.append(name)
+        return holders
+
+    # -- the end states ----------------------------------------------------------------------
+    def assert_upgraded(self) -> None:
+        """Issue 6's verified end state: new VMs at the old addresses with the pinned keys
+        and the target OS, old VMs archived and undefined, services RUNNING, console
+        answering, VIP on a proxy, settings backup present and verified."""
+        assert self.plan_ is not None and self.journal is not None and self.snap is not None
+        assert self.state() == J.RUN_DONE, self.errors
+        os_name, os_version = self.plan_.target_os
+        for name, n in self.plan_.nodes.items():
+            text = self.settings(name)
+            assert f'mgmt_network_address="{n.old_address}"' in text, name
+            assert f'os_name="{os_name}"' in text and f'os_version="{os_version}"' in text
+            pinned = self.journal.pinned_key(f"{name}-new")
+            assert pinned is not None, f"{name}: no key pinned for the new VM"
+            assert " ".join(pinned.split()[:2]) in self.host_keys(n.old_address), \
+                f"{name}: the VM at {n.old_address} does not present the pinned key"
+            assert self.ssh.out(n.old_address, "hostname").strip() == name
+            assert self.supervisor_ok(n.old_address), f"{name}: services not all RUNNING"
+            old_host = n.old_physical_host
+            kernels = self.ssh.out(old_host, "ls /pitrix/kernels").split()
+            assert f"old-{name}.img" in kernels and f"old-{name}.xml" in kernels, kernels
+            assert f"{name}.img" not in kernels, kernels
+            assert self.ssh.run(old_host, f"virsh dominfo {name}", check=False).returncode != 0
+        assert self.console_code() == "200"
+        assert len(self.vip_holders()) == 1
+        self.assert_backup_verified()
+
+    def assert_backup_verified(self) -> None:
+        """R6: the backup folder holds exactly the settings as discovery found them."""
+        assert self.snap is not None
+        backup = f"/pitrix/conf/settings.{today()}"
+        for name, text in self.snap.settings.items():
+            assert self.ssh.out(self.firstbox, f"cat {backup}/{name}") == text, name
+
+    def assert_rolled_back(self) -> None:
+        """Issue 6's rollback: the old nodes serve again at their addresses with their old
+        keys, settings restored from the R6 backup, the new VMs and their images gone,
+        firstbox's known_hosts consistent (exec_nodes.sh reaches every proxy)."""
+        assert self.plan_ is not None and self.snap is not None
+        assert self.state() == J.RUN_ROLLED_BACK, self.errors
+        for name, n in self.plan_.nodes.items():
+            # the old VM answers with the key the lab gave it (the lab's known_hosts)
+            assert self.ssh.out(n.old_address, "hostname").strip() == name
+            assert self.supervisor_ok(n.old_address), f"{name}: services not all RUNNING"
+            assert self.settings(name) == self.snap.settings[name], f"{name}: settings"
+            kernels = self.ssh.out(n.physical_host, "ls /pitrix/kernels").split()
+            assert f"{name}.img" not in kernels and f"{name}.Done" not in kernels, kernels
+            assert not self.answers(n.temp_address), f"{name}: new VM still at {n.temp_address}"
+            dominfo = self.ssh.out(n.old_physical_host, f"virsh dominfo {name}")
+            assert "enable" in dominfo.split("Autostart:")[1].split("\n")[0], dominfo
+        names = ",".join(self.plan_.nodes)
+        out = self.ssh.out(self.firstbox,
+                           f"/pitrix/upgrade/exec_nodes.sh -f {names} hostname")
+        for name in self.plan_.nodes:
+            assert f"Execing [{name}]" in out and "Host key verification failed" not in out, out
+        assert self.console_code() == "200"
+
+
+def today() -> str:
+    return _dt.date.today().strftime("%Y%m%d")
+
+
+@contextmanager
+def zone(topology: str = "default") -> Iterator[Zone]:
+    """A fresh lab of ``topology`` for one test, down and removed afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")
+    state = STATE_ROOT / f"pytest-{os.getpid()}-e2e-{topology}"
+    lab = Lab.up(state, topology=topology)
+    try:
+        reach = make_reach(lab=state, firstbox=None, user=None, identity_file=[],
+                           known_hosts=None, direct=False, connect_timeout=10.0)
+        info = lab.info()
+        z = Zone(lab, topology, demo_spec(topology), reach, Ssh(info))
+        try:
+            yield z
+        finally:
+            if z.journal is not None:
+                z.journal.close()
+    finally:
+        lab.down()
+        lab.cleanup()
