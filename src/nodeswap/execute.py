@@ -86,6 +86,29 @@ def _verdict(result: object) -> tuple[bool, str]:
     raise BugError(f"analyzer returned {result!r}: expected bool, .ok or a list of findings")
 
 
+def concurrent_batches(steps: Sequence[Step]) -> list[list[tuple[int, Step]]]:
+    """The plan's steps in order, cut into batches that may run at once: consecutive read-only
+    steps (fetches, status, checks: no side effect, no gate, no disconnect, no wait) share a
+    batch; every other step runs alone. A step whose analysis compares against a step of the same
+    batch starts a new one. Pure."""
+    batches: list[list[tuple[int, Step]]] = []
+    for pos, step in enumerate(steps):
+        last = batches[-1] if batches else None
+        joins = (
+            _may_share(step) and last is not None and _may_share(last[0][1])
+            and not (step.analysis and step.analysis.against in {s.id for _, s in last})
+        )
+        if joins and last is not None:
+            last.append((pos, step))
+        else:
+            batches.append([(pos, step)])
+    return batches
+
+
+def _may_share(step: Step) -> bool:
+    return not (step.side_effect or step.gate or step.disconnects or step.waits)
+
+
 def operator_name() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
 
@@ -172,8 +195,8 @@ class Executor:
         await self._lock(plan, run_id)
         try:
             self.journal.set_run_state(run_id, J.RUN_RUNNING)
-            for pos, step in enumerate(plan.steps):
-                await self._step(run_id, plan, step, pos)
+            for batch in concurrent_batches(plan.steps):
+                await self._batch(run_id, plan, batch)
         except asyncio.CancelledError:
             self._stopped(run_id, J.RUN_INTERRUPTED, "interrupted (Ctrl-C)")
             raise
@@ -191,6 +214,20 @@ class Executor:
     def _stopped(self, run_id: str, state: str, message: str) -> None:
         self.journal.set_run_state(run_id, state, message)
         self._emit(RunEnded(run_id, state, message))
+
+    async def _batch(self, run_id: str, plan: Plan, batch: Sequence[tuple[int, Step]]) -> None:
+        """Run a batch of steps at once: every step is awaited, then the first failure in plan
+        order (if any) is raised, so one host's failure never abandons another's command."""
+        if len(batch) == 1:
+            pos, step = batch[0]
+            await self._step(run_id, plan, step, pos)
+            return
+        results = await asyncio.gather(
+            *(self._step(run_id, plan, step, pos) for pos, step in batch),
+            return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     # --- one step ---------------------------------------------------------------------------
 

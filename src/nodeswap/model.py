@@ -77,6 +77,9 @@ class Step:
     # Where the undo runs when not on the step's own target: a VM that was shut down is
     # started again by its physical host (R32), a new VM is destroyed there (R21, R33).
     undo_target: str | None = None
+    # The step waits for a condition (a host coming or going) that the next steps rely on:
+    # it runs alone, never beside other read-only steps (see execute.concurrent_batches).
+    waits: bool = False
 
 
 @dataclass(frozen=True)

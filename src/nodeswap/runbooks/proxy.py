@@ -261,7 +261,7 @@ def launch(ctx: Context) -> list[Step]:
         steps.append(Step(
             id=f"r21-wait-{n.name}", phase="launch", rule="R21",
             title=f"wait until the new {n.name} answers at {n.temp_address}", target="firstbox",
-            command=_ping_loop(n.temp_address, until_up=True), side_effect=False,
+            command=_ping_loop(n.temp_address, until_up=True), side_effect=False, waits=True,
             timeout=PING_WAIT + 30.0))
     steps.append(Step(
         id="r22-install", phase="launch", rule="R22", title="install the new VMs' OS layer",
@@ -377,7 +377,7 @@ def switch(ctx: Context, n: NodeContext) -> list[Step]:
            timeout=60.0),
         Step(id=f"r32-gone-{n.name}", phase=phase, rule="R32",
            title=f"wait until {n.old_address} stops answering", target="firstbox",
-           command=_ping_loop(n.old_address, until_up=False), side_effect=False,
+           command=_ping_loop(n.old_address, until_up=False), side_effect=False, waits=True,
            timeout=PING_WAIT + 30.0),
         Step(id=f"r33-stop-{n.name}", phase=phase, rule="R33",
            title=f"stop the services of the new {n.name}", target=new,
@@ -395,7 +395,7 @@ def switch(ctx: Context, n: NodeContext) -> list[Step]:
            undo_target=n.new_host_name, undo=_or_true(cmd("virsh", "destroy", n.name))),
         Step(id=f"r33-up-{n.name}", phase=phase, rule="R33",
            title=f"wait until {n.old_address} answers again", target="firstbox",
-           command=_ping_loop(n.old_address, until_up=True), side_effect=False,
+           command=_ping_loop(n.old_address, until_up=True), side_effect=False, waits=True,
            timeout=PING_WAIT + 30.0),
         Step(id=f"r33-identity-{n.name}", phase=phase, rule="R33",
            title=f"{n.old_address} is the new VM (same pinned host key as at {n.temp_address})",
