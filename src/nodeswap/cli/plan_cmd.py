@@ -63,7 +63,7 @@ Spec (YAML):
   target: {os_name: bionic, os_version: "18.04.6"}
   nodes:                 # optional; what is missing is chosen by the rules
     proxy0: {temp_address: 10.16.100.51, physical_host: 10.16.100.12}
-  order: \\[proxy1, proxy0]    # switch order (default proxy0, proxy1; VIP holder last)
+  order: [proxy1, proxy0]    # switch order (default proxy0, proxy1; VIP holder last)
 
 Exit status: 0 a plan; 2 invalid input (every problem on stderr, nothing written).
 """

@@ -95,7 +95,19 @@ def register(app: typer.Typer) -> None:
         break_lock: Annotated[bool, Opt("--break-lock", help="break another run's lock")] = False,
         json_out: Annotated[bool, Opt("--json", help="JSON events, one per line")] = False,
     ) -> None:
-        """Run PLAN.json exactly as written; stops at gates, failures; resumable."""
+        """Run PLAN.json exactly as written (R6-R37); stops at gates and failures; resumable.
+
+        Every step: check (already done? skip) -> run -> verify -> record in the journal
+        (SQLite, mode 0600, before and after every side effect). Gates ask for approval
+        (--yes approves all; without a terminal and without --yes the run stops at the gate,
+        exit 3). A live plan is refused when the zone changed since it was made.
+
+        \b
+        Examples:
+          nodeswap apply plan.json --firstbox root@10.16.100.2
+          nodeswap apply plan.json --lab /var/lib/nodeswap-lab/default --yes
+        Then: nodeswap status RUN | resume RUN | rollback RUN | report RUN
+        """
         plan = read_plan(plan_file)
         reach = None if local else make_reach(
             lab=lab, firstbox=firstbox, user=user, identity_file=identity_file or [],
@@ -118,7 +130,11 @@ def register(app: typer.Typer) -> None:
             "--rerun-unchecked", help="re-run an interrupted step that has no check")] = False,
         json_out: Annotated[bool, Opt("--json")] = False,
     ) -> None:
-        """Continue a run that stopped (failure, gate, Ctrl-C, kill): checks, then goes on."""
+        """Continue a run that stopped (failure, gate, Ctrl-C, kill): checks, then goes on.
+
+        An interrupted step is not blindly re-run: its check says whether it already ran.
+        A step without a check that was cut mid-run needs --rerun-unchecked after a look.
+        """
         journal = find_run(state_dir_for(state_dir, lab), run_id)
         opts = {"yes": yes, "break_lock": break_lock, "rerun_unchecked": rerun_unchecked}
         with view(json_out) as events:
@@ -133,7 +149,13 @@ def register(app: typer.Typer) -> None:
         break_lock: Annotated[bool, Opt("--break-lock")] = False,
         json_out: Annotated[bool, Opt("--json")] = False,
     ) -> None:
-        """Undo what run RUN did, last step first (each step's undo command)."""
+        """Undo what run RUN did, last step first (each step's undo command).
+
+        Before the archive (R37) it brings the old nodes back: new VMs destroyed and their
+        images removed, an old VM already shut down started again at its address, settings
+        restored from the R6 backup and packages rebuilt, firstbox's known_hosts cleaned.
+        Once R37 began, it changes nothing and prints the manual restore instead.
+        """
         journal = find_run(state_dir_for(state_dir, lab), run_id)
         with view(json_out) as events:
             asyncio.run(drive(journal, run_id, {"break_lock": break_lock}, events,
