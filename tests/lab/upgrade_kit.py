@@ -28,7 +28,7 @@ from nodeswap import journal as J
 from nodeswap.demo import demo_spec
 from nodeswap.discover import Snapshot
 from nodeswap.errors import NodeswapError
-from nodeswap.events import discard
+from nodeswap.events import Event, EventSink, StepEnded, StepStarted, discard
 from nodeswap.journal import Journal
 from nodeswap.lab import Lab
 from nodeswap.lab.api import LabInfo
@@ -104,17 +104,19 @@ class Zone:
         return self.plan_
 
     def run(self, *, stop_at_gate: str | None = None,
-            approver: Callable[[Step], bool] | None = None, action: str = "apply") -> str:
+            approver: Callable[[Step], bool] | None = None, action: str = "apply",
+            events: EventSink | None = None) -> str:
         """Apply (or resume / rollback) the plan; gates approved unless ``stop_at_gate``
         names the gate step to refuse. Returns the run's state; a NodeswapError that ended
-        the run is kept in ``errors``."""
+        the run is kept in ``errors``. ``events`` sees the executor's events as they happen
+        (``on_step`` makes one that injects a fault at a precise point)."""
         plan = self.plan_ or self.plan()
         if self.journal is None:
             self.journal, self.run_id = start(plan, reach=self.reach,
                                               state_dir=self.lab.dir / "nodeswap")
         ok = approver or (lambda step: step.id != stop_at_gate)
         try:
-            asyncio.run(drive(self.journal, self.run_id, {"yes": False}, discard,
+            asyncio.run(drive(self.journal, self.run_id, {"yes": False}, events or discard,
                               action=action, approver=ok))
         except NodeswapError as exc:
             self.errors.append(exc)
@@ -133,6 +135,27 @@ class Zone:
     def step_state(self, step_id: str) -> str:
         assert self.journal is not None
         return self.journal.step(self.run_id, step_id).state
+
+    def output(self, step_id: str, kind: str = "run") -> str:
+        """The stdout of the step's latest finished attempt of ``kind`` (``analysis``: the
+        findings text of its check)."""
+        assert self.journal is not None
+        out = self.journal.last_output(self.run_id, step_id, kind)
+        assert out is not None, f"{step_id}: no finished {kind} attempt"
+        return out
+
+    def attempt_outcomes(self, step_id: str, kind: str) -> list[str | None]:
+        assert self.journal is not None
+        return [a.outcome for a in self.journal.attempts(self.run_id, step_id) if a.kind == kind]
+
+    def instance(self, name: str, *, new: bool = True) -> str:
+        """The lab instance id (``NAME.N``, lab README "Instance names") of the new (highest
+        N) or old (lowest N) VM called ``name``: what lab faults take as ``host``."""
+        hosts = self.info.raw["hosts"]
+        iids = sorted((str(h["iid"]) for h in hosts.values() if h.get("hostname") == name),
+                      key=lambda iid: int(iid.rsplit(".", 1)[1]))
+        assert iids, f"no instance of {name} in lab.json"
+        return iids[-1] if new else iids[0]
 
     # -- looking ---------------------------------------------------------------------------
     def node_plan(self, name: str) -> tuple[str, str, str, str]:
@@ -233,20 +256,38 @@ class Zone:
         assert self.console_code() == "200"
 
 
+def on_step(step_id: str, do: Callable[[], object], *, when: str = "started") -> EventSink:
+    """An event sink that calls ``do`` once, when step ``step_id`` starts (its transport is
+    open, its command not yet sent) or, with ``when="ended"``, when it ended."""
+    fired: list[bool] = []
+
+    def sink(event: Event) -> None:
+        hit = (isinstance(event, StepStarted) and when == "started") or \
+            (isinstance(event, StepEnded) and when == "ended")
+        if hit and getattr(event, "step_id", None) == step_id and not fired:
+            fired.append(True)
+            do()
+
+    return sink
+
+
 def today() -> str:
     return _dt.date.today().strftime("%Y%m%d")
 
 
 @contextmanager
-def zone(topology: str = "default") -> Iterator[Zone]:
-    """A fresh lab of ``topology`` for one test, down and removed afterwards."""
+def zone(topology: str = "default", *, connect_timeout: float = 10.0,
+         tag: str = "") -> Iterator[Zone]:
+    """A fresh lab of ``topology`` for one test, down and removed afterwards (``tag``: a
+    state folder name of its own, for a zone that lives beside another of its topology)."""
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
-    state = STATE_ROOT / f"pytest-{os.getpid()}-e2e-{topology}"
+    state = STATE_ROOT / f"pytest-{os.getpid()}-e2e-{tag or topology}"
     lab = Lab.up(state, topology=topology)
     try:
         reach = make_reach(lab=state, firstbox=None, user=None, identity_file=[],
-                           known_hosts=None, direct=False, connect_timeout=10.0)
+                           known_hosts=None, direct=False,
+                           connect_timeout=connect_timeout)
         info = lab.info()
         z = Zone(lab, topology, demo_spec(topology), reach, Ssh(info))
         try:
