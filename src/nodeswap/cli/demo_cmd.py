@@ -18,7 +18,7 @@ Opt = typer.Option
 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
-    def demo(
+    def demo(  # noqa: PLR0917 (typer maps parameters to options)
         topology: Annotated[str, Opt("--topology", help="Lab topology: default, vg-same-24, "
                                      "vg-other-24, installer-4.2, boss1-warehouse, sub-region, "
                                      "or a YAML file.")] = "default",
@@ -28,10 +28,12 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, Opt("--out", help="Where the plan and the reports go.")
                        ] = Path("out/demo"),
         json_out: Annotated[bool, Opt("--json", help="JSON events, one per line.")] = False,
+        verbose: Annotated[bool, Opt("--verbose", "-v", help="Show every command's output "
+                                     "(the report has it anyway).")] = False,
     ) -> None:
         """A whole proxy upgrade (R2-R37) in the lab, with the code of a real run: lab up,
         discover, plan, apply with every gate approved, report, lab down (needs root)."""
-        with view(json_out) as events:
+        with view(json_out, show_output=verbose) as events:
             result = asyncio.run(run_demo(
                 topology=topology, state_dir=state_dir, out_dir=out, keep=keep,
                 events=events, say=lambda text: typer.echo(f"demo: {text}", err=json_out)))

@@ -30,14 +30,15 @@ STATE_OPT = Opt("--state-dir", help="journal folder (default /var/lib/nodeswap a
 
 
 @contextmanager
-def view(json_out: bool) -> Iterator[EventSink]:
+def view(json_out: bool, *, show_output: bool = True) -> Iterator[EventSink]:
+    """JSON lines, rich on a terminal, else plain lines (commands' output shown or not)."""
     if json_out:
         yield JsonView()
     elif sys.stdout.isatty():
         with RichView() as rich:
             yield rich
     else:
-        yield PlainView()
+        yield PlainView(show_output=show_output)
 
 
 def gate_summary(journal: Journal, run_id: str) -> str:
