@@ -27,7 +27,8 @@ PURE = [
     "checks/supervisor.py",
     "preflight.py",
 ]
-FORBIDDEN = {"asyncio", "asyncssh", "subprocess", "socket", "sqlite3", "rich", "typer", "os"}
+FORBIDDEN = {"asyncio", "asyncssh", "subprocess", "socket", "sqlite3", "rich", "typer", "os",
+             "urllib", "http", "ssl", "shutil"}
 
 
 def _imports(path: Path) -> set[str]:
