@@ -5,15 +5,18 @@ preflight must catch (a temporary address in use, R16; a full disk, R13) stop th
 
 Each test has a fresh default-topology zone; faults are placed precisely with an event sink
 (``on_step``: when a given step starts) and named by lab instance id (``proxy1.2``: the new
-VM, lab README "Instance names")."""
+VM: the `iid` of lab.json; see the lab README, lab.json)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from upgrade_kit import Zone, on_step, zone
 
 from nodeswap import journal as J
-from nodeswap.errors import RuleError, StepFailed
+from nodeswap.errors import NodeswapError, RuleError, StepFailed, TransportError
 from nodeswap.spec import Spec
 
 pytestmark = pytest.mark.lab
@@ -182,3 +185,63 @@ def spec_with(spec: Spec, node: str, **fixed: str) -> Spec:
     data = spec.model_dump(mode="json", exclude_none=True)
     data.setdefault("nodes", {}).setdefault(node, {}).update(fixed)
     return Spec.model_validate(data)
+
+
+@dataclass
+class HangAtSwitch:
+    """What happened when the new VM froze (host-hang: TCP connects, no SSH banner) while
+    the run waited at the first switch's gate, and then when resume ran again."""
+
+    node: str
+    error: NodeswapError
+    failed_state: str
+    step_state: str
+    run_message: str
+    final_state: str
+
+
+@pytest.fixture(scope="module")
+def hang_at_switch() -> Iterator[tuple[Zone, HangAtSwitch]]:
+    """First switch's gate; host-hang on the new VM; resume (gate approved): the first step
+    on the new VM (R31, at its temporary address) cannot connect within the (short) connect
+    timeout. Cleared, resume finishes."""
+    with zone(connect_timeout=3.0, tag="apply-faults-hang") as z:
+        z.plan()
+        node = first_node(z)
+        assert z.run(stop_at_gate=f"r30-settings-{node}") == J.RUN_GATE
+        iid = z.instance(node)
+        z.lab.fault("host-hang", host=iid)
+        try:
+            state = z.resume()
+        finally:
+            z.lab.clear_fault("host-hang", host=iid)
+        assert z.journal is not None
+        step = f"r31-address-{node}"
+        seen = HangAtSwitch(node, z.errors[-1], state, z.step_state(step),
+                            z.journal.run(z.run_id).message or "", "")
+        seen.final_state = z.resume()
+        yield z, seen
+
+
+def test_new_vm_hangs_at_the_switch_stops_then_resume_finishes(
+        hang_at_switch: tuple[Zone, HangAtSwitch]) -> None:
+    z, seen = hang_at_switch
+    _old, temp, _, _ = z.node_plan(seen.node)
+    assert seen.failed_state == J.RUN_FAILED, seen.error
+    assert isinstance(seen.error, TransportError), seen.error
+    assert temp in str(seen.error) and "no answer within 3s" in str(seen.error), seen.error
+    assert seen.step_state == J.FAILED  # the journal has the step that could not connect
+    assert seen.final_state == J.RUN_DONE, z.errors
+    z.assert_upgraded()
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="product bug: a step whose host cannot be reached "
+                   "(Executor._transport, or its check command) re-raises the bare "
+                   "TransportError; the run's message names neither the step nor the rule")
+def test_new_vm_hangs_at_the_switch_message_names_step_and_rule(
+        hang_at_switch: tuple[Zone, HangAtSwitch]) -> None:
+    _z, seen = hang_at_switch
+    step = f"r31-address-{seen.node}"
+    for text in (str(seen.error), seen.run_message):
+        assert step in text and "R31" in text, text

@@ -149,7 +149,7 @@ class Zone:
         return [a.outcome for a in self.journal.attempts(self.run_id, step_id) if a.kind == kind]
 
     def instance(self, name: str, *, new: bool = True) -> str:
-        """The lab instance id (``NAME.N``, lab README "Instance names") of the new (highest
+        """The lab instance id (``NAME.N``, the ``iid`` in lab.json) of the new (highest
         N) or old (lowest N) VM called ``name``: what lab faults take as ``host``."""
         hosts = self.info.raw["hosts"]
         iids = sorted((str(h["iid"]) for h in hosts.values() if h.get("hostname") == name),
