@@ -8,6 +8,7 @@ that (a crashed controller) is stopped here, by recorded PID, and unmounted.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -15,7 +16,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,9 +120,12 @@ class Lab:
         _check_state_path(lab.dir)
         lab.records.ensure()
         (lab.dir / "config.json").write_text(json.dumps(config, indent=2))
-        lab._spawn_controller()
-        n = hosts or 20
-        lab._wait_up(timeout or 60.0 + 0.3 * n)
+        # Labs side by side pick their loopback block by probing which addresses are free:
+        # one lab at a time from the probe until its sshds listen, or two could pick the same.
+        with _startup_lock(DEFAULT_STATE_ROOT):
+            lab._spawn_controller()
+            n = hosts or 20
+            lab._wait_up(timeout or 60.0 + 0.3 * n)
         return lab
 
     def _config(self, hosts: int | None, topology: str | None,
@@ -251,6 +256,18 @@ class Lab:
 
     def clear_fault(self, kind: str, **params: Any) -> JSON:
         return self.call("fault", kind=kind, clear=True, **params)
+
+
+@contextmanager
+def _startup_lock(root: Path) -> Iterator[None]:
+    """An exclusive flock on ROOT/.startup.lock (released when the holder exits, even killed)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / ".startup.lock").open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def resolve_topology(name_or_file: str) -> Path:
