@@ -1,12 +1,15 @@
 """The `nodeswap` command: a thin skin. Parse arguments, call one library function, render.
 
 Each command group lives in its own module with a ``register(app)`` function, so the
-commands grow independently. Errors are caught only here, at the edge, and mapped to the
-exit codes listed in nodeswap.errors.
+commands grow independently. Only the module of the command asked for is imported (all of
+them for the top-level help): `nodeswap exec` on hundreds of hosts should not pay for the
+planner, the lab and the report at start-up. Errors are caught only here, at the edge, and
+mapped to the exit codes listed in nodeswap.errors.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -14,16 +17,12 @@ import typer
 from nodeswap import __version__
 from nodeswap.errors import EXIT_INTERRUPTED, InputError, NodeswapError
 
-from . import (
-    demo_cmd,
-    diff_cmd,
-    discover_cmd,
-    exec_cmd,
-    lab_cmd,
-    plan_cmd,
-    report_cmd,
-    run_cmd,
-)
+# command -> the module that registers it, in the order `nodeswap --help` lists them
+COMMANDS = {
+    "discover": "discover_cmd", "plan": "plan_cmd", "apply": "run_cmd", "resume": "run_cmd",
+    "rollback": "run_cmd", "status": "run_cmd", "report": "report_cmd", "exec": "exec_cmd",
+    "diff": "diff_cmd", "lab": "lab_cmd", "demo": "demo_cmd",
+}
 
 app = typer.Typer(
     name="nodeswap",
@@ -56,13 +55,17 @@ def _root(
     """nodeswap."""
 
 
-for _module in (discover_cmd, plan_cmd, run_cmd, report_cmd, exec_cmd, diff_cmd, lab_cmd,
-                demo_cmd):
-    _module.register(app)
+def register(argv: list[str]) -> None:
+    """Register the module of the command in ``argv`` (every module when none is named)."""
+    asked = next((a for a in argv if not a.startswith("-")), None)
+    wanted = [COMMANDS[asked]] if asked in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for name in wanted:
+        importlib.import_module(f"{__name__}.{name}").register(app)
 
 
 def main() -> None:
     """Console entry point: run the app, turning nodeswap errors into messages and exit codes."""
+    register(sys.argv[1:])
     try:
         # non-standalone click returns a typer.Exit's code instead of raising it
         code = app(standalone_mode=False)
