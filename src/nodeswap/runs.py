@@ -16,6 +16,7 @@ from nodeswap.errors import InputError, PlanFileError, Problem
 from nodeswap.events import EventSink
 from nodeswap.execute import DEFAULT_LOCK_PATH, Executor
 from nodeswap.journal import Journal, default_state_dir, journal_path
+from nodeswap.knownhosts import with_key, without_host
 from nodeswap.model import Plan, Step
 from nodeswap.planning import zone_unchanged
 from nodeswap.reach import Reach
@@ -128,8 +129,29 @@ async def drive(journal: Journal, run_id: str, options: dict[str, Any], events: 
             await ex.rollback(run_id)
         else:
             await ex.execute(run_id, resumed=action == "resume")
+            learn_switched_keys(journal, run_id)
     finally:
         await connector.close()
+
+
+def learn_switched_keys(journal: Journal, run_id: str) -> None:
+    """After a finished run, nodeswap's own known_hosts knows each new VM at the address it
+    took over (R31-R33) by the key pinned at its temporary address, and forgets the
+    temporary address (R34), so later runs and `discover` check the new keys strictly."""
+    run = journal.run(run_id)
+    path = run.connection.get("known_hosts")
+    if run.connection.get("mode") != "ssh" or not path or not Path(path).exists():
+        return
+    plan = run.plan()
+    plain = {t.address for t in plan.targets.values() if not t.pin}
+    text = Path(path).read_text()
+    for t in plan.targets.values():
+        key = journal.pinned_key(t.key_id) if t.pin else None
+        if key is None:
+            continue
+        text = with_key(text, t.address, key) if t.address in plain \
+            else without_host(text, t.address)
+    Path(path).write_text(text)
 
 
 def status_text(journal: Journal, run_id: str) -> str:

@@ -157,6 +157,26 @@ class Zone:
         assert iids, f"no instance of {name} in lab.json"
         return iids[-1] if new else iids[0]
 
+    def rediscover(self) -> Snapshot:
+        """Discovery as the operator runs it after the upgrade: through nodeswap's own
+        known_hosts in the state folder (which apply updated with the switched keys)."""
+        from nodeswap.cli.discover_cmd import reach_of  # noqa: PLC0415
+        from nodeswap.discover import discover  # noqa: PLC0415
+
+        reach = reach_of(self.lab.dir, None, None, identity_file=None, known_hosts=None,
+                         direct=False)
+
+        async def go() -> Snapshot:
+            fb = reach.firstbox
+            assert fb is not None
+            connector = SshConnector(reach.ssh)
+            try:
+                return await discover(connector, fb)
+            finally:
+                await connector.close()
+
+        return asyncio.run(go())
+
     # -- looking ---------------------------------------------------------------------------
     def node_plan(self, name: str) -> tuple[str, str, str, str]:
         """(old address, temporary address, old host address, new host address)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -21,6 +22,7 @@ from nodeswap.discover import Snapshot, discover
 from nodeswap.errors import InputError, Problem
 from nodeswap.model import Target
 from nodeswap.reach import Reach, make_reach
+from nodeswap.runs import own_known_hosts, state_dir_for
 from nodeswap.transport.ssh import SshConnector
 
 T = TypeVar("T")
@@ -36,16 +38,25 @@ KnownHostsOpt = Annotated[Path | None, Opt("--known-hosts", help="known_hosts to
                                             "keys against (default ~/.ssh/known_hosts).")]
 DirectOpt = Annotated[bool, Opt("--direct", help="Reach nodes directly, not through firstbox "
                                  "as a jump host.")]
+StateOpt = Annotated[Path | None, Opt("--state-dir", help="nodeswap's state folder (journals, "
+                                      "its own known_hosts); default /var/lib/nodeswap as root, "
+                                      "LAB/nodeswap with --lab.")]
 
 
 def reach_of(lab: Path | None, firstbox: str | None, user: str | None, *,
              identity_file: list[Path] | None, known_hosts: Path | None,
-             direct: bool) -> Reach:  # fmt: skip
+             direct: bool, state_dir: Path | None = None) -> Reach:  # fmt: skip
+    """Where the zone is and how to log in; host keys are checked against nodeswap's own
+    known_hosts in the state folder (seeded from --known-hosts, the lab's or the operator's
+    the first time; apply keeps it up to date after a switch), as apply checks them."""
     if lab is None and firstbox is None:
         raise InputError([Problem("say where the zone is: --firstbox [USER@]ADDR or --lab DIR",
                                   key="--firstbox")])
-    return make_reach(lab=lab, firstbox=firstbox, user=user, identity_file=identity_file or [],
-                      known_hosts=known_hosts, direct=direct, connect_timeout=10.0)
+    reach = make_reach(lab=lab, firstbox=firstbox, user=user,
+                       identity_file=identity_file or [], known_hosts=known_hosts,
+                       direct=direct, connect_timeout=10.0)
+    own = own_known_hosts(state_dir_for(state_dir, lab), "default", reach.ssh.known_hosts)
+    return replace(reach, ssh=replace(reach.ssh, known_hosts=own))
 
 
 def with_zone(reach: Reach, work: Callable[[SshConnector, Target], Awaitable[T]]) -> T:
@@ -101,6 +112,7 @@ def register(app: typer.Typer) -> None:
         identity_file: IdentityOpt = None,
         known_hosts: KnownHostsOpt = None,
         direct: DirectOpt = False,
+        state_dir: StateOpt = None,
         role: Annotated[str, Opt("--role", help="The role whose nodes are replaced.")] = "proxy",
         out: Annotated[Path | None, Opt("--out", help="Save the snapshot as JSON "
                                         "(inventory.json).")] = None,
@@ -112,7 +124,7 @@ def register(app: typer.Typer) -> None:
         Example: nodeswap discover --firstbox root@10.16.100.2 --out inventory.json
         """
         reach = reach_of(lab, firstbox, user, identity_file=identity_file,
-                         known_hosts=known_hosts, direct=direct)
+                         known_hosts=known_hosts, direct=direct, state_dir=state_dir)
         snap = with_zone(reach, lambda c, fb: discover(c, fb, role=role))
         text = json.dumps(snap.to_dict(), indent=2, sort_keys=True) + "\n"
         if out is not None:

@@ -34,6 +34,7 @@ from .discover_cmd import (
     IdentityOpt,
     KnownHostsOpt,
     LabOpt,
+    StateOpt,
     UserOpt,
     reach_of,
     with_zone,
@@ -179,6 +180,7 @@ def register(app: typer.Typer) -> None:
         identity_file: IdentityOpt = None,
         known_hosts: KnownHostsOpt = None,
         direct: DirectOpt = False,
+        state_dir: StateOpt = None,
         components: Annotated[str, typer.Option(
             "--components", help="Deployed components, comma list of boss,boss2,warehouse "
             "(R24-R26).")] = "",
@@ -204,7 +206,8 @@ def register(app: typer.Typer) -> None:
                     "live planning reads the settings, version and components from the zone: "
                     "drop --settings-dir/--installer-version/--components", key="--firstbox")])
             plan = _live_plan(reach_of(lab, firstbox, user, identity_file=identity_file,
-                                       known_hosts=known_hosts, direct=direct),
+                                       known_hosts=known_hosts, direct=direct,
+                                       state_dir=state_dir),
                               spec_file, seed=seed, today=date)
         else:
             if settings_dir is None or installer_version is None:
