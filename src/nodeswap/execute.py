@@ -232,6 +232,19 @@ class Executor:
     # --- one step ---------------------------------------------------------------------------
 
     async def _step(self, run_id: str, plan: Plan, step: Step, pos: int) -> None:
+        """One step; a host that cannot be reached (or whose connection breaks during the
+        check or verify) fails the step like a failed command: StepFailed names the step,
+        the rule and the host, with the transport's error as its cause."""
+        try:
+            await self._one_step(run_id, plan, step, pos)
+        except TransportError as exc:
+            target = plan.targets[step.target]
+            try:
+                self._fail(run_id, step, target, None, f"could not reach the host: {exc}")
+            except StepFailed as failed:
+                raise failed from exc
+
+    async def _one_step(self, run_id: str, plan: Plan, step: Step, pos: int) -> None:
         rec = self.journal.step(run_id, step.id)
         if rec.state in (J.DONE, J.SKIPPED):
             return
@@ -240,7 +253,7 @@ class Executor:
             await self._gate(run_id, step, target)
         was_cut = rec.state in (J.RUNNING, J.INTERRUPTED)
         started = time.monotonic()
-        transport = await self._transport(run_id, step, target)
+        transport = await self._conn.transport(target)
         self._emit(StepStarted(run_id, step.id, "run", target.name, step.rule, step.title, pos))
         if step.check is not None:
             res = await self._attempt(
@@ -259,7 +272,7 @@ class Executor:
         self.journal.set_step_state(run_id, step.id, J.RUNNING)
         res = await self._run_command(run_id, step, target, transport)
         if step.verify is not None:
-            transport = await self._transport(run_id, step, target)
+            transport = await self._conn.transport(target)
             v = await self._attempt(
                 run_id, step, "verify", step.verify, transport, timeout=step.timeout
             )
@@ -270,14 +283,6 @@ class Executor:
         self.journal.set_step_state(run_id, step.id, J.DONE)
         self._emit(StepEnded(run_id, step.id, target.name, J.DONE, res.exit_status,
                              time.monotonic() - started))  # fmt: skip
-
-    async def _transport(self, run_id: str, step: Step, target: Target) -> Transport:
-        try:
-            return await self._conn.transport(target)
-        except TransportError as exc:
-            self.journal.set_step_state(run_id, step.id, J.FAILED)
-            self._emit(StepEnded(run_id, step.id, target.name, J.FAILED, None, 0.0, str(exc)))
-            raise
 
     async def _run_command(
         self, run_id: str, step: Step, target: Target, transport: Transport
