@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from nodeswap.lab import Lab
+from nodeswap.lab.api import wait_for
 from nodeswap.lab.system import mounts_under, processes_under
 
 pytestmark = pytest.mark.lab
@@ -27,6 +28,8 @@ def test_down_leaves_nothing_behind() -> None:
     session = subprocess.Popen(info.ssh_command("h0001", "sleep 300"),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        wait_for(lambda: bool(processes_under(lab.dir / "hosts")), 30,
+                 "the ssh session in h0001's root (chrooted)")
         assert processes_under(lab.dir)
         assert mounts_under(lab.dir)
         lab.down()

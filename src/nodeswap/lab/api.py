@@ -230,13 +230,26 @@ class Lab:
             except LabError:
                 stopped_ctl = False
         leftovers, unmounted = release_all(self.records)
-        strays = kill_pids(
-            processes_under(self.dir / "hosts") + processes_under(self.dir / "hostdata")
-        )
+        strays = self._kill_strays()
         for name in ("ready", "failed", "lab.json", "controller.json"):
             (self.dir / name).unlink(missing_ok=True)
         return {"controller_stopped": stopped_ctl, "forced": leftovers, "unmounted": unmounted,
                 "stray_processes": len(strays)}
+
+    def _kill_strays(self, settle: float = 1.0) -> list[int]:
+        """Kill what still runs in a host root (sessions), again until none shows up for
+        ``settle`` seconds: a session mid-login when its sshd stopped enters its chroot only
+        after the first look."""
+        killed: list[int] = []
+        deadline = time.monotonic() + settle
+        while time.monotonic() < deadline:
+            found = processes_under(self.dir / "hosts") + processes_under(self.dir / "hostdata")
+            if found:
+                killed += kill_pids(found)
+                deadline = time.monotonic() + settle
+            else:
+                time.sleep(0.05)
+        return killed
 
     def cleanup(self) -> None:
         """Remove a stopped lab's files (refuses while anything is mounted below)."""
