@@ -31,6 +31,8 @@ class Reach:
             "known_hosts": self.ssh.known_hosts, "connect_timeout": self.ssh.connect_timeout,
             "firstbox": None if fb is None else [fb.name, fb.address],
             "direct": self.ssh.jump is None,
+            "jump": None if self.ssh.bastion is None
+            else [self.ssh.bastion_user, self.ssh.bastion.address],
         }  # fmt: skip
 
     @classmethod
@@ -42,8 +44,14 @@ class Reach:
             user=d.get("user", "root"), identity_files=tuple(d.get("identity_files", ())),
             known_hosts=d.get("known_hosts"), jump=None if d.get("direct") else fb,
             connect_timeout=float(d.get("connect_timeout", 10.0)),
+            bastion=_bastion(d["jump"][1]) if d.get("jump") else None,
+            bastion_user=d["jump"][0] if d.get("jump") else None,
         )  # fmt: skip
         return cls(ssh, fb)
+
+
+def _bastion(address: str) -> Target:
+    return Target("jump", address, "jump", via_firstbox=False)
 
 
 def read_lab(folder: Path) -> dict[str, Any]:
@@ -58,9 +66,10 @@ def read_lab(folder: Path) -> dict[str, Any]:
 
 def make_reach(
     *, lab: Path | None, firstbox: str | None, user: str | None, identity_file: list[Path],
-    known_hosts: Path | None, direct: bool, connect_timeout: float,
+    known_hosts: Path | None, direct: bool, connect_timeout: float, jump: str | None = None,
 ) -> Reach:  # fmt: skip
-    """Combine --lab / --firstbox with --user, --identity-file, --known-hosts, --direct."""
+    """Combine --lab / --firstbox with --user, --identity-file, --known-hosts, --direct and
+    --jump [USER@]HOST (a bastion in front of firstbox)."""
     if lab is not None and firstbox is not None:
         raise InputError([Problem("give --lab or --firstbox, not both", key="--firstbox")])
     data = read_lab(lab) if lab is not None else None
@@ -79,6 +88,13 @@ def make_reach(
         who, _, addr = firstbox.rpartition("@")
         login = user or who or "root"
         fb = Target("firstbox", addr, "firstbox", via_firstbox=False)
+    bastion = bastion_user = None
+    if jump:
+        who, _, addr = jump.rpartition("@")
+        if not addr or any(c.isspace() for c in jump):
+            raise InputError([Problem(f"--jump takes [USER@]HOST, not {jump!r}", key="--jump")])
+        bastion, bastion_user = _bastion(addr), who or login
     ssh = SshConfig(user=login, identity_files=ids, known_hosts=kh,
-                    jump=None if direct else fb, connect_timeout=connect_timeout)  # fmt: skip
+                    jump=None if direct else fb, connect_timeout=connect_timeout,
+                    bastion=bastion, bastion_user=bastion_user)  # fmt: skip
     return Reach(ssh, fb, data)

@@ -38,6 +38,8 @@ KnownHostsOpt = Annotated[Path | None, Opt("--known-hosts", help="known_hosts to
                                             "keys against (default ~/.ssh/known_hosts).")]
 DirectOpt = Annotated[bool, Opt("--direct", help="Reach nodes directly, not through firstbox "
                                  "as a jump host.")]
+JumpOpt = Annotated[str | None, Opt("--jump", help="[USER@]HOST of a bastion in front of "
+                                    "firstbox (firstbox is reached through it).")]
 StateOpt = Annotated[Path | None, Opt("--state-dir", help="nodeswap's state folder (journals, "
                                       "its own known_hosts); default /var/lib/nodeswap as root, "
                                       "LAB/nodeswap with --lab.")]
@@ -45,7 +47,8 @@ StateOpt = Annotated[Path | None, Opt("--state-dir", help="nodeswap's state fold
 
 def reach_of(lab: Path | None, firstbox: str | None, user: str | None, *,
              identity_file: list[Path] | None, known_hosts: Path | None,
-             direct: bool, state_dir: Path | None = None) -> Reach:  # fmt: skip
+             direct: bool, state_dir: Path | None = None,
+             jump: str | None = None) -> Reach:  # fmt: skip
     """Where the zone is and how to log in; host keys are checked against nodeswap's own
     known_hosts in the state folder (seeded from --known-hosts, the lab's or the operator's
     the first time; apply keeps it up to date after a switch), as apply checks them."""
@@ -54,7 +57,7 @@ def reach_of(lab: Path | None, firstbox: str | None, user: str | None, *,
                                   key="--firstbox")])
     reach = make_reach(lab=lab, firstbox=firstbox, user=user,
                        identity_file=identity_file or [], known_hosts=known_hosts,
-                       direct=direct, connect_timeout=10.0)
+                       direct=direct, connect_timeout=10.0, jump=jump)
     own = own_known_hosts(state_dir_for(state_dir, lab), "default", reach.ssh.known_hosts)
     return replace(reach, ssh=replace(reach.ssh, known_hosts=own))
 
@@ -112,6 +115,7 @@ def register(app: typer.Typer) -> None:
         identity_file: IdentityOpt = None,
         known_hosts: KnownHostsOpt = None,
         direct: DirectOpt = False,
+        jump: JumpOpt = None,
         state_dir: StateOpt = None,
         role: Annotated[str, Opt("--role", help="The role whose nodes are replaced.")] = "proxy",
         out: Annotated[Path | None, Opt("--out", help="Save the snapshot as JSON "
@@ -124,7 +128,8 @@ def register(app: typer.Typer) -> None:
         Example: nodeswap discover --firstbox root@10.16.100.2 --out inventory.json
         """
         reach = reach_of(lab, firstbox, user, identity_file=identity_file,
-                         known_hosts=known_hosts, direct=direct, state_dir=state_dir)
+                         known_hosts=known_hosts, direct=direct, state_dir=state_dir,
+                         jump=jump)
         snap = with_zone(reach, lambda c, fb: discover(c, fb, role=role))
         text = json.dumps(snap.to_dict(), indent=2, sort_keys=True) + "\n"
         if out is not None:

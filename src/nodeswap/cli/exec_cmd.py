@@ -164,6 +164,8 @@ def register(app: typer.Typer) -> None:
             "--known-hosts", help="known_hosts file (host keys are always checked)")] = None,
         direct: Annotated[bool, Opt(
             "--direct", help="connect to each host directly, not via firstbox")] = False,
+        jump: Annotated[str | None, Opt(
+            "--jump", help="[USER@]HOST of a bastion in front of firstbox")] = None,
         timeout: Annotated[float, Opt("--timeout", help="seconds per command")] = 600.0,
         connect_timeout: Annotated[float, Opt("--connect-timeout", help="seconds")] = 10.0,
         json_out: Annotated[bool, Opt("--json", help="print one JSON object")] = False,
@@ -181,6 +183,7 @@ def register(app: typer.Typer) -> None:
             raise InputError([Problem("no COMMAND given (after --)", key="COMMAND")])
         reach = make_reach(lab=lab, firstbox=firstbox, user=user,
                            identity_file=identity_file or [], known_hosts=known_hosts,
-                           direct=direct, connect_timeout=connect_timeout)  # fmt: skip
+                           direct=direct, connect_timeout=connect_timeout,
+                           jump=jump)  # fmt: skip
         job = Job(group, hosts_file, " ".join(words), forks, timeout, json_out)
         raise typer.Exit(asyncio.run(exec_async(reach, job)))

@@ -32,6 +32,7 @@ from .discover_cmd import (
     DirectOpt,
     FirstboxOpt,
     IdentityOpt,
+    JumpOpt,
     KnownHostsOpt,
     LabOpt,
     StateOpt,
@@ -180,6 +181,7 @@ def register(app: typer.Typer) -> None:
         identity_file: IdentityOpt = None,
         known_hosts: KnownHostsOpt = None,
         direct: DirectOpt = False,
+        jump: JumpOpt = None,
         state_dir: StateOpt = None,
         components: Annotated[str, typer.Option(
             "--components", help="Deployed components, comma list of boss,boss2,warehouse "
@@ -207,7 +209,7 @@ def register(app: typer.Typer) -> None:
                     "drop --settings-dir/--installer-version/--components", key="--firstbox")])
             plan = _live_plan(reach_of(lab, firstbox, user, identity_file=identity_file,
                                        known_hosts=known_hosts, direct=direct,
-                                       state_dir=state_dir),
+                                       state_dir=state_dir, jump=jump),
                               spec_file, seed=seed, today=date)
         else:
             if settings_dir is None or installer_version is None:

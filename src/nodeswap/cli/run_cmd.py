@@ -89,6 +89,8 @@ def register(app: typer.Typer) -> None:
         identity_file: Annotated[list[Path] | None, Opt("--identity-file", "-i")] = None,
         known_hosts: Annotated[Path | None, Opt("--known-hosts")] = None,
         direct: Annotated[bool, Opt("--direct", help="not via firstbox")] = False,
+        jump: Annotated[str | None, Opt("--jump", help="[USER@]HOST of a bastion in front of "
+                                        "firstbox")] = None,
         state_dir: Annotated[Path | None, STATE_OPT] = None,
         zone: Annotated[str | None, Opt("--zone", help="journal name (default: plan's)")] = None,
         lock_path: Annotated[str, Opt("--lock-path", help="on firstbox")] = DEFAULT_LOCK_PATH,
@@ -112,7 +114,7 @@ def register(app: typer.Typer) -> None:
         plan = read_plan(plan_file)
         reach = None if local else make_reach(
             lab=lab, firstbox=firstbox, user=user, identity_file=identity_file or [],
-            known_hosts=known_hosts, direct=direct, connect_timeout=10.0)
+            known_hosts=known_hosts, direct=direct, connect_timeout=10.0, jump=jump)
         journal, run_id = start(plan, reach=reach, state_dir=state_dir_for(state_dir, lab),
                                 zone=zone, lock_path=lock_path)
         opts = {"yes": yes, "break_lock": break_lock}

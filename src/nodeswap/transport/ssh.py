@@ -57,6 +57,10 @@ class SshConfig:
     identity_files: tuple[str, ...] = ()
     known_hosts: str | None = None  # None: ~/.ssh/known_hosts
     jump: Target | None = None
+    # A bastion in front of firstbox (`--jump [USER@]HOST`): firstbox, and every target
+    # reached directly, is reached through it.
+    bastion: Target | None = None
+    bastion_user: str | None = None
     port: int = 22
     connect_timeout: float = 10.0
     connect_attempts: int = 3  # 1 + retries, with backoff, for unreachable/lost (not key/auth)
@@ -184,16 +188,23 @@ class SshConnector(Connector):
     async def _connect(self, target: Target) -> Any:
         known, tofu, pinned = self._trust(target)
         client = _Client(tofu)
-        jump = self.config.jump
+        jump, bastion = self.config.jump, self.config.bastion
         tunnel = None
+        hop: Target | None = None
         if target.via_firstbox and jump is not None and jump.address != target.address:
-            tunnel = await self.connection(jump)
-        via = f" via {jump.name}" if tunnel is not None and jump is not None else ""
+            hop = jump
+        elif bastion is not None and bastion.address != target.address:
+            hop = bastion
+        if hop is not None:
+            tunnel = await self.connection(hop)
+        via = f" via {hop.name}" if hop is not None else ""
         where = f"{target.name} ({target.address}{via})"
+        login = self.config.bastion_user if target is bastion and self.config.bastion_user \
+            else self.config.user
         try:
             conn = await asyncssh.connect(
                 target.address, self.config.port, tunnel=tunnel, options=self._options,
-                known_hosts=known, client_factory=lambda: client,
+                known_hosts=known, client_factory=lambda: client, username=login,
             )  # fmt: skip
         except asyncssh.HostKeyNotVerifiable as exc:
             raise HostKeyError(self._key_message(target, client, pinned, str(exc))) from exc
