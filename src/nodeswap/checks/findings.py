@@ -18,12 +18,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from nodeswap.errors import InputError, Problem
 
 Klass = Literal["ignored", "attention", "unexpected"]
 KLASSES: tuple[Klass, ...] = ("ignored", "attention", "unexpected")
+
+
+class Located(Protocol):
+    """A parsed line: its text and its 1-based line number."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def line(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,13 @@ class Difference:
     klass: Klass
     rule: str
     reason: str
+
+    @classmethod
+    def of_lines(cls, section: str, old: Located | None, new: Located | None, *,
+                 klass: Klass, rule: str, reason: str) -> Difference:
+        """A difference between two parsed lines (either may be missing)."""
+        return cls(section, old.text if old else None, new.text if new else None,
+                   old.line if old else None, new.line if new else None, klass, rule, reason)
 
     def __str__(self) -> str:
         parts = [f"[{self.klass}] {self.section} ({self.rule}): {self.reason}"]

@@ -443,16 +443,7 @@ def _changed(o: Directive | None, n: Directive | None, scope: _Scope) -> Differe
         reason = f"`{d.keyword}` line missing on the new node"
     else:
         reason = f"`{' '.join(_identity(d))}` differs"
-    return Difference(
-        section,
-        o.text if o else None,
-        n.text if n else None,
-        o.line if o else None,
-        n.line if n else None,
-        klass,
-        RULE,
-        reason,
-    )
+    return Difference.of_lines(section, o, n, klass=klass, rule=RULE, reason=reason)
 
 
 def _klass(d: Directive, scope: _Scope) -> Klass:

@@ -144,16 +144,7 @@ def _head(text: str) -> str:
 
 
 def _diff(section: str, o: RcLine | None, n: RcLine | None, reason: str) -> Difference:
-    return Difference(
-        section,
-        o.text if o else None,
-        n.text if n else None,
-        o.line if o else None,
-        n.line if n else None,
-        "unexpected",
-        RULE,
-        reason,
-    )
+    return Difference.of_lines(section, o, n, klass="unexpected", rule=RULE, reason=reason)
 
 
 def _temporary(section: str, o: RcLine, n: RcLine, amap: AddressMap,
