@@ -74,8 +74,7 @@ async def _upgrade(
     topology: str, *, state_dir: Path, out_dir: Path, keep: bool, events: EventSink,
     say: Callable[[str], None],
 ) -> DemoResult:
-    reach = make_reach(lab=state_dir, firstbox=None, user=None, identity_file=[],
-                       known_hosts=None, direct=False, connect_timeout=10.0)
+    reach = make_reach(lab=state_dir, firstbox=None)  # the lab's key and known_hosts
     assert reach.firstbox is not None, "a zone lab always has a firstbox"
     today = _dt.date.today().strftime("%Y%m%d")
     say("discover the zone (R2) and plan (R4-R26): MACs from gen_mac.py, temporary "

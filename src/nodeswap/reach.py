@@ -65,17 +65,19 @@ def read_lab(folder: Path) -> dict[str, Any]:
 
 
 def make_reach(
-    *, lab: Path | None, firstbox: str | None, user: str | None, identity_file: list[Path],
-    known_hosts: Path | None, direct: bool, connect_timeout: float, jump: str | None = None,
+    *, lab: Path | None, firstbox: str | None, user: str | None = None,
+    identity_file: list[Path] | None = None, known_hosts: Path | None = None,
+    direct: bool = False, connect_timeout: float = 10.0, jump: str | None = None,
 ) -> Reach:  # fmt: skip
     """Combine --lab / --firstbox with --user, --identity-file, --known-hosts, --direct and
-    --jump [USER@]HOST (a bastion in front of firstbox)."""
+    --jump [USER@]HOST (a bastion in front of firstbox). Host keys are always checked: with
+    no --known-hosts, against the lab's file (--lab) or the operator's ~/.ssh/known_hosts."""
     if lab is not None and firstbox is not None:
         raise InputError([Problem("give --lab or --firstbox, not both", key="--firstbox")])
     data = read_lab(lab) if lab is not None else None
     fb: Target | None = None
     login = user or "root"
-    ids = tuple(str(p) for p in identity_file)
+    ids = tuple(str(p) for p in identity_file or ())
     kh = str(known_hosts) if known_hosts else None
     if data is not None:
         login = user or data["ssh"]["user"]

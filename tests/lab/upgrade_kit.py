@@ -164,7 +164,7 @@ class Zone:
         from nodeswap.discover import discover  # noqa: PLC0415
 
         reach = reach_of(self.lab.dir, None, None, identity_file=None, known_hosts=None,
-                         direct=False)
+                         direct=False)  # the lab's files; nodeswap's own known_hosts
 
         async def go() -> Snapshot:
             fb = reach.firstbox
@@ -305,8 +305,7 @@ def zone(topology: str = "default", *, connect_timeout: float = 10.0,
     state = STATE_ROOT / f"pytest-{os.getpid()}-e2e-{tag or topology}"
     lab = Lab.up(state, topology=topology)
     try:
-        reach = make_reach(lab=state, firstbox=None, user=None, identity_file=[],
-                           known_hosts=None, direct=False,
+        reach = make_reach(lab=state, firstbox=None,  # the lab's key and known_hosts
                            connect_timeout=connect_timeout)
         info = lab.info()
         z = Zone(lab, topology, demo_spec(topology), reach, Ssh(info))
