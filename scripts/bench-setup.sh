@@ -6,20 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-command -v parallel-ssh >/dev/null 2>&1 || need_apt+=(pssh)
-command -v parallel >/dev/null 2>&1 || need_apt+=(parallel)
-command -v ping >/dev/null 2>&1 || need_apt+=(iputils-ping)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "bench-setup: need Debian packages ${need_apt[*]} (run as root, or install them)" >&2
-    exit 1
-  fi
-  echo "bench-setup: installing Debian packages: ${need_apt[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-fi
+. scripts/apt-need.sh
+apt_need bench-setup parallel-ssh=pssh parallel=parallel ping=iputils-ping
 
 PY=${PYTHON:-python3}
 VENV=.venv-bench
