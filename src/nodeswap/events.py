@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from typing import Any, TextIO
 
@@ -65,6 +66,7 @@ class GateReached:
     title: str
     command: str
     approved: bool | None = None  # None: waiting (stopped), True/False: answer
+    summary: str = ""  # what is decided: the change, the checks run again (nodeswap.gates)
 
 
 @dataclass(frozen=True)
@@ -132,47 +134,99 @@ def _indent(host: str, text: str) -> str:
     return "".join(f"  {host}| {line}\n" for line in text.splitlines())
 
 
-class PlainView:
-    """One line per event; output lines prefixed with their host."""
+QUIET, NORMAL, VERBOSE = 0, 1, 2
 
-    def __init__(self, out: TextIO | None = None, *, show_output: bool = True) -> None:
+
+class StepLines:
+    """Turns a run's events into text lines, at one of three levels:
+
+    - QUIET: gates, failures and notices only;
+    - NORMAL: one line per step (when it ends: ``[26/84] done r21-launch-proxy0 (R21) on
+      firstbox: ... 0.4s``), the gates, the run's start and end;
+    - VERBOSE: also a line when each step starts and every command's output.
+    """
+
+    def __init__(self, level: int = NORMAL) -> None:
+        self.level = level
+        self._total = 0
+        self._started: dict[str, StepStarted] = {}
+
+    def _pos(self, position: int) -> str:
+        return f"[{position + 1}/{self._total}]" if self._total else f"[{position + 1}]"
+
+    def __call__(self, event: Event) -> str:
+        quiet, verbose = self.level <= QUIET, self.level >= VERBOSE
+        if isinstance(event, RunStarted):
+            if event.resumed is False or self._total == 0:
+                self._total = event.total_steps
+            verb = "resuming" if event.resumed else "starting"
+            return "" if quiet else f"run {event.run_id}: {verb}, {event.total_steps} steps\n"
+        if isinstance(event, StepStarted):
+            self._started[event.step_id] = event
+            if not verbose or event.kind not in ("run", "undo"):
+                return ""
+            verb = "undo " if event.kind == "undo" else ""
+            where = f"{event.step_id} ({event.rule}) on {event.host}"
+            return f"{self._pos(event.position)} {verb}{where}: {event.title}\n"
+        if isinstance(event, StepOutput):
+            return _indent(event.host, event.text) if verbose else ""
+        if isinstance(event, StepEnded):
+            return self._ended(event, quiet=quiet, verbose=verbose)
+        if isinstance(event, GateReached):
+            return gate_text(event)
+        if isinstance(event, RunEnded):
+            if quiet:
+                return ""
+            first = event.message.splitlines()[0] if event.message else ""
+            return f"run {event.run_id}: {event.state}" + (f": {first}" if first else "") + "\n"
+        if isinstance(event, Notice):
+            return f"note: {event.text}\n"
+        return host_block(event)
+
+    def _ended(self, event: StepEnded, *, quiet: bool, verbose: bool) -> str:
+        failed = event.state in ("failed", "undo_failed")
+        if quiet and not failed:
+            return ""
+        status = "" if event.exit_status is None else f" (exit {event.exit_status})"
+        msg = f": {event.message}" if event.message else ""
+        if verbose:
+            return f"    {event.step_id}: {event.state}{status} {event.duration:.1f}s{msg}\n"
+        st = self._started.get(event.step_id)
+        if st is None:
+            return f"{event.state:<8} {event.step_id} on {event.host}{status}{msg}\n"
+        where = f"{event.step_id} ({st.rule}) on {event.host}"
+        return (f"{self._pos(st.position)} {event.state:<7} {where}: {st.title}"
+                f" {event.duration:.1f}s{status}{msg}\n")  # fmt: skip
+
+
+def gate_text(event: GateReached) -> str:
+    if event.approved is None:
+        if event.summary:
+            return event.summary
+        where = f"{event.step_id} ({event.rule}) on {event.host}"
+        return f"GATE {where}: {event.title}\n    $ {event.command}\n"
+    return f"GATE {event.step_id}: {'approved' if event.approved else 'not approved'}\n"
+
+
+class PlainView:
+    """One line per event; output lines prefixed with their host (see StepLines)."""
+
+    def __init__(self, out: TextIO | None = None, *, show_output: bool = True,
+                 level: int | None = None) -> None:  # fmt: skip
         self._out = out or sys.stdout
-        self._show_output = show_output
+        self._lines = StepLines(level if level is not None
+                                else (VERBOSE if show_output else NORMAL))  # fmt: skip
 
     def __call__(self, event: Event) -> None:
-        line = plain_line(event, self._show_output)
+        line = self._lines(event)
         if line:
             self._out.write(line)
             self._out.flush()
 
 
 def plain_line(event: Event, show_output: bool = True) -> str:
-    """The plain text of an event ('' for events not shown)."""
-    if isinstance(event, RunStarted):
-        verb = "resuming" if event.resumed else "starting"
-        return f"run {event.run_id}: {verb}, {event.total_steps} steps\n"
-    if isinstance(event, StepStarted):
-        if event.kind != "run":
-            return ""
-        where = f"{event.step_id} ({event.rule}) on {event.host}"
-        return f"[{event.position + 1}] {where}: {event.title}\n"
-    if isinstance(event, StepOutput):
-        return _indent(event.host, event.text) if show_output else ""
-    if isinstance(event, StepEnded):
-        status = "" if event.exit_status is None else f" (exit {event.exit_status})"
-        msg = f": {event.message}" if event.message else ""
-        return f"    {event.step_id}: {event.state}{status} {event.duration:.1f}s{msg}\n"
-    if isinstance(event, GateReached):
-        if event.approved is None:
-            where = f"{event.step_id} ({event.rule}) on {event.host}"
-            return f"GATE {where}: {event.title}\n    $ {event.command}\n"
-        return f"GATE {event.step_id}: {'approved' if event.approved else 'not approved'}\n"
-    if isinstance(event, RunEnded):
-        msg = f": {event.message}" if event.message else ""
-        return f"run {event.run_id}: {event.state}{msg}\n"
-    if isinstance(event, Notice):
-        return f"note: {event.text}\n"
-    return host_block(event)
+    """The plain text of one event on its own ('' for events not shown)."""
+    return StepLines(VERBOSE if show_output else NORMAL)(event)
 
 
 def host_block(event: HostDone) -> str:
@@ -186,9 +240,10 @@ def host_block(event: HostDone) -> str:
 
 
 class RichView:
-    """A terminal view: step lines with colours and a progress bar of the run's steps."""
+    """A terminal view: step lines with colours and a progress bar of the run's steps.
+    ``paused()`` takes the bar off the screen while the operator answers a gate."""
 
-    def __init__(self, *, show_output: bool = True) -> None:
+    def __init__(self, *, show_output: bool = True, level: int | None = None) -> None:
         self._console = Console(highlight=False)
         self._progress = Progress(
             TextColumn("{task.description}"),
@@ -199,7 +254,8 @@ class RichView:
             transient=True,
         )
         self._task: Any = None
-        self._show_output = show_output
+        self._lines = StepLines(level if level is not None
+                                else (VERBOSE if show_output else NORMAL))  # fmt: skip
 
     def __enter__(self) -> RichView:
         self._progress.start()
@@ -208,9 +264,18 @@ class RichView:
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """No progress bar (and no redraws) while the operator reads and types."""
+        self._progress.stop()
+        try:
+            yield
+        finally:
+            self._progress.start()
+
     def __call__(self, event: Event) -> None:
         p = self._progress
-        if isinstance(event, RunStarted):
+        if isinstance(event, RunStarted) and self._task is None:
             self._task = p.add_task(f"run {event.run_id}", total=event.total_steps)
         elif isinstance(event, StepStarted) and event.kind == "run" and self._task is not None:
             p.update(self._task, description=f"{event.step_id} on {event.host}")
@@ -225,12 +290,13 @@ class RichView:
             StepEnded: "green" if good else "red",
             GateReached: "yellow", RunEnded: "bold", Notice: "cyan", HostDone: "",
         }.get(type(event), "")  # fmt: skip
-        text = plain_line(event, self._show_output)
+        text = self._lines(event)
         if isinstance(event, HostDone) and (event.error or event.exit_status != 0):
             style = "red"
         if text:
             body = escape(text.rstrip("\n"))
-            self._console.print(f"[{style}]{body}[/]" if style else body)
+            # soft_wrap: long lines (commands, paths) are never cut or broken by rich
+            self._console.print(f"[{style}]{body}[/]" if style else body, soft_wrap=True)
 
 
 def fields_of(cls: type) -> list[str]:

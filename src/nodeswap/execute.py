@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import inspect
 import json
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,8 @@ from nodeswap.events import (
     StepStarted,
     discard,
 )
+from nodeswap.gates import Gate, GateCheck, file_diff, rechecks, written_path
+from nodeswap.hints import Hints
 from nodeswap.journal import Journal, OutputRecorder
 from nodeswap.model import Plan, Step, Target
 from nodeswap.shell import chain, cmd
@@ -53,7 +56,10 @@ from nodeswap.transport.redact import Redactor, Secret
 
 # (kind, output, reference, options) -> a verdict (see _verdict); nodeswap.checks.analyze.
 Analyzer = Callable[[str, str, "str | None", Mapping[str, str]], object]
-Approver = Callable[[Step], bool]
+# An approver gets the Gate (data only, never the journal). A plain function is called in a
+# worker thread; a coroutine function (the CLI's terminal prompt) is awaited, so Ctrl-C or
+# SIGTERM while the operator reads cancels it like any other wait.
+Approver = Callable[[Gate], "bool | Awaitable[bool]"]
 
 DEFAULT_LOCK_PATH = "/var/lib/nodeswap/zone.lock"
 LOCK_TIMEOUT = 30.0
@@ -163,8 +169,10 @@ class Executor:
         lock_path: str | None = DEFAULT_LOCK_PATH,
         break_lock: bool = False,
         rerun_unchecked: bool = False,
+        hints: Hints | None = None,
     ) -> None:
         self.journal = journal
+        self._hints = hints or Hints()
         self._conn = connector
         self._emit = events
         self._approve = approver
@@ -250,7 +258,7 @@ class Executor:
             return
         target = plan.targets[step.target]
         if step.gate and not rec.approved:
-            await self._gate(run_id, step, target)
+            await self._gate(run_id, plan, step, target)
         was_cut = rec.state in (J.RUNNING, J.INTERRUPTED)
         started = time.monotonic()
         transport = await self._conn.transport(target)
@@ -268,7 +276,8 @@ class Executor:
         elif was_cut and step.side_effect and not self._rerun_unchecked:
             self._fail(run_id, step, target, None, "was interrupted while running and has no"
                        " check, so nodeswap cannot tell whether it ran: look on the host, then"
-                       " resume with --rerun-unchecked to run it again")  # fmt: skip
+                       " resume with --rerun-unchecked to run it again",
+                       resume_flags=("--rerun-unchecked",))  # fmt: skip
         self.journal.set_step_state(run_id, step.id, J.RUNNING)
         res = await self._run_command(run_id, step, target, transport)
         if step.verify is not None:
@@ -303,19 +312,94 @@ class Executor:
             self._fail(run_id, step, target, res, why)
         return res
 
-    async def _gate(self, run_id: str, step: Step, target: Target) -> None:
-        self._emit(GateReached(run_id, step.id, target.name, step.rule, step.title, step.command))
-        ok = self._approve is not None and await asyncio.to_thread(self._approve, step)
-        self._emit(
-            GateReached(run_id, step.id, target.name, step.rule, step.title, step.command, ok)
-        )
+    async def _gate(self, run_id: str, plan: Plan, step: Step, target: Target) -> None:
+        """Show the gate (what it changes, the checks run again now) and ask the approver,
+        in a worker thread with nothing but the Gate: the journal stays in this thread."""
+        gate = await self._gate_view(run_id, plan, step, target)
+        shown = self._redact(step.command)
+        self._emit(GateReached(run_id, step.id, target.name, step.rule, step.title, shown,
+                               None, gate.summary()))  # fmt: skip
+        ok = await self._ask(gate)
+        self._emit(GateReached(run_id, step.id, target.name, step.rule, step.title, shown, ok))
         if not ok:
             self.journal.set_step_state(run_id, step.id, J.GATE)
             raise StoppedAtGate(
                 f"run {run_id} stopped at gate {step.id} ({step.rule}: {step.title}) on "
-                f"{target.name}; to approve and continue: nodeswap resume {run_id} --yes"
+                f"{target.name}; to approve it and go on, or to undo the run:\n"
+                f"{self._hints.next('resume', run_id, '--approve', step.id)}\n"
+                f"{self._hints.next('rollback', run_id)}"
             )
         self.journal.approve(run_id, step.id)
+
+    async def _ask(self, gate: Gate) -> bool:
+        if self._approve is None:
+            return False
+        if inspect.iscoroutinefunction(self._approve):
+            answer = await self._approve(gate)
+        else:
+            answer = await asyncio.to_thread(self._approve, gate)
+        return answer is True
+
+    async def _gate_view(self, run_id: str, plan: Plan, step: Step, target: Target) -> Gate:
+        """The gate as the operator sees it: the file the step rewrites as a diff against the
+        host's copy now, the gated command's own output when it only reads (R37's domain
+        list), and every read-only check that still applies, run again now (recorded as
+        ``gate-check`` attempts)."""
+        notes: list[str] = []
+        diff: tuple[str, ...] = ()
+        preview = ""
+        path = written_path(step)
+        try:
+            t = await self._conn.transport(target)
+            if path is not None and step.stdin is not None:
+                now = await t.run(cmd("cat", "--", path), timeout=LOCK_TIMEOUT)
+                if now.exit_status != 0:
+                    notes.append(f"{path} cannot be read on {target.name}: shown as new")
+                diff = file_diff(path, self._redact(now.stdout if now.ok else ""),
+                                 self._redact(step.stdin), step.rule)  # fmt: skip
+            if not step.side_effect:
+                seen = await t.run(step.command, timeout=step.timeout)
+                preview = self._redact(seen.stdout + seen.stderr)
+        except TransportError as exc:
+            notes.append(f"could not read {target.name}: {self._redact(str(exc))}")
+        checks = await asyncio.gather(*(self._recheck(run_id, plan, s)
+                                        for s in rechecks(plan, step)))  # fmt: skip
+        return Gate(run_id, step, target.name, target.address, self._redact(step.command),
+                    self.journal.run(run_id).plan_fingerprint, diff, preview, tuple(checks),
+                    tuple(notes))  # fmt: skip
+
+    async def _recheck(self, run_id: str, plan: Plan, step: Step) -> GateCheck:
+        """Run a read-only check step again (its fetch, then its analysis) for a gate."""
+        a = step.analysis
+        assert a is not None
+        target = plan.targets[step.target]
+        aid = self.journal.begin_attempt(run_id, step.id, "gate-check", target.name,
+                                         self._redact(step.command))  # fmt: skip
+        rec = OutputRecorder(self._redact)
+
+        def end(outcome: str, text: str, error: str | None = None) -> None:
+            rec.feed("stdout", text)
+            out_z, err_z, _, _ = rec.finish()
+            self.journal.end_attempt(aid, outcome=outcome, exit_status=None, error=error,
+                                     stdout_z=out_z, stderr_z=err_z)  # fmt: skip
+
+        try:
+            t = await self._conn.transport(target)
+            res = await t.run(step.command, stdin=step.stdin, timeout=step.timeout)
+        except TransportError as exc:
+            why = f"could not reach {target.name}: {self._redact(str(exc))}"
+            end("error", "", why)
+            return GateCheck(step.id, step.rule, a.kind, False, (), why)
+        if res.exit_status != 0:
+            why = f"{target.name}: exit status {res.exit_status}: {self._redact(res.tail())}"
+            end("failed", "", why)
+            return GateCheck(step.id, step.rule, a.kind, False, (), why)
+        reference = None if a.against is None else self.journal.last_output(run_id, a.against)
+        ok, text = _verdict(self._analyze(a.kind, self._redact(res.stdout), reference,
+                                          dict(a.options)))  # fmt: skip
+        text = self._redact(text)
+        end("ok" if ok else "failed", text)
+        return GateCheck(step.id, step.rule, a.kind, ok, tuple(text.splitlines()))
 
     async def _analysis(
         self, run_id: str, plan: Plan, step: Step, target: Target, res: Result
@@ -347,7 +431,8 @@ class Executor:
             r = Result(target.name, a.kind, 1, text, "")
             self._fail(run_id, step, target, r, f"analysis {a.kind!r} found differences")
 
-    def _fail(self, run_id: str, step: Step, target: Target, res: Result | None, why: str) -> None:
+    def _fail(self, run_id: str, step: Step, target: Target, res: Result | None, why: str,
+              *, resume_flags: tuple[str, ...] = ()) -> None:  # fmt: skip
         self.journal.set_step_state(run_id, step.id, J.FAILED)
         tail = self._redact(res.tail()) if res is not None else ""
         status = None if res is None else res.exit_status
@@ -356,8 +441,9 @@ class Executor:
         raise StepFailed(
             f"step {step.id} ({step.rule}: {step.title}) on {target.name} {why}"
             f" (exit status {status}); command: {self._redact(step.command)}{shown}\n"
-            f"next: fix the cause, then `nodeswap resume {run_id}`,"
-            f" or `nodeswap rollback {run_id}`",
+            f"fix the cause, then resume the run, or undo it:\n"
+            f"{self._hints.next('resume', run_id, *resume_flags)}\n"
+            f"{self._hints.next('rollback', run_id)}",
             host=target.name, step=step.id, rule=step.rule, command=self._redact(step.command),
             exit_status=status, output_tail=tail,
         )  # fmt: skip

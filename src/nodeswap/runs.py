@@ -6,25 +6,28 @@ prints (events go to the EventSink) and never asks (the approver is passed in).
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
-from collections.abc import Callable
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from nodeswap import journal as J
 from nodeswap.errors import InputError, PlanFileError, Problem
 from nodeswap.events import EventSink
-from nodeswap.execute import DEFAULT_LOCK_PATH, Executor
+from nodeswap.execute import DEFAULT_LOCK_PATH, Approver, Executor
+from nodeswap.hints import Hints
 from nodeswap.journal import Journal, default_state_dir, journal_path
 from nodeswap.knownhosts import with_key, without_host
-from nodeswap.model import Plan, Step
+from nodeswap.model import Plan
 from nodeswap.planning import zone_unchanged
 from nodeswap.reach import Reach
 from nodeswap.transport.base import Connector
 from nodeswap.transport.local import LocalConnector
 from nodeswap.transport.ssh import SshConnector
-
-Approver = Callable[[Step], bool]
 
 
 def read_plan(path: Path) -> Plan:
@@ -113,7 +116,8 @@ def start(plan: Plan, *, reach: Reach | None, state_dir: Path, zone: str | None 
 
 
 async def drive(journal: Journal, run_id: str, options: dict[str, Any], events: EventSink, *,
-                action: str, approver: Approver | None = None) -> None:  # fmt: skip
+                action: str, approver: Approver | None = None,
+                hints: Hints | None = None) -> None:  # fmt: skip
     """Apply (or resume, or roll back) run ``run_id`` to its end, a gate or a failure."""
     conn = journal.run(run_id).connection
     connector = make_connector(dict(conn), journal, run_id)
@@ -123,6 +127,7 @@ async def drive(journal: Journal, run_id: str, options: dict[str, Any], events: 
         lock_path=conn.get("lock_path", DEFAULT_LOCK_PATH),
         break_lock=options.get("break_lock", False),
         rerun_unchecked=options.get("rerun_unchecked", False),
+        hints=hints,
     )  # fmt: skip
     try:
         if action == "rollback":
@@ -154,12 +159,124 @@ def learn_switched_keys(journal: Journal, run_id: str) -> None:
     Path(path).write_text(text)
 
 
-def status_text(journal: Journal, run_id: str) -> str:
+def _live_path(journal: Journal, run_id: str) -> Path:
+    return journal.path.parent / "live" / f"{run_id}.pid"
+
+
+@contextmanager
+def live(journal: Journal, run_id: str) -> Iterator[None]:
+    """While this process drives ``run_id`` it holds an flock on ``STATE/live/RUN.pid`` (the
+    kernel drops it when the process dies, even by kill -9), so ``status`` on this machine
+    tells a run that is being driven from one whose process is gone."""
+    path = _live_path(journal, run_id)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def is_live(journal: Journal, run_id: str) -> bool:
+    """True when a process on this machine is driving ``run_id`` now (see ``live``)."""
+    path = _live_path(journal, run_id)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+# `nodeswap status RUN` exit codes (documented in its --help)
+STATUS_EXIT = {J.RUN_DONE: 0, J.RUN_ROLLED_BACK: 0, J.RUN_FAILED: 1, J.RUN_ROLLBACK_FAILED: 1,
+               J.RUN_GATE: 3, J.RUN_RUNNING: 4, J.RUN_INTERRUPTED: 5}  # fmt: skip
+
+
+def effective_state(journal: Journal, run_id: str) -> str:
+    """The run's state, where "running" with no live process here reads as interrupted."""
+    state = journal.run(run_id).state
+    if state == J.RUN_RUNNING and not is_live(journal, run_id):
+        return J.RUN_INTERRUPTED
+    return state
+
+
+def needs_rerun_unchecked(journal: Journal, run_id: str) -> bool:
+    """Whether the run stopped on a side-effect step without a check that was cut mid-run
+    (resume then needs --rerun-unchecked, after a look on the host)."""
+    plan = journal.run(run_id).plan()
+    for s in journal.steps(run_id):
+        if s.state not in (J.FAILED, J.INTERRUPTED, J.RUNNING):
+            continue
+        step = plan.step(s.step_id)
+        runs = [a for a in journal.attempts(run_id, s.step_id) if a.kind == "run"]
+        if step.side_effect and step.check is None and runs and runs[-1].ended is None:
+            return True
+    return False
+
+
+def next_lines(journal: Journal, run_id: str, hints: Hints) -> list[str]:
+    """What the operator can do next with the run, as lines; ``next:`` lines paste as is."""
+    run = journal.run(run_id)
+    state = effective_state(journal, run_id)
+    flags = ("--rerun-unchecked",) if needs_rerun_unchecked(journal, run_id) else ()
+    resume, rollback = hints.next("resume", run_id, *flags), hints.next("rollback", run_id)
+    rolling_back = (run.message or "").startswith("rollback")
+    if state == J.RUN_RUNNING:
+        return ["a nodeswap process on this machine is driving this run now"]
+    if state in (J.RUN_DONE, J.RUN_ROLLED_BACK):
+        return [hints.next("report", run_id)]
+    if state == J.RUN_ROLLBACK_FAILED or (state == J.RUN_INTERRUPTED and rolling_back):
+        return ["fix the cause, then roll back again:", rollback]
+    if state == J.RUN_GATE:
+        gate = next((s.step_id for s in journal.steps(run_id) if s.state == J.GATE), "")
+        return ["approve the gate and go on, or undo the run:",
+                hints.next("resume", run_id, "--approve", gate), rollback]
+    why = "look on the host first (a step was cut and has no check); " if flags else ""
+    if state == J.RUN_INTERRUPTED and run.state == J.RUN_RUNNING:
+        why += "its process is gone (killed?); "
+    return [f"{why}go on, or undo the run:", resume, rollback]
+
+
+def run_summary(journal: Journal, run_id: str) -> str:
+    """One paragraph a person can read: what became of the nodes, the steps, the gates."""
+    run = journal.run(run_id)
+    plan = run.plan()
+    steps = journal.steps(run_id)
+    count: dict[str, int] = {}
+    for s in steps:
+        count[s.state] = count.get(s.state, 0) + 1
+    shown = ", ".join(f"{n} {st}" for st, n in sorted(count.items()) if st != J.PENDING)
+    todo = count.get(J.PENDING, 0)
+    took = (run.ended or time.time()) - run.started
+    nodes = ", ".join(plan.nodes)
+    os_name = " ".join(plan.target_os)
+    head = {
+        J.RUN_DONE: f"{len(plan.nodes)} nodes replaced ({nodes}) by {os_name}",
+        J.RUN_ROLLED_BACK: f"rolled back: the old nodes ({nodes}) are in service again",
+    }.get(run.state, f"{run.state}: {nodes} not yet replaced")
+    approved = [s for s in steps if s.approved]
+    gates = f"; {len(approved)} gates approved by {run.operator}" if approved else ""
+    rest = f", {todo} to go" if todo else ""
+    return (f"run {run_id}: {head}; {len(steps)} steps: {shown or 'none run'}{rest}{gates}; "
+            f"{took:.0f} s since it started\n")  # fmt: skip
+
+
+def status_text(journal: Journal, run_id: str, hints: Hints | None = None) -> str:
     run = journal.run(run_id)
     plan = run.plan()
     lines = [f"run {run.id} (zone {run.zone}, operator {run.operator}): {run.state}"]
-    if run.message:
-        lines.append("  " + run.message.replace("\n", "\n  "))
+    if run.message:  # its own next: lines are replaced by this invocation's, below
+        kept = [ln for ln in run.message.splitlines() if not ln.startswith("next: ")]
+        lines += ["  " + ln for ln in kept]
     for s in journal.steps(run_id):
         step = plan.step(s.step_id)
         tries = [a for a in journal.attempts(run_id, s.step_id) if a.kind == "run"]
@@ -167,15 +284,11 @@ def status_text(journal: Journal, run_id: str) -> str:
         cut = " (cut: started, no end recorded)" if tries and tries[-1].ended is None else ""
         lines.append(f"  [{s.position + 1:>3}] {s.state:<11} {s.step_id} ({step.rule}) on "
                      f"{step.target}: {step.title}{extra}{cut}")  # fmt: skip
-    resume = f"`nodeswap resume {run_id}`"
-    nxt = {
-        J.RUN_FAILED: f"next: fix the cause, then {resume} or `nodeswap rollback {run_id}`",
-        J.RUN_GATE: f"next: `nodeswap resume {run_id} --yes` to approve the gate",
-        J.RUN_INTERRUPTED: f"next: {resume}",
-        J.RUN_RUNNING: f"if no nodeswap process runs it any more (killed?): {resume}",
-    }.get(run.state)
-    if nxt:
-        lines.append(nxt)
+    state = effective_state(journal, run_id)
+    if state != run.state:
+        lines.append(f"  (recorded as {run.state}, but no nodeswap process here drives it:"
+                     f" {state})")  # fmt: skip
+    lines += next_lines(journal, run_id, hints or Hints())
     return "\n".join(lines) + "\n"
 
 

@@ -117,7 +117,7 @@ def test_gate_without_approver_stops_and_resume_with_yes_continues(tmp_path: Pat
     plan = make_plan([counting_step(0, tmp_path), counting_step(1, tmp_path, gate=True)])
     rig = Rig(tmp_path)
     rid = rig.ex.start(plan, operator="tester")
-    with pytest.raises(StoppedAtGate, match=f"nodeswap resume {rid} --yes"):
+    with pytest.raises(StoppedAtGate, match=f"\nnext: nodeswap resume {rid} --approve s1\n"):
         asyncio.run(rig.ex.execute(rid))
     assert rig.log() == ["step0"]
     assert rig.journal.run(rid).state == J.RUN_GATE

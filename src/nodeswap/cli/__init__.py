@@ -15,13 +15,13 @@ import sys
 import typer
 
 from nodeswap import __version__
-from nodeswap.errors import EXIT_INTERRUPTED, InputError, NodeswapError
+from nodeswap.errors import EXIT_INTERRUPTED, InputError, NodeswapError, StoppedAtGate
 
 # command -> the module that registers it, in the order `nodeswap --help` lists them
 COMMANDS = {
     "discover": "discover_cmd", "plan": "plan_cmd", "apply": "run_cmd", "resume": "run_cmd",
-    "rollback": "run_cmd", "status": "run_cmd", "report": "report_cmd", "exec": "exec_cmd",
-    "diff": "diff_cmd", "lab": "lab_cmd", "demo": "demo_cmd",
+    "rollback": "run_cmd", "status": "run_cmd", "show": "show_cmd", "report": "report_cmd",
+    "exec": "exec_cmd", "diff": "diff_cmd", "lab": "lab_cmd", "demo": "demo_cmd",
 }
 
 app = typer.Typer(
@@ -72,7 +72,8 @@ def main() -> None:
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except NodeswapError as exc:
-        label = "invalid input" if isinstance(exc, InputError) else "error"
+        label = ("invalid input" if isinstance(exc, InputError)
+                 else "stopped" if isinstance(exc, StoppedAtGate) else "error")  # fmt: skip
         print(f"nodeswap: {label}: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

@@ -10,71 +10,177 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from nodeswap.events import EventSink, JsonView, PlainView, RichView
-from nodeswap.execute import DEFAULT_LOCK_PATH
+from nodeswap import journal as J
+from nodeswap.errors import InputError, Problem
+from nodeswap.events import NORMAL, QUIET, VERBOSE, EventSink, JsonView, PlainView, RichView
+from nodeswap.execute import DEFAULT_LOCK_PATH, Approver
+from nodeswap.gates import Gate
+from nodeswap.hints import Hints, commands_in
 from nodeswap.journal import Journal
-from nodeswap.model import Step
 from nodeswap.reach import make_reach
-from nodeswap.runs import drive, find_run, read_plan, start, state_dir_for, status_text
+from nodeswap.runs import (
+    STATUS_EXIT,
+    drive,
+    effective_state,
+    find_run,
+    live,
+    next_lines,
+    read_plan,
+    run_summary,
+    start,
+    state_dir_for,
+    status_text,
+)
 
 Opt = typer.Option
 STATE_OPT = Opt("--state-dir", help="journal folder (default /var/lib/nodeswap as root)")
 
 
 @contextmanager
-def view(json_out: bool, *, show_output: bool = True) -> Iterator[EventSink]:
-    """JSON lines, rich on a terminal, else plain lines (commands' output shown or not)."""
+def view(json_out: bool, *, show_output: bool = True, level: int | None = None
+         ) -> Iterator[EventSink]:  # fmt: skip
+    """JSON lines, rich on a terminal, else plain lines (``level``: QUIET, NORMAL, VERBOSE;
+    by default VERBOSE when ``show_output``)."""
     if json_out:
         yield JsonView()
     elif sys.stdout.isatty():
-        with RichView() as rich:
+        with RichView(show_output=show_output, level=level) as rich:
             yield rich
     else:
-        yield PlainView(show_output=show_output)
+        yield PlainView(show_output=show_output, level=level)
 
 
-def gate_summary(journal: Journal, run_id: str) -> str:
-    """What the operator needs at a gate: every check's verdict so far (R27/R28 differences
-    with their class, R29/R35 services, R23 VIP, R36 console), newest last."""
-    plan = journal.run(run_id).plan()
-    lines = []
-    for a in journal.attempts(run_id):
-        if a.kind != "analysis":
-            continue
-        step = plan.step(a.step_id)
-        text = journal.output(a.id)[0].strip()
-        verdict = "ok" if a.outcome == "ok" else "FAILED"
-        lines.append(f"  {step.rule} {a.step_id}: {verdict}")
-        lines += [f"      {ln}" for ln in text.splitlines()]
-    if not lines:
-        return ""
-    return "Checks so far:\n" + "\n".join(lines) + "\n"
+def level_of(verbose: bool, quiet: bool) -> int:
+    if verbose and quiet:
+        raise InputError([Problem("give -v or -q, not both", key="--quiet")])
+    return VERBOSE if verbose else QUIET if quiet else NORMAL
 
 
-def approver(yes: bool, journal: Journal | None = None, run_id: str = ""
-             ) -> Callable[[Step], bool] | None:  # fmt: skip
-    if yes:
-        return lambda step: True
-    if not sys.stdin.isatty():
-        return None  # not a terminal, no --yes: stop at the gate (exit 3, resumable)
+def _paused(events: EventSink) -> AbstractContextManager[None]:
+    return events.paused() if isinstance(events, RichView) else nullcontext()
 
-    def ask(step: Step) -> bool:
-        if journal is not None:
-            typer.echo(gate_summary(journal, run_id), nl=False)
-        return typer.confirm(f"Gate {step.id} ({step.rule}): {step.title}. Go on?")
 
-    return ask
+async def read_answer(prompt: str) -> str | None:
+    """One line typed at the terminal, read without a thread (Ctrl-C cancels the wait);
+    None at end of input."""
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    loop = asyncio.get_running_loop()
+    got: asyncio.Future[bytes] = loop.create_future()
+    fd = sys.stdin.fileno()
+
+    def readable() -> None:
+        if not got.done():
+            got.set_result(os.read(fd, 4096))
+
+    loop.add_reader(fd, readable)
+    try:
+        data = await got
+    finally:
+        loop.remove_reader(fd)
+    return data.decode(errors="replace") if data else None
+
+
+ANSWERS = {"y": True, "yes": True, "n": False, "no": False}
+
+
+def approver(yes: bool, approve: Sequence[str] = (), events: EventSink | None = None
+             ) -> Approver:  # fmt: skip
+    """Gates named with --approve pass; --yes passes every gate whose checks, run again at
+    the gate, pass; at a terminal the operator is asked (y/yes, n/no, d/details, any case);
+    without a terminal the run stops at the gate (exit 3, resumable)."""
+    named = set(approve)
+    interactive = sys.stdin.isatty()
+
+    async def decide(gate: Gate) -> bool:
+        if gate.id in named:
+            return True
+        if yes and not gate.failed_checks():
+            return True
+        if yes:
+            typer.echo(f"nodeswap: --yes does not pass gate {gate.id}: a check failed when run"
+                       f" again at the gate; after a look, approve it by name (--approve"
+                       f" {gate.id})", err=True)  # fmt: skip
+        if not interactive:
+            return False
+        with _paused(events) if events is not None else nullcontext():
+            return await ask(gate)
+
+    return decide
+
+
+async def ask(gate: Gate) -> bool:
+    prompt = f"Approve gate {gate.id} ({gate.rule})? [y]es, [n]o, [d]etails: "
+    while True:
+        line = await read_answer(prompt)
+        if line is None:
+            typer.echo("")
+            return False
+        answer = line.strip().lower()
+        if answer in ANSWERS:
+            return ANSWERS[answer]
+        if answer in ("d", "details"):
+            typer.echo(gate.details(), nl=False)
+        else:
+            typer.echo("Answer y (yes: run it), n (no: stop here, resumable) or d (details).")
+
+
+def hints_of(lab: Path | None, state_dir: Path | None) -> Hints:
+    return Hints.of(lab=lab, state_dir=state_dir)
+
+
+def finish(journal: Journal, run_id: str, hints: Hints, *, json_out: bool, level: int) -> None:
+    """After apply/resume/rollback: the closing summary and what to do next (not in -q or
+    --json; errors and their next: lines go to stderr through the CLI's edge)."""
+    if json_out or level == QUIET:
+        return
+    state = journal.run(run_id).state
+    typer.echo(run_summary(journal, run_id), nl=False)
+    if state in (J.RUN_DONE, J.RUN_ROLLED_BACK):
+        typer.echo(hints.next("report", run_id, "--html", f"report-{run_id}.html"))
+
+
+def run_and_finish(journal: Journal, run_id: str, opts: dict[str, Any], *, action: str,
+                   json_out: bool, level: int, hints: Hints, yes: bool = False,
+                   approve: Sequence[str] = ()) -> None:  # fmt: skip
+    with view(json_out, show_output=False, level=level) as events, live(journal, run_id):
+        try:
+            asyncio.run(drive(journal, run_id, opts, events, action=action, hints=hints,
+                              approver=approver(yes, approve, events)))  # fmt: skip
+        finally:
+            if sys.exc_info()[0] is not KeyboardInterrupt:
+                finish(journal, run_id, hints, json_out=json_out, level=level)
 
 
 LAB_OPT = Opt("--lab", help="a lab's state folder (its journal is LAB/nodeswap)")
+APPROVE_OPT = Opt("--approve", metavar="GATE",
+                  help="approve this gate (a step id, e.g. r30-settings-proxy1); repeatable")
+YES_OPT = Opt("--yes", "-y", help="approve every gate whose checks pass when run again there")
+VERBOSE_OPT = Opt("--verbose", "-v", help="also show every command's output")
+QUIET_OPT = Opt("--quiet", "-q", help="show only gates and errors")
+JSON_OPT = Opt("--json", help="JSON events, one per line")
+
+
+STATUS_HELP = """Where a run stands (every step's state) and the next move; no RUN: list runs.
+
+\b
+Exit status of `status RUN`:
+  0  done, or rolled back
+  1  failed, or its rollback failed
+  3  stopped at a gate (approve it: resume RUN --approve GATE)
+  4  running: a nodeswap process on this machine drives it now
+  5  interrupted (Ctrl-C, SIGTERM, a kill, a lost machine): resume RUN
+Without RUN: 0 (the list, newest first; --json for scripts).
+"""
 
 
 def register(app: typer.Typer) -> None:
@@ -85,72 +191,98 @@ def register(app: typer.Typer) -> None:
         lab: Annotated[Path | None, Opt("--lab", help="a lab's state folder")] = None,
         firstbox: Annotated[str | None, Opt("--firstbox", help="[USER@]ADDRESS")] = None,
         local: Annotated[bool, Opt("--local", help="run every step on this machine")] = False,
-        user: Annotated[str | None, Opt("--user")] = None,
-        identity_file: Annotated[list[Path] | None, Opt("--identity-file", "-i")] = None,
-        known_hosts: Annotated[Path | None, Opt("--known-hosts")] = None,
+        user: Annotated[str | None, Opt("--user", help="login on the zone's hosts")] = None,
+        identity_file: Annotated[list[Path] | None, Opt(
+            "--identity-file", "-i", metavar="FILE", help="ssh private key; repeatable")] = None,
+        known_hosts: Annotated[Path | None, Opt(
+            "--known-hosts", metavar="FILE", help="trusted host keys to start from")] = None,
         direct: Annotated[bool, Opt("--direct", help="not via firstbox")] = False,
         jump: Annotated[str | None, Opt("--jump", help="[USER@]HOST of a bastion in front of "
                                         "firstbox")] = None,
         state_dir: Annotated[Path | None, STATE_OPT] = None,
         zone: Annotated[str | None, Opt("--zone", help="journal name (default: plan's)")] = None,
         lock_path: Annotated[str, Opt("--lock-path", help="on firstbox")] = DEFAULT_LOCK_PATH,
-        yes: Annotated[bool, Opt("--yes", help="approve every gate")] = False,
+        yes: Annotated[bool, YES_OPT] = False,
+        approve: Annotated[list[str] | None, APPROVE_OPT] = None,
         break_lock: Annotated[bool, Opt("--break-lock", help="break another run's lock")] = False,
-        json_out: Annotated[bool, Opt("--json", help="JSON events, one per line")] = False,
+        verbose: Annotated[bool, VERBOSE_OPT] = False,
+        quiet: Annotated[bool, QUIET_OPT] = False,
+        json_out: Annotated[bool, JSON_OPT] = False,
     ) -> None:
         """Run PLAN.json exactly as written (R6-R37); stops at gates and failures; resumable.
 
         Every step: check (already done? skip) -> run -> verify -> record in the journal
-        (SQLite, mode 0600, before and after every side effect). Gates ask for approval
-        (--yes approves all; without a terminal and without --yes the run stops at the gate,
-        exit 3). A live plan is refused when the zone changed since it was made.
+        (SQLite, mode 0600, before and after every side effect). One line per step (-v: every
+        command's output too; -q: only gates and errors). A live plan is refused when the zone
+        changed since it was made.
+
+        At each gate nodeswap shows what is decided: the settings change as a diff, the
+        checks (R27-R29, R35, R36) run again at that moment with every attention item, the
+        exact command. At a terminal it asks: y (yes), n (no: stop, resumable), d (details).
+        --approve GATE passes the named gate; --yes every gate whose checks pass again.
+        Without a terminal, an unapproved gate stops the run (exit 3) with the command that
+        approves it.
 
         \b
         Examples:
           nodeswap apply plan.json --firstbox root@10.16.100.2
-          nodeswap apply plan.json --lab /var/lib/nodeswap-lab/default --yes
-        Then: nodeswap status RUN | resume RUN | rollback RUN | report RUN
+          nodeswap apply plan.json --lab /var/lib/nodeswap-lab/try
+          nodeswap apply plan.json --lab /var/lib/nodeswap-lab/try --approve r30-settings-proxy1
+        Then: nodeswap status RUN | resume RUN | rollback RUN | report RUN (each prints
+        the exact next command, with the options used here).
         """
+        level = level_of(verbose, quiet)
         plan = read_plan(plan_file)
         reach = None if local else make_reach(
             lab=lab, firstbox=firstbox, user=user, identity_file=identity_file or [],
             known_hosts=known_hosts, direct=direct, connect_timeout=10.0, jump=jump)
         journal, run_id = start(plan, reach=reach, state_dir=state_dir_for(state_dir, lab),
                                 zone=zone, lock_path=lock_path)
-        opts = {"yes": yes, "break_lock": break_lock}
-        with view(json_out) as events:
-            asyncio.run(drive(journal, run_id, opts, events, action="apply",
-                              approver=approver(yes, journal, run_id)))
+        run_and_finish(journal, run_id, {"yes": yes, "break_lock": break_lock},
+                       action="apply", json_out=json_out, level=level,
+                       hints=hints_of(lab, state_dir), yes=yes, approve=approve or ())
 
     @app.command("resume")
     def resume(  # noqa: PLR0917
         run_id: Annotated[str, typer.Argument(metavar="RUN")],
         state_dir: Annotated[Path | None, STATE_OPT] = None,
         lab: Annotated[Path | None, LAB_OPT] = None,
-        yes: Annotated[bool, Opt("--yes", help="approve every gate")] = False,
-        break_lock: Annotated[bool, Opt("--break-lock")] = False,
+        yes: Annotated[bool, YES_OPT] = False,
+        approve: Annotated[list[str] | None, APPROVE_OPT] = None,
+        break_lock: Annotated[bool, Opt("--break-lock", help="break another run's lock")] = False,
         rerun_unchecked: Annotated[bool, Opt(
             "--rerun-unchecked", help="re-run an interrupted step that has no check")] = False,
-        json_out: Annotated[bool, Opt("--json")] = False,
+        verbose: Annotated[bool, VERBOSE_OPT] = False,
+        quiet: Annotated[bool, QUIET_OPT] = False,
+        json_out: Annotated[bool, JSON_OPT] = False,
     ) -> None:
         """Continue a run that stopped (failure, gate, Ctrl-C, kill): checks, then goes on.
 
         An interrupted step is not blindly re-run: its check says whether it already ran.
         A step without a check that was cut mid-run needs --rerun-unchecked after a look.
+        Gates are shown and asked as in apply (--approve GATE, --yes).
+
+        \b
+        Example (the command nodeswap printed when the run stopped):
+          nodeswap resume 20261202-071500-ab12cd --approve r30-settings-proxy1 \\
+              --lab /var/lib/nodeswap-lab/try
         """
+        level = level_of(verbose, quiet)
         journal = find_run(state_dir_for(state_dir, lab), run_id)
         opts = {"yes": yes, "break_lock": break_lock, "rerun_unchecked": rerun_unchecked}
-        with view(json_out) as events:
-            asyncio.run(drive(journal, run_id, opts, events, action="resume",
-                              approver=approver(yes, journal, run_id)))
+        run_and_finish(journal, run_id, opts, action="resume", json_out=json_out, level=level,
+                       hints=hints_of(lab, state_dir), yes=yes, approve=approve or ())
 
     @app.command("rollback")
-    def rollback(
+    def rollback(  # noqa: PLR0917
         run_id: Annotated[str, typer.Argument(metavar="RUN")],
         state_dir: Annotated[Path | None, STATE_OPT] = None,
         lab: Annotated[Path | None, LAB_OPT] = None,
-        break_lock: Annotated[bool, Opt("--break-lock")] = False,
-        json_out: Annotated[bool, Opt("--json")] = False,
+        yes: Annotated[bool, Opt("--yes", "-y", help="do not ask for confirmation")] = False,
+        break_lock: Annotated[bool, Opt("--break-lock", help="break another run's lock")] = False,
+        verbose: Annotated[bool, VERBOSE_OPT] = False,
+        quiet: Annotated[bool, QUIET_OPT] = False,
+        json_out: Annotated[bool, JSON_OPT] = False,
     ) -> None:
         """Undo what run RUN did, last step first (each step's undo command).
 
@@ -158,37 +290,80 @@ def register(app: typer.Typer) -> None:
         images removed, an old VM already shut down started again at its address, settings
         restored from the R6 backup and packages rebuilt, firstbox's known_hosts cleaned.
         Once R37 began, it changes nothing and prints the manual restore instead.
+        It lists what it will undo and asks first (--yes: do not ask; without a terminal
+        --yes is required).
         """
+        level = level_of(verbose, quiet)
+        hints = hints_of(lab, state_dir)
         journal = find_run(state_dir_for(state_dir, lab), run_id)
-        with view(json_out) as events:
-            asyncio.run(drive(journal, run_id, {"break_lock": break_lock}, events,
-                              action="rollback"))
+        if not yes:
+            confirm_rollback(journal, run_id, hints)
+        run_and_finish(journal, run_id, {"break_lock": break_lock}, action="rollback",
+                       json_out=json_out, level=level, hints=hints)
 
-    @app.command("status")
+    @app.command("status", help=STATUS_HELP)
     def status(
         run_id: Annotated[str | None, typer.Argument(metavar="[RUN]")] = None,
         state_dir: Annotated[Path | None, STATE_OPT] = None,
         lab: Annotated[Path | None, LAB_OPT] = None,
-        json_out: Annotated[bool, Opt("--json")] = False,
+        json_out: Annotated[bool, Opt("--json", help="one JSON object (the list: an array)")
+                            ] = False,
     ) -> None:
-        """Where a run stands (every step's state) and the next move; no RUN: list runs."""
         folder = state_dir_for(state_dir, lab)
-        if run_id is not None:
-            journal = find_run(folder, run_id)
-            if json_out:
-                run = journal.run(run_id)
-                body = {"run": run.id, "state": run.state, "message": run.message,
-                        "steps": {s.step_id: s.state for s in journal.steps(run_id)}}  # fmt: skip
-                typer.echo(json.dumps(body))
-            else:
-                typer.echo(status_text(journal, run_id), nl=False)
+        if run_id is None:
+            list_runs(folder, json_out)
             return
-        rows = []
-        for path in sorted(folder.glob("*.journal.sqlite")):
-            j = Journal.open(path)
-            rows += [(r.started, r.id, r.zone, r.state) for r in j.runs()]
-            j.close()
-        for _started, rid, zone_name, state in sorted(rows, reverse=True):
-            typer.echo(f"{rid}  {zone_name}  {state}")
-        if not rows:
-            typer.echo(f"no runs under {folder}")
+        journal = find_run(folder, run_id)
+        state = effective_state(journal, run_id)
+        if json_out:
+            run = journal.run(run_id)
+            body = {"run": run.id, "state": run.state, "effective_state": state,
+                    "message": run.message, "exit_status": STATUS_EXIT[state],
+                    "next": commands_in("\n".join(next_lines(journal, run_id,
+                                                              hints_of(lab, state_dir)))),
+                    "steps": {s.step_id: s.state for s in journal.steps(run_id)}}  # fmt: skip
+            typer.echo(json.dumps(body))
+        else:
+            typer.echo(status_text(journal, run_id, hints_of(lab, state_dir)), nl=False)
+        raise typer.Exit(STATUS_EXIT[state])
+
+
+def confirm_rollback(journal: Journal, run_id: str, hints: Hints) -> None:
+    """Show what a rollback would undo and ask; refuse without a terminal (exit 2)."""
+    run = journal.run(run_id)
+    plan = run.plan()
+    ran = {a.step_id for a in journal.attempts(run_id) if a.kind == "run"}
+    todo = [plan.step(s.step_id) for s in journal.steps(run_id)
+            if s.state in (J.DONE, J.SKIPPED) and s.step_id in ran
+            and plan.step(s.step_id).side_effect]  # fmt: skip
+    lines = [f"rollback of run {run_id} ({run.state}) would undo, last first:"]
+    lines += [f"  {s.id} ({s.rule}) on {s.undo_target or s.target}: "
+              + (s.undo or "(no undo: left as it is)") for s in reversed(todo)]  # fmt: skip
+    if not todo:
+        lines.append("  nothing: no step of this run changed the zone")
+    if not sys.stdin.isatty():
+        raise InputError([Problem("\n".join(lines) + "\nrollback asks for confirmation: run it"
+                                  " at a terminal, or confirm with --yes:\n"
+                                  + hints.next("rollback", run_id, "--yes"),
+                                  key="--yes")])  # fmt: skip
+    typer.echo("\n".join(lines))
+    if not typer.confirm(f"Roll back run {run_id}?", default=False):
+        typer.echo("nothing done")
+        raise typer.Exit(0)
+
+
+def list_runs(folder: Path, json_out: bool) -> None:
+    rows = []
+    for path in sorted(folder.glob("*.journal.sqlite")):
+        j = Journal.open(path)
+        rows += [(r.started, r.id, r.zone, effective_state(j, r.id)) for r in j.runs()]
+        j.close()
+    rows.sort(reverse=True)
+    if json_out:
+        typer.echo(json.dumps([{"run": rid, "zone": z, "state": st, "started": started}
+                               for started, rid, z, st in rows]))  # fmt: skip
+        return
+    for _started, rid, zone_name, state in rows:
+        typer.echo(f"{rid}  {zone_name}  {state}")
+    if not rows:
+        typer.echo(f"no runs under {folder}")
