@@ -75,7 +75,7 @@ def test_rollback_undoes_in_reverse(tmp_path: Path) -> None:
     done = apply(tmp_path, write_plan(tmp_path))
     assert done.returncode == 0, done.stderr
     run_id = done.stdout.split()[1].rstrip(":")
-    back = ns("rollback", run_id, "--state-dir", str(tmp_path / "state"))
+    back = ns("rollback", run_id, "--yes", "--state-dir", str(tmp_path / "state"))
     assert back.returncode == 0, back.stderr
     assert (tmp_path / "log").read_text() == ""
     assert "rolled_back" in ns("status", run_id, "--state-dir", str(tmp_path / "state")).stdout

@@ -29,6 +29,7 @@ from nodeswap.demo import demo_spec
 from nodeswap.discover import Snapshot
 from nodeswap.errors import NodeswapError
 from nodeswap.events import Event, EventSink, StepEnded, StepStarted, discard
+from nodeswap.gates import Gate
 from nodeswap.journal import Journal
 from nodeswap.lab import Lab
 from nodeswap.lab.api import LabInfo
@@ -104,7 +105,7 @@ class Zone:
         return self.plan_
 
     def run(self, *, stop_at_gate: str | None = None,
-            approver: Callable[[Step], bool] | None = None, action: str = "apply",
+            approver: Callable[[Gate], bool] | None = None, action: str = "apply",
             events: EventSink | None = None) -> str:
         """Apply (or resume / rollback) the plan; gates approved unless ``stop_at_gate``
         names the gate step to refuse. Returns the run's state; a NodeswapError that ended
