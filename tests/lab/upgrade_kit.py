@@ -33,7 +33,7 @@ from nodeswap.gates import Gate
 from nodeswap.journal import Journal
 from nodeswap.lab import Lab
 from nodeswap.lab.api import LabInfo
-from nodeswap.model import Plan, Step
+from nodeswap.model import Plan
 from nodeswap.planning import plan_live
 from nodeswap.reach import Reach, make_reach
 from nodeswap.runs import drive, start
