@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from nodeswap.errors import EXIT_FAILED, EXIT_GATE, EXIT_INPUT
 from nodeswap.model import Plan, Step, Target
@@ -127,3 +130,94 @@ def test_ctrl_c_is_recorded_and_exit_130(tmp_path: Path) -> None:
     st = ns("status", run_id, "--state-dir", str(tmp_path / "state"))
     assert "interrupted" in st.stdout and f"nodeswap resume {run_id}" in st.stdout
     assert not (tmp_path / "log").exists()
+
+
+def test_exec_options_after_the_group_are_options(tmp_path: Path) -> None:
+    """issue 9 item 9: `exec GROUP --lab DIR -- CMD` reads --lab (it was swallowed into CMD)."""
+    done = ns("exec", "all", "--lab", str(tmp_path), "--", "true")
+    assert done.returncode == EXIT_INPUT and "not a lab state folder" in done.stderr
+    # after `--` everything is the remote command, options included
+    done = ns("exec", "all", "--", "ls", "--lab", str(tmp_path))
+    assert done.returncode == EXIT_INPUT and "--firstbox or --lab" in done.stderr
+
+
+def test_exec_command_must_follow_double_dash(tmp_path: Path) -> None:
+    done = ns("exec", "all", "uptime")
+    assert done.returncode == EXIT_INPUT and "after --" in done.stderr
+    done = ns("exec", "all", "--")
+    assert done.returncode == EXIT_INPUT and "no COMMAND" in done.stderr
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1\n")
+    done = ns("exec", "all", "--hosts-file", str(hosts), "--", "true")
+    assert done.returncode == EXIT_INPUT and "not both" in done.stderr
+
+
+def _listener() -> socket.socket:
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.setblocking(False)
+    return srv
+
+
+@pytest.mark.parametrize(("content", "where", "says"), [
+    (b"", ":", "no hosts"),
+    (b"# only a comment\n\n   \n", ":", "no hosts"),
+    (b"127.0.0.1\n\x00\x01\x02binary\n", ":2:", "binary"),
+    (b"127.0.0.1\n\xff\xfe\n", ":2:", "not UTF-8"),
+    (b"127.0.0.1\nbad host\n", ":2:", "space"),
+    (b"127.0.0.1\n127.0.0.1:99999\n", ":2:", "port"),
+    (b"127.0.0.1\n@127.0.0.1\n", ":2:", "empty user"),
+    (b"127.0.0.1\n# ok\nho$t;reboot\n", ":3:", "not a valid host"),
+])  # fmt: skip
+def test_exec_bad_hosts_file_is_input_error_before_any_connection(
+    tmp_path: Path, content: bytes, where: str, says: str
+) -> None:
+    """issue 9 item 5: an empty, binary or malformed hosts file: exit 2 naming FILE:LINE, no
+    traceback, and no host dialled (the good line's listener sees no connection)."""
+    srv = _listener()
+    port = srv.getsockname()[1]
+    hosts = tmp_path / "hosts"
+    hosts.write_bytes(content.replace(b"127.0.0.1\n", f"127.0.0.1:{port}\n".encode(), 1))
+    try:
+        done = ns("exec", "--hosts-file", str(hosts), "--connect-timeout", "2", "--", "true")
+        with pytest.raises(BlockingIOError):
+            srv.accept()
+    finally:
+        srv.close()
+    assert done.returncode == EXIT_INPUT, done
+    assert done.stderr.startswith(f"nodeswap: invalid input: {hosts}{where}"), done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr
+
+
+def test_exec_unreadable_hosts_file(tmp_path: Path) -> None:
+    done = ns("exec", "--hosts-file", str(tmp_path / "missing"), "--", "true")
+    assert done.returncode == EXIT_INPUT and "cannot read" in done.stderr
+    assert f"{tmp_path / 'missing'}:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_exec_help_shows_examples() -> None:
+    done = ns("exec", "--help")
+    assert done.returncode == 0
+    assert "nodeswap exec --lab /var/lib/nodeswap-lab/default proxy -- supervisorctl status" \
+        in done.stdout
+    assert "--hosts-file" in done.stdout and "[USER@]HOST[:PORT]" in done.stdout
+
+
+def test_exec_hosts_file_port_is_the_one_dialled(tmp_path: Path) -> None:
+    """The control of the test above: a valid line's host:port is dialled (the listener never
+    speaks SSH, so the host ends unreachable, exit 1)."""
+    srv = _listener()
+    port = srv.getsockname()[1]
+    hosts = tmp_path / "hosts"
+    hosts.write_text(f"# one host\nroot@127.0.0.1:{port}\n")
+    try:
+        done = ns("exec", "--hosts-file", str(hosts), "--connect-timeout", "1", "--json",
+                  "--", "true")  # fmt: skip
+        conn, _ = srv.accept()
+        conn.close()
+    finally:
+        srv.close()
+    assert done.returncode == EXIT_FAILED, done.stderr
+    row = json.loads(done.stdout)["hosts"][f"root@127.0.0.1:{port}"]
+    assert row["exit_status"] is None and row["address"] == "127.0.0.1" and row["node"] is None

@@ -360,11 +360,24 @@ def _cat_optional(path: str) -> str:
     return f"if {cmd('test', '-e', path)}; then echo 1; {cmd('cat', path)}; else echo 0; fi"
 
 
-async def firstbox_part(ask: Asker, fb: Target) -> dict[str, Any]:
+async def _settings_and_version(ask: Asker, fb: Target) -> tuple[dict[str, str], str]:
+    """The settings folder (by file name) and the installer version, read on firstbox."""
     settings_b64 = await ask.must(
         fb, f"{cmd('tar', '-C', SETTINGS_DIR, '-cf', '-', '.')} | {cmd('base64', '-w', '0')}",
         SETTINGS_DIR)
     version = parse_version_json(await ask.must(fb, cmd("cat", VERSION_JSON), VERSION_JSON))
+    return parse_settings_tar(settings_b64), version
+
+
+async def read_zone(connector: Connector, fb: Target) -> Zone:
+    """The zone's nodes as its settings files and installer version on firstbox describe them
+    (read as discover reads them; no other fact): enough for exec_nodes.sh's groups."""
+    settings, version = await _settings_and_version(Asker(connector), fb)
+    return _bare_zone({"settings": settings, "version": version})
+
+
+async def firstbox_part(ask: Asker, fb: Target) -> dict[str, Any]:
+    settings, version = await _settings_and_version(ask, fb)
     yaml_res = await ask.run(fb, _cat_optional(f"{VARIABLES_DIR}/variables.yaml"))
     files_res = await ask.run(
         fb, f"cd {cmd(VARIABLES_DIR)} 2>/dev/null && for f in *; do [ -f \"$f\" ] && "
@@ -373,7 +386,7 @@ async def firstbox_part(ask: Asker, fb: Target) -> dict[str, Any]:
     repos = await ask.run(fb, f"ls -1 {cmd(REPO)} 2>/dev/null; true")
     dump = await ask.run(fb, f"{cmd('test', '-x', DUMP_HOSTS)} && {cmd(DUMP_HOSTS)}")
     return {
-        "settings": parse_settings_tar(settings_b64),
+        "settings": settings,
         "version": version,
         "variables_yaml": yaml_res.stdout[2:] if yaml_res.stdout.startswith("1\n") else None,
         "variable_files": files_res.stdout,

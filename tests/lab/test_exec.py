@@ -28,7 +28,8 @@ def test_all_hosts_json_shape_and_exit_zero(plain_lab: Lab) -> None:
     names = sorted(plain_lab.info().hosts)
     assert sorted(body["hosts"]) == names
     for name, r in body["hosts"].items():
-        assert r == {"exit_status": 0, "stdout": f"{name}\n", "stderr": "e\n", "error": None}
+        assert r == {"exit_status": 0, "stdout": f"{name}\n", "stderr": "e\n", "error": None,
+                     "node": name, "address": plain_lab.info().address(name)}
     assert body["summary"] == {"ok": len(names), "failed": 0, "unreachable": 0}
 
 
@@ -82,3 +83,64 @@ def test_forks_one_still_reaches_every_host(plain_lab: Lab) -> None:
     done = nodeswap_exec(plain_lab, "--forks", "1", "all", "--", "true")
     assert done.returncode == 0
     assert f"ok {len(plain_lab.info().hosts)}, failed 0" in done.stdout
+
+
+def ns(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*NODESWAP, *args], capture_output=True, text=True, timeout=120,
+                          check=False)  # fmt: skip
+
+
+def test_group_on_a_zone_lab_readme_example(zone_lab: Lab) -> None:
+    """issue 9 item 5: the README's `exec proxy -- supervisorctl status` on a zone (it failed
+    with "invalid installer version '0'"); groups come from firstbox's settings."""
+    info = zone_lab.info()
+    done = ns("exec", "--lab", str(zone_lab.dir), "proxy", "--", "supervisorctl", "status")
+    assert done.returncode == 0, done.stderr
+    for name in ("proxy0", "proxy1"):
+        assert f"{name} ({info.address(name)}): ok" in done.stdout
+        assert f"{name}| " in done.stdout  # its supervisorctl lines, prefixed with the node
+    assert "webservice0" not in done.stdout
+    last = done.stdout.splitlines()[-1]
+    assert last.startswith("-- 2 hosts in ") and last.endswith("ok 2, failed 0, unreachable 0")
+
+
+def test_group_on_a_zone_by_firstbox_and_options_after_the_group(zone_lab: Lab) -> None:
+    """The same zone given by --firstbox (live, as discover reads it), every option after the
+    group; JSON rows name the node and its address."""
+    info = zone_lab.info()
+    fb = info.address(info.firstbox)
+    done = ns("exec", "proxy,webservice0", "--firstbox", f"root@{fb}", "-i", info.identity_file,
+              "--known-hosts", info.known_hosts, "--json", "--", "hostname")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)
+    assert sorted(body["hosts"]) == ["proxy0", "proxy1", "webservice0"]
+    for name, row in body["hosts"].items():
+        assert row["node"] == name and row["address"] == info.address(name)
+        assert row["stdout"] == f"{name}\n" and row["exit_status"] == 0
+
+
+def test_options_after_the_group_on_a_plain_lab(plain_lab: Lab) -> None:
+    done = ns("exec", "h0002", "--lab", str(plain_lab.dir), "--json", "--", "echo", "a  b")
+    assert done.returncode == 0, done.stderr
+    # several words after -- are an argument list: each is quoted, so "a  b" stays one word
+    assert json.loads(done.stdout)["hosts"]["h0002"]["stdout"] == "a  b\n"
+
+
+def test_hosts_file_user_and_port_are_used_and_rows_name_the_node(
+    plain_lab: Lab, tmp_path: Path
+) -> None:
+    info = plain_lab.info()
+    a1, a2, a3 = (info.address(h) for h in ("h0001", "h0002", "h0003"))
+    hosts = tmp_path / "hosts"
+    hosts.write_text(f"root@{a1}:22   # explicit user and port\n{a2}:2\nnosuchuser@{a3}\n")
+    done = nodeswap_exec(plain_lab, "--hosts-file", str(hosts), "--connect-timeout", "2",
+                         "--", "hostname")  # fmt: skip
+    assert done.returncode == 1
+    assert f"h0001 ({a1}): ok" in done.stdout and "h0001| h0001" in done.stdout
+    assert f"h0002 ({a2}): UNREACHABLE" in done.stdout  # port 2: nothing listens
+    assert f"h0003 ({a3}): UNREACHABLE" in done.stdout and "login as nosuchuser" in done.stdout
+    js = nodeswap_exec(plain_lab, "--hosts-file", str(hosts), "--connect-timeout", "2",
+                       "--json", "--", "hostname")  # fmt: skip
+    rows = json.loads(js.stdout)["hosts"]
+    assert rows[f"root@{a1}:22"]["node"] == "h0001" and rows[f"root@{a1}:22"]["address"] == a1
+    assert rows[f"{a2}:2"]["error"] and rows[f"nosuchuser@{a3}"]["node"] == "h0003"

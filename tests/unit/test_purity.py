@@ -12,6 +12,7 @@ PURE = [
     "model.py",
     "shell.py",
     "errors.py",
+    "hostsfile.py",
     "settings.py",
     "inventory.py",
     "rules.py",

@@ -22,7 +22,7 @@ import asyncio
 import codecs
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -114,9 +114,13 @@ class SshConnector(Connector):
     """One connection per target (name, address) for a run; opened once, reused, reopened."""
 
     def __init__(
-        self, config: SshConfig, *, keys: KeyStore | None = None, run_id: str | None = None
+        self, config: SshConfig, *, keys: KeyStore | None = None, run_id: str | None = None,
+        logins: Mapping[tuple[str, str], tuple[str | None, int | None]] | None = None,
     ) -> None:
+        """``logins``: a target's own (user, port) by (name, address), over the config's (a
+        hosts file's ``user@host:port``); the jump host and the bastion keep the config's."""
         self.config = config
+        self._logins = dict(logins or {})
         self._keys = keys
         self._run_id = run_id
         self._client_keys = _load_keys(config.identity_files) if config.identity_files else None
@@ -199,17 +203,18 @@ class SshConnector(Connector):
             tunnel = await self.connection(hop)
         via = f" via {hop.name}" if hop is not None else ""
         where = f"{target.name} ({target.address}{via})"
+        own_user, own_port = self._logins.get((target.name, target.address), (None, None))
         login = self.config.bastion_user if target is bastion and self.config.bastion_user \
-            else self.config.user
+            else own_user or self.config.user
         try:
             conn = await asyncssh.connect(
-                target.address, self.config.port, tunnel=tunnel, options=self._options,
+                target.address, own_port or self.config.port, tunnel=tunnel, options=self._options,
                 known_hosts=known, client_factory=lambda: client, username=login,
             )  # fmt: skip
         except asyncssh.HostKeyNotVerifiable as exc:
             raise HostKeyError(self._key_message(target, client, pinned, str(exc))) from exc
         except asyncssh.PermissionDenied as exc:
-            err = TransportError(f"{where}: login as {self.config.user} refused: {exc.reason}")
+            err = TransportError(f"{where}: login as {login} refused: {exc.reason}")
             err.final = True  # type: ignore[attr-defined]
             raise err from exc
         except (OSError, asyncio.TimeoutError, asyncssh.Error) as exc:
