@@ -195,6 +195,7 @@ class StepLines:
         if st is None:
             return f"{event.state:<8} {event.step_id} on {event.host}{status}{msg}\n"
         where = f"{event.step_id} ({st.rule}) on {event.host}"
+        status = "" if event.exit_status in (0, None) else f" (exit {event.exit_status})"
         return (f"{self._pos(st.position)} {event.state:<7} {where}: {st.title}"
                 f" {event.duration:.1f}s{status}{msg}\n")  # fmt: skip
 
