@@ -122,6 +122,13 @@ class Zone:
             self.errors.append(exc)
         return self.state()
 
+    def new_run(self) -> None:
+        """Leave the current run (its journal stays on disk, in the same file): the next
+        ``run`` records a new one, of the plan made last (``plan()`` again to replan)."""
+        if self.journal is not None:
+            self.journal.close()
+        self.journal, self.run_id, self.errors = None, "", []
+
     def resume(self, **kw: object) -> str:
         return self.run(action="resume", **kw)  # type: ignore[arg-type]
 
