@@ -4,11 +4,14 @@ Owns every asyncssh call in nodeswap; asyncssh's exceptions stop here, translate
 TransportError / HostKeyError with the cause chained.
 
 - Hosts are reached through a jump host (firstbox) by default (``via_firstbox``), or directly.
-- Host keys are always checked. Trust, per target: a key pinned in the journal under the
-  target's ``key_id`` is the ONLY key accepted (a new VM that now answers at the old node's
+- Host keys are always checked. Trust, per target: a key this run pinned in the journal under
+  the target's ``key_id`` is the ONLY key accepted (a new VM that now answers at the old node's
   address must present it, R31-R33); else a ``pin=True`` target (a host nodeswap created at an
-  address it assigned) is trusted on first sight and its key pinned; else the key must be in
-  the known_hosts file. Anything else stops with HostKeyError naming the presented key.
+  address it assigned) is trusted on first sight and its key pinned for this run; else the key
+  must be in the known_hosts file. Anything else stops with HostKeyError naming the presented
+  key.
+  Pins belong to a run: another run's pins of the same key_id (a VM an earlier run built and
+  its rollback destroyed) are history, never trusted or enforced.
 - Connections are opened lazily, once, and reopened with backoff when found closed; a
   connection lost while a command runs raises TransportError (the executor decides: for a
   ``disconnects`` step it is the expected outcome).
@@ -42,9 +45,9 @@ FAST_CIPHERS = ("aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes1
 
 
 class KeyStore(Protocol):
-    """Where pinned host keys live (the journal)."""
+    """Where pinned host keys live (the journal): per (run_id, key_id)."""
 
-    def pinned_key(self, key_id: str) -> str | None: ...
+    def pinned_key(self, key_id: str, run_id: str | None) -> str | None: ...
 
     def pin_key(self, key_id: str, public_key: str, address: str, run_id: str | None) -> None: ...
 
@@ -178,7 +181,8 @@ class SshConnector(Connector):
 
     def _trust(self, target: Target) -> tuple[Any, bool, str | None]:
         """(known_hosts argument, trust on first use?, pinned key text)."""
-        pinned = self._keys.pinned_key(target.key_id) if self._keys is not None else None
+        pinned = self._keys.pinned_key(target.key_id, self._run_id) \
+            if self._keys is not None else None
         if pinned is not None:
             return ([asyncssh.import_public_key(pinned)], [], []), False, pinned
         if target.pin and self._keys is not None:
