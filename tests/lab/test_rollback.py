@@ -47,6 +47,12 @@ def test_a_new_run_after_a_rollback_upgrades_the_zone() -> None:
         assert z.run(stop_at_gate=f"r30-settings-{first}") == "gate"
         assert z.rollback() == "rolled_back", z.errors
         z.assert_rolled_back()
+        assert z.journal is not None
+        first_run = z.run_id
+        retired = [p for p in z.journal.pins() if p.run_id == first_run]
+        assert {p.key_id for p in retired} >= {f"{n}-new" for n in plan.nodes}
+        assert all(p.retired is not None and p.retired_reason ==
+                   f"destroyed by rollback of run {first_run}" for p in retired), retired
         z.new_run()
         z.plan()
         assert z.run() == "done", z.errors
