@@ -219,8 +219,12 @@ def test_pinned_key_follows_the_key_id_across_an_address_change(
             await conn.transport(impostor)
         # pin=True does not re-trust once a key is pinned
         again = Target("proxy0-new", info.address("h0005"), "vm:proxy0", pin=True)
-        with pytest.raises(HostKeyError, match="is pinned to"):
+        with pytest.raises(HostKeyError, match="is pinned to") as refused:
             await conn.transport(again)
+        # the message says which run pinned the key, where, and what became of that VM
+        assert "by run r1 on " in str(refused.value)
+        assert f"first answered at {info.address('h0004')}" in str(refused.value)
+        assert "still pinned by run r1" in str(refused.value)
         await conn.close()
         # another run (r2) has no pin for vm:proxy0: its pin=True target is trusted on first
         # sight at h0005 and pinned for r2, while r1's pin stays as it was
