@@ -203,13 +203,18 @@ def journal_path(state_dir: Path, zone: str) -> Path:
 def _schema_version(db: sqlite3.Connection) -> int:
     """The file's schema version; 0 for a new, empty file."""
     row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-    return int(row[0]) if row is not None else 0
+    try:
+        return int(row[0]) if row is not None else 0
+    except ValueError as exc:
+        raise sqlite3.DatabaseError(f"unreadable schema version {row[0]!r}") from exc
 
 
 def _migrate(db: sqlite3.Connection, path: Path) -> None:
     """Bring a journal written by an older nodeswap to SCHEMA_VERSION, in one transaction
     (another process opening the same file at once waits, then finds it done). A newer
     journal is refused: this nodeswap would misread it."""
+    if _schema_version(db) in (0, SCHEMA_VERSION):
+        return  # new or current: no write lock taken on every open
     db.execute("BEGIN IMMEDIATE")
     try:
         version = _schema_version(db)

@@ -307,3 +307,14 @@ def test_rollback_pins_are_retired_not_deleted(tmp_path: Path) -> None:
     j.pin_key("proxy0-new", "ssh-ed25519 r1-again", "10.0.0.5", "r1")
     assert j.pinned_key("proxy0-new", "r1") == "ssh-ed25519 r1-again"
     assert j.pinned_keys("r1", retired=True) == {"proxy0-new": "ssh-ed25519 r1-again"}
+
+
+def test_a_journal_with_an_unreadable_schema_version_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "default.journal.sqlite"
+    schema_1_journal(path)
+    db = sqlite3.connect(str(path))
+    db.execute("UPDATE meta SET value='two' WHERE key='schema'")
+    db.commit()
+    db.close()
+    with pytest.raises(InputError, match="not a nodeswap journal: unreadable schema version"):
+        Journal.open(path)
