@@ -518,7 +518,18 @@ class Executor:
             raise
         finally:
             await self._unlock(run_id)
+        self._forget_pins(run_id)
         self._stopped(run_id, J.RUN_ROLLED_BACK, f"{len(todo)} steps considered")
+
+    def _forget_pins(self, run_id: str) -> None:
+        """Every undo ran, so the hosts this run created (the only ones it pins) are gone:
+        retire its pins (kept, with time and reason, for the report and later messages). A
+        rollback that stops midway retires none: its VMs may still be there."""
+        retired = self.journal.retire_pins(run_id, J.RETIRED_BY_ROLLBACK.format(run_id=run_id))
+        if retired:
+            names = ", ".join(sorted({p.key_id for p in retired}))
+            self._emit(Notice(f"forgot the host keys this run pinned ({names}): its rollback "
+                              "destroyed those VMs", run_id))  # fmt: skip
 
     @staticmethod
     def _refuse_past_no_return(plan: Plan, done: list[str]) -> None:

@@ -141,7 +141,8 @@ async def drive(journal: Journal, run_id: str, options: dict[str, Any], events: 
 
 def learn_switched_keys(journal: Journal, run_id: str) -> None:
     """After a finished run, nodeswap's own known_hosts knows each new VM at the address it
-    took over (R31-R33) by the key pinned at its temporary address, and forgets the
+    took over (R31-R33) by the key this run pinned at its temporary address (never another
+    run's: an earlier run's VM under the same key_id may be long gone), and forgets the
     temporary address (R34), so later runs and `discover` check the new keys strictly."""
     run = journal.run(run_id)
     path = run.connection.get("known_hosts")
@@ -151,7 +152,7 @@ def learn_switched_keys(journal: Journal, run_id: str) -> None:
     plain = {t.address for t in plan.targets.values() if not t.pin}
     text = Path(path).read_text()
     for t in plan.targets.values():
-        key = journal.pinned_key(t.key_id) if t.pin else None
+        key = journal.pinned_key(t.key_id, run_id) if t.pin else None
         if key is None:
             continue
         text = with_key(text, t.address, key) if t.address in plain \

@@ -37,6 +37,28 @@ def test_rollback_after_deploy_at_the_first_gate() -> None:
         z.assert_rolled_back()
 
 
+def test_a_new_run_after_a_rollback_upgrades_the_zone() -> None:
+    """Issue 9 item 4: rollback destroyed the new VMs; a new plan and apply on the same zone
+    (same journal) launches new ones at the same temporary addresses, with new host keys, and
+    trusts them: the first run's pins are its own, not the zone's."""
+    with zone() as z:
+        plan = z.plan()
+        first = plan.meta["switch_order"].split(",")[0]
+        assert z.run(stop_at_gate=f"r30-settings-{first}") == "gate"
+        assert z.rollback() == "rolled_back", z.errors
+        z.assert_rolled_back()
+        assert z.journal is not None
+        first_run = z.run_id
+        retired = [p for p in z.journal.pins() if p.run_id == first_run]
+        assert {p.key_id for p in retired} >= {f"{n}-new" for n in plan.nodes}
+        assert all(p.retired is not None and p.retired_reason ==
+                   f"destroyed by rollback of run {first_run}" for p in retired), retired
+        z.new_run()
+        z.plan()
+        assert z.run() == "done", z.errors
+        z.assert_upgraded()
+
+
 def test_rollback_after_the_first_switch() -> None:
     """The first node already runs on the new VM at its old address: rollback destroys it
     there, starts the old VM again at that address and re-enables its autostart."""

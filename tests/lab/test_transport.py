@@ -207,8 +207,9 @@ def test_pinned_key_follows_the_key_id_across_an_address_change(
         new_vm = Target("proxy0-new", info.address("h0004"), "vm:proxy0", pin=True)
         tr = await conn.transport(new_vm)
         assert (await tr.run("hostname", timeout=10)).stdout == "h0004\n"
-        pinned = journal.pinned_key("vm:proxy0")
+        pinned = journal.pinned_key("vm:proxy0", "r1")
         assert pinned is not None and pinned.startswith(("ssh-ed25519", "ssh-rsa"))
+        assert journal.pinned_key("vm:proxy0", "r2") is None  # pins belong to their run
         # the same machine under another target name: the pinned key is what lets it in
         same = Target("proxy0", info.address("h0004"), "vm:proxy0")
         assert (await (await conn.transport(same)).run("hostname", timeout=10)).ok
@@ -218,12 +219,24 @@ def test_pinned_key_follows_the_key_id_across_an_address_change(
             await conn.transport(impostor)
         # pin=True does not re-trust once a key is pinned
         again = Target("proxy0-new", info.address("h0005"), "vm:proxy0", pin=True)
-        with pytest.raises(HostKeyError, match="is pinned to"):
+        with pytest.raises(HostKeyError, match="is pinned to") as refused:
             await conn.transport(again)
+        # the message says which run pinned the key, where, and what became of that VM
+        assert "by run r1 on " in str(refused.value)
+        assert f"first answered at {info.address('h0004')}" in str(refused.value)
+        assert "still pinned by run r1" in str(refused.value)
         await conn.close()
+        # another run (r2) has no pin for vm:proxy0: its pin=True target is trusted on first
+        # sight at h0005 and pinned for r2, while r1's pin stays as it was
+        conn2 = SshConnector(ssh_config(plain_lab, jump=False, known_hosts=str(empty)),
+                             keys=journal, run_id="r2")  # fmt: skip
+        tr2 = await conn2.transport(again)
+        assert (await tr2.run("hostname", timeout=10)).stdout == "h0005\n"
+        await conn2.close()
 
     run(go)
-    assert journal.pinned_key("vm:proxy0") == journal.pinned_key("vm:proxy0")
+    r1, r2 = journal.pinned_key("vm:proxy0", "r1"), journal.pinned_key("vm:proxy0", "r2")
+    assert r1 is not None and r2 is not None and r1 != r2
 
 
 def test_unreachable_host_is_a_transport_error(plain_lab: Lab) -> None:

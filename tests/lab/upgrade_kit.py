@@ -123,6 +123,13 @@ class Zone:
             self.errors.append(exc)
         return self.state()
 
+    def new_run(self) -> None:
+        """Leave the current run (its journal stays on disk, in the same file): the next
+        ``run`` records a new one, of the plan made last (``plan()`` again to replan)."""
+        if self.journal is not None:
+            self.journal.close()
+        self.journal, self.run_id, self.errors = None, "", []
+
     def resume(self, **kw: object) -> str:
         return self.run(action="resume", **kw)  # type: ignore[arg-type]
 
@@ -231,8 +238,8 @@ class Zone:
             text = self.settings(name)
             assert f'mgmt_network_address="{n.old_address}"' in text, name
             assert f'os_name="{os_name}"' in text and f'os_version="{os_version}"' in text
-            pinned = self.journal.pinned_key(f"{name}-new")
-            assert pinned is not None, f"{name}: no key pinned for the new VM"
+            pinned = self.journal.pinned_key(f"{name}-new", self.run_id)
+            assert pinned is not None, f"{name}: no key pinned for the new VM by this run"
             assert " ".join(pinned.split()[:2]) in self.host_keys(n.old_address), \
                 f"{name}: the VM at {n.old_address} does not present the pinned key"
             assert self.ssh.out(n.old_address, "hostname").strip() == name

@@ -4,13 +4,14 @@ rollback, redaction, the zone lock. Real bash, temp folders; no mocks."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
 
 from nodeswap import journal as J
 from nodeswap.errors import LockHeld, StepFailed, StoppedAtGate
-from nodeswap.events import Event, GateReached, StepEnded, StepOutput
+from nodeswap.events import Event, GateReached, Notice, StepEnded, StepOutput
 from nodeswap.execute import Executor
 from nodeswap.journal import Journal
 from nodeswap.model import Analysis, Plan, Step, Target
@@ -181,6 +182,38 @@ def test_rollback_leaves_steps_that_were_already_done(tmp_path: Path) -> None:
     rid = rig.run(make_plan([counting_step(0, tmp_path), counting_step(1, tmp_path)]))
     asyncio.run(rig.ex.rollback(rid))
     assert rig.log() == ["step0"]
+
+
+def test_rollback_retires_the_pins_of_the_run_it_rolled_back(tmp_path: Path) -> None:
+    """Issue 9: the VMs this run created (the hosts it pinned) are gone after its rollback;
+    their pins are retired with the time and reason, not deleted; another run's pins stay."""
+    rig = Rig(tmp_path)
+    rid = rig.run(make_plan([counting_step(0, tmp_path)]))
+    other = rig.ex.start(make_plan([counting_step(1, tmp_path)]), operator="tester")
+    rig.journal.pin_key("proxy0-new", "ssh-ed25519 MINE", "10.0.0.5", rid)  # as the transport
+    rig.journal.pin_key("proxy0-new", "ssh-ed25519 OTHER", "10.0.0.5", other)
+    before = time.time()
+    asyncio.run(rig.ex.rollback(rid))
+    assert rig.journal.run(rid).state == J.RUN_ROLLED_BACK
+    assert rig.journal.pinned_key("proxy0-new", rid) is None
+    assert rig.journal.pinned_key("proxy0-new", other) == "ssh-ed25519 OTHER"
+    [pin] = [p for p in rig.journal.pins("proxy0-new") if p.run_id == rid]
+    assert pin.retired is not None and pin.retired >= before
+    assert pin.retired_reason == f"destroyed by rollback of run {rid}"
+    assert any(isinstance(e, Notice) and "proxy0-new" in e.text for e in rig.events)
+
+
+def test_a_rollback_that_fails_keeps_the_pins(tmp_path: Path) -> None:
+    """An undo failed: the VM may still be there, so its pin stays live."""
+    steps = [counting_step(0, tmp_path),
+             Step("bad", "p", "R1", "bad undo", "firstbox", command="true", undo="false")]
+    rig = Rig(tmp_path)
+    rid = rig.run(make_plan(steps))
+    rig.journal.pin_key("proxy0-new", "ssh-ed25519 MINE", "10.0.0.5", rid)
+    with pytest.raises(StepFailed):
+        asyncio.run(rig.ex.rollback(rid))
+    assert rig.journal.run(rid).state == J.RUN_ROLLBACK_FAILED
+    assert rig.journal.pinned_key("proxy0-new", rid) == "ssh-ed25519 MINE"
 
 
 def test_lock_contention_names_the_owner_and_break_lock_takes_it(tmp_path: Path) -> None:

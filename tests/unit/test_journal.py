@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import tempfile
 import zlib
 from pathlib import Path
@@ -12,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from nodeswap import journal as J
-from nodeswap.errors import InputError
+from nodeswap.errors import BugError, InputError
 from nodeswap.journal import Journal, OutputRecorder
 from nodeswap.model import Plan, Step, Target
 from nodeswap.transport.redact import Redactor
@@ -37,7 +39,8 @@ class JournalMachine(RuleBasedStateMachine):
         self.attempts: dict[
             int, tuple[str, str, str | None, bytes]
         ] = {}
-        self.keys: dict[str, str] = {}
+        self.keys: dict[tuple[str | None, str], str] = {}  # live pins: (run, key_id) -> key
+        self.made = 0  # pins ever made (retired ones stay)
 
     def teardown(self) -> None:
         self.j.close()
@@ -78,12 +81,27 @@ class JournalMachine(RuleBasedStateMachine):
             )
         self.attempts[aid] = (rid, sid, outcome, out.encode() if finish else b"")
 
-    @rule(key_id=st.sampled_from(["k1", "k2"]), key=st.sampled_from(["ssh-ed25519 AAA", "x"]))
-    def pin(self, key_id: str, key: str) -> None:
-        if key_id in self.keys and self.keys[key_id] != key:
-            return  # refused by the transport before it reaches the journal
-        self.j.pin_key(key_id, key, "127.0.0.9", None)
-        self.keys.setdefault(key_id, key)
+    @rule(data=st.data(), key_id=st.sampled_from(["k1", "k2"]),
+          key=st.sampled_from(["ssh-ed25519 AAA", "x"]))
+    def pin(self, data: st.DataObject, key_id: str, key: str) -> None:
+        rid = data.draw(st.sampled_from([None, *sorted(self.runs)]))
+        if (rid, key_id) in self.keys and self.keys[rid, key_id] != key:
+            with pytest.raises(BugError):  # the transport refuses it before it gets here
+                self.j.pin_key(key_id, key, "127.0.0.9", rid)
+            return
+        self.j.pin_key(key_id, key, "127.0.0.9", rid)
+        if (rid, key_id) not in self.keys:
+            self.made += 1
+        self.keys.setdefault((rid, key_id), key)
+
+    @precondition(lambda self: self.runs)
+    @rule(data=st.data())
+    def retire(self, data: st.DataObject) -> None:
+        rid = data.draw(st.sampled_from(sorted(self.runs)))
+        gone = self.j.retire_pins(rid, "destroyed by rollback of run " + rid)
+        assert {(p.key_id, p.public_key) for p in gone} == \
+            {(k, v) for (r, k), v in self.keys.items() if r == rid}
+        self.keys = {rk: v for rk, v in self.keys.items() if rk[0] != rid}
 
     @rule()
     def crash_and_reopen(self) -> None:
@@ -99,7 +117,11 @@ class JournalMachine(RuleBasedStateMachine):
             rec = next(a for a in self.j.attempts(rid, sid) if a.id == aid)
             assert rec.outcome == outcome and (rec.ended is None) == (outcome is None)
             assert self.j.output(aid)[0] == out.decode()
-        assert self.j.pinned_keys() == self.keys
+        for run in [None, *self.runs]:
+            mine = {k: v for (r, k), v in self.keys.items() if r == run}
+            assert self.j.pinned_keys(run) == mine
+            assert {k: self.j.pinned_key(k, run) for k in mine} == mine
+        assert len(self.j.pins()) == self.made
 
 
 TestJournal = JournalMachine.TestCase
@@ -165,3 +187,134 @@ def test_private_key_block_is_masked_across_chunks() -> None:
     )
     shown = "".join(rec.feed("stdout", body[i : i + 7]) for i in range(0, len(body), 7))
     assert "b3BlbnNzaC1rZXk" not in shown and "AAAAB" not in shown and shown.endswith("ok\n")
+
+
+# Schema 1 as nodeswap wrote it before pins belonged to runs (one pin per key_id per zone).
+SCHEMA_1 = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs(
+  id TEXT PRIMARY KEY, zone TEXT NOT NULL, plan_fingerprint TEXT NOT NULL,
+  plan_json TEXT NOT NULL, operator TEXT NOT NULL, connection_json TEXT NOT NULL,
+  state TEXT NOT NULL, started REAL NOT NULL, ended REAL, message TEXT);
+CREATE TABLE IF NOT EXISTS steps(
+  run_id TEXT NOT NULL REFERENCES runs(id), step_id TEXT NOT NULL, position INTEGER NOT NULL,
+  state TEXT NOT NULL, approved INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL,
+  PRIMARY KEY(run_id, step_id));
+CREATE TABLE IF NOT EXISTS attempts(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT NOT NULL,
+  kind TEXT NOT NULL, host TEXT NOT NULL, command TEXT NOT NULL,
+  started REAL NOT NULL, ended REAL, exit_status INTEGER, timed_out INTEGER NOT NULL DEFAULT 0,
+  outcome TEXT, error TEXT, stdout BLOB, stderr BLOB);
+CREATE INDEX IF NOT EXISTS attempts_step ON attempts(run_id, step_id);
+CREATE TABLE IF NOT EXISTS pinned_keys(
+  key_id TEXT PRIMARY KEY, public_key TEXT NOT NULL, first_address TEXT NOT NULL,
+  run_id TEXT, pinned REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS backups(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT NOT NULL,
+  host TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, recorded REAL NOT NULL);
+INSERT INTO meta(key, value) VALUES('schema', '1');
+"""
+
+
+def schema_1_journal(path: Path) -> None:
+    """A zone's journal as schema 1 left it after issue 9's story: run r-old applied, stopped
+    at a gate and was rolled back (its pin of proxy1-new stayed, zone-wide); run r-done
+    finished; one key pinned outside any run."""
+    plan_json = json.dumps(plan().to_dict())
+    db = sqlite3.connect(str(path))
+    db.executescript(SCHEMA_1)
+    for rid, state, started, ended in (("r-old", J.RUN_ROLLED_BACK, 1000.0, 1500.0),
+                                       ("r-done", J.RUN_DONE, 2000.0, 2600.0)):
+        db.execute("INSERT INTO runs VALUES(?,?,?,?,?,?,?,?,?,?)",
+                   (rid, "default", plan().fingerprint(), plan_json, "op", "{}", state, started,
+                    ended, None))  # fmt: skip
+        db.execute("INSERT INTO steps VALUES(?,?,?,?,?,?)", (rid, "a", 0, J.DONE, 0, ended))
+    db.executemany("INSERT INTO pinned_keys VALUES(?,?,?,?,?)", [
+        ("proxy1-new", "ssh-ed25519 OLD", "10.0.0.7", "r-old", 1100.0),
+        ("proxy0-new", "ssh-ed25519 DONE", "10.0.0.8", "r-done", 2100.0),
+        ("vm:x", "ssh-ed25519 NORUN", "10.0.0.9", None, 900.0),
+    ])  # fmt: skip
+    db.commit()
+    db.close()
+
+
+def test_a_schema_1_journal_is_migrated_and_its_pins_keep_their_runs(tmp_path: Path) -> None:
+    path = tmp_path / "default.journal.sqlite"
+    schema_1_journal(path)
+    j = Journal.open(path)
+    pins = {p.key_id: p for p in j.pins()}
+    assert {k: (p.public_key, p.first_address, p.run_id, p.pinned) for k, p in pins.items()} == {
+        "proxy1-new": ("ssh-ed25519 OLD", "10.0.0.7", "r-old", 1100.0),
+        "proxy0-new": ("ssh-ed25519 DONE", "10.0.0.8", "r-done", 2100.0),
+        "vm:x": ("ssh-ed25519 NORUN", "10.0.0.9", None, 900.0),
+    }
+    # the rolled-back run's pin is retired when its rollback ended; the others stay live
+    old = pins["proxy1-new"]
+    assert (old.retired, old.retired_reason) == (1500.0, "destroyed by rollback of run r-old")
+    assert old.run_state == J.RUN_ROLLED_BACK
+    assert pins["proxy0-new"].retired is None and pins["vm:x"].retired is None
+    assert j.pinned_key("proxy1-new", "r-old") is None
+    assert j.pinned_keys("r-old", retired=True) == {"proxy1-new": "ssh-ed25519 OLD"}
+    assert j.pinned_key("proxy0-new", "r-done") == "ssh-ed25519 DONE"
+    assert j.pinned_key("vm:x", None) == "ssh-ed25519 NORUN"
+    # the rest of the journal reads as before
+    assert [r.id for r in j.runs()] == ["r-done", "r-old"]
+    assert j.step("r-old", "a").state == J.DONE and j.run("r-old").plan() == plan()
+    # issue 9: a new run pins its own new VM under the same key_id, with another key
+    j.create_run(plan(), operator="op", run_id="r-new")
+    j.pin_key("proxy1-new", "ssh-ed25519 NEW", "10.0.0.7", "r-new")
+    assert j.pinned_key("proxy1-new", "r-new") == "ssh-ed25519 NEW"
+    j.close()
+    # reopening changes nothing more
+    j = Journal.open(path)
+    assert len(j.pins()) == 4 and j.pinned_key("proxy1-new", "r-new") == "ssh-ed25519 NEW"
+    j.close()
+    db = sqlite3.connect(str(path))
+    assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == \
+        (str(J.SCHEMA_VERSION),)
+    assert "retired" in {r[1] for r in db.execute("PRAGMA table_info(pinned_keys)")}
+    db.close()
+
+
+def test_a_journal_from_a_newer_nodeswap_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "default.journal.sqlite"
+    schema_1_journal(path)
+    db = sqlite3.connect(str(path))
+    db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(J.SCHEMA_VERSION + 1),))
+    db.commit()
+    db.close()
+    with pytest.raises(InputError, match="newer than this nodeswap"):
+        Journal.open(path)
+    db = sqlite3.connect(str(path))
+    assert "retired" not in {r[1] for r in db.execute("PRAGMA table_info(pinned_keys)")}
+    db.close()
+
+
+def test_rollback_pins_are_retired_not_deleted(tmp_path: Path) -> None:
+    j = Journal.open(tmp_path / "j.sqlite")
+    for rid in ("r1", "r2"):
+        j.create_run(plan(), operator="op", run_id=rid)
+        j.pin_key("proxy0-new", f"ssh-ed25519 {rid}", "10.0.0.5", rid)
+    gone = j.retire_pins("r1", "destroyed by rollback of run r1")
+    assert [(p.key_id, p.run_id, p.retired_reason) for p in gone] == \
+        [("proxy0-new", "r1", "destroyed by rollback of run r1")]
+    assert gone[0].retired is not None and gone[0].run_state == J.RUN_RUNNING
+    assert j.pinned_key("proxy0-new", "r1") is None
+    assert j.pinned_key("proxy0-new", "r2") == "ssh-ed25519 r2"  # another run's: untouched
+    assert [p.run_id for p in j.pins("proxy0-new")] == ["r1", "r2"]  # history kept
+    assert j.retire_pins("r1", "again") == []  # nothing live left to retire
+    # r1 may pin again (a resumed run relaunches the VM): a new live pin beside the retired one
+    j.pin_key("proxy0-new", "ssh-ed25519 r1-again", "10.0.0.5", "r1")
+    assert j.pinned_key("proxy0-new", "r1") == "ssh-ed25519 r1-again"
+    assert j.pinned_keys("r1", retired=True) == {"proxy0-new": "ssh-ed25519 r1-again"}
+
+
+def test_a_journal_with_an_unreadable_schema_version_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "default.journal.sqlite"
+    schema_1_journal(path)
+    db = sqlite3.connect(str(path))
+    db.execute("UPDATE meta SET value='two' WHERE key='schema'")
+    db.commit()
+    db.close()
+    with pytest.raises(InputError, match="not a nodeswap journal: unreadable schema version"):
+        Journal.open(path)

@@ -4,11 +4,14 @@ Owns every asyncssh call in nodeswap; asyncssh's exceptions stop here, translate
 TransportError / HostKeyError with the cause chained.
 
 - Hosts are reached through a jump host (firstbox) by default (``via_firstbox``), or directly.
-- Host keys are always checked. Trust, per target: a key pinned in the journal under the
-  target's ``key_id`` is the ONLY key accepted (a new VM that now answers at the old node's
+- Host keys are always checked. Trust, per target: a key this run pinned in the journal under
+  the target's ``key_id`` is the ONLY key accepted (a new VM that now answers at the old node's
   address must present it, R31-R33); else a ``pin=True`` target (a host nodeswap created at an
-  address it assigned) is trusted on first sight and its key pinned; else the key must be in
-  the known_hosts file. Anything else stops with HostKeyError naming the presented key.
+  address it assigned) is trusted on first sight and its key pinned for this run; else the key
+  must be in the known_hosts file. Anything else stops with HostKeyError naming the presented
+  key (and, for a pinned one, which run pinned it, when, where, and what became of it).
+  Pins belong to a run: another run's pins of the same key_id (a VM an earlier run built and
+  its rollback destroyed) are history, shown in messages, never trusted or enforced.
 - Connections are opened lazily, once, and reopened with backoff when found closed; a
   connection lost while a command runs raises TransportError (the executor decides: for a
   ``disconnects`` step it is the expected outcome).
@@ -25,7 +28,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncssh
 
@@ -33,6 +36,9 @@ from nodeswap.errors import HostKeyError, InputError, Problem, TransportError
 from nodeswap.model import Target
 
 from .base import CappedBuffer, Connector, OutputSink, Result, Transport
+
+if TYPE_CHECKING:
+    from nodeswap.journal import PinRecord
 
 FAST_KEX = (
     "curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256",
@@ -42,11 +48,13 @@ FAST_CIPHERS = ("aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes1
 
 
 class KeyStore(Protocol):
-    """Where pinned host keys live (the journal)."""
+    """Where pinned host keys live (the journal): per (run_id, key_id)."""
 
-    def pinned_key(self, key_id: str) -> str | None: ...
+    def pinned_key(self, key_id: str, run_id: str | None) -> str | None: ...
 
     def pin_key(self, key_id: str, public_key: str, address: str, run_id: str | None) -> None: ...
+
+    def pins(self, key_id: str | None = None) -> Sequence[PinRecord]: ...
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,63 @@ def _fingerprint(key: Any) -> str:
         return str(key.get_fingerprint("sha256"))
     except Exception:  # a key we cannot fingerprint: say so
         return "<unknown key>"
+
+
+def _text_fingerprint(public_key: str) -> str:
+    try:
+        return _fingerprint(asyncssh.import_public_key(public_key))
+    except (asyncssh.KeyImportError, ValueError):
+        return "<unknown key>"
+
+
+def _utc(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
+
+
+def _pinned_by(pin: PinRecord) -> str:
+    return f"run {pin.run_id}" if pin.run_id else "no run (pinned outside a run)"
+
+
+def pin_fate(pin: PinRecord) -> str:
+    """What became of the VM a pin is for: 'destroyed by rollback of run X at TIME', or
+    'still pinned by run X which is STATE'."""
+    if pin.retired is not None:
+        return f"{pin.retired_reason or 'retired'} at {_utc(pin.retired)}"
+    if pin.run_id is None:
+        return "still pinned, outside any run"
+    return f"still pinned by run {pin.run_id} which is {pin.run_state or 'not in this journal'}"
+
+
+def pinned_key_message(target: Target, shown: str, pinned: str, run_id: str | None,
+                       history: Sequence[PinRecord]) -> str:  # fmt: skip
+    """The HostKeyError text for a host that does not present the key run ``run_id`` pinned
+    for its key_id: which run pinned it, when, where, what became of that VM, whose key the
+    host presented if nodeswap ever pinned it, and the next move."""
+    mine = [p for p in history if p.run_id == run_id and p.retired is None
+            and p.public_key == pinned]  # fmt: skip
+    expected = _text_fingerprint(pinned)
+    if mine:
+        pin = mine[-1]
+        origin = (f"by {_pinned_by(pin)} on {_utc(pin.pinned)}, when it first answered at "
+                  f"{pin.first_address} ({pin_fate(pin)})")  # fmt: skip
+    else:
+        origin = f"by run {run_id}"
+    text = (
+        f"{target.name} ({target.address}) presented host key {shown}, but key_id "
+        f"{target.key_id!r} is pinned to {expected} {origin}: this is not the host nodeswap "
+        f"built."
+    )
+    known = [p for p in history if _text_fingerprint(p.public_key) == shown]
+    for p in known[-3:]:
+        text += (f" The key it presented was pinned by {_pinned_by(p)} at {p.first_address} "
+                 f"on {_utc(p.pinned)}: that VM was {pin_fate(p)}.")  # fmt: skip
+    again = f"`nodeswap rollback {run_id}`, then a new plan" if run_id else "a new plan"
+    return text + (
+        f" The run stops. Next: find out who answers at {target.address} "
+        f"(`ssh-keyscan {target.address}`, the VM's console). If the VM this run built there was "
+        f"destroyed or rebuilt outside nodeswap, start over with {again}: a run never re-pins "
+        f"a key it holds."
+    )
 
 
 class _Client(asyncssh.SSHClient):
@@ -182,7 +247,8 @@ class SshConnector(Connector):
 
     def _trust(self, target: Target) -> tuple[Any, bool, str | None]:
         """(known_hosts argument, trust on first use?, pinned key text)."""
-        pinned = self._keys.pinned_key(target.key_id) if self._keys is not None else None
+        pinned = self._keys.pinned_key(target.key_id, self._run_id) \
+            if self._keys is not None else None
         if pinned is not None:
             return ([asyncssh.import_public_key(pinned)], [], []), False, pinned
         if target.pin and self._keys is not None:
@@ -233,13 +299,8 @@ class SshConnector(Connector):
     def _key_message(self, target: Target, client: _Client, pinned: str | None, why: str) -> str:
         shown = _fingerprint(client.refused_key) if client.refused_key is not None else why
         if pinned is not None:
-            expected = _fingerprint(asyncssh.import_public_key(pinned))
-            return (
-                f"{target.name} ({target.address}) presented host key {shown}, but key_id "
-                f"{target.key_id!r} is pinned to {expected} (learned when nodeswap created that "
-                f"host): this is not the host nodeswap built. The run stops; find out who answers "
-                f"at {target.address} before going on."
-            )
+            history = self._keys.pins(target.key_id) if self._keys is not None else ()
+            return pinned_key_message(target, shown, pinned, self._run_id, history)
         return (
             f"{target.name} ({target.address}) presented host key {shown}, which is not in "
             f"known_hosts ({self.config.known_hosts or '~/.ssh/known_hosts'}): unknown or "
