@@ -21,7 +21,7 @@ import pexpect
 import pytest
 
 from nodeswap import journal as J
-from nodeswap.errors import EXIT_GATE, EXIT_INTERRUPTED
+from nodeswap.errors import EXIT_GATE, EXIT_INPUT, EXIT_INTERRUPTED
 from nodeswap.hints import commands_in
 from nodeswap.journal import Journal
 from nodeswap.lab import Lab
@@ -33,11 +33,21 @@ PROMPT = r"\? \[y\]es, \[n\]o, \[d\]etails: "
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
        "COLUMNS": "80", "TERM": "xterm"}  # fmt: skip
 NODESWAP = [sys.executable, "-m", "nodeswap"]
+STATE_ROOT = Path("/var/lib/nodeswap-lab")
 
 
 @pytest.fixture
-def lab(fresh_zone_lab: Lab) -> Iterator[Lab]:
-    yield fresh_zone_lab
+def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """A default-topology lab of this test's own (each test upgrades its zone)."""
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")
+    lab = Lab.up(STATE_ROOT / f"pytest-{os.getpid()}-oppath-{request.node.name[:40]}",
+                 topology="default")
+    try:
+        yield lab
+    finally:
+        lab.down()
+        lab.cleanup()
 
 
 def plan_file(lab: Lab, tmp: Path, *more: str) -> Path:
@@ -150,26 +160,43 @@ def test_whole_rehearsal_at_a_terminal(lab: Lab, tmp_path: Path) -> None:
     assert status.returncode == 0, status.stdout
 
 
+def run_line(line: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+    """A command line executed exactly as printed, without a terminal."""
+    done = subprocess.run(["bash", "-c", line], cwd=tmp, capture_output=True, text=True,
+                          env=ENV, stdin=subprocess.DEVNULL, check=False)  # fmt: skip
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
 def test_without_a_terminal_every_printed_hint_runs_as_printed(lab: Lab, tmp_path: Path) -> None:
-    """No terminal: each gate stops with what is decided on stdout and the next commands on
-    stderr; executing each printed hint verbatim (bash -c) carries the run to its end."""
-    # this module's lab may have been upgraded by the test before: plan the zone as it is now,
-    # with another date for R6's backup folder (today's is taken)
-    plan = plan_file(lab, tmp_path, "--date", "20300101")
+    """No terminal: a gate stops with what is decided on stdout and the next commands on
+    stderr. The printed rollback (then the printed rollback --yes it asks for) brings the old
+    nodes back; a new plan and apply on the same lab (the pins of the destroyed VMs retired)
+    goes to its end by executing each printed hint verbatim."""
+    plan = plan_file(lab, tmp_path)
+    first = run_line(f"nodeswap apply {shlex.quote(str(plan))} --lab {shlex.quote(str(lab.dir))}",
+                     tmp_path)  # fmt: skip
+    assert first.returncode == EXIT_GATE, first.stderr
+    assert "change it makes:" in first.stdout and "checks, run again now:" in first.stdout
+    assert "$ cat > " not in first.stdout
+    _resume, rollback = hints(first.stderr)
+    asked = run_line(rollback, tmp_path)
+    assert asked.returncode == EXIT_INPUT and "would undo, last first:" in asked.stderr
+    (confirmed,) = hints(asked.stderr)
+    back = run_line(confirmed, tmp_path)
+    assert back.returncode == 0, back.stderr
+    assert "rolled back" in back.stdout
+
+    plan = plan_file(lab, tmp_path)  # the same day: R6 finds its backup, as the rollback left it
     line = f"nodeswap apply {shlex.quote(str(plan))} --lab {shlex.quote(str(lab.dir))}"
     gates = 0
     for _ in range(5):
-        done = subprocess.run(["bash", "-c", line], cwd=tmp_path, capture_output=True,
-                              text=True, env=ENV, stdin=subprocess.DEVNULL, check=False)
-        assert "Traceback" not in done.stderr
+        done = run_line(line, tmp_path)
         if done.returncode == 0:
             break
         assert done.returncode == EXIT_GATE, done.stderr
         gates += 1
         assert "GATE " in done.stdout and "command:" in done.stdout
-        if "(R30)" in done.stdout.split("GATE ", 1)[1].splitlines()[0]:
-            assert "change it makes:" in done.stdout and "checks, run again now:" in done.stdout
-        assert "$ cat > " not in done.stdout
         line = hints(done.stderr)[0]
         assert "--approve" in line
     assert gates == 3
