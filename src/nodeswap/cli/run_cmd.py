@@ -23,7 +23,16 @@ from nodeswap.execute import DEFAULT_LOCK_PATH
 from nodeswap.journal import Journal
 from nodeswap.model import Step
 from nodeswap.reach import make_reach
-from nodeswap.runs import drive, find_run, read_plan, start, state_dir_for, status_text
+from nodeswap.runs import (
+    drive,
+    find_run,
+    journals,
+    read_plan,
+    refuse_other_zone_for_run,
+    start,
+    state_dir_for,
+    status_text,
+)
 
 Opt = typer.Option
 STATE_OPT = Opt("--state-dir", help="journal folder (default /var/lib/nodeswap as root)")
@@ -75,6 +84,8 @@ def approver(yes: bool, journal: Journal | None = None, run_id: str = ""
 
 
 LAB_OPT = Opt("--lab", help="a lab's state folder (its journal is LAB/nodeswap)")
+KNOWN_HOSTS_HELP = ("a known_hosts file merged into nodeswap's own one for this firstbox (its "
+                    "keys win for the hosts it names); must exist")
 
 
 def register(app: typer.Typer) -> None:
@@ -87,7 +98,7 @@ def register(app: typer.Typer) -> None:
         local: Annotated[bool, Opt("--local", help="run every step on this machine")] = False,
         user: Annotated[str | None, Opt("--user")] = None,
         identity_file: Annotated[list[Path] | None, Opt("--identity-file", "-i")] = None,
-        known_hosts: Annotated[Path | None, Opt("--known-hosts")] = None,
+        known_hosts: Annotated[Path | None, Opt("--known-hosts", help=KNOWN_HOSTS_HELP)] = None,
         direct: Annotated[bool, Opt("--direct", help="not via firstbox")] = False,
         jump: Annotated[str | None, Opt("--jump", help="[USER@]HOST of a bastion in front of "
                                         "firstbox")] = None,
@@ -115,8 +126,9 @@ def register(app: typer.Typer) -> None:
         reach = None if local else make_reach(
             lab=lab, firstbox=firstbox, user=user, identity_file=identity_file or [],
             known_hosts=known_hosts, direct=direct, connect_timeout=10.0, jump=jump)
-        journal, run_id = start(plan, reach=reach, state_dir=state_dir_for(state_dir, lab),
-                                zone=zone, lock_path=lock_path)
+        journal, run_id = start(plan, reach=reach, zone=zone, lock_path=lock_path,
+                                state_dir=state_dir_for(state_dir, lab, firstbox),
+                                plan_name=str(plan_file))
         opts = {"yes": yes, "break_lock": break_lock}
         with view(json_out) as events:
             asyncio.run(drive(journal, run_id, opts, events, action="apply",
@@ -127,6 +139,8 @@ def register(app: typer.Typer) -> None:
         run_id: Annotated[str, typer.Argument(metavar="RUN")],
         state_dir: Annotated[Path | None, STATE_OPT] = None,
         lab: Annotated[Path | None, LAB_OPT] = None,
+        firstbox: Annotated[str | None, Opt("--firstbox", help="[USER@]ADDRESS: the run must "
+                                            "be of that zone")] = None,
         yes: Annotated[bool, Opt("--yes", help="approve every gate")] = False,
         break_lock: Annotated[bool, Opt("--break-lock")] = False,
         rerun_unchecked: Annotated[bool, Opt(
@@ -138,7 +152,8 @@ def register(app: typer.Typer) -> None:
         An interrupted step is not blindly re-run: its check says whether it already ran.
         A step without a check that was cut mid-run needs --rerun-unchecked after a look.
         """
-        journal = find_run(state_dir_for(state_dir, lab), run_id)
+        journal = find_run(state_dir_for(state_dir, lab, firstbox), run_id)
+        refuse_other_zone_for_run(journal, run_id, lab=lab, firstbox=firstbox)
         opts = {"yes": yes, "break_lock": break_lock, "rerun_unchecked": rerun_unchecked}
         with view(json_out) as events:
             asyncio.run(drive(journal, run_id, opts, events, action="resume",
@@ -184,7 +199,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo(status_text(journal, run_id), nl=False)
             return
         rows = []
-        for path in sorted(folder.glob("*.journal.sqlite")):
+        for path in journals(folder):
             j = Journal.open(path)
             rows += [(r.started, r.id, r.zone, r.state) for r in j.runs()]
             j.close()
