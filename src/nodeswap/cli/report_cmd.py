@@ -19,6 +19,7 @@ from nodeswap.errors import InputError, Problem
 from nodeswap.journal import Journal
 from nodeswap.report import RunRecords, build_report, render_html, render_markdown
 from nodeswap.runs import find_run
+from nodeswap.runs import journals as all_journals
 from nodeswap.runs import state_dir_for as state_folder
 
 from .run_cmd import LAB_OPT, STATE_OPT
@@ -28,7 +29,7 @@ Opt = typer.Option
 
 def journals(folder: Path) -> list[Path]:
     """The journals in ``folder``; none is an input error (wrong --state-dir / --lab?)."""
-    found = sorted(folder.glob("*.journal.sqlite")) if folder.is_dir() else []
+    found = all_journals(folder) if folder.is_dir() else []  # + per-firstbox folders
     if not found:
         raise InputError([Problem(
             f"no nodeswap journal in {folder} (choose one with --state-dir DIR or --lab DIR)",
