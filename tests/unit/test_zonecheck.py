@@ -223,3 +223,19 @@ def test_the_guard_sees_connections(tmp_path: Path, no_connections: list[Any]) -
         start(live_plan("127.0.0.9"), reach=reach, state_dir=tmp_path / "state")
     assert len(no_connections) == 1 and "127.0.0.9" in repr(no_connections[0])
     assert not list((tmp_path / "state").glob("*.journal.sqlite"))
+
+
+def test_resume_refuses_a_run_of_another_firstbox_before_any_connection(
+        tmp_path: Path, no_connections: list[Any]) -> None:  # fmt: skip
+    from nodeswap.runs import refuse_other_zone_for_run  # noqa: PLC0415
+
+    reach = make_reach(lab=None, firstbox="root@10.16.100.2")
+    j = Journal.open(journal_path(tmp_path, "zz1a"))
+    run_id = j.create_run(live_plan(), operator="t", zone="zz1a",
+                          connection={"mode": "ssh", **reach.to_dict()})
+    with pytest.raises(InputError) as err:
+        refuse_other_zone_for_run(j, run_id, firstbox="root@127.0.0.9")
+    assert "started on firstbox 10.16.100.2" in str(err.value)
+    assert "--firstbox root@127.0.0.9 is firstbox 127.0.0.9" in str(err.value)
+    assert no_connections == []
+    j.close()
