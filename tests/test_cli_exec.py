@@ -58,7 +58,7 @@ def test_failed_step_then_status_then_resume(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "log").read_text() == "one\nthree\n"
     listing = ns("status", "--state-dir", str(tmp_path / "state"))
-    assert f"{run_id}  default  done" in listing.stdout
+    assert f"{run_id}  local  done" in listing.stdout  # a --local run names no zone
 
 
 def test_gate_exit_code_then_resume_yes(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from nodeswap.model import Plan
 from nodeswap.planning import plan_live
 from nodeswap.reach import Reach, make_reach
 from nodeswap.report import RunRecords, build_report, render_html, render_markdown
-from nodeswap.runs import drive, own_known_hosts
+from nodeswap.runs import drive, journal_name, own_known_hosts
 from nodeswap.spec import Spec
 from nodeswap.transport.local import LocalConnector
 from nodeswap.transport.ssh import SshConnector
@@ -108,9 +108,9 @@ async def _upgrade(
 
 def _start(plan: Plan, reach: Reach, state: Path) -> tuple[Journal, str]:
     """Record the run (the plan was made a moment ago: no fingerprint check needed)."""
-    zone = plan.meta.get("zone", "default")
+    zone = journal_name(plan, reach)
     conn = {"mode": "ssh", **reach.to_dict(),
-            "known_hosts": own_known_hosts(state, zone, reach.ssh.known_hosts)}
+            "known_hosts": own_known_hosts(state, reach.ssh.known_hosts)}
     journal = Journal.open(journal_path(state, zone))
     run_id = Executor(journal, LocalConnector()).start(plan, zone=zone, connection=conn)
     return journal, run_id

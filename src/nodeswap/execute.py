@@ -200,7 +200,13 @@ class Executor:
         if plan.fingerprint() != run.plan_fingerprint:
             raise BugError(f"run {run_id}: stored plan does not match its fingerprint")
         self._emit(RunStarted(run_id, len(plan.steps), resumed))
-        await self._lock(plan, run_id)
+        try:
+            await self._lock(plan, run_id)
+        except NodeswapError as exc:  # refused (zone locked) or firstbox unreachable
+            if run.state == J.RUN_RUNNING and not self.journal.attempts(run_id):
+                # a run just recorded that never began: not a ghost "running" run
+                self._stopped(run_id, J.RUN_FAILED, f"refused before any step: {exc}")
+            raise
         try:
             self.journal.set_run_state(run_id, J.RUN_RUNNING)
             for batch in concurrent_batches(plan.steps):

@@ -43,3 +43,25 @@ def with_key(text: str, host: str, public_key: str) -> str:
     """``text`` where ``host`` is known by ``public_key`` ("type base64 [comment]") only."""
     key = " ".join(public_key.split()[:2])
     return without_host(text, host) + f"{host} {key}\n"
+
+
+def merged(own: str, given: str) -> str:
+    """``own`` with every line of ``given`` added; for each host ``given`` names (by name or
+    address; hashed entries cannot be matched), ``given``'s keys replace ``own``'s. The
+    operator's explicit file wins for the hosts it names; every other host keeps its key."""
+    text = own
+    lines = [ln for ln in given.splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")]
+    for line in lines:
+        marker, hosts, _rest = _hosts_field(line)
+        if marker.startswith("@revoked"):
+            continue
+        for host in hosts.split(","):
+            if not host.startswith("|"):
+                text = without_host(text, host.removeprefix("[").split("]:")[0]
+                                    if host.endswith("]:22") else host)
+    have = set(text.splitlines())
+    extra = [ln for ln in lines if ln not in have]
+    if text and not text.endswith("\n"):
+        text += "\n"
+    return text + "".join(ln + "\n" for ln in extra)

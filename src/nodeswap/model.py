@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-PLAN_FORMAT = 1
+PLAN_FORMAT = 1  # the one plan format this nodeswap reads (``zone`` is optional in it)
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,33 @@ class NodePlan:
 
 
 @dataclass(frozen=True)
+class ZoneId:
+    """The zone a plan was made on, so that apply can refuse another zone's plan.
+
+    ``firstbox``: firstbox's address as the operator gave it when planning live (offline:
+    the ``firstbox_address`` of the settings copy). ``zone_ids``: the zone ids of the settings
+    files. ``host_key``: firstbox's host key as seen when planning live ("ssh-ed25519
+    SHA256:..."); an offline plan has none and says so (``offline``).
+    """
+
+    firstbox: str
+    zone_ids: tuple[str, ...]
+    host_key: str | None = None
+    offline: bool = False
+
+    def describe(self) -> str:
+        key = "made offline, no host key" if self.offline or not self.host_key \
+            else f"host key {self.host_key}"
+        return (f"firstbox {self.firstbox or '?'}, zone {'+'.join(self.zone_ids) or '?'}, "
+                f"{key}")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ZoneId:
+        return cls(firstbox=str(d["firstbox"]), zone_ids=tuple(str(z) for z in d["zone_ids"]),
+                   host_key=d.get("host_key"), offline=bool(d.get("offline", False)))
+
+
+@dataclass(frozen=True)
 class Plan:
     role: str
     installer_version: str
@@ -121,6 +148,7 @@ class Plan:
     inventory_fingerprint: str = ""
     warnings: tuple[str, ...] = ()
     meta: Mapping[str, str] = field(default_factory=dict)
+    zone: ZoneId | None = None  # None: a plan not made by `nodeswap plan` (tests, older plans)
 
     def step(self, step_id: str) -> Step:
         for s in self.steps:
@@ -129,7 +157,7 @@ class Plan:
         raise KeyError(step_id)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "format": PLAN_FORMAT,
             "role": self.role,
             "installer_version": self.installer_version,
@@ -142,6 +170,9 @@ class Plan:
             "warnings": list(self.warnings),
             "meta": dict(self.meta),
         }
+        if self.zone is not None:  # absent, not null: older plans keep their fingerprint
+            data["zone"] = asdict(self.zone)
+        return data
 
     def fingerprint(self) -> str:
         """sha256 of the canonical JSON of the plan (what apply records and checks)."""
@@ -151,7 +182,11 @@ class Plan:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Plan:
         """Rebuild a plan from to_dict() output. Raises KeyError/TypeError on bad shape;
-        callers at the edge (plan files) turn those into PlanFileError."""
+        callers at the edge (plan files) turn those into PlanFileError. A plan of another
+        format is refused (ValueError) rather than guessed at."""
+        if data.get("format") != PLAN_FORMAT:
+            raise ValueError(f"plan format {data.get('format')!r}: this nodeswap reads format "
+                             f"{PLAN_FORMAT} only")
 
         def step(d: Mapping[str, Any]) -> Step:
             d = dict(d)
@@ -176,4 +211,5 @@ class Plan:
             inventory_fingerprint=data.get("inventory_fingerprint", ""),
             warnings=tuple(data.get("warnings", ())),
             meta=dict(data.get("meta", {})),
+            zone=ZoneId.from_dict(data["zone"]) if data.get("zone") is not None else None,
         )

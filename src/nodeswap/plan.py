@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from nodeswap.errors import InputError, Problem, RuleError
 from nodeswap.inventory import V4_3, Node, Zone, sorted_names
-from nodeswap.model import NodePlan, Plan, PlannedFile
+from nodeswap.model import NodePlan, Plan, PlannedFile, ZoneId
 from nodeswap.runbooks import proxy as runbook
 from nodeswap.spec import Spec
 
@@ -203,4 +203,7 @@ def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
         meta={"today": today, "switch_order": ",".join(c.name for c, _ in done),
               "vg": "yes" if zone.has_vg else "no",
               "components": ",".join(sorted(zone.components)),
-              "irreversible_phase": "archive", "manual_restore": runbook.manual_restore(ctx)})
+              "irreversible_phase": "archive", "manual_restore": runbook.manual_restore(ctx)},
+        # Offline until planning.plan_live says where it was made: firstbox as the settings
+        # name it, the zone ids of the settings files, no host key (nothing was contacted).
+        zone=ZoneId(firstbox=ctx.firstbox_address, zone_ids=zone.zone_ids, offline=True))

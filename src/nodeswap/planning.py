@@ -14,12 +14,13 @@ from typing import Any
 
 from nodeswap.discover import Asker, Snapshot, discover, firstbox_part, ping_from, variables_of
 from nodeswap.errors import PlanFileError, Problem, RuleError, ZoneError
-from nodeswap.model import Plan, Target
+from nodeswap.model import Plan, Target, ZoneId
 from nodeswap.plan import build_plan
 from nodeswap.preflight import check as preflight
 from nodeswap.shell import cmd
 from nodeswap.spec import Spec
 from nodeswap.transport.base import Connector
+from nodeswap.transport.hostkey import presented_key
 
 GEN_MAC = "/pitrix/bin/gen_mac.py"
 FINGERPRINT_KIND = "zone-state"
@@ -89,8 +90,11 @@ async def plan_live(
         raise RuleError(problems)
     targets = dict(plan.targets)
     targets["firstbox"] = replace(targets["firstbox"], address=fb.address)
+    zone_ids = plan.zone.zone_ids if plan.zone is not None else ()
+    made_on = ZoneId(firstbox=fb.address, zone_ids=zone_ids,
+                     host_key=await presented_key(connector, fb), offline=False)
     plan = replace(
-        plan, targets=targets, inventory_fingerprint=snap.state_fingerprint(),
+        plan, targets=targets, inventory_fingerprint=snap.state_fingerprint(), zone=made_on,
         warnings=(*plan.warnings, *warnings, *snap.warnings),
         meta={**plan.meta, "fingerprint_kind": FINGERPRINT_KIND,
               "vip_holder": snap.vip_holder or ""})

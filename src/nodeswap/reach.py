@@ -23,6 +23,15 @@ class Reach:
     ssh: SshConfig
     firstbox: Target | None
     lab: dict[str, Any] | None = None
+    # --known-hosts as given on this command line (not stored with a run): merged into
+    # nodeswap's own known_hosts (runs.own_known_hosts), never silently ignored.
+    given_known_hosts: str | None = None
+
+    @property
+    def lab_zone_ids(self) -> tuple[str, ...]:
+        """The zone id the lab's lab.json names (empty: not a zone lab, or not a lab)."""
+        zone = (self.lab or {}).get("zone") or {}
+        return (str(zone["zone_id"]),) if zone.get("zone_id") else ()
 
     def to_dict(self) -> dict[str, Any]:
         fb = self.firstbox
@@ -71,9 +80,14 @@ def make_reach(
 ) -> Reach:  # fmt: skip
     """Combine --lab / --firstbox with --user, --identity-file, --known-hosts, --direct and
     --jump [USER@]HOST (a bastion in front of firstbox). Host keys are always checked: with
-    no --known-hosts, against the lab's file (--lab) or the operator's ~/.ssh/known_hosts."""
+    no --known-hosts, against the lab's file (--lab) or the operator's ~/.ssh/known_hosts.
+    A --known-hosts that is not a readable file is refused (exit 2), as are --firstbox
+    values that are no [USER@]ADDRESS."""
     if lab is not None and firstbox is not None:
         raise InputError([Problem("give --lab or --firstbox, not both", key="--firstbox")])
+    if known_hosts is not None and not known_hosts.is_file():
+        raise InputError([Problem(f"--known-hosts {known_hosts}: no such file",
+                                  file=str(known_hosts), key="--known-hosts")])
     data = read_lab(lab) if lab is not None else None
     fb: Target | None = None
     login = user or "root"
@@ -88,6 +102,9 @@ def make_reach(
             fb = Target(name, data["hosts"][name]["address"], name, via_firstbox=False)
     elif firstbox is not None:
         who, _, addr = firstbox.rpartition("@")
+        if not addr or any(c.isspace() or c in "/@" for c in addr):
+            raise InputError([Problem(f"--firstbox takes [USER@]ADDRESS, not {firstbox!r}",
+                                      key="--firstbox")])
         login = user or who or "root"
         fb = Target("firstbox", addr, "firstbox", via_firstbox=False)
     bastion = bastion_user = None
@@ -99,4 +116,4 @@ def make_reach(
     ssh = SshConfig(user=login, identity_files=ids, known_hosts=kh,
                     jump=None if direct else fb, connect_timeout=connect_timeout,
                     bastion=bastion, bastion_user=bastion_user)  # fmt: skip
-    return Reach(ssh, fb, data)
+    return Reach(ssh, fb, data, given_known_hosts=str(known_hosts) if known_hosts else None)

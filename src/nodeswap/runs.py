@@ -21,13 +21,14 @@ from nodeswap.events import EventSink
 from nodeswap.execute import DEFAULT_LOCK_PATH, Approver, Executor
 from nodeswap.hints import Hints
 from nodeswap.journal import Journal, default_state_dir, journal_path
-from nodeswap.knownhosts import with_key, without_host
+from nodeswap.knownhosts import merged, with_key, without_host
 from nodeswap.model import Plan
 from nodeswap.planning import zone_unchanged
-from nodeswap.reach import Reach
+from nodeswap.reach import Reach, make_reach
 from nodeswap.transport.base import Connector
 from nodeswap.transport.local import LocalConnector
 from nodeswap.transport.ssh import SshConnector
+from nodeswap.zonecheck import refuse_other_zone, write_label
 
 
 def read_plan(path: Path) -> Plan:
@@ -41,23 +42,47 @@ def read_plan(path: Path) -> Plan:
         ) from exc
 
 
-def own_known_hosts(state_dir: Path, zone: str, source: str | None) -> str:
-    """nodeswap's own known_hosts for the zone, in its state folder; seeded from ``source``
-    (the operator's or the lab's) the first time, then only nodeswap's file is trusted (a key
-    that changes later must be edited in by hand; pinned keys live in the journal)."""
-    own = journal_path(state_dir, zone).with_suffix(".known_hosts")
+KNOWN_HOSTS = "known_hosts"
+
+
+def own_known_hosts(state_dir: Path, source: str | None, *, given: str | None = None) -> str:
+    """nodeswap's own known_hosts for the zone: ``STATE/known_hosts`` (one state folder per
+    firstbox). Seeded from ``source`` (the lab's file, else the operator's ~/.ssh/known_hosts)
+    when it does not exist yet; after that nodeswap trusts only its own file (`nodeswap trust`
+    adds firstbox's key, apply the keys it pinned after a switch). ``given`` (--known-hosts,
+    as the operator gave it on this command line) is merged in every time: for each host it
+    names, its keys replace nodeswap's."""
+    own = state_dir / KNOWN_HOSTS
     if not own.exists():
         src = Path(source) if source else Path.home() / ".ssh" / "known_hosts"
-        text = src.read_text() if src.exists() else ""
+        text = src.read_text() if src.is_file() else ""
         own.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         own.touch(mode=0o600)
         own.write_text(text)
+    if given is not None:
+        try:
+            extra = Path(given).read_text()
+        except OSError as exc:
+            raise InputError([Problem(f"cannot read --known-hosts: {exc}", file=given,
+                                      key="--known-hosts")]) from exc
+        text = own.read_text()
+        new = merged(text, extra)
+        if new != text:
+            own.write_text(new)
     return str(own)
 
 
+def journals(state_dir: Path) -> list[Path]:
+    """The journals in ``state_dir`` and in its per-firstbox folders (the default state
+    folder holds one folder per firstbox)."""
+    return sorted(state_dir.glob("*.journal.sqlite")) + \
+        sorted(state_dir.glob("*/*.journal.sqlite"))
+
+
 def find_run(state_dir: Path, run_id: str) -> Journal:
-    """The journal (of whichever zone) that holds ``run_id``."""
-    for path in sorted(state_dir.glob("*.journal.sqlite")):
+    """The journal (of whichever zone: this folder's, or one of its per-firstbox folders')
+    that holds ``run_id``."""
+    for path in journals(state_dir):
         j = Journal.open(path)
         if any(r.id == run_id for r in j.runs()):
             return j
@@ -72,14 +97,38 @@ def make_connector(conn: dict[str, Any], journal: Journal, run_id: str) -> Conne
     return SshConnector(Reach.from_dict(conn).ssh, keys=journal, run_id=run_id)
 
 
-def state_dir_for(state_dir: Path | None, lab: Path | None = None) -> Path:
-    """--state-dir, else the lab's own (``LAB/nodeswap``: a rehearsal's journal and known
-    hosts live and die with its lab), else the default state folder."""
+def state_dir_for(state_dir: Path | None, lab: Path | None = None,
+                  firstbox: str | None = None) -> Path:  # fmt: skip
+    """Where the state of a zone lives (journal, known_hosts, pins, logs): --state-dir, else
+    the lab's own (``LAB/nodeswap``: a rehearsal's state lives and dies with its lab), else
+    one folder per firstbox in the default state folder (``DEFAULT/ADDRESS``, labelled with
+    the zone ids in its zone.json), else (no zone named: status, resume) the default state
+    folder itself, whose per-firstbox folders ``find_run`` searches."""
     if state_dir is not None:
         return state_dir
     if lab is not None:
         return lab / "nodeswap"
+    if firstbox is not None:
+        return default_state_dir() / firstbox_folder(firstbox)
     return default_state_dir()
+
+
+def firstbox_folder(firstbox: str) -> str:
+    """The per-firstbox folder name: firstbox's address ([USER@] dropped), made file-safe."""
+    addr = firstbox.rpartition("@")[2]
+    return "".join(c if c.isalnum() or c in "-_.:" else "_" for c in addr) or "firstbox"
+
+
+def journal_name(plan: Plan, reach: Reach | None) -> str:
+    """The journal's (and the runs') zone name: the zone id(s) the plan names, else the
+    firstbox address; a hand-made plan may name it in meta["zone"]; local runs: "local"."""
+    if plan.meta.get("zone"):
+        return plan.meta["zone"]
+    if plan.zone is not None and plan.zone.zone_ids:
+        return "+".join(plan.zone.zone_ids)
+    if reach is not None and reach.firstbox is not None:
+        return firstbox_folder(reach.firstbox.address)
+    return "local"
 
 
 def check_zone_unchanged(reach: Reach, plan: Plan) -> None:
@@ -99,20 +148,51 @@ def check_zone_unchanged(reach: Reach, plan: Plan) -> None:
 
 
 def start(plan: Plan, *, reach: Reach | None, state_dir: Path, zone: str | None = None,
-          lock_path: str = DEFAULT_LOCK_PATH) -> tuple[Journal, str]:
-    """Record a new run of ``plan`` (reach None: every step on this machine). A live plan is
-    refused when its zone changed since it was made (the fingerprint; nothing is recorded)."""
-    zone_name = zone or plan.meta.get("zone", "default")
+          lock_path: str = DEFAULT_LOCK_PATH, plan_name: str = "the plan") -> tuple[Journal, str]:
+    """Record a new run of ``plan`` (reach None: every step on this machine).
+
+    Before anything is recorded: another zone's plan is refused (exit 2; zonecheck: no
+    connection, then one to firstbox alone for its host key), then a live plan whose zone
+    changed since it was made (the fingerprint). The state folder is labelled with the zone
+    (zone.json)."""
     if reach is None:
         conn: dict[str, Any] = {"mode": "local"}
     else:
+        refuse_other_zone(plan, reach, state_dir, name=plan_name)
         conn = {"mode": "ssh", **reach.to_dict()}
-        conn["known_hosts"] = own_known_hosts(state_dir, zone_name, reach.ssh.known_hosts)
+        conn["known_hosts"] = own_known_hosts(state_dir, reach.ssh.known_hosts,
+                                              given=reach.given_known_hosts)
         check_zone_unchanged(reach, plan)
+        if reach.firstbox is not None:
+            write_label(state_dir, reach.firstbox.address,
+                        plan.zone.zone_ids if plan.zone is not None else ())
     conn["lock_path"] = lock_path
+    zone_name = zone or journal_name(plan, reach)
     journal = Journal.open(journal_path(state_dir, zone_name))
     run_id = Executor(journal, LocalConnector()).start(plan, zone=zone_name, connection=conn)
     return journal, run_id
+
+
+def refuse_other_zone_for_run(journal: Journal, run_id: str, *, lab: Path | None = None,
+                              firstbox: str | None = None) -> None:  # fmt: skip
+    """Resume's guard: the stored run's plan must be of the zone given now (--lab /
+    --firstbox, when given) and of the zone the run was started on, whose firstbox must
+    still present the plan's host key (exit 2 otherwise; nothing else contacted)."""
+    run = journal.run(run_id)
+    if run.connection.get("mode") != "ssh":
+        return
+    stored = Reach.from_dict(dict(run.connection))
+    reach = stored
+    if lab is not None or firstbox is not None:
+        reach = make_reach(lab=lab, firstbox=firstbox)
+        was = stored.firstbox.address if stored.firstbox is not None else None
+        now = reach.firstbox.address if reach.firstbox is not None else None
+        if was != now:
+            raise InputError([Problem(
+                f"run {run_id} was started on firstbox {was}, but "
+                f"{'--lab ' + str(lab) if lab is not None else '--firstbox ' + str(firstbox)} "
+                f"is firstbox {now}", key="--firstbox")])  # fmt: skip
+    refuse_other_zone(run.plan(), reach, journal.path.parent, name=f"run {run_id}")
 
 
 async def drive(journal: Journal, run_id: str, options: dict[str, Any], events: EventSink, *,

@@ -22,6 +22,7 @@ COMMANDS = {
     "discover": "discover_cmd", "plan": "plan_cmd", "apply": "run_cmd", "resume": "run_cmd",
     "rollback": "run_cmd", "status": "run_cmd", "show": "show_cmd", "report": "report_cmd",
     "exec": "exec_cmd", "diff": "diff_cmd", "lab": "lab_cmd", "demo": "demo_cmd",
+    "trust": "trust_cmd",
 }
 
 app = typer.Typer(

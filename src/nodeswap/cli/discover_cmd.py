@@ -34,15 +34,20 @@ FirstboxOpt = Annotated[str | None, Opt("--firstbox", help="[USER@]ADDRESS of fi
 UserOpt = Annotated[str | None, Opt("--user", help="Login user (default root).")]
 IdentityOpt = Annotated[list[Path] | None, Opt("--identity-file", "-i",
                                                help="Private key (repeatable).")]
-KnownHostsOpt = Annotated[Path | None, Opt("--known-hosts", help="known_hosts to check host "
-                                            "keys against (default ~/.ssh/known_hosts).")]
+KnownHostsOpt = Annotated[Path | None, Opt("--known-hosts", help="A known_hosts file (must "
+                                            "exist), merged into nodeswap's own known_hosts "
+                                            "for this firstbox: its keys win for the hosts it "
+                                            "names. nodeswap's own file is seeded once from "
+                                            "~/.ssh/known_hosts (or the lab's); `nodeswap "
+                                            "trust` adds firstbox's key.")]
 DirectOpt = Annotated[bool, Opt("--direct", help="Reach nodes directly, not through firstbox "
                                  "as a jump host.")]
 JumpOpt = Annotated[str | None, Opt("--jump", help="[USER@]HOST of a bastion in front of "
                                     "firstbox (firstbox is reached through it).")]
 StateOpt = Annotated[Path | None, Opt("--state-dir", help="nodeswap's state folder (journals, "
-                                      "its own known_hosts); default /var/lib/nodeswap as root, "
-                                      "LAB/nodeswap with --lab.")]
+                                      "its own known_hosts); default one per firstbox, "
+                                      "/var/lib/nodeswap/ADDRESS as root, LAB/nodeswap with "
+                                      "--lab.")]
 
 
 def reach_of(lab: Path | None, firstbox: str | None, user: str | None, *,
@@ -50,15 +55,17 @@ def reach_of(lab: Path | None, firstbox: str | None, user: str | None, *,
              direct: bool, state_dir: Path | None = None,
              jump: str | None = None) -> Reach:  # fmt: skip
     """Where the zone is and how to log in; host keys are checked against nodeswap's own
-    known_hosts in the state folder (seeded from --known-hosts, the lab's or the operator's
-    the first time; apply keeps it up to date after a switch), as apply checks them."""
+    known_hosts in the zone's state folder (seeded from the lab's or the operator's file the
+    first time, --known-hosts merged in whenever given; apply keeps it up to date after a
+    switch), as apply checks them."""
     if lab is None and firstbox is None:
         raise InputError([Problem("say where the zone is: --firstbox [USER@]ADDR or --lab DIR",
                                   key="--firstbox")])
     reach = make_reach(lab=lab, firstbox=firstbox, user=user,
                        identity_file=identity_file or [], known_hosts=known_hosts,
                        direct=direct, connect_timeout=10.0, jump=jump)
-    own = own_known_hosts(state_dir_for(state_dir, lab), "default", reach.ssh.known_hosts)
+    own = own_known_hosts(state_dir_for(state_dir, lab, firstbox), reach.ssh.known_hosts,
+                          given=reach.given_known_hosts)
     return replace(reach, ssh=replace(reach.ssh, known_hosts=own))
 
 

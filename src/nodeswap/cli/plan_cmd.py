@@ -25,8 +25,10 @@ from nodeswap.model import Plan
 from nodeswap.plan import build_plan
 from nodeswap.planning import plan_live
 from nodeswap.reach import Reach
+from nodeswap.runs import state_dir_for
 from nodeswap.sources import read_spec, read_zone
 from nodeswap.spec import Spec
+from nodeswap.zonecheck import write_label
 
 from .discover_cmd import (
     DirectOpt,
@@ -211,6 +213,9 @@ def register(app: typer.Typer) -> None:
                                        known_hosts=known_hosts, direct=direct,
                                        state_dir=state_dir, jump=jump),
                               spec_file, seed=seed, today=date)
+            if plan.zone is not None:  # label the zone's state folder with its zone ids
+                write_label(state_dir_for(state_dir, lab, firstbox), plan.zone.firstbox,
+                            plan.zone.zone_ids)
         else:
             if settings_dir is None or installer_version is None:
                 raise InputError([Problem(

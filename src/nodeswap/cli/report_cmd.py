@@ -19,16 +19,17 @@ from nodeswap.errors import InputError, Problem
 from nodeswap.journal import Journal
 from nodeswap.report import RunRecords, build_report, render_html, render_markdown
 from nodeswap.runs import find_run
+from nodeswap.runs import journals as all_journals
 from nodeswap.runs import state_dir_for as state_folder
 
-from .run_cmd import LAB_OPT, STATE_OPT
+from .run_cmd import FIRSTBOX_RUN_OPT, LAB_OPT, STATE_OPT
 
 Opt = typer.Option
 
 
 def journals(folder: Path) -> list[Path]:
     """The journals in ``folder``; none is an input error (wrong --state-dir / --lab?)."""
-    found = sorted(folder.glob("*.journal.sqlite")) if folder.is_dir() else []
+    found = all_journals(folder) if folder.is_dir() else []  # + per-firstbox folders
     if not found:
         raise InputError([Problem(
             f"no nodeswap journal in {folder} (choose one with --state-dir DIR or --lab DIR)",
@@ -67,18 +68,19 @@ def _write(path: Path, text: str) -> None:
 def register(app: typer.Typer) -> None:
 
     @app.command("report")
-    def report(
+    def report(  # noqa: PLR0917 (typer maps parameters to options)
         run_id: Annotated[str | None, typer.Argument(metavar="[RUN]")] = None,
         html: Annotated[Path | None, Opt("--html", help="write one self-contained HTML file")
                         ] = None,
         markdown: Annotated[Path | None, Opt("--markdown", help="write GitHub Markdown")] = None,
         state_dir: Annotated[Path | None, STATE_OPT] = None,
         lab: Annotated[Path | None, LAB_OPT] = None,
+        firstbox: Annotated[str | None, FIRSTBOX_RUN_OPT] = None,
     ) -> None:
         """What run RUN did (default: the latest): steps with outcomes and durations, nodes
         before/after, R27/R28 differences, service status (R29/R35). Without --html or
         --markdown, prints the Markdown."""
-        journal, rid = open_run(state_folder(state_dir, lab), run_id)
+        journal, rid = open_run(state_folder(state_dir, lab, firstbox), run_id)
         try:
             rep = build_report(RunRecords.from_journal(journal, rid))
         finally:

@@ -32,9 +32,11 @@ from nodeswap.runs import (
     drive,
     effective_state,
     find_run,
+    journals,
     live,
     next_lines,
     read_plan,
+    refuse_other_zone_for_run,
     run_summary,
     start,
     state_dir_for,
@@ -134,8 +136,8 @@ async def ask(gate: Gate) -> bool:
             typer.echo("Answer y (yes: run it), n (no: stop here, resumable) or d (details).")
 
 
-def hints_of(lab: Path | None, state_dir: Path | None) -> Hints:
-    return Hints.of(lab=lab, state_dir=state_dir)
+def hints_of(lab: Path | None, state_dir: Path | None, firstbox: str | None = None) -> Hints:
+    return Hints.of(lab=lab, state_dir=state_dir, firstbox=firstbox)
 
 
 def finish(journal: Journal, run_id: str, hints: Hints, *, json_out: bool, level: int) -> None:
@@ -181,6 +183,10 @@ Exit status of `status RUN`:
   5  interrupted (Ctrl-C, SIGTERM, a kill, a lost machine): resume RUN
 Without RUN: 0 (the list, newest first; --json for scripts).
 """
+FIRSTBOX_RUN_OPT = Opt("--firstbox", metavar="[USER@]ADDRESS",
+                       help="the zone's firstbox: its state folder holds the run")
+KNOWN_HOSTS_HELP = ("a known_hosts file merged into nodeswap's own one for this firstbox (its "
+                    "keys win for the hosts it names); must exist")
 
 
 def register(app: typer.Typer) -> None:
@@ -194,8 +200,8 @@ def register(app: typer.Typer) -> None:
         user: Annotated[str | None, Opt("--user", help="login on the zone's hosts")] = None,
         identity_file: Annotated[list[Path] | None, Opt(
             "--identity-file", "-i", metavar="FILE", help="ssh private key; repeatable")] = None,
-        known_hosts: Annotated[Path | None, Opt(
-            "--known-hosts", metavar="FILE", help="trusted host keys to start from")] = None,
+        known_hosts: Annotated[Path | None, Opt("--known-hosts", metavar="FILE",
+                                                help=KNOWN_HOSTS_HELP)] = None,
         direct: Annotated[bool, Opt("--direct", help="not via firstbox")] = False,
         jump: Annotated[str | None, Opt("--jump", help="[USER@]HOST of a bastion in front of "
                                         "firstbox")] = None,
@@ -236,17 +242,19 @@ def register(app: typer.Typer) -> None:
         reach = None if local else make_reach(
             lab=lab, firstbox=firstbox, user=user, identity_file=identity_file or [],
             known_hosts=known_hosts, direct=direct, connect_timeout=10.0, jump=jump)
-        journal, run_id = start(plan, reach=reach, state_dir=state_dir_for(state_dir, lab),
-                                zone=zone, lock_path=lock_path)
+        journal, run_id = start(plan, reach=reach, zone=zone, lock_path=lock_path,
+                                state_dir=state_dir_for(state_dir, lab, firstbox),
+                                plan_name=str(plan_file))
         run_and_finish(journal, run_id, {"yes": yes, "break_lock": break_lock},
                        action="apply", json_out=json_out, level=level,
-                       hints=hints_of(lab, state_dir), yes=yes, approve=approve or ())
+                       hints=hints_of(lab, state_dir, firstbox), yes=yes, approve=approve or ())
 
     @app.command("resume")
     def resume(  # noqa: PLR0917
         run_id: Annotated[str, typer.Argument(metavar="RUN")],
         state_dir: Annotated[Path | None, STATE_OPT] = None,
         lab: Annotated[Path | None, LAB_OPT] = None,
+        firstbox: Annotated[str | None, FIRSTBOX_RUN_OPT] = None,
         yes: Annotated[bool, YES_OPT] = False,
         approve: Annotated[list[str] | None, APPROVE_OPT] = None,
         break_lock: Annotated[bool, Opt("--break-lock", help="break another run's lock")] = False,
@@ -268,16 +276,18 @@ def register(app: typer.Typer) -> None:
               --lab /var/lib/nodeswap-lab/try
         """
         level = level_of(verbose, quiet)
-        journal = find_run(state_dir_for(state_dir, lab), run_id)
+        journal = find_run(state_dir_for(state_dir, lab, firstbox), run_id)
+        refuse_other_zone_for_run(journal, run_id, lab=lab, firstbox=firstbox)
         opts = {"yes": yes, "break_lock": break_lock, "rerun_unchecked": rerun_unchecked}
         run_and_finish(journal, run_id, opts, action="resume", json_out=json_out, level=level,
-                       hints=hints_of(lab, state_dir), yes=yes, approve=approve or ())
+                       hints=hints_of(lab, state_dir, firstbox), yes=yes, approve=approve or ())
 
     @app.command("rollback")
     def rollback(  # noqa: PLR0917
         run_id: Annotated[str, typer.Argument(metavar="RUN")],
         state_dir: Annotated[Path | None, STATE_OPT] = None,
         lab: Annotated[Path | None, LAB_OPT] = None,
+        firstbox: Annotated[str | None, FIRSTBOX_RUN_OPT] = None,
         yes: Annotated[bool, Opt("--yes", "-y", help="do not ask for confirmation")] = False,
         break_lock: Annotated[bool, Opt("--break-lock", help="break another run's lock")] = False,
         verbose: Annotated[bool, VERBOSE_OPT] = False,
@@ -294,8 +304,8 @@ def register(app: typer.Typer) -> None:
         --yes is required).
         """
         level = level_of(verbose, quiet)
-        hints = hints_of(lab, state_dir)
-        journal = find_run(state_dir_for(state_dir, lab), run_id)
+        hints = hints_of(lab, state_dir, firstbox)
+        journal = find_run(state_dir_for(state_dir, lab, firstbox), run_id)
         if not yes:
             confirm_rollback(journal, run_id, hints)
         run_and_finish(journal, run_id, {"break_lock": break_lock}, action="rollback",
@@ -306,10 +316,12 @@ def register(app: typer.Typer) -> None:
         run_id: Annotated[str | None, typer.Argument(metavar="[RUN]")] = None,
         state_dir: Annotated[Path | None, STATE_OPT] = None,
         lab: Annotated[Path | None, LAB_OPT] = None,
+        firstbox: Annotated[str | None, FIRSTBOX_RUN_OPT] = None,
         json_out: Annotated[bool, Opt("--json", help="one JSON object (the list: an array)")
                             ] = False,
     ) -> None:
-        folder = state_dir_for(state_dir, lab)
+        folder = state_dir_for(state_dir, lab, firstbox)
+        hints = hints_of(lab, state_dir, firstbox)
         if run_id is None:
             list_runs(folder, json_out)
             return
@@ -319,12 +331,11 @@ def register(app: typer.Typer) -> None:
             run = journal.run(run_id)
             body = {"run": run.id, "state": run.state, "effective_state": state,
                     "message": run.message, "exit_status": STATUS_EXIT[state],
-                    "next": commands_in("\n".join(next_lines(journal, run_id,
-                                                              hints_of(lab, state_dir)))),
+                    "next": commands_in("\n".join(next_lines(journal, run_id, hints))),
                     "steps": {s.step_id: s.state for s in journal.steps(run_id)}}  # fmt: skip
             typer.echo(json.dumps(body))
         else:
-            typer.echo(status_text(journal, run_id, hints_of(lab, state_dir)), nl=False)
+            typer.echo(status_text(journal, run_id, hints), nl=False)
         raise typer.Exit(STATUS_EXIT[state])
 
 
@@ -354,7 +365,7 @@ def confirm_rollback(journal: Journal, run_id: str, hints: Hints) -> None:
 
 def list_runs(folder: Path, json_out: bool) -> None:
     rows = []
-    for path in sorted(folder.glob("*.journal.sqlite")):
+    for path in journals(folder):
         j = Journal.open(path)
         rows += [(r.started, r.id, r.zone, effective_state(j, r.id)) for r in j.runs()]
         j.close()

@@ -67,6 +67,7 @@ class Controller:
         self.stopping = threading.Event()
         self.zone: Any = None
         self.ssh_dir = state_dir / "ssh"
+        self.permit: tuple[str, ...] = ()  # sshd PermitOpen: the lab's own addresses:22
 
     # ------------------------------------------------------------------ building hosts
 
@@ -79,7 +80,7 @@ class Controller:
         hostroot.make_root(paths, host.name, hosts_text, authorized)
         hostroot.generate_host_keys(paths, self.key_types)
         hostroot.mount_root(paths, self.records)
-        hostroot.write_sshd_config(paths, host.address, self.key_types)
+        hostroot.write_sshd_config(paths, host.address, self.key_types, self.permit)
         self.write_host_json(host)
 
     def write_host_json(self, host: Host) -> None:
@@ -100,7 +101,7 @@ class Controller:
     def start_host(self, host: Host) -> None:
         """Start the host's sshd in its own UTS namespace and record it (not waiting)."""
         paths = self.paths(host.iid)
-        hostroot.write_sshd_config(paths, host.address, self.key_types)
+        hostroot.write_sshd_config(paths, host.address, self.key_types, self.permit)
         with paths.sshd_log.open("ab") as log:
             proc = subprocess.Popen(hostroot.sshd_command(paths, host.name),
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -225,6 +226,8 @@ class Controller:
         pub = self.lab_key()
         for h in hosts:
             self.hosts[h.iid] = h
+        self.permit = hostroot.permit_open([h.address for h in hosts],
+                                           whole_24=self.zone is not None)
         hosts_text = self.zone.etc_hosts() if self.zone else _plain_etc_hosts(hosts)
         authorized = [pub] + (self.zone.extra_authorized() if self.zone else [])
         workers = max(2, min(16, (os.cpu_count() or 2) * 2))

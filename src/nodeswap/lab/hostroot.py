@@ -6,8 +6,9 @@ state directory, touch the machine's /root/.ssh, or mount anything without recor
 
 from __future__ import annotations
 
+import ipaddress
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,9 +169,23 @@ Host *
 """
 
 
-def render_sshd_config(paths: HostPaths, address: str, kinds: Sequence[str]) -> str:
-    """The sshd_config of one host: its address, keys, chroot and generous limits."""
+def permit_open(addresses: Iterable[str], *, whole_24: bool) -> tuple[str, ...]:
+    """sshd's PermitOpen list: port 22 of the lab's own addresses, nothing else. A zone lab
+    (``whole_24``) allows every address of the /24 networks its hosts are in, because its new
+    VMs come up later at addresses chosen in those networks (R16) and a jump connection
+    keeps the PermitOpen it was opened with; a plain lab allows exactly its hosts."""
+    if not whole_24:
+        return tuple(f"{a}:22" for a in sorted(set(addresses)))
+    nets = sorted({ipaddress.ip_network(f"{a}/24", strict=False) for a in addresses})
+    return tuple(f"{h}:22" for net in nets for h in net.hosts())
+
+
+def render_sshd_config(paths: HostPaths, address: str, kinds: Sequence[str],
+                       permit: Sequence[str] = ()) -> str:  # fmt: skip
+    """The sshd_config of one host: its address, keys, chroot and generous limits. A jump
+    host forwards only to ``permit`` (HOST:PORT; empty: no forwarding at all)."""
     keys = "\n".join(f"HostKey {paths.host_key(k)}" for k in kinds)
+    opens = " ".join(permit) or "none"
     return f"""# nodeswap lab host {paths.iid}
 ListenAddress {address}:22
 {keys}
@@ -186,6 +201,7 @@ PidFile {paths.data / "sshd.pid"}
 PrintMotd no
 PrintLastLog no
 AllowTcpForwarding yes
+PermitOpen {opens}
 AllowAgentForwarding no
 X11Forwarding no
 PermitUserEnvironment no
@@ -201,9 +217,10 @@ LogLevel INFO
 """
 
 
-def write_sshd_config(paths: HostPaths, address: str, kinds: Sequence[str]) -> None:
+def write_sshd_config(paths: HostPaths, address: str, kinds: Sequence[str],
+                      permit: Sequence[str] = ()) -> None:  # fmt: skip
     paths.data.mkdir(parents=True, exist_ok=True)
-    write(paths.sshd_config, render_sshd_config(paths, address, kinds), 0o600)
+    write(paths.sshd_config, render_sshd_config(paths, address, kinds, permit), 0o600)
 
 
 def sshd_command(paths: HostPaths, hostname: str) -> list[str]:
