@@ -110,17 +110,6 @@ def discard(event: Event) -> None:
     """A sink that ignores everything."""
 
 
-class Fanout:
-    """Sends each event to every sink."""
-
-    def __init__(self, *sinks: EventSink) -> None:
-        self._sinks = sinks
-
-    def __call__(self, event: Event) -> None:
-        for s in self._sinks:
-            s(event)
-
-
 class JsonView:
     def __init__(self, out: TextIO | None = None) -> None:
         self._out = out or sys.stdout
