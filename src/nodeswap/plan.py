@@ -52,6 +52,14 @@ def role_nodes(zone: Zone, spec: Spec) -> list[Node]:
     if not olds:
         raise RuleError([Problem(f"no VM of role {spec.role!r} in the zone", file=spec.path,
                                  key="role", rule="R5")])
+    for old in olds.values():  # the Pitrix scripts take a group file over a node name
+        members = zone.group(old.name)
+        if members is not None:
+            problems.append(Problem(
+                f"node name {old.name!r} is also the name of a group ({len(members)} nodes): "
+                f"launch_vms.sh, install_nodes.sh, update.sh and exec_nodes.sh would act on "
+                "the whole group; rename the node", file=old.settings.path,
+                line=old.settings.line_of("hostname"), key="hostname"))
     for name in spec.nodes:
         if name not in olds:
             problems.append(Problem(
