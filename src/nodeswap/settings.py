@@ -53,7 +53,7 @@ from typing import NamedTuple
 
 from nodeswap.errors import BugError, Problem, SettingsError
 
-__all__ = ["Assignment", "SettingsFile", "parse_value", "quote_value"]
+__all__ = ["Assignment", "SettingsFile", "decode", "parse_value", "quote_value"]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _IDENT_FULL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -129,6 +129,17 @@ def quote_value(value: str) -> str:
     if not _is_utf8(value):
         raise SettingsError([Problem(f"value {value!r} is not valid text (lone surrogate)")])
     return '"' + _DQ_ESCAPE.sub(r"\\\1", value) + '"'
+
+
+def decode(data: bytes, path: str = "<settings>") -> str:
+    """A settings file's bytes as text: UTF-8 only; the offending line named, not shown."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SettingsError([Problem(
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded",
+            file=path, line=line)]) from None
 
 
 def parse_value(raw: str) -> str:
@@ -486,14 +497,7 @@ class SettingsFile:
     @classmethod
     def from_bytes(cls, data: bytes, path: str = "<settings>") -> SettingsFile:
         """Parse a file's bytes: UTF-8 text only (the offending line named, not shown)."""
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = data.count(b"\n", 0, exc.start) + 1
-            raise SettingsError([Problem(
-                f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded",
-                file=path, line=line)]) from None
-        return cls.from_text(text, path)
+        return cls.from_text(decode(data, path), path)
 
     @classmethod
     def from_text(cls, text: str, path: str = "<settings>") -> SettingsFile:
