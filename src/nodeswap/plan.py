@@ -11,10 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from nodeswap.errors import InputError, Problem, RuleError
+from nodeswap import values
+from nodeswap.errors import BugError, InputError, Problem, RuleError
 from nodeswap.inventory import V4_3, Node, Zone, sorted_names
 from nodeswap.model import NodePlan, Plan, PlannedFile
 from nodeswap.runbooks import proxy as runbook
+from nodeswap.settings import SettingsFile
 from nodeswap.spec import Spec
 
 from . import rules
@@ -202,6 +204,11 @@ def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
         PlannedFile("firstbox", runbook.settings_path(c.name), text, rule=rule)
         for c, _ in done
         for text, rule in ((c.settings, "R7-R17"), (c.switched_settings, "R30")))
+    for f in files:  # what the rules wrote holds to the same types as what was read
+        wrong = values.settings_problems(SettingsFile.from_text(f.content, path=f.path))
+        if wrong:
+            raise BugError(f"{f.rule} would write a settings file that is not valid: "
+                           + "; ".join(str(p) for p in wrong))
     return Plan(
         role=spec.role, installer_version=str(zone.installer_version),
         target_os=(spec.target.os_name, spec.target.os_version),

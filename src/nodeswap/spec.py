@@ -24,7 +24,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nodeswap.errors import Problem, SpecError
-from nodeswap.values import interface_problem, node_name_problem, shown
+from nodeswap.values import interface_problem, node_name_problem, os_problem, shown
 
 _MAC = re.compile(r"00:16:3e(?::[0-9a-f]{2}){3}")
 
@@ -56,8 +56,24 @@ Interface = Annotated[str, AfterValidator(_interface)]
 class TargetOS(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    os_name: str = Field(pattern=r"^[a-z][a-z0-9]*$")
-    os_version: str = Field(pattern=r"^\d+(\.\d+)+$")
+    os_name: str
+    os_version: str
+
+    @field_validator("os_name")
+    @classmethod
+    def _os_name(cls, value: str) -> str:
+        why = os_problem(value, "0.0")
+        if why is not None:
+            raise ValueError(why)
+        return value
+
+    @field_validator("os_version")
+    @classmethod
+    def _os_version(cls, value: str) -> str:
+        why = os_problem("a", value)
+        if why is not None:
+            raise ValueError(why)
+        return value
 
 
 class NodeSpec(BaseModel):

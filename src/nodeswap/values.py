@@ -40,6 +40,7 @@ __all__ = [
     "KEY_TYPES",
     "interface_problem",
     "node_name_problem",
+    "os_problem",
     "settings_problems",
     "shown",
 ]
@@ -70,6 +71,15 @@ def shown(text: str, limit: int = _SHOWN_MAX) -> str:
 
 def _quoted(text: str) -> str:
     return "'" + shown(text) + "'"
+
+
+def os_problem(os_name: str, os_version: str) -> str | None:
+    """Why (os_name, os_version) is not an OS release such as (bionic, 18.04.6), or None."""
+    if not _OS_NAME.fullmatch(os_name):
+        return f"{_quoted(os_name)} is not an OS release name (xenial, bionic)"
+    if not _OS_VERSION.fullmatch(os_version):
+        return f"{_quoted(os_version)} is not an OS version (16.04.5)"
+    return None
 
 
 def node_name_problem(name: str) -> str | None:

@@ -8,9 +8,9 @@ import re
 import pytest
 from zonekit import make_spec, make_zone, zone_texts
 
-from nodeswap.errors import InputError, SettingsError, SpecError
+from nodeswap.errors import BugError, InputError, SettingsError, SpecError
 from nodeswap.plan import build_plan
-from nodeswap.spec import Spec
+from nodeswap.spec import Spec, TargetOS
 from nodeswap.values import node_name_problem
 
 TODAY = "20261127"
@@ -179,3 +179,23 @@ def test_the_password_of_a_bm_host_is_never_echoed() -> None:
     with pytest.raises(SettingsError) as exc:
         make_zone(texts=texts)
     assert "s3cret" not in str(exc.value)
+
+
+@pytest.mark.parametrize(("target", "key"), [
+    ('{os_name: bionic, os_version: "\u0661\u0668.04"}', "target.os_version"),
+    ('{os_name: "bionic\\n", os_version: "18.04"}', "target.os_name"),
+    ('{os_name: bionic, os_version: "18.04 -rf"}', "target.os_version"),
+])
+def test_the_target_os_is_plain_ascii(target: str, key: str) -> None:
+    with pytest.raises(SpecError) as exc:
+        Spec.from_yaml(f"role: proxy\ntarget: {target}\n", path="up.yaml")
+    (p,) = exc.value.problems
+    assert (p.file, p.line, p.key) == ("up.yaml", 2, key)
+
+
+def test_the_plan_checks_the_settings_it_writes() -> None:
+    """Defence in depth: a value the rules write that fails the types is a bug, not a file."""
+    spec = make_spec(seed=1).model_copy(update={"target": TargetOS.model_construct(
+        os_name="bionic", os_version="18.04 ; reboot")})
+    with pytest.raises(BugError, match="os_version"):
+        build_plan(make_zone(), spec, today=TODAY)
