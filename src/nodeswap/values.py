@@ -105,9 +105,9 @@ def _ipv4(value: str) -> str | None:
 
 
 def _ipv4_list(value: str) -> str | None:
-    words = value.split(" ")
-    if any(_ipv4(w) for w in words):
-        return "is not a list of IPv4 addresses separated by single spaces"
+    words = value.split()  # tabs and newlines are refused before (plain one-line text)
+    if not words or any(_ipv4(w) for w in words):
+        return "is not a list of IPv4 addresses separated by spaces"
     return None
 
 

@@ -199,3 +199,9 @@ def test_the_plan_checks_the_settings_it_writes() -> None:
         os_name="bionic", os_version="18.04 ; reboot")})
     with pytest.raises(BugError, match="os_version"):
         build_plan(make_zone(), spec, today=TODAY)
+
+
+@pytest.mark.parametrize("raw", ['"10.16.100.25  10.16.100.26"', '" 10.16.100.25"',
+                                 '"10.16.100.25"'])
+def test_dns_servers_are_addresses_separated_by_spaces(raw: str) -> None:
+    make_zone(texts=edited("mgmt_network_dns_servers", raw))
