@@ -4,12 +4,14 @@ fetched file, in any form of the catalogue, never reaches the redacted output.""
 
 from __future__ import annotations
 
+import json
 import zlib
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nodeswap.checks import haproxy, rcfiles
 from nodeswap.journal import OutputRecorder
 from nodeswap.transport.redact import (
     FORMS,
@@ -49,6 +51,10 @@ MASKED: list[tuple[str, str, str]] = [
     ("Authorization header", '{"Authorization": "Bearer abc123"}',
      '{"Authorization": "Bearer ***"}'),
     ("Authorization header", "proxy-authorization: xyz", "proxy-authorization: ***"),
+    ("Authorization header", "  http-request set-header Authorization \"Basic YWRtaW4=\"",
+     "  http-request set-header Authorization \"Basic ***\""),
+    ("Authorization header", "proxy_set_header Authorization 'Bearer t0k';",
+     "proxy_set_header Authorization 'Bearer ***';"),
     ("mysql -pPASS", "mysql -uroot -pS3cr3t pitrix", "mysql -uroot -p*** pitrix"),
     ("mysql -pPASS", "mysqldump -h db -u root -pS3cr3t --all",
      "mysqldump -h db -u root -p*** --all"),
@@ -105,6 +111,7 @@ KEPT: list[tuple[str, str]] = [
     ("url user:pass@", "ssh://git@git.example:22/x.git"),
     ("Authorization header", "WWW-Authenticate: Basic realm=x"),
     ("Authorization header", "authorization failed for user bob"),
+    ("Authorization header", "http-request del-header Authorization"),
     ("mysql -pPASS", "mysql -u root -p pitrix"),
     ("mysql -pPASS", "mkdir -p /pitrix/conf/settings"),
     ("mysql -pPASS", "ssh -p2222 root@host"),
@@ -203,6 +210,7 @@ TEMPLATES = (
     "curl --user {u}:{s} http://h.example", "wget --user={u}:{s} http://h.example",
     "curl --user '{u}:{s}' http://h.example", "https://{u}:{s}@db.example/x",
     "Authorization: Basic {s}", "curl -H 'Authorization: Bearer {s}' http://h.example",
+    'http-request set-header Authorization "Basic {s}"',
     "mysql -u {u} -p{s} pitrix", "mysqldump --password={s} pitrix",
     "mysqldump --password {s} pitrix", "sshpass -p {s} ssh root@h.example",
     "machine h.example login {u} password {s}", "CREATE USER {u} IDENTIFIED BY '{s}';",
@@ -255,3 +263,28 @@ def test_a_planted_secret_never_reaches_the_output(template: str, data: st.DataO
     for w in words:
         assert w not in whole and w not in shown + rest and w not in stored, (w, whole)
     assert stored == whole
+
+
+# ---- the checks' findings, as `nodeswap diff` shows them -------------------------------------
+
+
+def test_r28_finding_shows_the_curl_line_masked() -> None:
+    old = "ip route add 10.16.0.0/24 dev eth0\n"
+    new = old + "curl -u backup:CurlPassw0rd http://10.16.0.9/b\n"
+    (d,) = rcfiles.compare_text(old, new, section="rc.local.tail")
+    assert (d.new, d.reason) == ("curl -u backup:*** http://10.16.0.9/b",
+                                 "line only on the new node")
+    assert "CurlPassw0rd" not in str(d) and "CurlPassw0rd" not in json.dumps(d.to_json())
+
+
+def test_r28_a_line_differing_only_in_its_secret_says_so() -> None:
+    (d,) = rcfiles.compare_text("curl -u backup:0ne http://h\n", "curl -u backup:tw0 http://h\n")
+    assert d.old == d.new == "curl -u backup:*** http://h"
+    assert d.reason == "line differs (in a secret, shown as ***)" and d.klass == "unexpected"
+
+
+def test_r27_finding_masks_every_form_not_only_haproxys_own() -> None:
+    cfg = "defaults\n    mode http\nbackend b\n    server s 10.0.0.1:80\n"
+    added = "    http-request set-header Authorization \"Basic YWRtaW46cHc=\"\n"
+    found = haproxy.compare_text(cfg, cfg + added)
+    assert [d.new for d in found] == ['http-request set-header Authorization "Basic ***"']

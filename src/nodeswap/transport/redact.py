@@ -132,9 +132,11 @@ CATALOGUE: tuple[Form, ...] = (
     Form("url user:pass@", re.compile(
         r"(?P<pre>\b[A-Za-z][\w+.-]*://[^\s/:@\"'<>]*:)(?P<val>[^\s/@\"'<>]+)(?=@)")),
     # Authorization / Proxy-Authorization headers: the scheme stays, its credentials go
-    # (in a JSON or shell string too: the credentials end at a quote or the end of the line)
+    # (in a JSON or shell string too: the credentials end at a quote or the end of the line;
+    # haproxy/nginx `http-request set-header Authorization "Basic ..."`: no colon)
     Form("Authorization header", re.compile(
-        r"(?P<pre>\b(?:Proxy-)?Authorization[\"']?[ \t]*:[ \t]*[\"']?"
+        r"(?P<pre>(?:\b(?:Proxy-)?Authorization[\"']?[ \t]*:"
+        r"|(?:\b|(?<=_))(?:set|add)[-_]header[ \t]+(?:Proxy-)?Authorization[ \t])[ \t]*[\"']?"
         r"(?:(?:Basic|Bearer|Digest|Token|Negotiate|NTLM|QC|QS)[ \t]+)?)"
         r"(?P<val>[^\"'\n]+)", re.IGNORECASE)),
     # mysql family: -pPASS glued to -p (mysql -p alone prompts; `-p X` is a database name)
