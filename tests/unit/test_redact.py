@@ -4,15 +4,19 @@ fetched file, in any form of the catalogue, never reaches the redacted output.""
 
 from __future__ import annotations
 
+import io
 import json
 import zlib
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 
 from nodeswap.checks import haproxy, rcfiles
+from nodeswap.cli import plan_cmd
 from nodeswap.journal import OutputRecorder
+from nodeswap.model import NodePlan, Plan, Step, Target
 from nodeswap.transport.redact import (
     FORMS,
     NAMED_KEY,
@@ -288,3 +292,27 @@ def test_r27_finding_masks_every_form_not_only_haproxys_own() -> None:
     added = "    http-request set-header Authorization \"Basic YWRtaW46cHc=\"\n"
     found = haproxy.compare_text(cfg, cfg + added)
     assert [d.new for d in found] == ['http-request set-header Authorization "Basic ***"']
+
+
+# ---- plan output --------------------------------------------------------------------------------
+
+
+def test_plan_human_view_masks_settings_and_commands() -> None:
+    old = ('os_name="xenial"\nconsole_secret_key="0ldS3cret"\n'
+           'mgmt_network_mac_address="00:16:3e:00:00:01"\n')
+    new = old.replace("xenial", "bionic").replace("0ldS3cret", "N3wS3cret").replace(":01", ":02")
+    node = NodePlan("proxy0", "10.16.0.2", "10.16.0.12", "10.16.0.5", "10.16.0.6", old, new,
+                    "00:16:3e:00:00:02", None, None)
+    t = Target("firstbox", "10.16.0.9", "firstbox", via_firstbox=False)
+    step = Step("backup", "prepare", "R6", "back up", "firstbox",
+                "mysqldump --password=Dump3rPw pitrix | gzip > /root/b.gz")
+    plan = Plan("proxy", "4.3.1", ("bionic", "18.04.6"), {"proxy0": node}, {"firstbox": t},
+                (step,))
+    out = io.StringIO()
+    plan_cmd.render(plan, Console(file=out, width=200))
+    text = out.getvalue()
+    for secret in ("0ldS3cret", "N3wS3cret", "Dump3rPw"):
+        assert secret not in text
+    assert "mysqldump --password=*** pitrix" in text
+    assert '+mgmt_network_mac_address="00:16:3e:00:00:02"' in text  # MACs stay visible
+    assert '+os_name="bionic"' in text
