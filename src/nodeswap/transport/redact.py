@@ -124,10 +124,10 @@ CATALOGUE: tuple[Form, ...] = (
     Form("keepalived/redis password", re.compile(
         r"(?P<pre>\b(?:auth_pass|requirepass|masterauth|masterpass)\s+)" + _VAL)),
     # curl/wget: -u USER:PASS, -uUSER:PASS, -sku USER:PASS, --user USER:PASS, --user=...,
-    # -U/--proxy-user (USER stays visible)
+    # -U/--proxy-user (USER stays visible; not `rsync -au host:/path`, `sort -u -t:`)
     Form("curl -u user:pass", re.compile(
         r"(?P<pre>(?<![\w-])(?:-[A-Za-z]*[uU][ \t]*|--(?:proxy-)?user(?:=|[ \t]+))"
-        r"(?P<q>[\"'])?(?:[\w.@-][\w.@%+-]*)?:)" + _QVAL)),
+        r"(?P<q>[\"'])?(?:[\w.@][\w.@%+-]*)?:)(?!/)" + _QVAL)),
     # scheme://USER:PASS@host (USER stays visible; PASS may be empty)
     Form("url user:pass@", re.compile(
         r"(?P<pre>\b[A-Za-z][\w+.-]*://[^\s/:@\"'<>]*:)(?P<val>[^\s/@\"'<>]+)(?=@)")),
@@ -138,7 +138,7 @@ CATALOGUE: tuple[Form, ...] = (
         r"(?P<pre>(?:\b(?:Proxy-)?Authorization[\"']?[ \t]*:"
         r"|(?:\b|(?<=_))(?:set|add)[-_]header[ \t]+(?:Proxy-)?Authorization[ \t])[ \t]*[\"']?"
         r"(?:(?:Basic|Bearer|Digest|Token|Negotiate|NTLM|QC|QS)[ \t]+)?)"
-        r"(?P<val>[^\"'\n]+)", re.IGNORECASE)),
+        r"(?P<val>[^\"'\r\n]+)", re.IGNORECASE)),
     # mysql family: -pPASS glued to -p (mysql -p alone prompts; `-p X` is a database name)
     Form("mysql -pPASS", re.compile(
         r"(?P<pre>\b(?:mysql\w*|mariadb[\w-]*)\b[^\n;|&]*?[ \t]-p)(?P<val>[^\s;&|]+)")),
