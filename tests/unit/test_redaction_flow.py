@@ -15,14 +15,15 @@ from pathlib import Path
 import pytest
 
 from nodeswap import report as R
-from nodeswap.errors import StepFailed
+from nodeswap.errors import StepFailed, TransportError
 from nodeswap.events import Event, event_dict
 from nodeswap.execute import Executor
 from nodeswap.gates import Gate
 from nodeswap.journal import Journal
 from nodeswap.model import Analysis, Plan, Step, Target
 from nodeswap.shell import cmd, write_file_atomic
-from nodeswap.transport.local import LocalConnector
+from nodeswap.transport.base import OutputSink, Result, Transport
+from nodeswap.transport.local import LocalConnector, LocalTransport
 
 SECRETS = ("S3cretPass", "N3wS3cret", "CurlPassw0rd")
 HA = """global
@@ -149,3 +150,39 @@ def test_planted_secrets_never_reach_journal_events_errors_or_report(tmp_path: P
     assert "curl -u backup:***" in shown["gates"]  # the R28 check run again at the gate
     assert "stats auth ops:***" in shown["errors"] and "curl -u backup:***" in shown["errors"]
     assert "stats auth ops:***" in shown["reports"] and "curl -u backup:***" in shown["reports"]
+
+
+class _CutTransport(LocalTransport):
+    """The local transport, but a command reading `cut.rc` loses its connection with the
+    remote side's last words (as ssh.py's `cannot read PATH: <tail>`) in the error."""
+
+    async def run(self, command: str, *, stdin: str | None = None, timeout: float = 600.0,
+                  sink: OutputSink | None = None) -> Result:  # fmt: skip
+        if "cut.rc" in command:
+            raise TransportError(f"{self.host}: cannot read cut.rc: {RC_NEW.strip()}")
+        return await super().run(command, stdin=stdin, timeout=timeout, sink=sink)
+
+
+class _CutConnector(LocalConnector):
+    async def transport(self, target: Target) -> Transport:
+        return _CutTransport(target.name)
+
+
+def test_a_transport_error_quoting_a_secret_is_masked(tmp_path: Path) -> None:
+    """The error of a lost connection reaches the journal (attempt error, run message), the
+    events and StepFailed: masked there too."""
+    journal = Journal.open(tmp_path / "state" / "z.journal.sqlite")
+    events: list[Event] = []
+    ex = Executor(journal, _CutConnector(), events=events.append, lock_path=None)
+    step = Step("cut", "p", "R0", "read", "firstbox", cmd("cat", "cut.rc"))
+    rid = ex.start(plan_of(step), operator="tester")
+    with pytest.raises(StepFailed) as err:
+        asyncio.run(ex.execute(rid))
+    (attempt,) = journal.attempts(rid)
+    texts = {"error": str(err.value), "attempt": attempt.error or "",
+             "run message": journal.run(rid).message or "",
+             "events": "\n".join(json.dumps(event_dict(e)) for e in events)}
+    journal.close()
+    for where, text in texts.items():
+        assert "CurlPassw0rd" not in text, where
+        assert "curl -u backup:***" in text, where
