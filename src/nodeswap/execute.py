@@ -226,6 +226,7 @@ class Executor:
         self._emit(RunEnded(run_id, J.RUN_DONE))
 
     def _stopped(self, run_id: str, state: str, message: str) -> None:
+        message = self._redact(message)  # a NodeswapError's text may quote the zone
         self.journal.set_run_state(run_id, state, message)
         self._emit(RunEnded(run_id, state, message))
 
@@ -440,6 +441,7 @@ class Executor:
     def _fail(self, run_id: str, step: Step, target: Target, res: Result | None, why: str,
               *, resume_flags: tuple[str, ...] = ()) -> None:  # fmt: skip
         self.journal.set_step_state(run_id, step.id, J.FAILED)
+        why = self._redact(why)  # a TransportError's text may quote the host's output
         tail = self._redact(res.tail()) if res is not None else ""
         status = None if res is None else res.exit_status
         self._emit(StepEnded(run_id, step.id, target.name, J.FAILED, status, 0.0, why))
