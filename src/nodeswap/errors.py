@@ -12,7 +12,6 @@ Whose fault it is decides the branch:
     │   ├── TransportError               cannot reach / talk to a host
     │   │   └── HostKeyError             unknown or changed host key (strict checking)
     │   ├── StepFailed                   a step's command or verify failed
-    │   ├── CheckFailed                  a comparison found something unexpected (R27-R29, R35)
     │   └── LockHeld                     another run holds the zone's lock
     ├── StoppedAtGate                    a gate needs approval (resume --yes to continue)
     ├── LabError                         the simulated zone (nodeswap.lab)
@@ -118,10 +117,6 @@ class StepFailed(ZoneError):
         self.host, self.step, self.rule, self.command = host, step, rule, command
         self.exit_status, self.output_tail = exit_status, output_tail
         super().__init__(message)
-
-
-class CheckFailed(ZoneError):
-    """A check found unexpected differences or unhealthy services."""
 
 
 class LockHeld(ZoneError):
