@@ -33,7 +33,8 @@ EXIT_FAILED = 1  # the zone or a check said no: a step failed, differences found
 EXIT_INPUT = 2  # invalid input: nothing was changed
 EXIT_GATE = 3  # stopped at a gate waiting for approval (resume to continue)
 EXIT_LOCKED = 4  # another run holds the zone's lock
-EXIT_INTERRUPTED = 130  # Ctrl-C: the journal says where it stopped
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT): the journal says where it stopped
+EXIT_TERMINATED = 143  # SIGTERM (a job scheduler's cancel): the journal says where it stopped
 
 
 @dataclass(frozen=True)
