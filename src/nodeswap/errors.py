@@ -15,6 +15,7 @@ Whose fault it is decides the branch:
     │   ├── CheckFailed                  a comparison found something unexpected (R27-R29, R35)
     │   └── LockHeld                     another run holds the zone's lock
     ├── StoppedAtGate                    a gate needs approval (resume --yes to continue)
+    ├── Interrupted                      SIGINT or SIGTERM stopped it (recorded; resumable)
     ├── LabError                         the simulated zone (nodeswap.lab)
     └── BugError (RuntimeError)          a bug in nodeswap itself
 
@@ -135,6 +136,15 @@ class StoppedAtGate(NodeswapError):
     """A run stopped at a gate that was not approved (not a terminal and no --yes)."""
 
     exit_code = EXIT_GATE
+
+
+class Interrupted(NodeswapError):
+    """SIGINT (Ctrl-C) or SIGTERM stopped a run: recorded in the journal as interrupted, its
+    commands stopped, its lock released; the message says so and how to continue."""
+
+    def __init__(self, message: str, *, exit_code: int = EXIT_INTERRUPTED) -> None:
+        self.exit_code = exit_code
+        super().__init__(message)
 
 
 class LabError(NodeswapError):
