@@ -21,7 +21,6 @@ import asyncio
 import signal
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
@@ -98,18 +97,6 @@ class Stop:
         return describe(self.signum)
 
 
-class _Executor(ThreadPoolExecutor):
-    """The loop's default executor during a run: once a stop signal came, its shutdown does
-    not wait for a thread still blocked (a gate's question waiting for the terminal), so
-    the interrupted run ends instead of waiting for Enter."""
-
-    stop: Stop | None = None
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        stopped = self.stop is not None and bool(self.stop.signals)
-        super().shutdown(wait=wait and not stopped, cancel_futures=cancel_futures or stopped)
-
-
 @contextmanager
 def cancel_on_signals(grace: float = GRACE) -> Iterator[Stop]:
     """Inside a running event loop, in the main thread: SIGINT and SIGTERM cancel the current
@@ -133,9 +120,6 @@ def cancel_on_signals(grace: float = GRACE) -> Iterator[Stop]:
         else:  # a second signal: cut the cleanup short
             task.cancel(describe(signum))
 
-    executor = _Executor(thread_name_prefix="nodeswap")
-    executor.stop = stop
-    loop.set_default_executor(executor)
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig)
     try:

@@ -47,7 +47,7 @@ class Rig:
     def lock(self) -> str:
         return f"/root/locks/{self.tag}.lock"
 
-    def plan(self) -> Path:
+    def plan(self, *, gate_at_slow: bool = False) -> Path:
         info = self.lab.info()
         names = sorted(info.hosts)[:2]
         targets = {
@@ -58,7 +58,7 @@ class Rig:
         steps = (
             Step("s0", "p", "R1", "first", "a", command=f"echo s0 >> {log}",
                  check=f"grep -qx s0 {log}"),
-            Step("slow", "p", "R2", "a long command", "a",
+            Step("slow", "p", "R2", "a long command", "a", gate=gate_at_slow,
                  command=f"echo $$ > {pid}; echo started; [ -e {fast} ] || sleep 300;"
                          f" echo slow >> {log}",
                  check=f"grep -qx slow {log}"),
@@ -201,7 +201,7 @@ def run_id_of(rig: Rig) -> str:
 
 def test_ctrl_c_typed_at_a_terminal_mid_command(rig: Rig) -> None:
     rig.plan()
-    child = spawn(rig.apply_args("--yes"))
+    child = spawn(rig.apply_args("--yes", "--verbose"))
     try:
         child.expect("started")
         assert "sleep 300" in rig.group_members(rig.slow_group())
@@ -221,3 +221,62 @@ def test_ctrl_c_typed_at_a_terminal_mid_command(rig: Rig) -> None:
     rig.assert_stopped_and_recorded(run_id)
     rig.resume_plainly(run_id)
 
+
+def test_ctrl_c_at_the_gate_prompt(rig: Rig) -> None:
+    """Ctrl-C while the gate asks for approval ends the run at once (no Enter needed),
+    recorded as interrupted; nothing of the gated step ran."""
+    rig.plan(gate_at_slow=True)
+    child = spawn(rig.apply_args())
+    try:
+        child.expect(r"Approve gate slow \(R2\)\?")
+        sent = time.monotonic()
+        child.sendcontrol("c")
+        child.expect(pexpect.EOF, timeout=DEADLINE + 5)
+        took = time.monotonic() - sent
+        child.close()
+    finally:
+        child.close(force=True)
+    shown = str(child.before)
+    assert child.exitstatus == EXIT_INTERRUPTED, shown
+    assert took < DEADLINE, took
+    assert "Traceback" not in shown, shown
+    run_id = run_id_of(rig)
+    j = rig.journal()
+    assert j.run(run_id).state == J.RUN_INTERRUPTED
+    assert [a for a in j.attempts(run_id, "slow") if a.kind == "run"] == []
+    j.close()
+    assert rig.remote(0, f"test -e {cmd(rig.lock)}").returncode == 1
+    assert rig.remote(1, f"cat {cmd(rig.path('log'))}").stdout.split() == ["s0"]
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, EXIT_TERMINATED),
+                                           (signal.SIGINT, EXIT_INTERRUPTED)])  # fmt: skip
+def test_exec_stopped_by_a_signal_stops_the_command_on_every_host(
+    rig: Rig, sig: int, code: int
+) -> None:
+    pid = rig.path("pid")
+    proc = subprocess.Popen(
+        [*NODESWAP, "exec", "--lab", str(rig.lab.dir), "h0001,h0002", "--",
+         f"echo $$ > {cmd(pid)}; sleep 300"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        groups: list[int] = []
+        deadline = time.monotonic() + 30
+        while len(groups) < 2 and time.monotonic() < deadline:
+            groups = [int(out) for i in (0, 1)
+                      if (out := rig.remote(i, f"cat {cmd(pid)} 2>/dev/null").stdout.strip())]
+        assert len(groups) == 2, "the command did not start on both hosts"
+        assert all("sleep 300" in rig.group_members(g) for g in groups)
+        sent = time.monotonic()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert proc.returncode == code, err
+    assert took < DEADLINE, took
+    assert "Traceback" not in err and signal.Signals(sig).name in err, err
+    deadline = time.monotonic() + DEADLINE
+    while any(rig.group_members(g) for g in groups) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [rig.group_members(g) for g in groups] == ["", ""], "the command still runs"

@@ -10,15 +10,19 @@ mapped to the exit codes listed in nodeswap.errors.
 from __future__ import annotations
 
 import importlib
-import os
 import signal
 import sys
-from typing import NoReturn
 
 import typer
 
 from nodeswap import __version__, interrupt
-from nodeswap.errors import InputError, Interrupted, NodeswapError, StoppedAtGate
+from nodeswap.errors import (
+    EXIT_INTERRUPTED,
+    InputError,
+    Interrupted,
+    NodeswapError,
+    StoppedAtGate,
+)
 
 # command -> the module that registers it, in the order `nodeswap --help` lists them
 COMMANDS = {
@@ -77,23 +81,28 @@ def main() -> None:
     try:
         # non-standalone click returns a typer.Exit's code instead of raising it
         code = app(standalone_mode=False)
+        if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into this code, silently
+            raise KeyboardInterrupt
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except Interrupted as exc:
         print(f"nodeswap: interrupted: {exc}", file=sys.stderr)
-        _leave(exc.exit_code)
+        sys.exit(exc.exit_code)
     except NodeswapError as exc:
         label = ("invalid input" if isinstance(exc, InputError)
                  else "stopped" if isinstance(exc, StoppedAtGate) else "error")  # fmt: skip
         print(f"nodeswap: {label}: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, typer.Abort):
+    except KeyboardInterrupt:
         signum = interrupt.received()
         print(f"nodeswap: interrupted by {interrupt.describe(signum or signal.SIGINT)}",
               file=sys.stderr)
-        _leave(interrupt.exit_code(signum))
+        sys.exit(interrupt.exit_code(signum))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except typer.Abort:  # a prompt got Ctrl-C (or SIGTERM) or end of input
+        print("nodeswap: aborted", file=sys.stderr)
+        sys.exit(interrupt.exit_code(interrupt.received()))
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
         from typer import _click as click  # noqa: PLC0415 (typer vendors click; no package)
 
@@ -101,11 +110,3 @@ def main() -> None:
             exc.show()
             sys.exit(2)
         raise
-
-
-def _leave(code: int) -> NoReturn:
-    """Exit at once after an interruption: everything is recorded, and a thread still blocked
-    reading the terminal (a gate's question) must not keep the process waiting for Enter."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
