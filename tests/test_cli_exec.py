@@ -291,3 +291,63 @@ def test_exec_hosts_file_port_is_the_one_dialled(tmp_path: Path) -> None:
     assert done.returncode == EXIT_FAILED, done.stderr
     row = json.loads(done.stdout)["hosts"][f"root@127.0.0.1:{port}"]
     assert row["exit_status"] is None and row["address"] == "127.0.0.1" and row["node"] is None
+
+
+def signal_at_output(args: list[str], sig: int
+                     ) -> tuple[subprocess.Popen[str], str, float, str]:  # fmt: skip
+    """Run nodeswap with --json; send ``sig`` at the first command output (mid-command).
+    Returns the process, its stderr, the seconds from the signal to its end, the run id."""
+    proc = subprocess.Popen([*NODESWAP, *args, "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None
+    run_id = ""
+    for line in proc.stdout:
+        event = json.loads(line)
+        run_id = run_id or event.get("run_id", "")
+        if event["event"] == "StepOutput":
+            break
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return proc, err, time.monotonic() - sent, run_id
+
+
+def test_resume_and_rollback_stopped_by_sigterm(tmp_path: Path) -> None:
+    """resume and rollback are stopped like apply: 143, recorded, the way on named."""
+    log, pid, fast = (cmd(str(tmp_path / n)) for n in ("log", "pid", "fast"))
+    slow = Step("slow", "p", "R1", "slow", "fb", check=f"grep -qx late {log}",
+                command=f"echo $$ > {pid}; echo started; [ -e {fast} ] || sleep 30;"
+                        f" echo late >> {log}",
+                undo=f"echo $$ > {pid}; echo undoing; [ -e {fast}.undo ] || sleep 30;"
+                     f" sed -i /^late$/d {log}")  # fmt: skip
+    plan = Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {},
+                {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, (slow,))  # fmt: skip
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan.to_dict()))
+    state = ["--state-dir", str(tmp_path / "state")]
+    proc, err, _, run_id = signal_at_output(["apply", str(path), "--local", *state,
+                                             "--lock-path", str(tmp_path / "zone.lock")],
+                                            signal.SIGINT)  # fmt: skip
+    assert proc.returncode == EXIT_INTERRUPTED, err
+    proc, err, took, _ = signal_at_output(["resume", run_id, *state], signal.SIGTERM)
+    assert proc.returncode == EXIT_TERMINATED and took < 10, err
+    assert "SIGTERM" in err and f"nodeswap resume {run_id}" in err and "Traceback" not in err
+    assert json.loads(ns("status", run_id, *state, "--json").stdout)["state"] == "interrupted"
+    (tmp_path / "fast").touch()
+    assert ns("resume", run_id, *state).returncode == 0
+    assert (tmp_path / "log").read_text() == "late\n"
+    proc, err, took, _ = signal_at_output(["rollback", run_id, "--yes", *state], signal.SIGTERM)
+    assert proc.returncode == EXIT_TERMINATED and took < 10, err
+    assert "rollback" in err and f"nodeswap rollback {run_id}" in err and "Traceback" not in err
+    body = json.loads(ns("status", run_id, *state, "--json").stdout)
+    assert body["state"] == "interrupted" and "nodeswap rollback" in body["message"], body
+    assert not (tmp_path / "zone.lock").exists()
+    group = int((tmp_path / "pid").read_text())  # the undo's shell
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and group_alive(group):
+        time.sleep(0.05)
+    assert not group_alive(group)
+    assert (tmp_path / "log").read_text() == "late\n"  # the undo was cut before its sed

@@ -213,8 +213,8 @@ class Executor:
             for batch in concurrent_batches(plan.steps):
                 await self._batch(run_id, plan, batch)
         except asyncio.CancelledError as exc:
-            self._stopped(run_id, J.RUN_INTERRUPTED, f"interrupted by {cause(exc)}; to continue:"
-                          f"\n{self._hints.next('resume', run_id)}")  # fmt: skip
+            self._stopped(run_id, J.RUN_INTERRUPTED, f"stopped by {cause(exc)}; to go on:"
+                          f" {self._hints.command('resume', run_id)}")  # fmt: skip
             raise
         except StoppedAtGate as exc:
             self._stopped(run_id, J.RUN_GATE, str(exc))
@@ -491,7 +491,7 @@ class Executor:
             finish("disconnected" if step.disconnects else "error", error=self._redact(str(exc)))
             raise
         except (asyncio.CancelledError, KeyboardInterrupt) as exc:
-            finish("interrupted", error=f"interrupted by {cause(exc)}")
+            finish("interrupted", error=f"stopped by {cause(exc)}")
             self.journal.set_step_state(run_id, step.id, J.INTERRUPTED)
             raise
         outcome = "ok" if res.ok else ("timeout" if res.timed_out else "failed")
@@ -521,8 +521,8 @@ class Executor:
             for srec in reversed(todo):
                 await self._undo(run_id, plan, plan.step(srec.step_id), srec.position)
         except asyncio.CancelledError as exc:
-            self._stopped(run_id, J.RUN_INTERRUPTED, f"rollback interrupted by {cause(exc)}; to"
-                          f" continue:\n{self._hints.next('rollback', run_id)}")  # fmt: skip
+            self._stopped(run_id, J.RUN_INTERRUPTED, f"rollback stopped by {cause(exc)}; to go"
+                          f" on with it: {self._hints.command('rollback', run_id)}")  # fmt: skip
             raise
         except NodeswapError as exc:
             self._stopped(run_id, J.RUN_ROLLBACK_FAILED, str(exc))

@@ -219,11 +219,11 @@ async def drive(journal: Journal, run_id: str, options: dict[str, Any], events: 
 def interrupted(journal: Journal, run_id: str, action: str, how: str, hints: Hints) -> str:
     """Record run ``run_id`` as interrupted (when it was cut before the executor could) and
     say what happened and how to continue."""
-    nxt = hints.next("rollback" if action == "rollback" else "resume", run_id)
+    verb = "rollback" if action == "rollback" else "resume"
     run = journal.run(run_id)
     if run.state == J.RUN_RUNNING:
         journal.set_run_state(run_id, J.RUN_INTERRUPTED,
-                              f"interrupted by {how}; to continue:\n{nxt}")
+                              f"stopped by {how}; to go on: {hints.command(verb, run_id)}")
     plan = run.plan()
     cut = [s.step_id for s in journal.steps(run_id) if s.state == J.INTERRUPTED]
     during = "".join(f" during step {sid} ({plan.step(sid).rule}) on {plan.step(sid).target}"
@@ -231,7 +231,7 @@ def interrupted(journal: Journal, run_id: str, action: str, how: str, hints: Hin
     what = "rollback of run" if action == "rollback" else "run"
     stopped = ", its command stopped on the host" if cut else ""
     return (f"{what} {run_id} stopped by {how}{during}{stopped}; recorded in the journal as"
-            f" {journal.run(run_id).state}. To continue:\n{nxt}")
+            f" {journal.run(run_id).state}. To go on:\n{hints.next(verb, run_id)}")
 
 
 async def _drive(journal: Journal, run_id: str, options: dict[str, Any], events: EventSink, *,
