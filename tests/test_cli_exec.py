@@ -111,6 +111,11 @@ def test_exec_needs_a_command_and_a_source(tmp_path: Path) -> None:
     assert done.returncode == EXIT_INPUT and "not a lab state folder" in done.stderr
 
 
+# Starts the command with SIGINT ignored, as a background job (`nohup make test &`) starts
+# its children (bash's `trap '' INT` sets SIG_IGN, which exec keeps; same PID).
+SIGINT_IGNORED = ["bash", "-c", 'trap "" INT; exec "$@"', "bash"]
+
+
 def interrupt_slow_apply(tmp: Path, sig: int, *, sigint_ignored: bool = False
                          ) -> tuple[subprocess.Popen[str], str, str, float]:  # fmt: skip
     """Apply a one-step plan whose command sleeps; once it runs, send ``sig``. With
@@ -125,14 +130,10 @@ def interrupt_slow_apply(tmp: Path, sig: int, *, sigint_ignored: bool = False
     path = tmp / "plan.json"
     path.write_text(json.dumps(plan.to_dict()))
 
-    def ignore_sigint() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
     proc = subprocess.Popen(
-        [*NODESWAP, "apply", str(path), "--local", "--state-dir", str(tmp / "state"),
-         "--lock-path", str(tmp / "zone.lock"), "--json"],
+        [*(SIGINT_IGNORED if sigint_ignored else []), *NODESWAP, "apply", str(path), "--local",
+         "--state-dir", str(tmp / "state"), "--lock-path", str(tmp / "zone.lock"), "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=ignore_sigint if sigint_ignored else None,  # noqa: PLW1509 (no threads here)
     )  # fmt: skip
     assert proc.stdout is not None
     run_id = ""

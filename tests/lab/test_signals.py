@@ -147,9 +147,9 @@ def rig(plain_lab: Lab, tmp_path: Path) -> Rig:
     return Rig(plain_lab, tmp_path, uuid.uuid4().hex[:8])
 
 
-def ignore_sigint() -> None:
-    """What a background job (`nohup make test &`) does to its children."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+# Starts the command with SIGINT ignored, as a background job (`nohup make test &`) starts
+# its children (bash's `trap '' INT` sets SIG_IGN, which exec keeps; same PID).
+SIGINT_IGNORED = ["bash", "-c", 'trap "" INT; exec "$@"', "bash"]
 
 
 @pytest.mark.parametrize(("sig", "code", "sigint_ignored"), [
@@ -159,9 +159,8 @@ def ignore_sigint() -> None:
 def test_signal_mid_remote_command(rig: Rig, sig: int, code: int, sigint_ignored: bool) -> None:
     rig.plan()
     proc = subprocess.Popen(
-        [*rig.apply_args("--json")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=ignore_sigint if sigint_ignored else None,  # noqa: PLW1509 (no threads)
-    )  # fmt: skip
+        [*(SIGINT_IGNORED if sigint_ignored else []), *rig.apply_args("--json")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert proc.stdout is not None
         run_id = ""
