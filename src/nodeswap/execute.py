@@ -48,6 +48,7 @@ from nodeswap.events import (
 )
 from nodeswap.gates import Gate, GateCheck, file_diff, rechecks, written_path
 from nodeswap.hints import Hints
+from nodeswap.interrupt import cause
 from nodeswap.journal import Journal, OutputRecorder
 from nodeswap.model import Plan, Step, Target
 from nodeswap.shell import chain, cmd
@@ -211,8 +212,9 @@ class Executor:
             self.journal.set_run_state(run_id, J.RUN_RUNNING)
             for batch in concurrent_batches(plan.steps):
                 await self._batch(run_id, plan, batch)
-        except asyncio.CancelledError:
-            self._stopped(run_id, J.RUN_INTERRUPTED, "interrupted (Ctrl-C)")
+        except asyncio.CancelledError as exc:
+            self._stopped(run_id, J.RUN_INTERRUPTED, f"stopped by {cause(exc)}; to go on:"
+                          f" {self._hints.command('resume', run_id)}")  # fmt: skip
             raise
         except StoppedAtGate as exc:
             self._stopped(run_id, J.RUN_GATE, str(exc))
@@ -488,8 +490,8 @@ class Executor:
         except TransportError as exc:
             finish("disconnected" if step.disconnects else "error", error=self._redact(str(exc)))
             raise
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            finish("interrupted", error="interrupted (Ctrl-C)")
+        except (asyncio.CancelledError, KeyboardInterrupt) as exc:
+            finish("interrupted", error=f"stopped by {cause(exc)}")
             self.journal.set_step_state(run_id, step.id, J.INTERRUPTED)
             raise
         outcome = "ok" if res.ok else ("timeout" if res.timed_out else "failed")
@@ -518,8 +520,9 @@ class Executor:
         try:
             for srec in reversed(todo):
                 await self._undo(run_id, plan, plan.step(srec.step_id), srec.position)
-        except asyncio.CancelledError:
-            self._stopped(run_id, J.RUN_INTERRUPTED, "rollback interrupted (Ctrl-C)")
+        except asyncio.CancelledError as exc:
+            self._stopped(run_id, J.RUN_INTERRUPTED, f"rollback stopped by {cause(exc)}; to go"
+                          f" on with it: {self._hints.command('rollback', run_id)}")  # fmt: skip
             raise
         except NodeswapError as exc:
             self._stopped(run_id, J.RUN_ROLLBACK_FAILED, str(exc))
