@@ -348,7 +348,7 @@ def next_lines(journal: Journal, run_id: str, hints: Hints) -> list[str]:
     state = effective_state(journal, run_id)
     flags = ("--rerun-unchecked",) if needs_rerun_unchecked(journal, run_id) else ()
     resume, rollback = hints.next("resume", run_id, *flags), hints.next("rollback", run_id)
-    rolling_back = (run.message or "").startswith("rollback")
+    rolling_back = any(a.kind == "undo" for a in journal.attempts(run_id))
     if state == J.RUN_RUNNING:
         return ["a nodeswap process on this machine is driving this run now"]
     if state in (J.RUN_DONE, J.RUN_ROLLED_BACK):
