@@ -166,8 +166,8 @@ class StepLines:
         if isinstance(event, RunEnded):
             if quiet:
                 return ""
-            first = event.message.splitlines()[0] if event.message else ""
-            return f"run {event.run_id}: {event.state}" + (f": {first}" if first else "") + "\n"
+            # why it stopped, and what to do next, is said once: on stderr, by the CLI's edge
+            return f"run {event.run_id}: {event.state}\n"
         if isinstance(event, Notice):
             return f"note: {event.text}\n"
         return host_block(event)

@@ -46,7 +46,7 @@ from nodeswap.events import (
     StepStarted,
     discard,
 )
-from nodeswap.gates import Gate, GateCheck, file_diff, rechecks, written_path
+from nodeswap.gates import Gate, GateCheck, file_diff, group_findings, rechecks, written_path
 from nodeswap.hints import Hints
 from nodeswap.interrupt import cause
 from nodeswap.journal import Journal, OutputRecorder
@@ -408,7 +408,7 @@ class Executor:
                                           dict(a.options)))  # fmt: skip
         text = self._redact(text)
         end("ok" if ok else "failed", text)
-        return GateCheck(step.id, step.rule, a.kind, ok, tuple(text.splitlines()))
+        return GateCheck(step.id, step.rule, a.kind, ok, group_findings(text))
 
     async def _analysis(
         self, run_id: str, plan: Plan, step: Step, target: Target, res: Result
