@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nodeswap import fence
 from nodeswap import journal as J
 from nodeswap.errors import (
     BugError,
@@ -391,9 +392,24 @@ class Executor:
             notes.append(f"could not read {target.name}: {self._redact(str(exc))}")
         checks = await asyncio.gather(*(self._recheck(run_id, plan, s)
                                         for s in rechecks(plan, step)))  # fmt: skip
+        notes += await self._fence_notes(plan)
         return Gate(run_id, step, target.name, target.address, self._redact(step.command),
                     self.journal.run(run_id).plan_fingerprint, diff, preview, tuple(checks),
                     tuple(notes))  # fmt: skip
+
+    async def _fence_notes(self, plan: Plan) -> list[str]:
+        """R20 at every gate: update, build or exec jobs nodeswap did not start running on
+        firstbox, and cron entries that push pitrix-hosts (nodeswap.fence)."""
+        fb = self._firstbox(plan)
+        if fb is None:
+            return []
+        try:
+            t = await self._conn.transport(fb)
+            res = await t.run(fence.FENCE_COMMAND, timeout=LOCK_TIMEOUT)
+        except TransportError as exc:
+            return [f"R20: could not look for foreign jobs on {fb.name}: "
+                    f"{self._redact(str(exc))}"]
+        return [self._redact(w) for w in fence.warnings(fence.parse(res.stdout))]
 
     async def _recheck(self, run_id: str, plan: Plan, step: Step) -> GateCheck:
         """Run a read-only check step again (its fetch, then its analysis) for a gate."""

@@ -13,6 +13,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
+from nodeswap import fence
 from nodeswap.discover import Asker, Snapshot, discover, firstbox_part, ping_from, variables_of
 from nodeswap.errors import PlanFileError, Problem, RuleError, ZoneError
 from nodeswap.inventory import Zone
@@ -90,6 +91,8 @@ async def plan_live(
     problems, warnings = preflight(plan, snap)
     if problems:
         raise RuleError(problems)
+    seen = await Asker(connector).run(fb, fence.FENCE_COMMAND)  # R20: foreign jobs, cron
+    warnings = [*warnings, *fence.warnings(fence.parse(seen.stdout))]
     targets = dict(plan.targets)
     targets["firstbox"] = replace(targets["firstbox"], address=fb.address)
     zone_ids = plan.zone.zone_ids if plan.zone is not None else ()

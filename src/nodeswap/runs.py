@@ -93,6 +93,25 @@ def find_run(state_dir: Path, run_id: str) -> Journal:
                               key="RUN")])  # fmt: skip
 
 
+def unfinished_runs(state_dir: Path, firstbox: str) -> list[tuple[Journal, str]]:
+    """The runs on ``firstbox``'s zone recorded in the journals under ``state_dir`` that
+    began (a step was attempted) and neither finished nor were rolled back: a zone they left
+    half-applied must not be planned again as it is (issue 14). Newest first; the caller
+    closes the journals."""
+    found: list[tuple[float, Journal, str]] = []
+    for path in journals(state_dir):
+        j = Journal.open(path)
+        mine = [r for r in j.runs()
+                if r.state not in (J.RUN_DONE, J.RUN_ROLLED_BACK)
+                and r.connection.get("mode") == "ssh"
+                and (r.connection.get("firstbox") or [None, None])[1] == firstbox
+                and j.attempts(r.id)]  # fmt: skip
+        found += [(r.started, j, r.id) for r in mine]
+        if not mine:
+            j.close()
+    return [(j, rid) for _, j, rid in sorted(found, key=lambda f: -f[0])]
+
+
 def make_connector(conn: dict[str, Any], journal: Journal, run_id: str) -> Connector:
     if conn.get("mode") == "local":
         return LocalConnector()
