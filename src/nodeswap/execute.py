@@ -390,9 +390,9 @@ class Executor:
                 preview = self._redact(seen.stdout + seen.stderr)
         except TransportError as exc:
             notes.append(f"could not read {target.name}: {self._redact(str(exc))}")
+        notes += await self._fence_notes(plan)  # before the checks: some run exec_nodes.sh
         checks = await asyncio.gather(*(self._recheck(run_id, plan, s)
                                         for s in rechecks(plan, step)))  # fmt: skip
-        notes += await self._fence_notes(plan)
         return Gate(run_id, step, target.name, target.address, self._redact(step.command),
                     self.journal.run(run_id).plan_fingerprint, diff, preview, tuple(checks),
                     tuple(notes))  # fmt: skip
