@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nodeswap import fence
 from nodeswap import journal as J
 from nodeswap.errors import (
     BugError,
@@ -142,6 +143,12 @@ class Lock:
         except (ValueError, KeyError, IndexError, TypeError):
             return None
 
+    def is_this_process(self, run_id: str) -> bool:
+        """True when this very process took the lock for ``run_id`` (``runs.start`` takes it
+        before the run is recorded; ``execute`` then goes on under it)."""
+        return (self.run_id == run_id and self.client_host == socket.gethostname()
+                and self.pid == os.getpid())
+
     def is_stale_here(self) -> bool:
         """True when the lock was taken on this machine by a process that is gone."""
         if self.client_host != socket.gethostname():
@@ -153,6 +160,21 @@ class Lock:
         except PermissionError:
             return False
         return False
+
+
+def take_lock_command(path: str, mine: Lock) -> str:
+    """Create the lock file with O_EXCL (``set -C``); when it exists, print it and exit 3."""
+    write = cmd("printf", "%s\n", mine.to_line())
+    return chain(
+        cmd("mkdir", "-p", os.path.dirname(path) or "/"),
+        f"{{ (set -C; {write} > {cmd(path)}) 2>/dev/null"
+        f" || {{ {cmd('cat', path)}; exit 3; }}; }}",
+    )
+
+
+def release_lock_command(path: str, run_id: str) -> str:
+    """Remove the lock file when (and only when) it names ``run_id``."""
+    return f"grep -qF {cmd(run_id)} {cmd(path)} && {cmd('rm', '-f', path)}"
 
 
 class Executor:
@@ -371,11 +393,26 @@ class Executor:
                 preview = self._redact(seen.stdout + seen.stderr)
         except TransportError as exc:
             notes.append(f"could not read {target.name}: {self._redact(str(exc))}")
+        notes += await self._fence_notes(plan)  # before the checks: some run exec_nodes.sh
         checks = await asyncio.gather(*(self._recheck(run_id, plan, s)
                                         for s in rechecks(plan, step)))  # fmt: skip
         return Gate(run_id, step, target.name, target.address, self._redact(step.command),
                     self.journal.run(run_id).plan_fingerprint, diff, preview, tuple(checks),
                     tuple(notes))  # fmt: skip
+
+    async def _fence_notes(self, plan: Plan) -> list[str]:
+        """R20 at every gate: update, build or exec jobs nodeswap did not start running on
+        firstbox, and cron entries that push pitrix-hosts (nodeswap.fence)."""
+        fb = self._firstbox(plan)
+        if fb is None:
+            return []
+        try:
+            t = await self._conn.transport(fb)
+            res = await t.run(fence.FENCE_COMMAND, timeout=LOCK_TIMEOUT)
+        except TransportError as exc:
+            return [f"R20: could not look for foreign jobs on {fb.name}: "
+                    f"{self._redact(str(exc))}"]
+        return [self._redact(w) for w in fence.warnings(fence.parse(res.stdout))]
 
     async def _recheck(self, run_id: str, plan: Plan, step: Step) -> GateCheck:
         """Run a read-only check step again (its fetch, then its analysis) for a gate."""
@@ -595,19 +632,16 @@ class Executor:
         mine = Lock(run_id, run.operator, socket.gethostname(), os.getpid(), time.time())
         t = await self._conn.transport(target)
         path = self._lock_path
-        write = cmd("printf", "%s\n", mine.to_line())
-        take = chain(
-            cmd("mkdir", "-p", os.path.dirname(path) or "/"),
-            f"{{ (set -C; {write} > {cmd(path)}) 2>/dev/null"
-            f" || {{ {cmd('cat', path)}; exit 3; }}; }}",
-        )
-        res = await t.run(take, timeout=LOCK_TIMEOUT)
+        res = await t.run(take_lock_command(path, mine), timeout=LOCK_TIMEOUT)
         if res.exit_status == 0:
             self._lock_target = target
             return
         held = Lock.from_text(res.stdout)
         if res.exit_status != 3:
             raise TransportError(f"cannot take the lock {path} on {target.name}: {res.tail()}")
+        if held is not None and held.is_this_process(run_id):
+            self._lock_target = target  # runs.start took it for this run, in this process
+            return
         reclaim = held is not None and held.run_id == run_id and held.is_stale_here()
         if not (self._break_lock or reclaim):
             raise LockHeld(self._lock_message(path, target, held, res.stdout))
@@ -649,7 +683,6 @@ class Executor:
         try:
             t = await self._conn.transport(target)
             path = self._lock_path
-            await t.run(f"grep -qF {cmd(run_id)} {cmd(path)} && {cmd('rm', '-f', path)}",
-                        timeout=LOCK_TIMEOUT)  # fmt: skip
+            await t.run(release_lock_command(path, run_id), timeout=LOCK_TIMEOUT)
         except TransportError as exc:
             self._emit(Notice(f"could not release the lock on {target.name}: {exc}", run_id))

@@ -7,6 +7,8 @@ node is collected and raised at once as one RuleError.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -179,6 +181,13 @@ def firstbox_address(nodes: list[Node]) -> str:
     return values[0] if values else ""
 
 
+def settings_digests(zone: Zone) -> dict[str, str]:
+    """Each settings file of the zone (as the plan read it) by name: sha256 of its text,
+    16 hex digits; apply --offline-plan compares it with the live zone's (issue 14)."""
+    return {name: hashlib.sha256(n.settings.render().encode()).hexdigest()[:16]
+            for name, n in sorted(zone.nodes.items())}  # fmt: skip
+
+
 def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
     """The whole plan for replacing the role's nodes: R6-R37, every file and command."""
     olds = role_nodes(zone, spec)
@@ -218,6 +227,7 @@ def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
         meta={"today": today, "switch_order": ",".join(c.name for c, _ in done),
               "vg": "yes" if zone.has_vg else "no",
               "components": ",".join(sorted(zone.components)),
+              "settings_files": json.dumps(settings_digests(zone), sort_keys=True),
               "irreversible_phase": "archive", "manual_restore": runbook.manual_restore(ctx)},
         # Offline until planning.plan_live says where it was made: firstbox as the settings
         # name it, the zone ids of the settings files, no host key (nothing was contacted).

@@ -8,14 +8,17 @@ zone variables); apply refuses it when the zone no longer matches (``zone_unchan
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from typing import Any
 
+from nodeswap import fence
 from nodeswap.discover import Asker, Snapshot, discover, firstbox_part, ping_from, variables_of
 from nodeswap.errors import PlanFileError, Problem, RuleError, ZoneError
+from nodeswap.inventory import Zone
 from nodeswap.model import Plan, Target, ZoneId
-from nodeswap.plan import build_plan
+from nodeswap.plan import build_plan, settings_digests
 from nodeswap.preflight import check as preflight
 from nodeswap.shell import cmd
 from nodeswap.spec import Spec
@@ -88,6 +91,8 @@ async def plan_live(
     problems, warnings = preflight(plan, snap)
     if problems:
         raise RuleError(problems)
+    seen = await Asker(connector).run(fb, fence.FENCE_COMMAND)  # R20: foreign jobs, cron
+    warnings = [*warnings, *fence.warnings(fence.parse(seen.stdout))]
     targets = dict(plan.targets)
     targets["firstbox"] = replace(targets["firstbox"], address=fb.address)
     zone_ids = plan.zone.zone_ids if plan.zone is not None else ()
@@ -114,3 +119,77 @@ async def zone_unchanged(connector: Connector, fb: Target, plan: Plan) -> None:
             "the zone changed since this plan was made (settings folder, installer version or "
             "zone variables differ): make a new plan with `nodeswap plan`",
             key="inventory_fingerprint")])
+
+
+def offline_differences(plan: Plan, zone: Zone) -> list[Problem]:
+    """Pure: where the live ``zone`` is not the zone an offline ``plan`` was made from (the
+    settings files, the installer version, the components), and its new MACs (R9) and
+    temporary addresses (R16) that the live settings already use. Empty: it may be applied."""
+    out: list[Problem] = []
+    key = "inventory_fingerprint"
+    if str(zone.installer_version) != plan.installer_version:
+        out.append(Problem(f"installer version: the plan was made for {plan.installer_version}, "
+                           f"the zone has {zone.installer_version}", key=key))
+    was_c, now_c = plan.meta.get("components", ""), ",".join(sorted(zone.components))
+    if was_c != now_c:
+        out.append(Problem(f"components: the plan was made for {was_c or 'none'}, the zone "
+                           f"has {now_c or 'none'}", key=key))
+    known = plan.meta.get("settings_files")
+    if known:
+        was: dict[str, str] = json.loads(known)
+        now = settings_digests(zone)
+        for what, names in (("changed", [n for n in was if n in now and was[n] != now[n]]),
+                            ("new in the zone", [n for n in now if n not in was]),
+                            ("gone from the zone", [n for n in was if n not in now])):
+            if names:
+                out.append(Problem(f"settings files {what} since the plan was made: "
+                                   f"{', '.join(sorted(names))}", key=key))
+    else:  # a plan from before the settings digests: its own nodes' settings at least
+        for node in plan.nodes.values():
+            live = zone.nodes.get(node.name)
+            if live is None or live.settings.render() != node.old_settings:
+                out.append(Problem(f"settings file {node.name} changed since the plan was "
+                                   "made", key=key))
+    macs: dict[str, str] = {}
+    for node in plan.nodes.values():
+        for what, mac in (("mgmt", node.mgmt_mac), ("eip", node.eip_mac)):
+            if not mac:
+                continue
+            where = f"nodes.{node.name}.{what}_mac"
+            if mac.lower() in zone.macs:
+                out.append(Problem(f"new MAC {mac} of {node.name} is in the zone's settings "
+                                   "now: not unique", rule="R9", key=where))
+            if mac.lower() in macs:
+                out.append(Problem(f"new MAC {mac} of {node.name} is also {macs[mac.lower()]}'s",
+                                   rule="R9", key=where))
+            if not _MAC.match(mac.lower()):
+                out.append(Problem(f"new MAC {mac} of {node.name} is not one {GEN_MAC} draws",
+                                   rule="R9", key=where))
+            macs[mac.lower()] = node.name
+        for what, addr in (("temp_address", node.temp_address),
+                           ("eip_temp_address", node.eip_temp_address)):
+            if addr and addr in zone.address_index:
+                other, k = zone.address_index[addr]
+                out.append(Problem(f"temporary address {addr} of {node.name} is in the zone's "
+                                   f"settings now ({k} of {other})", rule="R16",
+                                   key=f"nodes.{node.name}.{what}"))
+    return out
+
+
+async def offline_plan_matches(connector: Connector, fb: Target, plan: Plan) -> None:
+    """Apply --offline-plan's guard: the live zone must be the one the offline plan was made
+    from, its new MACs still unique (R9) and its temporary addresses still free and silent
+    (R16: ping from firstbox, as planning does). Read-only; PlanFileError (exit 2) naming
+    every difference."""
+    snap = await discover(connector, fb, role=plan.role)
+    problems = offline_differences(plan, snap.zone())
+    temps = {n.temp_address: n.name for n in plan.nodes.values()}
+    for addr in sorted(await ping_from(connector, fb, temps)):
+        problems.append(Problem(f"temporary address {addr} of {temps[addr]} answers ping from "
+                                "firstbox now: it is in use", rule="R16",
+                                key=f"nodes.{temps[addr]}.temp_address"))
+    if problems:
+        raise PlanFileError([Problem("the offline plan does not fit the live zone (apply "
+                                     "--offline-plan compares it first); make a new plan on "
+                                     "the zone with `nodeswap plan --firstbox ...` (or --lab)",
+                                     key="zone.offline"), *problems])

@@ -10,26 +10,28 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from nodeswap import journal as J
-from nodeswap.errors import InputError, Interrupted, PlanFileError, Problem
+from nodeswap.errors import InputError, Interrupted, NodeswapError, PlanFileError, Problem
 from nodeswap.events import EventSink
-from nodeswap.execute import DEFAULT_LOCK_PATH, Approver, Executor
+from nodeswap.execute import DEFAULT_LOCK_PATH, Approver, Executor, operator_name
 from nodeswap.hints import Hints
 from nodeswap.interrupt import cancel_on_signals
 from nodeswap.journal import Journal, default_state_dir, journal_path
 from nodeswap.knownhosts import merged, with_key, without_host
-from nodeswap.model import Plan
-from nodeswap.planning import zone_unchanged
+from nodeswap.model import Plan, Target
+from nodeswap.planning import offline_plan_matches, zone_unchanged
 from nodeswap.reach import Reach, make_reach
 from nodeswap.transport.base import Connector
 from nodeswap.transport.local import LocalConnector
 from nodeswap.transport.ssh import SshConnector
 from nodeswap.zonecheck import refuse_other_zone, write_label
+from nodeswap.zonelock import acquire, lock_for, log_refusal, release
 
 
 def read_plan(path: Path) -> Plan:
@@ -92,6 +94,25 @@ def find_run(state_dir: Path, run_id: str) -> Journal:
                               key="RUN")])  # fmt: skip
 
 
+def unfinished_runs(state_dir: Path, firstbox: str) -> list[tuple[Journal, str]]:
+    """The runs on ``firstbox``'s zone recorded in the journals under ``state_dir`` that
+    began (a step was attempted) and neither finished nor were rolled back: a zone they left
+    half-applied must not be planned again as it is (issue 14). Newest first; the caller
+    closes the journals."""
+    found: list[tuple[float, Journal, str]] = []
+    for path in journals(state_dir):
+        j = Journal.open(path)
+        mine = [r for r in j.runs()
+                if r.state not in (J.RUN_DONE, J.RUN_ROLLED_BACK)
+                and r.connection.get("mode") == "ssh"
+                and (r.connection.get("firstbox") or [None, None])[1] == firstbox
+                and j.attempts(r.id)]  # fmt: skip
+        found += [(r.started, j, r.id) for r in mine]
+        if not mine:
+            j.close()
+    return [(j, rid) for _, j, rid in sorted(found, key=lambda f: -f[0])]
+
+
 def make_connector(conn: dict[str, Any], journal: Journal, run_id: str) -> Connector:
     if conn.get("mode") == "local":
         return LocalConnector()
@@ -132,8 +153,10 @@ def journal_name(plan: Plan, reach: Reach | None) -> str:
     return "local"
 
 
-def check_zone_unchanged(reach: Reach, plan: Plan) -> None:
-    """Refuse a live plan whose zone changed since it was made (settings, version, variables)."""
+def check_zone_unchanged(reach: Reach, plan: Plan, *, offline_plan: bool = False) -> None:
+    """Refuse a live plan whose zone changed since it was made (settings, version, variables);
+    with ``offline_plan``, an offline plan whose zone is not the one it was made from (R9 and
+    R16 checked again live)."""
     fb = reach.firstbox
     if fb is None:
         return
@@ -141,37 +164,89 @@ def check_zone_unchanged(reach: Reach, plan: Plan) -> None:
     async def check() -> None:
         connector = SshConnector(reach.ssh)
         try:
-            await zone_unchanged(connector, fb, plan)
+            await _zone_checks(connector, fb, plan, offline_plan=offline_plan)
         finally:
             await connector.close()
 
     asyncio.run(check())
 
 
-def start(plan: Plan, *, reach: Reach | None, state_dir: Path, zone: str | None = None,
-          lock_path: str = DEFAULT_LOCK_PATH, plan_name: str = "the plan") -> tuple[Journal, str]:
-    """Record a new run of ``plan`` (reach None: every step on this machine).
-
-    Before anything is recorded: another zone's plan is refused (exit 2; zonecheck: no
-    connection, then one to firstbox alone for its host key), then a live plan whose zone
-    changed since it was made (the fingerprint). The state folder is labelled with the zone
-    (zone.json)."""
-    if reach is None:
-        conn: dict[str, Any] = {"mode": "local"}
+async def _zone_checks(connector: Connector, fb: Target, plan: Plan, *,
+                       offline_plan: bool) -> None:  # fmt: skip
+    if plan.zone is not None and plan.zone.offline and offline_plan:
+        await offline_plan_matches(connector, fb, plan)
     else:
-        refuse_other_zone(plan, reach, state_dir, name=plan_name)
-        conn = {"mode": "ssh", **reach.to_dict()}
-        conn["known_hosts"] = own_known_hosts(state_dir, reach.ssh.known_hosts,
-                                              given=reach.given_known_hosts)
-        check_zone_unchanged(reach, plan)
-        if reach.firstbox is not None:
-            write_label(state_dir, reach.firstbox.address,
-                        plan.zone.zone_ids if plan.zone is not None else ())
+        await zone_unchanged(connector, fb, plan)
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+def start(plan: Plan, *, reach: Reach | None, state_dir: Path, zone: str | None = None,
+          lock_path: str | None = DEFAULT_LOCK_PATH, plan_name: str = "the plan",
+          offline_plan: bool = False, break_lock: bool = False,
+          notice: Callable[[str], None] | None = None) -> tuple[Journal, str]:  # fmt: skip
+    """Record a new run of ``plan`` (reach None: every step on this machine), holding the zone
+    lock for it.
+
+    Nothing is recorded until every refusal has passed: another zone's plan (exit 2;
+    zonecheck: no connection, then one to firstbox alone for its host key), then, under the
+    zone lock taken on firstbox for the run about to be recorded (exit 4 when another run
+    holds it), a live plan whose zone changed since it was made (the fingerprint), or an
+    offline plan (refused unless ``offline_plan``: then compared with the live zone, R9 and
+    R16 checked again). A refusal records no run: it is logged in ``STATE/refusals.log`` and
+    the lock released. The state folder is labelled with the zone (zone.json). The executor
+    driving the run in this process finds the lock its own (``Lock.is_this_process``)."""
+    run_id = new_run_id()
+    try:
+        if reach is None:
+            conn: dict[str, Any] = {"mode": "local"}
+        else:
+            refuse_other_zone(plan, reach, state_dir, name=plan_name, offline_plan=offline_plan)
+            conn = {"mode": "ssh", **reach.to_dict()}
+            conn["known_hosts"] = own_known_hosts(state_dir, reach.ssh.known_hosts,
+                                                  given=reach.given_known_hosts)
+        asyncio.run(_admit(plan, reach, conn, run_id, lock_path=lock_path,
+                           offline_plan=offline_plan, break_lock=break_lock, notice=notice))
+    except NodeswapError as exc:
+        log_refusal(state_dir, plan_name, str(exc))
+        raise
+    if reach is not None and reach.firstbox is not None:
+        write_label(state_dir, reach.firstbox.address,
+                    plan.zone.zone_ids if plan.zone is not None else ())
     conn["lock_path"] = lock_path
     zone_name = zone or journal_name(plan, reach)
     journal = Journal.open(journal_path(state_dir, zone_name))
-    run_id = Executor(journal, LocalConnector()).start(plan, zone=zone_name, connection=conn)
+    journal.create_run(plan, operator=operator_name(), zone=zone_name, connection=conn,
+                       run_id=run_id)
     return journal, run_id
+
+
+async def _admit(plan: Plan, reach: Reach | None, conn: dict[str, Any], run_id: str, *,
+                 lock_path: str | None, offline_plan: bool, break_lock: bool,
+                 notice: Callable[[str], None] | None) -> None:  # fmt: skip
+    """Take the zone lock for ``run_id`` (as the executor will find it) and check the live
+    zone under it; on any refusal the lock is released again."""
+    connector: Connector = LocalConnector() if reach is None \
+        else SshConnector(Reach.from_dict(conn).ssh)
+    try:
+        target = plan.targets.get(plan.meta.get("firstbox", "firstbox"))
+        locked = None
+        if lock_path is not None and target is not None:
+            t = await connector.transport(target)
+            await acquire(t, target, lock_path, lock_for(run_id), break_lock=break_lock,
+                          notice=notice)
+            locked = t
+        try:
+            if reach is not None and reach.firstbox is not None:
+                await _zone_checks(connector, reach.firstbox, plan, offline_plan=offline_plan)
+        except BaseException:
+            if locked is not None and lock_path is not None:
+                await release(locked, lock_path, run_id)
+            raise
+    finally:
+        await connector.close()
 
 
 def refuse_other_zone_for_run(journal: Journal, run_id: str, *, lab: Path | None = None,

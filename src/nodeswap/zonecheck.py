@@ -67,8 +67,11 @@ def write_label(state_dir: Path, firstbox: str, zone_ids: tuple[str, ...]) -> No
         {"firstbox": firstbox, "zone_ids": list(zone_ids)}, indent=2) + "\n")
 
 
-def problems_before_contact(plan: Plan, given: Given, *, name: str = "the plan") -> list[Problem]:
-    """Stage 1: what the plan and the command line say, compared without any connection."""
+def problems_before_contact(plan: Plan, given: Given, *, name: str = "the plan",
+                            offline_plan: bool = False) -> list[Problem]:  # fmt: skip
+    """Stage 1: what the plan and the command line say, compared without any connection.
+    ``offline_plan`` (apply --offline-plan): an offline plan goes on to be compared with the
+    live zone (``planning.offline_plan_matches``) instead of being refused here."""
     z = plan.zone
     if z is None:
         if given.firstbox is None:
@@ -81,11 +84,12 @@ def problems_before_contact(plan: Plan, given: Given, *, name: str = "the plan")
         out.append(Problem(f"{name} was made on {z.describe()}; {given.how} has no firstbox "
                            "(a lab of plain hosts)", key="zone.firstbox"))
         return out
-    if z.offline or not z.host_key:
+    if (z.offline or not z.host_key) and not (offline_plan and z.offline):
         out.append(Problem(f"{name} was made offline from a copy of the settings ({z.describe()})"
                            f": it cannot be applied to {given.how}; plan the zone live with "
-                           "`nodeswap plan --firstbox ...` (or --lab) and apply that plan",
-                           key="zone.offline"))
+                           "`nodeswap plan --firstbox ...` (or --lab) and apply that plan, or "
+                           "apply it with --offline-plan to have it compared with the live "
+                           "zone first", key="zone.offline"))
         return out
     if z.firstbox != given.firstbox:
         out.append(Problem(f"{name} was made on firstbox {z.firstbox}, but {given.how} is "
@@ -121,10 +125,11 @@ async def key_problems(plan: Plan, reach: Reach, given: Given, *,
 
 
 def refuse_other_zone(plan: Plan, reach: Reach, state_dir: Path | None = None, *,
-                      name: str = "the plan") -> None:  # fmt: skip
-    """Raise InputError (exit 2) when ``plan`` was not made on the zone ``reach`` names."""
+                      name: str = "the plan", offline_plan: bool = False) -> None:  # fmt: skip
+    """Raise InputError (exit 2) when ``plan`` was not made on the zone ``reach`` names (an
+    offline plan: unless ``offline_plan``; it has no host key to compare)."""
     given = given_zone(reach, state_dir)
-    problems = problems_before_contact(plan, given, name=name)
+    problems = problems_before_contact(plan, given, name=name, offline_plan=offline_plan)
     if problems:
         raise InputError(problems)
     problems = asyncio.run(key_problems(plan, reach, given, name=name))

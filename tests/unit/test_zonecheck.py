@@ -68,6 +68,13 @@ def write_lab(folder: Path, firstbox: str, zone_id: str | None) -> Path:
     return folder
 
 
+def only_refusal_logged(state: Path) -> bool:
+    """No run, no journal, nothing written but one line in the refusal log (mode 0600)."""
+    log = state / "refusals.log"
+    return [p.name for p in state.iterdir()] == ["refusals.log"] and \
+        len(log.read_text().splitlines()) == 1 and log.stat().st_mode & 0o777 == 0o600
+
+
 def test_an_offline_plan_names_its_settings_zone_and_says_offline() -> None:
     z = offline_plan().zone
     assert z == ZoneId("10.16.100.2", ("zz1a",), None, offline=True)
@@ -101,7 +108,9 @@ def test_offline_plan_with_firstbox_is_refused_before_any_connection(
     msg = str(err.value)
     assert "p.json was made offline" in msg and "--firstbox 10.16.100.2" in msg
     assert no_connections == []
-    assert not (tmp_path / "state").exists()  # no run, no journal, nothing written
+    assert only_refusal_logged(tmp_path / "state")
+    [line] = (tmp_path / "state" / "refusals.log").read_text().splitlines()
+    assert "\tp.json\t" in line and "was made offline" in line
 
 
 def test_offline_plan_with_a_lab_is_refused_before_any_connection(
@@ -110,7 +119,7 @@ def test_offline_plan_with_a_lab_is_refused_before_any_connection(
     with pytest.raises(InputError, match="made offline"):
         start(offline_plan(), reach=make_reach(lab=lab, firstbox=None),
               state_dir=lab / "nodeswap")
-    assert no_connections == [] and not (lab / "nodeswap").exists()
+    assert no_connections == [] and only_refusal_logged(lab / "nodeswap")
 
 
 def test_another_firstbox_is_refused_naming_both(tmp_path: Path,
@@ -121,7 +130,7 @@ def test_another_firstbox_is_refused_naming_both(tmp_path: Path,
         start(plan, reach=make_reach(lab=lab, firstbox=None), state_dir=lab / "nodeswap")
     msg = str(err.value)
     assert "made on firstbox 127.16.100.2" in msg and "is firstbox 127.17.100.2" in msg
-    assert no_connections == [] and not (lab / "nodeswap").exists()
+    assert no_connections == [] and only_refusal_logged(lab / "nodeswap")
 
 
 def test_another_zone_id_is_refused_naming_both(tmp_path: Path) -> None:

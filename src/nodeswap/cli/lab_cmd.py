@@ -78,9 +78,10 @@ def status(state_dir: Path = STATE_DIR,
 def fault(  # noqa: PLR0917 (typer maps parameters to options)
     kind: str = typer.Argument(..., help="host-down | host-hang | command-fails | "
                                "command-hangs | supervisor-fatal | address-taken | vip-to | "
-                               "disk-full | haproxy-hand-edit"),
+                               "disk-full | haproxy-hand-edit | foreign-job | cron-push"),
     host: str = typer.Option(None, "--host", help="Host name (or instance id)."),
-    command: str = typer.Option(None, "--command", help="Command name (command-*)."),
+    command: str = typer.Option(None, "--command", help="Command name (command-*; "
+                                "foreign-job: the script's name, default update.sh)."),
     program: str = typer.Option(None, "--program", help="Supervisor program (supervisor-fatal)."),
     address: str = typer.Option(None, "--address", help="Address (address-taken)."),
     clear: bool = typer.Option(False, "--clear", help="Remove the fault instead."),

@@ -211,6 +211,10 @@ def register(app: typer.Typer) -> None:
         yes: Annotated[bool, YES_OPT] = False,
         approve: Annotated[list[str] | None, APPROVE_OPT] = None,
         break_lock: Annotated[bool, Opt("--break-lock", help="break another run's lock")] = False,
+        offline_plan: Annotated[bool, Opt(
+            "--offline-plan", help="apply a plan made offline (--settings-dir) after comparing "
+            "it with the live zone (settings, installer version, components; R9 MACs and R16 "
+            "temporary addresses checked again)")] = False,
         verbose: Annotated[bool, VERBOSE_OPT] = False,
         quiet: Annotated[bool, QUIET_OPT] = False,
         json_out: Annotated[bool, JSON_OPT] = False,
@@ -220,7 +224,10 @@ def register(app: typer.Typer) -> None:
         Every step: check (already done? skip) -> run -> verify -> record in the journal
         (SQLite, mode 0600, before and after every side effect). One line per step (-v: every
         command's output too; -q: only gates and errors). A live plan is refused when the zone
-        changed since it was made.
+        changed since it was made; an offline plan unless --offline-plan (then it is compared
+        with the live zone first). The zone lock is taken before the run is recorded: a
+        refused apply (exit 2, or 4 when another run holds the lock) records no run and logs
+        one line in STATE/refusals.log.
 
         At each gate nodeswap shows what is decided: the settings change as a diff, the
         checks (R27-R29, R35, R36) run again at that moment with every attention item, the
@@ -244,8 +251,10 @@ def register(app: typer.Typer) -> None:
             known_hosts=known_hosts, direct=direct, connect_timeout=10.0, jump=jump)
         journal, run_id = start(plan, reach=reach, zone=zone, lock_path=lock_path,
                                 state_dir=state_dir_for(state_dir, lab, firstbox),
-                                plan_name=str(plan_file))
-        run_and_finish(journal, run_id, {"yes": yes, "break_lock": break_lock},
+                                plan_name=str(plan_file), offline_plan=offline_plan,
+                                break_lock=break_lock,
+                                notice=lambda text: typer.echo(f"nodeswap: {text}", err=True))
+        run_and_finish(journal, run_id, {"yes": yes, "break_lock": False},
                        action="apply", json_out=json_out, level=level,
                        hints=hints_of(lab, state_dir, firstbox), yes=yes, approve=approve or ())
 

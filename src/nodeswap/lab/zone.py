@@ -8,10 +8,13 @@ to the ``op_*`` methods (protocol: lab/README.md). Must not: reach outside the l
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
+import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -49,7 +52,7 @@ FIRSTBOX_SCRIPTS = {
     "build_global_conf.sh": "pitrix/upgrade/build_global_conf.sh",
 }
 HOST_COMMANDS = ("ping", "virsh", "supervisorctl", "apt-get", "dpkg-query", "shutdown",
-                 "reboot", "poweroff", "ip", "service", "systemctl", "df")
+                 "reboot", "poweroff", "ip", "service", "systemctl", "df", "ps")
 REPO_PACKAGES = ("pitrix-ks-proxy", "pitrix-ks-proxy-boss", "pitrix-ks-proxy-boss2",
                  "pitrix-ks-proxy-warehouse", "pitrix-hosts", "pitrix-global-conf",
                  "pitrix-ks-webservice", "pitrix-alert-agent")
@@ -77,6 +80,7 @@ class Zone:
         self.vip_holder: str | None = None
         self.vip_forced: str | None = None
         self.squatters: dict[str, socket.socket] = {}
+        self.foreign_jobs: dict[str, subprocess.Popen[bytes]] = {}
         self.disk_full: set[str] = set()
         self.counter = 1
         self.console: ThreadingHTTPServer | None = None
@@ -87,7 +91,7 @@ class Zone:
             "links": self.op_links, "df": self.op_df,
             "launch": self.op_launch, "install_node": self.op_install_node,
             "apt": self.op_apt, "ipaddr": self.op_ipaddr, "fault": self.op_fault,
-            "service": self.op_service,
+            "service": self.op_service, "ps": self.op_ps,
         }
         ctl.ops.update(ops)
 
@@ -460,6 +464,9 @@ class Zone:
             self.console.server_close()
         for s in self.squatters.values():
             s.close()
+        for job in list(self.foreign_jobs.values()):
+            _end_job(job)
+        self.foreign_jobs.clear()
 
     # ------------------------------------------------------------------ operations
 
@@ -473,6 +480,27 @@ class Zone:
             return {"alive": self.vip_holder is not None}
         h = self.by_address(addr)
         return {"alive": h is not None and not h.stalled}
+
+    def op_ps(self, caller: Host | None, body: JSON) -> JSON:
+        """The processes running inside the caller's root (the ps stand-in): [pid, ppid,
+        args], read from /proc outside the chroot."""
+        assert caller is not None
+        root = os.path.realpath(self.root(caller.iid))
+        out = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                if os.readlink(f"/proc/{entry}/root") != root:
+                    continue
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    args = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile, or a kernel thread
+            out.append([int(entry), ppid, args])
+        return {"processes": out}
 
     def op_ipaddr(self, caller: Host | None, body: JSON) -> JSON:
         assert caller is not None
@@ -738,6 +766,41 @@ class Zone:
         (self.disk_full.discard if clear else self.disk_full.add)(h.iid)
         return {"host": h.iid}
 
+    def fault_foreign_job(self, body: JSON, clear: bool) -> JSON:
+        """R20: a job nodeswap did not start runs on the host (default firstbox): a script
+        named like ``command`` (default update.sh), run by bash with ``args``, inside the
+        host's root, sleeping until cleared (a process the lab records and ends)."""
+        h = self.find(body.get("host") or self.t["firstbox"]["name"])
+        name = Path(body.get("command") or "update.sh").name
+        key = f"{h.iid}/{name}"
+        if clear:
+            job = self.foreign_jobs.pop(key, None)
+            if job is not None:
+                _end_job(job)
+            return {"host": h.iid, "command": name}
+        if key not in self.foreign_jobs:
+            root = self.root(h.iid)
+            hostroot.write(root / "lab/faults/jobs" / name, "#!/bin/bash\nsleep 3600\n", 0o755)
+            args = str(body.get("args") or "-f all pitrix-hosts").split()
+            self.foreign_jobs[key] = subprocess.Popen(
+                ["chroot", str(root), "/bin/bash", f"/lab/faults/jobs/{name}", *args],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True)
+        return {"host": h.iid, "command": name, "pid": self.foreign_jobs[key].pid}
+
+    def fault_cron_push(self, body: JSON, clear: bool) -> JSON:
+        """R20: a cron entry on the host (default firstbox) that pushes pitrix-hosts
+        (/etc/cron.d/lab-pitrix-hosts; nothing runs it)."""
+        h = self.find(body.get("host") or self.t["firstbox"]["name"])
+        path = self.root(h.iid) / "etc/cron.d/lab-pitrix-hosts"
+        if clear:
+            path.unlink(missing_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            hostroot.write(path, "# pushed every night (lab fault)\n"
+                           "0 3 * * * root /pitrix/upgrade/update.sh -f all pitrix-hosts\n")
+        return {"host": h.iid, "path": "/etc/cron.d/lab-pitrix-hosts"}
+
     def fault_haproxy_hand_edit(self, body: JSON, clear: bool) -> JSON:
         h = self.find(body["host"])
         cfg = self.root(h.iid) / "etc/haproxy/haproxy.cfg"
@@ -751,6 +814,13 @@ class Zone:
             text += "\n" + block
         cfg.write_text(text)
         return {"host": h.iid}
+
+
+def _end_job(job: subprocess.Popen[bytes]) -> None:
+    """End a foreign job the lab started (its whole session: bash and its sleep)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(job.pid, signal.SIGKILL)
+    job.wait(timeout=10)
 
 
 def _same24(a: str, b: str | None) -> bool:
