@@ -124,7 +124,7 @@ def node_values(zone: Zone, spec: Spec, old: Node, ch: Choices, *, vg_gw: str | 
     VM at ``address`` (the temporary address; the old one again for R30)."""
     ns = spec.node(old.name)
     gateway = rules.route_gateway(zone, old, vg_gw)
-    base = zone.vm_base_network(old, _s(spec.vm_base_network))
+    base = rules.vm_base_network(zone, old, _s(spec.vm_base_network))
     mgmt_bridge, eip_bridge = rules.bridges(zone, old, ns.physical_host_network_interface,
                                             ns.physical_host_eip_network_interface)
     values = {
@@ -185,7 +185,7 @@ def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
     """The whole plan for replacing the role's nodes: R6-R37, every file and command."""
     rb = runbook_for(spec.role)
     olds = role_nodes(zone, spec)
-    vg_gw = zone.vg_mgmt_network_gateway(_s(spec.vg_mgmt_network_gateway)) \
+    vg_gw = rules.vg_mgmt_network_gateway(zone, _s(spec.vg_mgmt_network_gateway)) \
         if zone.has_vg else None
     # Decisions in name order (proxy0 gets 2.2.2.2 and the highest free address), whatever
     # the switch order.
