@@ -77,11 +77,15 @@ TOY = Runbook(
 
 @pytest.fixture
 def toy() -> Iterator[Runbook]:
-    runbooks.register(TOY)
+    """TOY registered for the test (in place of a real webservice runbook, if one exists)."""
+    real = runbooks.runbook_for(TOY.role) if TOY.role in runbooks.roles() else None
+    runbooks.register(TOY, replace=True)
     try:
         yield TOY
     finally:
         runbooks.unregister(TOY.role)
+        if real is not None:
+            runbooks.register(real)
 
 
 def toy_plan() -> Plan:
