@@ -103,8 +103,8 @@ def test_a_role_without_a_runbook_exits_2_naming_the_known_roles(zone: Path,
     out = tmp_path / "plan.json"
     res = run(*plan_args(zone, spec, out))
     assert res.returncode == 2, res.stderr
-    assert f"{spec}:1: key role: no runbook for role 'toy': the known roles are proxy" \
-        in res.stderr
+    assert f"{spec}:1: key role: no runbook for role 'toy': the known roles are " in res.stderr
+    assert "proxy" in res.stderr.split("the known roles are ", 1)[1]
     assert not out.exists()
 
 

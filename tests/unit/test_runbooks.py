@@ -42,7 +42,7 @@ def test_proxy_is_registered_by_its_module_alone() -> None:
 
 
 def test_an_unknown_role_names_the_known_ones() -> None:
-    with pytest.raises(RuleError, match="no runbook for role 'toy': the known roles are proxy"):
+    with pytest.raises(RuleError, match=r"no runbook for role 'toy': the known roles are .*proxy"):
         runbooks.runbook_for("toy")
 
 
