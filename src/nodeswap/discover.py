@@ -32,6 +32,7 @@ import yaml
 from nodeswap.errors import InputError, Problem, SettingsError, TransportError, ZoneError
 from nodeswap.inventory import InstallerVersion, Zone, ZoneFacts
 from nodeswap.model import Target
+from nodeswap.runbooks import runbook_for
 from nodeswap.settings import SettingsFile, decode
 from nodeswap.shell import cmd
 from nodeswap.transport.base import Connector, Result
@@ -44,14 +45,6 @@ KERNELS = "/pitrix/kernels"
 REPO = "/pitrix/repo"
 DUMP_HOSTS = "/pitrix/bin/dump_hosts.py"
 
-# Files kept from each old node (R27, R28, R31) and its supervisor status (R29/R35).
-OLD_NODE_FILES = (
-    "/etc/haproxy/haproxy.cfg",
-    "/etc/rc.local",
-    "/etc/rc.local.head",
-    "/etc/rc.local.tail",
-    "/etc/network/interfaces",
-)
 VARIABLE_KEYS = (
     "vg_mgmt_network_gateway",
     "vm_base_network",
@@ -61,11 +54,6 @@ VARIABLE_KEYS = (
     "domain",
     "webservice_floating_ip",
 )
-PROXY_PACKAGES = {  # R24-R26: installed package -> component
-    "pitrix-ks-proxy-boss": "boss",
-    "pitrix-ks-proxy-boss2": "boss2",
-    "pitrix-ks-proxy-warehouse": "warehouse",
-}
 
 
 @dataclass(frozen=True)
@@ -111,10 +99,12 @@ class Snapshot:
     # -- what planning uses -------------------------------------------------------------
     @property
     def components(self) -> frozenset[str]:
-        """R24-R26: the optional proxy packages installed on any old node."""
+        """R24-R26: the components whose optional packages (the role's runbook says which)
+        are installed on any old node."""
+        packages = runbook_for(self.role).component_packages
         found: set[str] = set()
         for node in self.old_nodes.values():
-            found.update(PROXY_PACKAGES[p] for p in node.packages if p in PROXY_PACKAGES)
+            found.update(packages[p] for p in node.packages if p in packages)
         return frozenset(found)
 
     @property
@@ -429,11 +419,13 @@ async def firstbox_part(ask: Asker, fb: Target) -> dict[str, Any]:
     }
 
 
-async def _old_node(ask: Asker, name: str, address: str) -> OldNode:
+async def _old_node(ask: Asker, name: str, address: str, paths: Iterable[str]) -> OldNode:
+    """The files the role's runbook keeps from an old node (R27, R28, R31...), its
+    supervisor status (R29/R35), packages (R24-R26) and addresses (the VIP)."""
     target = Target(f"{name}-old", address, f"{name}-old")
     try:
         files: dict[str, str | None] = {}
-        for path in OLD_NODE_FILES:
+        for path in paths:
             out = (await ask.run(target, _cat_optional(path))).stdout
             files[path] = out[2:] if out.startswith("1\n") else None
         sup = await ask.run(target, f"{cmd('supervisorctl', 'status')} 2>&1; true")
@@ -477,7 +469,9 @@ async def discover(connector: Connector, firstbox: Target, *, role: str = "proxy
     zone = _bare_zone(fb)
     variables = variables_of(fb, zone)
     warnings: list[str] = []
-    olds = {n.name: await _old_node(ask, n.name, n.address) for n in zone.role_nodes(role)}
+    paths = runbook_for(role).fetched_files
+    olds = {n.name: await _old_node(ask, n.name, n.address, paths)
+            for n in zone.role_nodes(role)}
     for node in olds.values():
         if node.error:
             warnings.append(f"R2: old node {node.name} ({node.address}) did not answer: "

@@ -20,7 +20,7 @@ from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
 
 from nodeswap import values
-from nodeswap.errors import InputError, Problem, RuleError, SettingsError
+from nodeswap.errors import InputError, Problem, SettingsError
 from nodeswap.settings import SettingsFile
 
 COMPONENTS = ("boss", "boss2", "warehouse")
@@ -34,7 +34,6 @@ KNOWN_ROLE_GROUPS = (
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
 _MAC = re.compile(r"(?<![0-9A-Fa-f:])([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})(?![0-9A-Fa-f:])")
 _VERSION = re.compile(r"\d+(?:\.\d+){1,2}")
-_ROUTE = re.compile(r"ip\s+route\s+add\s+(\S+)")
 
 
 @dataclass(frozen=True, order=True)
@@ -243,64 +242,6 @@ class Zone:
     def role_nodes(self, role: str) -> tuple[Node, ...]:
         """The VMs whose role list holds exactly ``role`` (proxy0, proxy1...), sorted."""
         return tuple(n for n in self.nodes.values() if role in n.roles and n.is_vm)
-
-    # ---- networks ---------------------------------------------------------------------
-    @cached_property
-    def mgmt_network(self) -> IPv4Network:
-        """The KS MGMT network (``{{ mgmt_network }}``), a CIDR from the KS nodes' address
-        and netmask; they must agree."""
-        nets = {n.network for n in self.ks_nodes if n.network is not None}
-        if len(nets) != 1:
-            found = ", ".join(sorted(str(n) for n in nets)) or "no KS node"
-            raise RuleError([Problem(
-                f"cannot tell the KS MGMT network: KS nodes give {found}; "
-                "set mgmt_network in the spec", key="mgmt_network", rule="R10")])
-        return nets.pop()
-
-    def vg_in_ks_24(self) -> bool:
-        """R10: every VG node's MGMT address is in the /24 of the KS MGMT network."""
-        ks_24 = {IPv4Network(f"{n.address}/24", strict=False) for n in self.ks_nodes}
-        vg_24 = {IPv4Network(f"{n.address}/24", strict=False) for n in self.vg_nodes}
-        return bool(ks_24) and vg_24 <= ks_24
-
-    def vg_mgmt_network_gateway(self, spec_value: str | None = None) -> str:
-        """The VG MGMT gateway: the spec's value, else the zone variable, else the VG nodes'
-        ``mgmt_network_gateway``, which must all agree (R10/R11)."""
-        value = spec_value or self.facts.vg_mgmt_network_gateway
-        if value:
-            return value
-        seen = {n.get("mgmt_network_gateway"): n for n in self.vg_nodes}
-        seen.pop("", None)
-        if len(seen) == 1:
-            return next(iter(seen))
-        if not seen:
-            raise RuleError([Problem(
-                "no VG node names its mgmt_network_gateway and no vg_mgmt_network_gateway "
-                "was given: set vg_mgmt_network_gateway in the spec", key="vg_mgmt_network_gateway",
-                rule="R10")])
-        raise RuleError([Problem(
-            f"VG nodes disagree on mgmt_network_gateway: {gw!r}; set vg_mgmt_network_gateway "
-            "in the spec", file=n.settings.path, line=n.settings.line_of("mgmt_network_gateway"),
-            key="mgmt_network_gateway", rule="R10") for gw, n in sorted(seen.items())])
-
-    def vm_base_network(self, node: Node, spec_value: str | None = None) -> str:
-        """``{{ vm_base_network }}`` (R11): the spec, the zone fact, else parsed from the old
-        node's ``vm_network_routing_rule`` (``ip route add NET src ... via ...``)."""
-        value = spec_value or self.facts.vm_base_network
-        if value:
-            return value
-        rule = node.get("vm_network_routing_rule")
-        m = _ROUTE.search(rule)
-        if m:
-            try:
-                return str(IPv4Network(m.group(1), strict=False))
-            except ValueError:
-                pass
-        raise RuleError([Problem(
-            f"cannot read the VM base network from vm_network_routing_rule={rule!r}; "
-            "set vm_base_network in the spec", file=node.settings.path,
-            line=node.settings.line_of("vm_network_routing_rule"),
-            key="vm_network_routing_rule", rule="R11")])
 
     # ---- everything in use --------------------------------------------------------------
     @cached_property

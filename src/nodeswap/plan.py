@@ -17,7 +17,9 @@ from nodeswap import values
 from nodeswap.errors import BugError, InputError, Problem, RuleError
 from nodeswap.inventory import V4_3, Node, Zone, sorted_names
 from nodeswap.model import NodePlan, Plan, PlannedFile, ZoneId
-from nodeswap.runbooks import proxy as runbook
+from nodeswap.runbooks import common, runbook_for
+from nodeswap.runbooks.base import Context, NodeContext
+from nodeswap.runbooks.commands import settings_path
 from nodeswap.settings import SettingsFile
 from nodeswap.spec import Spec
 
@@ -124,7 +126,7 @@ def node_values(zone: Zone, spec: Spec, old: Node, ch: Choices, *, vg_gw: str | 
     VM at ``address`` (the temporary address; the old one again for R30)."""
     ns = spec.node(old.name)
     gateway = rules.route_gateway(zone, old, vg_gw)
-    base = zone.vm_base_network(old, _s(spec.vm_base_network))
+    base = rules.vm_base_network(zone, old, _s(spec.vm_base_network))
     mgmt_bridge, eip_bridge = rules.bridges(zone, old, ns.physical_host_network_interface,
                                             ns.physical_host_eip_network_interface)
     values = {
@@ -147,7 +149,7 @@ def node_values(zone: Zone, spec: Spec, old: Node, ch: Choices, *, vg_gw: str | 
 
 
 def _node_context(zone: Zone, spec: Spec, old: Node, ch: Choices, vg_gw: str | None
-                  ) -> tuple[runbook.NodeContext, NodePlan]:
+                  ) -> tuple[NodeContext, NodePlan]:
     temp = ch.temps[old.name]
     values = node_values(zone, spec, old, ch, vg_gw=vg_gw, address=temp)
     new_text = rules.new_settings(old.settings, values, drop_eip=not zone.has_vg).render()
@@ -163,7 +165,7 @@ def _node_context(zone: Zone, spec: Spec, old: Node, ch: Choices, vg_gw: str | N
             f"{old.name}'s physical_host {old.physical_host} is no node of the zone",
             file=old.settings.path, line=old.settings.line_of("physical_host"),
             key="physical_host", rule="R13")])
-    ctx = runbook.NodeContext(
+    ctx = NodeContext(
         name=old.name, old_address=old.address, temp_address=temp,
         old_host_name=old_host.name, old_host_address=old_host.address,
         new_host_name=new_host.name, new_host_address=new_host.address,
@@ -190,8 +192,9 @@ def settings_digests(zone: Zone) -> dict[str, str]:
 
 def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
     """The whole plan for replacing the role's nodes: R6-R37, every file and command."""
+    rb = runbook_for(spec.role)
     olds = role_nodes(zone, spec)
-    vg_gw = zone.vg_mgmt_network_gateway(_s(spec.vg_mgmt_network_gateway)) \
+    vg_gw = rules.vg_mgmt_network_gateway(zone, _s(spec.vg_mgmt_network_gateway)) \
         if zone.has_vg else None
     # Decisions in name order (proxy0 gets 2.2.2.2 and the highest free address), whatever
     # the switch order.
@@ -203,14 +206,14 @@ def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
     if problems:
         raise RuleError(problems)
     done = [p for p in pairs if p is not None]
-    ctx = runbook.Context(
+    ctx = Context(
         role=spec.role, new_tools=zone.installer_version >= V4_3,
         components=zone.components, firstbox_address=firstbox_address(olds),
         nodes=tuple(c for c, _ in done), today=today,
         vip=_s(spec.vip) or zone.facts.vip, console_url=spec.console_url or zone.facts.console_url,
         sub_region=spec.sub_region)
     files = tuple(
-        PlannedFile("firstbox", runbook.settings_path(c.name), text, rule=rule)
+        PlannedFile("firstbox", settings_path(c.name), text, rule=rule)
         for c, _ in done
         for text, rule in ((c.settings, "R7-R17"), (c.switched_settings, "R30")))
     for f in files:  # what the rules wrote holds to the same types as what was read
@@ -221,14 +224,14 @@ def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
     return Plan(
         role=spec.role, installer_version=str(zone.installer_version),
         target_os=(spec.target.os_name, spec.target.os_version),
-        nodes={p.name: p for _, p in done}, targets=runbook.targets(ctx),
-        steps=runbook.steps(ctx), files=files, inventory_fingerprint=zone.fingerprint(),
-        warnings=runbook.warnings(ctx),
+        nodes={p.name: p for _, p in done}, targets=common.targets(ctx),
+        steps=common.steps(rb, ctx), files=files, inventory_fingerprint=zone.fingerprint(),
+        warnings=common.warnings(rb, ctx),
         meta={"today": today, "switch_order": ",".join(c.name for c, _ in done),
               "vg": "yes" if zone.has_vg else "no",
               "components": ",".join(sorted(zone.components)),
               "settings_files": json.dumps(settings_digests(zone), sort_keys=True),
-              "irreversible_phase": "archive", "manual_restore": runbook.manual_restore(ctx)},
+              "irreversible_phase": "archive", "manual_restore": common.manual_restore(ctx)},
         # Offline until planning.plan_live says where it was made: firstbox as the settings
         # name it, the zone ids of the settings files, no host key (nothing was contacted).
         zone=ZoneId(firstbox=ctx.firstbox_address, zone_ids=zone.zone_ids, offline=True))

@@ -2,12 +2,13 @@
 
 Each function takes the zone (nodeswap.inventory) and what the operator gave in the spec, and
 returns a value or raises RuleError whose Problem names the rule, the spec key and the bad value.
-Nothing here does I/O or builds commands (that is runbooks/proxy.py).
+Nothing here does I/O or builds commands (that is runbooks/).
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Mapping, Sequence
 from ipaddress import IPv4Address, IPv4Network
 
@@ -80,12 +81,73 @@ def choose_macs(zone: Zone, wanted: Sequence[tuple[str, str | None]], seed: int,
 
 
 # ---- R10, R11 ----------------------------------------------------------------------------
+_ROUTE = re.compile(r"ip\s+route\s+add\s+(\S+)")
+
+
+def ks_mgmt_network(zone: Zone) -> IPv4Network:
+    """R10: ``{{ mgmt_network }}`` unless the spec gives it: the KS MGMT network, a CIDR from
+    the KS nodes' address and netmask, which must agree."""
+    nets = {n.network for n in zone.ks_nodes if n.network is not None}
+    if len(nets) != 1:
+        found = ", ".join(sorted(str(n) for n in nets)) or "no KS node"
+        raise _fail("R10", f"cannot tell the KS MGMT network: KS nodes give {found}; "
+                    "set mgmt_network in the spec", key="mgmt_network")
+    return nets.pop()
+
+
+def vg_in_ks_24(zone: Zone) -> bool:
+    """R10: every VG node's MGMT address is in the /24 of the KS MGMT network (then no route
+    is needed)."""
+    ks_24 = {IPv4Network(f"{n.address}/24", strict=False) for n in zone.ks_nodes}
+    vg_24 = {IPv4Network(f"{n.address}/24", strict=False) for n in zone.vg_nodes}
+    return bool(ks_24) and vg_24 <= ks_24
+
+
+def vg_mgmt_network_gateway(zone: Zone, given: str | None = None) -> str:
+    """R10/R11: ``{{ vg_mgmt_network_gateway }}``: the spec's value, else the zone variable,
+    else the VG nodes' ``mgmt_network_gateway``, which must all agree."""
+    value = given or zone.facts.vg_mgmt_network_gateway
+    if value:
+        return value
+    seen = {n.get("mgmt_network_gateway"): n for n in zone.vg_nodes}
+    seen.pop("", None)
+    if len(seen) == 1:
+        return next(iter(seen))
+    if not seen:
+        raise _fail("R10", "no VG node names its mgmt_network_gateway and no "
+                    "vg_mgmt_network_gateway was given: set vg_mgmt_network_gateway in the spec",
+                    key="vg_mgmt_network_gateway")
+    raise RuleError([Problem(
+        f"VG nodes disagree on mgmt_network_gateway: {gw!r}; set vg_mgmt_network_gateway "
+        "in the spec", file=n.settings.path, line=n.settings.line_of("mgmt_network_gateway"),
+        key="mgmt_network_gateway", rule="R10") for gw, n in sorted(seen.items())])
+
+
+def vm_base_network(zone: Zone, old: Node, given: str | None = None) -> str:
+    """R11: ``{{ vm_base_network }}``: the spec's, the zone fact, else parsed from the old
+    node's ``vm_network_routing_rule`` (``ip route add NET src ... via ...``)."""
+    value = given or zone.facts.vm_base_network
+    if value:
+        return value
+    rule = old.get("vm_network_routing_rule")
+    m = _ROUTE.search(rule)
+    if m:
+        try:
+            return str(IPv4Network(m.group(1), strict=False))
+        except ValueError:
+            pass
+    raise _fail("R11", f"cannot read the VM base network from vm_network_routing_rule={rule!r}; "
+                "set vm_base_network in the spec", file=old.settings.path,
+                line=old.settings.line_of("vm_network_routing_rule"),
+                key="vm_network_routing_rule")
+
+
 def mgmt_routing_rule(zone: Zone, mgmt_network: str | None, vg_gateway: str | None) -> str:
     """R10: no VG -> ""; VG in the KS nodes' /24 -> ""; else a route to the KS MGMT network
     via the VG MGMT gateway."""
-    if not zone.has_vg or zone.vg_in_ks_24():
+    if not zone.has_vg or vg_in_ks_24(zone):
         return ""
-    network = mgmt_network or str(zone.mgmt_network)
+    network = mgmt_network or str(ks_mgmt_network(zone))
     if not vg_gateway:
         raise _fail("R10", "VG nodes are in another /24 but vg_mgmt_network_gateway is unknown",
                     key="vg_mgmt_network_gateway")

@@ -18,11 +18,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from nodeswap import runbooks
 from nodeswap.errors import Problem, SpecError
 from nodeswap.values import interface_problem, node_name_problem, os_problem, shown
 
@@ -49,7 +50,14 @@ def _interface(value: str) -> str:
     return value
 
 
+def _role(value: str) -> str:
+    if value not in runbooks.roles():
+        raise ValueError(runbooks.unknown_role(value))
+    return value
+
+
 NodeName = Annotated[str, AfterValidator(_node_name)]
+Role = Annotated[str, AfterValidator(_role)]  # a role with a runbook (nodeswap.runbooks)
 Interface = Annotated[str, AfterValidator(_interface)]
 
 
@@ -96,7 +104,7 @@ class NodeSpec(BaseModel):
 class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    role: Literal["proxy"]
+    role: Role
     target: TargetOS
     nodes: dict[NodeName, NodeSpec] = Field(default_factory=dict)
     vg_mgmt_network_gateway: IPv4Address | None = None
