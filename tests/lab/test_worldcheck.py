@@ -1,0 +1,112 @@
+"""Issue 14, resume re-checks the world, on the lab: a run records the zone's fingerprint
+(settings, installer version, zone variables) as it goes; resume compares it with the live
+zone before running anything. A hand edit, or another run that upgraded the zone, is refused
+(exit 2) naming what changed; a settings write cut before its record is explained."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+from upgrade_kit import Zone, zone
+
+from nodeswap import journal as J
+from nodeswap.errors import HostKeyError, InputError
+from nodeswap.journal import Journal
+from nodeswap.model import Plan, Step
+from nodeswap.worldcheck import ZoneMarks
+
+pytestmark = pytest.mark.lab
+SETTINGS = "/pitrix/conf/settings"
+
+
+def first_gate(plan: Plan) -> str:
+    return f"r30-settings-{plan.meta['switch_order'].split(',')[0]}"
+
+
+def run_attempts(z: Zone) -> int:
+    assert z.journal is not None
+    return len(z.journal.attempts(z.run_id))
+
+
+def test_a_hand_edit_at_a_gate_is_refused_naming_the_file() -> None:
+    """(a) stopped at the first switch's gate; someone edits a settings value on firstbox;
+    resume refuses before running anything and names the file and the key."""
+    with zone() as z:
+        plan = z.plan()
+        gate = first_gate(plan)
+        assert z.run(stop_at_gate=gate) == J.RUN_GATE
+        assert z.journal is not None
+        kinds = [m.kind for m in z.journal.zone_marks(z.run_id)]
+        assert kinds[0] == "start" and kinds.count("run") >= 4, kinds
+        other = sorted(n for n in z.snap.settings if n not in plan.nodes)[0]  # type: ignore[union-attr]
+        z.ssh.run(z.firstbox, f"sed -i 's/^hostname=.*/hostname=\"edited-by-hand\"/' "
+                              f"{SETTINGS}/{other}")
+        before = run_attempts(z)
+        assert z.resume() == J.RUN_GATE  # unchanged: refused
+        err = z.errors[-1]
+        assert isinstance(err, InputError) and err.exit_code == 2, err
+        text = str(err)
+        assert f"{SETTINGS}/{other} changed" in text and "edited-by-hand" not in text, text
+        assert "nothing was run (resume refused)" in text and "--accept-zone-change" in text
+        assert run_attempts(z) == before  # not one command of the run was sent
+        assert z.step_state(gate) == J.GATE
+
+
+def test_a_settings_write_cut_before_its_record_is_explained(monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:  # fmt: skip
+    """(b) the run is cut right after a settings-writing step (R7-R17) wrote and verified
+    its file, before the zone's fingerprint was recorded; resume explains the difference
+    (the step's planned text, which its check accepts) and goes on."""
+    with zone() as z:
+        plan = z.plan()
+        cut_at = f"r17-settings-{next(iter(plan.nodes))}"
+        after = ZoneMarks.after
+
+        async def cut(self: ZoneMarks, run_id: str, plan: Plan, step: Step, kind: str) -> None:
+            if step.id == cut_at:
+                raise asyncio.CancelledError  # as Ctrl-C there: nothing more recorded
+            await after(self, run_id, plan, step, kind)
+
+        monkeypatch.setattr(ZoneMarks, "after", cut)
+        with pytest.raises(asyncio.CancelledError):
+            z.run()
+        monkeypatch.setattr(ZoneMarks, "after", after)
+        assert z.state() == J.RUN_INTERRUPTED and z.step_state(cut_at) == J.RUNNING
+        name = cut_at.removeprefix("r17-settings-")
+        assert z.settings(name) == plan.nodes[name].settings  # written, not recorded
+        assert z.resume(stop_at_gate=first_gate(plan)) == J.RUN_GATE, z.errors
+        assert z.journal is not None
+        assert z.step_state(cut_at) == J.SKIPPED  # its check: done
+        explained = [m for m in z.journal.zone_marks(z.run_id) if m.kind == "resume"]
+        assert len(explained) == 1 and cut_at in (explained[0].note or ""), explained
+
+
+def test_a_run_left_at_a_gate_is_refused_after_another_run_upgraded_the_zone() -> None:
+    """(c) run A stops at a gate before changing anything (its plan gates R6); run B, of
+    another plan, upgrades the zone; resuming A is refused, naming the settings files B
+    changed, before any host is contacted but firstbox (no host-key error)."""
+    with zone() as z:
+        plan_a = z.plan()
+        steps = tuple(replace(s, gate=True) if s.id == "r6-backup" else s for s in plan_a.steps)
+        z.plan_ = replace(plan_a, steps=steps)
+        assert z.run(stop_at_gate="r6-backup") == J.RUN_GATE
+        assert z.journal is not None
+        run_a, path = z.run_id, z.journal.path
+        assert [m.kind for m in z.journal.zone_marks(run_a)] == ["start"]
+        z.new_run()
+        z.plan()  # B: another plan (new MACs, temporary addresses drawn again)
+        assert z.run() == J.RUN_DONE, z.errors
+        z.assert_upgraded()
+        z.new_run()
+        z.journal, z.run_id = Journal.open(path), run_a
+        before = run_attempts(z)
+        assert z.resume(approver=lambda gate: True) == J.RUN_GATE
+        err = z.errors[-1]
+        assert isinstance(err, InputError) and not isinstance(err, HostKeyError), err
+        text = str(err)
+        for name in plan_a.nodes:
+            assert f"{SETTINGS}/{name} changed" in text, text
+        assert "at its start" in text and err.exit_code == 2
+        assert run_attempts(z) == before
