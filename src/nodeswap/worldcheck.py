@@ -411,7 +411,7 @@ def _seen(mark: ZoneMark) -> str:
             KIND_UNDO: f"after the undo of step {mark.step_id}",
             KIND_ACCEPTED: f"when {mark.operator} accepted a zone change"}.get(
                 mark.kind, f"at its {mark.kind}")  # fmt: skip
-    return f"{what} ({when})"
+    return f"{what}, at {when}"
 
 
 def _nothing_to_do(journal: Journal, run_id: str, action: str) -> bool:

@@ -6,6 +6,9 @@ zone before running anything. A hand edit, or another run that upgraded the zone
 from __future__ import annotations
 
 import asyncio
+import shlex
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -13,12 +16,22 @@ from upgrade_kit import Zone, zone
 
 from nodeswap import journal as J
 from nodeswap.errors import HostKeyError, InputError
+from nodeswap.hints import commands_in
 from nodeswap.journal import Journal
 from nodeswap.model import Plan, Step
 from nodeswap.worldcheck import ZoneMarks
 
 pytestmark = pytest.mark.lab
 SETTINGS = "/pitrix/conf/settings"
+NODESWAP = [sys.executable, "-m", "nodeswap"]
+
+
+def nodeswap(command: str) -> subprocess.CompletedProcess[str]:
+    """A printed ``nodeswap ...`` command, run as the operator would paste it (no terminal)."""
+    words = shlex.split(command)
+    assert words[0] == "nodeswap", command
+    return subprocess.run([*NODESWAP, *words[1:]], capture_output=True, text=True, timeout=600,
+                          check=False, stdin=subprocess.DEVNULL)  # fmt: skip
 
 
 def first_gate(plan: Plan) -> str:
@@ -52,6 +65,22 @@ def test_a_hand_edit_at_a_gate_is_refused_naming_the_file() -> None:
         assert "nothing was run (resume refused)" in text and "--accept-zone-change" in text
         assert run_attempts(z) == before  # not one command of the run was sent
         assert z.step_state(gate) == J.GATE
+        # the operator's path: the CLI refuses too (exit 2) and prints the next: lines; the
+        # rollback one, pasted (no terminal: it asks for --yes, keeping the flag), rolls back
+        lab = shlex.quote(str(z.lab.dir))
+        refused = nodeswap(f"nodeswap resume {z.run_id} --lab {lab} --approve {gate}")
+        assert refused.returncode == 2, refused.stderr
+        hints = commands_in(refused.stderr)
+        assert len(hints) == 2 and "--accept-zone-change" in hints[1], refused.stderr
+        asked = nodeswap(hints[1])
+        assert asked.returncode == 2 and "rollback asks for confirmation" in asked.stderr
+        (confirm,) = commands_in(asked.stderr)
+        assert "--accept-zone-change --yes" in confirm, confirm
+        done = nodeswap(confirm)
+        assert done.returncode == 0, done.stdout + done.stderr
+        z.assert_rolled_back()
+        status = nodeswap(f"nodeswap status {z.run_id} --lab {lab}")
+        assert "zone change accepted by " in status.stdout and other in status.stdout
 
 
 def test_a_settings_write_cut_before_its_record_is_explained(monkeypatch: pytest.MonkeyPatch

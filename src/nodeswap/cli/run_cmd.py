@@ -313,7 +313,8 @@ def register(app: typer.Typer) -> None:
         hints = hints_of(lab, state_dir, firstbox)
         journal = find_run(state_dir_for(state_dir, lab, firstbox), run_id)
         if not yes:
-            confirm_rollback(journal, run_id, hints)
+            confirm_rollback(journal, run_id, hints,
+                             *(("--accept-zone-change",) if accept_zone_change else ()))
         opts = {"break_lock": break_lock, "accept_zone_change": accept_zone_change}
         run_and_finish(journal, run_id, opts, action="rollback",
                        json_out=json_out, level=level, hints=hints)
@@ -346,8 +347,9 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(STATUS_EXIT[state])
 
 
-def confirm_rollback(journal: Journal, run_id: str, hints: Hints) -> None:
-    """Show what a rollback would undo and ask; refuse without a terminal (exit 2)."""
+def confirm_rollback(journal: Journal, run_id: str, hints: Hints, *flags: str) -> None:
+    """Show what a rollback would undo and ask; refuse without a terminal (exit 2) with the
+    command that confirms (``flags``: this invocation's own, kept in it)."""
     run = journal.run(run_id)
     plan = run.plan()
     ran = {a.step_id for a in journal.attempts(run_id) if a.kind == "run"}
@@ -362,7 +364,7 @@ def confirm_rollback(journal: Journal, run_id: str, hints: Hints) -> None:
     if not sys.stdin.isatty():
         raise InputError([Problem("\n".join(lines) + "\nrollback asks for confirmation: run it"
                                   " at a terminal, or confirm with --yes:\n"
-                                  + hints.next("rollback", run_id, "--yes"),
+                                  + hints.next("rollback", run_id, *flags, "--yes"),
                                   key="--yes")])  # fmt: skip
     typer.echo("\n".join(lines))
     if not typer.confirm(f"Roll back run {run_id}?", default=False):
