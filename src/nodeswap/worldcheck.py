@@ -344,11 +344,18 @@ class ZoneMarks:
         return await read_state(self._conn, fb)
 
     async def start(self, run_id: str) -> None:
-        """At the start of a run (apply): its first record, if it has none yet."""
+        """At the start of a run (apply): its first record, if it has none yet. A firstbox
+        that cannot be read now is left to the executor (its lock fails the run properly);
+        without this record, resume compares with the plan's fingerprint."""
         plan = self.journal.run(run_id).plan()
         if not is_live(plan) or self.journal.zone_marks(run_id):
             return
-        state, _ = await self.read(plan)
+        try:
+            state, _ = await self.read(plan)
+        except NodeswapError as exc:
+            self._emit(Notice(f"could not read the zone's fingerprint at the start: {exc}",
+                              run_id))
+            return
         self.journal.record_zone(run_id, KIND_START, state.fingerprint, state.to_dict())
 
     async def after(self, run_id: str, plan: Plan, step: Step, kind: str) -> None:

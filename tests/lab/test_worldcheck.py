@@ -52,8 +52,11 @@ def test_a_hand_edit_at_a_gate_is_refused_naming_the_file() -> None:
         gate = first_gate(plan)
         assert z.run(stop_at_gate=gate) == J.RUN_GATE
         assert z.journal is not None
-        kinds = [m.kind for m in z.journal.zone_marks(z.run_id)]
+        marks = z.journal.zone_marks(z.run_id)
+        kinds = [m.kind for m in marks]
         assert kinds[0] == "start" and kinds.count("run") >= 4, kinds
+        # the one-command read gives planning's fingerprint of the same zone
+        assert marks[0].fingerprint == plan.inventory_fingerprint
         other = sorted(n for n in z.snap.settings if n not in plan.nodes)[0]  # type: ignore[union-attr]
         z.ssh.run(z.firstbox, f"sed -i 's/^hostname=.*/hostname=\"edited-by-hand\"/' "
                               f"{SETTINGS}/{other}")

@@ -311,6 +311,20 @@ def test_recheck_of_a_run_refused_before_its_first_step_compares_with_the_plan(
         recheck(j, rid, fb)
 
 
+def test_an_unreadable_firstbox_at_the_start_records_nothing(tmp_path: Path) -> None:
+    plan = live_plan()
+    j = Journal.open(tmp_path / "z.journal.sqlite")
+    rid = j.create_run(plan, operator="op")
+
+    class Down(FakeFirstbox):
+        async def run(self, command: str, **_: object) -> Result:
+            return Result("firstbox", command, 255, "", "connection refused")
+
+    seen: list[object] = []
+    asyncio.run(ZoneMarks(j, Down({}), events=seen.append).start(rid))
+    assert j.zone_marks(rid) == [] and "could not read" in str(seen)
+
+
 def test_a_plan_not_made_live_is_not_rechecked(tmp_path: Path) -> None:
     plan = build_plan(make_zone("novg"), make_spec(seed=1), today=TODAY)  # no fingerprint kind
     j = Journal.open(tmp_path / "z.journal.sqlite")
