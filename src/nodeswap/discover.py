@@ -399,12 +399,16 @@ async def read_zone(connector: Connector, fb: Target) -> Zone:
     return _bare_zone({"settings": settings, "version": version})
 
 
+# The zone variables of installer < 4.3.0, one file each: ``NAME\tVALUE`` lines (read-only).
+VARIABLE_FILES = (
+    f"cd {cmd(VARIABLES_DIR)} 2>/dev/null && for f in *; do [ -f \"$f\" ] && "
+    "printf '%s\\t%s\\n' \"$f\" \"$(head -c 4096 -- \"$f\" | tr '\\n' ' ')\"; done; true")
+
+
 async def firstbox_part(ask: Asker, fb: Target) -> dict[str, Any]:
     settings, version = await _settings_and_version(ask, fb)
     yaml_res = await ask.run(fb, _cat_optional(f"{VARIABLES_DIR}/variables.yaml"))
-    files_res = await ask.run(
-        fb, f"cd {cmd(VARIABLES_DIR)} 2>/dev/null && for f in *; do [ -f \"$f\" ] && "
-            "printf '%s\\t%s\\n' \"$f\" \"$(head -c 4096 -- \"$f\" | tr '\\n' ' ')\"; done; true")
+    files_res = await ask.run(fb, VARIABLE_FILES)
     kernels = await ask.run(fb, f"ls -1 {cmd(KERNELS)} 2>/dev/null; true")
     repos = await ask.run(fb, f"ls -1 {cmd(REPO)} 2>/dev/null; true")
     dump = await ask.run(fb, f"{cmd('test', '-x', DUMP_HOSTS)} && {cmd(DUMP_HOSTS)}")

@@ -62,6 +62,9 @@ Analyzer = Callable[[str, str, "str | None", Mapping[str, str]], object]
 # worker thread; a coroutine function (the CLI's terminal prompt) is awaited, so Ctrl-C or
 # SIGTERM while the operator reads cancels it like any other wait.
 Approver = Callable[[Gate], "bool | Awaitable[bool]"]
+# Called after a step (kind "run") or its undo ("undo") succeeded, before it is marked done:
+# records the zone's fingerprint where the step may have changed it (nodeswap.worldcheck).
+ZoneMark = Callable[[str, Plan, Step, str], Awaitable[None]]
 
 DEFAULT_LOCK_PATH = "/var/lib/nodeswap/zone.lock"
 LOCK_TIMEOUT = 30.0
@@ -193,8 +196,10 @@ class Executor:
         break_lock: bool = False,
         rerun_unchecked: bool = False,
         hints: Hints | None = None,
+        zone_mark: ZoneMark | None = None,
     ) -> None:
         self.journal = journal
+        self._zone_mark = zone_mark
         self._hints = hints or Hints()
         self._conn = connector
         self._emit = events
@@ -318,6 +323,8 @@ class Executor:
             )
             if v.exit_status != 0:
                 self._fail(run_id, step, target, v, "ran but its verify failed")
+        if self._zone_mark is not None:  # issue 14: the zone's fingerprint after the step
+            await self._zone_mark(run_id, plan, step, "run")
         if step.analysis is not None:
             await self._analysis(run_id, plan, step, target, res)
         self.journal.set_step_state(run_id, step.id, J.DONE)
@@ -614,6 +621,8 @@ class Executor:
                 host=target.name, step=step.id, rule=step.rule, command=self._redact(step.undo),
                 exit_status=res.exit_status, output_tail=self._redact(res.tail()),
             )  # fmt: skip
+        if self._zone_mark is not None:  # issue 14: the zone's fingerprint after the undo
+            await self._zone_mark(run_id, plan, step, "undo")
         self.journal.set_step_state(run_id, step.id, J.UNDONE)
         self._emit(StepEnded(run_id, step.id, target.name, J.UNDONE, 0, time.monotonic() - started))
 

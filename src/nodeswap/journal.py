@@ -12,7 +12,8 @@ under the same key_id answered. A pin is never deleted: rollback retires the pin
 it destroyed (time and reason kept, for the report and for messages).
 
 Schema versions (meta 'schema'): 1, pinned_keys one row per key_id for the zone; 2, one live
-row per (run_id, key_id), retired rows kept. ``Journal.open`` migrates a version 1 file.
+row per (run_id, key_id), retired rows kept; 3, zone_marks: the zone's fingerprint as a run
+recorded it (nodeswap.worldcheck). ``Journal.open`` migrates a version 1 or 2 file.
 
 This module knows nothing of transports or the screen; it stores and answers.
 """
@@ -35,7 +36,7 @@ from nodeswap.errors import BugError, InputError, Problem
 from nodeswap.model import Plan
 from nodeswap.transport.redact import LineRedactor, Redactor
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Step states. pending -> running -> done | skipped | failed | interrupted; gate: waiting for
 # approval; undone / undo_failed: after rollback.
@@ -79,6 +80,18 @@ CREATE TABLE IF NOT EXISTS backups(
   id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT NOT NULL,
   host TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, recorded REAL NOT NULL);
 """
+# Schema 3: the zone's fingerprint (settings, installer version, variables) as run_id saw it
+# on firstbox: at its start, after a step (or an undo) on firstbox, or accepted by a person.
+# ``after_attempt``: the highest attempt id of the journal when it was read (attempts after it
+# are not reflected). ``state_json``: per-file sha256, the version, the variables.
+_ZONE_MARKS = """
+CREATE TABLE IF NOT EXISTS zone_marks(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, kind TEXT NOT NULL,
+  step_id TEXT, after_attempt INTEGER NOT NULL, fingerprint TEXT NOT NULL,
+  state_json TEXT NOT NULL, recorded REAL NOT NULL, operator TEXT, note TEXT);
+CREATE INDEX IF NOT EXISTS zone_marks_run ON zone_marks(run_id, id);
+"""
+_SCHEMA += _ZONE_MARKS
 
 
 @dataclass(frozen=True)
@@ -138,6 +151,24 @@ class PinRecord:
     retired: float | None
     retired_reason: str | None
     run_state: str | None
+
+
+@dataclass(frozen=True)
+class ZoneMark:
+    """The zone's fingerprint as run ``run_id`` recorded it (see nodeswap.worldcheck).
+    ``kind``: start, run (after step ``step_id``), undo (after its undo), accepted (a person
+    accepted the zone as it was: ``operator``, ``note`` say who and what)."""
+
+    id: int
+    run_id: str
+    kind: str
+    step_id: str | None
+    after_attempt: int
+    fingerprint: str
+    state: Mapping[str, Any]
+    recorded: float
+    operator: str | None
+    note: str | None
 
 
 @dataclass(frozen=True)
@@ -224,6 +255,8 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
                 " use the nodeswap that wrote it", file=str(path))])  # fmt: skip
         if version == 1:
             _pins_v1_to_v2(db)
+        if version <= 2:
+            _marks_v2_to_v3(db)
         if 0 < version < SCHEMA_VERSION:
             db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
     except BaseException:
@@ -256,6 +289,14 @@ def _pins_v1_to_v2(db: sqlite3.Connection) -> None:
         " WHERE run_id IN (SELECT id FROM runs WHERE state=?)",
         (RETIRED_BY_ROLLBACK, RUN_ROLLED_BACK),
     )
+
+
+def _marks_v2_to_v3(db: sqlite3.Connection) -> None:
+    """Schema 3 adds zone_marks; runs recorded before it have none (worldcheck then compares
+    with the plan's fingerprint where it can)."""
+    for statement in _ZONE_MARKS.split(";"):
+        if statement.strip():
+            db.execute(statement)
 
 
 # The key of the live pin of (key_id, run_id); run_id NULL matches NULL.
@@ -534,3 +575,27 @@ class Journal:
             (run_id,),
         )
         return [BackupRecord(*r) for r in rows]
+
+    # --- the zone's fingerprint (schema 3) --------------------------------------------------
+
+    def record_zone(self, run_id: str, kind: str, fingerprint: str, state: Mapping[str, Any], *,
+                    step_id: str | None = None, operator: str | None = None,
+                    note: str | None = None) -> None:  # fmt: skip
+        """Record the zone's fingerprint for ``run_id`` as read now (after every attempt so
+        far)."""
+        with self._tx() as db:
+            row = db.execute("SELECT ifnull(max(id), 0) FROM attempts").fetchone()
+            db.execute(
+                "INSERT INTO zone_marks(run_id, kind, step_id, after_attempt, fingerprint,"
+                " state_json, recorded, operator, note) VALUES(?,?,?,?,?,?,?,?,?)",
+                (run_id, kind, step_id, int(row[0]), fingerprint,
+                 json.dumps(dict(state), sort_keys=True), time.time(), operator, note),
+            )  # fmt: skip
+
+    def zone_marks(self, run_id: str) -> list[ZoneMark]:
+        """Every zone fingerprint ``run_id`` recorded, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, run_id, kind, step_id, after_attempt, fingerprint, state_json, recorded,"
+            " operator, note FROM zone_marks WHERE run_id=? ORDER BY id", (run_id,))
+        return [ZoneMark(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], r[9])
+                for r in rows]  # fmt: skip

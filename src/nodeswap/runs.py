@@ -30,6 +30,7 @@ from nodeswap.reach import Reach, make_reach
 from nodeswap.transport.base import Connector
 from nodeswap.transport.local import LocalConnector
 from nodeswap.transport.ssh import SshConnector
+from nodeswap.worldcheck import ZoneMarks, accepted_lines
 from nodeswap.zonecheck import refuse_other_zone, write_label
 from nodeswap.zonelock import acquire, lock_for, log_refusal, release
 
@@ -314,15 +315,21 @@ async def _drive(journal: Journal, run_id: str, options: dict[str, Any], events:
                  hints: Hints | None = None) -> None:  # fmt: skip
     conn = journal.run(run_id).connection
     connector = make_connector(dict(conn), journal, run_id)
+    marks = ZoneMarks(journal, connector, events=events)  # issue 14: the zone's fingerprint
     ex = Executor(
         journal, connector, events=events,
         approver=approver,
         lock_path=conn.get("lock_path", DEFAULT_LOCK_PATH),
         break_lock=options.get("break_lock", False),
         rerun_unchecked=options.get("rerun_unchecked", False),
-        hints=hints,
+        hints=hints, zone_mark=marks.after,
     )  # fmt: skip
     try:
+        if action == "apply":
+            await marks.start(run_id)
+        else:  # before anything runs: the zone must be as this run left it, or explained
+            await marks.recheck(run_id, action=action, operator=operator_name(), hints=hints,
+                                accept=options.get("accept_zone_change", False))
         if action == "rollback":
             await ex.rollback(run_id)
         else:
@@ -478,6 +485,7 @@ def status_text(journal: Journal, run_id: str, hints: Hints | None = None) -> st
         cut = " (cut: started, no end recorded)" if tries and tries[-1].ended is None else ""
         lines.append(f"  [{s.position + 1:>3}] {s.state:<11} {s.step_id} ({step.rule}) on "
                      f"{step.target}: {step.title}{extra}{cut}")  # fmt: skip
+    lines += ["  " + ln for ln in accepted_lines(journal, run_id)]
     state = effective_state(journal, run_id)
     if state != run.state:
         lines.append(f"  (recorded as {run.state}, but no nodeswap process here drives it:"

@@ -170,6 +170,9 @@ YES_OPT = Opt("--yes", "-y", help="approve every gate whose checks pass when run
 VERBOSE_OPT = Opt("--verbose", "-v", help="also show every command's output")
 QUIET_OPT = Opt("--quiet", "-q", help="show only gates and errors")
 JSON_OPT = Opt("--json", help="JSON events, one per line")
+ACCEPT_OPT = Opt("--accept-zone-change",
+                 help="go on although the zone changed since the run last recorded it in ways "
+                      "it does not explain (recorded with who and when; look first)")
 
 
 STATUS_HELP = """Where a run stands (every step's state) and the next move; no RUN: list runs.
@@ -269,6 +272,7 @@ def register(app: typer.Typer) -> None:
         break_lock: Annotated[bool, Opt("--break-lock", help="break another run's lock")] = False,
         rerun_unchecked: Annotated[bool, Opt(
             "--rerun-unchecked", help="re-run an interrupted step that has no check")] = False,
+        accept_zone_change: Annotated[bool, ACCEPT_OPT] = False,
         verbose: Annotated[bool, VERBOSE_OPT] = False,
         quiet: Annotated[bool, QUIET_OPT] = False,
         json_out: Annotated[bool, JSON_OPT] = False,
@@ -287,7 +291,8 @@ def register(app: typer.Typer) -> None:
         level = level_of(verbose, quiet)
         journal = find_run(state_dir_for(state_dir, lab, firstbox), run_id)
         refuse_other_zone_for_run(journal, run_id, lab=lab, firstbox=firstbox)
-        opts = {"yes": yes, "break_lock": break_lock, "rerun_unchecked": rerun_unchecked}
+        opts = {"yes": yes, "break_lock": break_lock, "rerun_unchecked": rerun_unchecked,
+                "accept_zone_change": accept_zone_change}
         run_and_finish(journal, run_id, opts, action="resume", json_out=json_out, level=level,
                        hints=hints_of(lab, state_dir, firstbox), yes=yes, approve=approve or ())
 
@@ -299,6 +304,7 @@ def register(app: typer.Typer) -> None:
         firstbox: Annotated[str | None, FIRSTBOX_RUN_OPT] = None,
         yes: Annotated[bool, Opt("--yes", "-y", help="do not ask for confirmation")] = False,
         break_lock: Annotated[bool, Opt("--break-lock", help="break another run's lock")] = False,
+        accept_zone_change: Annotated[bool, ACCEPT_OPT] = False,
         verbose: Annotated[bool, VERBOSE_OPT] = False,
         quiet: Annotated[bool, QUIET_OPT] = False,
         json_out: Annotated[bool, JSON_OPT] = False,
@@ -316,8 +322,10 @@ def register(app: typer.Typer) -> None:
         hints = hints_of(lab, state_dir, firstbox)
         journal = find_run(state_dir_for(state_dir, lab, firstbox), run_id)
         if not yes:
-            confirm_rollback(journal, run_id, hints)
-        run_and_finish(journal, run_id, {"break_lock": break_lock}, action="rollback",
+            confirm_rollback(journal, run_id, hints,
+                             *(("--accept-zone-change",) if accept_zone_change else ()))
+        opts = {"break_lock": break_lock, "accept_zone_change": accept_zone_change}
+        run_and_finish(journal, run_id, opts, action="rollback",
                        json_out=json_out, level=level, hints=hints)
 
     @app.command("status", help=STATUS_HELP)
@@ -348,8 +356,9 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(STATUS_EXIT[state])
 
 
-def confirm_rollback(journal: Journal, run_id: str, hints: Hints) -> None:
-    """Show what a rollback would undo and ask; refuse without a terminal (exit 2)."""
+def confirm_rollback(journal: Journal, run_id: str, hints: Hints, *flags: str) -> None:
+    """Show what a rollback would undo and ask; refuse without a terminal (exit 2) with the
+    command that confirms (``flags``: this invocation's own, kept in it)."""
     run = journal.run(run_id)
     plan = run.plan()
     ran = {a.step_id for a in journal.attempts(run_id) if a.kind == "run"}
@@ -364,7 +373,7 @@ def confirm_rollback(journal: Journal, run_id: str, hints: Hints) -> None:
     if not sys.stdin.isatty():
         raise InputError([Problem("\n".join(lines) + "\nrollback asks for confirmation: run it"
                                   " at a terminal, or confirm with --yes:\n"
-                                  + hints.next("rollback", run_id, "--yes"),
+                                  + hints.next("rollback", run_id, *flags, "--yes"),
                                   key="--yes")])  # fmt: skip
     typer.echo("\n".join(lines))
     if not typer.confirm(f"Roll back run {run_id}?", default=False):
