@@ -34,7 +34,8 @@ def write_plan(tmp: Path, *, gate: bool = False) -> Path:
              check=f"grep -qx three {cmd(log)}", undo=f"sed -i /^three$/d {cmd(log)}"),
     )  # fmt: skip
     plan = Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {},
-                {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, steps)  # fmt: skip
+                {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, steps,
+                meta={"transport": "local"})  # fmt: skip
     path = tmp / "plan.json"
     path.write_text(json.dumps(plan.to_dict()))
     return path
@@ -109,7 +110,8 @@ def test_ctrl_c_is_recorded_and_exit_130(tmp_path: Path) -> None:
     slow = Step("slow", "p", "R1", "slow", "fb", check=f"grep -qx late {log}",
                 command=f"echo started; sleep 30; echo late >> {log}")  # fmt: skip
     plan = Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {},
-                {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, (slow,))  # fmt: skip
+                {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, (slow,),
+                meta={"transport": "local"})  # fmt: skip
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan.to_dict()))
     proc = subprocess.Popen(

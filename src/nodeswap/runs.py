@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -16,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from nodeswap import journal as J
-from nodeswap.errors import InputError, PlanFileError, Problem
+from nodeswap import planfile
+from nodeswap.errors import InputError, Problem
 from nodeswap.events import EventSink
 from nodeswap.execute import DEFAULT_LOCK_PATH, Approver, Executor
 from nodeswap.hints import Hints
@@ -32,14 +32,9 @@ from nodeswap.zonecheck import refuse_other_zone, write_label
 
 
 def read_plan(path: Path) -> Plan:
-    try:
-        return Plan.from_dict(json.loads(path.read_text()))
-    except OSError as exc:
-        raise PlanFileError([Problem(f"cannot read the plan: {exc}", file=str(path))]) from exc
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
-        raise PlanFileError(
-            [Problem(f"not a nodeswap plan ({type(exc).__name__}: {exc})", file=str(path))]
-        ) from exc
+    """The plan file at ``path``, checked (nodeswap.planfile: its digest, its schema);
+    PlanFileError (exit 2) naming the file and the JSON path of every problem otherwise."""
+    return planfile.read(path)
 
 
 KNOWN_HOSTS = "known_hosts"
