@@ -380,10 +380,11 @@ def load(data: Any, name: str) -> Plan:
         raise PlanFileError([Problem(f"not a nodeswap plan ({type(exc).__name__}: {exc})",
                                      file=name)]) from exc  # fmt: skip
     if plan.fingerprint() != now:
-        written = plan.to_dict()
+        body = {k: v for k, v in data.items() if k != DIGEST_KEY}
+        written = {k: v for k, v in plan.to_dict().items() if k != DIGEST_KEY}
         raise PlanFileError([Problem(
             "not exactly as nodeswap writes a plan, so its digest would not be the one apply "
-            f"records: {_first_difference(data, written, '')}", file=name)])
+            f"records: {_first_difference(body, written, '')}", file=name)])
     return plan
 
 
