@@ -262,6 +262,7 @@ def check_schema(data: Any, out: _Problems) -> None:
     for key, value in meta.items():
         if not isinstance(value, str):
             out.add(f"meta.{key}", f"must be a string, not {_kind(value)}")
+    meta = {k: v for k, v in meta.items() if isinstance(v, str)}
     steps = _array(data.get("steps"), "steps", STEP, out)
     first: dict[str, int] = {}  # each step id: the index of its first step, valid or not
     for j, raw in enumerate(data["steps"] if isinstance(data.get("steps"), list) else ()):
