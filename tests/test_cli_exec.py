@@ -8,11 +8,18 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from nodeswap.errors import EXIT_FAILED, EXIT_GATE, EXIT_INPUT
+from nodeswap.errors import (
+    EXIT_FAILED,
+    EXIT_GATE,
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+)
 from nodeswap.model import Plan, Step, Target
 from nodeswap.shell import cmd
 
@@ -105,18 +112,29 @@ def test_exec_needs_a_command_and_a_source(tmp_path: Path) -> None:
     assert done.returncode == EXIT_INPUT and "not a lab state folder" in done.stderr
 
 
-def test_ctrl_c_is_recorded_and_exit_130(tmp_path: Path) -> None:
-    log = cmd(str(tmp_path / "log"))
+# Starts the command with SIGINT ignored, as a background job (`nohup make test &`) starts
+# its children (bash's `trap '' INT` sets SIG_IGN, which exec keeps; same PID).
+SIGINT_IGNORED = ["bash", "-c", 'trap "" INT; exec "$@"', "bash"]
+
+
+def interrupt_slow_apply(tmp: Path, sig: int, *, sigint_ignored: bool = False
+                         ) -> tuple[subprocess.Popen[str], str, str, float]:  # fmt: skip
+    """Apply a one-step plan whose command sleeps; once it runs, send ``sig``. With
+    ``sigint_ignored`` the child starts with SIGINT set to SIG_IGN, as in a background job
+    (`nohup make test &`). Returns the process, the run id, stderr and the seconds between
+    the signal and the exit."""
+    log, pid = cmd(str(tmp / "log")), cmd(str(tmp / "pid"))
     slow = Step("slow", "p", "R1", "slow", "fb", check=f"grep -qx late {log}",
-                command=f"echo started; sleep 30; echo late >> {log}")  # fmt: skip
+                command=f"echo $$ > {pid}; echo started; sleep 30; echo late >> {log}")  # fmt: skip
     plan = Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {},
                 {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, (slow,),
                 meta={"transport": "local"})  # fmt: skip
-    path = tmp_path / "plan.json"
+    path = tmp / "plan.json"
     path.write_text(json.dumps(plan.to_dict()))
+
     proc = subprocess.Popen(
-        [*NODESWAP, "apply", str(path), "--local", "--state-dir", str(tmp_path / "state"),
-         "--lock-path", str(tmp_path / "zone.lock"), "--json"],
+        [*(SIGINT_IGNORED if sigint_ignored else []), *NODESWAP, "apply", str(path), "--local",
+         "--state-dir", str(tmp / "state"), "--lock-path", str(tmp / "zone.lock"), "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -126,12 +144,65 @@ def test_ctrl_c_is_recorded_and_exit_130(tmp_path: Path) -> None:
         run_id = run_id or event.get("run_id", "")
         if event["event"] == "StepOutput":
             break
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    st = ns("status", run_id, "--state-dir", str(tmp_path / "state"))
-    assert "interrupted" in st.stdout and f"nodeswap resume {run_id}" in st.stdout
-    assert not (tmp_path / "log").exists()
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return proc, run_id, err, time.monotonic() - sent
+
+
+def assert_interrupted(tmp: Path, run_id: str, err: str, took: float) -> None:
+    """Recorded as interrupted within 10 s, resume named, no traceback, and the command's
+    whole process group (bash and its sleep) gone."""
+    assert took < 10, took
+    assert "Traceback" not in err, err
+    assert f"nodeswap resume {run_id}" in err, err
+    st = ns("status", run_id, "--state-dir", str(tmp / "state"), "--json")
+    body = json.loads(st.stdout)
+    assert body["state"] == "interrupted" and body["steps"] == {"slow": "interrupted"}, body
+    assert not (tmp / "zone.lock").exists()
+    group = int((tmp / "pid").read_text())  # bash leads the command's own process group
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and group_alive(group):
+        time.sleep(0.05)
+    assert not group_alive(group), f"the command's process group {group} is still running"
+    assert not (tmp / "log").exists()
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a process group still has a live (not zombie) member."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def test_ctrl_c_is_recorded_and_exit_130(tmp_path: Path) -> None:
+    proc, run_id, err, took = interrupt_slow_apply(tmp_path, signal.SIGINT)
+    assert proc.returncode == EXIT_INTERRUPTED, err
+    assert_interrupted(tmp_path, run_id, err, took)
+
+
+def test_ctrl_c_with_sigint_inherited_ignored_exit_130(tmp_path: Path) -> None:
+    """A background job (`nohup make test &`) starts with SIGINT ignored: nodeswap installs
+    its handler anyway."""
+    proc, run_id, err, took = interrupt_slow_apply(tmp_path, signal.SIGINT, sigint_ignored=True)
+    assert proc.returncode == EXIT_INTERRUPTED, err
+    assert_interrupted(tmp_path, run_id, err, took)
+
+
+def test_sigterm_is_recorded_and_exit_143(tmp_path: Path) -> None:
+    """What AWX, Rundeck or systemd send to cancel a job."""
+    proc, run_id, err, took = interrupt_slow_apply(tmp_path, signal.SIGTERM)
+    assert proc.returncode == EXIT_TERMINATED, err
+    assert "SIGTERM" in err, err
+    assert_interrupted(tmp_path, run_id, err, took)
 
 
 def test_exec_options_after_the_group_are_options(tmp_path: Path) -> None:
@@ -223,3 +294,65 @@ def test_exec_hosts_file_port_is_the_one_dialled(tmp_path: Path) -> None:
     assert done.returncode == EXIT_FAILED, done.stderr
     row = json.loads(done.stdout)["hosts"][f"root@127.0.0.1:{port}"]
     assert row["exit_status"] is None and row["address"] == "127.0.0.1" and row["node"] is None
+
+
+def signal_at_output(args: list[str], sig: int
+                     ) -> tuple[subprocess.Popen[str], str, float, str]:  # fmt: skip
+    """Run nodeswap with --json; send ``sig`` at the first command output (mid-command).
+    Returns the process, its stderr, the seconds from the signal to its end, the run id."""
+    proc = subprocess.Popen([*NODESWAP, *args, "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None
+    run_id = ""
+    for line in proc.stdout:
+        event = json.loads(line)
+        run_id = run_id or event.get("run_id", "")
+        if event["event"] == "StepOutput":
+            break
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return proc, err, time.monotonic() - sent, run_id
+
+
+def test_resume_and_rollback_stopped_by_sigterm(tmp_path: Path) -> None:
+    """resume and rollback are stopped like apply: 143, recorded, the way on named."""
+    log, pid, fast = (cmd(str(tmp_path / n)) for n in ("log", "pid", "fast"))
+    slow = Step("slow", "p", "R1", "slow", "fb", check=f"grep -qx late {log}",
+                command=f"echo $$ > {pid}; echo started; [ -e {fast} ] || sleep 30;"
+                        f" echo late >> {log}",
+                undo=f"echo $$ > {pid}; echo undoing; [ -e {fast}.undo ] || sleep 30;"
+                     f" sed -i /^late$/d {log}")  # fmt: skip
+    plan = Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {},
+                {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, (slow,),
+                meta={"transport": "local"})  # fmt: skip
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan.to_dict()))
+    state = ["--state-dir", str(tmp_path / "state")]
+    proc, err, _, run_id = signal_at_output(["apply", str(path), "--local", *state,
+                                             "--lock-path", str(tmp_path / "zone.lock")],
+                                            signal.SIGINT)  # fmt: skip
+    assert proc.returncode == EXIT_INTERRUPTED, err
+    proc, err, took, _ = signal_at_output(["resume", run_id, *state], signal.SIGTERM)
+    assert proc.returncode == EXIT_TERMINATED and took < 10, err
+    assert "SIGTERM" in err and f"nodeswap resume {run_id}" in err and "Traceback" not in err
+    assert json.loads(ns("status", run_id, *state, "--json").stdout)["state"] == "interrupted"
+    (tmp_path / "fast").touch()
+    assert ns("resume", run_id, *state).returncode == 0
+    assert (tmp_path / "log").read_text() == "late\n"
+    proc, err, took, _ = signal_at_output(["rollback", run_id, "--yes", *state], signal.SIGTERM)
+    assert proc.returncode == EXIT_TERMINATED and took < 10, err
+    assert "rollback" in err and f"nodeswap rollback {run_id}" in err and "Traceback" not in err
+    body = json.loads(ns("status", run_id, *state, "--json").stdout)
+    assert body["state"] == "interrupted" and "nodeswap rollback" in body["message"], body
+    assert body["next"] == [f"nodeswap rollback {run_id} --state-dir {tmp_path / 'state'}"]
+    assert not (tmp_path / "zone.lock").exists()
+    group = int((tmp_path / "pid").read_text())  # the undo's shell
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and group_alive(group):
+        time.sleep(0.05)
+    assert not group_alive(group)
+    assert (tmp_path / "log").read_text() == "late\n"  # the undo was cut before its sed

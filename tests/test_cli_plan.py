@@ -119,3 +119,56 @@ def test_invalid_version_and_components_together(zone: Path, tmp_path: Path) -> 
     assert res.returncode == 2
     assert "'4.x'" in res.stderr and "'boss9'" in res.stderr
     assert not out.exists()
+
+
+def _rename(zone: Path, old: str, new: str) -> None:
+    text = (zone / old).read_text().replace(f'hostname="{old}"', f'hostname="{new}"')
+    (zone / old).unlink()
+    (zone / new).write_text(text)
+
+
+def _set(zone: Path, node: str, key: str, raw: str) -> None:
+    lines = [f"{key}={raw}" if ln.startswith(key + "=") else ln
+             for ln in (zone / node).read_text().splitlines()]
+    (zone / node).write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize(("case", "expected"), [
+    ("node named -rf", ["-rf", "key hostname", "not a node name"]),
+    ("node named --help", ["--help", "key hostname", "not a node name"]),
+    ("hash in a name", ["a#b", "key hostname", "not a node name"]),
+    ("cpu_cores four", ["proxy0:21: key cpu_cores", "'four' is not a whole number"]),
+    ("value on two lines", ["proxy0:37: key vm_network_routing_rule", "spans 2 lines"]),
+    ("option in a bridge", ["key physical_host_network_interface", "not an interface name"]),
+    ("duplicate key", ["proxy0:43: key os_name", "assigned again (first on line 23)"]),
+    ("symlink to a secret", ["proxy9", "symbolic link"]),
+    ("option as an order entry", ["key order.1", "'--help' is not a node name"]),
+])
+def test_names_and_values_typed_at_the_edge_exit_2(zone: Path, tmp_path: Path, case: str,
+                                                    expected: list[str]) -> None:
+    """Issue 14: each of these planned (or gave a traceback) before; now exit 2, no traceback,
+    the file, line and key named, nothing written, nothing of a linked file shown."""
+    spec = tmp_path / "up.yaml"
+    spec.write_text(SPEC + ("order: [proxy1, --help]\n" if "order" in case else ""))
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$SECRETHASH:19000:0:99999:7:::\n")
+    if case.startswith("node named") or case == "hash in a name":
+        _rename(zone, "proxy0", {"node named -rf": "-rf", "node named --help": "--help"}
+                .get(case, "a#b"))
+    elif case == "cpu_cores four":
+        _set(zone, "proxy0", "cpu_cores", '"four"')
+    elif case == "value on two lines":
+        _set(zone, "proxy0", "vm_network_routing_rule", '"ip route add 172.21.130.0/24\nreboot"')
+    elif case == "option in a bridge":
+        _set(zone, "proxy0", "physical_host_network_interface", '"br0 -o ProxyCommand=touch"')
+    elif case == "duplicate key":
+        (zone / "proxy0").write_text((zone / "proxy0").read_text() + 'os_name="bionic"\n')
+    elif case == "symlink to a secret":
+        (zone / "proxy9").symlink_to(secret)
+    out = tmp_path / "plan.json"
+    res = run(*plan_args(zone, spec, out))
+    assert res.returncode == 2, (case, res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr and "SECRETHASH" not in res.stderr
+    for text in expected:
+        assert text in res.stderr, (case, res.stderr)
+    assert not out.exists() and res.stdout == ""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ OLD_HA = ("global\n    daemon\ndefaults\n    mode tcp\n    timeout client 60m\n"
 NEW_HA = OLD_HA.replace("10.10.0.21:443", "10.16.0.21:7777")  # attention only (sub region)
 OLD_SUP = "haproxy RUNNING pid 1, uptime 1:00:00\nkeepalived RUNNING pid 2, uptime 1:00:00\n"
 SETTINGS = 'os_name="{}"\nos_version="{}"\n'
+SRC = Path(__file__).resolve().parents[1] / "src"  # this checkout's code, not an installed one
 
 
 def _printf(text: str) -> str:
@@ -76,7 +78,7 @@ def nodeswap(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "nodeswap", "report", *map(str, args)],
         capture_output=True, text=True, timeout=60, check=False,
-        env={"COLUMNS": "200", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        env={"COLUMNS": "200", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(SRC)},
     )  # fmt: skip
 
 
@@ -150,3 +152,19 @@ def test_unwritable_report_file_exits_2(state: tuple[Path, str], tmp_path: Path)
     r = nodeswap("--state-dir", state[0], "--html", tmp_path / "missing" / "r.html")
     assert r.returncode == 2
     assert "cannot write the report" in r.stderr
+
+
+def test_report_files_are_private_and_the_command_says_so(state: tuple[Path, str],
+                                                          tmp_path: Path) -> None:
+    """Mode 0600, also over an existing file of mode 0644 (replaced, not reused)."""
+    folder, rid = state
+    html, md = tmp_path / "r.html", tmp_path / "r.md"
+    md.write_text("old report\n")
+    md.chmod(0o644)
+    r = nodeswap(rid, "--state-dir", folder, "--html", html, "--markdown", md)
+    assert r.returncode == 0, r.stderr
+    for path in (html, md):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        assert f"{path} (mode 0600: only you can read it)" in r.stdout
+    assert md.read_text().startswith("# nodeswap report")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "r.md"]  # no temp left

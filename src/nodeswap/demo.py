@@ -21,6 +21,7 @@ from nodeswap.journal import Journal, journal_path
 from nodeswap.lab.api import DEFAULT_STATE_ROOT, Lab
 from nodeswap.model import Plan
 from nodeswap.planning import plan_live
+from nodeswap.privatefile import write_private
 from nodeswap.reach import Reach, make_reach
 from nodeswap.report import RunRecords, build_report, render_html, render_markdown
 from nodeswap.runs import drive, journal_name, own_known_hosts
@@ -100,8 +101,8 @@ async def _upgrade(
     state = journal.run(run_id).state
     report = build_report(RunRecords.from_journal(journal, run_id))
     html, md = out_dir / "report.html", out_dir / "report.md"
-    html.write_text(render_html(report), encoding="utf-8")
-    md.write_text(render_markdown(report), encoding="utf-8")
+    write_private(html, render_html(report))
+    write_private(md, render_markdown(report))
     journal.close()
     return DemoResult(run_id, state, plan_file, html, md, state_dir, keep)
 

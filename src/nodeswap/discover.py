@@ -29,12 +29,13 @@ from typing import Any
 
 import yaml
 
-from nodeswap.errors import InputError, Problem, TransportError, ZoneError
+from nodeswap.errors import InputError, Problem, SettingsError, TransportError, ZoneError
 from nodeswap.inventory import InstallerVersion, Zone, ZoneFacts
 from nodeswap.model import Target
-from nodeswap.settings import SettingsFile
+from nodeswap.settings import SettingsFile, decode
 from nodeswap.shell import cmd
 from nodeswap.transport.base import Connector, Result
+from nodeswap.values import shown
 
 SETTINGS_DIR = "/pitrix/conf/settings"
 VARIABLES_DIR = "/pitrix/conf/variables"
@@ -137,16 +138,7 @@ class Snapshot:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def settings_files(self) -> dict[str, SettingsFile]:
-        problems: list[Problem] = []
-        files: dict[str, SettingsFile] = {}
-        for name, text in sorted(self.settings.items()):
-            try:
-                files[name] = SettingsFile.from_text(text, path=f"{SETTINGS_DIR}/{name}")
-            except InputError as exc:
-                problems.extend(exc.problems)
-        if problems:
-            raise InputError(problems)
-        return files
+        return settings_files(self.settings)
 
     def facts(
         self,
@@ -223,18 +215,59 @@ def parse_version_json(text: str) -> str:
 
 
 def parse_settings_tar(b64: str) -> dict[str, str]:
-    """The settings folder, sent as a base64 tar: regular files at its top level, by name."""
+    """The settings folder, sent as a base64 tar: regular files at its top level, by name.
+
+    As offline (sources.py): hidden files, backups (``~``) and sub-folders are skipped; a
+    symbolic link, a hard link or a special file at the top level is refused (tar records a
+    link as a link: nothing it points at was read, nothing is shown); the bytes must be
+    UTF-8. Names are checked with the zone (inventory.py)."""
     raw = base64.b64decode(b64.strip() or b"")
     out: dict[str, str] = {}
+    problems: list[Problem] = []
     with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
         for member in tar.getmembers():
             name = member.name.removeprefix("./")
-            if not member.isfile() or "/" in name or name.startswith(".") or name.endswith("~"):
+            if "/" in name or name.startswith(".") or name.endswith("~") or member.isdir():
                 continue
-            data = tar.extractfile(member)
-            if data is not None:
-                out[name] = data.read().decode("utf-8", errors="replace")
+            path = settings_path(name)
+            if member.issym() or member.islnk():
+                kind = "symbolic" if member.issym() else "hard"
+                problems.append(Problem(
+                    f"is a {kind} link: settings files must be regular files (the link was "
+                    "not followed)", file=path))
+                continue
+            data = tar.extractfile(member) if member.isfile() else None
+            if data is None:
+                problems.append(Problem("is not a regular file (a FIFO, socket or device): "
+                                        "settings files must be regular files", file=path))
+                continue
+            try:
+                out[name] = decode(data.read(), path)
+            except InputError as exc:
+                problems.extend(exc.problems)
+    if problems:
+        raise SettingsError(problems)
     return out
+
+
+def settings_files(settings: Mapping[str, str]) -> dict[str, SettingsFile]:
+    """The settings texts parsed, every problem of every file at once (SettingsError)."""
+    problems: list[Problem] = []
+    files: dict[str, SettingsFile] = {}
+    for name, text in sorted(settings.items()):
+        try:
+            files[name] = SettingsFile.from_text(text, path=settings_path(name))
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise SettingsError(problems)
+    return files
+
+
+def settings_path(name: str) -> str:
+    """Where a settings file is on firstbox, fit to print (a bad name shown escaped)."""
+    path = f"{SETTINGS_DIR}/{name}"
+    return shown(path, limit=len(path))
 
 
 def parse_variables_yaml(text: str, zone_id: str) -> dict[str, str]:
@@ -458,8 +491,7 @@ async def discover(connector: Connector, firstbox: Target, *, role: str = "proxy
 
 
 def _bare_zone(part: Mapping[str, Any]) -> Zone:
-    files = {n: SettingsFile.from_text(t, f"{SETTINGS_DIR}/{n}")
-             for n, t in part["settings"].items()}
+    files = settings_files(part["settings"])
     version = InstallerVersion.parse(part["version"], source=VERSION_JSON)
     return Zone.build(files, ZoneFacts(version))
 

@@ -12,9 +12,9 @@ Whose fault it is decides the branch:
     │   ├── TransportError               cannot reach / talk to a host
     │   │   └── HostKeyError             unknown or changed host key (strict checking)
     │   ├── StepFailed                   a step's command or verify failed
-    │   ├── CheckFailed                  a comparison found something unexpected (R27-R29, R35)
     │   └── LockHeld                     another run holds the zone's lock
     ├── StoppedAtGate                    a gate needs approval (resume --yes to continue)
+    ├── Interrupted                      SIGINT or SIGTERM stopped it (recorded; resumable)
     ├── LabError                         the simulated zone (nodeswap.lab)
     └── BugError (RuntimeError)          a bug in nodeswap itself
 
@@ -33,7 +33,8 @@ EXIT_FAILED = 1  # the zone or a check said no: a step failed, differences found
 EXIT_INPUT = 2  # invalid input: nothing was changed
 EXIT_GATE = 3  # stopped at a gate waiting for approval (resume to continue)
 EXIT_LOCKED = 4  # another run holds the zone's lock
-EXIT_INTERRUPTED = 130  # Ctrl-C: the journal says where it stopped
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT): the journal says where it stopped
+EXIT_TERMINATED = 143  # SIGTERM (a job scheduler's cancel): the journal says where it stopped
 
 
 @dataclass(frozen=True)
@@ -120,10 +121,6 @@ class StepFailed(ZoneError):
         super().__init__(message)
 
 
-class CheckFailed(ZoneError):
-    """A check found unexpected differences or unhealthy services."""
-
-
 class LockHeld(ZoneError):
     """Another run holds the zone's lock."""
 
@@ -134,6 +131,15 @@ class StoppedAtGate(NodeswapError):
     """A run stopped at a gate that was not approved (not a terminal and no --yes)."""
 
     exit_code = EXIT_GATE
+
+
+class Interrupted(NodeswapError):
+    """SIGINT (Ctrl-C) or SIGTERM stopped a run: recorded in the journal as interrupted, its
+    commands stopped, its lock released; the message says so and how to continue."""
+
+    def __init__(self, message: str, *, exit_code: int = EXIT_INTERRUPTED) -> None:
+        self.exit_code = exit_code
+        super().__init__(message)
 
 
 class LabError(NodeswapError):

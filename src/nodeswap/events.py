@@ -111,17 +111,6 @@ def discard(event: Event) -> None:
     """A sink that ignores everything."""
 
 
-class Fanout:
-    """Sends each event to every sink."""
-
-    def __init__(self, *sinks: EventSink) -> None:
-        self._sinks = sinks
-
-    def __call__(self, event: Event) -> None:
-        for s in self._sinks:
-            s(event)
-
-
 class JsonView:
     def __init__(self, out: TextIO | None = None) -> None:
         self._out = out or sys.stdout
@@ -180,8 +169,8 @@ class StepLines:
         if isinstance(event, RunEnded):
             if quiet:
                 return ""
-            first = event.message.splitlines()[0] if event.message else ""
-            return f"run {event.run_id}: {event.state}" + (f": {first}" if first else "") + "\n"
+            # why it stopped, and what to do next, is said once: on stderr, by the CLI's edge
+            return f"run {event.run_id}: {event.state}\n"
         if isinstance(event, Notice):
             return f"note: {event.text}\n"
         return host_block(event)

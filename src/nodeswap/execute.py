@@ -46,8 +46,9 @@ from nodeswap.events import (
     StepStarted,
     discard,
 )
-from nodeswap.gates import Gate, GateCheck, file_diff, rechecks, written_path
+from nodeswap.gates import Gate, GateCheck, file_diff, group_findings, rechecks, written_path
 from nodeswap.hints import Hints
+from nodeswap.interrupt import cause
 from nodeswap.journal import Journal, OutputRecorder
 from nodeswap.model import Plan, Step, Target
 from nodeswap.shell import chain, cmd
@@ -211,8 +212,9 @@ class Executor:
             self.journal.set_run_state(run_id, J.RUN_RUNNING)
             for batch in concurrent_batches(plan.steps):
                 await self._batch(run_id, plan, batch)
-        except asyncio.CancelledError:
-            self._stopped(run_id, J.RUN_INTERRUPTED, "interrupted (Ctrl-C)")
+        except asyncio.CancelledError as exc:
+            self._stopped(run_id, J.RUN_INTERRUPTED, f"stopped by {cause(exc)}; to go on:"
+                          f" {self._hints.command('resume', run_id)}")  # fmt: skip
             raise
         except StoppedAtGate as exc:
             self._stopped(run_id, J.RUN_GATE, str(exc))
@@ -226,6 +228,7 @@ class Executor:
         self._emit(RunEnded(run_id, J.RUN_DONE))
 
     def _stopped(self, run_id: str, state: str, message: str) -> None:
+        message = self._redact(message)  # a NodeswapError's text may quote the zone
         self.journal.set_run_state(run_id, state, message)
         self._emit(RunEnded(run_id, state, message))
 
@@ -405,7 +408,7 @@ class Executor:
                                           dict(a.options)))  # fmt: skip
         text = self._redact(text)
         end("ok" if ok else "failed", text)
-        return GateCheck(step.id, step.rule, a.kind, ok, tuple(text.splitlines()))
+        return GateCheck(step.id, step.rule, a.kind, ok, group_findings(text))
 
     async def _analysis(
         self, run_id: str, plan: Plan, step: Step, target: Target, res: Result
@@ -440,6 +443,7 @@ class Executor:
     def _fail(self, run_id: str, step: Step, target: Target, res: Result | None, why: str,
               *, resume_flags: tuple[str, ...] = ()) -> None:  # fmt: skip
         self.journal.set_step_state(run_id, step.id, J.FAILED)
+        why = self._redact(why)  # a TransportError's text may quote the host's output
         tail = self._redact(res.tail()) if res is not None else ""
         status = None if res is None else res.exit_status
         self._emit(StepEnded(run_id, step.id, target.name, J.FAILED, status, 0.0, why))
@@ -486,8 +490,8 @@ class Executor:
         except TransportError as exc:
             finish("disconnected" if step.disconnects else "error", error=self._redact(str(exc)))
             raise
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            finish("interrupted", error="interrupted (Ctrl-C)")
+        except (asyncio.CancelledError, KeyboardInterrupt) as exc:
+            finish("interrupted", error=f"stopped by {cause(exc)}")
             self.journal.set_step_state(run_id, step.id, J.INTERRUPTED)
             raise
         outcome = "ok" if res.ok else ("timeout" if res.timed_out else "failed")
@@ -516,8 +520,9 @@ class Executor:
         try:
             for srec in reversed(todo):
                 await self._undo(run_id, plan, plan.step(srec.step_id), srec.position)
-        except asyncio.CancelledError:
-            self._stopped(run_id, J.RUN_INTERRUPTED, "rollback interrupted (Ctrl-C)")
+        except asyncio.CancelledError as exc:
+            self._stopped(run_id, J.RUN_INTERRUPTED, f"rollback stopped by {cause(exc)}; to go"
+                          f" on with it: {self._hints.command('rollback', run_id)}")  # fmt: skip
             raise
         except NodeswapError as exc:
             self._stopped(run_id, J.RUN_ROLLBACK_FAILED, str(exc))

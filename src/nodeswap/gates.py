@@ -102,9 +102,21 @@ class Gate:
                 out.append(f"    {c.rule} {c.step_id}: {c.verdict()}{tail}")
                 if c.error:
                     out.append(f"        {c.error}")
-                out += [f"        {f}" for f in items]
+                out += [f"        {ln}" for f in items for ln in f.splitlines()]
         out += [f"  note: {n}" for n in self.notes]
         return "\n".join(out) + "\n"
+
+
+def group_findings(text: str) -> tuple[str, ...]:
+    """A check's findings, one per item: a line starting ``[class]`` begins a finding, the lines
+    after it (the old and new text of a multi-line difference) belong to it."""
+    items: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("[") or not items:
+            items.append(line)
+        else:
+            items[-1] += "\n" + line
+    return tuple(items)
 
 
 def written_path(step: Step) -> str | None:

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
 
-from nodeswap.errors import InputError, Problem, RuleError
+from nodeswap import values
+from nodeswap.errors import InputError, Problem, RuleError, SettingsError
 from nodeswap.settings import SettingsFile
 
 COMPONENTS = ("boss", "boss2", "warehouse")
@@ -163,30 +164,23 @@ class Node:
 
 
 def _validate(name: str, sf: SettingsFile) -> list[Problem]:
-    """Problems of one node file that make the zone model unusable."""
-    problems: list[Problem] = []
+    """Problems of one node file that make the zone model unusable: a file name that is no
+    node name, a hostname value that differs from it, and every value problem (values.py:
+    types, multi-line values, duplicate keys)."""
+    problems = values.settings_problems(sf)
     hostname = sf.get("hostname")
+    name_problem = values.node_name_problem(name)
+    if name_problem is not None and hostname != name:  # else the hostname line says it
+        problems.append(Problem(f"file name {name_problem}", file=sf.path))
     if hostname != name:
         problems.append(Problem(
-            f"file name {name!r} differs from its hostname value {hostname!r} "
-            "(a settings file must be named after its node)",
+            f"file name '{values.shown(name)}' differs from its hostname value "
+            f"'{values.shown(hostname or '')}' (a settings file must be named after its node)",
             file=sf.path, line=sf.line_of("hostname"), key="hostname"))
-    for key in ("mgmt_network_address", "physical_host"):
-        value = sf.get(key) or ""
-        if key == "mgmt_network_address" or value:
-            try:
-                IPv4Address(value)
-            except ValueError:
-                problems.append(Problem(f"{value!r} is not an IPv4 address", file=sf.path,
-                                        line=sf.line_of(key), key=key))
-    netmask = sf.get("mgmt_network_netmask") or ""
-    if netmask:
-        try:
-            IPv4Network(f"0.0.0.0/{netmask}")
-        except ValueError:
-            problems.append(Problem(f"{netmask!r} is not a netmask", file=sf.path,
-                                    line=sf.line_of("mgmt_network_netmask"),
-                                    key="mgmt_network_netmask"))
+    if not sf.get("mgmt_network_address"):
+        problems.append(Problem("no mgmt_network_address: every node has one", file=sf.path,
+                                line=sf.line_of("mgmt_network_address"),
+                                key="mgmt_network_address"))
     return problems
 
 
@@ -204,7 +198,7 @@ class Zone:
         for name in sorted(files):
             problems.extend(_validate(name, files[name]))
         if problems:
-            raise InputError(problems)
+            raise SettingsError(problems)
         nodes = {name: Node(name, files[name]) for name in sorted(files)}
         return cls(nodes, facts)
 

@@ -11,10 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from nodeswap.errors import InputError, Problem, RuleError
+from nodeswap import values
+from nodeswap.errors import BugError, InputError, Problem, RuleError
 from nodeswap.inventory import V4_3, Node, Zone, sorted_names
 from nodeswap.model import NodePlan, Plan, PlannedFile, ZoneId
 from nodeswap.runbooks import proxy as runbook
+from nodeswap.settings import SettingsFile
 from nodeswap.spec import Spec
 
 from . import rules
@@ -52,6 +54,14 @@ def role_nodes(zone: Zone, spec: Spec) -> list[Node]:
     if not olds:
         raise RuleError([Problem(f"no VM of role {spec.role!r} in the zone", file=spec.path,
                                  key="role", rule="R5")])
+    for old in olds.values():  # the Pitrix scripts take a group file over a node name
+        members = zone.group(old.name)
+        if members is not None:
+            problems.append(Problem(
+                f"node name {old.name!r} is also the name of a group ({len(members)} nodes): "
+                f"launch_vms.sh, install_nodes.sh, update.sh and exec_nodes.sh would act on "
+                "the whole group; rename the node", file=old.settings.path,
+                line=old.settings.line_of("hostname"), key="hostname"))
     for name in spec.nodes:
         if name not in olds:
             problems.append(Problem(
@@ -194,6 +204,11 @@ def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
         PlannedFile("firstbox", runbook.settings_path(c.name), text, rule=rule)
         for c, _ in done
         for text, rule in ((c.settings, "R7-R17"), (c.switched_settings, "R30")))
+    for f in files:  # what the rules wrote holds to the same types as what was read
+        wrong = values.settings_problems(SettingsFile.from_text(f.content, path=f.path))
+        if wrong:
+            raise BugError(f"{f.rule} would write a settings file that is not valid: "
+                           + "; ".join(str(p) for p in wrong))
     return Plan(
         role=spec.role, installer_version=str(zone.installer_version),
         target_os=(spec.target.os_name, spec.target.os_version),

@@ -13,9 +13,11 @@ Owns three separate things:
   template ``templates/report.html.j2`` (autoescape on, StrictUndefined): outputs are
   untrusted zone text. No external fetch, no script.
 
-Must not: touch hosts, print, import rich. Outputs in the journal are already redacted; the
-report never shows a step's stdin (settings files): only os_name/os_version are read from
-the plan's settings texts.
+Must not: touch hosts, print, import rich. Outputs in the journal are already redacted; they
+are redacted again as they are read (with the forms known today: a journal written by an
+older nodeswap may hold what it did not know), with the run's message, the attempts'
+commands and errors. The report never shows a step's stdin (settings files): only
+os_name/os_version are read from the plan's settings texts.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from nodeswap.checks.supervisor import parse_exec_nodes, parse_status
 from nodeswap.errors import InputError, SettingsError
 from nodeswap.model import Plan, Step
 from nodeswap.settings import SettingsFile
+from nodeswap.transport.redact import Redactor
 
 TAIL_LINES = 40
 DIFF_KINDS = ("haproxy", "rc")
@@ -77,14 +80,20 @@ class RunRecords:
 
     @classmethod
     def from_journal(cls, journal: JournalReader, run_id: str) -> RunRecords:
+        """The records, every text the report may show redacted (see the module doc)."""
+        clean = Redactor()
         run = journal.run(run_id)
         plan = run.plan()
+        run = replace(run, message=None if run.message is None else clean(run.message))
         steps = tuple(journal.steps(run_id))
-        attempts = tuple(journal.attempts(run_id))
+        attempts = tuple(replace(a, command=clean(a.command),
+                                 error=None if a.error is None else clean(a.error))
+                         for a in journal.attempts(run_id))  # fmt: skip
         wanted = _attempts_shown(plan, steps, attempts)
-        return cls(run, plan, steps, attempts, {i: journal.output(i) for i in sorted(wanted)},
-                   dict(journal.pinned_keys(run_id, retired=True)),
-                   tuple(journal.backups(run_id)))
+        outputs = {i: (clean(out), clean(err))
+                   for i in sorted(wanted) for out, err in (journal.output(i),)}  # fmt: skip
+        return cls(run, plan, steps, attempts, outputs,
+                   dict(journal.pinned_keys(run_id, retired=True)), tuple(journal.backups(run_id)))
 
 
 def _last(attempts: Iterable[J.AttemptRecord], step_id: str, kinds: Sequence[str]

@@ -16,10 +16,11 @@ from typing import Any
 
 from nodeswap import journal as J
 from nodeswap import planfile
-from nodeswap.errors import InputError, Problem
+from nodeswap.errors import InputError, Interrupted, Problem
 from nodeswap.events import EventSink
 from nodeswap.execute import DEFAULT_LOCK_PATH, Approver, Executor
 from nodeswap.hints import Hints
+from nodeswap.interrupt import cancel_on_signals
 from nodeswap.journal import Journal, default_state_dir, journal_path
 from nodeswap.knownhosts import merged, with_key, without_host
 from nodeswap.model import Plan
@@ -193,7 +194,44 @@ def refuse_other_zone_for_run(journal: Journal, run_id: str, *, lab: Path | None
 async def drive(journal: Journal, run_id: str, options: dict[str, Any], events: EventSink, *,
                 action: str, approver: Approver | None = None,
                 hints: Hints | None = None) -> None:  # fmt: skip
-    """Apply (or resume, or roll back) run ``run_id`` to its end, a gate or a failure."""
+    """Apply (or resume, or roll back) run ``run_id`` to its end, a gate or a failure.
+
+    SIGINT (Ctrl-C) and SIGTERM stop it cleanly (whatever dispositions the process
+    inherited): the command running is stopped on its host, the run recorded as interrupted,
+    the zone lock released, then Interrupted (exit 130 or 143) says how to continue."""
+    with cancel_on_signals() as stop:
+        try:
+            await _drive(journal, run_id, options, events, action=action, approver=approver,
+                         hints=hints)
+        except asyncio.CancelledError:
+            if stop.signum is None:
+                raise  # a library caller cancelled it: not ours to explain
+            raise Interrupted(interrupted(journal, run_id, action, stop.describe(),
+                                          hints or Hints()),
+                              exit_code=stop.exit_code) from None
+
+
+def interrupted(journal: Journal, run_id: str, action: str, how: str, hints: Hints) -> str:
+    """Record run ``run_id`` as interrupted (when it was cut before the executor could) and
+    say what happened and how to continue."""
+    verb = "rollback" if action == "rollback" else "resume"
+    run = journal.run(run_id)
+    if run.state == J.RUN_RUNNING:
+        journal.set_run_state(run_id, J.RUN_INTERRUPTED,
+                              f"stopped by {how}; to go on: {hints.command(verb, run_id)}")
+    plan = run.plan()
+    cut = [s.step_id for s in journal.steps(run_id) if s.state == J.INTERRUPTED]
+    during = "".join(f" during step {sid} ({plan.step(sid).rule}) on {plan.step(sid).target}"
+                     for sid in cut[:1])  # fmt: skip
+    what = "rollback of run" if action == "rollback" else "run"
+    stopped = ", its command stopped on the host" if cut else ""
+    return (f"{what} {run_id} stopped by {how}{during}{stopped}; recorded in the journal as"
+            f" {journal.run(run_id).state}. To go on:\n{hints.next(verb, run_id)}")
+
+
+async def _drive(journal: Journal, run_id: str, options: dict[str, Any], events: EventSink, *,
+                 action: str, approver: Approver | None = None,
+                 hints: Hints | None = None) -> None:  # fmt: skip
     conn = journal.run(run_id).connection
     connector = make_connector(dict(conn), journal, run_id)
     ex = Executor(
@@ -305,7 +343,7 @@ def next_lines(journal: Journal, run_id: str, hints: Hints) -> list[str]:
     state = effective_state(journal, run_id)
     flags = ("--rerun-unchecked",) if needs_rerun_unchecked(journal, run_id) else ()
     resume, rollback = hints.next("resume", run_id, *flags), hints.next("rollback", run_id)
-    rolling_back = (run.message or "").startswith("rollback")
+    rolling_back = any(a.kind == "undo" for a in journal.attempts(run_id))
     if state == J.RUN_RUNNING:
         return ["a nodeswap process on this machine is driving this run now"]
     if state in (J.RUN_DONE, J.RUN_ROLLED_BACK):

@@ -53,7 +53,7 @@ from typing import NamedTuple
 
 from nodeswap.errors import BugError, Problem, SettingsError
 
-__all__ = ["SettingsFile", "parse_value", "quote_value"]
+__all__ = ["Assignment", "SettingsFile", "decode", "parse_value", "quote_value"]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _IDENT_FULL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -105,6 +105,15 @@ class _Line(NamedTuple):
     style: str = ""  # "dq" | "sq" | "bare" | "mixed": how the raw value is written
 
 
+class Assignment(NamedTuple):
+    """One ``key=value`` line as read: the value bash assigns, where, over how many lines."""
+
+    key: str
+    value: str
+    line: int  # 1-based first physical line
+    lines: int  # physical lines the assignment spans (more than 1: a multi-line value)
+
+
 class _Word(NamedTuple):
     end: int
     value: str
@@ -120,6 +129,17 @@ def quote_value(value: str) -> str:
     if not _is_utf8(value):
         raise SettingsError([Problem(f"value {value!r} is not valid text (lone surrogate)")])
     return '"' + _DQ_ESCAPE.sub(r"\\\1", value) + '"'
+
+
+def decode(data: bytes, path: str = "<settings>") -> str:
+    """A settings file's bytes as text: UTF-8 only; the offending line named, not shown."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SettingsError([Problem(
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded",
+            file=path, line=line)]) from None
 
 
 def parse_value(raw: str) -> str:
@@ -475,6 +495,11 @@ class SettingsFile:
     _order: tuple[str, ...] = field(repr=False, compare=False)  # first-appearance order
 
     @classmethod
+    def from_bytes(cls, data: bytes, path: str = "<settings>") -> SettingsFile:
+        """Parse a file's bytes: UTF-8 text only (the offending line named, not shown)."""
+        return cls.from_text(decode(data, path), path)
+
+    @classmethod
     def from_text(cls, text: str, path: str = "<settings>") -> SettingsFile:
         """Parse ``text``; raise SettingsError listing every problem (file, line, key, why)."""
         lines, problems = _lex_file(text, path)
@@ -502,6 +527,15 @@ class SettingsFile:
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and key in self._last
+
+    def assignments(self) -> list[Assignment]:
+        """Every assignment in file order, a key assigned twice included (twice)."""
+        out = []
+        for e in self.lines:
+            if e.key is not None:
+                body = e.text[:-1] if e.text.endswith("\n") else e.text
+                out.append(Assignment(e.key, e.value or "", e.line, body.count("\n") + 1))
+        return out
 
     def keys(self) -> list[str]:
         """Assigned keys in the order they first appear."""

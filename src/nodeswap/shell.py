@@ -6,7 +6,6 @@ Call sites pass argument lists; nothing else in nodeswap concatenates shell text
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable
 
 
 def cmd(*args: str) -> str:
@@ -17,15 +16,6 @@ def cmd(*args: str) -> str:
 def chain(*commands: str) -> str:
     """Commands run in order, stopping at the first failure (``a && b``)."""
     return " && ".join(c for c in commands if c)
-
-
-def pipeline(*commands: str) -> str:
-    return " | ".join(commands)
-
-
-def seq(commands: Iterable[str]) -> str:
-    """Commands joined with ``&&`` from an iterable."""
-    return chain(*commands)
 
 
 def write_file_atomic(path: str, mode: int = 0o644) -> str:

@@ -6,32 +6,64 @@ problem of every file is collected and raised at once, so the operator fixes the
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from pathlib import Path
 
 from nodeswap.errors import InputError, Problem, SettingsError, SpecError
 from nodeswap.inventory import InstallerVersion, Zone, ZoneFacts, parse_components
 from nodeswap.settings import SettingsFile
 from nodeswap.spec import Spec
+from nodeswap.values import shown
+
+
+def _read_regular(path: Path, shown_path: str) -> bytes:
+    """The bytes of ``path`` if it is a regular file, never following a symbolic link and
+    never blocking on a FIFO; else a SettingsError that does not show the content."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW on a symbolic link
+            why = ("is a symbolic link: settings files must be regular files "
+                   "(a link is not followed, so nothing it points at is read or shown)")
+        else:
+            why = f"cannot be read: {exc.strerror}"
+        raise SettingsError([Problem(why, file=shown_path)]) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SettingsError([Problem(
+                "is not a regular file (a FIFO, socket or device): settings files must be "
+                "regular files", file=shown_path)])
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read()
+    finally:
+        os.close(fd)
 
 
 def read_settings_dir(folder: str | Path) -> dict[str, SettingsFile]:
-    """Every regular file of ``folder`` (not hidden, not backups ending in ~) parsed, by name."""
+    """Every regular file of ``folder`` (not hidden, not backups ending in ~) parsed, by name.
+
+    Sub-folders are skipped; symbolic links, FIFOs, sockets and devices are refused (a link
+    is never followed: a settings folder must not make nodeswap read, and print, another
+    file). Names that are no node names are refused later (inventory) and shown escaped.
+    """
     root = Path(folder)
     if not root.is_dir():
-        raise SettingsError([Problem(f"{str(root)!r} is not a folder of settings files",
-                                     file=str(root), key="settings_dir")])
+        raise SettingsError([Problem(f"{shown(str(root))!r} is not a folder of settings files",
+                                     file=shown(str(root)), key="settings_dir")])
     files: dict[str, SettingsFile] = {}
     problems: list[Problem] = []
     for path in sorted(root.iterdir()):
-        if not path.is_file() or path.name.startswith(".") or path.name.endswith("~"):
+        if path.name.startswith(".") or path.name.endswith("~"):
             continue
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(f"cannot read: {exc}", file=str(path)))
+        if path.is_dir() and not path.is_symlink():
             continue
+        shown_path = shown(str(path), limit=len(str(path)))
         try:
-            files[path.name] = SettingsFile.from_text(text, path=str(path))
+            files[path.name] = SettingsFile.from_bytes(_read_regular(path, shown_path),
+                                                       path=shown_path)
         except InputError as exc:
             problems.extend(exc.problems)
     if problems:

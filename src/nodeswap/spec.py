@@ -18,12 +18,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nodeswap.errors import Problem, SpecError
+from nodeswap.values import interface_problem, node_name_problem, os_problem, shown
 
 _MAC = re.compile(r"00:16:3e(?::[0-9a-f]{2}){3}")
 
@@ -34,11 +35,45 @@ def _mac(value: str | None) -> str | None:
     return value
 
 
+def _node_name(value: str) -> str:
+    why = node_name_problem(value)
+    if why is not None:
+        raise ValueError(why)
+    return value
+
+
+def _interface(value: str) -> str:
+    why = interface_problem(value)
+    if why is not None:
+        raise ValueError(why)
+    return value
+
+
+NodeName = Annotated[str, AfterValidator(_node_name)]
+Interface = Annotated[str, AfterValidator(_interface)]
+
+
 class TargetOS(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    os_name: str = Field(pattern=r"^[a-z][a-z0-9]*$")
-    os_version: str = Field(pattern=r"^\d+(\.\d+)+$")
+    os_name: str
+    os_version: str
+
+    @field_validator("os_name")
+    @classmethod
+    def _os_name(cls, value: str) -> str:
+        why = os_problem(value, "0.0")
+        if why is not None:
+            raise ValueError(why)
+        return value
+
+    @field_validator("os_version")
+    @classmethod
+    def _os_version(cls, value: str) -> str:
+        why = os_problem("a", value)
+        if why is not None:
+            raise ValueError(why)
+        return value
 
 
 class NodeSpec(BaseModel):
@@ -51,8 +86,8 @@ class NodeSpec(BaseModel):
     eip_temp_address: IPv4Address | None = None
     mgmt_mac: str | None = None
     eip_mac: str | None = None
-    physical_host_network_interface: str | None = Field(default=None, pattern=r"^[\w.-]+$")
-    physical_host_eip_network_interface: str | None = Field(default=None, pattern=r"^[\w.-]+$")
+    physical_host_network_interface: Interface | None = None
+    physical_host_eip_network_interface: Interface | None = None
 
     _check_mgmt_mac = field_validator("mgmt_mac")(_mac)
     _check_eip_mac = field_validator("eip_mac")(_mac)
@@ -63,9 +98,9 @@ class Spec(BaseModel):
 
     role: Literal["proxy"]
     target: TargetOS
-    nodes: dict[str, NodeSpec] = Field(default_factory=dict)
+    nodes: dict[NodeName, NodeSpec] = Field(default_factory=dict)
     vg_mgmt_network_gateway: IPv4Address | None = None
-    order: list[str] | None = None
+    order: list[NodeName] | None = None
     vip: IPv4Address | None = None
     console_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
     vm_base_network: IPv4Network | None = None
@@ -99,15 +134,17 @@ class Spec(BaseModel):
 
 
 def _problem(err: Any, root: yaml.Node | None, path: str) -> Problem:
-    loc: Sequence[str | int] = err["loc"]
-    key = ".".join(str(p) for p in loc)
+    loc: Sequence[str | int] = [p for p in err["loc"] if p != "[key]"]  # a mapping's key
+    key = ".".join(shown(str(p)) for p in loc)
     value = err.get("input")
     if err["type"] == "extra_forbidden":
         msg = f"unknown key {loc[-1]!r}"
     elif err["type"] == "missing":
         msg = "required key is missing"
+    elif err["type"] == "value_error" and "error" in err.get("ctx", {}):
+        msg = str(err["ctx"]["error"])  # our own validators name the value already
     else:
-        msg = f"{err['msg']} (got {value!r})"
+        msg = f"{err['msg']} (got {shown(repr(value))})"
     return Problem(msg, file=path, line=_line_of(root, loc), key=key)
 
 

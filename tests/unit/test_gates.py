@@ -240,3 +240,17 @@ def test_the_journal_refuses_other_threads(tmp_path: Path) -> None:
     t.start()
     t.join()
     assert errors
+
+
+def test_findings_keep_their_continuation_lines_and_ignored_ones_stay_hidden() -> None:
+    from nodeswap.gates import group_findings  # noqa: PLC0415
+
+    text = ("[ignored] listen website (R27): moved\n  bind 0.0.0.0:8081\n  balance source\n"
+            "[attention] backend api (R27): sub-region\n  server api_0 10.0.0.1:80")
+    items = group_findings(text)
+    assert len(items) == 2 and items[0].endswith("balance source")
+    gate = Gate("RUN", write_step(Path("/s"), ""), "fb", "127.0.0.1", "c",
+                checks=(GateCheck("r27", "R27", "haproxy", True, items),))
+    summary = gate.summary()
+    assert "bind 0.0.0.0:8081" not in summary and "server api_0 10.0.0.1:80" in summary
+    assert "bind 0.0.0.0:8081" in gate.details()

@@ -186,7 +186,7 @@ def test_r37_archives_each_vm_by_its_own_name() -> None:
     assert {s.target for s in arch} == {"zz1ar01n01", "zz1ar01n02"}
     assert "mv /pitrix/kernels/proxy1.img /pitrix/kernels/old-proxy1.img" in \
         [s.command for s in arch]
-    assert plan.step("r37-undefine-proxy1").command == "virsh undefine proxy1"
+    assert plan.step("r37-undefine-proxy1").command == "virsh undefine -- proxy1"
 
 
 def test_plan_is_deterministic_and_round_trips() -> None:

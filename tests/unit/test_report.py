@@ -518,3 +518,51 @@ def test_real_plan_renders_every_step_and_exec_nodes_status(tmp_path: Path, cloc
     text, html = R.render_markdown(rep), R.render_html(rep)
     for s in plan.steps:
         assert f"| {s.id} |" in text and f'<td class="mono">{s.id}</td>' in html
+
+
+# ---- redaction (issue 14) ------------------------------------------------------------------
+class _Clear(Redactor):
+    """No redaction: as a journal written by a nodeswap that did not know these forms."""
+
+    def line(self, text: str) -> str:
+        return text
+
+
+def _clear_attempt(j: Journal, rid: str, step: str, command: str, stdout: str, *,
+                   exit_status: int, error: str | None = None) -> None:  # fmt: skip
+    aid = j.begin_attempt(rid, step, "run", "h", command)
+    rec = OutputRecorder(_Clear())
+    rec.feed("stdout", stdout)
+    out_z, err_z, _, _ = rec.finish()
+    j.end_attempt(aid, outcome="ok" if exit_status == 0 else "failed", exit_status=exit_status,
+                  error=error, stdout_z=out_z, stderr_z=err_z)  # fmt: skip
+
+
+def test_report_masks_secrets_a_journal_holds_in_clear(tmp_path: Path, clock: Clock) -> None:
+    """The R27 finding quotes an added `stats auth` line; the failed step's command, error,
+    output tail and the run's message hold a `curl -u` password: none reaches the report."""
+    j = Journal.open(tmp_path / "z.journal.sqlite")
+    rid = j.create_run(make_plan(), operator="op", zone="z")
+    _clear_attempt(j, rid, "fetch-proxy0-haproxy", "cat haproxy.cfg",
+                   OLD_HA + "    stats auth admin:S3cretPass\n", exit_status=0)
+    j.set_step_state(rid, "fetch-proxy0-haproxy", J.DONE)
+    _clear_attempt(j, rid, "r27-haproxy-proxy0", "cat haproxy.cfg",
+                   NEW_HA + "    stats auth admin:S3cretPass\n    stats auth ops:N3wS3cret\n",
+                   exit_status=0)
+    j.set_step_state(rid, "r27-haproxy-proxy0", J.DONE)
+    curl = "curl -u backup:CurlPassw0rd http://10.16.0.9/backup"
+    _clear_attempt(j, rid, "r33-hosts-proxy0", curl, f"+ {curl}\ncurl: (22) 401\n",
+                   exit_status=22, error=f"{curl}: exit status 22")
+    j.set_step_state(rid, "r33-hosts-proxy0", J.FAILED)
+    j.set_run_state(rid, J.RUN_FAILED, f"step r33-hosts-proxy0 failed; command: {curl}")
+    rep = R.build_report(R.RunRecords.from_journal(j, rid))
+    j.close()
+    md, html = R.render_markdown(rep), R.render_html(rep)
+    added = [d for c in rep.diffs for d in c.findings if d.new and "stats auth ops" in d.new]
+    assert [d.new for d in added] == ["stats auth ops:***"]
+    assert rep.failure is not None and rep.failure.command == \
+        "curl -u backup:*** http://10.16.0.9/backup"
+    for text in (md.replace("\\*", "*"), html):  # Markdown escapes the mask's stars
+        for secret in ("S3cretPass", "N3wS3cret", "CurlPassw0rd"):
+            assert secret not in text
+        assert "stats auth ops:***" in text and "curl -u backup:***" in text

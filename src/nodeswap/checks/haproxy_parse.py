@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.transport.redact import redact_line
 
 RULE = "R27"
 
@@ -158,13 +159,15 @@ def _escape(line: str, i: int) -> tuple[int, str]:
 
 
 def mask_secrets(text: str) -> str:
-    """``text`` (a config line, for messages) with passwords shown as ``***``.
+    """``text`` (a config line, for messages) with passwords shown as ``***``: haproxy's own
+    forms, then every form of ``nodeswap.transport.redact`` (an ``Authorization`` header set
+    by ``http-request``, a URL's ``user:pass@``...).
 
     Comparison uses the real words; only what reaches the screen, JSON and journal is masked.
     """
     for pattern in _SECRETS:
         text = pattern.sub(lambda m: m.group(1) + "***", text)
-    return text
+    return redact_line(text)
 
 
 def parse(text: str, file: str = "haproxy.cfg") -> HaproxyConfig:

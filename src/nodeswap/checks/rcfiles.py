@@ -16,6 +16,9 @@ line present on both sides at another place is reported as moved. Classes:
   R31 step also fixes rc.local.tail), such a line is *ignored*, and the reason says so.
 - *unexpected* (R28): every other difference (a hand-made line on the old node the package
   does not recreate, a missing route...).
+
+Lines are compared as they are, but shown with secrets masked (``curl -u backup:***``,
+``nodeswap.transport.redact``); a line that differs only in a secret says so in its reason.
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 
+from nodeswap.transport.redact import Redactor
+
 from .findings import AddressMap, Difference
 
 RULE = "R28"
 RC_FILES = ("rc.local", "rc.local.head", "rc.local.tail")
+_REDACT = Redactor()
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,19 @@ def compare(
                          "so the order can matter"))
     rest = [n for n in inserted if n.line not in moved]
     out.extend(_pair_changes(section, still_deleted, rest))
-    return sorted(out, key=lambda d: (d.old_line or 0, d.new_line or 0))
+    return sorted((_masked(d) for d in out), key=lambda d: (d.old_line or 0, d.new_line or 0))
+
+
+def _masked(d: Difference) -> Difference:
+    """``d`` as it may be shown: its lines with secrets masked."""
+    old = None if d.old is None else _REDACT(d.old)
+    new = None if d.new is None else _REDACT(d.new)
+    if (old, new) == (d.old, d.new):
+        return d
+    reason = d.reason
+    if old is not None and old == new and d.old != d.new:
+        reason += " (in a secret, shown as ***)"
+    return replace(d, old=old, new=new, reason=reason)
 
 
 def compare_text(
@@ -139,7 +157,7 @@ def _pair_changes(
 
 
 def _head(text: str) -> str:
-    words = text.split()
+    words = _REDACT.line(text).split()  # `curl -u u:A` and `curl -u u:B` pair as changed
     return " ".join(words[:3]) if words else ""
 
 

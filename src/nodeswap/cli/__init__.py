@@ -10,12 +10,19 @@ mapped to the exit codes listed in nodeswap.errors.
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 
 import typer
 
-from nodeswap import __version__
-from nodeswap.errors import EXIT_INTERRUPTED, InputError, NodeswapError, StoppedAtGate
+from nodeswap import __version__, interrupt
+from nodeswap.errors import (
+    EXIT_INTERRUPTED,
+    InputError,
+    Interrupted,
+    NodeswapError,
+    StoppedAtGate,
+)
 
 # command -> the module that registers it, in the order `nodeswap --help` lists them
 COMMANDS = {
@@ -32,7 +39,8 @@ app = typer.Typer(
         "new VMs beside the old ones, checked against them, switched over node by node, "
         "old VMs archived only when all is well. Rules are cited as R0-R37 of the runbook.\n\n"
         "Exit codes: 0 ok; 1 a step, host or check failed; 2 invalid input (nothing changed); "
-        "3 stopped at a gate; 4 zone locked by another run; 130 interrupted."
+        "3 stopped at a gate; 4 zone locked by another run; 130 interrupted (Ctrl-C, SIGINT); "
+        "143 terminated (SIGTERM). An interrupted run is recorded: `nodeswap resume RUN`."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -65,26 +73,36 @@ def register(argv: list[str]) -> None:
 
 
 def main() -> None:
-    """Console entry point: run the app, turning nodeswap errors into messages and exit codes."""
+    """Console entry point: run the app, turning nodeswap errors into messages and exit codes.
+    SIGINT and SIGTERM are handled explicitly, even when inherited as ignored (nodeswap.interrupt):
+    a run records where it stopped and exits 130 (SIGINT) or 143 (SIGTERM)."""
+    interrupt.install()
     register(sys.argv[1:])
     try:
         # non-standalone click returns a typer.Exit's code instead of raising it
         code = app(standalone_mode=False)
+        if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into this code, silently
+            raise KeyboardInterrupt
         if isinstance(code, int) and code != 0:
             sys.exit(code)
+    except Interrupted as exc:
+        print(f"nodeswap: interrupted: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
     except NodeswapError as exc:
         label = ("invalid input" if isinstance(exc, InputError)
                  else "stopped" if isinstance(exc, StoppedAtGate) else "error")  # fmt: skip
         print(f"nodeswap: {label}: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        print("nodeswap: interrupted", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+        signum = interrupt.received()
+        print(f"nodeswap: interrupted by {interrupt.describe(signum or signal.SIGINT)}",
+              file=sys.stderr)
+        sys.exit(interrupt.exit_code(signum))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
+    except typer.Abort:  # a prompt got Ctrl-C (or SIGTERM) or end of input
         print("nodeswap: aborted", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(interrupt.exit_code(interrupt.received()))
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
         from typer import _click as click  # noqa: PLC0415 (typer vendors click; no package)
 

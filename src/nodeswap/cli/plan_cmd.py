@@ -29,6 +29,7 @@ from nodeswap.reach import Reach
 from nodeswap.runs import state_dir_for
 from nodeswap.sources import read_spec, read_zone
 from nodeswap.spec import Spec
+from nodeswap.transport.redact import Redactor
 from nodeswap.zonecheck import write_label
 
 from .discover_cmd import (
@@ -145,7 +146,9 @@ def _diff(old: str, new: str, name: str) -> Text:
 
 
 def render(plan: Plan, console: Console) -> None:
-    """The human view: nodes, settings diffs, steps by phase, warnings."""
+    """The human view: nodes, settings diffs, steps by phase, warnings; secrets masked (the
+    JSON plan, for `apply`, keeps every value)."""
+    clean = Redactor()
     console.print(f"[bold]Plan[/]: replace the {plan.role} nodes with "
                   f"{plan.target_os[0]} {plan.target_os[1]} (installer {plan.installer_version}"
                   f"; switch order {plan.meta.get('switch_order', '')})")
@@ -157,7 +160,8 @@ def render(plan: Plan, console: Console) -> None:
     console.print(table)
     for n in plan.nodes.values():
         console.print(f"\n[bold]Settings {n.name}[/] (R7-R17):")
-        console.print(_diff(n.old_settings, n.settings, n.name), end="", soft_wrap=True)
+        console.print(_diff(clean(n.old_settings), clean(n.settings), n.name), end="",
+                      soft_wrap=True)
     phase = None
     for i, step in enumerate(plan.steps, 1):
         if step.phase != phase:
@@ -167,7 +171,7 @@ def render(plan: Plan, console: Console) -> None:
         gate = "[yellow]GATE[/] " if step.gate else ""
         console.print(f"{i:3d}. {gate}[magenta]{step.rule}[/] {step.title}  "
                       f"[dim]@{target.name} ({target.address})[/]")
-        console.print(Text(f"       $ {step.command}", style="dim"), soft_wrap=True)
+        console.print(Text(f"       $ {clean(step.command)}", style="dim"), soft_wrap=True)
     for w in plan.warnings:
         console.print(f"[yellow]warning[/]: {w}")
     console.print(f"\ninventory fingerprint {plan.inventory_fingerprint}")

@@ -2,9 +2,9 @@
 
 Thin: find the journal that holds RUN (or the latest run of any journal in the state folder,
 chosen as `status` and `resume` choose it: --state-dir, else --lab's LAB/nodeswap, else the
-default), build the report with nodeswap.report, write the files asked for; with neither
-file, print the Markdown (rendered by rich on a terminal). Exit 2 when there is no journal
-or no such run.
+default), build the report with nodeswap.report, write the files asked for (mode 0600:
+only their owner may read them); with neither file, print the Markdown (rendered by rich on
+a terminal). Exit 2 when there is no journal or no such run.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import typer
 
 from nodeswap.errors import InputError, Problem
 from nodeswap.journal import Journal
+from nodeswap.privatefile import write_private
 from nodeswap.report import RunRecords, build_report, render_html, render_markdown
 from nodeswap.runs import find_run
 from nodeswap.runs import journals as all_journals
@@ -59,7 +60,7 @@ def open_run(folder: Path, run_id: str | None) -> tuple[Journal, str]:
 
 def _write(path: Path, text: str) -> None:
     try:
-        path.write_text(text, encoding="utf-8")
+        write_private(path, text)
     except OSError as exc:
         raise InputError([Problem(f"cannot write the report: {exc.strerror or exc}",
                                   file=str(path))]) from exc
@@ -79,7 +80,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """What run RUN did (default: the latest): steps with outcomes and durations, nodes
         before/after, R27/R28 differences, service status (R29/R35). Without --html or
-        --markdown, prints the Markdown."""
+        --markdown, prints the Markdown. Files are written with mode 0600; secrets are
+        masked (***)."""
         journal, rid = open_run(state_folder(state_dir, lab, firstbox), run_id)
         try:
             rep = build_report(RunRecords.from_journal(journal, rid))
@@ -97,7 +99,9 @@ def register(app: typer.Typer) -> None:
             return
         if markdown is not None:
             _write(markdown, render_markdown(rep))
-            typer.echo(f"report of run {rid} ({rep.state}): Markdown in {markdown}")
+            typer.echo(f"report of run {rid} ({rep.state}): Markdown in {markdown}"
+                       " (mode 0600: only you can read it)")
         if html is not None:
             _write(html, render_html(rep))
-            typer.echo(f"report of run {rid} ({rep.state}): HTML in {html}")
+            typer.echo(f"report of run {rid} ({rep.state}): HTML in {html}"
+                       " (mode 0600: only you can read it)")

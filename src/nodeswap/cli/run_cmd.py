@@ -155,13 +155,13 @@ def finish(journal: Journal, run_id: str, hints: Hints, *, json_out: bool, level
 def run_and_finish(journal: Journal, run_id: str, opts: dict[str, Any], *, action: str,
                    json_out: bool, level: int, hints: Hints, yes: bool = False,
                    approve: Sequence[str] = ()) -> None:  # fmt: skip
-    with view(json_out, show_output=False, level=level) as events, live(journal, run_id):
-        try:
+    try:
+        with view(json_out, show_output=False, level=level) as events, live(journal, run_id):
             asyncio.run(drive(journal, run_id, opts, events, action=action, hints=hints,
                               approver=approver(yes, approve, events)))  # fmt: skip
-        finally:
-            if sys.exc_info()[0] is not KeyboardInterrupt:
-                finish(journal, run_id, hints, json_out=json_out, level=level)
+    finally:  # after the view: a progress bar is off the screen by now
+        if sys.exc_info()[0] is not KeyboardInterrupt:
+            finish(journal, run_id, hints, json_out=json_out, level=level)
 
 
 LAB_OPT = Opt("--lab", help="a lab's state folder (its journal is LAB/nodeswap)")

@@ -17,8 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nodeswap.checks.console import curl_command
+from nodeswap.errors import BugError
 from nodeswap.model import Analysis, Step, Target
 from nodeswap.shell import chain, cmd, write_file_atomic
+from nodeswap.values import node_name_problem
 
 SETTINGS_DIR = "/pitrix/conf/settings"
 KERNELS = "/pitrix/kernels"
@@ -122,9 +124,22 @@ def _same_tree(a: str, b: str) -> str:
 
 
 def _exec_nodes(targets: str, command: str) -> str:
-    if "#" in command:  # exec_nodes.sh refuses it; a bug in the runbook table if it happens
-        raise ValueError(f"exec_nodes.sh commands may not contain '#': {command!r}")
+    if "#" in command:  # exec_nodes.sh refuses it; node names cannot hold one (values.py)
+        raise BugError(f"exec_nodes.sh commands may not contain '#': {command!r}")
     return cmd(EXEC_NODES, "-f", targets, command)
+
+
+def _virsh(action: str, *args: str) -> str:
+    """``virsh ACTION [FLAGS] -- DOMAIN``: virsh's parser (vshCommandParse) reads every word
+    after a lone ``--`` as data, so no domain name can be taken for an option such as
+    ``--help`` (which prints help and exits 0). Names are validated anyway (values.py);
+    this is defence in depth. The /pitrix scripts get no ``--``: their parsing is not
+    public, and the runbook writes them without it; ``ssh-keygen -R NAME`` neither: NAME is
+    the argument of ``-R`` (getopt takes the next word as it is) and ``-R --`` would remove a
+    host named ``--``; coreutils (cp, mv, rm, cat, test) only get absolute paths, which
+    cannot start with ``-`` (and ``test`` would read a ``--`` as an operand)."""
+    *flags, domain = args
+    return cmd("virsh", action, *flags, "--", domain)
 
 
 # ---- targets ----------------------------------------------------------------------------------
@@ -246,7 +261,7 @@ def launch(ctx: Context) -> list[Step]:
     for n in ctx.nodes:
         kern = f"{KERNELS}/{n.name}"
         remove = "; ".join([
-            _or_true(cmd("virsh", "destroy", n.name)), _or_true(cmd("virsh", "undefine", n.name)),
+            _or_true(_virsh("destroy", n.name)), _or_true(_virsh("undefine", n.name)),
             cmd("rm", "-f", f"{kern}.img", f"{kern}.xml", f"{kern}.Done")])
         steps.append(Step(
             id=f"r21-launch-{n.name}", phase="launch", rule="R21",
@@ -256,7 +271,7 @@ def launch(ctx: Context) -> list[Step]:
         steps.append(Step(
             id=f"r21-domain-{n.name}", phase="launch", rule="R21",
             title=f"the domain {n.name} runs on {n.new_host_name}", target=n.new_host_name,
-            command=cmd("virsh", "domstate", n.name) + " | " + cmd("grep", "-qx", "running"),
+            command=_virsh("domstate", n.name) + " | " + cmd("grep", "-qx", "running"),
             side_effect=False, timeout=60.0))
         steps.append(Step(
             id=f"r21-wait-{n.name}", phase="launch", rule="R21",
@@ -368,12 +383,12 @@ def switch(ctx: Context, n: NodeContext) -> list[Step]:
         Step(id=f"r32-autostart-{n.name}", phase=phase, rule="R32",
            title=f"no autostart of the old {n.name} on {n.old_host_name} (a host reboot would "
                  "revive a second VM with the same address)", target=n.old_host_name,
-           command=cmd("virsh", "autostart", "--disable", n.name),
-           undo=cmd("virsh", "autostart", n.name), timeout=60.0),
+           command=_virsh("autostart", "--disable", n.name),
+           undo=_virsh("autostart", n.name), timeout=60.0),
         Step(id=f"r32-shutdown-{n.name}", phase=phase, rule="R32",
            title=f"shut the old {n.name} down", target=old, command=cmd("shutdown", "-h", "now"),
            disconnects=True, undo_target=n.old_host_name,
-           undo=chain(cmd("virsh", "start", n.name), _ping_loop(n.old_address, until_up=True)),
+           undo=chain(_virsh("start", n.name), _ping_loop(n.old_address, until_up=True)),
            timeout=60.0),
         Step(id=f"r32-gone-{n.name}", phase=phase, rule="R32",
            title=f"wait until {n.old_address} stops answering", target="firstbox",
@@ -392,7 +407,7 @@ def switch(ctx: Context, n: NodeContext) -> list[Step]:
            title=f"reboot the new {n.name} onto {n.old_address}", target=new,
            command=cmd("shutdown", "-r", "now"), disconnects=True, timeout=60.0,
            # rollback: the new VM leaves the old address before the old VM comes back (R32)
-           undo_target=n.new_host_name, undo=_or_true(cmd("virsh", "destroy", n.name))),
+           undo_target=n.new_host_name, undo=_or_true(_virsh("destroy", n.name))),
         Step(id=f"r33-up-{n.name}", phase=phase, rule="R33",
            title=f"wait until {n.old_address} answers again", target="firstbox",
            command=_ping_loop(n.old_address, until_up=True), side_effect=False, waits=True,
@@ -454,14 +469,19 @@ def archive(ctx: Context) -> list[Step]:
         steps.append(Step(
             id=f"r37-undefine-{n.name}", phase="archive", rule="R37",
             title=f"undefine the old domain {n.name} on {n.old_host_name}",
-            target=n.old_host_name, command=cmd("virsh", "undefine", n.name),
-            check=_not(cmd("virsh", "dominfo", n.name) + " >/dev/null 2>&1"),
+            target=n.old_host_name, command=_virsh("undefine", n.name),
+            check=_not(_virsh("dominfo", n.name) + " >/dev/null 2>&1"),
             undo=cmd("virsh", "define", f"{KERNELS}/old-{n.name}.xml"), timeout=60.0))
     return steps
 
 
 def steps(ctx: Context) -> tuple[Step, ...]:
-    """Every step of R6-R37 in order."""
+    """Every step of R6-R37 in order. Every node name was validated where it was read
+    (inventory, spec); one that is not a node name here is a bug."""
+    for n in ctx.nodes:
+        why = node_name_problem(n.name)
+        if why is not None:
+            raise BugError(f"runbook given an unchecked name: {why}")
     out = prepare(ctx) + write_settings(ctx) + build(ctx) + launch(ctx) + deploy(ctx) + check(ctx)
     for n in ctx.nodes:
         out += switch(ctx, n)

@@ -13,6 +13,7 @@ import os
 import signal
 import tempfile
 import time
+from typing import Any
 
 from nodeswap.errors import TransportError
 from nodeswap.model import Target
@@ -38,6 +39,11 @@ async def _pump(
 def _kill_group(proc: asyncio.subprocess.Process) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _retrieved(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 class LocalTransport(Transport):
@@ -72,6 +78,7 @@ class LocalTransport(Transport):
         pumps = asyncio.gather(
             _pump(proc.stdout, "stdout", out, sink), _pump(proc.stderr, "stderr", err, sink)
         )
+        pumps.add_done_callback(_retrieved)  # cancelled on timeout or Ctrl-C: no "never retrieved"
         timed_out = False
         try:
             if stdin is not None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import shlex
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -323,11 +324,61 @@ class SshConnector(Connector):
         self._conns.clear()
 
 
-async def _pump(stream: Any, name: str, buf: CappedBuffer, sink: OutputSink | None) -> None:
+# The remote shell first writes its PID on stderr (taken off before anyone sees the output):
+# sshd made it a session leader, so it is the command's process group, which the transport
+# kills when it abandons the command (timeout, Ctrl-C, SIGTERM). A signal request on the
+# channel is not enough: OpenSSH refuses them in root's sessions ("session signalling
+# requires privilege separation"), and closing the channel leaves the command running.
+PID_MARK = "nodeswap-pgid:"
+STOP_GRACE = 2.0  # seconds between SIGTERM and SIGKILL to an abandoned command's group
+STOP_TIMEOUT = 5.0  # at most this long to stop an abandoned command
+
+
+def with_pid_mark(command: str) -> str:
+    """``command`` run by the same shell (``eval``: same semantics, same process) after it
+    wrote its PID on stderr."""
+    return f"printf '%s\\n' \"{PID_MARK}$$\" >&2; eval {shlex.quote(command)}"
+
+
+def stop_group(pgid: int) -> str:
+    """SIGTERM to a process group, SIGKILL after ``STOP_GRACE`` if it is still there."""
+    g = f"-{pgid}"
+    waits = " ".join(["0.2"] * int(STOP_GRACE / 0.2))
+    return (f"kill -TERM -- {g} 2>/dev/null || exit 0; for t in {waits}; do sleep $t;"
+            f" kill -0 -- {g} 2>/dev/null || exit 0; done; kill -KILL -- {g} 2>/dev/null;"
+            " exit 0")
+
+
+class _PidMark:
+    """Takes the PID line off the front of stderr (anything else passes unchanged)."""
+
+    def __init__(self) -> None:
+        self.pgid: int | None = None
+        self._head: str | None = ""
+
+    def feed(self, text: str, final: bool = False) -> str:
+        if self._head is None:
+            return text
+        self._head += text
+        line, nl, rest = self._head.partition("\n")
+        if not nl and not final and len(line) <= len(PID_MARK) + 20:
+            return ""  # not a whole line yet
+        self._head = None
+        number = line[len(PID_MARK):]
+        if nl and line.startswith(PID_MARK) and number.isdigit():
+            self.pgid = int(number)
+            return rest
+        return line + nl + rest
+
+
+async def _pump(stream: Any, name: str, buf: CappedBuffer, sink: OutputSink | None,
+                mark: _PidMark | None = None) -> None:  # fmt: skip
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     while True:
         data = await stream.read(65536)
         text = decoder.decode(data, final=not data)
+        if mark is not None:
+            text = mark.feed(text, final=not data)
         if text:
             buf.write(text)
             if sink is not None:
@@ -355,24 +406,27 @@ class SshTransport(Transport):
         conn = await self._connector.connection(self._target)
         start = time.monotonic()
         try:
-            proc = await conn.create_process(command, encoding=None)
+            proc = await conn.create_process(with_pid_mark(command), encoding=None)
         except (OSError, asyncssh.Error) as exc:
             raise TransportError(f"{self.host}: cannot start command: {exc}") from exc
         out, err = CappedBuffer(), CappedBuffer()
+        mark = _PidMark()
         timed_out = False
         try:
             if stdin is not None:
                 proc.stdin.write(stdin.encode())
             proc.stdin.write_eof()
-            await asyncio.wait_for(self._drain(proc, out, err, sink), timeout)
+            await asyncio.wait_for(self._drain(proc, out, err, sink, mark), timeout)
         except asyncio.TimeoutError:
             timed_out = True
             self._abandon(proc)
+            await self._stop(conn, mark.pgid)
         except (OSError, asyncssh.Error) as exc:
             self._abandon(proc)
             raise TransportError(f"{self.host}: connection lost while running: {exc}") from exc
-        except BaseException:  # Ctrl-C / cancellation: abandon the command, then propagate
+        except BaseException:  # Ctrl-C, SIGTERM, cancellation: stop the command, propagate
             self._abandon(proc)
+            await self._stop(conn, mark.pgid)
             raise
         status = None if timed_out else proc.exit_status
         lost = not timed_out and status in (None, -1) and proc.exit_signal is None
@@ -388,12 +442,20 @@ class SshTransport(Transport):
 
     @staticmethod
     async def _drain(
-        proc: Any, out: CappedBuffer, err: CappedBuffer, sink: OutputSink | None
+        proc: Any, out: CappedBuffer, err: CappedBuffer, sink: OutputSink | None, mark: _PidMark
     ) -> None:
         await asyncio.gather(
-            _pump(proc.stdout, "stdout", out, sink), _pump(proc.stderr, "stderr", err, sink)
+            _pump(proc.stdout, "stdout", out, sink), _pump(proc.stderr, "stderr", err, sink, mark)
         )
         await proc.wait_closed()
+
+    async def _stop(self, conn: Any, pgid: int | None) -> None:
+        """Stop an abandoned command on the host: SIGTERM, then SIGKILL, to its process group,
+        over a channel of its own (bounded: a dead connection cannot hold the caller)."""
+        if pgid is None or conn.is_closed():
+            return
+        with contextlib.suppress(OSError, asyncssh.Error, asyncio.TimeoutError):
+            await asyncio.wait_for(conn.run(stop_group(pgid), check=False), STOP_TIMEOUT)
 
     @staticmethod
     def _abandon(proc: Any) -> None:

@@ -1,0 +1,58 @@
+"""Every lab topology's settings files pass the validation of issue 14 and plan offline, and so
+do the settings files the plan writes (R7-R17, R30): the lab tests run on real settings."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from nodeswap.inventory import InstallerVersion, Zone, ZoneFacts
+from nodeswap.lab.zone import Zone as LabZone
+from nodeswap.lab.zone import relocate
+from nodeswap.plan import build_plan
+from nodeswap.settings import SettingsFile
+from nodeswap.spec import Spec
+from nodeswap.values import node_name_problem, settings_problems
+
+TOPOLOGIES = sorted((Path(__file__).parents[2] / "src/nodeswap/lab/topologies").glob("*.yaml"))
+
+
+def lab_settings(topo: dict[str, Any]) -> dict[str, str]:
+    """The settings files the lab writes for a topology (LabZone.node_settings, no lab up)."""
+    lab = LabZone.__new__(LabZone)
+    lab.t = topo
+    lab.rng = random.Random(str(topo["zone_id"]))
+    return {n["name"]: lab.node_settings(n, n in topo["physical"])
+            for n in topo["physical"] + topo["vms"]}
+
+
+def test_there_are_topologies() -> None:
+    assert len(TOPOLOGIES) >= 6
+
+
+@pytest.mark.parametrize("path", TOPOLOGIES, ids=[p.stem for p in TOPOLOGIES])
+def test_lab_topology_settings_validate_and_plan(path: Path) -> None:
+    topo = relocate(yaml.safe_load(path.read_text()), 16)
+    files = {name: SettingsFile.from_text(text, path=f"{path.stem}/{name}")
+             for name, text in lab_settings(topo).items()}
+    for name, sf in files.items():
+        assert node_name_problem(name) is None
+        assert settings_problems(sf) == [], name
+    assert node_name_problem(topo["firstbox"]["name"]) is None
+    components = {0: set(), 1: {"boss"}, 2: {"boss2"}}[int(topo["deploy_boss"])]
+    components |= {"warehouse"} if topo["deploy_warehouse"] else set()
+    facts = ZoneFacts(InstallerVersion.parse(str(topo["installer"])), frozenset(components),
+                      vg_mgmt_network_gateway=topo["vg_mgmt_network_gateway"] or None,
+                      vm_base_network=topo["vm_base_network"], vip=topo["vip"])
+    zone = Zone.build(files, facts)
+    spec = Spec.model_validate({"role": "proxy", "seed": 1,
+                                "target": {"os_name": "bionic", "os_version": "18.04.6"}})
+    plan = build_plan(zone, spec, today="20261127")
+    assert plan.files
+    for f in plan.files:
+        written = SettingsFile.from_text(f.content, path=f.path)
+        assert settings_problems(written) == [], f.path
