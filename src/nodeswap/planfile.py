@@ -367,7 +367,11 @@ def load(data: Any, name: str) -> Plan:
             "digest: missing: a plan file carries the digest `nodeswap plan` wrote into it "
             "(this one was made by hand or by an older nodeswap): make the plan again with "
             "`nodeswap plan`", file=name)])
-    now = digest_of(data)
+    try:
+        now = digest_of(data)
+    except (ValueError, RecursionError) as exc:  # NaN, a lone surrogate, nested too deeply
+        raise PlanFileError([Problem(f"not a nodeswap plan: its content cannot be digested "
+                                     f"({type(exc).__name__}: {exc})", file=name)]) from exc
     if given != now:
         raise PlanFileError([Problem(
             f"digest: the content does not match the plan's digest (written {given!r}, the "
