@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup test test-fast lint typecheck demo bench clean
+.PHONY: setup test test-fast fuzz fuzz-ci lint typecheck demo bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -13,6 +13,15 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -q tests/unit
+
+# Fuzz targets (tests/fuzz, marker `fuzz`, deselected from the runs above): settings files,
+# haproxy.cfg, specs, hosts files, plan files. `fuzz`: 10^5 examples per target (long);
+# `fuzz-ci`: a few hundred per target, under a minute (.ci/run).
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz-full $(PY) -m pytest -q -m fuzz tests/fuzz
+
+fuzz-ci: setup
+	HYPOTHESIS_PROFILE=fuzz-ci $(PY) -m pytest -q -m fuzz tests/fuzz
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench

@@ -41,7 +41,8 @@ def write_plan(tmp: Path, *, gate: bool = False) -> Path:
              check=f"grep -qx three {cmd(log)}", undo=f"sed -i /^three$/d {cmd(log)}"),
     )  # fmt: skip
     plan = Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {},
-                {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, steps)  # fmt: skip
+                {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, steps,
+                meta={"transport": "local"})  # fmt: skip
     path = tmp / "plan.json"
     path.write_text(json.dumps(plan.to_dict()))
     return path
@@ -126,7 +127,8 @@ def interrupt_slow_apply(tmp: Path, sig: int, *, sigint_ignored: bool = False
     slow = Step("slow", "p", "R1", "slow", "fb", check=f"grep -qx late {log}",
                 command=f"echo $$ > {pid}; echo started; sleep 30; echo late >> {log}")  # fmt: skip
     plan = Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {},
-                {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, (slow,))  # fmt: skip
+                {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, (slow,),
+                meta={"transport": "local"})  # fmt: skip
     path = tmp / "plan.json"
     path.write_text(json.dumps(plan.to_dict()))
 
@@ -325,7 +327,8 @@ def test_resume_and_rollback_stopped_by_sigterm(tmp_path: Path) -> None:
                 undo=f"echo $$ > {pid}; echo undoing; [ -e {fast}.undo ] || sleep 30;"
                      f" sed -i /^late$/d {log}")  # fmt: skip
     plan = Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {},
-                {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, (slow,))  # fmt: skip
+                {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, (slow,),
+                meta={"transport": "local"})  # fmt: skip
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan.to_dict()))
     state = ["--state-dir", str(tmp_path / "state")]

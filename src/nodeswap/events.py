@@ -25,6 +25,7 @@ class RunStarted:
     run_id: str
     total_steps: int
     resumed: bool = False
+    plan_sha256: str = ""  # the plan's digest (what `plan` printed and wrote into the file)
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,9 @@ class StepLines:
             if event.resumed is False or self._total == 0:
                 self._total = event.total_steps
             verb = "resuming" if event.resumed else "starting"
-            return "" if quiet else f"run {event.run_id}: {verb}, {event.total_steps} steps\n"
+            digest = f", plan sha256 {event.plan_sha256}" if event.plan_sha256 else ""
+            return "" if quiet else (f"run {event.run_id}: {verb}, {event.total_steps} steps"
+                                     f"{digest}\n")
         if isinstance(event, StepStarted):
             self._started[event.step_id] = event
             if not verbose or event.kind not in ("run", "undo"):

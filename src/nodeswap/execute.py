@@ -227,7 +227,7 @@ class Executor:
         plan = run.plan()
         if plan.fingerprint() != run.plan_fingerprint:
             raise BugError(f"run {run_id}: stored plan does not match its fingerprint")
-        self._emit(RunStarted(run_id, len(plan.steps), resumed))
+        self._emit(RunStarted(run_id, len(plan.steps), resumed, run.plan_fingerprint))
         try:
             await self._lock(plan, run_id)
         except NodeswapError as exc:  # refused (zone locked) or firstbox unreachable

@@ -18,6 +18,23 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 PLAN_FORMAT = 1  # the one plan format this nodeswap reads (``zone`` is optional in it)
+DIGEST_KEY = "digest"  # the plan file's top-level field holding its digest
+LOCAL_TRANSPORT = "local"  # meta["transport"] of a plan made to run on this machine (--local)
+
+
+def canonical_json(data: Any) -> bytes:
+    """The canonical JSON bytes a digest is taken of: keys sorted, no whitespace
+    (separators ``,`` and ``:``), non-ASCII characters as themselves (``ensure_ascii=False``),
+    encoded as UTF-8."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def digest_of(data: Mapping[str, Any]) -> str:
+    """A plan's digest: sha256 (hex) of ``canonical_json`` of its top-level object with every
+    field, known or not, but ``digest`` itself."""
+    body = {k: v for k, v in data.items() if k != DIGEST_KEY}
+    return hashlib.sha256(canonical_json(body)).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -156,7 +173,19 @@ class Plan:
                 return s
         raise KeyError(step_id)
 
+    @property
+    def is_local(self) -> bool:
+        """A plan made to run every step on this machine (``apply --local``): it names no
+        zone and says so in ``meta["transport"]``."""
+        return self.zone is None and self.meta.get("transport") == LOCAL_TRANSPORT
+
     def to_dict(self) -> dict[str, Any]:
+        """The plan file's content, with its ``digest`` (see ``digest_of``)."""
+        data = self._body()
+        data[DIGEST_KEY] = digest_of(data)
+        return data
+
+    def _body(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "format": PLAN_FORMAT,
             "role": self.role,
@@ -175,15 +204,16 @@ class Plan:
         return data
 
     def fingerprint(self) -> str:
-        """sha256 of the canonical JSON of the plan (what apply records and checks)."""
-        body = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(body.encode()).hexdigest()
+        """The plan's digest: sha256 of the canonical JSON of the plan without its digest
+        (what ``plan`` writes and prints, apply records and every gate shows)."""
+        return digest_of(self._body())
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Plan:
-        """Rebuild a plan from to_dict() output. Raises KeyError/TypeError on bad shape;
-        callers at the edge (plan files) turn those into PlanFileError. A plan of another
-        format is refused (ValueError) rather than guessed at."""
+        """Rebuild a plan from to_dict() output (its ``digest``, if any, is not checked here).
+        Raises KeyError/TypeError on bad shape. Plan files are checked first, field by field,
+        by nodeswap.planfile. A plan of another format is refused (ValueError) rather than
+        guessed at."""
         if data.get("format") != PLAN_FORMAT:
             raise ValueError(f"plan format {data.get('format')!r}: this nodeswap reads format "
                              f"{PLAN_FORMAT} only")

@@ -19,6 +19,7 @@ from nodeswap.errors import PlanFileError, Problem, RuleError, ZoneError
 from nodeswap.inventory import Zone
 from nodeswap.model import Plan, Target, ZoneId
 from nodeswap.plan import build_plan, settings_digests
+from nodeswap.planfile import FINGERPRINT_KIND
 from nodeswap.preflight import check as preflight
 from nodeswap.shell import cmd
 from nodeswap.spec import Spec
@@ -26,7 +27,6 @@ from nodeswap.transport.base import Connector
 from nodeswap.transport.hostkey import presented_key
 
 GEN_MAC = "/pitrix/bin/gen_mac.py"
-FINGERPRINT_KIND = "zone-state"
 _MAC = re.compile(r"^00:16:3e(?::[0-9a-f]{2}){3}$")
 MAX_TRIES = 20
 
@@ -107,8 +107,16 @@ async def plan_live(
 
 
 async def zone_unchanged(connector: Connector, fb: Target, plan: Plan) -> None:
-    """Apply's guard: the zone must still be the one the plan was built on."""
+    """Apply's guard: the zone must still be the one the plan was built on. A plan made live
+    always carries its fingerprint's kind: without it (a field deleted), the plan is refused,
+    never waved through."""
+    zone = plan.zone
     if plan.meta.get("fingerprint_kind") != FINGERPRINT_KIND:
+        if zone is not None and not zone.offline:
+            raise PlanFileError([Problem(
+                f"the plan was made live on {zone.describe()} but carries no "
+                f"meta.fingerprint_kind {FINGERPRINT_KIND!r}: the zone-changed check cannot "
+                "run; make a new plan with `nodeswap plan`", key="meta.fingerprint_kind")])
         return  # an offline plan: built from a copy, nothing live to compare
     part = await firstbox_part(Asker(connector), fb)
     now = Snapshot(firstbox=fb.address, settings=part["settings"],

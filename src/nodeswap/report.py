@@ -577,7 +577,7 @@ def render_markdown(r: RunReport) -> str:
         ("Steps", f"{r.count('done')} done, {r.count('skipped')} skipped, "
                   f"{r.count('failed')} failed, {r.count('not run')} not run, "
                   f"{len(r.steps)} in the plan"),
-        ("Unexpected findings", r.unexpected), ("Plan fingerprint", r.plan_fingerprint[:16]),
+        ("Unexpected findings", r.unexpected), ("Plan sha256", r.plan_fingerprint),
     ])  # fmt: skip
     if r.message and r.state != J.RUN_DONE:
         out += ["**Message:**", "", md_code(r.message), ""]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import json
 import os
 import time
 import uuid
@@ -17,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from nodeswap import journal as J
-from nodeswap.errors import InputError, Interrupted, NodeswapError, PlanFileError, Problem
+from nodeswap import planfile
+from nodeswap.errors import InputError, Interrupted, NodeswapError, Problem
 from nodeswap.events import EventSink
 from nodeswap.execute import DEFAULT_LOCK_PATH, Approver, Executor, operator_name
 from nodeswap.hints import Hints
@@ -36,14 +36,9 @@ from nodeswap.zonelock import acquire, lock_for, log_refusal, release
 
 
 def read_plan(path: Path) -> Plan:
-    try:
-        return Plan.from_dict(json.loads(path.read_text()))
-    except OSError as exc:
-        raise PlanFileError([Problem(f"cannot read the plan: {exc}", file=str(path))]) from exc
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
-        raise PlanFileError(
-            [Problem(f"not a nodeswap plan ({type(exc).__name__}: {exc})", file=str(path))]
-        ) from exc
+    """The plan file at ``path``, checked (nodeswap.planfile: its digest, its schema);
+    PlanFileError (exit 2) naming the file and the JSON path of every problem otherwise."""
+    return planfile.read(path)
 
 
 KNOWN_HOSTS = "known_hosts"

@@ -54,7 +54,7 @@ from nodeswap.events import EventSink, Notice, discard
 from nodeswap.hints import Hints
 from nodeswap.journal import AttemptRecord, Journal, ZoneMark
 from nodeswap.model import Plan, Step, Target
-from nodeswap.planning import FINGERPRINT_KIND
+from nodeswap.planfile import FINGERPRINT_KIND
 from nodeswap.shell import cmd
 
 READ_TIMEOUT = 120.0

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from nodeswap import planfile
 from nodeswap.discover import Snapshot
 from nodeswap.errors import InputError, LockHeld, Problem
 from nodeswap.execute import DEFAULT_LOCK_PATH
@@ -64,7 +65,7 @@ Examples:
   nodeswap plan --settings-dir examples/zone --installer-version 4.3.1 \\
       --spec examples/upgrade.yaml --components boss2,warehouse --seed 1
   nodeswap plan --settings-dir examples/zone-vg --installer-version 4.2.1 \\
-      --spec examples/upgrade-vg.yaml --json > plan.json
+      --spec examples/upgrade-vg.yaml --json | jq .digest
   nodeswap plan --settings-dir ./settings --installer-version 4.3 \\
       --spec upgrade.yaml --out plan.json       # saved for `nodeswap apply`
   nodeswap plan --firstbox root@10.16.100.2 --spec upgrade.yaml --out plan.json
@@ -84,6 +85,10 @@ naming the run), nor when a run of it in the state folder is unfinished and hold
 (exit 2, with the commands that finish or undo it; --ignore-unfinished plans anyway, with a
 warning). Preflight warns when firstbox runs update, build or exec jobs nodeswap did not
 start, or has cron entries that push pitrix-hosts (R20).
+
+The saved plan carries its digest (`digest`: sha256 of the canonical JSON of every other \
+field), also printed on stderr (`plan sha256 ...`): `show`, `apply` and every gate show it, \
+and `apply --expect DIGEST` refuses any other plan.
 
 Exit status: 0 a plan; 2 invalid input (every problem on stderr, nothing written); 4 the
 zone is locked by a run.
@@ -189,7 +194,8 @@ def refuse_unfinished(state: Path, firstbox: str, hints: Hints, *,
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
-    """Plan.to_dict() plus, per step, ``host`` (the target's name) and ``address``."""
+    """Plan.to_dict() plus, per step, ``host`` (the target's name) and ``address``: a view,
+    not a plan file (``digest`` is the plan file's, which has neither; save with --out)."""
     data = plan.to_dict()
     for step in data["steps"]:
         target = plan.targets[step["target"]]
@@ -276,8 +282,8 @@ def register(app: typer.Typer) -> None:
             "--seed", help="Seed for new MACs (R9); default: derived from the zone.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
         out: Annotated[Path | None, typer.Option(
-            "--out", help="Save the plan (JSON, with the inventory fingerprint) for "
-            "`nodeswap apply`.")] = None,
+            "--out", help="Save the plan (JSON, with the inventory fingerprint and the "
+            "plan's digest) for `nodeswap apply`.")] = None,
         today: Annotated[str, typer.Option(
             "--date", help="YYYYMMDD for R6's backup folder (default: today).")] = "",
         lock_path: Annotated[str, typer.Option(
@@ -318,11 +324,12 @@ def register(app: typer.Typer) -> None:
             plan = make_plan(settings_dir, installer_version, spec_file, components=components,
                              seed=seed, today=date)
         if out is not None:
-            write_atomic(out, json.dumps(plan.to_dict(), indent=2, sort_keys=True) + "\n")
+            planfile.save(plan, out)
         if as_json:
             typer.echo(json.dumps(plan_json(plan), indent=2))
         else:
             console = Console()
             render(plan, console if console.is_terminal else Console(width=160))
-            if out is not None:
-                Console(stderr=True).print(f"plan saved to {out}")
+        if out is not None:
+            typer.echo(f"plan saved to {out}", err=True)
+        typer.echo(f"plan sha256 {plan.fingerprint()}", err=True)

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from nodeswap import journal as J
+from nodeswap import planfile
 from nodeswap.errors import InputError, Problem
 from nodeswap.events import NORMAL, QUIET, VERBOSE, EventSink, JsonView, PlainView, RichView
 from nodeswap.execute import DEFAULT_LOCK_PATH, Approver
@@ -199,7 +200,12 @@ def register(app: typer.Typer) -> None:
         plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")],
         lab: Annotated[Path | None, Opt("--lab", help="a lab's state folder")] = None,
         firstbox: Annotated[str | None, Opt("--firstbox", help="[USER@]ADDRESS")] = None,
-        local: Annotated[bool, Opt("--local", help="run every step on this machine")] = False,
+        local: Annotated[bool, Opt("--local", help="run every step on this machine (only a "
+                                   "plan made for it: no zone, meta.transport \"local\")")
+                         ] = False,
+        expect: Annotated[str | None, Opt(
+            "--expect", metavar="DIGEST", help="refuse any plan but this one (its sha256, as "
+            "`nodeswap plan` and `show` print it)")] = None,
         user: Annotated[str | None, Opt("--user", help="login on the zone's hosts")] = None,
         identity_file: Annotated[list[Path] | None, Opt(
             "--identity-file", "-i", metavar="FILE", help="ssh private key; repeatable")] = None,
@@ -232,6 +238,12 @@ def register(app: typer.Typer) -> None:
         refused apply (exit 2, or 4 when another run holds the lock) records no run and logs
         one line in STATE/refusals.log.
 
+        The plan file must be as `nodeswap plan` wrote it: its content matching its digest,
+        every field present and well typed (exit 2 otherwise, naming the file and the JSON
+        path, before any connection). The run starts with the plan's sha256, and every gate
+        shows it; --expect DIGEST refuses any other plan. --local accepts only a plan made
+        for this machine (no zone; meta.transport "local").
+
         At each gate nodeswap shows what is decided: the settings change as a diff, the
         checks (R27-R29, R35, R36) run again at that moment with every attention item, the
         exact command. At a terminal it asks: y (yes), n (no: stop, resumable), d (details).
@@ -242,13 +254,20 @@ def register(app: typer.Typer) -> None:
         \b
         Examples:
           nodeswap apply plan.json --firstbox root@10.16.100.2
+          nodeswap apply plan.json --firstbox root@10.16.100.2 --expect SHA256  # as reviewed
           nodeswap apply plan.json --lab /var/lib/nodeswap-lab/try
           nodeswap apply plan.json --lab /var/lib/nodeswap-lab/try --approve r30-settings-proxy1
         Then: nodeswap status RUN | resume RUN | rollback RUN | report RUN (each prints
         the exact next command, with the options used here).
         """
         level = level_of(verbose, quiet)
-        plan = read_plan(plan_file)
+        plan = read_plan(plan_file)  # its digest and schema, before anything else
+        planfile.refuse_unexpected(plan, expect, str(plan_file))
+        if local:
+            if lab is not None or firstbox is not None:
+                raise InputError([Problem("--local runs every step on this machine: drop "
+                                          "--lab/--firstbox", key="--local")])
+            planfile.refuse_not_local(plan, str(plan_file))
         reach = None if local else make_reach(
             lab=lab, firstbox=firstbox, user=user, identity_file=identity_file or [],
             known_hosts=known_hosts, direct=direct, connect_timeout=10.0, jump=jump)
