@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from nodeswap.errors import EXIT_INPUT, EXIT_LOCKED
-from nodeswap.execute import Lock
-from nodeswap.model import Plan, Step, Target
+from nodeswap.plan.model import Plan, Step, Target
+from nodeswap.run.execute import Lock
 
 NODESWAP = [sys.executable, "-m", "nodeswap"]
 ROOT = Path(__file__).resolve().parents[1]

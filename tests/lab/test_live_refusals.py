@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from nodeswap.errors import EXIT_GATE, EXIT_INPUT, EXIT_LOCKED
-from nodeswap.execute import Lock
-from nodeswap.hints import commands_in
 from nodeswap.lab import Lab
 from nodeswap.lab.hostroot import HostPaths
+from nodeswap.run.execute import Lock
+from nodeswap.run.hints import commands_in
 
 pytestmark = pytest.mark.lab
 NODESWAP = [sys.executable, "-m", "nodeswap"]

@@ -14,13 +14,13 @@ from dataclasses import replace
 import pytest
 from upgrade_kit import Zone, zone
 
-from nodeswap import journal as J
 from nodeswap.errors import HostKeyError, InputError, LockHeld
-from nodeswap.execute import DEFAULT_LOCK_PATH
-from nodeswap.hints import commands_in
-from nodeswap.journal import Journal
-from nodeswap.model import Plan, Step
-from nodeswap.worldcheck import ZoneMarks
+from nodeswap.live.worldcheck import ZoneMarks
+from nodeswap.plan.model import Plan, Step
+from nodeswap.run import journal as J
+from nodeswap.run.execute import DEFAULT_LOCK_PATH
+from nodeswap.run.hints import commands_in
+from nodeswap.run.journal import Journal
 
 pytestmark = pytest.mark.lab
 SETTINGS = "/pitrix/conf/settings"

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from nodeswap import journal as J
 from nodeswap.errors import LockHeld, StepFailed, StoppedAtGate
-from nodeswap.events import Event, GateReached, Notice, StepEnded, StepOutput
-from nodeswap.execute import Executor
-from nodeswap.journal import Journal
-from nodeswap.model import Analysis, Plan, Step, Target
+from nodeswap.live.zonelock import lock_for
+from nodeswap.plan.model import Analysis, Plan, Step, Target
+from nodeswap.run import journal as J
+from nodeswap.run.events import Event, GateReached, Notice, StepEnded, StepOutput
+from nodeswap.run.execute import Executor
+from nodeswap.run.journal import Journal
 from nodeswap.shell import cmd
 from nodeswap.transport.local import LocalConnector
-from nodeswap.zonelock import lock_for
 
 
 def counting_step(i: int, folder: Path, **kw: object) -> Step:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from nodeswap.fence import CROND, CRONTAB, SELF, Seen, cron_pushes, foreign_jobs, parse, warnings
+from nodeswap.live.fence import (
+    CROND,
+    CRONTAB,
+    SELF,
+    Seen,
+    cron_pushes,
+    foreign_jobs,
+    parse,
+    warnings,
+)
 
 PS = """\
     1     0 /sbin/init

@@ -6,7 +6,7 @@ import pytest
 from zonekit import make_zone, node_text, zone_texts
 
 from nodeswap.errors import InputError
-from nodeswap.inventory import InstallerVersion, parse_components, sorted_names
+from nodeswap.zone.inventory import InstallerVersion, parse_components, sorted_names
 
 
 @pytest.mark.parametrize(("text", "parts"), [

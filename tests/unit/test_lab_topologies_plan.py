@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import yaml
 
-from nodeswap.inventory import InstallerVersion, Zone, ZoneFacts
 from nodeswap.lab.topology import relocate
 from nodeswap.lab.zonefiles import node_settings, random_mac
-from nodeswap.plan import build_plan
-from nodeswap.settings import SettingsFile
-from nodeswap.spec import Spec
-from nodeswap.values import node_name_problem, settings_problems
+from nodeswap.plan.build import build_plan
+from nodeswap.plan.spec import Spec
+from nodeswap.zone.inventory import InstallerVersion, Zone, ZoneFacts
+from nodeswap.zone.settings import SettingsFile
+from nodeswap.zone.values import node_name_problem, settings_problems
 
 TOPOLOGIES = sorted((Path(__file__).parents[2] / "src/nodeswap/lab/topologies").glob("*.yaml"))
 

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 from zonekit import make_spec, make_zone, zone_texts
 
-from nodeswap.plan import build_plan, settings_digests
-from nodeswap.planning import offline_differences
+from nodeswap.live.planning import offline_differences
+from nodeswap.plan.build import build_plan, settings_digests
 
 
 def plan_and_texts(**kw: object) -> tuple[object, dict[str, str]]:

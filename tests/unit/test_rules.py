@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from zonekit import GW, KINDS, VG_GW_OTHER, files_of, make_zone, zone_texts
 
-from nodeswap import rules
 from nodeswap.errors import RuleError
-from nodeswap.inventory import Node, Zone
+from nodeswap.plan import rules
+from nodeswap.zone.inventory import Node, Zone
 
 PREFIXES = ("", "devops1a")
 MAC_RE = re.compile(r"00:16:3e(:[0-9a-f]{2}){3}")

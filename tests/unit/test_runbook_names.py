@@ -9,8 +9,8 @@ import pytest
 from zonekit import make_spec, make_zone
 
 from nodeswap.errors import BugError
-from nodeswap.model import Plan
-from nodeswap.plan import build_plan
+from nodeswap.plan.build import build_plan
+from nodeswap.plan.model import Plan
 from nodeswap.runbooks import common, runbook_for
 from nodeswap.runbooks.base import Context, NodeContext
 from nodeswap.runbooks.commands import exec_nodes

@@ -5,8 +5,6 @@ examples/zone, and nothing outside runbooks/ names a role's module."""
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,13 +12,13 @@ import pytest
 
 from nodeswap import runbooks
 from nodeswap.errors import BugError, RuleError
-from nodeswap.model import Analysis, Plan, Step
-from nodeswap.plan import build_plan
+from nodeswap.live.sources import read_zone
+from nodeswap.plan.build import build_plan
+from nodeswap.plan.model import Analysis, Plan, Step
+from nodeswap.plan.spec import Spec
 from nodeswap.runbooks.base import Context, Fetch, NodeContext, Package, Runbook
 from nodeswap.runbooks.commands import cat_file, supervisor_status
 from nodeswap.runbooks.common import fetch_id, switch_phase
-from nodeswap.sources import read_zone
-from nodeswap.spec import Spec
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "nodeswap"
@@ -196,30 +194,3 @@ def test_the_switch_runs_r30_to_r36_in_order_behind_one_gate() -> None:
         rules = [int(s.rule[1:]) for s in steps]
         assert rules == sorted(rules) and rules[0] == 30 and rules[-1] == 36
         assert [s.gate for s in steps] == [True] + [False] * (len(steps) - 1)
-
-
-# ---- purity, transitively ---------------------------------------------------------------------
-IO_MODULES = {"asyncio", "asyncssh", "subprocess", "socket", "sqlite3", "rich", "typer", "ssl",
-              "urllib", "http"}
-
-
-def loaded_io(module: str) -> list[str]:
-    """The I/O modules importing ``module`` loads, in a fresh interpreter."""
-    code = (f"import sys, {module}\n"
-            f"print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in {IO_MODULES!r})))")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env={"PYTHONPATH": str(ROOT / "src")})
-    return res.stdout.split()
-
-
-@pytest.mark.parametrize("module", ["nodeswap.runbooks", "nodeswap.runbooks.base",
-                                    "nodeswap.runbooks.commands", "nodeswap.runbooks.common",
-                                    "nodeswap.rules"])
-def test_role_free_runbook_modules_load_no_io_module(module: str) -> None:
-    assert loaded_io(module) == []
-
-
-@pytest.mark.xfail(reason="checks.console (curl_command, R36) loads ssl/http.client/urllib."
-                   "request: the checks' split of issue 12 fixes it")
-def test_the_proxy_runbook_loads_no_io_module() -> None:
-    assert loaded_io("nodeswap.runbooks.proxy") == []

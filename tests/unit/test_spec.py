@@ -7,7 +7,7 @@ from ipaddress import IPv4Address
 import pytest
 
 from nodeswap.errors import SpecError
-from nodeswap.spec import Spec
+from nodeswap.plan.spec import Spec
 
 GOOD = """\
 role: proxy

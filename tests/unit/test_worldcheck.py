@@ -16,17 +16,10 @@ from pathlib import Path
 import pytest
 from zonekit import make_spec, make_zone
 
-from nodeswap import journal as J
-from nodeswap.discover import Snapshot
 from nodeswap.errors import InputError
-from nodeswap.hints import Hints, commands_in
-from nodeswap.journal import AttemptRecord, Journal, ZoneMark
-from nodeswap.model import Plan
-from nodeswap.plan import build_plan
-from nodeswap.planning import FINGERPRINT_KIND
-from nodeswap.runs import status_text
-from nodeswap.transport.base import Result
-from nodeswap.worldcheck import (
+from nodeswap.live.discover import Snapshot
+from nodeswap.live.planning import FINGERPRINT_KIND
+from nodeswap.live.worldcheck import (
     Effect,
     ZoneMarks,
     ZoneState,
@@ -40,6 +33,13 @@ from nodeswap.worldcheck import (
     settings_file,
     sha,
 )
+from nodeswap.plan.build import build_plan
+from nodeswap.plan.model import Plan
+from nodeswap.run import journal as J
+from nodeswap.run.hints import Hints, commands_in
+from nodeswap.run.journal import AttemptRecord, Journal, ZoneMark
+from nodeswap.run.runs import status_text
+from nodeswap.transport.base import Result
 
 TODAY = "20261127"
 VERSION = {"current": {"installer": "4.3.1"}}

@@ -15,13 +15,20 @@ import pytest
 from zonekit import make_spec, make_zone
 
 from nodeswap.errors import EXIT_INPUT, InputError, PlanFileError
-from nodeswap.journal import Journal, journal_path
-from nodeswap.knownhosts import merged
-from nodeswap.model import Plan, Target, ZoneId
-from nodeswap.plan import build_plan
-from nodeswap.reach import make_reach
-from nodeswap.runs import find_run, journal_name, own_known_hosts, read_plan, start, state_dir_for
-from nodeswap.zonecheck import Given, problems_before_contact, write_label
+from nodeswap.live.reach import make_reach
+from nodeswap.live.zonecheck import Given, problems_before_contact, write_label
+from nodeswap.plan.build import build_plan
+from nodeswap.plan.model import Plan, Target, ZoneId
+from nodeswap.run.journal import Journal, journal_path
+from nodeswap.run.runs import (
+    find_run,
+    journal_name,
+    own_known_hosts,
+    read_plan,
+    start,
+    state_dir_for,
+)
+from nodeswap.zone.knownhosts import merged
 
 KEY = "ssh-ed25519 SHA256:planplanplanplanplanplanplanplanplanplanpla"
 
@@ -236,7 +243,7 @@ def test_the_guard_sees_connections(tmp_path: Path, no_connections: list[Any]) -
 
 def test_resume_refuses_a_run_of_another_firstbox_before_any_connection(
         tmp_path: Path, no_connections: list[Any]) -> None:  # fmt: skip
-    from nodeswap.runs import refuse_other_zone_for_run  # noqa: PLC0415
+    from nodeswap.run.runs import refuse_other_zone_for_run  # noqa: PLC0415
 
     reach = make_reach(lab=None, firstbox="root@10.16.100.2")
     j = Journal.open(journal_path(tmp_path, "zz1a"))

@@ -1,8 +1,9 @@
 """`nodeswap plan`: build the whole plan offline from a copy of the settings folder.
 
-Thin: read the inputs (nodeswap.sources), call nodeswap.plan.build_plan, render with rich or as
-JSON, and optionally save it atomically (``--out``). Invalid input raises InputError, which the
-CLI turns into every problem on stderr and exit status 2; nothing is written then.
+Thin: read the inputs (nodeswap.live.sources), call nodeswap.plan.build.build_plan, render
+with rich or as JSON, and optionally save it atomically (``--out``). Invalid input raises
+InputError, which the CLI turns into every problem on stderr and exit status 2; nothing is
+written then.
 """
 
 from __future__ import annotations
@@ -24,22 +25,22 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from nodeswap import planfile
-from nodeswap.discover import Snapshot
 from nodeswap.errors import InputError, LockHeld, Problem
-from nodeswap.execute import DEFAULT_LOCK_PATH
-from nodeswap.hints import PREFIX, Hints
-from nodeswap.model import Plan, Target
-from nodeswap.plan import build_plan
-from nodeswap.planning import plan_live
-from nodeswap.reach import Reach
-from nodeswap.runs import effective_state, next_lines, state_dir_for, unfinished_runs
-from nodeswap.sources import read_spec, read_zone
-from nodeswap.spec import Spec
+from nodeswap.live.discover import Snapshot
+from nodeswap.live.planning import plan_live
+from nodeswap.live.reach import Reach
+from nodeswap.live.sources import read_spec, read_zone
+from nodeswap.live.zonecheck import write_label
+from nodeswap.live.zonelock import read_held
+from nodeswap.plan import planfile
+from nodeswap.plan.build import build_plan
+from nodeswap.plan.model import Plan, Target
+from nodeswap.plan.spec import Spec
+from nodeswap.run.execute import DEFAULT_LOCK_PATH
+from nodeswap.run.hints import PREFIX, Hints
+from nodeswap.run.runs import effective_state, next_lines, state_dir_for, unfinished_runs
 from nodeswap.transport.redact import Redactor
 from nodeswap.transport.ssh import SshConnector
-from nodeswap.zonecheck import write_label
-from nodeswap.zonelock import read_held
 
 from .discover_cmd import (
     DirectOpt,
@@ -125,7 +126,7 @@ def _live_plan(reach: Reach, spec_file: Path, *, seed: int | None, today: str,
     """Refuse a zone being upgraded (its lock held: exit 4) or left half-applied by a run
     that holds no lock (exit 2 unless ``ignore_unfinished``); then discover the zone, draw
     MACs on firstbox (R9), check temporary addresses (R16) and the hosts' room (R4,
-    R13-R15), and plan (nodeswap.planning)."""
+    R13-R15), and plan (nodeswap.live.planning)."""
     spec = read_spec(spec_file)
     if seed is not None:
         spec = spec.model_copy(update={"seed": seed})

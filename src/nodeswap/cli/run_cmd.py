@@ -1,7 +1,7 @@
 """`nodeswap apply PLAN.json`, `status`, `resume RUN`, `rollback RUN`: runs of a built plan.
 
 Thin: read the plan file, open the zone's journal, build a connector (SSH via firstbox, or
---local), hand both to nodeswap.execute.Executor, render its events (rich on a terminal,
+--local), hand both to nodeswap.run.execute.Executor, render its events (rich on a terminal,
 plain lines otherwise, JSON lines with --json). How to reach hosts is stored with the run,
 so `resume` needs only the run id. Issue 6 adds discovery and the inventory check to apply.
 """
@@ -19,16 +19,16 @@ from typing import Annotated, Any
 
 import typer
 
-from nodeswap import journal as J
-from nodeswap import planfile
 from nodeswap.errors import InputError, Problem
-from nodeswap.events import NORMAL, QUIET, VERBOSE, EventSink, JsonView, PlainView, RichView
-from nodeswap.execute import DEFAULT_LOCK_PATH, Approver
-from nodeswap.gates import Gate
-from nodeswap.hints import Hints, commands_in
-from nodeswap.journal import Journal
-from nodeswap.reach import make_reach
-from nodeswap.runs import (
+from nodeswap.live.reach import make_reach
+from nodeswap.plan import planfile
+from nodeswap.run import journal as J
+from nodeswap.run.events import NORMAL, QUIET, VERBOSE, EventSink, JsonView, PlainView, RichView
+from nodeswap.run.execute import DEFAULT_LOCK_PATH, Approver
+from nodeswap.run.gates import Gate
+from nodeswap.run.hints import Hints, commands_in
+from nodeswap.run.journal import Journal
+from nodeswap.run.runs import (
     STATUS_EXIT,
     drive,
     effective_state,

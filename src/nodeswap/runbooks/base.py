@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from nodeswap.model import Step
+from nodeswap.plan.model import Step
 
 
 @dataclass(frozen=True)

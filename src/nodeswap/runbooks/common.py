@@ -13,9 +13,9 @@ VM after R31-R33), and physical hosts by their node name.
 from __future__ import annotations
 
 from nodeswap.errors import BugError
-from nodeswap.model import Step, Target
+from nodeswap.plan.model import Step, Target
 from nodeswap.shell import chain, cmd, write_file_atomic
-from nodeswap.values import node_name_problem
+from nodeswap.zone.values import node_name_problem
 
 from .base import Context, NodeContext, Runbook
 from .commands import (

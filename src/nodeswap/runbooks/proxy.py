@@ -10,7 +10,7 @@ R35, R36 console) and the warnings.
 from __future__ import annotations
 
 from nodeswap.checks.console import curl_command
-from nodeswap.model import Analysis, Step
+from nodeswap.plan.model import Analysis, Step
 from nodeswap.shell import cmd
 
 from . import register

@@ -1,6 +1,6 @@
 """The runbook's decisions for the new settings files (R7-R17), one small function each. Pure.
 
-Each function takes the zone (nodeswap.inventory) and what the operator gave in the spec, and
+Each function takes the zone (nodeswap.zone.inventory) and what the operator gave in the spec, and
 returns a value or raises RuleError whose Problem names the rule, the spec key and the bad value.
 Nothing here does I/O or builds commands (that is runbooks/).
 """
@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from ipaddress import IPv4Address, IPv4Network
 
 from nodeswap.errors import Problem, RuleError
-from nodeswap.inventory import Node, Zone
-from nodeswap.settings import SettingsFile
+from nodeswap.zone.inventory import Node, Zone
+from nodeswap.zone.settings import SettingsFile
 
 EIP_SECTION = "Eip Network"
 DEFAULT_EIP_START = IPv4Address("2.2.2.2")

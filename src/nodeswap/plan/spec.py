@@ -25,7 +25,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from nodeswap import runbooks
 from nodeswap.errors import Problem, SpecError
-from nodeswap.values import interface_problem, node_name_problem, os_problem, shown
+from nodeswap.zone.values import interface_problem, node_name_problem, os_problem, shown
 
 _MAC = re.compile(r"00:16:3e(?::[0-9a-f]{2}){3}")
 

@@ -25,8 +25,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nodeswap import fence
-from nodeswap import journal as J
 from nodeswap.errors import (
     BugError,
     LockHeld,
@@ -36,7 +34,10 @@ from nodeswap.errors import (
     TransportError,
     ZoneError,
 )
-from nodeswap.events import (
+from nodeswap.live import fence
+from nodeswap.plan.model import Plan, Step, Target
+from nodeswap.run import journal as J
+from nodeswap.run.events import (
     EventSink,
     GateReached,
     Notice,
@@ -47,11 +48,10 @@ from nodeswap.events import (
     StepStarted,
     discard,
 )
-from nodeswap.gates import Gate, GateCheck, file_diff, group_findings, rechecks, written_path
-from nodeswap.hints import Hints
-from nodeswap.interrupt import cause
-from nodeswap.journal import Journal, OutputRecorder
-from nodeswap.model import Plan, Step, Target
+from nodeswap.run.gates import Gate, GateCheck, file_diff, group_findings, rechecks, written_path
+from nodeswap.run.hints import Hints
+from nodeswap.run.interrupt import cause
+from nodeswap.run.journal import Journal, OutputRecorder
 from nodeswap.shell import chain, cmd
 from nodeswap.transport.base import Connector, Result, Transport
 from nodeswap.transport.redact import Redactor, Secret
@@ -63,7 +63,7 @@ Analyzer = Callable[[str, str, "str | None", Mapping[str, str]], object]
 # SIGTERM while the operator reads cancels it like any other wait.
 Approver = Callable[[Gate], "bool | Awaitable[bool]"]
 # Called after a step (kind "run") or its undo ("undo") succeeded, before it is marked done:
-# records the zone's fingerprint where the step may have changed it (nodeswap.worldcheck).
+# records the zone's fingerprint where the step may have changed it (nodeswap.live.worldcheck).
 ZoneMark = Callable[[str, Plan, Step, str], Awaitable[None]]
 
 DEFAULT_LOCK_PATH = "/var/lib/nodeswap/zone.lock"
@@ -409,7 +409,7 @@ class Executor:
 
     async def _fence_notes(self, plan: Plan) -> list[str]:
         """R20 at every gate: update, build or exec jobs nodeswap did not start running on
-        firstbox, and cron entries that push pitrix-hosts (nodeswap.fence)."""
+        firstbox, and cron entries that push pitrix-hosts (nodeswap.live.fence)."""
         fb = self._firstbox(plan)
         if fb is None:
             return []

@@ -13,18 +13,18 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from nodeswap import fence
-from nodeswap.discover import Asker, Snapshot, discover, firstbox_part, ping_from, variables_of
 from nodeswap.errors import PlanFileError, Problem, RuleError, ZoneError
-from nodeswap.inventory import Zone
-from nodeswap.model import Plan, Target, ZoneId
-from nodeswap.plan import build_plan, settings_digests
-from nodeswap.planfile import FINGERPRINT_KIND
-from nodeswap.preflight import check as preflight
+from nodeswap.live import fence
+from nodeswap.live.discover import Asker, Snapshot, discover, firstbox_part, ping_from, variables_of
+from nodeswap.plan.build import build_plan, settings_digests
+from nodeswap.plan.model import Plan, Target, ZoneId
+from nodeswap.plan.planfile import FINGERPRINT_KIND
+from nodeswap.plan.preflight import check as preflight
+from nodeswap.plan.spec import Spec
 from nodeswap.shell import cmd
-from nodeswap.spec import Spec
 from nodeswap.transport.base import Connector
 from nodeswap.transport.hostkey import presented_key
+from nodeswap.zone.inventory import Zone
 
 GEN_MAC = "/pitrix/bin/gen_mac.py"
 _MAC = re.compile(r"^00:16:3e(?::[0-9a-f]{2}){3}$")

@@ -40,9 +40,16 @@ from typing import Any
 
 from nodeswap.checks.registry import KINDS
 from nodeswap.errors import PlanFileError, Problem
-from nodeswap.model import DIGEST_KEY, LOCAL_TRANSPORT, PLAN_FORMAT, Plan, canonical_json, digest_of
+from nodeswap.plan.model import (
+    DIGEST_KEY,
+    LOCAL_TRANSPORT,
+    PLAN_FORMAT,
+    Plan,
+    canonical_json,
+    digest_of,
+)
 
-FINGERPRINT_KIND = "zone-state"  # the one meta.fingerprint_kind (nodeswap.planning)
+FINGERPRINT_KIND = "zone-state"  # the one meta.fingerprint_kind (nodeswap.live.planning)
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 MAX_PROBLEMS = 20
 

@@ -15,28 +15,28 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from nodeswap import journal as J
-from nodeswap import planfile
 from nodeswap.errors import InputError, Interrupted, NodeswapError, Problem
-from nodeswap.events import EventSink
-from nodeswap.execute import DEFAULT_LOCK_PATH, Approver, Executor, operator_name
-from nodeswap.hints import Hints
-from nodeswap.interrupt import cancel_on_signals
-from nodeswap.journal import Journal, default_state_dir, journal_path
-from nodeswap.knownhosts import merged, with_key, without_host
-from nodeswap.model import Plan, Target
-from nodeswap.planning import offline_plan_matches, zone_unchanged
-from nodeswap.reach import Reach, make_reach
+from nodeswap.live.planning import offline_plan_matches, zone_unchanged
+from nodeswap.live.reach import Reach, make_reach
+from nodeswap.live.worldcheck import ZoneMarks, accepted_lines
+from nodeswap.live.zonecheck import refuse_other_zone, write_label
+from nodeswap.live.zonelock import acquire, lock_for, log_refusal, release
+from nodeswap.plan import planfile
+from nodeswap.plan.model import Plan, Target
+from nodeswap.run import journal as J
+from nodeswap.run.events import EventSink
+from nodeswap.run.execute import DEFAULT_LOCK_PATH, Approver, Executor, operator_name
+from nodeswap.run.hints import Hints
+from nodeswap.run.interrupt import cancel_on_signals
+from nodeswap.run.journal import Journal, default_state_dir, journal_path
 from nodeswap.transport.base import Connector
 from nodeswap.transport.local import LocalConnector
 from nodeswap.transport.ssh import SshConnector
-from nodeswap.worldcheck import ZoneMarks, accepted_lines
-from nodeswap.zonecheck import refuse_other_zone, write_label
-from nodeswap.zonelock import acquire, lock_for, log_refusal, release
+from nodeswap.zone.knownhosts import merged, with_key, without_host
 
 
 def read_plan(path: Path) -> Plan:
-    """The plan file at ``path``, checked (nodeswap.planfile: its digest, its schema);
+    """The plan file at ``path``, checked (nodeswap.plan.planfile: its digest, its schema);
     PlanFileError (exit 2) naming the file and the JSON path of every problem otherwise."""
     return planfile.read(path)
 

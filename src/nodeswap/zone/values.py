@@ -34,7 +34,7 @@ from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
 
 from nodeswap.errors import Problem
-from nodeswap.settings import Assignment, SettingsFile
+from nodeswap.zone.settings import Assignment, SettingsFile
 
 __all__ = [
     "KEY_TYPES",

@@ -13,7 +13,7 @@ it destroyed (time and reason kept, for the report and for messages).
 
 Schema versions (meta 'schema'): 1, pinned_keys one row per key_id for the zone; 2, one live
 row per (run_id, key_id), retired rows kept; 3, zone_marks: the zone's fingerprint as a run
-recorded it (nodeswap.worldcheck). ``Journal.open`` migrates a version 1 or 2 file.
+recorded it (nodeswap.live.worldcheck). ``Journal.open`` migrates a version 1 or 2 file.
 
 This module knows nothing of transports or the screen; it stores and answers.
 """
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from nodeswap.errors import BugError, InputError, Problem
-from nodeswap.model import Plan
+from nodeswap.plan.model import Plan
 from nodeswap.transport.redact import LineRedactor, Redactor
 
 SCHEMA_VERSION = 3
@@ -155,7 +155,7 @@ class PinRecord:
 
 @dataclass(frozen=True)
 class ZoneMark:
-    """The zone's fingerprint as run ``run_id`` recorded it (see nodeswap.worldcheck).
+    """The zone's fingerprint as run ``run_id`` recorded it (see nodeswap.live.worldcheck).
     ``kind``: start, run (after step ``step_id``), undo (after its undo), accepted (a person
     accepted the zone as it was: ``operator``, ``note`` say who and what)."""
 

@@ -1,7 +1,7 @@
 """The zone lock on firstbox, outside a run: taken by ``runs.start`` before a run is recorded
 (issue 14), read by ``plan`` (a zone being upgraded is not planned again), and the refusal log.
 
-The lock file and its content are the executor's (``nodeswap.execute.Lock``): ``start`` takes
+The lock file and its content are the executor's (``nodeswap.run.execute.Lock``): ``start`` takes
 it with the id of the run it is about to record and this process's pid, so the executor that
 then drives that run in this process recognises it as its own (``Lock.is_this_process``) and
 goes on under it; resume and rollback take it themselves, as before.
@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nodeswap.errors import LockHeld, TransportError
-from nodeswap.execute import (
+from nodeswap.plan.model import Target
+from nodeswap.run.execute import (
     LOCK_TIMEOUT,
     Executor,
     Lock,
@@ -24,7 +25,6 @@ from nodeswap.execute import (
     release_lock_command,
     take_lock_command,
 )
-from nodeswap.model import Target
 from nodeswap.shell import cmd
 from nodeswap.transport.base import Transport
 

@@ -212,7 +212,7 @@ class Plan:
     def from_dict(cls, data: Mapping[str, Any]) -> Plan:
         """Rebuild a plan from to_dict() output (its ``digest``, if any, is not checked here).
         Raises KeyError/TypeError on bad shape. Plan files are checked first, field by field,
-        by nodeswap.planfile. A plan of another format is refused (ValueError) rather than
+        by nodeswap.plan.planfile. A plan of another format is refused (ValueError) rather than
         guessed at."""
         if data.get("format") != PLAN_FORMAT:
             raise ValueError(f"plan format {data.get('format')!r}: this nodeswap reads format "

@@ -12,10 +12,10 @@ import stat
 from pathlib import Path
 
 from nodeswap.errors import InputError, Problem, SettingsError, SpecError
-from nodeswap.inventory import InstallerVersion, Zone, ZoneFacts, parse_components
-from nodeswap.settings import SettingsFile
-from nodeswap.spec import Spec
-from nodeswap.values import shown
+from nodeswap.plan.spec import Spec
+from nodeswap.zone.inventory import InstallerVersion, Zone, ZoneFacts, parse_components
+from nodeswap.zone.settings import SettingsFile
+from nodeswap.zone.values import shown
 
 
 def _read_regular(path: Path, shown_path: str) -> bytes:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 
-from nodeswap.discover import Snapshot
 from nodeswap.errors import Problem
-from nodeswap.model import Plan
-from nodeswap.settings import SettingsFile
+from nodeswap.live.discover import Snapshot
+from nodeswap.plan.model import Plan
+from nodeswap.zone.settings import SettingsFile
 
 # A new VM's disk is a qcow2 overlay of the base image; leave room for it to grow.
 MIN_DISK_MB = 10 * 1024

@@ -15,7 +15,7 @@ import difflib
 import shlex
 from dataclasses import dataclass, field
 
-from nodeswap.model import Plan, Step
+from nodeswap.plan.model import Plan, Step
 
 SUMMARY_DIFF_LINES = 40
 SUMMARY_PREVIEW_LINES = 30

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
 
-from nodeswap import values
 from nodeswap.errors import InputError, Problem, SettingsError
-from nodeswap.settings import SettingsFile
+from nodeswap.zone import values
+from nodeswap.zone.settings import SettingsFile
 
 COMPONENTS = ("boss", "boss2", "warehouse")
 

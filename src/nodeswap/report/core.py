@@ -32,14 +32,14 @@ from typing import Protocol
 
 from markupsafe import Markup, escape
 
-from nodeswap import journal as J
 from nodeswap.checks import analyze
 from nodeswap.checks.findings import Difference
 from nodeswap.checks.supervisor import parse_exec_nodes, parse_status
 from nodeswap.errors import InputError, SettingsError
-from nodeswap.model import Plan, Step
-from nodeswap.settings import SettingsFile
+from nodeswap.plan.model import Plan, Step
+from nodeswap.run import journal as J
 from nodeswap.transport.redact import Redactor
+from nodeswap.zone.settings import SettingsFile
 
 TAIL_LINES = 40
 DIFF_KINDS = ("haproxy", "rc")
@@ -54,7 +54,7 @@ CLASS_ORDER = {"unexpected": 0, "attention": 1, "ignored": 2}
 
 
 class JournalReader(Protocol):
-    """What the report reads from a journal (nodeswap.journal.Journal has it)."""
+    """What the report reads from a journal (nodeswap.run.journal.Journal has it)."""
 
     def run(self, run_id: str) -> J.RunRecord: ...
     def steps(self, run_id: str) -> list[J.StepRecord]: ...
@@ -678,7 +678,7 @@ def render_html(r: RunReport) -> str:
     import jinja2  # noqa: PLC0415 (only the HTML rendering needs it)
 
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("nodeswap", "templates"),
+        loader=jinja2.PackageLoader("nodeswap.report", "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True,
     )  # fmt: skip

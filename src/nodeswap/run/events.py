@@ -67,7 +67,7 @@ class GateReached:
     title: str
     command: str
     approved: bool | None = None  # None: waiting (stopped), True/False: answer
-    summary: str = ""  # what is decided: the change, the checks run again (nodeswap.gates)
+    summary: str = ""  # what is decided: the change, the checks run again (nodeswap.run.gates)
 
 
 @dataclass(frozen=True)

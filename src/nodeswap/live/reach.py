@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nodeswap.errors import InputError, Problem
-from nodeswap.model import Target
+from nodeswap.plan.model import Target
 from nodeswap.transport.ssh import SshConfig
 
 

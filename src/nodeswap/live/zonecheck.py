@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from nodeswap.errors import InputError, Problem
-from nodeswap.model import Plan
-from nodeswap.reach import Reach
+from nodeswap.live.reach import Reach
+from nodeswap.plan.model import Plan
 
 LABEL = "zone.json"
 

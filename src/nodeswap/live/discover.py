@@ -30,13 +30,13 @@ from typing import Any
 import yaml
 
 from nodeswap.errors import InputError, Problem, SettingsError, TransportError, ZoneError
-from nodeswap.inventory import InstallerVersion, Zone, ZoneFacts
-from nodeswap.model import Target
+from nodeswap.plan.model import Target
 from nodeswap.runbooks import runbook_for
-from nodeswap.settings import SettingsFile, decode
 from nodeswap.shell import cmd
 from nodeswap.transport.base import Connector, Result
-from nodeswap.values import shown
+from nodeswap.zone.inventory import InstallerVersion, Zone, ZoneFacts
+from nodeswap.zone.settings import SettingsFile, decode
+from nodeswap.zone.values import shown
 
 SETTINGS_DIR = "/pitrix/conf/settings"
 VARIABLES_DIR = "/pitrix/conf/variables"

@@ -11,19 +11,21 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from nodeswap import values
 from nodeswap.errors import BugError, InputError, Problem, RuleError
-from nodeswap.inventory import V4_3, Node, Zone, sorted_names
-from nodeswap.model import NodePlan, Plan, PlannedFile, ZoneId
+from nodeswap.plan.model import NodePlan, Plan, PlannedFile, ZoneId
 from nodeswap.runbooks import common, runbook_for
 from nodeswap.runbooks.base import Context, NodeContext
 from nodeswap.runbooks.commands import settings_path
-from nodeswap.settings import SettingsFile
-from nodeswap.spec import Spec
+from nodeswap.zone import values
+from nodeswap.zone.inventory import V4_3, Node, Zone, sorted_names
+from nodeswap.zone.settings import SettingsFile
 
 from . import rules
+
+if TYPE_CHECKING:  # the spec is pydantic, whose plugin registry loads importlib.metadata
+    from nodeswap.plan.spec import Spec
 
 T = TypeVar("T")
 

@@ -38,8 +38,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nodeswap import journal as J
-from nodeswap.discover import (
+from nodeswap.errors import InputError, NodeswapError, Problem, ZoneError
+from nodeswap.live.discover import (
     SETTINGS_DIR,
     VARIABLE_FILES,
     VARIABLES_DIR,
@@ -49,12 +49,12 @@ from nodeswap.discover import (
     parse_version_json,
     variables_of,
 )
-from nodeswap.errors import InputError, NodeswapError, Problem, ZoneError
-from nodeswap.events import EventSink, Notice, discard
-from nodeswap.hints import Hints
-from nodeswap.journal import AttemptRecord, Journal, ZoneMark
-from nodeswap.model import Plan, Step, Target
-from nodeswap.planfile import FINGERPRINT_KIND
+from nodeswap.plan.model import Plan, Step, Target
+from nodeswap.plan.planfile import FINGERPRINT_KIND
+from nodeswap.run import journal as J
+from nodeswap.run.events import EventSink, Notice, discard
+from nodeswap.run.hints import Hints
+from nodeswap.run.journal import AttemptRecord, Journal, ZoneMark
 from nodeswap.shell import cmd
 
 READ_TIMEOUT = 120.0
@@ -176,7 +176,7 @@ def records_after(plan: Plan, step: Step, kind: str) -> bool:
 def settings_file(step: Step) -> str | None:
     """The settings file (its name in the settings folder) a step writes with a text the
     plan holds, or None."""
-    from nodeswap.gates import written_path  # noqa: PLC0415 (gates imports the executor side)
+    from nodeswap.run.gates import written_path  # noqa: PLC0415 (gates imports the executor side)
 
     path = written_path(step)
     prefix = SETTINGS_DIR.rstrip("/") + "/"
