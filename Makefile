@@ -3,16 +3,24 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup test test-fast fuzz fuzz-ci lint typecheck demo bench clean
+.PHONY: setup test test-fast test-slow fuzz fuzz-ci lint typecheck demo bench clean
+# Two workers, a lab each (tests/lab/conftest.py); a test file stays on one worker (its labs).
+XDIST := -n 2 --dist loadfile
 
 setup:
 	@bash scripts/setup.sh
 
+# Every test but the slow ones and the fuzz targets: unit, CLI and lab tests (goal: 5 minutes).
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(XDIST) -m "not slow"
 
+# What needs no lab and no root: unit and CLI tests (goal: 30 s with the set-up).
 test-fast: setup
-	$(PY) -m pytest -q tests/unit
+	$(PY) -m pytest -q -n 2 -m "not slow and not lab" tests/unit tests/test_*.py
+
+# The long lab tests (every other topology, the fault matrix): .ci/run runs them after make test.
+test-slow: setup
+	$(PY) -m pytest -q $(XDIST) -m slow
 
 # Fuzz targets (tests/fuzz, marker `fuzz`, deselected from the runs above): settings files,
 # haproxy.cfg, specs, hosts files, plan files. `fuzz`: 10^5 examples per target (long);

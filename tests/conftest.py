@@ -1,14 +1,26 @@
-"""Shared test configuration: the `lab` marker needs root (the lab mounts and chroots)."""
+"""Shared test configuration.
+
+- `lab` tests need root (the lab mounts and chroots): skipped otherwise.
+- `slow` tests run in `make test-slow` (`-m slow`), not in `make test`; `fuzz` targets only with
+  `-m fuzz` (`make fuzz`, `make fuzz-ci`).
+- Hypothesis runs without its speed health checks and deadlines: the suite runs two workers on
+  a 2-core machine, often beside a lab, so generation speed says nothing about the code.
+"""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("nodeswap", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+if not os.environ.get("HYPOTHESIS_PROFILE"):
+    settings.load_profile("nodeswap")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    slow = os.environ.get("NODESWAP_SLOW") == "1"
     if "fuzz" not in (config.getoption("markexpr") or ""):  # fuzz targets: only with -m fuzz
         fuzz = [item for item in items if "fuzz" in item.keywords]
         if fuzz:
@@ -17,5 +29,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "lab" in item.keywords and os.geteuid() != 0:
             item.add_marker(pytest.mark.skip(reason="the lab needs root"))
-        if "slow" in item.keywords and not slow:
-            item.add_marker(pytest.mark.skip(reason="slow: set NODESWAP_SLOW=1"))

@@ -54,6 +54,7 @@ def assert_stopped_at(z: Zone, step_id: str, rule: str, *words: str) -> StepFail
     return err
 
 
+@pytest.mark.slow
 def test_new_vm_goes_down_mid_step_then_resume_finishes() -> None:
     """host-down on the new VM at the moment its first step starts (R23's VIP watch: the
     connection is open, the command not yet run): the step fails naming the lost connection;
@@ -77,6 +78,7 @@ def test_new_vm_goes_down_mid_step_then_resume_finishes() -> None:
         z.assert_upgraded()
 
 
+@pytest.mark.slow
 def test_update_sh_fails_then_resume_after_clearing() -> None:
     with zone() as z:
         z.plan()
@@ -92,6 +94,7 @@ def test_update_sh_fails_then_resume_after_clearing() -> None:
         z.assert_upgraded()
 
 
+@pytest.mark.slow
 def test_service_fatal_on_a_new_node_fails_r29_then_resume_finishes() -> None:
     """A program FATAL on the new node: exec_nodes.sh (by name: still the old nodes, and its
     exit status masks remote failures) says nothing; R29's per-node parse of
@@ -115,6 +118,7 @@ def test_service_fatal_on_a_new_node_fails_r29_then_resume_finishes() -> None:
         z.assert_upgraded()
 
 
+@pytest.mark.slow
 def test_new_node_takes_the_vip_then_resume_after_the_remedy() -> None:
     """keepalived on the new node (at its temporary address) takes the VIP: R23's VIP watch
     stops the run at once, with the remedy (stop keepalived there). Done as it says, the VIP
@@ -223,6 +227,7 @@ def hang_at_switch() -> Iterator[tuple[Zone, HangAtSwitch]]:
         yield z, seen
 
 
+@pytest.mark.slow
 def test_new_vm_hangs_at_the_switch_stops_then_resume_finishes(
         hang_at_switch: tuple[Zone, HangAtSwitch]) -> None:
     z, seen = hang_at_switch
@@ -236,6 +241,7 @@ def test_new_vm_hangs_at_the_switch_stops_then_resume_finishes(
     z.assert_upgraded()
 
 
+@pytest.mark.slow
 def test_new_vm_hangs_at_the_switch_message_names_step_and_rule(
         hang_at_switch: tuple[Zone, HangAtSwitch]) -> None:
     _z, seen = hang_at_switch

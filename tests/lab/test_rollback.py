@@ -27,6 +27,7 @@ def test_rollback_after_launch_when_update_sh_fails() -> None:
         z.assert_rolled_back()
 
 
+@pytest.mark.slow
 def test_rollback_after_deploy_at_the_first_gate() -> None:
     with zone() as z:
         plan = z.plan()
@@ -71,6 +72,7 @@ def test_rollback_after_the_first_switch() -> None:
         z.assert_rolled_back()
 
 
+@pytest.mark.slow
 def test_no_rollback_once_archiving_began() -> None:
     with zone() as z:
         assert z.run() == "done"

@@ -20,7 +20,12 @@ TOPOLOGIES = {
 COMPONENT_RULES = {"boss": "R24", "boss2": "R25", "warehouse": "R26"}
 
 
-@pytest.mark.parametrize("topology", TOPOLOGIES)
+# default and vg-other-24 (VG nodes, another /24) in make test; the others in make test-slow
+QUICK = ("default", "vg-other-24")
+
+
+@pytest.mark.parametrize("topology", [t if t in QUICK else pytest.param(t, marks=pytest.mark.slow)
+                                      for t in TOPOLOGIES])
 def test_upgrade_ends_in_the_verified_state(topology: str) -> None:
     old_tools, components = TOPOLOGIES[topology]
     with zone(topology) as z:
