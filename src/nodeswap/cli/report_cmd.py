@@ -1,4 +1,4 @@
-"""`nodeswap report [RUN] [--html FILE] [--markdown FILE]`: what a run did (issue 6).
+"""`nodeswap report [RUN] [--html FILE] [--markdown FILE]`: what a run did.
 
 Thin: find the journal that holds RUN (or the latest run of any journal in the state folder,
 chosen as `status` and `resume` choose it: --state-dir, else --lab's LAB/nodeswap, else the

@@ -1,6 +1,6 @@
 """Preflight: can the zone take this plan? Pure: a plan and a discovery snapshot in, problems out.
 
-Checked before a live plan is handed out (issue 6): each new VM's physical host has the room
+Checked before a live plan is handed out: each new VM's physical host has the room
 (CPU, memory, disk for /pitrix/kernels) and the bridges (R13-R15); the temporary addresses do
 not answer (R16); the target OS's base image and package repository are prepared on firstbox
 (R4). A warning (not a stop) when the target OS is one the zone's update tooling has no apt
