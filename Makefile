@@ -38,3 +38,7 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: golden
+golden: setup  # rewrite tests/golden/*.plan.json from the current code; review the diff
+	NODESWAP_UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/test_golden_plans.py

@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from nodeswap.plan import build_plan
-from nodeswap.sources import read_spec, read_zone
+from nodeswap.live.sources import read_spec, read_zone
+from nodeswap.plan.build import build_plan
 
 NODES = 1000
 RUNS = 5

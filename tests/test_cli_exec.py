@@ -20,7 +20,7 @@ from nodeswap.errors import (
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
 )
-from nodeswap.model import Plan, Step, Target
+from nodeswap.plan.model import Plan, Step, Target
 from nodeswap.shell import cmd
 
 NODESWAP = [sys.executable, "-m", "nodeswap"]

@@ -96,6 +96,18 @@ def test_bad_input_exits_2_and_writes_nothing(zone: Path, tmp_path: Path, case: 
     assert not out.exists() and res.stdout == ""
 
 
+def test_a_role_without_a_runbook_exits_2_naming_the_known_roles(zone: Path,
+                                                                  tmp_path: Path) -> None:
+    spec = tmp_path / "up.yaml"
+    spec.write_text(SPEC.replace("role: proxy", "role: toy"))
+    out = tmp_path / "plan.json"
+    res = run(*plan_args(zone, spec, out))
+    assert res.returncode == 2, res.stderr
+    assert f"{spec}:1: key role: no runbook for role 'toy': the known roles are " in res.stderr
+    assert "proxy" in res.stderr.split("the known roles are ", 1)[1]
+    assert not out.exists()
+
+
 def test_malformed_settings_name_file_and_line(zone: Path, tmp_path: Path) -> None:
     text = (zone / "proxy0").read_text().replace('role="proxy"', 'role="proxy')
     (zone / "proxy0").write_text(text)

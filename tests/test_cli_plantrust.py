@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from nodeswap.errors import EXIT_GATE, EXIT_INPUT
-from nodeswap.model import Plan, Step, Target
+from nodeswap.plan.model import Plan, Step, Target
 from nodeswap.shell import cmd
 
 NODESWAP = [sys.executable, "-m", "nodeswap"]

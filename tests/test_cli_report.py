@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from nodeswap.errors import StepFailed
-from nodeswap.execute import Executor
-from nodeswap.journal import Journal
-from nodeswap.model import Analysis, NodePlan, Plan, Step, Target
+from nodeswap.plan.model import Analysis, NodePlan, Plan, Step, Target
+from nodeswap.run.execute import Executor
+from nodeswap.run.journal import Journal
 from nodeswap.shell import cmd
 from nodeswap.transport.local import LocalConnector
 

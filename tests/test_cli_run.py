@@ -16,8 +16,8 @@ from pathlib import Path
 import pexpect
 
 from nodeswap.errors import EXIT_FAILED, EXIT_GATE, EXIT_INPUT
-from nodeswap.hints import commands_in
-from nodeswap.model import Plan, Step, Target
+from nodeswap.plan.model import Plan, Step, Target
+from nodeswap.run.hints import commands_in
 from nodeswap.shell import cmd
 
 NODESWAP = [sys.executable, "-m", "nodeswap"]

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from nodeswap.errors import EXIT_INPUT, EXIT_LOCKED
-from nodeswap.execute import Lock
-from nodeswap.model import Plan, Step, Target
+from nodeswap.plan.model import Plan, Step, Target
+from nodeswap.run.execute import Lock
 
 NODESWAP = [sys.executable, "-m", "nodeswap"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,22 +55,46 @@ def test_a_known_hosts_that_does_not_exist_is_refused_naming_it(tmp_path: Path,
     assert not (tmp_path / "state").exists()
 
 
-def test_an_apply_refused_by_the_lock_leaves_no_ghost_running_run(tmp_path: Path) -> None:
+def test_an_apply_refused_by_the_lock_records_no_run(tmp_path: Path) -> None:
+    """Issue 14: the lock is taken before the run is written; refused, nothing is recorded
+    in the journal, the refusal is logged (STATE/refusals.log, 0600) and the lock left to its
+    holder."""
+    lock = tmp_path / "zone.lock"
+    other = Lock("20260101-000000-other", "alice@elsewhere", "elsewhere", 1, time.time())
+    lock.write_text(other.to_line() + "\n")
+    state = tmp_path / "state"
+    plan = local_plan(tmp_path)
+    done = ns("apply", str(plan), "--local", "--state-dir", str(state),
+              "--lock-path", str(lock), "--json")
+    assert done.returncode == EXIT_LOCKED, done.stderr
+    assert "zone locked by run 20260101-000000-other" in done.stderr
+    assert done.stdout == ""  # no run started
+    assert ns("status", "--state-dir", str(state)).stdout.startswith("no runs under")
+    assert not list(state.glob("*.journal.sqlite"))
+    [line] = (state / "refusals.log").read_text().splitlines()
+    assert f"\t{plan}\t" in line and "zone locked by run 20260101-000000-other" in line
+    assert (state / "refusals.log").stat().st_mode & 0o777 == 0o600
+    assert lock.read_text() == other.to_line() + "\n"  # the holder's lock, untouched
+    assert not (tmp_path / "log").exists()  # nothing ran
+    lock.unlink()  # the other run ended: a new apply runs, under a lock of its own
+    again = ns("apply", str(plan), "--local", "--state-dir", str(state),
+               "--lock-path", str(lock))
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "log").read_text() == "one\n"
+    assert not lock.exists()  # released at the end
+    assert len(ns("status", "--state-dir", str(state)).stdout.splitlines()) == 1
+
+
+def test_apply_takes_the_lock_once_and_breaks_another_only_on_request(tmp_path: Path) -> None:
+    """start() takes the lock for the run it records; the executor finds it its own (no
+    "held", no "reclaimed"); --break-lock breaks another run's lock, said on stderr."""
     lock = tmp_path / "zone.lock"
     other = Lock("20260101-000000-other", "alice@elsewhere", "elsewhere", 1, time.time())
     lock.write_text(other.to_line() + "\n")
     state = str(tmp_path / "state")
     done = ns("apply", str(local_plan(tmp_path)), "--local", "--state-dir", state,
-              "--lock-path", str(lock), "--json")
-    assert done.returncode == EXIT_LOCKED, done.stderr
-    assert "zone locked by run 20260101-000000-other" in done.stderr
-    run_id = json.loads(done.stdout.splitlines()[0])["run_id"]
-    listing = ns("status", "--state-dir", state).stdout
-    assert listing.split() == [run_id, "local", "failed"]
-    st = ns("status", run_id, "--state-dir", state)
-    assert "refused before any step" in st.stdout and "running" not in st.stdout.split("\n")[0]
-    assert not (tmp_path / "log").exists()  # nothing ran
-    lock.unlink()  # the other run ended: this one goes on from the start
-    again = ns("resume", run_id, "--state-dir", state)  # the run keeps its --lock-path
-    assert again.returncode == 0, again.stderr
-    assert (tmp_path / "log").read_text() == "one\n"
+              "--lock-path", str(lock), "--break-lock")
+    assert done.returncode == 0, done.stderr
+    assert "broken on request (--break-lock)" in done.stderr
+    assert "reclaimed" not in done.stdout + done.stderr
+    assert (tmp_path / "log").read_text() == "one\n" and not lock.exists()

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nodeswap.model import Target
+from nodeswap.plan.model import Target
 from nodeswap.transport.fanout import run_on_hosts, summary
 from nodeswap.transport.ssh import SshConfig, SshConnector
 

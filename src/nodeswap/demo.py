@@ -13,19 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nodeswap import journal as J
 from nodeswap.errors import NodeswapError
-from nodeswap.events import EventSink
-from nodeswap.execute import Executor
-from nodeswap.journal import Journal, journal_path
 from nodeswap.lab.api import DEFAULT_STATE_ROOT, Lab
-from nodeswap.model import Plan
-from nodeswap.planning import plan_live
-from nodeswap.privatefile import write_private
-from nodeswap.reach import Reach, make_reach
-from nodeswap.report import RunRecords, build_report, render_html, render_markdown
-from nodeswap.runs import drive, journal_name, own_known_hosts
-from nodeswap.spec import Spec
+from nodeswap.live.planning import plan_live
+from nodeswap.live.reach import Reach, make_reach
+from nodeswap.plan.model import Plan
+from nodeswap.plan.spec import Spec
+from nodeswap.report.core import RunRecords, build_report, render_html, render_markdown
+from nodeswap.report.privatefile import write_private
+from nodeswap.run import journal as J
+from nodeswap.run.events import EventSink
+from nodeswap.run.execute import Executor
+from nodeswap.run.journal import Journal, journal_path
+from nodeswap.run.runs import drive, journal_name, own_known_hosts
 from nodeswap.transport.local import LocalConnector
 from nodeswap.transport.ssh import SshConnector
 

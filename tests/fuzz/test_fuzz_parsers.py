@@ -1,6 +1,6 @@
-"""Fuzz targets for the readers of the operator's files: settings files (nodeswap.settings),
-haproxy.cfg (nodeswap.checks.haproxy_parse), specs (nodeswap.spec / sources.read_spec) and
-hosts files (nodeswap.hostsfile). Each input, random or shaped like the real thing, ends in a
+"""Fuzz targets for the readers of the operator's files: settings files (nodeswap.zone.settings),
+haproxy.cfg (nodeswap.checks.haproxy_parse), specs (nodeswap.plan.spec / sources.read_spec) and
+hosts files (nodeswap.zone.hostsfile). Each input, random or shaped like the real thing, ends in a
 result or an InputError (exit 2), never in another exception."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nodeswap.checks.haproxy_parse import parse as parse_haproxy
-from nodeswap.hostsfile import parse_hosts
-from nodeswap.settings import SettingsFile
-from nodeswap.sources import read_spec
-from nodeswap.spec import Spec
+from nodeswap.live.sources import read_spec
+from nodeswap.plan.spec import Spec
+from nodeswap.zone.hostsfile import parse_hosts
+from nodeswap.zone.settings import SettingsFile
 
 pytestmark = pytest.mark.fuzz
 

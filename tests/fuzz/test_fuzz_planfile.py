@@ -1,4 +1,4 @@
-"""Fuzz targets for the plan loader (nodeswap.planfile, behind runs.read_plan): random bytes,
+"""Fuzz targets for the plan loader (nodeswap.plan.planfile, behind runs.read_plan): random bytes,
 random JSON, and real plans changed at one random place (with or without the digest computed
 again). Each ends in a plan or a PlanFileError (an InputError, exit 2), never in another
 exception; and a plan that loads always has the digest written in its file."""
@@ -16,10 +16,10 @@ from fuzzkit import FUZZ, result_or_input_error
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nodeswap import planfile
-from nodeswap.model import Plan, Step, Target, ZoneId, digest_of
-from nodeswap.plan import build_plan
-from nodeswap.runs import read_plan
+from nodeswap.plan import planfile
+from nodeswap.plan.build import build_plan
+from nodeswap.plan.model import Plan, Step, Target, ZoneId, digest_of
+from nodeswap.run.runs import read_plan
 
 pytestmark = pytest.mark.fuzz
 ROOT = Path(__file__).resolve().parents[2]

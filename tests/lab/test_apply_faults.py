@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import pytest
 from upgrade_kit import Zone, on_step, zone
 
-from nodeswap import journal as J
 from nodeswap.errors import NodeswapError, RuleError, StepFailed, TransportError
-from nodeswap.spec import Spec
+from nodeswap.plan.spec import Spec
+from nodeswap.run import journal as J
 
 pytestmark = pytest.mark.lab
 UPDATE = "/pitrix/upgrade/update.sh"

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from upgrade_kit import Zone, zone
 
-from nodeswap import journal as J
 from nodeswap.errors import StepFailed
+from nodeswap.run import journal as J
 
 pytestmark = pytest.mark.lab
 HAND_MADE = "hand-made-front"

@@ -11,9 +11,9 @@ import subprocess
 import pytest
 
 from nodeswap.checks.vip import holds_vip
-from nodeswap.discover import parse_df, parse_ip_addr, parse_links, parse_nodeinfo
 from nodeswap.lab import Lab
 from nodeswap.lab.api import wait_for
+from nodeswap.live.discover import parse_df, parse_ip_addr, parse_links, parse_nodeinfo
 
 pytestmark = pytest.mark.lab
 

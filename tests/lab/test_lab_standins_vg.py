@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from nodeswap.discover import parse_ip_addr, parse_links
 from nodeswap.lab import Lab
+from nodeswap.live.discover import parse_ip_addr, parse_links
 
 pytestmark = pytest.mark.lab
 

@@ -20,11 +20,11 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from nodeswap import journal as J
 from nodeswap.errors import EXIT_GATE, EXIT_INPUT, EXIT_INTERRUPTED
-from nodeswap.hints import commands_in
-from nodeswap.journal import Journal
 from nodeswap.lab import Lab
+from nodeswap.run import journal as J
+from nodeswap.run.hints import commands_in
+from nodeswap.run.journal import Journal
 
 pytestmark = pytest.mark.lab
 

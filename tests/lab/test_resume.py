@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from nodeswap import journal as J
 from nodeswap.errors import EXIT_GATE, EXIT_LOCKED
-from nodeswap.journal import Journal
 from nodeswap.lab import Lab
-from nodeswap.model import Plan, Step, Target
+from nodeswap.plan.model import Plan, Step, Target
+from nodeswap.run import journal as J
+from nodeswap.run.journal import Journal
 from nodeswap.shell import cmd
 
 pytestmark = pytest.mark.lab

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from nodeswap.errors import HostKeyError, TransportError
-from nodeswap.journal import Journal
 from nodeswap.lab import Lab
-from nodeswap.model import Target
+from nodeswap.plan.model import Target
+from nodeswap.run.journal import Journal
 from nodeswap.shell import cmd
 from nodeswap.transport.base import OUTPUT_CAP, Connector
 from nodeswap.transport.local import LocalConnector

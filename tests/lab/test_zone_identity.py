@@ -25,8 +25,8 @@ import pytest
 from nodeswap.errors import EXIT_INPUT
 from nodeswap.lab import Lab
 from nodeswap.lab.hostroot import HostPaths, generate_host_keys
-from nodeswap.reach import make_reach
-from nodeswap.runs import read_plan, start
+from nodeswap.live.reach import make_reach
+from nodeswap.run.runs import read_plan, start
 
 pytestmark = pytest.mark.lab
 NODESWAP = [sys.executable, "-m", "nodeswap"]

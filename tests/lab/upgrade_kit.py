@@ -24,20 +24,20 @@ from pathlib import Path
 
 import pytest
 
-from nodeswap import journal as J
 from nodeswap.demo import demo_spec
-from nodeswap.discover import Snapshot
 from nodeswap.errors import NodeswapError
-from nodeswap.events import Event, EventSink, StepEnded, StepStarted, discard
-from nodeswap.gates import Gate
-from nodeswap.journal import Journal
 from nodeswap.lab import Lab
 from nodeswap.lab.api import LabInfo
-from nodeswap.model import Plan
-from nodeswap.planning import plan_live
-from nodeswap.reach import Reach, make_reach
-from nodeswap.runs import drive, start
-from nodeswap.spec import Spec
+from nodeswap.live.discover import Snapshot
+from nodeswap.live.planning import plan_live
+from nodeswap.live.reach import Reach, make_reach
+from nodeswap.plan.model import Plan
+from nodeswap.plan.spec import Spec
+from nodeswap.run import journal as J
+from nodeswap.run.events import Event, EventSink, StepEnded, StepStarted, discard
+from nodeswap.run.gates import Gate
+from nodeswap.run.journal import Journal
+from nodeswap.run.runs import drive, start
 from nodeswap.transport.ssh import SshConnector
 
 STATE_ROOT = Path("/var/lib/nodeswap-lab")
@@ -169,7 +169,7 @@ class Zone:
         """Discovery as the operator runs it after the upgrade: through nodeswap's own
         known_hosts in the state folder (which apply updated with the switched keys)."""
         from nodeswap.cli.discover_cmd import reach_of  # noqa: PLC0415
-        from nodeswap.discover import discover  # noqa: PLC0415
+        from nodeswap.live.discover import discover  # noqa: PLC0415
 
         reach = reach_of(self.lab.dir, None, None, identity_file=None, known_hosts=None,
                          direct=False)  # the lab's files; nodeswap's own known_hosts

@@ -10,7 +10,8 @@ from typing import ClassVar
 
 import pytest
 
-from nodeswap.checks.console import Answer, curl_command, judge, parse_curl, probe
+from nodeswap.checks.console import Answer, curl_command, judge, parse_curl
+from nodeswap.checks.probe import probe
 from nodeswap.errors import InputError
 
 

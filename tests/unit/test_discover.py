@@ -9,7 +9,8 @@ import tarfile
 
 import pytest
 
-from nodeswap.discover import (
+from nodeswap.errors import ZoneError
+from nodeswap.live.discover import (
     HostCapacity,
     OldNode,
     Snapshot,
@@ -24,7 +25,6 @@ from nodeswap.discover import (
     parse_variables_yaml,
     parse_version_json,
 )
-from nodeswap.errors import ZoneError
 
 IP_ADDR = """\
 1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN group default qlen 1000

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from nodeswap import journal as J
 from nodeswap.errors import LockHeld, StepFailed, StoppedAtGate
-from nodeswap.events import Event, GateReached, Notice, StepEnded, StepOutput
-from nodeswap.execute import Executor
-from nodeswap.journal import Journal
-from nodeswap.model import Analysis, Plan, Step, Target
+from nodeswap.live.zonelock import lock_for
+from nodeswap.plan.model import Analysis, Plan, Step, Target
+from nodeswap.run import journal as J
+from nodeswap.run.events import Event, GateReached, Notice, StepEnded, StepOutput
+from nodeswap.run.execute import Executor
+from nodeswap.run.journal import Journal
 from nodeswap.shell import cmd
 from nodeswap.transport.local import LocalConnector
 
@@ -231,6 +233,26 @@ def test_lock_contention_names_the_owner_and_break_lock_takes_it(tmp_path: Path)
     breaker.run(plan)
     assert rig.log() == ["step0"]
     assert not lock.exists()
+
+
+def test_the_lock_start_took_for_this_run_in_this_process_is_its_own(tmp_path: Path) -> None:
+    """runs.start takes the lock with the id of the run it records (issue 14): execute goes
+    on under it (no "held", no "reclaimed") and releases it; the same run's lock held by
+    another live process, or another run's, still stops it."""
+    lock = tmp_path / "lock" / "zone.lock"
+    lock.parent.mkdir()
+    rig = Rig(tmp_path)
+    plan = make_plan([counting_step(0, tmp_path)])
+    rid = rig.ex.start(plan, operator="tester")
+    lock.write_text(lock_for(rid).to_line() + "\n")
+    asyncio.run(rig.ex.execute(rid))
+    assert rig.log() == ["step0"] and not lock.exists()
+    assert not any(isinstance(e, Notice) for e in rig.events)
+    rid2 = rig.ex.start(plan, operator="tester")
+    theirs = replace(lock_for(rid2), pid=1)  # the same run, another (live) process
+    lock.write_text(theirs.to_line() + "\n")
+    with pytest.raises(LockHeld):
+        asyncio.run(rig.ex.execute(rid2))
 
 
 def test_output_events_are_redacted(tmp_path: Path) -> None:

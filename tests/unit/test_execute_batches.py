@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from test_execute import Rig, make_plan
 
-from nodeswap import journal as J
 from nodeswap.errors import StepFailed
-from nodeswap.execute import concurrent_batches
-from nodeswap.model import Analysis, Step
+from nodeswap.plan.model import Analysis, Step
+from nodeswap.run import journal as J
+from nodeswap.run.execute import concurrent_batches
 from nodeswap.shell import cmd
 
 

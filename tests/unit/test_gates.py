@@ -1,7 +1,8 @@
-"""Gates as the operator sees them (nodeswap.gates), the hints they print (nodeswap.hints) and
-the executor gathering a gate on the local transport: the file diff, the checks run again at
-the gate (recorded), the approver called with data only (issue 9: the interactive gate
-crashed with an SQLite thread error, and a gate without a terminal showed nothing)."""
+"""Gates as the operator sees them (nodeswap.run.gates), the hints they print
+(nodeswap.run.hints) and the executor gathering a gate on the local transport: the file diff,
+the checks run again at the gate (recorded), the approver called with data only (issue 9: the
+interactive gate crashed with an SQLite thread error, and a gate without a terminal showed
+nothing)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nodeswap.errors import StoppedAtGate
-from nodeswap.events import (
+from nodeswap.plan.model import Analysis, Plan, Step, Target
+from nodeswap.run.events import (
     NORMAL,
     QUIET,
     VERBOSE,
@@ -26,11 +28,10 @@ from nodeswap.events import (
     StepLines,
     StepStarted,
 )
-from nodeswap.execute import Executor
-from nodeswap.gates import Gate, GateCheck, file_diff, rechecks, written_path
-from nodeswap.hints import Hints, commands_in
-from nodeswap.journal import Journal
-from nodeswap.model import Analysis, Plan, Step, Target
+from nodeswap.run.execute import Executor
+from nodeswap.run.gates import Gate, GateCheck, file_diff, rechecks, written_path
+from nodeswap.run.hints import Hints, commands_in
+from nodeswap.run.journal import Journal
 from nodeswap.shell import cmd
 from nodeswap.transport.local import LocalConnector
 
@@ -112,7 +113,7 @@ def test_rechecks_take_the_node_s_checks_and_earlier_switches_only() -> None:
     def gate(node: str) -> Step:
         return Step(f"r30-{node}", f"switch:{node}", "R30", "t", "firstbox", "true", gate=True)
 
-    from nodeswap.model import NodePlan  # noqa: PLC0415
+    from nodeswap.plan.model import NodePlan  # noqa: PLC0415
 
     nodes = {n: NodePlan(n, "", "", "", "", "", "", "", None, None) for n in ("px0", "px1")}
     steps = (chk("c0", "px0-new"), chk("c1", "px1-new"), chk("zone", "firstbox"), gate("px0"),
@@ -243,7 +244,7 @@ def test_the_journal_refuses_other_threads(tmp_path: Path) -> None:
 
 
 def test_findings_keep_their_continuation_lines_and_ignored_ones_stay_hidden() -> None:
-    from nodeswap.gates import group_findings  # noqa: PLC0415
+    from nodeswap.run.gates import group_findings  # noqa: PLC0415
 
     text = ("[ignored] listen website (R27): moved\n  bind 0.0.0.0:8081\n  balance source\n"
             "[attention] backend api (R27): sub-region\n  server api_0 10.0.0.1:80")

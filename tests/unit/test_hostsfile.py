@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nodeswap.errors import InputError
-from nodeswap.hostsfile import HostEntry, parse_entry, parse_hosts
+from nodeswap.zone.hostsfile import HostEntry, parse_entry, parse_hosts
 
 GOOD = [
     ("10.16.100.21", HostEntry("10.16.100.21")),

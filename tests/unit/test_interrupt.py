@@ -1,4 +1,4 @@
-"""nodeswap.interrupt in a child process (a stop signal sent to pytest itself would end the
+"""nodeswap.run.interrupt in a child process (a stop signal sent to pytest itself would end the
 test run if a handler were missing): SIGTERM cancels a run's task with its cause, a cleanup
 that hangs is cut after the grace time, the previous handlers come back; outside a run,
 SIGTERM does what Ctrl-C does in asyncio.run (its main task cancelled)."""
@@ -20,7 +20,7 @@ def run_script(body: str) -> list[str]:
 def test_sigterm_cancels_the_run_then_cuts_a_hanging_cleanup() -> None:
     out = run_script("""
         import asyncio, os, signal, time
-        from nodeswap import interrupt
+        from nodeswap.run import interrupt
         interrupt.install()
 
         async def main():
@@ -45,7 +45,7 @@ def test_sigterm_cancels_the_run_then_cuts_a_hanging_cleanup() -> None:
 def test_a_second_signal_cuts_the_cleanup_at_once() -> None:
     out = run_script("""
         import asyncio, os, signal
-        from nodeswap import interrupt
+        from nodeswap.run import interrupt
         interrupt.install()
 
         async def main():
@@ -69,7 +69,7 @@ def test_a_second_signal_cuts_the_cleanup_at_once() -> None:
 def test_sigterm_outside_a_run_cancels_asyncio_runs_main_task() -> None:
     out = run_script("""
         import asyncio, os, signal
-        from nodeswap import interrupt
+        from nodeswap.run import interrupt
         interrupt.install()
 
         async def main():

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from zonekit import VG_GW_OTHER, make_zone, node_text, zone_texts
+from zonekit import make_zone, node_text, zone_texts
 
-from nodeswap.errors import InputError, RuleError
-from nodeswap.inventory import InstallerVersion, parse_components, sorted_names
+from nodeswap.errors import InputError
+from nodeswap.zone.inventory import InstallerVersion, parse_components, sorted_names
 
 
 @pytest.mark.parametrize(("text", "parts"), [
@@ -40,17 +40,14 @@ def test_components() -> None:
         parse_components("boss,boss3")
 
 
-@pytest.mark.parametrize(("kind", "vg", "vg_in_ks_24"), [
-    ("novg", False, None), ("vg-ks24", True, True), ("vg-other24", True, False)])
-def test_node_kinds_and_networks(kind: str, vg: bool, vg_in_ks_24: bool | None) -> None:
+@pytest.mark.parametrize(("kind", "vg"), [("novg", False), ("vg-ks24", True),
+                                         ("vg-other24", True)])
+def test_node_kinds(kind: str, vg: bool) -> None:
     zone = make_zone(kind)
     assert zone.has_vg is vg
     assert [n.name for n in zone.ks_nodes] == ["zz1ar01n01", "zz1ar01n02", "zz1ar01n03"]
-    assert str(zone.mgmt_network) == "10.16.100.0/24"
     assert all(n.is_vm for n in zone.role_nodes("proxy"))
-    if vg:
-        assert zone.vg_in_ks_24() is vg_in_ks_24
-        assert all(not n.is_ks for n in zone.vg_nodes)
+    assert all(not n.is_ks for n in zone.vg_nodes)
 
 
 def test_roles_are_comma_lists() -> None:
@@ -118,35 +115,6 @@ def test_bad_address_is_reported_with_its_line() -> None:
         make_zone(texts=texts)
 
 
-def test_vg_gateway_from_spec_else_from_vg_nodes() -> None:
-    zone = make_zone("vg-other24")
-    assert zone.vg_mgmt_network_gateway() == VG_GW_OTHER
-    assert zone.vg_mgmt_network_gateway("10.16.101.254") == "10.16.101.254"
-
-
-def test_vg_gateway_disagreement_names_the_files() -> None:
-    texts = zone_texts("vg-other24")
-    texts["zz1ar02n02"] = texts["zz1ar02n02"].replace(
-        f'mgmt_network_gateway="{VG_GW_OTHER}"', 'mgmt_network_gateway="10.16.101.2"')
-    zone = make_zone(texts=texts)
-    with pytest.raises(RuleError) as exc:
-        zone.vg_mgmt_network_gateway()
-    files = {p.file for p in exc.value.problems}
-    assert files == {"settings/zz1ar02n01", "settings/zz1ar02n02"}
-
-
-def test_vm_base_network_parsed_from_old_rule_or_given() -> None:
-    zone = make_zone()
-    proxy0 = zone.node("proxy0")
-    assert zone.vm_base_network(proxy0) == "172.21.130.0/24"
-    assert zone.vm_base_network(proxy0, "172.22.0.0/16") == "172.22.0.0/16"
-    texts = zone_texts()
-    texts["proxy0"] = texts["proxy0"].replace("ip route add 172.21.130.0/24 src 10.16.100.21 "
-                                              "via 10.16.100.1", "")
-    with pytest.raises(RuleError, match="R11"):
-        make_zone(texts=texts).vm_base_network(make_zone(texts=texts).node("proxy0"))
-
-
 def test_every_address_and_mac_of_the_zone() -> None:
     zone = make_zone("vg-other24")
     for addr in ("10.16.100.11", "10.16.101.1", "10.16.100.25", "10.16.100.26", "198.51.100.31",
@@ -175,15 +143,3 @@ def test_node_text_round_trips_through_settings() -> None:
     text = node_text("x", role="proxy", address="10.0.0.1", host="10.0.0.2")
     zone = make_zone(texts={"x": text})
     assert zone.node("x").physical_host == "10.0.0.2"
-
-
-def test_vg_nodes_with_feature_ksnode_on_are_not_ks_nodes() -> None:
-    """gen_node_list's ``ks`` excludes vgateway: a VG host carrying feature_ksnode="on" must
-    not pull the VG /24 into the KS network, or R10 would wrongly give no route."""
-    texts = zone_texts("vg-other24")
-    for name in ("zz1ar02n01", "zz1ar02n02"):
-        texts[name] = texts[name].replace('feature_ksnode="off"', 'feature_ksnode="on"')
-    zone = make_zone(texts=texts)
-    assert {n.name for n in zone.ks_nodes} == {"zz1ar01n01", "zz1ar01n02", "zz1ar01n03"}
-    assert not zone.vg_in_ks_24()
-    assert str(zone.mgmt_network) == "10.16.100.0/24"

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from nodeswap import journal as J
 from nodeswap.errors import BugError, InputError
-from nodeswap.journal import Journal, OutputRecorder
-from nodeswap.model import Plan, Step, Target
+from nodeswap.plan.model import Plan, Step, Target
+from nodeswap.run import journal as J
+from nodeswap.run.journal import Journal, OutputRecorder
 from nodeswap.transport.redact import Redactor
 
 STEP_IDS = ("a", "b", "c")

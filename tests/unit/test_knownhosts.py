@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nodeswap.knownhosts import with_key, without_host
+from nodeswap.zone.knownhosts import with_key, without_host
 
 TEXT = """\
 # lab

@@ -10,23 +10,22 @@ from typing import Any
 import pytest
 import yaml
 
-from nodeswap.inventory import InstallerVersion, Zone, ZoneFacts
-from nodeswap.lab.zone import Zone as LabZone
-from nodeswap.lab.zone import relocate
-from nodeswap.plan import build_plan
-from nodeswap.settings import SettingsFile
-from nodeswap.spec import Spec
-from nodeswap.values import node_name_problem, settings_problems
+from nodeswap.lab.topology import relocate
+from nodeswap.lab.zonefiles import node_settings, random_mac
+from nodeswap.plan.build import build_plan
+from nodeswap.plan.spec import Spec
+from nodeswap.zone.inventory import InstallerVersion, Zone, ZoneFacts
+from nodeswap.zone.settings import SettingsFile
+from nodeswap.zone.values import node_name_problem, settings_problems
 
 TOPOLOGIES = sorted((Path(__file__).parents[2] / "src/nodeswap/lab/topologies").glob("*.yaml"))
 
 
 def lab_settings(topo: dict[str, Any]) -> dict[str, str]:
-    """The settings files the lab writes for a topology (LabZone.node_settings, no lab up)."""
-    lab = LabZone.__new__(LabZone)
-    lab.t = topo
-    lab.rng = random.Random(str(topo["zone_id"]))
-    return {n["name"]: lab.node_settings(n, n in topo["physical"])
+    """The settings files the lab writes for a topology (zonefiles.node_settings, no lab up)."""
+    rng = random.Random(str(topo["zone_id"]))
+    return {n["name"]: node_settings(topo, n, physical=n in topo["physical"],
+                                     mac=lambda: random_mac(rng))
             for n in topo["physical"] + topo["vms"]}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from nodeswap.model import Analysis, NodePlan, Plan, PlannedFile, Step, Target
+from nodeswap.plan.model import Analysis, NodePlan, Plan, PlannedFile, Step, Target
 from nodeswap.shell import cmd, write_file_atomic
 
 

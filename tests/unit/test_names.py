@@ -9,9 +9,9 @@ import pytest
 from zonekit import make_spec, make_zone, zone_texts
 
 from nodeswap.errors import BugError, InputError, SettingsError, SpecError
-from nodeswap.plan import build_plan
-from nodeswap.spec import Spec, TargetOS
-from nodeswap.values import node_name_problem
+from nodeswap.plan.build import build_plan
+from nodeswap.plan.spec import Spec, TargetOS
+from nodeswap.zone.values import node_name_problem
 
 TODAY = "20261127"
 BAD_NAMES = ["-rf", "--help", "a#b", "px;reboot", "px\nreboot", "prøxy0", "Proxy0", "proxy0-",

@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from zonekit import make_spec, make_zone, zone_texts
 
 from nodeswap.errors import InputError, SettingsError
-from nodeswap.inventory import InstallerVersion, Zone, ZoneFacts
-from nodeswap.model import Plan
-from nodeswap.plan import build_plan
-from nodeswap.settings import SettingsFile, quote_value
-from nodeswap.values import node_name_problem, settings_problems
+from nodeswap.plan.build import build_plan
+from nodeswap.plan.model import Plan
+from nodeswap.zone.inventory import InstallerVersion, Zone, ZoneFacts
+from nodeswap.zone.settings import SettingsFile, quote_value
+from nodeswap.zone.values import node_name_problem, settings_problems
 
 TODAY = "20261127"
 BASE = "proxy0"

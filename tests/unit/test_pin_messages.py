@@ -9,9 +9,9 @@ from pathlib import Path
 
 import asyncssh
 
-from nodeswap import journal as J
-from nodeswap.journal import Journal
-from nodeswap.model import Plan, Step, Target
+from nodeswap.plan.model import Plan, Step, Target
+from nodeswap.run import journal as J
+from nodeswap.run.journal import Journal
 from nodeswap.transport.ssh import pin_fate, pinned_key_message
 
 TARGET = Target("proxy1-new", "10.0.0.7", "proxy1-new", pin=True)

@@ -10,9 +10,9 @@ import pytest
 from zonekit import KINDS, make_spec, make_zone
 
 from nodeswap.errors import RuleError
-from nodeswap.model import Plan
-from nodeswap.plan import build_plan
-from nodeswap.runbooks.proxy import EXEC_NODES
+from nodeswap.plan.build import build_plan
+from nodeswap.plan.model import Plan
+from nodeswap.runbooks.commands import EXEC_NODES
 
 TODAY = "20261127"
 COMPONENT_SETS = [frozenset(c) for r in range(4)

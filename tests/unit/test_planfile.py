@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from zonekit import make_spec, make_zone
 
-from nodeswap import planfile
 from nodeswap.errors import EXIT_INPUT, PlanFileError
-from nodeswap.model import Plan, Step, Target, ZoneId, digest_of
-from nodeswap.plan import build_plan
-from nodeswap.planning import zone_unchanged
-from nodeswap.runs import read_plan
+from nodeswap.live.planning import zone_unchanged
+from nodeswap.plan import planfile
+from nodeswap.plan.build import build_plan
+from nodeswap.plan.model import Plan, Step, Target, ZoneId, digest_of
+from nodeswap.run.runs import read_plan
 from nodeswap.transport.local import LocalConnector
 
 KEY = "ssh-ed25519 SHA256:planplanplanplanplanplanplanplanplanplanpla"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from nodeswap.discover import HostCapacity, Snapshot
-from nodeswap.model import Plan
-from nodeswap.plan import build_plan
-from nodeswap.preflight import check
-from nodeswap.sources import read_spec, read_zone
+from nodeswap.live.discover import HostCapacity, Snapshot
+from nodeswap.live.sources import read_spec, read_zone
+from nodeswap.plan.build import build_plan
+from nodeswap.plan.model import Plan
+from nodeswap.plan.preflight import check
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

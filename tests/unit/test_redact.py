@@ -15,8 +15,8 @@ from rich.console import Console
 
 from nodeswap.checks import haproxy, rcfiles
 from nodeswap.cli import plan_cmd
-from nodeswap.journal import OutputRecorder
-from nodeswap.model import NodePlan, Plan, Step, Target
+from nodeswap.plan.model import NodePlan, Plan, Step, Target
+from nodeswap.run.journal import OutputRecorder
 from nodeswap.transport.redact import (
     FORMS,
     NAMED_KEY,

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from nodeswap import report as R
 from nodeswap.errors import StepFailed, TransportError
-from nodeswap.events import Event, event_dict
-from nodeswap.execute import Executor
-from nodeswap.gates import Gate
-from nodeswap.journal import Journal
-from nodeswap.model import Analysis, Plan, Step, Target
+from nodeswap.plan.model import Analysis, Plan, Step, Target
+from nodeswap.report import core as R
+from nodeswap.run.events import Event, event_dict
+from nodeswap.run.execute import Executor
+from nodeswap.run.gates import Gate
+from nodeswap.run.journal import Journal
 from nodeswap.shell import cmd, write_file_atomic
 from nodeswap.transport.base import OutputSink, Result, Transport
 from nodeswap.transport.local import LocalConnector, LocalTransport

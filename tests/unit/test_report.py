@@ -1,7 +1,7 @@
 """The run report (issue 6): a journal built through the Journal API (a small plan, attempts with
 outputs, a pinned key, a failed step) rendered to Markdown and HTML; content asserted.
 
-The journal's clock is a fake (``nodeswap.journal.time``) so durations are exact.
+The journal's clock is a fake (``nodeswap.run.journal.time``) so durations are exact.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nodeswap import journal as J
-from nodeswap import report as R
-from nodeswap.journal import Journal, OutputRecorder
-from nodeswap.model import Analysis, NodePlan, Plan, Step, Target
+from nodeswap.plan.model import Analysis, NodePlan, Plan, Step, Target
+from nodeswap.report import core as R
+from nodeswap.run import journal as J
+from nodeswap.run.journal import Journal, OutputRecorder
 from nodeswap.transport.redact import Redactor
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
@@ -104,7 +104,7 @@ def make_plan() -> Plan:
 
 
 class Clock:
-    """Stands in for the time module inside nodeswap.journal."""
+    """Stands in for the time module inside nodeswap.run.journal."""
 
     def __init__(self) -> None:
         self.now = T0
@@ -497,7 +497,7 @@ def test_real_plan_renders_every_step_and_exec_nodes_status(tmp_path: Path, cloc
     the settings texts, and exec_nodes.sh output parsed node by node (R29)."""
     from zonekit import make_spec, make_zone  # noqa: PLC0415 (tests/unit helper)
 
-    from nodeswap.plan import build_plan  # noqa: PLC0415
+    from nodeswap.plan.build import build_plan  # noqa: PLC0415
 
     plan = build_plan(make_zone("vg-other24", vip="10.16.100.100"), make_spec(seed=1),
                       today="20240101")

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from zonekit import GW, KINDS, VG_GW_OTHER, files_of, make_zone, zone_texts
 
-from nodeswap import rules
 from nodeswap.errors import RuleError
-from nodeswap.inventory import Node, Zone
+from nodeswap.plan import rules
+from nodeswap.zone.inventory import Node, Zone
 
 PREFIXES = ("", "devops1a")
 MAC_RE = re.compile(r"00:16:3e(:[0-9a-f]{2}){3}")
@@ -25,7 +25,7 @@ def proxies(zone: Zone) -> list[Node]:
 
 
 def vg_gw(zone: Zone) -> str | None:
-    return zone.vg_mgmt_network_gateway() if zone.has_vg else None
+    return rules.vg_mgmt_network_gateway(zone) if zone.has_vg else None
 
 
 # ---- R7, R8 ------------------------------------------------------------------------------
@@ -111,6 +111,66 @@ def test_r11_vm_routing_rule_uses_the_right_gateway(kind: str, via: str) -> None
 def test_r11_without_gateway_is_an_error() -> None:
     with pytest.raises(RuleError, match="R11"):
         rules.vm_routing_rule("172.21.130.0/24", "10.9.9.9", "", node="proxy0")
+
+
+@pytest.mark.parametrize(("kind", "vg_in_ks_24"), [
+    ("novg", False), ("vg-ks24", True), ("vg-other24", False)])
+def test_r10_ks_mgmt_network_and_vg_in_its_24(kind: str, vg_in_ks_24: bool) -> None:
+    zone = make_zone(kind)
+    assert str(rules.ks_mgmt_network(zone)) == "10.16.100.0/24"
+    if zone.has_vg:
+        assert rules.vg_in_ks_24(zone) is vg_in_ks_24
+
+
+def test_r10_ks_nodes_that_disagree_on_their_network_need_the_spec() -> None:
+    texts = zone_texts()
+    texts["zz1ar01n03"] = texts["zz1ar01n03"].replace('mgmt_network_netmask="255.255.255.0"',
+                                                      'mgmt_network_netmask="255.255.0.0"')
+    with pytest.raises(RuleError, match="set mgmt_network in the spec") as exc:
+        rules.ks_mgmt_network(make_zone(texts=texts))
+    assert exc.value.problems[0].rule == "R10"
+
+
+def test_r10_vg_gateway_from_spec_else_from_vg_nodes() -> None:
+    zone = make_zone("vg-other24")
+    assert rules.vg_mgmt_network_gateway(zone) == VG_GW_OTHER
+    assert rules.vg_mgmt_network_gateway(zone, "10.16.101.254") == "10.16.101.254"
+
+
+def test_r10_vg_gateway_disagreement_names_the_files() -> None:
+    texts = zone_texts("vg-other24")
+    texts["zz1ar02n02"] = texts["zz1ar02n02"].replace(
+        f'mgmt_network_gateway="{VG_GW_OTHER}"', 'mgmt_network_gateway="10.16.101.2"')
+    zone = make_zone(texts=texts)
+    with pytest.raises(RuleError) as exc:
+        rules.vg_mgmt_network_gateway(zone)
+    files = {p.file for p in exc.value.problems}
+    assert files == {"settings/zz1ar02n01", "settings/zz1ar02n02"}
+
+
+def test_r11_vm_base_network_parsed_from_old_rule_or_given() -> None:
+    zone = make_zone()
+    proxy0 = zone.node("proxy0")
+    assert rules.vm_base_network(zone, proxy0) == "172.21.130.0/24"
+    assert rules.vm_base_network(zone, proxy0, "172.22.0.0/16") == "172.22.0.0/16"
+    texts = zone_texts()
+    texts["proxy0"] = texts["proxy0"].replace("ip route add 172.21.130.0/24 src 10.16.100.21 "
+                                              "via 10.16.100.1", "")
+    bad = make_zone(texts=texts)
+    with pytest.raises(RuleError, match="R11"):
+        rules.vm_base_network(bad, bad.node("proxy0"))
+
+
+def test_r10_vg_nodes_with_feature_ksnode_on_are_not_ks_nodes() -> None:
+    """gen_node_list's ``ks`` excludes vgateway: a VG host carrying feature_ksnode="on" must
+    not pull the VG /24 into the KS network, or R10 would wrongly give no route."""
+    texts = zone_texts("vg-other24")
+    for name in ("zz1ar02n01", "zz1ar02n02"):
+        texts[name] = texts[name].replace('feature_ksnode="off"', 'feature_ksnode="on"')
+    zone = make_zone(texts=texts)
+    assert {n.name for n in zone.ks_nodes} == {"zz1ar01n01", "zz1ar01n02", "zz1ar01n03"}
+    assert not rules.vg_in_ks_24(zone)
+    assert str(rules.ks_mgmt_network(zone)) == "10.16.100.0/24"
 
 
 # ---- R12 ---------------------------------------------------------------------------------

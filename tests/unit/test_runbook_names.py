@@ -9,9 +9,11 @@ import pytest
 from zonekit import make_spec, make_zone
 
 from nodeswap.errors import BugError
-from nodeswap.model import Plan
-from nodeswap.plan import build_plan
-from nodeswap.runbooks import proxy as runbook
+from nodeswap.plan.build import build_plan
+from nodeswap.plan.model import Plan
+from nodeswap.runbooks import common, runbook_for
+from nodeswap.runbooks.base import Context, NodeContext
+from nodeswap.runbooks.commands import exec_nodes
 
 TODAY = "20261127"
 
@@ -73,14 +75,14 @@ def test_ssh_keygen_and_pitrix_scripts_get_no_double_dash() -> None:
 
 def test_a_hash_in_an_exec_nodes_command_is_a_bug_not_a_traceback_of_value_error() -> None:
     with pytest.raises(BugError):
-        runbook._exec_nodes("proxy0", "echo a#b")
+        exec_nodes("proxy0", "echo a#b")
 
 
 def test_the_runbook_refuses_a_bad_name_that_got_past_validation() -> None:
     p = plan()
-    bad = runbook.NodeContext("-rf", "10.16.100.21", "10.16.100.254", "zz1ar01n01",
-                              "10.16.100.11", "zz1ar01n02", "10.16.100.12", "", "")
-    ctx = runbook.Context("proxy", True, frozenset(), "10.16.100.2", (bad,), TODAY)
+    bad = NodeContext("-rf", "10.16.100.21", "10.16.100.254", "zz1ar01n01", "10.16.100.11",
+                      "zz1ar01n02", "10.16.100.12", "", "")
+    ctx = Context("proxy", True, frozenset(), "10.16.100.2", (bad,), TODAY)
     assert p.steps
     with pytest.raises(BugError, match="not a node name"):
-        runbook.steps(ctx)
+        common.steps(runbook_for("proxy"), ctx)

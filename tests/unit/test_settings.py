@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nodeswap.errors import BugError, SettingsError
-from nodeswap.settings import SettingsFile, parse_value, quote_value
+from nodeswap.zone.settings import SettingsFile, parse_value, quote_value
 
 FIXTURES = Path(__file__).parent / "fixtures" / "settings"
 

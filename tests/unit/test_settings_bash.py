@@ -22,7 +22,7 @@ from test_settings import (
     valid_files,
 )
 
-from nodeswap.settings import SettingsFile, quote_value
+from nodeswap.zone.settings import SettingsFile, quote_value
 
 BASH = "/bin/bash"
 LOCALES = ["C", "C.UTF-8"]

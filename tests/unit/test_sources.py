@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from zonekit import zone_texts
 
-from nodeswap.discover import _bare_zone, parse_settings_tar
 from nodeswap.errors import InputError, SettingsError
-from nodeswap.sources import read_settings_dir, read_zone
+from nodeswap.live.discover import _bare_zone, parse_settings_tar
+from nodeswap.live.sources import read_settings_dir, read_zone
 
 
 # ---- settings files that are not plain files --------------------------------------------------

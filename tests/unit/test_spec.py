@@ -7,7 +7,7 @@ from ipaddress import IPv4Address
 import pytest
 
 from nodeswap.errors import SpecError
-from nodeswap.spec import Spec
+from nodeswap.plan.spec import Spec
 
 GOOD = """\
 role: proxy
@@ -41,6 +41,8 @@ def test_minimal_spec() -> None:
     (GOOD.replace("temp_address:", "tmp_address:"), "nodes.proxy0.tmp_address", 4,
      "unknown key"),
     (GOOD.replace("role: proxy", "role: webproxy"), "role", 1, "webproxy"),
+    (GOOD.replace("role: proxy", "role: toy"), "role", 1,
+     "no runbook for role 'toy': the known roles are "),
     (GOOD.replace('"18.04.6"', '"eighteen"'), "target.os_version", 2, "eighteen"),
     (GOOD.replace("vg_mgmt_network_gateway: 10.16.101.1", "vg_mgmt_network_gateway: gw"),
      "vg_mgmt_network_gateway", 5, "'gw'"),

@@ -15,13 +15,20 @@ import pytest
 from zonekit import make_spec, make_zone
 
 from nodeswap.errors import EXIT_INPUT, InputError, PlanFileError
-from nodeswap.journal import Journal, journal_path
-from nodeswap.knownhosts import merged
-from nodeswap.model import Plan, Target, ZoneId
-from nodeswap.plan import build_plan
-from nodeswap.reach import make_reach
-from nodeswap.runs import find_run, journal_name, own_known_hosts, read_plan, start, state_dir_for
-from nodeswap.zonecheck import Given, problems_before_contact, write_label
+from nodeswap.live.reach import make_reach
+from nodeswap.live.zonecheck import Given, problems_before_contact, write_label
+from nodeswap.plan.build import build_plan
+from nodeswap.plan.model import Plan, Target, ZoneId
+from nodeswap.run.journal import Journal, journal_path
+from nodeswap.run.runs import (
+    find_run,
+    journal_name,
+    own_known_hosts,
+    read_plan,
+    start,
+    state_dir_for,
+)
+from nodeswap.zone.knownhosts import merged
 
 KEY = "ssh-ed25519 SHA256:planplanplanplanplanplanplanplanplanplanpla"
 
@@ -68,6 +75,13 @@ def write_lab(folder: Path, firstbox: str, zone_id: str | None) -> Path:
     return folder
 
 
+def only_refusal_logged(state: Path) -> bool:
+    """No run, no journal, nothing written but one line in the refusal log (mode 0600)."""
+    log = state / "refusals.log"
+    return [p.name for p in state.iterdir()] == ["refusals.log"] and \
+        len(log.read_text().splitlines()) == 1 and log.stat().st_mode & 0o777 == 0o600
+
+
 def test_an_offline_plan_names_its_settings_zone_and_says_offline() -> None:
     z = offline_plan().zone
     assert z == ZoneId("10.16.100.2", ("zz1a",), None, offline=True)
@@ -101,7 +115,9 @@ def test_offline_plan_with_firstbox_is_refused_before_any_connection(
     msg = str(err.value)
     assert "p.json was made offline" in msg and "--firstbox 10.16.100.2" in msg
     assert no_connections == []
-    assert not (tmp_path / "state").exists()  # no run, no journal, nothing written
+    assert only_refusal_logged(tmp_path / "state")
+    [line] = (tmp_path / "state" / "refusals.log").read_text().splitlines()
+    assert "\tp.json\t" in line and "was made offline" in line
 
 
 def test_offline_plan_with_a_lab_is_refused_before_any_connection(
@@ -110,7 +126,7 @@ def test_offline_plan_with_a_lab_is_refused_before_any_connection(
     with pytest.raises(InputError, match="made offline"):
         start(offline_plan(), reach=make_reach(lab=lab, firstbox=None),
               state_dir=lab / "nodeswap")
-    assert no_connections == [] and not (lab / "nodeswap").exists()
+    assert no_connections == [] and only_refusal_logged(lab / "nodeswap")
 
 
 def test_another_firstbox_is_refused_naming_both(tmp_path: Path,
@@ -121,7 +137,7 @@ def test_another_firstbox_is_refused_naming_both(tmp_path: Path,
         start(plan, reach=make_reach(lab=lab, firstbox=None), state_dir=lab / "nodeswap")
     msg = str(err.value)
     assert "made on firstbox 127.16.100.2" in msg and "is firstbox 127.17.100.2" in msg
-    assert no_connections == [] and not (lab / "nodeswap").exists()
+    assert no_connections == [] and only_refusal_logged(lab / "nodeswap")
 
 
 def test_another_zone_id_is_refused_naming_both(tmp_path: Path) -> None:
@@ -227,7 +243,7 @@ def test_the_guard_sees_connections(tmp_path: Path, no_connections: list[Any]) -
 
 def test_resume_refuses_a_run_of_another_firstbox_before_any_connection(
         tmp_path: Path, no_connections: list[Any]) -> None:  # fmt: skip
-    from nodeswap.runs import refuse_other_zone_for_run  # noqa: PLC0415
+    from nodeswap.run.runs import refuse_other_zone_for_run  # noqa: PLC0415
 
     reach = make_reach(lab=None, firstbox="root@10.16.100.2")
     j = Journal.open(journal_path(tmp_path, "zz1a"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from nodeswap.inventory import InstallerVersion, Zone, ZoneFacts
-from nodeswap.settings import SettingsFile
-from nodeswap.spec import Spec
+from nodeswap.plan.spec import Spec
+from nodeswap.zone.inventory import InstallerVersion, Zone, ZoneFacts
+from nodeswap.zone.settings import SettingsFile
 
 KINDS = ("novg", "vg-ks24", "vg-other24")
 GW = "10.16.100.1"

@@ -2,9 +2,11 @@
 parsers and comparisons, and ``analyze``, the one entry point the executor uses.
 
 Modules: ``findings`` (``Difference``, ``CheckResult``, ``AddressMap``), ``haproxy`` (R27),
-``rcfiles`` (R28), ``supervisor`` (R29/R35), ``vip`` (R23), ``console`` (R36, does I/O in
-``probe``), ``validate`` (``haproxy -c``, does I/O), ``textfile`` (input limits),
-``registry`` (``analyze``; its docstring lists the kinds and options).
+``rcfiles`` (R28), ``supervisor`` (R29/R35), ``vip`` (R23), ``console`` (R36),
+``textfile`` (input limits), ``registry`` (``analyze``; its docstring lists the kinds and
+options): all pure (tests/unit/test_purity.py). Two modules do I/O and stay out of the
+analyzers' imports: ``validate`` (``haproxy -c``) and ``probe`` (an HTTP GET of the console
+from this machine).
 """
 
 from __future__ import annotations

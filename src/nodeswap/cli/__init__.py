@@ -15,7 +15,7 @@ import sys
 
 import typer
 
-from nodeswap import __version__, interrupt
+from nodeswap import __version__
 from nodeswap.errors import (
     EXIT_INTERRUPTED,
     InputError,
@@ -23,6 +23,7 @@ from nodeswap.errors import (
     NodeswapError,
     StoppedAtGate,
 )
+from nodeswap.run import interrupt
 
 # command -> the module that registers it, in the order `nodeswap --help` lists them
 COMMANDS = {
@@ -74,7 +75,8 @@ def register(argv: list[str]) -> None:
 
 def main() -> None:
     """Console entry point: run the app, turning nodeswap errors into messages and exit codes.
-    SIGINT and SIGTERM are handled explicitly, even when inherited as ignored (nodeswap.interrupt):
+    SIGINT and SIGTERM are handled explicitly, even when inherited as ignored
+    (nodeswap.run.interrupt):
     a run records where it stopped and exits 130 (SIGINT) or 143 (SIGTERM)."""
     interrupt.install()
     register(sys.argv[1:])

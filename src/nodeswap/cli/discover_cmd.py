@@ -18,11 +18,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nodeswap.discover import Snapshot, discover
 from nodeswap.errors import InputError, Problem
-from nodeswap.model import Target
-from nodeswap.reach import Reach, make_reach
-from nodeswap.runs import own_known_hosts, state_dir_for
+from nodeswap.live.discover import Snapshot, discover
+from nodeswap.live.reach import Reach, make_reach
+from nodeswap.plan.model import Target
+from nodeswap.run.runs import own_known_hosts, state_dir_for
 from nodeswap.transport.ssh import SshConnector
 
 T = TypeVar("T")

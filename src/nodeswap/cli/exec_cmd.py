@@ -2,8 +2,8 @@
 
 The successor of /pitrix/upgrade/exec_nodes.sh: groups as it names them (all, a role, vm,
 phy, a node name, a comma list), resolved from the zone's settings files on firstbox (read as
-discover reads them, nodeswap.discover.read_zone), or from a lab's lab.json for a plain-hosts
-lab; or the hosts of a hosts file (nodeswap.hostsfile). Every host at once (bounded by
+discover reads them, nodeswap.live.discover.read_zone), or from a lab's lab.json for a plain-hosts
+lab; or the hosts of a hosts file (nodeswap.zone.hostsfile). Every host at once (bounded by
 --forks), each host printed as it finishes, then a summary. Exit 0 only if every host ran the
 command with status 0.
 """
@@ -22,18 +22,18 @@ import typer
 from typer.core import TyperCommand
 
 from nodeswap.errors import EXIT_FAILED, EXIT_OK, InputError, Problem
-from nodeswap.events import HostDone, host_block
-from nodeswap.hostsfile import HostEntry, parse_hosts
-from nodeswap.model import Target
-from nodeswap.reach import Reach, make_reach
+from nodeswap.live.reach import Reach, make_reach
+from nodeswap.plan.model import Target
+from nodeswap.run.events import HostDone, host_block
 from nodeswap.shell import cmd
 from nodeswap.transport.fanout import run_on_hosts, summary
 from nodeswap.transport.ssh import SshConnector
+from nodeswap.zone.hostsfile import HostEntry, parse_hosts
 
 if TYPE_CHECKING:
     from typer import _click as click
 
-    from nodeswap.inventory import Zone
+    from nodeswap.zone.inventory import Zone
 
 HOSTS_FILE_MAX = 16 * 1024 * 1024  # bytes; a hosts file is a list of addresses, not a disk
 
@@ -134,7 +134,7 @@ async def resolve(
     if reach.lab is not None and not reach.lab.get("firstbox"):
         targets = resolve_from_lab(reach.lab, job.group or "")
     elif reach.firstbox is not None:
-        from nodeswap.discover import read_zone  # noqa: PLC0415 (only exec on a zone pays)
+        from nodeswap.live.discover import read_zone  # noqa: PLC0415 (only exec on a zone pays)
 
         zone = await read_zone(connector, reach.firstbox)
         targets = resolve_from_zone(zone, job.group or "", reach.ssh.jump is None)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from nodeswap.errors import InputError, LabError
 from nodeswap.lab import DEFAULT_STATE_DIR, Lab
+from nodeswap.lab.faults import KINDS as FAULT_KINDS
 
 lab_app = typer.Typer(
     help="A simulated Pitrix zone of real OpenSSH hosts on 127.0.0.0/8 (needs root).",
@@ -76,11 +77,10 @@ def status(state_dir: Path = STATE_DIR,
 
 @lab_app.command("fault")
 def fault(  # noqa: PLR0917 (typer maps parameters to options)
-    kind: str = typer.Argument(..., help="host-down | host-hang | command-fails | "
-                               "command-hangs | supervisor-fatal | address-taken | vip-to | "
-                               "disk-full | haproxy-hand-edit"),
+    kind: str = typer.Argument(..., help=" | ".join(FAULT_KINDS)),
     host: str = typer.Option(None, "--host", help="Host name (or instance id)."),
-    command: str = typer.Option(None, "--command", help="Command name (command-*)."),
+    command: str = typer.Option(None, "--command", help="Command name (command-*; "
+                                "foreign-job: the script's name, default update.sh)."),
     program: str = typer.Option(None, "--program", help="Supervisor program (supervisor-fatal)."),
     address: str = typer.Option(None, "--address", help="Address (address-taken)."),
     clear: bool = typer.Option(False, "--clear", help="Remove the fault instead."),

@@ -1,8 +1,9 @@
 """`nodeswap plan`: build the whole plan offline from a copy of the settings folder.
 
-Thin: read the inputs (nodeswap.sources), call nodeswap.plan.build_plan, render with rich or as
-JSON, and optionally save it atomically (``--out``). Invalid input raises InputError, which the
-CLI turns into every problem on stderr and exit status 2; nothing is written then.
+Thin: read the inputs (nodeswap.live.sources), call nodeswap.plan.build.build_plan, render
+with rich or as JSON, and optionally save it atomically (``--out``). Invalid input raises
+InputError, which the CLI turns into every problem on stderr and exit status 2; nothing is
+written then.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ import datetime as _dt
 import difflib
 import json
 import os
+import shlex
+import sys
 import tempfile
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,17 +25,22 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from nodeswap import planfile
-from nodeswap.errors import InputError, Problem
-from nodeswap.model import Plan
-from nodeswap.plan import build_plan
-from nodeswap.planning import plan_live
-from nodeswap.reach import Reach
-from nodeswap.runs import state_dir_for
-from nodeswap.sources import read_spec, read_zone
-from nodeswap.spec import Spec
+from nodeswap.errors import InputError, LockHeld, Problem
+from nodeswap.live.discover import Snapshot
+from nodeswap.live.planning import plan_live
+from nodeswap.live.reach import Reach
+from nodeswap.live.sources import read_spec, read_zone
+from nodeswap.live.zonecheck import write_label
+from nodeswap.live.zonelock import read_held
+from nodeswap.plan import planfile
+from nodeswap.plan.build import build_plan
+from nodeswap.plan.model import Plan, Target
+from nodeswap.plan.spec import Spec
+from nodeswap.run.execute import DEFAULT_LOCK_PATH
+from nodeswap.run.hints import PREFIX, Hints
+from nodeswap.run.runs import effective_state, next_lines, state_dir_for, unfinished_runs
 from nodeswap.transport.redact import Redactor
-from nodeswap.zonecheck import write_label
+from nodeswap.transport.ssh import SshConnector
 
 from .discover_cmd import (
     DirectOpt,
@@ -71,11 +81,18 @@ Spec (YAML):
     proxy0: {temp_address: 10.16.100.51, physical_host: 10.16.100.12}
   order: [proxy1, proxy0]    # switch order (default proxy0, proxy1; VIP holder last)
 
+Live, a zone is not planned while a run upgrades it (firstbox's zone lock is held: exit 4,
+naming the run), nor when a run of it in the state folder is unfinished and holds no lock
+(exit 2, with the commands that finish or undo it; --ignore-unfinished plans anyway, with a
+warning). Preflight warns when firstbox runs update, build or exec jobs nodeswap did not
+start, or has cron entries that push pitrix-hosts (R20).
+
 The saved plan carries its digest (`digest`: sha256 of the canonical JSON of every other \
 field), also printed on stderr (`plan sha256 ...`): `show`, `apply` and every gate show it, \
 and `apply --expect DIGEST` refuses any other plan.
 
-Exit status: 0 a plan; 2 invalid input (every problem on stderr, nothing written).
+Exit status: 0 a plan; 2 invalid input (every problem on stderr, nothing written); 4 the
+zone is locked by a run.
 """
 
 
@@ -103,14 +120,78 @@ def make_plan(settings_dir: Path, installer_version: str, spec_file: Path, *, co
     return build_plan(zone, spec, today=today)
 
 
-def _live_plan(reach: Reach, spec_file: Path, *, seed: int | None, today: str) -> Plan:
-    """Discover the zone, draw MACs on firstbox (R9), check temporary addresses (R16) and the
-    hosts' room (R4, R13-R15), then plan (nodeswap.planning)."""
+def _live_plan(reach: Reach, spec_file: Path, *, seed: int | None, today: str,
+               lock_path: str = DEFAULT_LOCK_PATH, hints: Hints | None = None,
+               state: Path | None = None, ignore_unfinished: bool = False) -> Plan:  # fmt: skip
+    """Refuse a zone being upgraded (its lock held: exit 4) or left half-applied by a run
+    that holds no lock (exit 2 unless ``ignore_unfinished``); then discover the zone, draw
+    MACs on firstbox (R9), check temporary addresses (R16) and the hosts' room (R4,
+    R13-R15), and plan (nodeswap.live.planning)."""
     spec = read_spec(spec_file)
     if seed is not None:
         spec = spec.model_copy(update={"seed": seed})
-    plan, _snap = with_zone(reach, lambda c, fb: plan_live(c, fb, spec, today=today))
+    hints = hints or Hints()
+    warnings: list[str] = []
+
+    async def work(c: SshConnector, fb: Target) -> tuple[Plan, Snapshot]:
+        await refuse_locked(c, fb, lock_path, hints)
+        if state is not None:
+            warnings.extend(refuse_unfinished(state, fb.address, hints,
+                                              ignore=ignore_unfinished))
+        return await plan_live(c, fb, spec, today=today)
+
+    plan, _snap = with_zone(reach, work)
+    if warnings:
+        plan = replace(plan, warnings=(*plan.warnings, *warnings))
     return plan
+
+
+async def refuse_locked(connector: SshConnector, fb: Target, lock_path: str,
+                        hints: Hints) -> None:  # fmt: skip
+    """LockHeld (exit 4) while firstbox's zone lock is held: the zone is being upgraded."""
+    held = await read_held(await connector.transport(fb), lock_path)
+    if held is None:
+        return
+    lock, raw = held
+    if lock is None:
+        raise LockHeld(f"zone locked: {lock_path} on firstbox {fb.address} holds "
+                       f"{raw.strip()!r}: a run is upgrading the zone; plan it after that "
+                       "run ends")
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(lock.since))
+    raise LockHeld(
+        f"zone locked by run {lock.run_id} of {lock.operator} (pid {lock.pid} on "
+        f"{lock.client_host}, since {since}), lock file {lock_path} on firstbox "
+        f"{fb.address}: that run is upgrading the zone, and a plan made now would take its "
+        "half-done state for the zone's; plan again when it has ended. Where it stands:\n"
+        + hints.next("status", lock.run_id))
+
+
+def refuse_unfinished(state: Path, firstbox: str, hints: Hints, *,
+                      ignore: bool) -> list[str]:  # fmt: skip
+    """A run of this zone that began and neither finished nor was rolled back, and holds no
+    lock (checked before): refused (exit 2) with what to do next, or with ``ignore``
+    (--ignore-unfinished) a warning for each such run."""
+    found = unfinished_runs(state, firstbox)
+    try:
+        texts = [(rid, f"run {rid} of this zone (firstbox {firstbox}) is unfinished "
+                       f"({effective_state(j, rid)}) and holds no lock: the zone may be "
+                       "half-applied (a temporary address in use, settings rewritten), and a "
+                       "plan made on it would take that for the zone's state",
+                  next_lines(j, rid, hints)) for j, rid in found]  # fmt: skip
+    finally:
+        for j in {id(j): j for j, _ in found}.values():
+            j.close()
+    if not texts:
+        return []
+    if ignore:
+        return [f"{text}; planned anyway (--ignore-unfinished)" for _, text, _ in texts]
+    lines: list[str] = []
+    for _, text, nexts in texts:
+        lines += [text + "; finish it or undo it first:", *nexts]
+    again = [w for w in sys.argv[1:] if w != "--ignore-unfinished"] + ["--ignore-unfinished"]
+    lines += ["or plan anyway, knowing it (--ignore-unfinished):",
+              PREFIX + " ".join(shlex.quote(w) for w in ["nodeswap", *again])]
+    raise InputError([Problem("\n".join(lines), key="--ignore-unfinished")])
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -206,6 +287,13 @@ def register(app: typer.Typer) -> None:
             "plan's digest) for `nodeswap apply`.")] = None,
         today: Annotated[str, typer.Option(
             "--date", help="YYYYMMDD for R6's backup folder (default: today).")] = "",
+        lock_path: Annotated[str, typer.Option(
+            "--lock-path", help="Live: the zone lock on firstbox (a zone being upgraded is "
+            "not planned: exit 4).")] = DEFAULT_LOCK_PATH,
+        ignore_unfinished: Annotated[bool, typer.Option(
+            "--ignore-unfinished", help="Live: plan even though a run of this zone in the "
+            "state folder is unfinished (neither done nor rolled back) and holds no lock; "
+            "without it such a plan is refused (exit 2).")] = False,
     ) -> None:
         date = today or _today()
         if len(date) != 8 or not date.isdigit():
@@ -222,7 +310,10 @@ def register(app: typer.Typer) -> None:
             plan = _live_plan(reach_of(lab, firstbox, user, identity_file=identity_file,
                                        known_hosts=known_hosts, direct=direct,
                                        state_dir=state_dir, jump=jump),
-                              spec_file, seed=seed, today=date)
+                              spec_file, seed=seed, today=date, lock_path=lock_path,
+                              hints=Hints.of(lab=lab, state_dir=state_dir, firstbox=firstbox),
+                              state=state_dir_for(state_dir, lab, firstbox),
+                              ignore_unfinished=ignore_unfinished)
             if plan.zone is not None:  # label the zone's state folder with its zone ids
                 write_label(state_dir_for(state_dir, lab, firstbox), plan.zone.firstbox,
                             plan.zone.zone_ids)

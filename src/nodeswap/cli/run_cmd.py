@@ -1,7 +1,7 @@
 """`nodeswap apply PLAN.json`, `status`, `resume RUN`, `rollback RUN`: runs of a built plan.
 
 Thin: read the plan file, open the zone's journal, build a connector (SSH via firstbox, or
---local), hand both to nodeswap.execute.Executor, render its events (rich on a terminal,
+--local), hand both to nodeswap.run.execute.Executor, render its events (rich on a terminal,
 plain lines otherwise, JSON lines with --json). How to reach hosts is stored with the run,
 so `resume` needs only the run id. Issue 6 adds discovery and the inventory check to apply.
 """
@@ -19,16 +19,16 @@ from typing import Annotated, Any
 
 import typer
 
-from nodeswap import journal as J
-from nodeswap import planfile
 from nodeswap.errors import InputError, Problem
-from nodeswap.events import NORMAL, QUIET, VERBOSE, EventSink, JsonView, PlainView, RichView
-from nodeswap.execute import DEFAULT_LOCK_PATH, Approver
-from nodeswap.gates import Gate
-from nodeswap.hints import Hints, commands_in
-from nodeswap.journal import Journal
-from nodeswap.reach import make_reach
-from nodeswap.runs import (
+from nodeswap.live.reach import make_reach
+from nodeswap.plan import planfile
+from nodeswap.run import journal as J
+from nodeswap.run.events import NORMAL, QUIET, VERBOSE, EventSink, JsonView, PlainView, RichView
+from nodeswap.run.execute import DEFAULT_LOCK_PATH, Approver
+from nodeswap.run.gates import Gate
+from nodeswap.run.hints import Hints, commands_in
+from nodeswap.run.journal import Journal
+from nodeswap.run.runs import (
     STATUS_EXIT,
     drive,
     effective_state,
@@ -171,6 +171,9 @@ YES_OPT = Opt("--yes", "-y", help="approve every gate whose checks pass when run
 VERBOSE_OPT = Opt("--verbose", "-v", help="also show every command's output")
 QUIET_OPT = Opt("--quiet", "-q", help="show only gates and errors")
 JSON_OPT = Opt("--json", help="JSON events, one per line")
+ACCEPT_OPT = Opt("--accept-zone-change",
+                 help="go on although the zone changed since the run last recorded it in ways "
+                      "it does not explain (recorded with who and when; look first)")
 
 
 STATUS_HELP = """Where a run stands (every step's state) and the next move; no RUN: list runs.
@@ -217,6 +220,10 @@ def register(app: typer.Typer) -> None:
         yes: Annotated[bool, YES_OPT] = False,
         approve: Annotated[list[str] | None, APPROVE_OPT] = None,
         break_lock: Annotated[bool, Opt("--break-lock", help="break another run's lock")] = False,
+        offline_plan: Annotated[bool, Opt(
+            "--offline-plan", help="apply a plan made offline (--settings-dir) after comparing "
+            "it with the live zone (settings, installer version, components; R9 MACs and R16 "
+            "temporary addresses checked again)")] = False,
         verbose: Annotated[bool, VERBOSE_OPT] = False,
         quiet: Annotated[bool, QUIET_OPT] = False,
         json_out: Annotated[bool, JSON_OPT] = False,
@@ -226,7 +233,10 @@ def register(app: typer.Typer) -> None:
         Every step: check (already done? skip) -> run -> verify -> record in the journal
         (SQLite, mode 0600, before and after every side effect). One line per step (-v: every
         command's output too; -q: only gates and errors). A live plan is refused when the zone
-        changed since it was made.
+        changed since it was made; an offline plan unless --offline-plan (then it is compared
+        with the live zone first). The zone lock is taken before the run is recorded: a
+        refused apply (exit 2, or 4 when another run holds the lock) records no run and logs
+        one line in STATE/refusals.log.
 
         The plan file must be as `nodeswap plan` wrote it: its content matching its digest,
         every field present and well typed (exit 2 otherwise, naming the file and the JSON
@@ -263,8 +273,10 @@ def register(app: typer.Typer) -> None:
             known_hosts=known_hosts, direct=direct, connect_timeout=10.0, jump=jump)
         journal, run_id = start(plan, reach=reach, zone=zone, lock_path=lock_path,
                                 state_dir=state_dir_for(state_dir, lab, firstbox),
-                                plan_name=str(plan_file))
-        run_and_finish(journal, run_id, {"yes": yes, "break_lock": break_lock},
+                                plan_name=str(plan_file), offline_plan=offline_plan,
+                                break_lock=break_lock,
+                                notice=lambda text: typer.echo(f"nodeswap: {text}", err=True))
+        run_and_finish(journal, run_id, {"yes": yes, "break_lock": False},
                        action="apply", json_out=json_out, level=level,
                        hints=hints_of(lab, state_dir, firstbox), yes=yes, approve=approve or ())
 
@@ -279,6 +291,7 @@ def register(app: typer.Typer) -> None:
         break_lock: Annotated[bool, Opt("--break-lock", help="break another run's lock")] = False,
         rerun_unchecked: Annotated[bool, Opt(
             "--rerun-unchecked", help="re-run an interrupted step that has no check")] = False,
+        accept_zone_change: Annotated[bool, ACCEPT_OPT] = False,
         verbose: Annotated[bool, VERBOSE_OPT] = False,
         quiet: Annotated[bool, QUIET_OPT] = False,
         json_out: Annotated[bool, JSON_OPT] = False,
@@ -297,7 +310,8 @@ def register(app: typer.Typer) -> None:
         level = level_of(verbose, quiet)
         journal = find_run(state_dir_for(state_dir, lab, firstbox), run_id)
         refuse_other_zone_for_run(journal, run_id, lab=lab, firstbox=firstbox)
-        opts = {"yes": yes, "break_lock": break_lock, "rerun_unchecked": rerun_unchecked}
+        opts = {"yes": yes, "break_lock": break_lock, "rerun_unchecked": rerun_unchecked,
+                "accept_zone_change": accept_zone_change}
         run_and_finish(journal, run_id, opts, action="resume", json_out=json_out, level=level,
                        hints=hints_of(lab, state_dir, firstbox), yes=yes, approve=approve or ())
 
@@ -309,6 +323,7 @@ def register(app: typer.Typer) -> None:
         firstbox: Annotated[str | None, FIRSTBOX_RUN_OPT] = None,
         yes: Annotated[bool, Opt("--yes", "-y", help="do not ask for confirmation")] = False,
         break_lock: Annotated[bool, Opt("--break-lock", help="break another run's lock")] = False,
+        accept_zone_change: Annotated[bool, ACCEPT_OPT] = False,
         verbose: Annotated[bool, VERBOSE_OPT] = False,
         quiet: Annotated[bool, QUIET_OPT] = False,
         json_out: Annotated[bool, JSON_OPT] = False,
@@ -326,8 +341,10 @@ def register(app: typer.Typer) -> None:
         hints = hints_of(lab, state_dir, firstbox)
         journal = find_run(state_dir_for(state_dir, lab, firstbox), run_id)
         if not yes:
-            confirm_rollback(journal, run_id, hints)
-        run_and_finish(journal, run_id, {"break_lock": break_lock}, action="rollback",
+            confirm_rollback(journal, run_id, hints,
+                             *(("--accept-zone-change",) if accept_zone_change else ()))
+        opts = {"break_lock": break_lock, "accept_zone_change": accept_zone_change}
+        run_and_finish(journal, run_id, opts, action="rollback",
                        json_out=json_out, level=level, hints=hints)
 
     @app.command("status", help=STATUS_HELP)
@@ -358,8 +375,9 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(STATUS_EXIT[state])
 
 
-def confirm_rollback(journal: Journal, run_id: str, hints: Hints) -> None:
-    """Show what a rollback would undo and ask; refuse without a terminal (exit 2)."""
+def confirm_rollback(journal: Journal, run_id: str, hints: Hints, *flags: str) -> None:
+    """Show what a rollback would undo and ask; refuse without a terminal (exit 2) with the
+    command that confirms (``flags``: this invocation's own, kept in it)."""
     run = journal.run(run_id)
     plan = run.plan()
     ran = {a.step_id for a in journal.attempts(run_id) if a.kind == "run"}
@@ -374,7 +392,7 @@ def confirm_rollback(journal: Journal, run_id: str, hints: Hints) -> None:
     if not sys.stdin.isatty():
         raise InputError([Problem("\n".join(lines) + "\nrollback asks for confirmation: run it"
                                   " at a terminal, or confirm with --yes:\n"
-                                  + hints.next("rollback", run_id, "--yes"),
+                                  + hints.next("rollback", run_id, *flags, "--yes"),
                                   key="--yes")])  # fmt: skip
     typer.echo("\n".join(lines))
     if not typer.confirm(f"Roll back run {run_id}?", default=False):

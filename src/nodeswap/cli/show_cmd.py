@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from nodeswap.runs import read_plan
+from nodeswap.run.runs import read_plan
 
 from .plan_cmd import plan_json, render
 

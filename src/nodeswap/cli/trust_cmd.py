@@ -18,11 +18,11 @@ from typing import Annotated
 import typer
 
 from nodeswap.errors import InputError, Problem
-from nodeswap.knownhosts import with_key
-from nodeswap.reach import make_reach
-from nodeswap.runs import KNOWN_HOSTS, own_known_hosts, state_dir_for
+from nodeswap.live.reach import make_reach
+from nodeswap.live.zonecheck import write_label
+from nodeswap.run.runs import KNOWN_HOSTS, own_known_hosts, state_dir_for
 from nodeswap.transport.hostkey import key_line, key_name, scan_key
-from nodeswap.zonecheck import write_label
+from nodeswap.zone.knownhosts import with_key
 
 from .discover_cmd import IdentityOpt, JumpOpt, KnownHostsOpt, StateOpt, UserOpt
 

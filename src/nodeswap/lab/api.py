@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nodeswap.errors import LabError
 
+from . import faults
+from . import topology as topologies
 from .system import (
     ProcRecord,
     Records,
@@ -39,7 +39,8 @@ from .system import (
 
 DEFAULT_STATE_ROOT = Path("/var/lib/nodeswap-lab")
 DEFAULT_STATE_DIR = DEFAULT_STATE_ROOT / "default"
-TOPOLOGY_DIR = Path(__file__).parent / "topologies"
+TOPOLOGY_DIR = topologies.TOPOLOGY_DIR
+resolve_topology = topologies.resolve_topology  # kept here: callers import it from the API
 CONTROLLER_MARKER = "nodeswap.lab.controller"
 JSON = dict[str, Any]
 
@@ -137,7 +138,7 @@ class Lab:
             kinds = list(key_types) if key_types else default
             return {"mode": "plain", "hosts": hosts, "key_types": kinds, "topology": None}
         path = resolve_topology(topology or "default")
-        data = yaml.safe_load(path.read_text())
+        data = topologies.load(path)
         return {"mode": "zone", "topology": str(path), "zone": data,
                 "key_types": list(key_types or ["ed25519", "rsa"])}
 
@@ -265,9 +266,11 @@ class Lab:
 
     def fault(self, kind: str, **params: Any) -> JSON:
         """Inject a fault (kinds and parameters: lab/README.md, "Fault API")."""
+        _check_fault(kind)
         return self.call("fault", kind=kind, **params)
 
     def clear_fault(self, kind: str, **params: Any) -> JSON:
+        _check_fault(kind)
         return self.call("fault", kind=kind, clear=True, **params)
 
 
@@ -283,16 +286,9 @@ def _startup_lock(root: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def resolve_topology(name_or_file: str) -> Path:
-    """A topology by name (``src/nodeswap/lab/topologies/NAME.yaml``) or by file path."""
-    path = Path(name_or_file)
-    if path.suffix in (".yaml", ".yml") and path.exists():
-        return path.absolute()
-    builtin = TOPOLOGY_DIR / f"{name_or_file}.yaml"
-    if builtin.exists():
-        return builtin
-    known = sorted(p.stem for p in TOPOLOGY_DIR.glob("*.yaml"))
-    raise LabError(f"unknown topology {name_or_file!r}: not a file, and not one of {known}")
+def _check_fault(kind: str) -> None:
+    if kind not in faults.FAULTS:
+        raise LabError(f"unknown fault {kind!r}: one of {', '.join(faults.KINDS)}")
 
 
 def _check_state_path(path: Path) -> None:

@@ -65,7 +65,7 @@ class Controller:
         self.url = ""
         self.ops: dict[str, Callable[[Host | None, JSON], JSON]] = {}
         self.stopping = threading.Event()
-        self.zone: Any = None
+        self.zone: Zone | None = None
         self.ssh_dir = state_dir / "ssh"
         self.permit: tuple[str, ...] = ()  # sshd PermitOpen: the lab's own addresses:22
 
@@ -221,6 +221,7 @@ class Controller:
             hosts = plain_hosts(int(self.config["hosts"]))
         else:
             self.zone = Zone(self, self.config)
+            self.ops.update(self.zone.ops())
             hosts = self.zone.hosts()
         raise_nofile(max(4096, 16 * len(hosts) + 1024))
         pub = self.lab_key()

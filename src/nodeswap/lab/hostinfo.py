@@ -1,13 +1,14 @@
-"""What a lab host's `ip` and `df` show: its interfaces, addresses and disk.
+"""What a lab host's `ip`, `df` and `ps` show: its interfaces, addresses, disk, processes.
 
-The controller answers the `links` and `df` operations from here; the stand-ins
-(standins/bin/ip, standins/bin/df) only print. Interfaces: `lo` and `eth0` everywhere;
+The zone answers the `links`, `df` and `ps` operations from here; the stand-ins
+(standins/bin/ip, df, ps) only print. Interfaces: `lo` and `eth0` everywhere;
 a VM's `eth0` carries its live address (and keepalived's VIP while it holds it), its
 `eth1` the EIP address of its interfaces file; a physical host's `eth0` is enslaved to
 `br0` which carries the address, `eth1`/`br1` exist where the host has an EIP network
 (a VG host, or one whose VMs bridge into br1), and each running guest NIC is a `vnetN`.
 Disk: the host's capacity figures (`lab/state/capacity.json`), nearly nothing left under
-the disk-full fault. Must not: change any state (reads only).
+the disk-full fault. Processes: what runs in the host's root (`ps`). Must not: change any
+state (reads only).
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import os
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .standins import pitrixlab as pl
 
 if TYPE_CHECKING:
     from .labhost import Host
-    from .zone import Zone
 
 JSON = dict[str, Any]
 KIB_PER_GB = 1024 * 1024
@@ -66,24 +68,27 @@ def _stanzas(text: str) -> dict[str, dict[str, str]]:
     return out
 
 
-def links(zone: Zone, h: Host) -> list[JSON]:
-    """The host's interfaces in ifindex order (name, mac, master, state, addresses)."""
+def links(h: Host, *, root: Path, fb_root: Path, vip: str | None,
+          guests: list[tuple[str, JSON]]) -> list[JSON]:
+    """The host's interfaces in ifindex order (name, mac, master, state, addresses).
+
+    ``root``: the host's root; ``fb_root``: firstbox's (the settings); ``vip``: the VIP
+    when this host holds it; ``guests``: a physical host's running domains."""
     out: list[JSON] = [{"name": "lo", "kind": "loopback", "mac": "00:00:00:00:00:00",
                         "master": None, "addrs": [{"family": "inet", "address": "127.0.0.1",
                                                    "prefix": 8, "brd": "", "scope": "host",
                                                    "label": "lo"}]}]
     if h.kind == "physical":
-        return out + _physical_links(zone, h)
-    iface = zone.root(h.iid) / "etc/network/interfaces"
+        return out + _physical_links(h, fb_root, guests)
+    iface = root / "etc/network/interfaces"
     stanzas = _stanzas(iface.read_text()) if iface.exists() else {}
     nics = h.extra.get("nics") or []
     mgmt = stanzas.get("eth0", {})
     eth0: JSON = {"name": "eth0", "kind": "ether", "master": None,
             "mac": nics[0]["mac"] if nics else h.extra.get("mac") or _mac(h.iid),
             "addrs": [_inet(h.address, _prefix(mgmt.get("netmask", "")), "eth0")]}
-    zone.update_vip()
-    if zone.vip_holder == h.iid:
-        eth0["addrs"].append(_inet(zone.t["vip"], 32, "eth0"))
+    if vip:
+        eth0["addrs"].append(_inet(vip, 32, "eth0"))
     out.append(eth0)
     eip = stanzas.get("eth1", {})
     if len(nics) > 1 or eip.get("address"):
@@ -94,15 +99,14 @@ def links(zone: Zone, h: Host) -> list[JSON]:
     return out
 
 
-def _physical_links(zone: Zone, h: Host) -> list[JSON]:
-    settings = zone.settings_of(h.name) if (zone.fb_root / "pitrix/conf/settings" /
-                                            h.name).exists() else {}
+def _physical_links(h: Host, fb_root: Path, guests: list[tuple[str, JSON]]) -> list[JSON]:
+    settings = pl.read_settings(h.name, fb_root) if (fb_root / "pitrix/conf/settings" /
+                                                     h.name).exists() else {}
     mac = h.extra.get("mac") or _mac(h.iid)
     eip_addr = settings.get("eip_network_address", "")
-    guests = zone.libvirt.guests(h)
     has_br1 = bool(eip_addr) or any(n["bridge"] == "br1" for _, d in guests for n in d["nics"])
     if not has_br1:
-        for s in pl.all_settings(zone.fb_root).values():
+        for s in pl.all_settings(fb_root).values():
             if s.get("physical_host") == h.address and s.get("physical_host_eip_network_interface"):
                 has_br1 = True
     eth: list[JSON] = [{"name": "eth0", "kind": "ether", "mac": mac, "master": "br0", "addrs": []}]
@@ -123,15 +127,36 @@ def _physical_links(zone: Zone, h: Host) -> list[JSON]:
     return eth + bridges + vnets
 
 
-def df(zone: Zone, h: Host) -> JSON:
+def df(h: Host, root: Path, *, disk_full: bool) -> JSON:
     """The filesystem of a physical host's /pitrix/kernels in KiB (total, used, available)."""
     if h.kind != "physical":
         raise LookupError(f"{h.name} is not a physical host (df is simulated on those only)")
-    path = zone.root(h.iid) / "lab/state/capacity.json"
+    path = root / "lab/state/capacity.json"
     cap = json.loads(path.read_text())
     total = int(cap.get("disk_total_gb", cap["disk_gb"])) * KIB_PER_GB
     avail = max(0, int(cap["disk_gb"])) * KIB_PER_GB
-    if h.iid in zone.disk_full:
+    if disk_full:
         avail = min(avail, DISK_FULL_LEFT_KIB)
     return {"device": "/dev/sda2", "mount": "/", "total_kib": total,
             "used_kib": max(0, total - avail), "avail_kib": avail, "fstype": "ext4"}
+
+
+def processes(root: Path) -> list[list[Any]]:
+    """The processes running inside a host root, as [pid, ppid, args], read from /proc
+    outside the chroot (the `ps` stand-in: host roots have no /proc)."""
+    real = os.path.realpath(root)
+    out: list[list[Any]] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/root") != real:
+                continue
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                args = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile, or a kernel thread
+        out.append([int(entry), ppid, args])
+    return out

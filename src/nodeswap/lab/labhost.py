@@ -1,11 +1,19 @@
-"""A lab host instance (shared by the controller and the zone), and address probing."""
+"""A lab host instance (shared by the controller and the zone), the narrow interface the
+zone's objects use to act on hosts (``Machines``), and address probing."""
 
 from __future__ import annotations
 
 import secrets
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import threading
+
+    from .hostroot import HostPaths
 
 JSON = dict[str, Any]
 
@@ -43,3 +51,23 @@ def port_free(address: str, port: int = 22) -> bool:
         except OSError:
             return False
     return True
+
+
+class Machines(Protocol):
+    """What the zone's objects may do to the lab's hosts (the controller provides it): read
+    the host table under its lock, build, start, stop or freeze a host, and republish
+    lab.json and known_hosts. Nothing else of the controller is theirs to touch."""
+
+    hosts: dict[str, Host]
+    lock: threading.RLock
+    dir: Path
+
+    def paths(self, iid: str) -> HostPaths: ...
+    def build_host(self, host: Host, hosts_text: str, authorized: list[str]) -> None: ...
+    def lab_key(self) -> str: ...
+    def start_host(self, host: Host) -> None: ...
+    def wait_ready(self, hosts: Iterable[Host], timeout: float = ...) -> None: ...
+    def stop_host(self, host: Host) -> None: ...
+    def stall_host(self, host: Host, stalled: bool) -> None: ...
+    def write_lab_json(self) -> None: ...
+    def write_known_hosts(self) -> None: ...

@@ -13,6 +13,7 @@ missing on the host, or a second live host at an address that is taken.
 from __future__ import annotations
 
 import json
+import random
 import threading
 import uuid
 import xml.etree.ElementTree as ET
@@ -23,8 +24,10 @@ from nodeswap.errors import LabError
 from . import hostroot
 
 if TYPE_CHECKING:
-    from .labhost import Host
-    from .zone import Zone
+    from pathlib import Path
+
+    from .labhost import Host, Machines
+    from .power import Power
 
 JSON = dict[str, Any]
 KERNELS = "/pitrix/kernels"
@@ -87,28 +90,36 @@ def _attr(node: ET.Element, child: str, name: str) -> str:
 
 
 class Libvirt:
-    """Every physical host's domains (state guarded by the zone's power lock for changes)."""
+    """Every physical host's domains (state guarded by the zone's power lock for changes).
 
-    def __init__(self, zone: Zone) -> None:
-        self.zone = zone
+    ``machines``: the lab's hosts (a domain's VM, its root); ``power``: booting and halting
+    VMs under the power lock; ``rng``: the zone's seeded sequence (domain UUIDs)."""
+
+    def __init__(self, machines: Machines, power: Power, rng: random.Random) -> None:
+        self.machines = machines
+        self.power = power
+        self.rng = rng
         self.domains: dict[str, dict[str, JSON]] = {}  # physical iid -> name -> domain
         self.uuids: dict[str, str] = {}  # domain UUID -> VM instance id
         self.next_id: dict[str, int] = {}
         self.lock = threading.RLock()
 
+    def root(self, phys: Host) -> Path:
+        return self.machines.paths(phys.iid).root
+
     # ------------------------------------------------------------------ domains
 
     def define_vm(self, phys: Host, name: str, iid: str, s: dict[str, str]) -> None:
         """A launched VM's domain: image, XML, .Done marker, defined with autostart."""
-        kernels = self.zone.root(phys.iid) / KERNELS.lstrip("/")
+        kernels = self.root(phys) / KERNELS.lstrip("/")
         hostroot.write(kernels / f"{name}.img",
                        f"qcow2 overlay of {base_image(s['os_version'])}\n")
-        dom_uuid = str(uuid.UUID(int=self.zone.rng.getrandbits(128), version=4))
+        dom_uuid = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
         text = domain_xml(name, dom_uuid, s)
         hostroot.write(kernels / f"{name}.xml", text)
         hostroot.write(kernels / f"{name}.Done", "")
         self.uuids[dom_uuid] = iid
-        vm = self.zone.ctl.hosts.get(iid)
+        vm = self.machines.hosts.get(iid)
         if vm is not None:
             vm.extra["nics"] = parse_domain_xml(text, name)["nics"]
         with self.lock:
@@ -123,15 +134,15 @@ class Libvirt:
         if d is not None:
             vm = self.vm_of(d)
             if vm is not None and vm.up:
-                self.zone.ctl.stop_host(vm)
-        kernels = self.zone.root(phys.iid) / KERNELS.lstrip("/")
+                self.machines.stop_host(vm)
+        kernels = self.root(phys) / KERNELS.lstrip("/")
         had_image = (kernels / f"{name}.img").exists()
         for f in kernels.glob(f"{name}.*"):
             f.unlink()
         return had_image
 
     def vm_of(self, d: JSON) -> Host | None:
-        return self.zone.ctl.hosts.get(d["iid"] or "")
+        return self.machines.hosts.get(d["iid"] or "")
 
     def running(self, d: JSON) -> bool:
         vm = self.vm_of(d)
@@ -197,9 +208,8 @@ class Libvirt:
             if vm is None or not vm.up:
                 raise VirshError(f"Failed to {action} domain {name}\nRequested operation is "
                                  "not valid: domain is not running")
-            with self.zone.power_lock:
-                self.zone.ctl.stop_host(vm)
-                self.zone.update_vip()
+            with self.power.lock:
+                self.power.halt(vm)
             d["reason"] = "destroyed" if action == "destroy" else "shutdown"
         elif action == "undefine":
             with self.lock:
@@ -210,7 +220,7 @@ class Libvirt:
                     del doms[name]
         else:
             raise VirshError(f"unknown command: '{action}'")
-        self.zone.ctl.write_lab_json()
+        self.machines.write_lab_json()
         return {}
 
     def define(self, phys: Host, text: str, source: str) -> JSON:
@@ -229,14 +239,14 @@ class Libvirt:
                           "autostart": bool(old and old["autostart"]), "persistent": True,
                           "id": old["id"] if old else None,
                           "reason": old["reason"] if old else "unknown"}
-        self.zone.ctl.write_lab_json()
+        self.machines.write_lab_json()
         return {"name": name}
 
     def start(self, phys: Host, name: str, d: JSON) -> None:
         """`virsh start`: boot the domain's VM at the address in ITS interfaces file."""
         if self.running(d):
             raise VirshError("Domain is already active")
-        with self.zone.power_lock:
+        with self.power.lock:
             try:
                 self.boot_locked(phys, d)
             except VirshError as exc:
@@ -248,7 +258,7 @@ class Libvirt:
         return {"cpus": int(cap.get("cpu", 32)), "memory_kib": int(cap["memory_mb"]) * 1024}
 
     def capacity(self, phys: Host) -> JSON:
-        path = self.zone.root(phys.iid) / "lab/state/capacity.json"
+        path = self.root(phys) / "lab/state/capacity.json"
         return dict(json.loads(path.read_text())) if path.exists() else {}
 
     # ------------------------------------------------------------------ host power
@@ -258,7 +268,7 @@ class Libvirt:
         for _name, d in self.guests(phys):
             vm = self.vm_of(d)
             if vm is not None:
-                self.zone.ctl.stop_host(vm)
+                self.machines.stop_host(vm)
                 d["reason"] = "destroyed"
         self.table(phys)
 
@@ -274,7 +284,7 @@ class Libvirt:
                 except VirshError as exc:
                     failed.append(f"{name}: " + str(exc).replace("\n", ": "))
         if failed:
-            log = self.zone.root(phys.iid) / "var/log/libvirt/autostart.log"
+            log = self.root(phys) / "var/log/libvirt/autostart.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             with log.open("a") as f:
                 f.writelines(f"autostart failed: {line}\n" for line in failed)
@@ -283,14 +293,14 @@ class Libvirt:
     def boot_locked(self, phys: Host, d: JSON) -> None:
         """Boot a domain's VM (the caller holds the zone's power lock)."""
         image = d.get("image") or ""
-        if image and not (self.zone.root(phys.iid) / image.lstrip("/")).exists():
+        if image and not (self.root(phys) / image.lstrip("/")).exists():
             raise VirshError(f"Cannot access storage file '{image}': No such file or directory")
         vm = self.vm_of(d)
         if vm is None:
             raise VirshError("internal error: the lab has no VM behind this domain (it boots "
                              "only VMs that launch_vms.sh made)")
         try:
-            self.zone.boot(vm)
+            self.power.boot(vm)
         except LabError as exc:
             raise VirshError(f"internal error: {exc}") from exc
         d["reason"] = "booted"

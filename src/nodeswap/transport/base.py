@@ -13,7 +13,7 @@ import abc
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from nodeswap.model import Target
+from nodeswap.plan.model import Target
 
 OUTPUT_CAP = 256 * 1024  # characters of each stream kept in a Result (the journal keeps all)
 

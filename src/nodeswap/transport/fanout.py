@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Sequence
 
 from nodeswap.errors import TransportError
-from nodeswap.events import HostDone
-from nodeswap.model import Target
+from nodeswap.plan.model import Target
+from nodeswap.run.events import HostDone
 
 from .base import Connector
 from .redact import Redactor

@@ -18,7 +18,7 @@ from typing import Any
 import asyncssh
 
 from nodeswap.errors import TransportError
-from nodeswap.model import Target
+from nodeswap.plan.model import Target
 
 from .base import Connector
 from .ssh import FAST_KEX, SshConfig, SshConnector

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from nodeswap.errors import TransportError
-from nodeswap.model import Target
+from nodeswap.plan.model import Target
 
 from .base import CappedBuffer, Connector, OutputSink, Result, Transport
 

@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import asyncssh
 
 from nodeswap.errors import HostKeyError, InputError, Problem, TransportError
-from nodeswap.model import Target
+from nodeswap.plan.model import Target
 
 from .base import CappedBuffer, Connector, OutputSink, Result, Transport
 
 if TYPE_CHECKING:
-    from nodeswap.journal import PinRecord
+    from nodeswap.run.journal import PinRecord
 
 FAST_KEX = (
     "curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256",

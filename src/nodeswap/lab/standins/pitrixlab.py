@@ -1,8 +1,9 @@
 """Shared library of the lab's stand-ins (Python standard library only).
 
 Copied into every zone host as /lab/lib/pitrixlab.py and imported by the stand-in scripts;
-the controller imports the same module, so settings parsing, node groups and the files that
-packages install are rendered by one implementation. Must not: import anything outside the
+the controller imports the same module, so settings parsing, node groups, /etc/hosts,
+interfaces and rc.local files are rendered by one implementation (what a role's packages
+write is the controller's: lab/roles). Must not: import anything outside the
 standard library (it runs under the host's /usr/bin/python3, inside a chroot).
 """
 
@@ -143,7 +144,7 @@ def resolve_targets(spec: str, root: Path = Path("/")) -> tuple[list[str], list[
     return sorted(nodes), unknown
 
 
-# ------------------------------------------------------------------ files that packages install
+# ------------------------------------------------------------------ files the zone's scripts write
 
 
 def zone_info(root: Path = Path("/")) -> dict[str, Any]:
@@ -160,49 +161,6 @@ def render_hosts(settings: dict[str, dict[str, str]], zone: dict[str, Any]) -> s
             lines.append(f"{addr} {name}.mgmt.pitrix.yunify.com {name}")
     lines.append(f"{zone['vip']} proxy.mgmt.pitrix.yunify.com proxy")
     return "\n".join(lines) + "\n"
-
-
-def _servers(prefix: str, addrs: list[str], port: int) -> list[str]:
-    return [f"    server {prefix}_{i} {a}:{port} check inter 2000 rise 2 fall 3"
-            for i, a in enumerate(addrs)]
-
-
-LISTENERS = (("api-front", 7777, "source", "apiserver", 7777),
-             ("ws-front", 8565, "roundrobin", "ws_server", 8565),
-             ("io-front", 8000, "source", "io_server", 8000))
-
-
-def render_haproxy(backends: list[str], packages: list[str], *, old_installer: bool) -> str:
-    """haproxy.cfg of a proxy node. ``old_installer``: the layout of the files on the old
-    nodes (bind lines after the servers, a `website` forward on 8081), as R27 describes."""
-    out = ["global", "    log 127.0.0.1 local0", "    maxconn 40960", "    daemon", "",
-           "defaults", "    mode tcp", "    log global", "    timeout connect 5s",
-           "    timeout client 600s", "    timeout server 600s", ""]
-    listeners = list(LISTENERS)
-    if "pitrix-ks-proxy-warehouse" in packages:
-        listeners.append(("warehouse-front", 8856, "roundrobin", "warehouse_server", 8856))
-    for name, port, balance, prefix, bport in listeners:
-        bind = f"    bind 0.0.0.0:{port}"
-        body = [f"    balance {balance}", *_servers(prefix, backends, bport)]
-        out += [f"listen {name}", *([*body, bind] if old_installer else [bind, *body]), ""]
-    if old_installer:
-        out += ["listen website", "    bind 0.0.0.0:8081", "    balance source",
-                *_servers("website", backends, 80), ""]
-    return "\n".join(out)
-
-
-SUPERVISOR_PROGRAMS = {
-    "pitrix-ks-proxy": ["cb_server"],
-    "pitrix-ks-proxy-boss": ["boss_proxy"],
-    "pitrix-ks-proxy-boss2": ["boss2_proxy"],
-    "pitrix-ks-proxy-warehouse": ["warehouse_proxy"],
-    "pitrix-ks-webservice": ["ws_server", "api_server", "io_server"],
-}
-
-
-def render_program(name: str) -> str:
-    return (f"[program:{name}]\ncommand=/pitrix/bin/{name}\nautostart=true\n"
-            "autorestart=true\n")
 
 
 def render_rc_files(s: dict[str, str]) -> dict[str, str]:

@@ -1,0 +1,197 @@
+"""Power, the VIP and the console: hosts going down and coming back, keepalived's VIP, and
+the console that answers on VIP:80.
+
+Owns the power lock (one power change at a time), booting a host at the address in its
+/etc/network/interfaces, `shutdown`/`reboot` of a host (a physical host's guests go with it,
+and libvirtd's autostart follows its reboot: ``Hypervisor``), which host holds the VIP, and
+what ping, `ip addr` (the caller's addresses) and `service` see. Must not: build hosts or
+write zone files (zonefiles.py), or answer outside 127.0.0.0/8.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Protocol
+
+from nodeswap.errors import LabError
+
+from . import services
+from .labhost import Host, Machines
+from .standins import pitrixlab as pl
+
+JSON = dict[str, Any]
+
+
+class Hypervisor(Protocol):
+    """What a physical host's power does to its guests (libvirt.py)."""
+
+    def power_off_guests(self, phys: Host) -> None: ...
+    def autostart(self, phys: Host) -> list[str]: ...
+
+
+class Power:
+    """The zone's power and VIP (VIP state guarded by the machines' lock)."""
+
+    def __init__(self, machines: Machines, vip: str, squatters: dict[str, socket.socket]) -> None:
+        self.machines = machines
+        self.vip = vip
+        self.squatters = squatters  # addresses taken by something else (a fault)
+        self.lock = threading.Lock()
+        self.vip_holder: str | None = None
+        self.vip_forced: str | None = None
+        self.hypervisor: Hypervisor | None = None  # set once libvirt exists
+        self.console: ThreadingHTTPServer | None = None
+
+    def root(self, h: Host) -> Path:
+        return self.machines.paths(h.iid).root
+
+    def by_address(self, address: str) -> Host | None:
+        """The live host at an address."""
+        with self.machines.lock:
+            return next((h for h in self.machines.hosts.values()
+                         if h.up and h.address == address), None)
+
+    # ------------------------------------------------------------------ power
+
+    def op_power(self, caller: Host | None, body: JSON) -> JSON:
+        """shutdown -h / -r, reboot: answered now, done a moment later (the session ends)."""
+        assert caller is not None
+        action = body["action"]
+        if action not in ("halt", "reboot"):
+            raise ValueError(f"unknown power action {action!r}")
+        threading.Thread(target=self._power, args=(caller, action, 0.3), daemon=True).start()
+        return {"scheduled": action}
+
+    def _power(self, h: Host, action: str, delay: float) -> None:
+        time.sleep(delay)  # let the caller's ssh session print and close, as on a real host
+        with self.lock:
+            if h.kind == "physical" and self.hypervisor is not None:
+                self.hypervisor.power_off_guests(h)  # its VMs go down with it
+            self.machines.stop_host(h)
+            self.update_vip()
+            if action == "reboot":
+                self.boot(h)
+                if h.kind == "physical" and self.hypervisor is not None:
+                    self.hypervisor.autostart(h)  # libvirtd starts the autostart domains
+            self.machines.write_lab_json()
+
+    def halt(self, h: Host) -> None:
+        """The host goes off the network at once (power lock held by the caller)."""
+        self.machines.stop_host(h)
+        self.update_vip()
+
+    def boot(self, h: Host) -> None:
+        """Start a host at the address in its /etc/network/interfaces (run rc.local)."""
+        root = self.root(h)
+        iface = root / "etc/network/interfaces"
+        addr = pl.interfaces_address(iface.read_text()) if iface.exists() else None
+        other = self.by_address(addr or h.address)
+        if (other is not None and other is not h) or (addr or h.address) in self.squatters:
+            raise LabError(f"{h.iid} cannot come up at {addr or h.address}: the address is "
+                           f"taken by {other.iid if other else 'something else'} (the lab "
+                           "cannot run two hosts on one address)")
+        if addr:
+            h.address = addr
+        services.reset(root)
+        if h.extra.get("keepalived"):
+            services.set_running(root, "keepalived", True)
+            services.set_running(root, "haproxy", True)
+        self.machines.start_host(h)
+        self.machines.wait_ready([h])
+        self.machines.write_known_hosts()
+        self.update_vip()
+
+    # ------------------------------------------------------------------ VIP
+
+    def update_vip(self) -> None:
+        """keepalived: the holder keeps the VIP while it is eligible; else the first eligible
+        proxy (old nodes first) takes it. A forced holder (fault) wins while eligible."""
+        hosts = self.machines.hosts
+        with self.machines.lock:
+            def eligible(iid: str | None) -> bool:
+                h = hosts.get(iid or "")
+                return bool(h and h.up and h.extra.get("keepalived")
+                            and services.is_running(self.root(h), "keepalived"))
+            if self.vip_forced and eligible(self.vip_forced):
+                self.vip_holder = self.vip_forced
+            elif not eligible(self.vip_holder):
+                cands = sorted((h for h in hosts.values() if eligible(h.iid)),
+                               key=lambda h: (int(h.iid.rsplit(".", 1)[-1]), h.iid))
+                self.vip_holder = cands[0].iid if cands else None
+
+    def force_vip(self, iid: str | None) -> None:
+        """Fault vip-to: keepalived on ``iid`` takes the VIP while eligible (None: clear)."""
+        self.vip_forced = iid
+        self.update_vip()
+
+    # ------------------------------------------------------------------ what hosts see
+
+    def op_ping(self, caller: Host | None, body: JSON) -> JSON:
+        """Does this address answer ping? Only hosts that are up (and squatted addresses)."""
+        addr = body["address"]
+        if addr in self.squatters:
+            return {"alive": True}
+        self.update_vip()
+        if addr == self.vip:
+            return {"alive": self.vip_holder is not None}
+        h = self.by_address(addr)
+        return {"alive": h is not None and not h.stalled}
+
+    def op_ipaddr(self, caller: Host | None, body: JSON) -> JSON:
+        assert caller is not None
+        self.update_vip()
+        extra = [self.vip] if self.vip_holder == caller.iid else []
+        return {"address": caller.address, "extra": extra}
+
+    def op_service(self, caller: Host | None, body: JSON) -> JSON:
+        assert caller is not None
+        name, action = body["name"], body["action"]
+        if action in ("start", "restart"):
+            services.set_running(self.root(caller), name, True)
+        elif action == "stop":
+            services.set_running(self.root(caller), name, False)
+        self.update_vip()
+        return {"running": services.is_running(self.root(caller), name)}
+
+    # ------------------------------------------------------------------ console
+
+    def console_answer(self, zone_id: str) -> tuple[int, str]:
+        """The console's page: 200 while the VIP holder's haproxy runs, else 503."""
+        self.update_vip()
+        holder = self.machines.hosts.get(self.vip_holder or "")
+        if holder is None or not services.is_running(self.root(holder), "haproxy"):
+            return 503, "<html><body>503 Service Unavailable</body></html>"
+        return 200, (f"<html><title>QingCloud Console</title><body>console of zone "
+                     f"{zone_id} via {holder.name}</body></html>")
+
+    def start_console(self, zone_id: str) -> None:
+        """Serve the console on VIP:80 (a thread; ``close`` stops it)."""
+        self.console = ThreadingHTTPServer((self.vip, 80), _console(self, zone_id))
+        self.console.daemon_threads = True
+        threading.Thread(target=self.console.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        if self.console is not None:
+            self.console.shutdown()
+            self.console.server_close()
+
+
+def _console(power: Power, zone_id: str) -> type[BaseHTTPRequestHandler]:
+    class Console(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            code, body = power.console_answer(zone_id)
+            raw = body.encode()
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(raw)))
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Console

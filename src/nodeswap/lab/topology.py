@@ -1,0 +1,119 @@
+"""Topologies: a zone described in a small YAML file, found, read, checked and placed.
+
+Owns what a topology says (firstbox, physical hosts, VMs, networks, installer) and how it
+becomes the lab's hosts at free loopback addresses (moved whole from 127.16.* to 127.N.*).
+Must not: write files or start anything (zonefiles.py writes, the controller starts).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nodeswap.errors import LabError
+
+from .labhost import Host, port_free
+
+JSON = dict[str, Any]
+TOPOLOGY_DIR = Path(__file__).parent / "topologies"
+REQUIRED = ("zone_id", "installer", "domain", "network", "gateway", "vip", "vm_base_network",
+            "os", "prepared", "deploy_boss", "deploy_warehouse", "firstbox", "physical", "vms")
+
+
+def resolve_topology(name_or_file: str) -> Path:
+    """A topology by name (``src/nodeswap/lab/topologies/NAME.yaml``) or by file path."""
+    path = Path(name_or_file)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        return path.absolute()
+    builtin = TOPOLOGY_DIR / f"{name_or_file}.yaml"
+    if builtin.exists():
+        return builtin
+    known = sorted(p.stem for p in TOPOLOGY_DIR.glob("*.yaml"))
+    raise LabError(f"unknown topology {name_or_file!r}: not a file, and not one of {known}")
+
+
+def load(path: Path) -> JSON:
+    """A topology file, checked (every problem named at once)."""
+    data = yaml.safe_load(path.read_text())
+    problems = check(data)
+    if problems:
+        raise LabError(f"topology {path}: " + "; ".join(problems))
+    return dict(data)
+
+
+def check(t: Any) -> list[str]:
+    """What is wrong with a topology: missing keys, VMs on unknown physical hosts, names
+    used twice."""
+    if not isinstance(t, dict):
+        return ["not a mapping"]
+    problems = [f"missing key {k!r}" for k in REQUIRED if k not in t]
+    if problems:
+        return problems
+    physical = {p.get("name") for p in t["physical"]}
+    names = [t["firstbox"].get("name")] + [h.get("name") for h in t["physical"] + t["vms"]]
+    problems += [f"name {n!r} is used twice" for n in sorted({n for n in names
+                                                               if names.count(n) > 1})]
+    problems += [f"VM {v.get('name')!r} runs on unknown physical host {v.get('physical')!r}"
+                 for v in t["vms"] if v.get("physical") not in physical]
+    if not any(v.get("role") == "proxy" for v in t["vms"]):
+        problems.append("no proxy VM (the VIP needs one)")
+    return problems
+
+
+def installer_tuple(v: str) -> tuple[int, int, int]:
+    parts = [int(p) for p in v.split(".")] + [0, 0, 0]
+    return parts[0], parts[1], parts[2]
+
+
+def relocate(topology: JSON, block: int) -> JSON:
+    """The topology with every 127.16.* address moved to 127.<block>.* (side-by-side labs)."""
+    text = json.dumps(topology).replace("127.16.", f"127.{block}.")
+    return dict(json.loads(text))
+
+
+def place(topo: JSON) -> JSON:
+    """The topology at the first block whose addresses (and the VIP's :80) are free."""
+    for block in range(16, 100):
+        t = relocate(topo, block)
+        addrs = [t["firstbox"]["address"], t["vip"]]
+        addrs += [h["address"] for h in t["physical"] + t["vms"]]
+        if all(port_free(a) for a in addrs) and all(port_free(t["vip"], p) for p in (80,)):
+            return t
+    raise LabError("no free 127.N.x.y block for the zone's addresses")
+
+
+def hosts(t: JSON) -> list[Host]:
+    """The lab's hosts of a topology: firstbox, physical hosts, VMs (instance NAME.1)."""
+    out = [Host(iid="firstbox", name=t["firstbox"]["name"], address=t["firstbox"]["address"],
+                role="firstbox", kind="firstbox")]
+    out += [Host(iid=p["name"], name=p["name"], address=p["address"], role=p["role"],
+                 kind="physical") for p in t["physical"]]
+    phys = {p["name"]: p["name"] for p in t["physical"]}
+    for v in t["vms"]:
+        out.append(Host(iid=v["name"] + ".1", name=v["name"], address=v["address"],
+                        role=v["role"], kind="vm", physical=phys[v["physical"]]))
+    return out
+
+
+def etc_hosts(t: JSON) -> str:
+    """/etc/hosts of the zone as installed: every host by name, the VIP as `proxy`."""
+    lines = ["127.0.0.1 localhost", f"{t['firstbox']['address']} {t['firstbox']['name']}"]
+    for h in t["physical"] + t["vms"]:
+        lines.append(f"{h['address']} {h['name']}.mgmt.pitrix.yunify.com {h['name']}")
+    lines.append(f"{t['vip']} proxy.mgmt.pitrix.yunify.com proxy")
+    return "\n".join(lines) + "\n"
+
+
+def first_proxy(t: JSON) -> str:
+    """The instance id of the first proxy VM (it holds the VIP when the zone starts)."""
+    return str(next(v["name"] for v in t["vms"] if v["role"] == "proxy")) + ".1"
+
+
+def public(t: JSON, vip_holder: str | None) -> JSON:
+    """The zone's facts as lab.json's ``zone`` lists them."""
+    return {"zone_id": t["zone_id"], "installer": t["installer"], "vip": t["vip"],
+            "vip_holder": vip_holder, "network": t["network"], "gateway": t["gateway"],
+            "domain": t["domain"], "console_url": f"http://{t['vip']}/"}

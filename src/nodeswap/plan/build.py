@@ -1,0 +1,239 @@
+"""Zone + spec -> Plan: apply the rules (R7-R17) per node, then the runbook's steps. Pure.
+
+``build_plan`` is a pure function of its inputs (the date for R6's backup folder included), so
+the same zone and spec always give the same plan, byte for byte. Every rule problem of every
+node is collected and raised at once as one RuleError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from nodeswap.errors import BugError, InputError, Problem, RuleError
+from nodeswap.plan.model import NodePlan, Plan, PlannedFile, ZoneId
+from nodeswap.runbooks import common, runbook_for
+from nodeswap.runbooks.base import Context, NodeContext
+from nodeswap.runbooks.commands import settings_path
+from nodeswap.zone import values
+from nodeswap.zone.inventory import V4_3, Node, Zone, sorted_names
+from nodeswap.zone.settings import SettingsFile
+
+from . import rules
+
+if TYPE_CHECKING:  # the spec is pydantic, whose plugin registry loads importlib.metadata
+    from nodeswap.plan.spec import Spec
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Choices:
+    """R9, R12, R13, R16 decisions for all nodes of the role."""
+
+    hosts: dict[str, str]
+    temps: dict[str, str]
+    eips: dict[str, str | None]
+    macs: dict[str, tuple[str, str | None]]
+
+
+def _collect(problems: list[Problem], fn: Callable[[], T]) -> T | None:
+    try:
+        return fn()
+    except InputError as exc:
+        problems.extend(exc.problems)
+        return None
+
+
+def _s(value: object | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def role_nodes(zone: Zone, spec: Spec) -> list[Node]:
+    """The nodes to replace, in switch order: spec.order, else the runbook order (natural
+    name order) with the node holding the VIP last when the zone knows it."""
+    olds = {n.name: n for n in zone.role_nodes(spec.role)}
+    problems: list[Problem] = []
+    if not olds:
+        raise RuleError([Problem(f"no VM of role {spec.role!r} in the zone", file=spec.path,
+                                 key="role", rule="R5")])
+    for old in olds.values():  # the Pitrix scripts take a group file over a node name
+        members = zone.group(old.name)
+        if members is not None:
+            problems.append(Problem(
+                f"node name {old.name!r} is also the name of a group ({len(members)} nodes): "
+                f"launch_vms.sh, install_nodes.sh, update.sh and exec_nodes.sh would act on "
+                "the whole group; rename the node", file=old.settings.path,
+                line=old.settings.line_of("hostname"), key="hostname"))
+    for name in spec.nodes:
+        if name not in olds:
+            problems.append(Problem(
+                f"unknown node {name!r}: the {spec.role} nodes are {', '.join(sorted(olds))}",
+                file=spec.path, key=f"nodes.{name}"))
+    if spec.order is not None and sorted(spec.order) != sorted(olds):
+        problems.append(Problem(
+            f"order {spec.order} must name each {spec.role} node once: {', '.join(sorted(olds))}",
+            file=spec.path, key="order"))
+    if problems:
+        raise RuleError(problems)
+    if spec.order is not None:
+        return [olds[n] for n in spec.order]
+    names = sorted_names(olds)
+    holder = zone.facts.vip_holder
+    if holder in names:
+        names = [n for n in names if n != holder] + [holder]
+    return [olds[n] for n in names]
+
+
+def _seed(zone: Zone, spec: Spec) -> int:
+    """R9's seed: the spec's, else one derived from the zone (reproducible plans)."""
+    return spec.seed if spec.seed is not None else int(zone.fingerprint()[:16], 16)
+
+
+def choose(zone: Zone, spec: Spec, olds: list[Node], vg_gw: str | None) -> Choices:
+    """Run R13, R16, R12 and R9 for all nodes; every problem at once."""
+    problems: list[Problem] = []
+    src = spec.path
+    hosts = _collect(problems, lambda: rules.placement(
+        zone, olds, {o.name: _s(spec.node(o.name).physical_host) for o in olds}, source=src))
+    temps = _collect(problems, lambda: rules.temp_addresses(
+        zone, olds, {o.name: _s(spec.node(o.name).temp_address) for o in olds},
+        [vg_gw or ""], source=src))
+    eips = _collect(problems, lambda: rules.eip_addresses(
+        zone, {o.name: _s(spec.node(o.name).eip_temp_address) for o in olds}, source=src))
+    wanted: list[tuple[str, str | None]] = []
+    for o in olds:
+        wanted.append((f"nodes.{o.name}.mgmt_mac", spec.node(o.name).mgmt_mac))
+        if zone.has_vg:
+            wanted.append((f"nodes.{o.name}.eip_mac", spec.node(o.name).eip_mac))
+        elif spec.node(o.name).eip_mac:
+            problems.append(Problem("eip_mac given but the zone has no VG node: the EIP "
+                                    "section is removed", file=src,
+                                    key=f"nodes.{o.name}.eip_mac", rule="R12"))
+    mac_list = _collect(problems, lambda: rules.choose_macs(zone, wanted, _seed(zone, spec),
+                                                            source=src))
+    if problems or hosts is None or temps is None or eips is None or mac_list is None:
+        raise RuleError(problems)
+    it = iter(mac_list)
+    macs = {o.name: (next(it), next(it) if zone.has_vg else None) for o in olds}
+    return Choices(hosts, temps, eips, macs)
+
+
+def node_values(zone: Zone, spec: Spec, old: Node, ch: Choices, *, vg_gw: str | None,
+                address: str) -> dict[str, str]:
+    """R7-R16: the keys of the new settings file that differ from the old one, for the new
+    VM at ``address`` (the temporary address; the old one again for R30)."""
+    ns = spec.node(old.name)
+    gateway = rules.route_gateway(zone, old, vg_gw)
+    base = rules.vm_base_network(zone, old, _s(spec.vm_base_network))
+    mgmt_bridge, eip_bridge = rules.bridges(zone, old, ns.physical_host_network_interface,
+                                            ns.physical_host_eip_network_interface)
+    values = {
+        **rules.os_values(spec.target.os_name, spec.target.os_version),
+        "mgmt_network_address": address,
+        "mgmt_network_gateway": rules.mgmt_gateway(zone, old),
+        "mgmt_network_mac_address": ch.macs[old.name][0],
+        "mgmt_network_routing_rule": rules.mgmt_routing_rule(
+            zone, _s(spec.mgmt_network), vg_gw),
+        "vm_network_routing_rule": rules.vm_routing_rule(base, address, gateway, node=old.name),
+        "physical_host": ch.hosts[old.name],
+        "physical_host_network_interface": mgmt_bridge,
+        "physical_host_eip_network_interface": eip_bridge,
+    }
+    eip_mac = ch.macs[old.name][1]
+    if zone.has_vg and eip_mac is not None:
+        values["eip_network_mac_address"] = eip_mac
+        values["eip_network_address"] = ch.eips[old.name] or ""
+    return values
+
+
+def _node_context(zone: Zone, spec: Spec, old: Node, ch: Choices, vg_gw: str | None
+                  ) -> tuple[NodeContext, NodePlan]:
+    temp = ch.temps[old.name]
+    values = node_values(zone, spec, old, ch, vg_gw=vg_gw, address=temp)
+    new_text = rules.new_settings(old.settings, values, drop_eip=not zone.has_vg).render()
+    # R30: the same file with the old MGMT address (and routing rule src) and old EIP address.
+    back = node_values(zone, spec, old, ch, vg_gw=vg_gw, address=old.address)
+    if "eip_network_address" in back:
+        back["eip_network_address"] = old.get("eip_network_address")
+    switched = rules.new_settings(old.settings, back, drop_eip=not zone.has_vg).render()
+    old_host = zone.node_by_address(old.physical_host)
+    new_host = zone.node_by_address(ch.hosts[old.name])
+    if old_host is None or new_host is None:
+        raise RuleError([Problem(
+            f"{old.name}'s physical_host {old.physical_host} is no node of the zone",
+            file=old.settings.path, line=old.settings.line_of("physical_host"),
+            key="physical_host", rule="R13")])
+    ctx = NodeContext(
+        name=old.name, old_address=old.address, temp_address=temp,
+        old_host_name=old_host.name, old_host_address=old_host.address,
+        new_host_name=new_host.name, new_host_address=new_host.address,
+        settings=new_text, switched_settings=switched)
+    node_plan = NodePlan(
+        name=old.name, old_address=old.address, temp_address=temp,
+        old_physical_host=old.physical_host, physical_host=ch.hosts[old.name],
+        old_settings=old.settings.render(), settings=new_text, mgmt_mac=ch.macs[old.name][0],
+        eip_mac=ch.macs[old.name][1], eip_temp_address=ch.eips[old.name])
+    return ctx, node_plan
+
+
+def firstbox_address(nodes: list[Node]) -> str:
+    values = sorted({n.get("firstbox_address") for n in nodes} - {""})
+    return values[0] if values else ""
+
+
+def settings_digests(zone: Zone) -> dict[str, str]:
+    """Each settings file of the zone (as the plan read it) by name: sha256 of its text,
+    16 hex digits; apply --offline-plan compares it with the live zone's (issue 14)."""
+    return {name: hashlib.sha256(n.settings.render().encode()).hexdigest()[:16]
+            for name, n in sorted(zone.nodes.items())}  # fmt: skip
+
+
+def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
+    """The whole plan for replacing the role's nodes: R6-R37, every file and command."""
+    rb = runbook_for(spec.role)
+    olds = role_nodes(zone, spec)
+    vg_gw = rules.vg_mgmt_network_gateway(zone, _s(spec.vg_mgmt_network_gateway)) \
+        if zone.has_vg else None
+    # Decisions in name order (proxy0 gets 2.2.2.2 and the highest free address), whatever
+    # the switch order.
+    ch = choose(zone, spec, sorted(olds, key=lambda o: sorted_names(x.name for x in olds)
+                                   .index(o.name)), vg_gw)
+    problems: list[Problem] = []
+    pairs = [_collect(problems, lambda o=o: _node_context(zone, spec, o, ch, vg_gw))  # type: ignore[misc]
+             for o in olds]
+    if problems:
+        raise RuleError(problems)
+    done = [p for p in pairs if p is not None]
+    ctx = Context(
+        role=spec.role, new_tools=zone.installer_version >= V4_3,
+        components=zone.components, firstbox_address=firstbox_address(olds),
+        nodes=tuple(c for c, _ in done), today=today,
+        vip=_s(spec.vip) or zone.facts.vip, console_url=spec.console_url or zone.facts.console_url,
+        sub_region=spec.sub_region)
+    files = tuple(
+        PlannedFile("firstbox", settings_path(c.name), text, rule=rule)
+        for c, _ in done
+        for text, rule in ((c.settings, "R7-R17"), (c.switched_settings, "R30")))
+    for f in files:  # what the rules wrote holds to the same types as what was read
+        wrong = values.settings_problems(SettingsFile.from_text(f.content, path=f.path))
+        if wrong:
+            raise BugError(f"{f.rule} would write a settings file that is not valid: "
+                           + "; ".join(str(p) for p in wrong))
+    return Plan(
+        role=spec.role, installer_version=str(zone.installer_version),
+        target_os=(spec.target.os_name, spec.target.os_version),
+        nodes={p.name: p for _, p in done}, targets=common.targets(ctx),
+        steps=common.steps(rb, ctx), files=files, inventory_fingerprint=zone.fingerprint(),
+        warnings=common.warnings(rb, ctx),
+        meta={"today": today, "switch_order": ",".join(c.name for c, _ in done),
+              "vg": "yes" if zone.has_vg else "no",
+              "components": ",".join(sorted(zone.components)),
+              "settings_files": json.dumps(settings_digests(zone), sort_keys=True),
+              "irreversible_phase": "archive", "manual_restore": common.manual_restore(ctx)},
+        # Offline until planning.plan_live says where it was made: firstbox as the settings
+        # name it, the zone ids of the settings files, no host key (nothing was contacted).
+        zone=ZoneId(firstbox=ctx.firstbox_address, zone_ids=zone.zone_ids, offline=True))

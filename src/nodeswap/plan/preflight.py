@@ -1,0 +1,96 @@
+"""Preflight: can the zone take this plan? Pure: a plan and a discovery snapshot in, problems out.
+
+Checked before a live plan is handed out (issue 6): each new VM's physical host has the room
+(CPU, memory, disk for /pitrix/kernels) and the bridges (R13-R15); the temporary addresses do
+not answer (R16); the target OS's base image and package repository are prepared on firstbox
+(R4). A warning (not a stop) when the target OS is one the zone's update tooling has no apt
+options for (update.sh knows 14.04 and 16.04 only).
+"""
+
+from __future__ import annotations
+
+import re
+
+from nodeswap.errors import Problem
+from nodeswap.live.discover import Snapshot
+from nodeswap.plan.model import Plan
+from nodeswap.zone.settings import SettingsFile
+
+# A new VM's disk is a qcow2 overlay of the base image; leave room for it to grow.
+MIN_DISK_MB = 10 * 1024
+KNOWN_APT_RELEASES = ("14.04", "16.04")
+
+
+def _release(os_version: str) -> str:
+    return ".".join(os_version.split(".")[:2])
+
+
+def image_prefix(os_version: str) -> str:
+    """Base image names on firstbox: ``ksnode16045a.img`` for 16.04.5 (reference §5)."""
+    return "ksnode" + os_version.replace(".", "")
+
+
+def check(plan: Plan, snap: Snapshot) -> tuple[list[Problem], list[str]]:
+    """(problems that stop the plan, warnings shown with it)."""
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    os_name, os_version = plan.target_os
+    prefix = image_prefix(os_version)
+    if not any(re.match(re.escape(prefix) + r".*\.img$", k) for k in snap.kernels):
+        problems.append(Problem(
+            f"no base image {prefix}*.img in /pitrix/kernels on firstbox for {os_name} "
+            f"{os_version}: prepare it first", rule="R4", key="target.os_version"))
+    if os_version not in snap.repos:
+        problems.append(Problem(
+            f"no package repository /pitrix/repo/{os_version} on firstbox: prepare it first",
+            rule="R4", key="target.os_version"))
+    if _release(os_version) not in KNOWN_APT_RELEASES:
+        warnings.append(
+            f"update.sh has apt options for {', '.join(KNOWN_APT_RELEASES)} only; {os_name} "
+            f"{os_version} is installed with the 16.04 options: watch R23-R26 closely")
+    for node in plan.nodes.values():
+        problems.extend(_host_room(plan, snap, node.name, node.settings))
+        if node.temp_address in snap.answering:
+            problems.append(Problem(
+                f"temporary address {node.temp_address} of {node.name} answers ping from "
+                "firstbox: it is in use", rule="R16", key=f"nodes.{node.name}.temp_address"))
+    return problems, warnings
+
+
+def _host_room(plan: Plan, snap: Snapshot, name: str, settings_text: str) -> list[Problem]:
+    new = SettingsFile.from_text(settings_text, path=f"settings/{name}")
+    host_addr = new.get("physical_host") or ""
+    host = _host_name(snap, host_addr)
+    cap = snap.capacity.get(host) if host else None
+    where = f"{host or host_addr} ({host_addr})"
+    key = f"nodes.{name}.physical_host"
+    if cap is None or cap.error:
+        why = cap.error if cap and cap.error else "not asked"
+        return [Problem(f"physical host {where} for {name}: capacity unknown ({why})",
+                        rule="R13", key=key)]
+    out = []
+    cores = int(new.get("cpu_cores") or 0)
+    memory = int(new.get("memory_size") or 0)
+    if cap.cpus is not None and cap.cpus < cores:
+        out.append(Problem(f"{where} has {cap.cpus} CPUs free, {name} needs {cores}",
+                           rule="R13", key=key))
+    if cap.memory_mb is not None and cap.memory_mb < memory:
+        out.append(Problem(f"{where} has {cap.memory_mb} MB memory free, {name} needs {memory}",
+                           rule="R13", key=key))
+    if cap.disk_free_mb is not None and cap.disk_free_mb < MIN_DISK_MB:
+        out.append(Problem(f"{where} has {cap.disk_free_mb} MB free in /pitrix/kernels, a new VM "
+                           f"needs {MIN_DISK_MB}", rule="R13", key=key))
+    for bkey, rule in (("physical_host_network_interface", "R14"),
+                       ("physical_host_eip_network_interface", "R15")):
+        bridge = new.get(bkey) or ""
+        if bridge and cap.bridges and bridge not in cap.bridges:
+            out.append(Problem(f"{where} has no bridge {bridge} ({bkey} of {name}); it has "
+                               f"{', '.join(cap.bridges)}", rule=rule, key=key))
+    return out
+
+
+def _host_name(snap: Snapshot, address: str) -> str | None:
+    for name, text in snap.settings.items():
+        if f'mgmt_network_address="{address}"' in text:
+            return name
+    return None

@@ -1,0 +1,351 @@
+"""The runbook's decisions for the new settings files (R7-R17), one small function each. Pure.
+
+Each function takes the zone (nodeswap.zone.inventory) and what the operator gave in the spec, and
+returns a value or raises RuleError whose Problem names the rule, the spec key and the bad value.
+Nothing here does I/O or builds commands (that is runbooks/).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Mapping, Sequence
+from ipaddress import IPv4Address, IPv4Network
+
+from nodeswap.errors import Problem, RuleError
+from nodeswap.zone.inventory import Node, Zone
+from nodeswap.zone.settings import SettingsFile
+
+EIP_SECTION = "Eip Network"
+DEFAULT_EIP_START = IPv4Address("2.2.2.2")
+
+
+def _fail(rule: str, message: str, *, source: str | None = None, key: str | None = None,
+          file: str | None = None, line: int | None = None) -> RuleError:
+    return RuleError([Problem(message, file=file or source, line=line, key=key, rule=rule)])
+
+
+def _who_uses(zone: Zone, address: str) -> str:
+    where = zone.address_index.get(address)
+    if where is not None:
+        return f"{where[0]}'s {where[1]}"
+    if address == zone.facts.vip:
+        return "the VIP"
+    return "a host that answers ping"
+
+
+# ---- R7, R8 -----------------------------------------------------------------------------
+def os_values(os_name: str, os_version: str) -> dict[str, str]:
+    """R7: os_name and os_version are set to the target release."""
+    return {"os_name": os_name, "os_version": os_version}
+
+
+def mgmt_gateway(zone: Zone, old: Node) -> str:
+    """R8: the real MGMT gateway (the old node's); empty when the zone has VG nodes."""
+    return "" if zone.has_vg else old.get("mgmt_network_gateway")
+
+
+# ---- R9 ----------------------------------------------------------------------------------
+def random_mac(rng: random.Random) -> str:
+    """R9: one MAC in gen_mac.py's format: 00:16:3e plus three random bytes, lowercase."""
+    return "00:16:3e:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(3))
+
+
+def choose_macs(zone: Zone, wanted: Sequence[tuple[str, str | None]], seed: int,
+                *, source: str = "<spec>") -> list[str]:
+    """R9: one new MAC per ``(spec key, given MAC or None)``, unique against every MAC in the
+    zone and each other. Given MACs are checked; the rest drawn from ``Random(seed)``."""
+    taken = set(zone.macs)
+    problems: list[Problem] = []
+    for key, mac in wanted:
+        if mac is None:
+            continue
+        if mac in taken:
+            used = "another new MAC" if mac not in zone.macs else "a MAC of the zone"
+            problems.append(Problem(f"MAC {mac} collides with {used}", file=source, key=key,
+                                    rule="R9"))
+        taken.add(mac)
+    if problems:
+        raise RuleError(problems)
+    rng = random.Random(seed)
+    out: list[str] = []
+    for _key, given in wanted:
+        mac = given
+        if mac is None:
+            mac = random_mac(rng)
+            while mac in taken:
+                mac = random_mac(rng)
+            taken.add(mac)
+        out.append(mac)
+    return out
+
+
+# ---- R10, R11 ----------------------------------------------------------------------------
+_ROUTE = re.compile(r"ip\s+route\s+add\s+(\S+)")
+
+
+def ks_mgmt_network(zone: Zone) -> IPv4Network:
+    """R10: ``{{ mgmt_network }}`` unless the spec gives it: the KS MGMT network, a CIDR from
+    the KS nodes' address and netmask, which must agree."""
+    nets = {n.network for n in zone.ks_nodes if n.network is not None}
+    if len(nets) != 1:
+        found = ", ".join(sorted(str(n) for n in nets)) or "no KS node"
+        raise _fail("R10", f"cannot tell the KS MGMT network: KS nodes give {found}; "
+                    "set mgmt_network in the spec", key="mgmt_network")
+    return nets.pop()
+
+
+def vg_in_ks_24(zone: Zone) -> bool:
+    """R10: every VG node's MGMT address is in the /24 of the KS MGMT network (then no route
+    is needed)."""
+    ks_24 = {IPv4Network(f"{n.address}/24", strict=False) for n in zone.ks_nodes}
+    vg_24 = {IPv4Network(f"{n.address}/24", strict=False) for n in zone.vg_nodes}
+    return bool(ks_24) and vg_24 <= ks_24
+
+
+def vg_mgmt_network_gateway(zone: Zone, given: str | None = None) -> str:
+    """R10/R11: ``{{ vg_mgmt_network_gateway }}``: the spec's value, else the zone variable,
+    else the VG nodes' ``mgmt_network_gateway``, which must all agree."""
+    value = given or zone.facts.vg_mgmt_network_gateway
+    if value:
+        return value
+    seen = {n.get("mgmt_network_gateway"): n for n in zone.vg_nodes}
+    seen.pop("", None)
+    if len(seen) == 1:
+        return next(iter(seen))
+    if not seen:
+        raise _fail("R10", "no VG node names its mgmt_network_gateway and no "
+                    "vg_mgmt_network_gateway was given: set vg_mgmt_network_gateway in the spec",
+                    key="vg_mgmt_network_gateway")
+    raise RuleError([Problem(
+        f"VG nodes disagree on mgmt_network_gateway: {gw!r}; set vg_mgmt_network_gateway "
+        "in the spec", file=n.settings.path, line=n.settings.line_of("mgmt_network_gateway"),
+        key="mgmt_network_gateway", rule="R10") for gw, n in sorted(seen.items())])
+
+
+def vm_base_network(zone: Zone, old: Node, given: str | None = None) -> str:
+    """R11: ``{{ vm_base_network }}``: the spec's, the zone fact, else parsed from the old
+    node's ``vm_network_routing_rule`` (``ip route add NET src ... via ...``)."""
+    value = given or zone.facts.vm_base_network
+    if value:
+        return value
+    rule = old.get("vm_network_routing_rule")
+    m = _ROUTE.search(rule)
+    if m:
+        try:
+            return str(IPv4Network(m.group(1), strict=False))
+        except ValueError:
+            pass
+    raise _fail("R11", f"cannot read the VM base network from vm_network_routing_rule={rule!r}; "
+                "set vm_base_network in the spec", file=old.settings.path,
+                line=old.settings.line_of("vm_network_routing_rule"),
+                key="vm_network_routing_rule")
+
+
+def mgmt_routing_rule(zone: Zone, mgmt_network: str | None, vg_gateway: str | None) -> str:
+    """R10: no VG -> ""; VG in the KS nodes' /24 -> ""; else a route to the KS MGMT network
+    via the VG MGMT gateway."""
+    if not zone.has_vg or vg_in_ks_24(zone):
+        return ""
+    network = mgmt_network or str(ks_mgmt_network(zone))
+    if not vg_gateway:
+        raise _fail("R10", "VG nodes are in another /24 but vg_mgmt_network_gateway is unknown",
+                    key="vg_mgmt_network_gateway")
+    return f"ip route add {network} via {vg_gateway}"
+
+
+def vm_routing_rule(vm_base_network: str, address: str, gateway: str, *,
+                    node: str = "") -> str:
+    """R11: ``ip route add {vm_base_network} src {address} via {gateway}``; the gateway is
+    the R8 gateway, or the VG MGMT gateway when the zone has VG nodes."""
+    if not gateway:
+        raise _fail("R11", f"{node}: no gateway for vm_network_routing_rule (the old node's "
+                    "mgmt_network_gateway is empty)", key="mgmt_network_gateway")
+    return f"ip route add {vm_base_network} src {address} via {gateway}"
+
+
+def route_gateway(zone: Zone, old: Node, vg_gateway: str | None) -> str:
+    """R11: the gateway written in the VM routing rule."""
+    return (vg_gateway or "") if zone.has_vg else mgmt_gateway(zone, old)
+
+
+# ---- R12 ---------------------------------------------------------------------------------
+def eip_addresses(zone: Zone, given: Mapping[str, str | None], *,
+                  source: str = "<spec>") -> dict[str, str | None]:
+    """R12: without VG the EIP section is removed (None per node; an address given is an
+    error); with VG each new VM gets its own unused internal address, 2.2.2.2, 2.2.2.3...
+    never an address of the zone."""
+    if not zone.has_vg:
+        bad = [n for n, a in given.items() if a]
+        if bad:
+            raise RuleError([Problem(
+                f"eip_temp_address {given[n]} given but the zone has no VG node: the EIP "
+                "section is removed", file=source, key=f"nodes.{n}.eip_temp_address",
+                rule="R12") for n in bad])
+        return dict.fromkeys(given)
+    used = set(zone.addresses)
+    out: dict[str, str | None] = {}
+    problems: list[Problem] = []
+    for name, addr in given.items():
+        if addr is None:
+            continue
+        if addr in used:
+            who = _who_uses(zone, addr) if addr in zone.addresses else "another new VM"
+            problems.append(Problem(
+                f"EIP address {addr} is in use ({who})",
+                file=source, key=f"nodes.{name}.eip_temp_address", rule="R12"))
+        used.add(addr)
+        out[name] = addr
+    if problems:
+        raise RuleError(problems)
+    candidate = DEFAULT_EIP_START
+    for name, addr in given.items():
+        if addr is None:
+            while str(candidate) in used:
+                candidate += 1
+            out[name] = str(candidate)
+            used.add(str(candidate))
+    return {n: out[n] for n in given}
+
+
+# ---- R13 ---------------------------------------------------------------------------------
+def _host_candidates(zone: Zone) -> list[Node]:
+    """Hosts a new management VM may run on: VG nodes with VG, else KS physical nodes."""
+    return list(zone.vg_nodes) if zone.has_vg else list(zone.ks_nodes)
+
+
+def check_host(zone: Zone, old: Node, host: str, *, source: str = "<spec>") -> None:
+    """R13: a given host must be a physical node of the zone, a VG node when the zone has VG
+    nodes, and never the host of the old node."""
+    key = f"nodes.{old.name}.physical_host"
+    node = zone.node_by_address(host)
+    if node is None or node.is_vm:
+        what = "no node of the zone" if node is None else f"the VM {node.name}"
+        raise _fail("R13", f"physical_host {host} is {what}, not a physical node",
+                    source=source, key=key)
+    if host == old.physical_host:
+        raise _fail("R13", f"physical_host {host} ({node.name}) is the host of the old "
+                    f"{old.name}; choose another host", source=source, key=key)
+    if zone.has_vg and not node.is_vg:
+        vgs = ", ".join(f"{n.name} ({n.address})" for n in zone.vg_nodes)
+        raise _fail("R13", f"physical_host {host} ({node.name}) is not a VG node; with VG "
+                    f"nodes the new VM must run on one of: {vgs}", source=source, key=key)
+
+
+def placement(zone: Zone, olds: Sequence[Node], given: Mapping[str, str | None], *,
+              source: str = "<spec>") -> dict[str, str]:
+    """R13: the physical host of each new VM. Given hosts are checked; otherwise two nodes
+    swap hosts when allowed (preferred), else the first allowed host (by address) not the
+    old one, preferring hosts not already chosen."""
+    chosen: dict[str, str] = {}
+    for old in olds:
+        host = given.get(old.name)
+        if host:
+            check_host(zone, old, host, source=source)
+            chosen[old.name] = host
+    allowed = {n.address for n in _host_candidates(zone)}
+    free = [o for o in olds if o.name not in chosen]
+    if len(olds) == 2 and len(free) == 2:
+        a, b = olds
+        if a.physical_host != b.physical_host and {a.physical_host, b.physical_host} <= allowed:
+            return {a.name: b.physical_host, b.name: a.physical_host}
+    hosts = sorted(allowed, key=IPv4Address)
+    for old in free:
+        options = [h for h in hosts if h != old.physical_host]
+        if not options:
+            raise _fail("R13", f"no host for the new {old.name}: allowed hosts are "
+                        f"{', '.join(hosts) or 'none'} and {old.physical_host} runs the old node",
+                        source=source, key=f"nodes.{old.name}.physical_host")
+        unused = [h for h in options if h not in chosen.values()]
+        chosen[old.name] = (unused or options)[0]
+    return {o.name: chosen[o.name] for o in olds}
+
+
+# ---- R14, R15 ----------------------------------------------------------------------------
+def bridges(zone: Zone, old: Node, mgmt: str | None, eip: str | None) -> tuple[str, str]:
+    """R14/R15: the host's MGMT bridge (usually br0) and EIP bridge (usually br1; empty when
+    the zone has no VG, since the EIP network is removed). Given values win, then the old
+    file's, then the defaults."""
+    mgmt_bridge = mgmt or old.get("physical_host_network_interface") or "br0"
+    if not zone.has_vg:
+        return mgmt_bridge, ""
+    return mgmt_bridge, eip or old.get("physical_host_eip_network_interface") or "br1"
+
+
+# ---- R16 ---------------------------------------------------------------------------------
+def temp_network(old: Node) -> IPv4Network:
+    """R16: the MGMT network the new VM sits in (the old node's: it takes the old address)."""
+    net = old.network
+    if net is None:
+        raise _fail("R16", f"cannot tell {old.name}'s MGMT network from "
+                    f"{old.address!r}/{old.netmask!r}", file=old.settings.path,
+                    line=old.settings.line_of("mgmt_network_netmask"), key="mgmt_network_netmask")
+    return net
+
+
+def _temp_problem(zone: Zone, old: Node, addr: str, taken: set[str], gateways: set[str]
+                  ) -> str | None:
+    net = temp_network(old)
+    ip = IPv4Address(addr)
+    if ip not in net:
+        return f"temporary address {addr} is outside {old.name}'s MGMT network {net}"
+    if net.prefixlen < 31 and ip in (net.network_address, net.broadcast_address):
+        return f"temporary address {addr} is the network or broadcast address of {net}"
+    if addr in gateways:
+        return f"temporary address {addr} is a gateway"
+    if addr in zone.addresses:
+        return f"temporary address {addr} is taken: used by {_who_uses(zone, addr)}"
+    if addr in taken:
+        return f"temporary address {addr} is already the temporary address of another node"
+    return None
+
+
+def temp_addresses(zone: Zone, olds: Sequence[Node], given: Mapping[str, str | None],
+                   gateways: Sequence[str] = (), *, source: str = "<spec>") -> dict[str, str]:
+    """R16: one borrowed MGMT address per new VM, inside its MGMT network, not the network,
+    broadcast or a gateway address, not written in any settings file (nor known to answer
+    ping), distinct per node. Given ones are checked; the rest are the highest free
+    addresses of the old address's /24 (within the network), counting down."""
+    gws = {g for g in gateways if g} | {o.get("mgmt_network_gateway") for o in olds}
+    taken: set[str] = set()
+    out: dict[str, str] = {}
+    problems: list[Problem] = []
+    for old in olds:
+        addr = given.get(old.name)
+        if addr:
+            why = _temp_problem(zone, old, addr, taken, gws)
+            if why:
+                problems.append(Problem(why, file=source, key=f"nodes.{old.name}.temp_address",
+                                        rule="R16"))
+            taken.add(addr)
+            out[old.name] = addr
+    if problems:
+        raise RuleError(problems)
+    for old in olds:
+        if old.name in out:
+            continue
+        net = temp_network(old)
+        block = IPv4Network(f"{old.address}/24", strict=False)
+        scope = block if block.subnet_of(net) else net
+        top, bottom = int(scope.broadcast_address), int(scope.network_address)
+        for n in range(top, bottom - 1, -1):
+            addr = str(IPv4Address(n))
+            if _temp_problem(zone, old, addr, taken, gws) is None:
+                out[old.name] = addr
+                taken.add(addr)
+                break
+        else:
+            raise _fail("R16", f"no free temporary address left in {scope} for {old.name}",
+                        source=source, key=f"nodes.{old.name}.temp_address")
+    return {o.name: out[o.name] for o in olds}
+
+
+# ---- R17 ---------------------------------------------------------------------------------
+def new_settings(old: SettingsFile, values: Mapping[str, str], *, drop_eip: bool
+                 ) -> SettingsFile:
+    """R17: the old file with only ``values`` changed (order, comments and sections kept);
+    R12's EIP section dropped when ``drop_eip``."""
+    new = old.set_many(values)
+    if drop_eip and EIP_SECTION in new.sections():
+        new = new.drop_section(EIP_SECTION)
+    return new

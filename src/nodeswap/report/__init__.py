@@ -1,0 +1,2 @@
+"""The report of a run: records from the journal, the model, Markdown and HTML.
+"""

@@ -1,0 +1,687 @@
+"""The report of one run: what it did, step by step, node by node, with the R27/R28 diffs and
+the service status (R29/R35), as GitHub-flavoured Markdown and as one self-contained HTML file.
+
+Owns three separate things:
+
+- ``RunRecords.from_journal``: the one place that reads a journal (through the small
+  ``JournalReader`` protocol: the records and the outputs the report shows, nothing else);
+- ``build_report``: records -> ``RunReport``, a pure value (frozen dataclasses). The R27/R28
+  and R29/R35 findings are recomputed with ``nodeswap.checks.analyze`` from the recorded
+  outputs (a step's own output vs the output of ``analysis.against``), so the report shows
+  structured findings, not the executor's verdict text;
+- ``render_markdown`` / ``render_html``: a ``RunReport`` -> text. HTML comes from the Jinja2
+  template ``templates/report.html.j2`` (autoescape on, StrictUndefined): outputs are
+  untrusted zone text. No external fetch, no script.
+
+Must not: touch hosts, print, import rich. Outputs in the journal are already redacted; they
+are redacted again as they are read (with the forms known today: a journal written by an
+older nodeswap may hold what it did not know), with the run's message, the attempts'
+commands and errors. The report never shows a step's stdin (settings files): only
+os_name/os_version are read from the plan's settings texts.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Protocol
+
+from markupsafe import Markup, escape
+
+from nodeswap.checks import analyze
+from nodeswap.checks.findings import Difference
+from nodeswap.checks.supervisor import parse_exec_nodes, parse_status
+from nodeswap.errors import InputError, SettingsError
+from nodeswap.plan.model import Plan, Step
+from nodeswap.run import journal as J
+from nodeswap.transport.redact import Redactor
+from nodeswap.zone.settings import SettingsFile
+
+TAIL_LINES = 40
+DIFF_KINDS = ("haproxy", "rc")
+SERVICE_KINDS = ("supervisor", "supervisor_exec")
+# How a journal step state reads in the report.
+OUTCOMES = {
+    J.PENDING: "not run", J.RUNNING: "running", J.DONE: "done", J.SKIPPED: "skipped",
+    J.FAILED: "failed", J.GATE: "at gate", J.INTERRUPTED: "interrupted", J.UNDONE: "undone",
+    J.UNDO_FAILED: "undo failed",
+}  # fmt: skip
+CLASS_ORDER = {"unexpected": 0, "attention": 1, "ignored": 2}
+
+
+class JournalReader(Protocol):
+    """What the report reads from a journal (nodeswap.run.journal.Journal has it)."""
+
+    def run(self, run_id: str) -> J.RunRecord: ...
+    def steps(self, run_id: str) -> list[J.StepRecord]: ...
+    def attempts(self, run_id: str, step_id: str | None = None) -> list[J.AttemptRecord]: ...
+    def output(self, attempt_id: int) -> tuple[str, str]: ...
+    def pinned_keys(self, run_id: str | None, *, retired: bool = False) -> dict[str, str]: ...
+    def backups(self, run_id: str) -> list[J.BackupRecord]: ...
+
+
+# ---- what the journal holds about a run ------------------------------------------------------
+@dataclass(frozen=True)
+class RunRecords:
+    """A run's journal records, read once. ``outputs``: (stdout, stderr) by attempt id, only
+    for the attempts the report shows (analysis inputs, the failed step's last attempt)."""
+
+    run: J.RunRecord
+    plan: Plan
+    steps: tuple[J.StepRecord, ...]
+    attempts: tuple[J.AttemptRecord, ...]
+    outputs: Mapping[int, tuple[str, str]]
+    pinned_keys: Mapping[str, str]
+    backups: tuple[J.BackupRecord, ...] = ()
+
+    @classmethod
+    def from_journal(cls, journal: JournalReader, run_id: str) -> RunRecords:
+        """The records, every text the report may show redacted (see the module doc)."""
+        clean = Redactor()
+        run = journal.run(run_id)
+        plan = run.plan()
+        run = replace(run, message=None if run.message is None else clean(run.message))
+        steps = tuple(journal.steps(run_id))
+        attempts = tuple(replace(a, command=clean(a.command),
+                                 error=None if a.error is None else clean(a.error))
+                         for a in journal.attempts(run_id))  # fmt: skip
+        wanted = _attempts_shown(plan, steps, attempts)
+        outputs = {i: (clean(out), clean(err))
+                   for i in sorted(wanted) for out, err in (journal.output(i),)}  # fmt: skip
+        return cls(run, plan, steps, attempts, outputs,
+                   dict(journal.pinned_keys(run_id, retired=True)), tuple(journal.backups(run_id)))
+
+
+def _last(attempts: Iterable[J.AttemptRecord], step_id: str, kinds: Sequence[str]
+          ) -> J.AttemptRecord | None:
+    """The latest attempt of ``step_id`` of one of ``kinds`` (finished ones first)."""
+    mine = [a for a in attempts if a.step_id == step_id and a.kind in kinds]
+    done = [a for a in mine if a.ended is not None]
+    pick = done or mine
+    return pick[-1] if pick else None
+
+
+def _attempts_shown(plan: Plan, steps: Sequence[J.StepRecord],
+                    attempts: Sequence[J.AttemptRecord]) -> set[int]:
+    ids: set[int] = set()
+    for step in plan.steps:
+        if step.analysis is None:
+            continue
+        for sid in (step.id, step.analysis.against):
+            a = _last(attempts, sid, ("run",)) if sid else None
+            if a is not None:
+                ids.add(a.id)
+    for rec in steps:
+        if rec.state in (J.FAILED, J.INTERRUPTED, J.UNDO_FAILED):
+            a = _last(attempts, rec.step_id, ("check", "run", "verify", "analysis", "undo"))
+            if a is not None:
+                ids.add(a.id)
+    return ids
+
+
+# ---- the report as a value -------------------------------------------------------------------
+@dataclass(frozen=True)
+class StepLine:
+    position: int  # 1-based
+    step_id: str
+    phase: str
+    rule: str
+    target: str
+    address: str
+    title: str
+    outcome: str
+    duration: float | None
+    exit_status: int | None
+    attempts: int  # run attempts
+    gate: bool
+    note: str
+
+
+@dataclass(frozen=True)
+class PhaseLines:
+    name: str
+    steps: tuple[StepLine, ...]
+
+    @property
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for s in self.steps:
+            counts[s.outcome] = counts.get(s.outcome, 0) + 1
+        return ", ".join(f"{n} {o}" for o, n in counts.items())
+
+
+@dataclass(frozen=True)
+class NodeLine:
+    """One replaced node, before and after."""
+
+    name: str
+    status: str
+    old_address: str
+    temp_address: str
+    final_address: str
+    old_host: str
+    new_host: str
+    old_os: str
+    new_os: str
+    new_key: str | None  # SHA256 fingerprint of the pinned key of the new VM
+    old_key: str | None  # the old node's, when the journal recorded it
+
+
+@dataclass(frozen=True)
+class Program:
+    node: str
+    name: str
+    state: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class CheckLine:
+    """One analysis step: what it compared and what it found (recomputed from outputs)."""
+
+    step_id: str
+    rule: str
+    kind: str
+    node: str
+    subject: str  # haproxy.cfg, rc.local, supervisor, ...
+    against: str | None
+    state: str  # compared | not run | no reference | unreadable
+    findings: tuple[Difference, ...]
+    programs: tuple[Program, ...] = ()
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "compared" and not any(
+            d.klass == "unexpected" for d in self.findings)
+
+    def count(self, klass: str) -> int:
+        return sum(1 for d in self.findings if d.klass == klass)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The step that stopped the run, with its last attempt's output tail."""
+
+    step: StepLine
+    kind: str
+    command: str
+    exit_status: int | None
+    error: str | None
+    stdout_tail: str
+    stderr_tail: str
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_id: str
+    zone: str
+    operator: str
+    role: str
+    installer_version: str
+    target_os: str
+    state: str
+    message: str | None
+    started: float
+    ended: float | None
+    plan_fingerprint: str
+    phases: tuple[PhaseLines, ...]
+    nodes: tuple[NodeLine, ...]
+    diffs: tuple[CheckLine, ...]
+    services: tuple[CheckLine, ...]
+    other_checks: tuple[CheckLine, ...]
+    failure: Failure | None
+    warnings: tuple[str, ...]
+    backups: tuple[J.BackupRecord, ...]
+
+    @property
+    def steps(self) -> tuple[StepLine, ...]:
+        return tuple(s for p in self.phases for s in p.steps)
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended is None else self.ended - self.started
+
+    @property
+    def attention(self) -> tuple[tuple[CheckLine, Difference], ...]:
+        """Every *attention* finding (the hand edits R27 asks for), with its check."""
+        return tuple((c, d) for c in self.diffs + self.services + self.other_checks
+                     for d in c.findings if d.klass == "attention")
+
+    @property
+    def unexpected(self) -> int:
+        return sum(c.count("unexpected") for c in self.diffs + self.services + self.other_checks)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for s in self.steps if s.outcome == outcome)
+
+
+# ---- building it -----------------------------------------------------------------------------
+def build_report(rec: RunRecords) -> RunReport:
+    """The report of ``rec``'s run. Pure."""
+    plan, run = rec.plan, rec.run
+    states = {s.step_id: s.state for s in rec.steps}
+    lines = [_step_line(i, s, plan, states.get(s.id, J.PENDING), rec.attempts)
+             for i, s in enumerate(plan.steps, start=1)]
+    phases: list[PhaseLines] = []
+    for line in lines:  # consecutive steps of one phase form a group (plan order kept)
+        if phases and phases[-1].name == line.phase:
+            phases[-1] = PhaseLines(line.phase, (*phases[-1].steps, line))
+        else:
+            phases.append(PhaseLines(line.phase, (line,)))
+    checks = [_check_line(s, plan, states.get(s.id, J.PENDING), rec) for s in plan.steps
+              if s.analysis is not None]
+    return RunReport(
+        run_id=run.id, zone=run.zone, operator=run.operator, role=plan.role,
+        installer_version=plan.installer_version, target_os=" ".join(plan.target_os),
+        state=run.state, message=run.message, started=run.started, ended=run.ended,
+        plan_fingerprint=run.plan_fingerprint, phases=tuple(phases),
+        nodes=tuple(_node_line(n, plan, states, rec) for n in plan.nodes),
+        diffs=tuple(c for c in checks if c.kind in DIFF_KINDS),
+        services=tuple(c for c in checks if c.kind in SERVICE_KINDS),
+        other_checks=tuple(c for c in checks if c.kind not in DIFF_KINDS + SERVICE_KINDS),
+        failure=_failure(lines, rec), warnings=plan.warnings, backups=rec.backups,
+    )  # fmt: skip
+
+
+def _step_line(pos: int, step: Step, plan: Plan, state: str,
+               attempts: Sequence[J.AttemptRecord]) -> StepLine:
+    mine = [a for a in attempts if a.step_id == step.id]
+    runs = [a for a in mine if a.kind == "run"]
+    spent = [a.ended - a.started for a in mine if a.kind != "undo" and a.ended is not None]
+    target = plan.targets.get(step.target)
+    return StepLine(
+        position=pos, step_id=step.id, phase=step.phase, rule=step.rule, target=step.target,
+        address=target.address if target else "?", title=step.title,
+        outcome=OUTCOMES.get(state, state), duration=sum(spent) if spent else None,
+        exit_status=runs[-1].exit_status if runs else None, attempts=len(runs),
+        gate=step.gate, note=_step_note(step, state, mine),
+    )  # fmt: skip
+
+
+def _step_note(step: Step, state: str, mine: Sequence[J.AttemptRecord]) -> str:
+    notes: list[str] = []
+    if step.gate:
+        notes.append("gate")
+    if state == J.SKIPPED:
+        notes.append("check said already done")
+    runs = [a for a in mine if a.kind == "run"]
+    if runs and runs[-1].ended is None:
+        notes.append("cut: started, no end recorded")
+    elif runs and runs[-1].timed_out:
+        notes.append(f"timed out after {step.timeout:g} s")
+    last = mine[-1] if mine else None
+    if last is not None and last.kind == "verify" and last.outcome != "ok":
+        notes.append("verify failed")
+    if last is not None and last.error and state in (J.FAILED, J.INTERRUPTED, J.UNDO_FAILED):
+        notes.append(last.error.splitlines()[0])
+    verdicts = [a for a in mine if a.kind == "analysis" and a.ended is not None]
+    if verdicts and step.analysis is not None:
+        ok = verdicts[-1].outcome == "ok"
+        notes.append(f"{step.analysis.kind} check: {'ok' if ok else 'findings'}")
+    undos = [a for a in mine if a.kind == "undo" and a.ended is not None]
+    if undos:
+        u = undos[-1]
+        spent = fmt_duration(u.ended - u.started if u.ended is not None else None)
+        notes.append(f"undo: exit status {fmt_exit(u.exit_status)} in {spent}")
+    return "; ".join(notes)
+
+
+def _options(step: Step) -> dict[str, str]:
+    return dict(step.analysis.options) if step.analysis is not None else {}
+
+
+def _subject(step: Step) -> str:
+    a = step.analysis
+    assert a is not None
+    opts = dict(a.options)
+    return {"haproxy": "haproxy.cfg", "rc": opts.get("file", "rc.local"),
+            "supervisor": "supervisorctl status",
+            "supervisor_exec": "exec_nodes.sh supervisorctl status"}.get(a.kind, a.kind)
+
+
+def _output(rec: RunRecords, step_id: str | None) -> str | None:
+    a = _last(rec.attempts, step_id, ("run",)) if step_id else None
+    if a is None or a.ended is None or a.id not in rec.outputs:
+        return None
+    return rec.outputs[a.id][0]
+
+
+def _check_line(step: Step, plan: Plan, state: str, rec: RunRecords) -> CheckLine:
+    a = step.analysis
+    assert a is not None
+    opts = _options(step)
+    base = CheckLine(step.id, step.rule, a.kind, opts.get("node", ""), _subject(step),
+                     a.against, "not run", ())
+    output = _output(rec, step.id)
+    reference = _output(rec, a.against)
+    if output is None:
+        return base
+    if a.against is not None and reference is None:
+        return replace(base, state="no reference",
+                        note=f"no output of {a.against} recorded to compare with")
+    try:
+        found = analyze(a.kind, output, reference, opts).findings
+    except InputError as exc:
+        return replace(base, state="unreadable", note=str(exc))
+    ordered = tuple(sorted(found, key=lambda d: CLASS_ORDER.get(d.klass, 9)))
+    return replace(base, state="compared", findings=ordered,
+                    programs=_programs(a.kind, output, opts))
+
+
+def _programs(kind: str, output: str, opts: Mapping[str, str]) -> tuple[Program, ...]:
+    """The parsed supervisorctl lines (R29/R35), node by node."""
+    if kind == "supervisor":
+        node = opts.get("node", "")
+        return tuple(Program(node, p.name, p.state, p.detail)
+                     for p in parse_status(output).programs)
+    if kind == "supervisor_exec":
+        return tuple(Program(b.node, p.name, p.state, p.detail)
+                     for b in parse_exec_nodes(output).blocks
+                     for p in parse_status(b.output).programs)
+    return ()
+
+
+def _os_of(text: str) -> str:
+    try:
+        s = SettingsFile.from_text(text)
+    except SettingsError:
+        return "?"
+    return " ".join(v for v in (s.get("os_name"), s.get("os_version")) if v) or "?"
+
+
+def _host(plan: Plan, address: str) -> str:
+    names = [t.name for t in plan.targets.values()
+             if t.address == address and t.name != "firstbox"]
+    return f"{names[0]} ({address})" if names else address
+
+
+def _node_line(name: str, plan: Plan, states: Mapping[str, str], rec: RunRecords) -> NodeLine:
+    n = plan.nodes[name]
+
+    def finished(pred: Callable[[Step], bool]) -> bool:
+        mine = [s for s in plan.steps if pred(s)]
+        return bool(mine) and all(states.get(s.id) in (J.DONE, J.SKIPPED) for s in mine)
+
+    def started(pred: Callable[[Step], bool]) -> bool:
+        return any(states.get(s.id, J.PENDING) != J.PENDING for s in plan.steps if pred(s))
+
+    switched = finished(lambda s: s.phase == f"switch:{name}")
+    archived = finished(lambda s: s.phase == "archive" and s.id.endswith(f"-{name}"))
+    if rec.run.state == J.RUN_ROLLED_BACK:
+        status, final = "rolled back: the old node serves", n.old_address
+    elif archived:
+        status, final = "replaced; old VM archived (R37)", n.old_address
+    elif switched:
+        status, final = "switched; old VM kept", n.old_address
+    elif started(lambda s: s.phase == f"switch:{name}"):
+        status, final = "switch stopped midway (see the failed step)", n.old_address
+    elif started(lambda s: s.target in (f"{name}-new", f"{name}-switched")
+                 or (s.phase == "launch" and s.id.endswith(f"-{name}"))):
+        status, final = "not switched: the old node serves; new VM at the temporary address", \
+            n.old_address
+    else:
+        status, final = "not replaced", n.old_address
+    return NodeLine(
+        name=name, status=status, old_address=n.old_address, temp_address=n.temp_address,
+        final_address=final, old_host=_host(plan, n.old_physical_host),
+        new_host=_host(plan, n.physical_host), old_os=_os_of(n.old_settings),
+        new_os=_os_of(n.settings),
+        new_key=_key_of(plan, rec.pinned_keys, f"{name}-new"),
+        old_key=_key_of(plan, rec.pinned_keys, f"{name}-old"),
+    )  # fmt: skip
+
+
+def _key_of(plan: Plan, pinned: Mapping[str, str], target: str) -> str | None:
+    t = plan.targets.get(target)
+    key = pinned.get(t.key_id if t is not None else target)
+    return None if key is None else fingerprint(key)
+
+
+def fingerprint(public_key: str) -> str:
+    """OpenSSH's SHA256 fingerprint (``ssh-keygen -lf``) of a ``TYPE BASE64 [comment]`` line,
+    followed by the key type."""
+    parts = public_key.split()
+    if len(parts) < 2:
+        return f"unreadable key {public_key[:40]!r}"
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except (binascii.Error, ValueError):
+        return f"unreadable key {parts[1][:40]!r}"
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return f"SHA256:{digest} ({parts[0]})"
+
+
+def _tail(text: str, n: int = TAIL_LINES) -> str:
+    return "\n".join(text.rstrip("\n").splitlines()[-n:])
+
+
+def _failure(lines: Sequence[StepLine], rec: RunRecords) -> Failure | None:
+    if rec.run.state == J.RUN_DONE:
+        return None
+    bad = [s for s in lines if s.outcome in ("failed", "undo failed", "interrupted")]
+    if not bad:
+        return None
+    step = bad[-1]
+    a = _last(rec.attempts, step.step_id, ("check", "run", "verify", "analysis", "undo"))
+    if a is None:
+        return Failure(step, "", "", None, None, "", "")
+    out, err = rec.outputs.get(a.id, ("", ""))
+    return Failure(step, a.kind, a.command, a.exit_status, a.error, _tail(out), _tail(err))
+
+
+# ---- formatting shared by both renderings ------------------------------------------------------
+def fmt_time(ts: float | None) -> str:
+    if ts is None:
+        return "—"
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 1:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, sec = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {sec:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def fmt_exit(status: int | None) -> str:
+    return "—" if status is None else str(status)
+
+
+def fmt_line(text: str | None, line: int | None) -> str:
+    if text is None:
+        return "—"
+    return f"{text} (line {line})" if line is not None else text
+
+
+def verdict(c: CheckLine) -> str:
+    if c.state != "compared":
+        return c.state + (f": {c.note}" if c.note else "")
+    counts = [f"{c.count(k)} {k}" for k in ("unexpected", "attention", "ignored") if c.count(k)]
+    return ("ok" if c.ok else "UNEXPECTED") + (f" ({', '.join(counts)})" if counts else
+                                                " (no findings)")
+
+
+# ---- Markdown ----------------------------------------------------------------------------------
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*[]<>|"})
+
+
+def md(text: object) -> str:
+    """Inline text for Markdown: untrusted, so no HTML, no links, no table breaks. Balanced
+    backticks (the checks quote config lines so) stay code spans, whose content is literal."""
+    parts = str(text).replace("\r", "").split("`")
+    if len(parts) % 2 == 0 or any("\\" in p for p in parts[1::2]):
+        # an odd number of backticks, or a backslash in a span (GFM tables read `\|` as a
+        # cell end even there): all literal
+        parts = ["`".join(parts)]
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            out.append(part.translate(_MD_SPECIAL).replace("\n", "<br>"))
+        elif part:  # a code span: only the table's `|` and line breaks matter inside
+            out.append("`" + part.replace("|", "\\|").replace("\n", " ") + "`")
+        else:
+            out.append("\\`\\`")
+    return "".join(out)
+
+
+def html_text(text: object) -> Markup:
+    """Escaped HTML of untrusted text; balanced backticks become <code> (as in md)."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:
+        return escape(str(text))
+    return Markup("").join(escape(p) if i % 2 == 0 else Markup("<code>%s</code>") % p
+                           for i, p in enumerate(parts))
+
+
+def md_code(text: str) -> str:
+    """A fenced block that no backtick run in ``text`` can close."""
+    fence = "`" * max(3, _longest_run(text, "`") + 1)
+    return f"{fence}text\n{text.rstrip(chr(10))}\n{fence}"
+
+
+def _longest_run(text: str, ch: str) -> int:
+    best = run = 0
+    for c in text:
+        run = run + 1 if c == ch else 0
+        best = max(best, run)
+    return best
+
+
+def _md_table(head: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(md(c) for c in row) + " |" for row in rows]
+    out.append("")
+    return out
+
+
+def render_markdown(r: RunReport) -> str:
+    """The report as GitHub-flavoured Markdown."""
+    out = [f"# nodeswap report: run {md(r.run_id)}", ""]
+    out += _md_table(("Run", md(r.run_id)), [
+        ("Zone", r.zone), ("Operator", r.operator), ("Role", r.role),
+        ("Installer", r.installer_version), ("Target OS", r.target_os),
+        ("Final state", r.state.upper()), ("Started", fmt_time(r.started)),
+        ("Ended", fmt_time(r.ended)), ("Duration", fmt_duration(r.duration)),
+        ("Steps", f"{r.count('done')} done, {r.count('skipped')} skipped, "
+                  f"{r.count('failed')} failed, {r.count('not run')} not run, "
+                  f"{len(r.steps)} in the plan"),
+        ("Unexpected findings", r.unexpected), ("Plan sha256", r.plan_fingerprint),
+    ])  # fmt: skip
+    if r.message and r.state != J.RUN_DONE:
+        out += ["**Message:**", "", md_code(r.message), ""]
+    if r.attention:
+        out += ["## ⚠ Attention: hand edits to make", ""]
+        out += [f"- **{md(d.rule)}** {md(c.node)} {md(d.section)}: {md(d.reason)}"
+                f" (new: {md(fmt_line(d.new, d.new_line))})" for c, d in r.attention]
+        out.append("")
+    out += _md_nodes(r) + _md_timeline(r) + _md_diffs(r) + _md_services(r) + _md_failure(r)
+    if r.warnings:
+        out += ["## Warnings of the plan", ""] + [f"- {md(w)}" for w in r.warnings] + [""]
+    if r.backups:
+        out += ["## Backups (R6)", ""]
+        out += _md_table(("Host", "Path", "sha256"),
+                         [(b.host, b.path, b.sha256) for b in r.backups])
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _md_nodes(r: RunReport) -> list[str]:
+    out = ["## Nodes", ""]
+    rows = [(n.name, n.status, f"{n.old_address} → {n.final_address}", n.temp_address,
+             f"{n.old_host} → {n.new_host}", f"{n.old_os} → {n.new_os}",
+             n.new_key or "not pinned yet", n.old_key or "not recorded") for n in r.nodes]
+    return out + _md_table(("Node", "Status", "Address (old → now)", "Temporary", "Physical host",
+                            "OS", "Host key (new VM)", "Host key (old)"), rows)
+
+
+def _md_timeline(r: RunReport) -> list[str]:
+    out = ["## Timeline", ""]
+    for p in r.phases:
+        out += [f"### {md(p.name)} — {md(p.summary)}", ""]
+        out += _md_table(
+            ("#", "Rule", "Step", "Target", "Title", "Outcome", "Duration", "Exit", "Runs",
+             "Note"),
+            [(s.position, s.rule, s.step_id, f"{s.target} ({s.address})", s.title,
+              s.outcome.upper() if s.outcome == "failed" else s.outcome,
+              fmt_duration(s.duration), fmt_exit(s.exit_status), s.attempts, s.note)
+             for s in p.steps])
+    return out
+
+
+def _md_findings(c: CheckLine) -> list[str]:
+    if not c.findings:
+        return []
+    return _md_table(("Class", "Rule", "Section", "Old", "New", "Reason"),
+                     [(d.klass.upper() if d.klass != "ignored" else d.klass, d.rule, d.section,
+                       fmt_line(d.old, d.old_line), fmt_line(d.new, d.new_line), d.reason)
+                      for d in c.findings])
+
+
+def _md_diffs(r: RunReport) -> list[str]:
+    if not r.diffs:
+        return []
+    out = ["## Differences, old vs new node (R27, R28)", ""]
+    for c in r.diffs:
+        out += [f"### {md(c.rule)} {md(c.subject)} — {md(c.node)}: {md(verdict(c))}", "",
+                f"Step `{c.step_id}` against `{c.against}`.", ""]
+        out += _md_findings(c)
+    return out
+
+
+def _md_services(r: RunReport) -> list[str]:
+    if not (r.services or r.other_checks):
+        return []
+    out = ["## Services and other checks (R23, R29, R35, R36)", ""]
+    for c in r.services + r.other_checks:
+        who = f" — {md(c.node)}" if c.node else ""
+        out += [f"### {md(c.rule)} {md(c.subject)}{who}: {md(verdict(c))}", "",
+                f"Step `{c.step_id}`.", ""]
+        if c.programs:
+            out += _md_table(("Node", "Program", "State", "Detail"),
+                             [(p.node, p.name, p.state, p.detail) for p in c.programs])
+        out += _md_findings(c)
+    return out
+
+
+def _md_failure(r: RunReport) -> list[str]:
+    f = r.failure
+    if f is None:
+        return []
+    s = f.step
+    out = [f"## Failed step: {md(s.step_id)} ({md(s.rule)})", "",
+           f"{md(s.title)} — on {md(s.target)} ({md(s.address)}), {md(f.kind or 'no')} attempt,"
+           f" exit status {fmt_exit(f.exit_status)}.", ""]
+    if f.command:
+        out += ["Command:", "", md_code(f.command), ""]
+    if f.error:
+        out += ["Error:", "", md_code(f.error), ""]
+    for name, tail in (("stdout", f.stdout_tail), ("stderr", f.stderr_tail)):
+        if tail:
+            out += [f"Last lines of {name}:", "", md_code(tail), ""]
+    return out
+
+
+# ---- HTML --------------------------------------------------------------------------------------
+def render_html(r: RunReport) -> str:
+    """The report as one self-contained HTML file (inline CSS, no script, no fetch)."""
+    import jinja2  # noqa: PLC0415 (only the HTML rendering needs it)
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("nodeswap.report", "templates"),
+        autoescape=True, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True,
+    )  # fmt: skip
+    env.filters.update(time=fmt_time, duration=fmt_duration, exit=fmt_exit, text=html_text)
+    env.globals.update(fmt_line=fmt_line, verdict=verdict)
+    return env.get_template("report.html.j2").render(r=r)

@@ -1,0 +1,601 @@
+"""The journal: a SQLite (WAL) record of runs, steps, attempts, pinned host keys and backups.
+
+One file per zone in the state folder, mode 0600 (with its -wal and -shm files). Every
+write is its own committed transaction with ``synchronous=FULL``, and the executor writes
+before and after every side effect, so ``kill -9`` at any instant loses nothing that was
+done: an attempt with a start and no end is an interrupted one, and resume asks the step's
+check whether it ran. Outputs are stored whole, redacted and zlib-compressed.
+
+Pinned host keys belong to the run that pinned them: looked up and pinned per (run, key_id),
+so a new run of the zone trusts its own new VMs on first sight even where an earlier run's VM
+under the same key_id answered. A pin is never deleted: rollback retires the pins of the VMs
+it destroyed (time and reason kept, for the report and for messages).
+
+Schema versions (meta 'schema'): 1, pinned_keys one row per key_id for the zone; 2, one live
+row per (run_id, key_id), retired rows kept; 3, zone_marks: the zone's fingerprint as a run
+recorded it (nodeswap.live.worldcheck). ``Journal.open`` migrates a version 1 or 2 file.
+
+This module knows nothing of transports or the screen; it stores and answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+import zlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nodeswap.errors import BugError, InputError, Problem
+from nodeswap.plan.model import Plan
+from nodeswap.transport.redact import LineRedactor, Redactor
+
+SCHEMA_VERSION = 3
+
+# Step states. pending -> running -> done | skipped | failed | interrupted; gate: waiting for
+# approval; undone / undo_failed: after rollback.
+PENDING, RUNNING, DONE, SKIPPED, FAILED = "pending", "running", "done", "skipped", "failed"
+GATE, INTERRUPTED, UNDONE, UNDO_FAILED = "gate", "interrupted", "undone", "undo_failed"
+STEP_STATES = (PENDING, RUNNING, DONE, SKIPPED, FAILED, GATE, INTERRUPTED, UNDONE, UNDO_FAILED)
+# Run states.
+RUN_RUNNING, RUN_DONE, RUN_FAILED, RUN_GATE = "running", "done", "failed", "gate"
+RUN_INTERRUPTED, RUN_ROLLED_BACK = "interrupted", "rolled_back"
+RUN_ROLLBACK_FAILED = "rollback_failed"
+# Why a pin was retired: the run's rollback destroyed the VM ({run_id}: that run).
+RETIRED_BY_ROLLBACK = "destroyed by rollback of run {run_id}"
+RUN_STATES = (
+    RUN_RUNNING, RUN_DONE, RUN_FAILED, RUN_GATE, RUN_INTERRUPTED, RUN_ROLLED_BACK,
+    RUN_ROLLBACK_FAILED,
+)  # fmt: skip
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs(
+  id TEXT PRIMARY KEY, zone TEXT NOT NULL, plan_fingerprint TEXT NOT NULL,
+  plan_json TEXT NOT NULL, operator TEXT NOT NULL, connection_json TEXT NOT NULL,
+  state TEXT NOT NULL, started REAL NOT NULL, ended REAL, message TEXT);
+CREATE TABLE IF NOT EXISTS steps(
+  run_id TEXT NOT NULL REFERENCES runs(id), step_id TEXT NOT NULL, position INTEGER NOT NULL,
+  state TEXT NOT NULL, approved INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL,
+  PRIMARY KEY(run_id, step_id));
+CREATE TABLE IF NOT EXISTS attempts(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT NOT NULL,
+  kind TEXT NOT NULL, host TEXT NOT NULL, command TEXT NOT NULL,
+  started REAL NOT NULL, ended REAL, exit_status INTEGER, timed_out INTEGER NOT NULL DEFAULT 0,
+  outcome TEXT, error TEXT, stdout BLOB, stderr BLOB);
+CREATE INDEX IF NOT EXISTS attempts_step ON attempts(run_id, step_id);
+CREATE TABLE IF NOT EXISTS pinned_keys(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, key_id TEXT NOT NULL, public_key TEXT NOT NULL,
+  first_address TEXT NOT NULL, run_id TEXT, pinned REAL NOT NULL,
+  retired REAL, retired_reason TEXT);
+CREATE UNIQUE INDEX IF NOT EXISTS pinned_keys_live
+  ON pinned_keys(ifnull(run_id, ''), key_id) WHERE retired IS NULL;
+CREATE TABLE IF NOT EXISTS backups(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT NOT NULL,
+  host TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, recorded REAL NOT NULL);
+"""
+# Schema 3: the zone's fingerprint (settings, installer version, variables) as run_id saw it
+# on firstbox: at its start, after a step (or an undo) on firstbox, or accepted by a person.
+# ``after_attempt``: the highest attempt id of the journal when it was read (attempts after it
+# are not reflected). ``state_json``: per-file sha256, the version, the variables.
+_ZONE_MARKS = """
+CREATE TABLE IF NOT EXISTS zone_marks(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, kind TEXT NOT NULL,
+  step_id TEXT, after_attempt INTEGER NOT NULL, fingerprint TEXT NOT NULL,
+  state_json TEXT NOT NULL, recorded REAL NOT NULL, operator TEXT, note TEXT);
+CREATE INDEX IF NOT EXISTS zone_marks_run ON zone_marks(run_id, id);
+"""
+_SCHEMA += _ZONE_MARKS
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    zone: str
+    plan_fingerprint: str
+    plan_json: str
+    operator: str
+    connection: Mapping[str, Any]
+    state: str
+    started: float
+    ended: float | None
+    message: str | None
+
+    def plan(self) -> Plan:
+        return Plan.from_dict(json.loads(self.plan_json))
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    run_id: str
+    step_id: str
+    position: int
+    state: str
+    approved: bool
+    updated: float
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    id: int
+    run_id: str
+    step_id: str
+    kind: str  # check | run | verify | undo
+    host: str
+    command: str
+    started: float
+    ended: float | None
+    exit_status: int | None
+    timed_out: bool
+    outcome: str | None  # ok | failed | timeout | error | interrupted | disconnected
+    error: str | None
+
+
+@dataclass(frozen=True)
+class PinRecord:
+    """A host key pinned by a run (``run_id`` None: pinned outside any run). ``retired``:
+    when it stopped counting (the VM was destroyed by a rollback), with the reason.
+    ``run_state``: the pinning run's state now (None: no such run)."""
+
+    key_id: str
+    public_key: str
+    first_address: str
+    run_id: str | None
+    pinned: float
+    retired: float | None
+    retired_reason: str | None
+    run_state: str | None
+
+
+@dataclass(frozen=True)
+class ZoneMark:
+    """The zone's fingerprint as run ``run_id`` recorded it (see nodeswap.live.worldcheck).
+    ``kind``: start, run (after step ``step_id``), undo (after its undo), accepted (a person
+    accepted the zone as it was: ``operator``, ``note`` say who and what)."""
+
+    id: int
+    run_id: str
+    kind: str
+    step_id: str | None
+    after_attempt: int
+    fingerprint: str
+    state: Mapping[str, Any]
+    recorded: float
+    operator: str | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class BackupRecord:
+    run_id: str
+    step_id: str
+    host: str
+    path: str
+    sha256: str
+
+
+class OutputRecorder:
+    """Receives a command's output chunk by chunk: redacts line-wise, compresses as it goes,
+    so memory holds compressed bytes only."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._lines = {s: LineRedactor(redactor) for s in ("stdout", "stderr")}
+        self._z = {s: zlib.compressobj(6) for s in ("stdout", "stderr")}
+        self._blobs: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+
+    def feed(self, stream: str, text: str) -> str:
+        """Take a chunk; returns the redacted complete lines (for events)."""
+        clean = self._lines[stream].feed(text)
+        if clean:
+            self._blobs[stream].append(self._z[stream].compress(clean.encode()))
+        return clean
+
+    def finish(self) -> tuple[bytes, bytes, str, str]:
+        """(stdout_z, stderr_z, stdout_rest, stderr_rest): compressed outputs + last partial
+        lines (redacted) for events."""
+        rest: dict[str, str] = {}
+        for s in ("stdout", "stderr"):
+            rest[s] = self._lines[s].flush()
+            self._blobs[s].append(self._z[s].compress(rest[s].encode()) + self._z[s].flush())
+        return (
+            b"".join(self._blobs["stdout"]), b"".join(self._blobs["stderr"]),
+            rest["stdout"], rest["stderr"],
+        )  # fmt: skip
+
+
+def _private_file(path: Path) -> None:
+    """Create ``path`` with mode 0600 if missing; tighten it if present."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+def default_state_dir() -> Path:
+    """$NODESWAP_STATE_DIR, else /var/lib/nodeswap for root, else ~/.local/state/nodeswap."""
+    env = os.environ.get("NODESWAP_STATE_DIR")
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/lib/nodeswap")
+    return Path.home() / ".local" / "state" / "nodeswap"
+
+
+def journal_path(state_dir: Path, zone: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in zone) or "zone"
+    return state_dir / f"{safe}.journal.sqlite"
+
+
+def _schema_version(db: sqlite3.Connection) -> int:
+    """The file's schema version; 0 for a new, empty file."""
+    row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+    try:
+        return int(row[0]) if row is not None else 0
+    except ValueError as exc:
+        raise sqlite3.DatabaseError(f"unreadable schema version {row[0]!r}") from exc
+
+
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring a journal written by an older nodeswap to SCHEMA_VERSION, in one transaction
+    (another process opening the same file at once waits, then finds it done). A newer
+    journal is refused: this nodeswap would misread it."""
+    if _schema_version(db) in (0, SCHEMA_VERSION):
+        return  # new or current: no write lock taken on every open
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = _schema_version(db)
+        if version > SCHEMA_VERSION:
+            raise InputError([Problem(
+                f"journal schema {version} is newer than this nodeswap's ({SCHEMA_VERSION}):"
+                " use the nodeswap that wrote it", file=str(path))])  # fmt: skip
+        if version == 1:
+            _pins_v1_to_v2(db)
+        if version <= 2:
+            _marks_v2_to_v3(db)
+        if 0 < version < SCHEMA_VERSION:
+            db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _pins_v1_to_v2(db: sqlite3.Connection) -> None:
+    """Schema 1 kept one pin per key_id for the whole zone. Each row becomes a pin of the run
+    that made it (run_id kept as it was, NULL too); the pins of runs rolled back to the end
+    are retired at the time the rollback ended (it destroyed their VMs), as rollback does
+    from schema 2 on."""
+    db.execute("ALTER TABLE pinned_keys RENAME TO pinned_keys_v1")
+    db.execute(
+        "CREATE TABLE pinned_keys("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT, key_id TEXT NOT NULL, public_key TEXT NOT NULL,"
+        " first_address TEXT NOT NULL, run_id TEXT, pinned REAL NOT NULL,"
+        " retired REAL, retired_reason TEXT)"
+    )
+    db.execute(
+        "INSERT INTO pinned_keys(key_id, public_key, first_address, run_id, pinned)"
+        " SELECT key_id, public_key, first_address, run_id, pinned FROM pinned_keys_v1"
+        " ORDER BY pinned, key_id"
+    )
+    db.execute("DROP TABLE pinned_keys_v1")
+    db.execute(
+        "UPDATE pinned_keys SET retired=(SELECT ifnull(ended, started) FROM runs"
+        " WHERE runs.id=pinned_keys.run_id), retired_reason=replace(?, '{run_id}', run_id)"
+        " WHERE run_id IN (SELECT id FROM runs WHERE state=?)",
+        (RETIRED_BY_ROLLBACK, RUN_ROLLED_BACK),
+    )
+
+
+def _marks_v2_to_v3(db: sqlite3.Connection) -> None:
+    """Schema 3 adds zone_marks; runs recorded before it have none (worldcheck then compares
+    with the plan's fingerprint where it can)."""
+    for statement in _ZONE_MARKS.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+# The key of the live pin of (key_id, run_id); run_id NULL matches NULL.
+_LIVE_KEY = (
+    "SELECT public_key FROM pinned_keys WHERE key_id=? AND run_id IS ? AND retired IS NULL"
+)
+
+
+class Journal:
+    """The journal of one zone. Open with ``Journal.open(path)``; every method commits."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Journal:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        old_umask = os.umask(0o077)  # -wal and -shm are created by sqlite: keep them private
+        try:
+            _private_file(path)
+            db = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            _migrate(db, path)
+            db.executescript(_SCHEMA)
+            db.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', ?)", (str(SCHEMA_VERSION),)
+            )
+        except sqlite3.DatabaseError as exc:
+            raise InputError([Problem(f"not a nodeswap journal: {exc}", file=str(path))]) from exc
+        finally:
+            os.umask(old_umask)
+        for suffix in ("-wal", "-shm"):
+            side = Path(str(path) + suffix)
+            if side.exists():
+                os.chmod(side, 0o600)
+        return cls(db, path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- runs and steps ---------------------------------------------------------------
+
+    def create_run(
+        self,
+        plan: Plan,
+        *,
+        operator: str,
+        zone: str = "default",
+        connection: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        run_id = run_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runs(id, zone, plan_fingerprint, plan_json, operator,"
+                " connection_json, state, started) VALUES(?,?,?,?,?,?,?,?)",
+                (run_id, zone, plan.fingerprint(), json.dumps(plan.to_dict()), operator,
+                 json.dumps(dict(connection or {})), RUN_RUNNING, now),
+            )  # fmt: skip
+            db.executemany(
+                "INSERT INTO steps(run_id, step_id, position, state, updated) VALUES(?,?,?,?,?)",
+                [(run_id, s.id, i, PENDING, now) for i, s in enumerate(plan.steps)],
+            )
+        return run_id
+
+    def run(self, run_id: str) -> RunRecord:
+        row = self._db.execute(
+            "SELECT id, zone, plan_fingerprint, plan_json, operator, connection_json, state,"
+            " started, ended, message FROM runs WHERE id=?",
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            known = ", ".join(r.id for r in self.runs()[:5]) or "none"
+            raise InputError(
+                [Problem(f"no run {run_id!r} in this journal (latest: {known})",
+                         file=str(self.path))]
+            )  # fmt: skip
+        return RunRecord(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), *row[6:])
+
+    def runs(self) -> list[RunRecord]:
+        ids = [r[0] for r in self._db.execute("SELECT id FROM runs ORDER BY started DESC, id")]
+        return [self.run(i) for i in ids]
+
+    def set_run_state(self, run_id: str, state: str, message: str | None = None) -> None:
+        if state not in RUN_STATES:
+            raise BugError(f"unknown run state {state!r}")
+        ended = None if state == RUN_RUNNING else time.time()
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET state=?, message=?, ended=? WHERE id=?",
+                (state, message, ended, run_id),
+            )
+
+    def steps(self, run_id: str) -> list[StepRecord]:
+        rows = self._db.execute(
+            "SELECT run_id, step_id, position, state, approved, updated FROM steps"
+            " WHERE run_id=? ORDER BY position",
+            (run_id,),
+        )
+        return [StepRecord(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
+
+    def step(self, run_id: str, step_id: str) -> StepRecord:
+        for s in self.steps(run_id):
+            if s.step_id == step_id:
+                return s
+        raise BugError(f"run {run_id} has no step {step_id!r}")
+
+    def set_step_state(self, run_id: str, step_id: str, state: str) -> None:
+        if state not in STEP_STATES:
+            raise BugError(f"unknown step state {state!r}")
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE steps SET state=?, updated=? WHERE run_id=? AND step_id=?",
+                (state, time.time(), run_id, step_id),
+            )
+            if cur.rowcount != 1:
+                raise BugError(f"run {run_id} has no step {step_id!r}")
+
+    def approve(self, run_id: str, step_id: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE steps SET approved=1, updated=? WHERE run_id=? AND step_id=?",
+                (time.time(), run_id, step_id),
+            )
+
+    # --- attempts -------------------------------------------------------------------------
+
+    def begin_attempt(self, run_id: str, step_id: str, kind: str, host: str, command: str) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO attempts(run_id, step_id, kind, host, command, started)"
+                " VALUES(?,?,?,?,?,?)",
+                (run_id, step_id, kind, host, command, time.time()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def end_attempt(
+        self,
+        attempt_id: int,
+        *,
+        outcome: str,
+        exit_status: int | None = None,
+        timed_out: bool = False,
+        error: str | None = None,
+        stdout_z: bytes = b"",
+        stderr_z: bytes = b"",
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE attempts SET ended=?, outcome=?, exit_status=?, timed_out=?, error=?,"
+                " stdout=?, stderr=? WHERE id=?",
+                (time.time(), outcome, exit_status, int(timed_out), error, stdout_z, stderr_z,
+                 attempt_id),
+            )  # fmt: skip
+
+    def attempts(self, run_id: str, step_id: str | None = None) -> list[AttemptRecord]:
+        sql = (
+            "SELECT id, run_id, step_id, kind, host, command, started, ended, exit_status,"
+            " timed_out, outcome, error FROM attempts WHERE run_id=?"
+        )
+        args: tuple[str, ...] = (run_id,)
+        if step_id is not None:
+            sql += " AND step_id=?"
+            args = (run_id, step_id)
+        rows = self._db.execute(sql + " ORDER BY id", args)
+        return [
+            AttemptRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], bool(r[9]),
+                          r[10], r[11])
+            for r in rows
+        ]  # fmt: skip
+
+    def output(self, attempt_id: int) -> tuple[str, str]:
+        """The whole (redacted) stdout and stderr of an attempt."""
+        row = self._db.execute(
+            "SELECT stdout, stderr FROM attempts WHERE id=?", (attempt_id,)
+        ).fetchone()
+        if row is None:
+            raise BugError(f"no attempt {attempt_id}")
+        return tuple(zlib.decompress(b).decode() if b else "" for b in row)  # type: ignore[return-value]
+
+    def last_output(self, run_id: str, step_id: str, kind: str = "run") -> str | None:
+        """stdout of the latest finished attempt of this kind (reference for analyses)."""
+        done = [
+            a for a in self.attempts(run_id, step_id) if a.kind == kind and a.ended is not None
+        ]
+        return self.output(done[-1].id)[0] if done else None
+
+    # --- pinned host keys and backups -----------------------------------------------------
+
+    def pin_key(self, key_id: str, public_key: str, address: str, run_id: str | None) -> None:
+        """Pin ``public_key`` for ``key_id`` in run ``run_id`` (first sight wins; re-pinning
+        the same key is a no-op, a different key is a bug: the transport must have refused
+        it). Another run's pins of the same key_id are not looked at: pins belong to a run."""
+        with self._tx() as db:
+            row = db.execute(_LIVE_KEY, (key_id, run_id)).fetchone()
+            if row is not None:
+                if row[0] != public_key:
+                    raise BugError(f"key_id {key_id!r} is already pinned to another key in run "
+                                   f"{run_id}")  # fmt: skip
+                return
+            db.execute(
+                "INSERT INTO pinned_keys(key_id, public_key, first_address, run_id, pinned)"
+                " VALUES(?,?,?,?,?)",
+                (key_id, public_key, address, run_id, time.time()),
+            )
+
+    def pinned_key(self, key_id: str, run_id: str | None) -> str | None:
+        """The key run ``run_id`` pinned for ``key_id`` and still holds (not retired)."""
+        row = self._db.execute(_LIVE_KEY, (key_id, run_id)).fetchone()
+        return None if row is None else str(row[0])
+
+    def pinned_keys(self, run_id: str | None, *, retired: bool = False) -> dict[str, str]:
+        """key_id -> key of run ``run_id``'s live pins; ``retired``: its retired ones too
+        (the latest pin of each key_id wins)."""
+        return {p.key_id: p.public_key for p in self.pins(run_id=run_id, any_run=False)
+                if retired or p.retired is None}  # fmt: skip
+
+    def pins(
+        self, key_id: str | None = None, *, run_id: str | None = None, any_run: bool = True
+    ) -> list[PinRecord]:
+        """Every pin ever made, live and retired, oldest first: of ``key_id`` (None: all),
+        of every run (``any_run``) or of run ``run_id`` only (None: pinned outside a run)."""
+        sql = (
+            "SELECT p.key_id, p.public_key, p.first_address, p.run_id, p.pinned, p.retired,"
+            " p.retired_reason, r.state FROM pinned_keys p LEFT JOIN runs r ON r.id = p.run_id"
+            " WHERE 1=1"
+        )
+        args: list[str | None] = []
+        if key_id is not None:
+            sql += " AND p.key_id=?"
+            args.append(key_id)
+        if not any_run:
+            sql += " AND p.run_id IS ?"
+            args.append(run_id)
+        rows = self._db.execute(sql + " ORDER BY p.pinned, p.id", args)
+        return [PinRecord(*r) for r in rows]
+
+    def retire_pins(self, run_id: str, reason: str) -> list[PinRecord]:
+        """Retire every live pin of run ``run_id`` (its VMs are gone: ``reason`` says how);
+        returns them, retired. The rows stay."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "UPDATE pinned_keys SET retired=?, retired_reason=? WHERE run_id=?"
+                " AND retired IS NULL",
+                (now, reason, run_id),
+            )
+        return [p for p in self.pins(run_id=run_id, any_run=False) if p.retired == now]
+
+    def record_backup(self, run_id: str, step_id: str, host: str, path: str, sha256: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO backups(run_id, step_id, host, path, sha256, recorded)"
+                " VALUES(?,?,?,?,?,?)",
+                (run_id, step_id, host, path, sha256, time.time()),
+            )
+
+    def backups(self, run_id: str) -> list[BackupRecord]:
+        rows = self._db.execute(
+            "SELECT run_id, step_id, host, path, sha256 FROM backups WHERE run_id=? ORDER BY id",
+            (run_id,),
+        )
+        return [BackupRecord(*r) for r in rows]
+
+    # --- the zone's fingerprint (schema 3) --------------------------------------------------
+
+    def record_zone(self, run_id: str, kind: str, fingerprint: str, state: Mapping[str, Any], *,
+                    step_id: str | None = None, operator: str | None = None,
+                    note: str | None = None) -> None:  # fmt: skip
+        """Record the zone's fingerprint for ``run_id`` as read now (after every attempt so
+        far)."""
+        with self._tx() as db:
+            row = db.execute("SELECT ifnull(max(id), 0) FROM attempts").fetchone()
+            db.execute(
+                "INSERT INTO zone_marks(run_id, kind, step_id, after_attempt, fingerprint,"
+                " state_json, recorded, operator, note) VALUES(?,?,?,?,?,?,?,?,?)",
+                (run_id, kind, step_id, int(row[0]), fingerprint,
+                 json.dumps(dict(state), sort_keys=True), time.time(), operator, note),
+            )  # fmt: skip
+
+    def zone_marks(self, run_id: str) -> list[ZoneMark]:
+        """Every zone fingerprint ``run_id`` recorded, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, run_id, kind, step_id, after_attempt, fingerprint, state_json, recorded,"
+            " operator, note FROM zone_marks WHERE run_id=? ORDER BY id", (run_id,))
+        return [ZoneMark(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], r[9])
+                for r in rows]  # fmt: skip

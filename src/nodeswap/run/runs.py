@@ -1,0 +1,491 @@
+"""Runs of a plan: where their journal lives, how they start, and driving them (apply,
+resume, rollback) through the executor. Library code shared by the CLI and the demo: it never
+prints (events go to the EventSink) and never asks (the approver is passed in).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from nodeswap.errors import InputError, Interrupted, NodeswapError, Problem
+from nodeswap.live.planning import offline_plan_matches, zone_unchanged
+from nodeswap.live.reach import Reach, make_reach
+from nodeswap.live.worldcheck import ZoneMarks, accepted_lines
+from nodeswap.live.zonecheck import refuse_other_zone, write_label
+from nodeswap.live.zonelock import acquire, lock_for, log_refusal, release
+from nodeswap.plan import planfile
+from nodeswap.plan.model import Plan, Target
+from nodeswap.run import journal as J
+from nodeswap.run.events import EventSink
+from nodeswap.run.execute import DEFAULT_LOCK_PATH, Approver, Executor, operator_name
+from nodeswap.run.hints import Hints
+from nodeswap.run.interrupt import cancel_on_signals
+from nodeswap.run.journal import Journal, default_state_dir, journal_path
+from nodeswap.transport.base import Connector
+from nodeswap.transport.local import LocalConnector
+from nodeswap.transport.ssh import SshConnector
+from nodeswap.zone.knownhosts import merged, with_key, without_host
+
+
+def read_plan(path: Path) -> Plan:
+    """The plan file at ``path``, checked (nodeswap.plan.planfile: its digest, its schema);
+    PlanFileError (exit 2) naming the file and the JSON path of every problem otherwise."""
+    return planfile.read(path)
+
+
+KNOWN_HOSTS = "known_hosts"
+
+
+def own_known_hosts(state_dir: Path, source: str | None, *, given: str | None = None) -> str:
+    """nodeswap's own known_hosts for the zone: ``STATE/known_hosts`` (one state folder per
+    firstbox). Seeded from ``source`` (the lab's file, else the operator's ~/.ssh/known_hosts)
+    when it does not exist yet; after that nodeswap trusts only its own file (`nodeswap trust`
+    adds firstbox's key, apply the keys it pinned after a switch). ``given`` (--known-hosts,
+    as the operator gave it on this command line) is merged in every time: for each host it
+    names, its keys replace nodeswap's."""
+    own = state_dir / KNOWN_HOSTS
+    if not own.exists():
+        src = Path(source) if source else Path.home() / ".ssh" / "known_hosts"
+        text = src.read_text() if src.is_file() else ""
+        own.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        own.touch(mode=0o600)
+        own.write_text(text)
+    if given is not None:
+        try:
+            extra = Path(given).read_text()
+        except OSError as exc:
+            raise InputError([Problem(f"cannot read --known-hosts: {exc}", file=given,
+                                      key="--known-hosts")]) from exc
+        text = own.read_text()
+        new = merged(text, extra)
+        if new != text:
+            own.write_text(new)
+    return str(own)
+
+
+def journals(state_dir: Path) -> list[Path]:
+    """The journals in ``state_dir`` and in its per-firstbox folders (the default state
+    folder holds one folder per firstbox)."""
+    return sorted(state_dir.glob("*.journal.sqlite")) + \
+        sorted(state_dir.glob("*/*.journal.sqlite"))
+
+
+def find_run(state_dir: Path, run_id: str) -> Journal:
+    """The journal (of whichever zone: this folder's, or one of its per-firstbox folders')
+    that holds ``run_id``."""
+    for path in journals(state_dir):
+        j = Journal.open(path)
+        if any(r.id == run_id for r in j.runs()):
+            return j
+        j.close()
+    raise InputError([Problem(f"no run {run_id!r} in any journal under {state_dir}",
+                              key="RUN")])  # fmt: skip
+
+
+def unfinished_runs(state_dir: Path, firstbox: str) -> list[tuple[Journal, str]]:
+    """The runs on ``firstbox``'s zone recorded in the journals under ``state_dir`` that
+    began (a step was attempted) and neither finished nor were rolled back: a zone they left
+    half-applied must not be planned again as it is (issue 14). Newest first; the caller
+    closes the journals."""
+    found: list[tuple[float, Journal, str]] = []
+    for path in journals(state_dir):
+        j = Journal.open(path)
+        mine = [r for r in j.runs()
+                if r.state not in (J.RUN_DONE, J.RUN_ROLLED_BACK)
+                and r.connection.get("mode") == "ssh"
+                and (r.connection.get("firstbox") or [None, None])[1] == firstbox
+                and j.attempts(r.id)]  # fmt: skip
+        found += [(r.started, j, r.id) for r in mine]
+        if not mine:
+            j.close()
+    return [(j, rid) for _, j, rid in sorted(found, key=lambda f: -f[0])]
+
+
+def make_connector(conn: dict[str, Any], journal: Journal, run_id: str) -> Connector:
+    if conn.get("mode") == "local":
+        return LocalConnector()
+    return SshConnector(Reach.from_dict(conn).ssh, keys=journal, run_id=run_id)
+
+
+def state_dir_for(state_dir: Path | None, lab: Path | None = None,
+                  firstbox: str | None = None) -> Path:  # fmt: skip
+    """Where the state of a zone lives (journal, known_hosts, pins, logs): --state-dir, else
+    the lab's own (``LAB/nodeswap``: a rehearsal's state lives and dies with its lab), else
+    one folder per firstbox in the default state folder (``DEFAULT/ADDRESS``, labelled with
+    the zone ids in its zone.json), else (no zone named: status, resume) the default state
+    folder itself, whose per-firstbox folders ``find_run`` searches."""
+    if state_dir is not None:
+        return state_dir
+    if lab is not None:
+        return lab / "nodeswap"
+    if firstbox is not None:
+        return default_state_dir() / firstbox_folder(firstbox)
+    return default_state_dir()
+
+
+def firstbox_folder(firstbox: str) -> str:
+    """The per-firstbox folder name: firstbox's address ([USER@] dropped), made file-safe."""
+    addr = firstbox.rpartition("@")[2]
+    return "".join(c if c.isalnum() or c in "-_.:" else "_" for c in addr) or "firstbox"
+
+
+def journal_name(plan: Plan, reach: Reach | None) -> str:
+    """The journal's (and the runs') zone name: the zone id(s) the plan names, else the
+    firstbox address; a hand-made plan may name it in meta["zone"]; local runs: "local"."""
+    if plan.meta.get("zone"):
+        return plan.meta["zone"]
+    if plan.zone is not None and plan.zone.zone_ids:
+        return "+".join(plan.zone.zone_ids)
+    if reach is not None and reach.firstbox is not None:
+        return firstbox_folder(reach.firstbox.address)
+    return "local"
+
+
+def check_zone_unchanged(reach: Reach, plan: Plan, *, offline_plan: bool = False) -> None:
+    """Refuse a live plan whose zone changed since it was made (settings, version, variables);
+    with ``offline_plan``, an offline plan whose zone is not the one it was made from (R9 and
+    R16 checked again live)."""
+    fb = reach.firstbox
+    if fb is None:
+        return
+
+    async def check() -> None:
+        connector = SshConnector(reach.ssh)
+        try:
+            await _zone_checks(connector, fb, plan, offline_plan=offline_plan)
+        finally:
+            await connector.close()
+
+    asyncio.run(check())
+
+
+async def _zone_checks(connector: Connector, fb: Target, plan: Plan, *,
+                       offline_plan: bool) -> None:  # fmt: skip
+    if plan.zone is not None and plan.zone.offline and offline_plan:
+        await offline_plan_matches(connector, fb, plan)
+    else:
+        await zone_unchanged(connector, fb, plan)
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+def start(plan: Plan, *, reach: Reach | None, state_dir: Path, zone: str | None = None,
+          lock_path: str | None = DEFAULT_LOCK_PATH, plan_name: str = "the plan",
+          offline_plan: bool = False, break_lock: bool = False,
+          notice: Callable[[str], None] | None = None) -> tuple[Journal, str]:  # fmt: skip
+    """Record a new run of ``plan`` (reach None: every step on this machine), holding the zone
+    lock for it.
+
+    Nothing is recorded until every refusal has passed: another zone's plan (exit 2;
+    zonecheck: no connection, then one to firstbox alone for its host key), then, under the
+    zone lock taken on firstbox for the run about to be recorded (exit 4 when another run
+    holds it), a live plan whose zone changed since it was made (the fingerprint), or an
+    offline plan (refused unless ``offline_plan``: then compared with the live zone, R9 and
+    R16 checked again). A refusal records no run: it is logged in ``STATE/refusals.log`` and
+    the lock released. The state folder is labelled with the zone (zone.json). The executor
+    driving the run in this process finds the lock its own (``Lock.is_this_process``)."""
+    run_id = new_run_id()
+    try:
+        if reach is None:
+            conn: dict[str, Any] = {"mode": "local"}
+        else:
+            refuse_other_zone(plan, reach, state_dir, name=plan_name, offline_plan=offline_plan)
+            conn = {"mode": "ssh", **reach.to_dict()}
+            conn["known_hosts"] = own_known_hosts(state_dir, reach.ssh.known_hosts,
+                                                  given=reach.given_known_hosts)
+        asyncio.run(_admit(plan, reach, conn, run_id, lock_path=lock_path,
+                           offline_plan=offline_plan, break_lock=break_lock, notice=notice))
+    except NodeswapError as exc:
+        log_refusal(state_dir, plan_name, str(exc))
+        raise
+    if reach is not None and reach.firstbox is not None:
+        write_label(state_dir, reach.firstbox.address,
+                    plan.zone.zone_ids if plan.zone is not None else ())
+    conn["lock_path"] = lock_path
+    zone_name = zone or journal_name(plan, reach)
+    journal = Journal.open(journal_path(state_dir, zone_name))
+    journal.create_run(plan, operator=operator_name(), zone=zone_name, connection=conn,
+                       run_id=run_id)
+    return journal, run_id
+
+
+async def _admit(plan: Plan, reach: Reach | None, conn: dict[str, Any], run_id: str, *,
+                 lock_path: str | None, offline_plan: bool, break_lock: bool,
+                 notice: Callable[[str], None] | None) -> None:  # fmt: skip
+    """Take the zone lock for ``run_id`` (as the executor will find it) and check the live
+    zone under it; on any refusal the lock is released again."""
+    connector: Connector = LocalConnector() if reach is None \
+        else SshConnector(Reach.from_dict(conn).ssh)
+    try:
+        target = plan.targets.get(plan.meta.get("firstbox", "firstbox"))
+        locked = None
+        if lock_path is not None and target is not None:
+            t = await connector.transport(target)
+            await acquire(t, target, lock_path, lock_for(run_id), break_lock=break_lock,
+                          notice=notice)
+            locked = t
+        try:
+            if reach is not None and reach.firstbox is not None:
+                await _zone_checks(connector, reach.firstbox, plan, offline_plan=offline_plan)
+        except BaseException:
+            if locked is not None and lock_path is not None:
+                await release(locked, lock_path, run_id)
+            raise
+    finally:
+        await connector.close()
+
+
+def refuse_other_zone_for_run(journal: Journal, run_id: str, *, lab: Path | None = None,
+                              firstbox: str | None = None) -> None:  # fmt: skip
+    """Resume's guard: the stored run's plan must be of the zone given now (--lab /
+    --firstbox, when given) and of the zone the run was started on, whose firstbox must
+    still present the plan's host key (exit 2 otherwise; nothing else contacted)."""
+    run = journal.run(run_id)
+    if run.connection.get("mode") != "ssh":
+        return
+    stored = Reach.from_dict(dict(run.connection))
+    reach = stored
+    if lab is not None or firstbox is not None:
+        reach = make_reach(lab=lab, firstbox=firstbox)
+        was = stored.firstbox.address if stored.firstbox is not None else None
+        now = reach.firstbox.address if reach.firstbox is not None else None
+        if was != now:
+            raise InputError([Problem(
+                f"run {run_id} was started on firstbox {was}, but "
+                f"{'--lab ' + str(lab) if lab is not None else '--firstbox ' + str(firstbox)} "
+                f"is firstbox {now}", key="--firstbox")])  # fmt: skip
+    refuse_other_zone(run.plan(), reach, journal.path.parent, name=f"run {run_id}")
+
+
+async def drive(journal: Journal, run_id: str, options: dict[str, Any], events: EventSink, *,
+                action: str, approver: Approver | None = None,
+                hints: Hints | None = None) -> None:  # fmt: skip
+    """Apply (or resume, or roll back) run ``run_id`` to its end, a gate or a failure.
+
+    SIGINT (Ctrl-C) and SIGTERM stop it cleanly (whatever dispositions the process
+    inherited): the command running is stopped on its host, the run recorded as interrupted,
+    the zone lock released, then Interrupted (exit 130 or 143) says how to continue."""
+    with cancel_on_signals() as stop:
+        try:
+            await _drive(journal, run_id, options, events, action=action, approver=approver,
+                         hints=hints)
+        except asyncio.CancelledError:
+            if stop.signum is None:
+                raise  # a library caller cancelled it: not ours to explain
+            raise Interrupted(interrupted(journal, run_id, action, stop.describe(),
+                                          hints or Hints()),
+                              exit_code=stop.exit_code) from None
+
+
+def interrupted(journal: Journal, run_id: str, action: str, how: str, hints: Hints) -> str:
+    """Record run ``run_id`` as interrupted (when it was cut before the executor could) and
+    say what happened and how to continue."""
+    verb = "rollback" if action == "rollback" else "resume"
+    run = journal.run(run_id)
+    if run.state == J.RUN_RUNNING:
+        journal.set_run_state(run_id, J.RUN_INTERRUPTED,
+                              f"stopped by {how}; to go on: {hints.command(verb, run_id)}")
+    plan = run.plan()
+    cut = [s.step_id for s in journal.steps(run_id) if s.state == J.INTERRUPTED]
+    during = "".join(f" during step {sid} ({plan.step(sid).rule}) on {plan.step(sid).target}"
+                     for sid in cut[:1])  # fmt: skip
+    what = "rollback of run" if action == "rollback" else "run"
+    stopped = ", its command stopped on the host" if cut else ""
+    return (f"{what} {run_id} stopped by {how}{during}{stopped}; recorded in the journal as"
+            f" {journal.run(run_id).state}. To go on:\n{hints.next(verb, run_id)}")
+
+
+async def _drive(journal: Journal, run_id: str, options: dict[str, Any], events: EventSink, *,
+                 action: str, approver: Approver | None = None,
+                 hints: Hints | None = None) -> None:  # fmt: skip
+    conn = journal.run(run_id).connection
+    connector = make_connector(dict(conn), journal, run_id)
+    marks = ZoneMarks(journal, connector, events=events)  # issue 14: the zone's fingerprint
+    ex = Executor(
+        journal, connector, events=events,
+        approver=approver,
+        lock_path=conn.get("lock_path", DEFAULT_LOCK_PATH),
+        break_lock=options.get("break_lock", False),
+        rerun_unchecked=options.get("rerun_unchecked", False),
+        hints=hints, zone_mark=marks.after,
+    )  # fmt: skip
+    try:
+        if action == "apply":
+            await marks.start(run_id)
+        else:  # before anything runs: the zone must be as this run left it, or explained
+            await marks.recheck(run_id, action=action, operator=operator_name(), hints=hints,
+                                accept=options.get("accept_zone_change", False))
+        if action == "rollback":
+            await ex.rollback(run_id)
+        else:
+            await ex.execute(run_id, resumed=action == "resume")
+            learn_switched_keys(journal, run_id)
+    finally:
+        await connector.close()
+
+
+def learn_switched_keys(journal: Journal, run_id: str) -> None:
+    """After a finished run, nodeswap's own known_hosts knows each new VM at the address it
+    took over (R31-R33) by the key this run pinned at its temporary address (never another
+    run's: an earlier run's VM under the same key_id may be long gone), and forgets the
+    temporary address (R34), so later runs and `discover` check the new keys strictly."""
+    run = journal.run(run_id)
+    path = run.connection.get("known_hosts")
+    if run.connection.get("mode") != "ssh" or not path or not Path(path).exists():
+        return
+    plan = run.plan()
+    plain = {t.address for t in plan.targets.values() if not t.pin}
+    text = Path(path).read_text()
+    for t in plan.targets.values():
+        key = journal.pinned_key(t.key_id, run_id) if t.pin else None
+        if key is None:
+            continue
+        text = with_key(text, t.address, key) if t.address in plain \
+            else without_host(text, t.address)
+    Path(path).write_text(text)
+
+
+def _live_path(journal: Journal, run_id: str) -> Path:
+    return journal.path.parent / "live" / f"{run_id}.pid"
+
+
+@contextmanager
+def live(journal: Journal, run_id: str) -> Iterator[None]:
+    """While this process drives ``run_id`` it holds an flock on ``STATE/live/RUN.pid`` (the
+    kernel drops it when the process dies, even by kill -9), so ``status`` on this machine
+    tells a run that is being driven from one whose process is gone."""
+    path = _live_path(journal, run_id)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def is_live(journal: Journal, run_id: str) -> bool:
+    """True when a process on this machine is driving ``run_id`` now (see ``live``)."""
+    path = _live_path(journal, run_id)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+# `nodeswap status RUN` exit codes (documented in its --help)
+STATUS_EXIT = {J.RUN_DONE: 0, J.RUN_ROLLED_BACK: 0, J.RUN_FAILED: 1, J.RUN_ROLLBACK_FAILED: 1,
+               J.RUN_GATE: 3, J.RUN_RUNNING: 4, J.RUN_INTERRUPTED: 5}  # fmt: skip
+
+
+def effective_state(journal: Journal, run_id: str) -> str:
+    """The run's state, where "running" with no live process here reads as interrupted."""
+    state = journal.run(run_id).state
+    if state == J.RUN_RUNNING and not is_live(journal, run_id):
+        return J.RUN_INTERRUPTED
+    return state
+
+
+def needs_rerun_unchecked(journal: Journal, run_id: str) -> bool:
+    """Whether the run stopped on a side-effect step without a check that was cut mid-run
+    (resume then needs --rerun-unchecked, after a look on the host)."""
+    plan = journal.run(run_id).plan()
+    for s in journal.steps(run_id):
+        if s.state not in (J.FAILED, J.INTERRUPTED, J.RUNNING):
+            continue
+        step = plan.step(s.step_id)
+        runs = [a for a in journal.attempts(run_id, s.step_id) if a.kind == "run"]
+        if step.side_effect and step.check is None and runs and runs[-1].ended is None:
+            return True
+    return False
+
+
+def next_lines(journal: Journal, run_id: str, hints: Hints) -> list[str]:
+    """What the operator can do next with the run, as lines; ``next:`` lines paste as is."""
+    run = journal.run(run_id)
+    state = effective_state(journal, run_id)
+    flags = ("--rerun-unchecked",) if needs_rerun_unchecked(journal, run_id) else ()
+    resume, rollback = hints.next("resume", run_id, *flags), hints.next("rollback", run_id)
+    rolling_back = any(a.kind == "undo" for a in journal.attempts(run_id))
+    if state == J.RUN_RUNNING:
+        return ["a nodeswap process on this machine is driving this run now"]
+    if state in (J.RUN_DONE, J.RUN_ROLLED_BACK):
+        return [hints.next("report", run_id)]
+    if state == J.RUN_ROLLBACK_FAILED or (state == J.RUN_INTERRUPTED and rolling_back):
+        return ["fix the cause, then roll back again:", rollback]
+    if state == J.RUN_GATE:
+        gate = next((s.step_id for s in journal.steps(run_id) if s.state == J.GATE), "")
+        return ["approve the gate and go on, or undo the run:",
+                hints.next("resume", run_id, "--approve", gate), rollback]
+    why = "look on the host first (a step was cut and has no check); " if flags else ""
+    if state == J.RUN_INTERRUPTED and run.state == J.RUN_RUNNING:
+        why += "its process is gone (killed?); "
+    return [f"{why}go on, or undo the run:", resume, rollback]
+
+
+def run_summary(journal: Journal, run_id: str) -> str:
+    """One paragraph a person can read: what became of the nodes, the steps, the gates."""
+    run = journal.run(run_id)
+    plan = run.plan()
+    steps = journal.steps(run_id)
+    count: dict[str, int] = {}
+    for s in steps:
+        count[s.state] = count.get(s.state, 0) + 1
+    shown = ", ".join(f"{n} {st}" for st, n in sorted(count.items()) if st != J.PENDING)
+    todo = count.get(J.PENDING, 0)
+    took = (run.ended or time.time()) - run.started
+    nodes = ", ".join(plan.nodes)
+    os_name = " ".join(plan.target_os)
+    head = {
+        J.RUN_DONE: f"{len(plan.nodes)} nodes replaced ({nodes}) by {os_name}",
+        J.RUN_ROLLED_BACK: f"rolled back: the old nodes ({nodes}) are in service again",
+    }.get(run.state, f"{run.state}: {nodes} not yet replaced")
+    approved = [s for s in steps if s.approved]
+    gates = f"; {len(approved)} gates approved by {run.operator}" if approved else ""
+    rest = f", {todo} to go" if todo else ""
+    return (f"run {run_id}: {head}; {len(steps)} steps: {shown or 'none run'}{rest}{gates}; "
+            f"{took:.0f} s since it started\n")  # fmt: skip
+
+
+def status_text(journal: Journal, run_id: str, hints: Hints | None = None) -> str:
+    run = journal.run(run_id)
+    plan = run.plan()
+    lines = [f"run {run.id} (zone {run.zone}, operator {run.operator}): {run.state}"]
+    if run.message:  # its own next: lines are replaced by this invocation's, below
+        kept = [ln for ln in run.message.splitlines() if not ln.startswith("next: ")]
+        lines += ["  " + ln for ln in kept]
+    for s in journal.steps(run_id):
+        step = plan.step(s.step_id)
+        tries = [a for a in journal.attempts(run_id, s.step_id) if a.kind == "run"]
+        extra = f", {len(tries)} run attempts" if len(tries) > 1 else ""
+        cut = " (cut: started, no end recorded)" if tries and tries[-1].ended is None else ""
+        lines.append(f"  [{s.position + 1:>3}] {s.state:<11} {s.step_id} ({step.rule}) on "
+                     f"{step.target}: {step.title}{extra}{cut}")  # fmt: skip
+    lines += ["  " + ln for ln in accepted_lines(journal, run_id)]
+    state = effective_state(journal, run_id)
+    if state != run.state:
+        lines.append(f"  (recorded as {run.state}, but no nodeswap process here drives it:"
+                     f" {state})")  # fmt: skip
+    lines += next_lines(journal, run_id, hints or Hints())
+    return "\n".join(lines) + "\n"
+
+

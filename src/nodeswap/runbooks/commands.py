@@ -1,0 +1,100 @@
+"""The Pitrix paths and the small command builders every runbook uses. Pure.
+
+Every command is built with nodeswap.shell (``cmd``/``chain``): values never reach a shell
+unquoted. Nothing here knows a role.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from nodeswap.errors import BugError
+from nodeswap.shell import chain, cmd
+
+SETTINGS_DIR = "/pitrix/conf/settings"
+KERNELS = "/pitrix/kernels"
+EXEC_NODES = "/pitrix/upgrade/exec_nodes.sh"
+UPDATE = "/pitrix/upgrade/update.sh"
+KNOWN_HOSTS = "/root/.ssh/known_hosts"
+INTERFACES = "/etc/network/interfaces"
+
+PING_WAIT = 600  # seconds a bounded ping loop may wait for a host to come or go
+
+
+def settings_path(node: str) -> str:
+    return f"{SETTINGS_DIR}/{node}"
+
+
+def or_true(command: str) -> str:
+    """A status command whose non-zero exit is information, not failure (judged by parsing)."""
+    return f"{command} || true"
+
+
+def negate(command: str) -> str:
+    return f"! {command}"
+
+
+def cat_if_present(path: str) -> str:
+    return f"{cmd('test', '!', '-e', path)} || {cmd('cat', path)}"
+
+
+def cat_file(path: str, *, optional: bool = False) -> str:
+    """``cat PATH``; for a file that may be absent, nothing (and exit 0) when it is."""
+    return cat_if_present(path) if optional else cmd("cat", path)
+
+
+def ping_loop(address: str, *, until_up: bool) -> str:
+    """A bounded loop on firstbox: wait until ``address`` answers ping (or stops)."""
+    probe = cmd("ping", "-c", "1", "-W", "1", address) + " >/dev/null 2>&1"
+    body = f"until {probe}; do sleep 1; done" if until_up else f"while {probe}; do sleep 1; done"
+    return cmd("timeout", str(PING_WAIT), "sh", "-c", body)
+
+
+def sha_matches(path: str, content: str) -> str:
+    """Read-only: exit 0 iff ``path`` holds exactly ``content`` (sha256)."""
+    digest = hashlib.sha256(content.encode()).hexdigest()
+    return cmd("printf", "%s  %s\\n", digest, path) + " | " + cmd("sha256sum", "--check",
+                                                                    "--status")
+
+
+def write_text(path: str, content: str) -> str:
+    """Write ``content`` to ``path`` atomically without stdin (for undo commands)."""
+    tmp = f"{path}.nodeswap-tmp"
+    return chain(cmd("printf", "%s", content) + " > " + cmd(tmp), cmd("mv", "-f", tmp, path))
+
+
+def tree_sums(path: str) -> str:
+    return (cmd("cd", path) + " && find . -type f -print0 | LC_ALL=C sort -z | "
+            "xargs -0 -r sha256sum")
+
+
+def same_tree(a: str, b: str) -> str:
+    return f'test "$({tree_sums(a)})" = "$({tree_sums(b)})"'
+
+
+def exec_nodes(targets: str, command: str) -> str:
+    if "#" in command:  # exec_nodes.sh refuses it; node names cannot hold one (values.py)
+        raise BugError(f"exec_nodes.sh commands may not contain '#': {command!r}")
+    return cmd(EXEC_NODES, "-f", targets, command)
+
+
+def virsh(action: str, *args: str) -> str:
+    """``virsh ACTION [FLAGS] -- DOMAIN``: virsh's parser (vshCommandParse) reads every word
+    after a lone ``--`` as data, so no domain name can be taken for an option such as
+    ``--help`` (which prints help and exits 0). Names are validated anyway (values.py);
+    this is defence in depth. The /pitrix scripts get no ``--``: their parsing is not
+    public, and the runbook writes them without it; ``ssh-keygen -R NAME`` neither: NAME is
+    the argument of ``-R`` (getopt takes the next word as it is) and ``-R --`` would remove a
+    host named ``--``; coreutils (cp, mv, rm, cat, test) only get absolute paths, which
+    cannot start with ``-`` (and ``test`` would read a ``--`` as an operand)."""
+    *flags, domain = args
+    return cmd("virsh", action, *flags, "--", domain)
+
+
+def replace_address(path: str, old: str, new: str) -> str:
+    pattern = old.replace(".", r"\.")
+    return cmd("sed", "-i", "-E", f"s/(^|[^0-9.]){pattern}([^0-9.]|$)/\\1{new}\\2/g", path)
+
+
+def supervisor_status() -> str:
+    return or_true(cmd("supervisorctl", "status"))

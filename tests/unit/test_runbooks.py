@@ -1,0 +1,196 @@
+"""The runbook registry (issue 12): runbooks by role, role-free phases in runbooks/common, and
+a new role is a new runbook module and nothing else: a toy runbook defined here plans on
+examples/zone, and nothing outside runbooks/ names a role's module."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nodeswap import runbooks
+from nodeswap.errors import BugError, RuleError
+from nodeswap.live.sources import read_zone
+from nodeswap.plan.build import build_plan
+from nodeswap.plan.model import Analysis, Plan, Step
+from nodeswap.plan.spec import Spec
+from nodeswap.runbooks.base import Context, Fetch, NodeContext, Package, Runbook
+from nodeswap.runbooks.commands import cat_file, supervisor_status
+from nodeswap.runbooks.common import fetch_id, switch_phase
+
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src" / "nodeswap"
+ROLE_FREE = {"__init__", "base", "commands", "common"}  # runbooks/ modules that are no role's
+NGINX = "/etc/nginx/nginx.conf"
+
+
+# ---- the registry -------------------------------------------------------------------------------
+def test_proxy_is_registered_by_its_module_alone() -> None:
+    assert "proxy" in runbooks.roles()
+    rb = runbooks.runbook_for("proxy")
+    assert rb.role == "proxy"
+    assert rb.fetched_files == ("/etc/haproxy/haproxy.cfg", "/etc/rc.local",
+                                "/etc/rc.local.head", "/etc/rc.local.tail",
+                                "/etc/network/interfaces")
+    assert rb.component_packages == {"pitrix-ks-proxy-boss": "boss",
+                                     "pitrix-ks-proxy-boss2": "boss2",
+                                     "pitrix-ks-proxy-warehouse": "warehouse"}
+
+
+def test_an_unknown_role_names_the_known_ones() -> None:
+    with pytest.raises(RuleError, match=r"no runbook for role 'toy': the known roles are .*proxy"):
+        runbooks.runbook_for("toy")
+
+
+def test_two_runbooks_for_one_role_are_a_bug() -> None:
+    with pytest.raises(BugError, match="two runbooks for role 'proxy'"):
+        runbooks.register(Runbook(role="proxy"))
+
+
+# ---- a second role: a toy runbook, planned on examples/zone ------------------------------------
+def toy_checks(ctx: Context) -> list[Step]:
+    return [Step(id=f"toy-nginx-{n.name}", phase="check", rule="R28",
+                 title=f"compare {NGINX}: old {n.name} vs new", target=f"{n.name}-new",
+                 command=cat_file(NGINX), side_effect=False,
+                 analysis=Analysis("rc", against=fetch_id(n.name, "nginx")))
+            for n in ctx.nodes]
+
+
+def toy_switch_checks(ctx: Context, n: NodeContext) -> list[Step]:
+    return [Step(id=f"toy-supervisor-{n.name}", phase=switch_phase(n), rule="R35",
+                 title=f"supervisor status of the switched {n.name}",
+                 target=f"{n.name}-switched", command=supervisor_status(), side_effect=False)]
+
+
+TOY = Runbook(
+    role="webservice",
+    fetches=(Fetch("nginx", "R28", NGINX, cat_file(NGINX), path=NGINX),),
+    packages=(Package("R23", "pitrix-ks-webservice"),
+              Package("R26", "pitrix-ks-webservice-warehouse", "warehouse")),
+    checks=toy_checks, switch_checks=toy_switch_checks,
+    warnings=lambda ctx: ("toy: check the web pages by eye",))
+
+
+@pytest.fixture
+def toy() -> Iterator[Runbook]:
+    """TOY registered for the test (in place of a real webservice runbook, if one exists)."""
+    real = runbooks.runbook_for(TOY.role) if TOY.role in runbooks.roles() else None
+    runbooks.register(TOY, replace=True)
+    try:
+        yield TOY
+    finally:
+        runbooks.unregister(TOY.role)
+        if real is not None:
+            runbooks.register(real)
+
+
+def toy_plan() -> Plan:
+    spec = Spec.from_yaml("role: webservice\ntarget: {os_name: bionic, os_version: '18.04.6'}\n"
+                          "seed: 1\n", path="toy.yaml")
+    zone = read_zone(ROOT / "examples" / "zone", "4.3.1", "warehouse", spec)
+    return build_plan(zone, spec, today="20261202")
+
+
+@pytest.mark.usefixtures("toy")
+def test_a_toy_runbook_plans_the_common_phases_and_its_own_steps() -> None:
+    plan = toy_plan()
+    assert plan.role == "webservice" and set(plan.nodes) == {"webservice0", "webservice1"}
+    ids = [s.id for s in plan.steps]
+    assert len(ids) == len(set(ids))
+    assert all(s.target in plan.targets for s in plan.steps)
+    assert list(dict.fromkeys(s.phase for s in plan.steps)) == [
+        "prepare", "settings", "build", "launch", "deploy", "check", "switch:webservice0",
+        "switch:webservice1", "archive"]
+    assert ids[:4] == ["fetch-webservice0-nginx", "fetch-webservice1-nginx", "r6-backup",
+                       "rollback-point"]
+    assert plan.step("r23-update").command == \
+        "/pitrix/upgrade/update.sh -f webservice0,webservice1 pitrix-ks-webservice"
+    assert plan.step("r26-update").command.endswith("pitrix-ks-webservice-warehouse")
+    assert "toy-nginx-webservice1" in ids
+    switch = [s.id for s in plan.steps if s.phase == "switch:webservice0"]
+    assert switch[0] == "r30-settings-webservice0" and plan.step(switch[0]).gate
+    assert switch[-1] == "toy-supervisor-webservice0"
+    assert "r31-address-webservice0" in switch and "r34-known-hosts-all-webservice0" in switch
+    r31 = plan.step("r31-address-webservice0")
+    assert "/etc/network/interfaces" in r31.command and "rc.local.tail" not in r31.command
+    assert ids[-1] == "r37-undefine-webservice1"
+    # Nothing of the proxy runbook leaks in.
+    assert not any("haproxy" in s.command or s.rule in ("R27", "R29", "R36")
+                   for s in plan.steps)
+    assert plan.warnings[0].startswith("R20:") and "new webservice nodes" in plan.warnings[0]
+    assert plan.warnings[1:] == ("toy: check the web pages by eye",)
+
+
+@pytest.mark.usefixtures("toy")
+def test_the_spec_accepts_a_registered_role() -> None:
+    assert "webservice" in runbooks.roles()
+    assert toy_plan().steps
+
+
+# ---- nothing outside runbooks/ names a role's module ---------------------------------------------
+def role_modules() -> set[str]:
+    names = {p.stem for p in (SRC / "runbooks").glob("*.py")} - ROLE_FREE
+    return names | set(runbooks.roles())
+
+
+def role_imports(path: Path, roles: set[str]) -> list[int]:
+    """The lines of ``path`` whose import names a role's runbook module: absolutely
+    (``nodeswap.runbooks.proxy``, ``from nodeswap.runbooks import proxy``) or relatively
+    (``from .proxy import X``, ``from . import proxy``)."""
+    bad = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            mods = [a.name.split(".") for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = (node.module or "").split(".") if node.module else []
+            mods = [base, *([*base, a.name] for a in node.names)]
+        else:
+            continue
+        for parts in mods:
+            relative = isinstance(node, ast.ImportFrom) and node.level > 0
+            if (relative and any(p in roles for p in parts)) or (
+                    parts[:2] == ["nodeswap", "runbooks"] and len(parts) > 2
+                    and parts[2] in roles):
+                bad.append(node.lineno)
+                break
+    return bad
+
+
+def test_the_role_check_catches_what_it_should(tmp_path: Path) -> None:
+    sample = tmp_path / "x.py"
+    sample.write_text("from nodeswap.runbooks import proxy\nimport nodeswap.runbooks.proxy\n"
+                      "from .proxy import FETCHES\nfrom . import proxy as rb\n"
+                      "from nodeswap.runbooks import common, runbook_for\n")
+    assert role_imports(sample, {"proxy"}) == [1, 2, 3, 4]
+
+
+def test_nothing_outside_runbooks_imports_a_role_module() -> None:
+    roles = role_modules()
+    assert "proxy" in roles
+    found = {str(p.relative_to(SRC)): bad for p in SRC.rglob("*.py")
+             if "runbooks" not in p.relative_to(SRC).parts
+             and (bad := role_imports(p, roles))}
+    assert not found, f"modules naming a role's runbook module: {found}"
+
+
+def test_no_module_outside_runbooks_is_named_after_a_role() -> None:
+    """Lab files for a role are named e.g. lab/roles/proxy_pkgs.py, never proxy.py."""
+    roles = role_modules()
+    named = [str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
+             if p.stem in roles and "runbooks" not in p.relative_to(SRC).parts]
+    assert not named
+
+
+# ---- the switch: one helper per rule, composed in rule order ------------------------------------
+def test_the_switch_runs_r30_to_r36_in_order_behind_one_gate() -> None:
+    spec = Spec.from_yaml("role: proxy\ntarget: {os_name: bionic, os_version: '18.04.6'}\n"
+                          "seed: 1\nvip: 10.16.100.20\n", path="up.yaml")
+    zone = read_zone(ROOT / "examples" / "zone", "4.3.1", "", spec)
+    plan = build_plan(zone, spec, today="20261202")
+    for node in plan.nodes:
+        steps = [s for s in plan.steps if s.phase == f"switch:{node}"]
+        rules = [int(s.rule[1:]) for s in steps]
+        assert rules == sorted(rules) and rules[0] == 30 and rules[-1] == 36
+        assert [s.gate for s in steps] == [True] + [False] * (len(steps) - 1)
