@@ -73,6 +73,16 @@ def test_plan_files_of_random_json(value: Any, with_digest: bool) -> None:
     load_bytes(json.dumps(value).encode())
 
 
+@cache
+def paths_of(which: int) -> list[tuple[Any, ...]]:
+    return [p for p in _paths(plans()[which]) if p]
+
+
+@cache
+def text_of(which: int) -> bytes:
+    return planfile.text_of(Plan.from_dict(plans()[which])).encode()
+
+
 def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     out = [path]
     if isinstance(node, dict):
@@ -90,8 +100,7 @@ def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 def test_real_plans_changed_in_one_place(data: st.DataObject, which: int, how: str,
                                          redigest: bool) -> None:  # fmt: skip
     plan = json.loads(json.dumps(plans()[which]))
-    paths = [p for p in _paths(plan) if p]
-    path = data.draw(st.sampled_from(paths), label="path")
+    path = data.draw(st.sampled_from(paths_of(which)), label="path")
     parent = plan
     for part in path[:-1]:
         parent = parent[part]
@@ -113,7 +122,7 @@ def test_real_plans_changed_in_one_place(data: st.DataObject, which: int, how: s
 @given(st.sampled_from([0, 1]), st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)),
                                           min_size=1, max_size=4))  # fmt: skip
 def test_real_plan_files_with_flipped_bytes(which: int, flips: list[tuple[int, int]]) -> None:
-    raw = bytearray(planfile.text_of(Plan.from_dict(plans()[which])).encode())
+    raw = bytearray(text_of(which))
     for at, byte in flips:
         raw[at % len(raw)] = byte
     with tempfile.TemporaryDirectory() as tmp:  # through read_plan, as apply reads it
