@@ -1,23 +1,12 @@
-"""The report of one run: what it did, step by step, node by node, with the R27/R28 diffs and
-the service status (R29/R35), as GitHub-flavoured Markdown and as one self-contained HTML file.
+"""The report of one run as a value: ``build_report`` turns ``RunRecords`` into a ``RunReport``
+(frozen dataclasses): what the run did, step by step, node by node, with the R27/R28 diffs and
+the service status (R29/R35). Pure.
 
-Owns three separate things:
-
-- ``RunRecords.from_journal``: the one place that reads a journal (through the small
-  ``JournalReader`` protocol: the records and the outputs the report shows, nothing else);
-- ``build_report``: records -> ``RunReport``, a pure value (frozen dataclasses). The R27/R28
-  and R29/R35 findings are recomputed with ``nodeswap.checks.analyze`` from the recorded
-  outputs (a step's own output vs the output of ``analysis.against``), so the report shows
-  structured findings, not the executor's verdict text;
-- ``render_markdown`` / ``render_html``: a ``RunReport`` -> text. HTML comes from the Jinja2
-  template ``templates/report.html.j2`` (autoescape on, StrictUndefined): outputs are
-  untrusted zone text. No external fetch, no script.
-
-Must not: touch hosts, print, import rich. Outputs in the journal are already redacted; they
-are redacted again as they are read (with the forms known today: a journal written by an
-older nodeswap may hold what it did not know), with the run's message, the attempts'
-commands and errors. The report never shows a step's stdin (settings files): only
-os_name/os_version are read from the plan's settings texts.
+The R27/R28 and R29/R35 findings are recomputed with ``nodeswap.checks.analyze`` from the
+recorded outputs (a step's own output vs the output of ``analysis.against``), so the report
+shows structured findings, not the executor's verdict text. The report never shows a step's
+stdin (settings files): only os_name/os_version are read from the plan's settings texts.
+Must not: read the journal (records.py does), render text (markdown.py, html.py), print.
 """
 
 from __future__ import annotations
@@ -25,12 +14,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Protocol
-
-from markupsafe import Markup, escape
 
 from nodeswap.checks import analyze
 from nodeswap.checks.findings import Difference
@@ -38,8 +23,10 @@ from nodeswap.checks.supervisor import parse_exec_nodes, parse_status
 from nodeswap.errors import InputError, SettingsError
 from nodeswap.plan.model import Plan, Step
 from nodeswap.run import journal as J
-from nodeswap.transport.redact import Redactor
 from nodeswap.zone.settings import SettingsFile
+
+from .formatting import fmt_duration, fmt_exit
+from .records import RunRecords, last_attempt
 
 TAIL_LINES = 40
 DIFF_KINDS = ("haproxy", "rc")
@@ -51,76 +38,6 @@ OUTCOMES = {
     J.UNDO_FAILED: "undo failed",
 }  # fmt: skip
 CLASS_ORDER = {"unexpected": 0, "attention": 1, "ignored": 2}
-
-
-class JournalReader(Protocol):
-    """What the report reads from a journal (nodeswap.run.journal.Journal has it)."""
-
-    def run(self, run_id: str) -> J.RunRecord: ...
-    def steps(self, run_id: str) -> list[J.StepRecord]: ...
-    def attempts(self, run_id: str, step_id: str | None = None) -> list[J.AttemptRecord]: ...
-    def output(self, attempt_id: int) -> tuple[str, str]: ...
-    def pinned_keys(self, run_id: str | None, *, retired: bool = False) -> dict[str, str]: ...
-    def backups(self, run_id: str) -> list[J.BackupRecord]: ...
-
-
-# ---- what the journal holds about a run ------------------------------------------------------
-@dataclass(frozen=True)
-class RunRecords:
-    """A run's journal records, read once. ``outputs``: (stdout, stderr) by attempt id, only
-    for the attempts the report shows (analysis inputs, the failed step's last attempt)."""
-
-    run: J.RunRecord
-    plan: Plan
-    steps: tuple[J.StepRecord, ...]
-    attempts: tuple[J.AttemptRecord, ...]
-    outputs: Mapping[int, tuple[str, str]]
-    pinned_keys: Mapping[str, str]
-    backups: tuple[J.BackupRecord, ...] = ()
-
-    @classmethod
-    def from_journal(cls, journal: JournalReader, run_id: str) -> RunRecords:
-        """The records, every text the report may show redacted (see the module doc)."""
-        clean = Redactor()
-        run = journal.run(run_id)
-        plan = run.plan()
-        run = replace(run, message=None if run.message is None else clean(run.message))
-        steps = tuple(journal.steps(run_id))
-        attempts = tuple(replace(a, command=clean(a.command),
-                                 error=None if a.error is None else clean(a.error))
-                         for a in journal.attempts(run_id))  # fmt: skip
-        wanted = _attempts_shown(plan, steps, attempts)
-        outputs = {i: (clean(out), clean(err))
-                   for i in sorted(wanted) for out, err in (journal.output(i),)}  # fmt: skip
-        return cls(run, plan, steps, attempts, outputs,
-                   dict(journal.pinned_keys(run_id, retired=True)), tuple(journal.backups(run_id)))
-
-
-def _last(attempts: Iterable[J.AttemptRecord], step_id: str, kinds: Sequence[str]
-          ) -> J.AttemptRecord | None:
-    """The latest attempt of ``step_id`` of one of ``kinds`` (finished ones first)."""
-    mine = [a for a in attempts if a.step_id == step_id and a.kind in kinds]
-    done = [a for a in mine if a.ended is not None]
-    pick = done or mine
-    return pick[-1] if pick else None
-
-
-def _attempts_shown(plan: Plan, steps: Sequence[J.StepRecord],
-                    attempts: Sequence[J.AttemptRecord]) -> set[int]:
-    ids: set[int] = set()
-    for step in plan.steps:
-        if step.analysis is None:
-            continue
-        for sid in (step.id, step.analysis.against):
-            a = _last(attempts, sid, ("run",)) if sid else None
-            if a is not None:
-                ids.add(a.id)
-    for rec in steps:
-        if rec.state in (J.FAILED, J.INTERRUPTED, J.UNDO_FAILED):
-            a = _last(attempts, rec.step_id, ("check", "run", "verify", "analysis", "undo"))
-            if a is not None:
-                ids.add(a.id)
-    return ids
 
 
 # ---- the report as a value -------------------------------------------------------------------
@@ -345,7 +262,7 @@ def _subject(step: Step) -> str:
 
 
 def _output(rec: RunRecords, step_id: str | None) -> str | None:
-    a = _last(rec.attempts, step_id, ("run",)) if step_id else None
+    a = last_attempt(rec.attempts, step_id, ("run",)) if step_id else None
     if a is None or a.ended is None or a.id not in rec.outputs:
         return None
     return rec.outputs[a.id][0]
@@ -467,221 +384,8 @@ def _failure(lines: Sequence[StepLine], rec: RunRecords) -> Failure | None:
     if not bad:
         return None
     step = bad[-1]
-    a = _last(rec.attempts, step.step_id, ("check", "run", "verify", "analysis", "undo"))
+    a = last_attempt(rec.attempts, step.step_id, ("check", "run", "verify", "analysis", "undo"))
     if a is None:
         return Failure(step, "", "", None, None, "", "")
     out, err = rec.outputs.get(a.id, ("", ""))
     return Failure(step, a.kind, a.command, a.exit_status, a.error, _tail(out), _tail(err))
-
-
-# ---- formatting shared by both renderings ------------------------------------------------------
-def fmt_time(ts: float | None) -> str:
-    if ts is None:
-        return "—"
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 1:
-        return f"{seconds:.2f} s"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, sec = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {sec:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def fmt_exit(status: int | None) -> str:
-    return "—" if status is None else str(status)
-
-
-def fmt_line(text: str | None, line: int | None) -> str:
-    if text is None:
-        return "—"
-    return f"{text} (line {line})" if line is not None else text
-
-
-def verdict(c: CheckLine) -> str:
-    if c.state != "compared":
-        return c.state + (f": {c.note}" if c.note else "")
-    counts = [f"{c.count(k)} {k}" for k in ("unexpected", "attention", "ignored") if c.count(k)]
-    return ("ok" if c.ok else "UNEXPECTED") + (f" ({', '.join(counts)})" if counts else
-                                                " (no findings)")
-
-
-# ---- Markdown ----------------------------------------------------------------------------------
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*[]<>|"})
-
-
-def md(text: object) -> str:
-    """Inline text for Markdown: untrusted, so no HTML, no links, no table breaks. Balanced
-    backticks (the checks quote config lines so) stay code spans, whose content is literal."""
-    parts = str(text).replace("\r", "").split("`")
-    if len(parts) % 2 == 0 or any("\\" in p for p in parts[1::2]):
-        # an odd number of backticks, or a backslash in a span (GFM tables read `\|` as a
-        # cell end even there): all literal
-        parts = ["`".join(parts)]
-    out = []
-    for i, part in enumerate(parts):
-        if i % 2 == 0:
-            out.append(part.translate(_MD_SPECIAL).replace("\n", "<br>"))
-        elif part:  # a code span: only the table's `|` and line breaks matter inside
-            out.append("`" + part.replace("|", "\\|").replace("\n", " ") + "`")
-        else:
-            out.append("\\`\\`")
-    return "".join(out)
-
-
-def html_text(text: object) -> Markup:
-    """Escaped HTML of untrusted text; balanced backticks become <code> (as in md)."""
-    parts = str(text).split("`")
-    if len(parts) % 2 == 0:
-        return escape(str(text))
-    return Markup("").join(escape(p) if i % 2 == 0 else Markup("<code>%s</code>") % p
-                           for i, p in enumerate(parts))
-
-
-def md_code(text: str) -> str:
-    """A fenced block that no backtick run in ``text`` can close."""
-    fence = "`" * max(3, _longest_run(text, "`") + 1)
-    return f"{fence}text\n{text.rstrip(chr(10))}\n{fence}"
-
-
-def _longest_run(text: str, ch: str) -> int:
-    best = run = 0
-    for c in text:
-        run = run + 1 if c == ch else 0
-        best = max(best, run)
-    return best
-
-
-def _md_table(head: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    out += ["| " + " | ".join(md(c) for c in row) + " |" for row in rows]
-    out.append("")
-    return out
-
-
-def render_markdown(r: RunReport) -> str:
-    """The report as GitHub-flavoured Markdown."""
-    out = [f"# nodeswap report: run {md(r.run_id)}", ""]
-    out += _md_table(("Run", md(r.run_id)), [
-        ("Zone", r.zone), ("Operator", r.operator), ("Role", r.role),
-        ("Installer", r.installer_version), ("Target OS", r.target_os),
-        ("Final state", r.state.upper()), ("Started", fmt_time(r.started)),
-        ("Ended", fmt_time(r.ended)), ("Duration", fmt_duration(r.duration)),
-        ("Steps", f"{r.count('done')} done, {r.count('skipped')} skipped, "
-                  f"{r.count('failed')} failed, {r.count('not run')} not run, "
-                  f"{len(r.steps)} in the plan"),
-        ("Unexpected findings", r.unexpected), ("Plan sha256", r.plan_fingerprint),
-    ])  # fmt: skip
-    if r.message and r.state != J.RUN_DONE:
-        out += ["**Message:**", "", md_code(r.message), ""]
-    if r.attention:
-        out += ["## ⚠ Attention: hand edits to make", ""]
-        out += [f"- **{md(d.rule)}** {md(c.node)} {md(d.section)}: {md(d.reason)}"
-                f" (new: {md(fmt_line(d.new, d.new_line))})" for c, d in r.attention]
-        out.append("")
-    out += _md_nodes(r) + _md_timeline(r) + _md_diffs(r) + _md_services(r) + _md_failure(r)
-    if r.warnings:
-        out += ["## Warnings of the plan", ""] + [f"- {md(w)}" for w in r.warnings] + [""]
-    if r.backups:
-        out += ["## Backups (R6)", ""]
-        out += _md_table(("Host", "Path", "sha256"),
-                         [(b.host, b.path, b.sha256) for b in r.backups])
-    return "\n".join(out).rstrip("\n") + "\n"
-
-
-def _md_nodes(r: RunReport) -> list[str]:
-    out = ["## Nodes", ""]
-    rows = [(n.name, n.status, f"{n.old_address} → {n.final_address}", n.temp_address,
-             f"{n.old_host} → {n.new_host}", f"{n.old_os} → {n.new_os}",
-             n.new_key or "not pinned yet", n.old_key or "not recorded") for n in r.nodes]
-    return out + _md_table(("Node", "Status", "Address (old → now)", "Temporary", "Physical host",
-                            "OS", "Host key (new VM)", "Host key (old)"), rows)
-
-
-def _md_timeline(r: RunReport) -> list[str]:
-    out = ["## Timeline", ""]
-    for p in r.phases:
-        out += [f"### {md(p.name)} — {md(p.summary)}", ""]
-        out += _md_table(
-            ("#", "Rule", "Step", "Target", "Title", "Outcome", "Duration", "Exit", "Runs",
-             "Note"),
-            [(s.position, s.rule, s.step_id, f"{s.target} ({s.address})", s.title,
-              s.outcome.upper() if s.outcome == "failed" else s.outcome,
-              fmt_duration(s.duration), fmt_exit(s.exit_status), s.attempts, s.note)
-             for s in p.steps])
-    return out
-
-
-def _md_findings(c: CheckLine) -> list[str]:
-    if not c.findings:
-        return []
-    return _md_table(("Class", "Rule", "Section", "Old", "New", "Reason"),
-                     [(d.klass.upper() if d.klass != "ignored" else d.klass, d.rule, d.section,
-                       fmt_line(d.old, d.old_line), fmt_line(d.new, d.new_line), d.reason)
-                      for d in c.findings])
-
-
-def _md_diffs(r: RunReport) -> list[str]:
-    if not r.diffs:
-        return []
-    out = ["## Differences, old vs new node (R27, R28)", ""]
-    for c in r.diffs:
-        out += [f"### {md(c.rule)} {md(c.subject)} — {md(c.node)}: {md(verdict(c))}", "",
-                f"Step `{c.step_id}` against `{c.against}`.", ""]
-        out += _md_findings(c)
-    return out
-
-
-def _md_services(r: RunReport) -> list[str]:
-    if not (r.services or r.other_checks):
-        return []
-    out = ["## Services and other checks (R23, R29, R35, R36)", ""]
-    for c in r.services + r.other_checks:
-        who = f" — {md(c.node)}" if c.node else ""
-        out += [f"### {md(c.rule)} {md(c.subject)}{who}: {md(verdict(c))}", "",
-                f"Step `{c.step_id}`.", ""]
-        if c.programs:
-            out += _md_table(("Node", "Program", "State", "Detail"),
-                             [(p.node, p.name, p.state, p.detail) for p in c.programs])
-        out += _md_findings(c)
-    return out
-
-
-def _md_failure(r: RunReport) -> list[str]:
-    f = r.failure
-    if f is None:
-        return []
-    s = f.step
-    out = [f"## Failed step: {md(s.step_id)} ({md(s.rule)})", "",
-           f"{md(s.title)} — on {md(s.target)} ({md(s.address)}), {md(f.kind or 'no')} attempt,"
-           f" exit status {fmt_exit(f.exit_status)}.", ""]
-    if f.command:
-        out += ["Command:", "", md_code(f.command), ""]
-    if f.error:
-        out += ["Error:", "", md_code(f.error), ""]
-    for name, tail in (("stdout", f.stdout_tail), ("stderr", f.stderr_tail)):
-        if tail:
-            out += [f"Last lines of {name}:", "", md_code(tail), ""]
-    return out
-
-
-# ---- HTML --------------------------------------------------------------------------------------
-def render_html(r: RunReport) -> str:
-    """The report as one self-contained HTML file (inline CSS, no script, no fetch)."""
-    import jinja2  # noqa: PLC0415 (only the HTML rendering needs it)
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("nodeswap.report", "templates"),
-        autoescape=True, undefined=jinja2.StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True,
-    )  # fmt: skip
-    env.filters.update(time=fmt_time, duration=fmt_duration, exit=fmt_exit, text=html_text)
-    env.globals.update(fmt_line=fmt_line, verdict=verdict)
-    return env.get_template("report.html.j2").render(r=r)
