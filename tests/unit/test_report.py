@@ -155,9 +155,9 @@ def record_failed_run(folder: Path, clock: Clock) -> tuple[Journal, str]:
     rid = j.create_run(make_plan(), operator="ops@desk", zone="zone1", run_id="run-1")
     done(j, clock, rid, "fetch-proxy0-haproxy", 1.25, stdout=OLD_HA)
     done(j, clock, rid, "fetch-proxy0-supervisor", 0.5, stdout=OLD_SUP)
-    attempt(j, clock, rid, "r6-backup", "check", seconds=0.25)
+    attempt(j, clock, rid, "r6-backup", "check", seconds=0.25,
+            stdout=f"{'ab' * 32}  /pitrix/conf/settings.20231114\n")  # as same_tree_digest prints
     j.set_step_state(rid, "r6-backup", J.SKIPPED)
-    j.record_backup(rid, "r6-backup", "firstbox", "/pitrix/conf/settings.20231114", "ab" * 32)
     done(j, clock, rid, "r17-settings-proxy0", 2.0)
     j.pin_key("proxy0-new", KEY, "10.16.0.12", rid)
     done(j, clock, rid, "r27-haproxy-proxy0", 0.75, stdout=NEW_HA, analysis_ok=False)
@@ -255,8 +255,31 @@ def test_only_the_needed_outputs_are_read(tmp_path: Path, clock: Clock) -> None:
     j, rid = record_failed_run(tmp_path, clock)
     rec = records.RunRecords.from_journal(j, rid)
     shown = {a.step_id for a in rec.attempts if a.id in rec.outputs}
-    assert shown == {"fetch-proxy0-haproxy", "fetch-proxy0-supervisor", "r27-haproxy-proxy0",
-                     "r29-supervisor-proxy0", "r33-hosts-proxy0"}
+    assert shown == {"fetch-proxy0-haproxy", "fetch-proxy0-supervisor", "r6-backup",
+                     "r27-haproxy-proxy0", "r29-supervisor-proxy0", "r33-hosts-proxy0"}
+
+
+def test_r6_backup_comes_from_its_passed_check_or_verify(failed: M.RunReport) -> None:
+    assert failed.backups == (M.Backup("r6-backup", "firstbox", "/pitrix/conf/settings.20231114",
+                                       "ab" * 32),)  # fmt: skip
+    assert "| firstbox | /pitrix/conf/settings.20231114 | " + "ab" * 32 + " |" in \
+        MD.render_markdown(failed)
+
+
+@pytest.mark.parametrize(("exit_status", "stdout"), [
+    (1, ""),  # the backup is not there yet and the run stopped before it
+    (0, ""),  # a journal of an older nodeswap: R6's check printed nothing
+    (0, "some other text\n"),
+])  # fmt: skip
+def test_no_backup_row_without_a_recorded_digest(tmp_path: Path, clock: Clock, exit_status: int,
+                                                 stdout: str) -> None:
+    j = Journal.open(tmp_path / "z.journal.sqlite")
+    rid = j.create_run(make_plan(), operator="op", zone="z", run_id="run-b")
+    attempt(j, clock, rid, "r6-backup", "check", seconds=0.1, exit_status=exit_status,
+            stdout=stdout)
+    rep = M.build_report(records.RunRecords.from_journal(j, rid))
+    assert rep.backups == ()
+    assert "Backups (R6)" not in MD.render_markdown(rep)
 
 
 def test_done_run_has_no_failure_and_switched_node(tmp_path: Path, clock: Clock) -> None:

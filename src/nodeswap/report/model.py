@@ -23,10 +23,11 @@ from nodeswap.checks.supervisor import parse_exec_nodes, parse_status
 from nodeswap.errors import InputError, SettingsError
 from nodeswap.plan.model import Plan, Step
 from nodeswap.run import journal as J
+from nodeswap.runbooks.commands import parse_tree_digest
 from nodeswap.zone.settings import SettingsFile
 
 from .formatting import fmt_duration, fmt_exit
-from .records import RunRecords, last_attempt
+from .records import RunRecords, backup_attempt, last_attempt
 
 TAIL_LINES = 40
 DIFF_KINDS = ("haproxy", "rc")
@@ -134,6 +135,17 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class Backup:
+    """The R6 backup as its step's passed check or verify printed it (path and digest: the
+    sha256 of the sorted per-file checksums, ``runbooks.commands.same_tree_digest``)."""
+
+    step_id: str
+    host: str
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class RunReport:
     run_id: str
     zone: str
@@ -153,7 +165,7 @@ class RunReport:
     other_checks: tuple[CheckLine, ...]
     failure: Failure | None
     warnings: tuple[str, ...]
-    backups: tuple[J.BackupRecord, ...]
+    backups: tuple[Backup, ...]
 
     @property
     def steps(self) -> tuple[StepLine, ...]:
@@ -201,7 +213,7 @@ def build_report(rec: RunRecords) -> RunReport:
         diffs=tuple(c for c in checks if c.kind in DIFF_KINDS),
         services=tuple(c for c in checks if c.kind in SERVICE_KINDS),
         other_checks=tuple(c for c in checks if c.kind not in DIFF_KINDS + SERVICE_KINDS),
-        failure=_failure(lines, rec), warnings=plan.warnings, backups=rec.backups,
+        failure=_failure(lines, rec), warnings=plan.warnings, backups=_backups(rec),
     )  # fmt: skip
 
 
@@ -246,6 +258,18 @@ def _step_note(step: Step, state: str, mine: Sequence[J.AttemptRecord]) -> str:
         spent = fmt_duration(u.ended - u.started if u.ended is not None else None)
         notes.append(f"undo: exit status {fmt_exit(u.exit_status)} in {spent}")
     return "; ".join(notes)
+
+
+def _backups(rec: RunRecords) -> tuple[Backup, ...]:
+    """The backup R6 made or found, when a passed check or verify recorded its digest (a
+    journal of an older nodeswap, whose R6 printed none, shows no backup)."""
+    a = backup_attempt(rec.attempts)
+    seen = None if a is None else parse_tree_digest(rec.outputs.get(a.id, ("", ""))[0])
+    if a is None or seen is None:
+        return ()
+    step = next((s for s in rec.plan.steps if s.id == a.step_id), None)
+    host = step.target if step is not None else a.host
+    return (Backup(a.step_id, host, *seen),)
 
 
 def _options(step: Step) -> dict[str, str]:

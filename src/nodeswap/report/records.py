@@ -16,6 +16,7 @@ from typing import Protocol
 
 from nodeswap.plan.model import Plan
 from nodeswap.run import journal as J
+from nodeswap.runbooks.common import BACKUP_STEP
 from nodeswap.transport.redact import Redactor
 
 
@@ -27,13 +28,13 @@ class JournalReader(Protocol):
     def attempts(self, run_id: str, step_id: str | None = None) -> list[J.AttemptRecord]: ...
     def output(self, attempt_id: int) -> tuple[str, str]: ...
     def pinned_keys(self, run_id: str | None, *, retired: bool = False) -> dict[str, str]: ...
-    def backups(self, run_id: str) -> list[J.BackupRecord]: ...
 
 
 @dataclass(frozen=True)
 class RunRecords:
     """A run's journal records, read once. ``outputs``: (stdout, stderr) by attempt id, only
-    for the attempts the report shows (analysis inputs, the failed step's last attempt)."""
+    for the attempts the report shows (analysis inputs, the failed step's last attempt, the
+    R6 backup's last passed check or verify: it printed the backup's path and digest)."""
 
     run: J.RunRecord
     plan: Plan
@@ -41,7 +42,6 @@ class RunRecords:
     attempts: tuple[J.AttemptRecord, ...]
     outputs: Mapping[int, tuple[str, str]]
     pinned_keys: Mapping[str, str]
-    backups: tuple[J.BackupRecord, ...] = ()
 
     @classmethod
     def from_journal(cls, journal: JournalReader, run_id: str) -> RunRecords:
@@ -58,7 +58,7 @@ class RunRecords:
         outputs = {i: (clean(out), clean(err))
                    for i in sorted(wanted) for out, err in (journal.output(i),)}  # fmt: skip
         return cls(run, plan, steps, attempts, outputs,
-                   dict(journal.pinned_keys(run_id, retired=True)), tuple(journal.backups(run_id)))
+                   dict(journal.pinned_keys(run_id, retired=True)))
 
 
 def last_attempt(attempts: Iterable[J.AttemptRecord], step_id: str, kinds: Sequence[str]
@@ -68,6 +68,14 @@ def last_attempt(attempts: Iterable[J.AttemptRecord], step_id: str, kinds: Seque
     done = [a for a in mine if a.ended is not None]
     pick = done or mine
     return pick[-1] if pick else None
+
+
+def backup_attempt(attempts: Iterable[J.AttemptRecord]) -> J.AttemptRecord | None:
+    """The R6 backup step's latest check or verify that passed (exit 0): its output names the
+    backup and its digest (``runbooks.commands.same_tree_digest``)."""
+    passed = [a for a in attempts if a.step_id == BACKUP_STEP and a.kind in ("check", "verify")
+              and a.ended is not None and a.exit_status == 0]  # fmt: skip
+    return passed[-1] if passed else None
 
 
 def _attempts_shown(plan: Plan, steps: Sequence[J.StepRecord],
@@ -85,4 +93,7 @@ def _attempts_shown(plan: Plan, steps: Sequence[J.StepRecord],
             a = last_attempt(attempts, rec.step_id, ("check", "run", "verify", "analysis", "undo"))
             if a is not None:
                 ids.add(a.id)
+    backup = backup_attempt(attempts)
+    if backup is not None:
+        ids.add(backup.id)
     return ids
