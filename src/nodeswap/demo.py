@@ -19,7 +19,7 @@ from nodeswap.live.planning import plan_live
 from nodeswap.live.reach import Reach, make_reach
 from nodeswap.plan.model import Plan
 from nodeswap.plan.spec import Spec
-from nodeswap.report.core import RunRecords, build_report, render_html, render_markdown
+from nodeswap.report import RunRecords, build_report, render_html, render_markdown
 from nodeswap.report.privatefile import write_private
 from nodeswap.run import journal as J
 from nodeswap.run.events import EventSink

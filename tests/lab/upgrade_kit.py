@@ -33,6 +33,7 @@ from nodeswap.live.planning import plan_live
 from nodeswap.live.reach import Reach, make_reach
 from nodeswap.plan.model import Plan
 from nodeswap.plan.spec import Spec
+from nodeswap.report import RunRecords, build_report
 from nodeswap.run import journal as J
 from nodeswap.run.events import Event, EventSink, StepEnded, StepStarted, discard
 from nodeswap.run.gates import Gate
@@ -254,11 +255,17 @@ class Zone:
         self.assert_backup_verified()
 
     def assert_backup_verified(self) -> None:
-        """R6: the backup folder holds exactly the settings as discovery found them."""
+        """R6: the backup folder holds exactly the settings as discovery found them, and the
+        run's report names it with the digest of its sorted per-file checksums."""
         assert self.snap is not None
         backup = f"/pitrix/conf/settings.{today()}"
         for name, text in self.snap.settings.items():
             assert self.ssh.out(self.firstbox, f"cat {backup}/{name}") == text, name
+        if self.journal is not None:
+            sums = self.ssh.out(self.firstbox, f"cd {backup} && find . -type f -print0 | "
+                                "LC_ALL=C sort -z | xargs -0 -r sha256sum | sha256sum")
+            report = build_report(RunRecords.from_journal(self.journal, self.run_id))
+            assert [(b.path, b.sha256) for b in report.backups] == [(backup, sums.split()[0])]
 
     def assert_rolled_back(self) -> None:
         """Issue 6's rollback: the old nodes serve again at their addresses with their old

@@ -16,7 +16,7 @@ import pytest
 
 from nodeswap.errors import StepFailed, TransportError
 from nodeswap.plan.model import Analysis, Plan, Step, Target
-from nodeswap.report import core as R
+from nodeswap.report import RunRecords, build_report, render_html, render_markdown
 from nodeswap.run.events import Event, event_dict
 from nodeswap.run.execute import Executor
 from nodeswap.run.gates import Gate
@@ -134,8 +134,8 @@ def test_planted_secrets_never_reach_journal_events_errors_or_report(tmp_path: P
     events = "\n".join(json.dumps(event_dict(e)) for e in f.events)  # as JsonView prints them
     reports = []
     for rid in f.runs:
-        rep = R.build_report(R.RunRecords.from_journal(f.journal, rid))
-        reports += [R.render_markdown(rep).replace("\\*", "*"), R.render_html(rep)]
+        rep = build_report(RunRecords.from_journal(f.journal, rid))
+        reports += [render_markdown(rep).replace("\\*", "*"), render_html(rep)]
     f.journal.close()
     shown = {"journal": journal, "events": events, "errors": "\n".join(f.errors),
              "gates": "\n".join(f.gates), "reports": "\n".join(reports)}

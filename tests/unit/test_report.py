@@ -17,7 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nodeswap.plan.model import Analysis, NodePlan, Plan, Step, Target
-from nodeswap.report import core as R
+from nodeswap.report import formatting as F
+from nodeswap.report import html as H
+from nodeswap.report import markdown as MD
+from nodeswap.report import model as M
+from nodeswap.report import records
 from nodeswap.run import journal as J
 from nodeswap.run.journal import Journal, OutputRecorder
 from nodeswap.transport.redact import Redactor
@@ -151,9 +155,9 @@ def record_failed_run(folder: Path, clock: Clock) -> tuple[Journal, str]:
     rid = j.create_run(make_plan(), operator="ops@desk", zone="zone1", run_id="run-1")
     done(j, clock, rid, "fetch-proxy0-haproxy", 1.25, stdout=OLD_HA)
     done(j, clock, rid, "fetch-proxy0-supervisor", 0.5, stdout=OLD_SUP)
-    attempt(j, clock, rid, "r6-backup", "check", seconds=0.25)
+    attempt(j, clock, rid, "r6-backup", "check", seconds=0.25,
+            stdout=f"{'ab' * 32}  /pitrix/conf/settings.20231114\n")  # as same_tree_digest prints
     j.set_step_state(rid, "r6-backup", J.SKIPPED)
-    j.record_backup(rid, "r6-backup", "firstbox", "/pitrix/conf/settings.20231114", "ab" * 32)
     done(j, clock, rid, "r17-settings-proxy0", 2.0)
     j.pin_key("proxy0-new", KEY, "10.16.0.12", rid)
     done(j, clock, rid, "r27-haproxy-proxy0", 0.75, stdout=NEW_HA, analysis_ok=False)
@@ -170,16 +174,16 @@ def record_failed_run(folder: Path, clock: Clock) -> tuple[Journal, str]:
 
 
 @pytest.fixture
-def failed(tmp_path: Path, clock: Clock) -> R.RunReport:
+def failed(tmp_path: Path, clock: Clock) -> M.RunReport:
     j, rid = record_failed_run(tmp_path, clock)
     try:
-        return R.build_report(R.RunRecords.from_journal(j, rid))
+        return M.build_report(records.RunRecords.from_journal(j, rid))
     finally:
         j.close()
 
 
 # ---- the model -----------------------------------------------------------------------------
-def test_every_step_is_a_line_grouped_by_phase_in_plan_order(failed: R.RunReport) -> None:
+def test_every_step_is_a_line_grouped_by_phase_in_plan_order(failed: M.RunReport) -> None:
     plan = make_plan()
     assert [s.step_id for s in failed.steps] == [s.id for s in plan.steps]
     assert [s.rule for s in failed.steps] == [s.rule for s in plan.steps]
@@ -188,7 +192,7 @@ def test_every_step_is_a_line_grouped_by_phase_in_plan_order(failed: R.RunReport
     assert failed.phases[0].summary == "2 done, 1 skipped"
 
 
-def test_step_lines_carry_outcome_duration_exit_attempts(failed: R.RunReport) -> None:
+def test_step_lines_carry_outcome_duration_exit_attempts(failed: M.RunReport) -> None:
     by_id = {s.step_id: s for s in failed.steps}
     assert (by_id["fetch-proxy0-haproxy"].outcome, by_id["fetch-proxy0-haproxy"].duration) == \
         ("done", 1.25)
@@ -205,7 +209,7 @@ def test_step_lines_carry_outcome_duration_exit_attempts(failed: R.RunReport) ->
     assert failed.duration == pytest.approx(1.25 + 0.5 + 0.25 + 2 + 0.75 + 0.5 + 1 + 65 + 1)
 
 
-def test_node_before_and_after(failed: R.RunReport) -> None:
+def test_node_before_and_after(failed: M.RunReport) -> None:
     (n,) = failed.nodes
     assert (n.old_address, n.temp_address, n.final_address) == \
         ("10.16.0.2", "10.16.0.12", "10.16.0.2")
@@ -216,18 +220,18 @@ def test_node_before_and_after(failed: R.RunReport) -> None:
     assert n.status == "switch stopped midway (see the failed step)"
 
 
-def test_r27_findings_recomputed_from_the_outputs_with_classes(failed: R.RunReport) -> None:
+def test_r27_findings_recomputed_from_the_outputs_with_classes(failed: M.RunReport) -> None:
     (ha,) = failed.diffs
     assert (ha.step_id, ha.rule, ha.against, ha.state) == \
         ("r27-haproxy-proxy0", "R27", "fetch-proxy0-haproxy", "compared")
     assert [d.klass for d in ha.findings] == ["unexpected", "attention", "ignored"]
     assert not ha.ok
-    assert R.verdict(ha) == "UNEXPECTED (1 unexpected, 1 attention, 1 ignored)"
+    assert F.verdict(ha) == "UNEXPECTED (1 unexpected, 1 attention, 1 ignored)"
     (att,) = failed.attention
     assert att[1].section == "listen api-front"
 
 
-def test_service_status_parsed_and_not_run_checks_say_so(failed: R.RunReport) -> None:
+def test_service_status_parsed_and_not_run_checks_say_so(failed: M.RunReport) -> None:
     r29, r35 = failed.services
     assert [(p.name, p.state) for p in r29.programs] == [("haproxy", "RUNNING"),
                                                           ("keepalived", "FATAL")]
@@ -236,12 +240,12 @@ def test_service_status_parsed_and_not_run_checks_say_so(failed: R.RunReport) ->
     assert failed.unexpected == 2
 
 
-def test_failure_has_the_last_lines_only(failed: R.RunReport) -> None:
+def test_failure_has_the_last_lines_only(failed: M.RunReport) -> None:
     f = failed.failure
     assert f is not None
     assert (f.step.step_id, f.kind, f.exit_status) == ("r33-hosts-proxy0", "run", 100)
     lines = f.stdout_tail.splitlines()
-    assert len(lines) == R.TAIL_LINES
+    assert len(lines) == M.TAIL_LINES
     assert lines[-1] == "E: <script>alert(1)</script> broke"
     assert "line 61" not in lines and "line 62" in lines
     assert f.stderr_tail == "E: Unable to locate package pitrix-hosts"
@@ -249,10 +253,33 @@ def test_failure_has_the_last_lines_only(failed: R.RunReport) -> None:
 
 def test_only_the_needed_outputs_are_read(tmp_path: Path, clock: Clock) -> None:
     j, rid = record_failed_run(tmp_path, clock)
-    rec = R.RunRecords.from_journal(j, rid)
+    rec = records.RunRecords.from_journal(j, rid)
     shown = {a.step_id for a in rec.attempts if a.id in rec.outputs}
-    assert shown == {"fetch-proxy0-haproxy", "fetch-proxy0-supervisor", "r27-haproxy-proxy0",
-                     "r29-supervisor-proxy0", "r33-hosts-proxy0"}
+    assert shown == {"fetch-proxy0-haproxy", "fetch-proxy0-supervisor", "r6-backup",
+                     "r27-haproxy-proxy0", "r29-supervisor-proxy0", "r33-hosts-proxy0"}
+
+
+def test_r6_backup_comes_from_its_passed_check_or_verify(failed: M.RunReport) -> None:
+    assert failed.backups == (M.Backup("r6-backup", "firstbox", "/pitrix/conf/settings.20231114",
+                                       "ab" * 32),)  # fmt: skip
+    assert "| firstbox | /pitrix/conf/settings.20231114 | " + "ab" * 32 + " |" in \
+        MD.render_markdown(failed)
+
+
+@pytest.mark.parametrize(("exit_status", "stdout"), [
+    (1, ""),  # the backup is not there yet and the run stopped before it
+    (0, ""),  # a journal of an older nodeswap: R6's check printed nothing
+    (0, "some other text\n"),
+])  # fmt: skip
+def test_no_backup_row_without_a_recorded_digest(tmp_path: Path, clock: Clock, exit_status: int,
+                                                 stdout: str) -> None:
+    j = Journal.open(tmp_path / "z.journal.sqlite")
+    rid = j.create_run(make_plan(), operator="op", zone="z", run_id="run-b")
+    attempt(j, clock, rid, "r6-backup", "check", seconds=0.1, exit_status=exit_status,
+            stdout=stdout)
+    rep = M.build_report(records.RunRecords.from_journal(j, rid))
+    assert rep.backups == ()
+    assert "Backups (R6)" not in MD.render_markdown(rep)
 
 
 def test_done_run_has_no_failure_and_switched_node(tmp_path: Path, clock: Clock) -> None:
@@ -262,18 +289,18 @@ def test_done_run_has_no_failure_and_switched_node(tmp_path: Path, clock: Clock)
         done(j, clock, rid, s.id, 1.0, stdout={"r27-haproxy-proxy0": OLD_HA,
                                          "fetch-proxy0-haproxy": OLD_HA}.get(s.id, ""))
     j.set_run_state(rid, J.RUN_DONE)
-    rep = R.build_report(R.RunRecords.from_journal(j, rid))
+    rep = M.build_report(records.RunRecords.from_journal(j, rid))
     assert rep.failure is None
     assert rep.nodes[0].status == "replaced; old VM archived (R37)"
     assert rep.diffs[0].state == "compared"
     assert rep.diffs[0].findings == ()
-    assert "ok (no findings)" in R.render_markdown(rep)
+    assert "ok (no findings)" in MD.render_markdown(rep)
 
 
 def test_rolled_back_run_says_the_old_node_serves(tmp_path: Path, clock: Clock) -> None:
     j, rid = record_failed_run(tmp_path, clock)
     j.set_run_state(rid, J.RUN_ROLLED_BACK, "2 steps considered")
-    rep = R.build_report(R.RunRecords.from_journal(j, rid))
+    rep = M.build_report(records.RunRecords.from_journal(j, rid))
     assert rep.nodes[0].status.startswith("rolled back")
     assert rep.failure is not None  # the step that failed before the rollback
 
@@ -282,14 +309,14 @@ def test_missing_reference_is_reported_not_raised(tmp_path: Path, clock: Clock) 
     j = Journal.open(tmp_path / "z.journal.sqlite")
     rid = j.create_run(make_plan(), operator="op", zone="z")
     done(j, clock, rid, "r27-haproxy-proxy0", 1.0, stdout=NEW_HA)
-    rep = R.build_report(R.RunRecords.from_journal(j, rid))
+    rep = M.build_report(records.RunRecords.from_journal(j, rid))
     assert rep.diffs[0].state == "no reference"
     assert "fetch-proxy0-haproxy" in rep.diffs[0].note
 
 
 # ---- Markdown --------------------------------------------------------------------------------
-def test_markdown_lists_every_step_with_rule_and_duration(failed: R.RunReport) -> None:
-    text = R.render_markdown(failed)
+def test_markdown_lists_every_step_with_rule_and_duration(failed: M.RunReport) -> None:
+    text = MD.render_markdown(failed)
     for s in make_plan().steps:
         row = next(line for line in text.splitlines() if f"| {s.id} |" in line)
         assert f"| {s.rule} |" in row
@@ -298,8 +325,8 @@ def test_markdown_lists_every_step_with_rule_and_duration(failed: R.RunReport) -
     assert "| FAILED | 1 min 05 s | 100 | 1 |" in text
 
 
-def test_markdown_sections_and_content(failed: R.RunReport) -> None:
-    text = R.render_markdown(failed)
+def test_markdown_sections_and_content(failed: M.RunReport) -> None:
+    text = MD.render_markdown(failed)
     for heading in ("# nodeswap report: run run-1", "## ⚠ Attention", "## Nodes",
                     "## Timeline", "### switch:proxy0", "## Differences, old vs new node",
                     "## Services and other checks", "## Failed step: r33-hosts-proxy0 (R33)",
@@ -321,20 +348,20 @@ def _outside_fences(text: str) -> str:
     return re.sub(r"(?ms)^(`{3,})text\n.*?^\1$", "", text)
 
 
-def test_markdown_keeps_untrusted_html_inside_code_blocks(failed: R.RunReport) -> None:
-    text = R.render_markdown(failed)
+def test_markdown_keeps_untrusted_html_inside_code_blocks(failed: M.RunReport) -> None:
+    text = MD.render_markdown(failed)
     assert "<script>alert(1)</script>" in text  # in the fenced tail: shown as text
     assert "<script" not in _outside_fences(text).replace("<br>", "")
 
 
-def test_no_secret_from_settings_texts(failed: R.RunReport) -> None:
-    assert SECRET not in R.render_markdown(failed)
-    assert SECRET not in R.render_html(failed)
+def test_no_secret_from_settings_texts(failed: M.RunReport) -> None:
+    assert SECRET not in MD.render_markdown(failed)
+    assert SECRET not in H.render_html(failed)
 
 
 # ---- HTML ------------------------------------------------------------------------------------
-def test_html_is_self_contained_and_escapes_outputs(failed: R.RunReport) -> None:
-    html = R.render_html(failed)
+def test_html_is_self_contained_and_escapes_outputs(failed: M.RunReport) -> None:
+    html = H.render_html(failed)
     assert html.startswith("<!DOCTYPE html>")
     lowered = html.lower()
     for fetch in ("<script", "<link", "<img", "<iframe", "src=", "href=", "url(", "@import",
@@ -344,8 +371,8 @@ def test_html_is_self_contained_and_escapes_outputs(failed: R.RunReport) -> None
     assert "@media print" in html and "break-before: page" in html
 
 
-def test_html_content(failed: R.RunReport) -> None:
-    html = R.render_html(failed)
+def test_html_content(failed: M.RunReport) -> None:
+    html = H.render_html(failed)
     for s in make_plan().steps:
         assert f'<td class="mono">{s.id}</td>' in html
     assert '<tr class="unexpected">' in html and '<tr class="attention">' in html
@@ -361,17 +388,17 @@ def test_html_content(failed: R.RunReport) -> None:
     (3600, "1 h 00 min"), (3725, "1 h 02 min"),
 ])  # fmt: skip
 def test_fmt_duration(seconds: float | None, text: str) -> None:
-    assert R.fmt_duration(seconds) == text
+    assert F.fmt_duration(seconds) == text
 
 
 @pytest.mark.parametrize("bad", ["", "ssh-ed25519", "ssh-ed25519 !!notbase64!!"])
 def test_unreadable_key_is_said_not_raised(bad: str) -> None:
-    assert R.fingerprint(bad).startswith("unreadable key")
+    assert M.fingerprint(bad).startswith("unreadable key")
 
 
 @given(st.text() | st.text(alphabet=st.sampled_from(list("`|<>\\\n ab"))))
 def test_md_inline_text_cannot_break_a_table_or_open_html(text: str) -> None:
-    out = R.md(text)
+    out = MD.md(text)
     assert "\n" not in out and "\r" not in out
     assert re.search(r"(?<!\\)(?:\\\\)*\|", out) is None  # every | escaped, in spans too
     outside = re.sub(r"(?<!\\)`[^`]+`", "", out.replace("\\\\", "")).replace("<br>", "")
@@ -388,17 +415,17 @@ def test_md_inline_text_cannot_break_a_table_or_open_html(text: str) -> None:
     ("two\nlines", "two<br>lines"),
 ])  # fmt: skip
 def test_md_table(text: str, markdown: str) -> None:
-    assert R.md(text) == markdown
+    assert MD.md(text) == markdown
 
 
 def test_html_text_code_spans_are_escaped_too() -> None:
-    assert str(R.html_text("`<b>` & <i>")) == "<code>&lt;b&gt;</code> &amp; &lt;i&gt;"
-    assert str(R.html_text("odd ` <b>")) == "odd ` &lt;b&gt;"
+    assert str(H.html_text("`<b>` & <i>")) == "<code>&lt;b&gt;</code> &amp; &lt;i&gt;"
+    assert str(H.html_text("odd ` <b>")) == "odd ` &lt;b&gt;"
 
 
 @given(st.text())
 def test_md_code_fence_is_never_closed_by_the_content(text: str) -> None:
-    block = R.md_code(text)
+    block = MD.md_code(text)
     fence = block.split("text\n", 1)[0]
     body = block[len(fence) + len("text\n"): -len(fence)]
     assert fence not in body
@@ -408,20 +435,21 @@ def test_md_code_fence_is_never_closed_by_the_content(text: str) -> None:
 @given(st.text(alphabet=st.sampled_from(list("<>&\"'/ab sc\n")), max_size=60))
 def test_html_escapes_any_output_text(failed_text: str) -> None:
     rep = _report_with_tail(failed_text)
-    html = R.render_html(rep)
+    html = H.render_html(rep)
     pre = html.split("Last lines of stdout</h3><pre>", 1)[1].split("</pre>", 1)[0]
     assert "<" not in pre and ">" not in pre
 
 
-def _report_with_tail(text: str) -> R.RunReport:
-    line = R.StepLine(1, "s", "p", "R1", "t", "1.2.3.4", "title", "failed", 1.0, 1, 1, False, "")
-    fail = R.Failure(line, "run", "cmd", 1, None, text or "x", "")
-    return R.RunReport("r", "z", "o", "proxy", "4.3", "jammy 22.04", "failed", "m", T0, T0 + 1,
-                       "f" * 64, (R.PhaseLines("p", (line,)),), (), (), (), (), fail, (), ())
+def _report_with_tail(text: str) -> M.RunReport:
+    line = M.StepLine(1, "s", "p", "R1", "t", "1.2.3.4", "title", "failed", 1.0, 1, 1, False, "")
+    fail = M.Failure(line, "run", "cmd", 1, None, text or "x", "")
+    return M.RunReport("r", "z", "o", "proxy", "4.3", "jammy 22.04", "failed", "m", T0, T0 + 1,
+                       "f" * 64, (M.PhaseLines("p", (line,)),), (), (), (), (), fail, (), ())
 
 
-def test_report_module_does_no_io() -> None:
-    path = Path(R.__file__)
+@pytest.mark.parametrize("module", [records, M, F, MD, H], ids=lambda m: m.__name__)
+def test_report_modules_do_no_io(module: object) -> None:
+    path = Path(getattr(module, "__file__", ""))
     tree = ast.parse(path.read_text())
     names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
              for a in n.names}
@@ -440,7 +468,7 @@ def test_failed_analysis_shows_its_verdict(tmp_path: Path, clock: Clock) -> None
             stdout="[unexpected] defaults (R27): `timeout client` differs\n")
     j.set_step_state(rid, "r27-haproxy-proxy0", J.FAILED)
     j.set_run_state(rid, J.RUN_FAILED, "analysis 'haproxy' found differences")
-    rep = R.build_report(R.RunRecords.from_journal(j, rid))
+    rep = M.build_report(records.RunRecords.from_journal(j, rid))
     assert rep.failure is not None
     assert (rep.failure.step.step_id, rep.failure.kind) == ("r27-haproxy-proxy0", "analysis")
     assert "`timeout client` differs" in rep.failure.stdout_tail
@@ -471,9 +499,9 @@ class _TagBalance(HTMLParser):
         self.stack.pop()
 
 
-def test_html_tags_balance_and_table_rows_match_their_headers(failed: R.RunReport) -> None:
+def test_html_tags_balance_and_table_rows_match_their_headers(failed: M.RunReport) -> None:
     parser = _TagBalance()
-    parser.feed(R.render_html(failed))
+    parser.feed(H.render_html(failed))
     assert parser.errors == []
     assert parser.stack == []
     assert parser.row_cells.count(10) == len(failed.steps) + len(failed.phases)  # timeline
@@ -504,7 +532,7 @@ def test_real_plan_renders_every_step_and_exec_nodes_status(tmp_path: Path, cloc
     j = Journal.open(tmp_path / "z.journal.sqlite")
     rid = j.create_run(plan, operator="op", zone="z")
     done(j, clock, rid, "r29-exec", 3.0, stdout=EXEC_OUT, analysis_ok=False)
-    rep = R.build_report(R.RunRecords.from_journal(j, rid))
+    rep = M.build_report(records.RunRecords.from_journal(j, rid))
     assert [s.step_id for s in rep.steps] == [s.id for s in plan.steps]
     assert {n.name for n in rep.nodes} == set(plan.nodes)
     assert all(n.old_os != "?" and n.new_os.startswith("bionic") for n in rep.nodes)
@@ -515,7 +543,7 @@ def test_real_plan_renders_every_step_and_exec_nodes_status(tmp_path: Path, cloc
         ("proxy1", "haproxy", "STOPPED")]
     assert any("haproxy is STOPPED" in d.reason for d in exec_check.findings)
     assert {c.kind for c in rep.other_checks} <= {"vip", "console"}
-    text, html = R.render_markdown(rep), R.render_html(rep)
+    text, html = MD.render_markdown(rep), H.render_html(rep)
     for s in plan.steps:
         assert f"| {s.id} |" in text and f'<td class="mono">{s.id}</td>' in html
 
@@ -555,9 +583,9 @@ def test_report_masks_secrets_a_journal_holds_in_clear(tmp_path: Path, clock: Cl
                    exit_status=22, error=f"{curl}: exit status 22")
     j.set_step_state(rid, "r33-hosts-proxy0", J.FAILED)
     j.set_run_state(rid, J.RUN_FAILED, f"step r33-hosts-proxy0 failed; command: {curl}")
-    rep = R.build_report(R.RunRecords.from_journal(j, rid))
+    rep = M.build_report(records.RunRecords.from_journal(j, rid))
     j.close()
-    md, html = R.render_markdown(rep), R.render_html(rep)
+    md, html = MD.render_markdown(rep), H.render_html(rep)
     added = [d for c in rep.diffs for d in c.findings if d.new and "stats auth ops" in d.new]
     assert [d.new for d in added] == ["stats auth ops:***"]
     assert rep.failure is not None and rep.failure.command == \

@@ -5,6 +5,8 @@ examples/zone, and nothing outside runbooks/ names a role's module."""
 from __future__ import annotations
 
 import ast
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,12 @@ from nodeswap.plan.build import build_plan
 from nodeswap.plan.model import Analysis, Plan, Step
 from nodeswap.plan.spec import Spec
 from nodeswap.runbooks.base import Context, Fetch, NodeContext, Package, Runbook
-from nodeswap.runbooks.commands import cat_file, supervisor_status
+from nodeswap.runbooks.commands import (
+    cat_file,
+    parse_tree_digest,
+    same_tree_digest,
+    supervisor_status,
+)
 from nodeswap.runbooks.common import fetch_id, switch_phase
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -194,3 +201,25 @@ def test_the_switch_runs_r30_to_r36_in_order_behind_one_gate() -> None:
         rules = [int(s.rule[1:]) for s in steps]
         assert rules == sorted(rules) and rules[0] == 30 and rules[-1] == 36
         assert [s.gate for s in steps] == [True] + [False] * (len(steps) - 1)
+
+
+def test_r6_backup_digest_is_printed_only_for_an_identical_tree(tmp_path: Path) -> None:
+    """R6's check and verify (same_tree_digest) run by bash on a real folder: exit 0 and
+    ``SHA256  PATH`` (the digest of the sorted per-file checksums) iff the copy is exact; the
+    report reads it back with parse_tree_digest."""
+    src, dest = tmp_path / "settings", tmp_path / "settings copy"
+    (src / "sub").mkdir(parents=True)
+    (src / "proxy0").write_text("a=1\n")
+    (src / "sub" / "x").write_text("b\n")
+    shutil.copytree(src, dest)
+    command = same_tree_digest(str(src), str(dest))
+    ok = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=False)
+    sums = subprocess.run(["bash", "-c", "find . -type f -print0 | LC_ALL=C sort -z | "
+                           "xargs -0 -r sha256sum | sha256sum"], cwd=dest,
+                          capture_output=True, text=True, check=True).stdout.split()[0]  # fmt: skip
+    assert ok.returncode == 0
+    assert parse_tree_digest(ok.stdout) == (str(dest), sums)
+    (dest / "proxy0").write_text("a=2\n")
+    bad = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=False)
+    assert bad.returncode != 0 and bad.stdout == ""
+    assert parse_tree_digest("") is None

@@ -2,7 +2,7 @@
 
 Thin: find the journal that holds RUN (or the latest run of any journal in the state folder,
 chosen as `status` and `resume` choose it: --state-dir, else --lab's LAB/nodeswap, else the
-default), build the report with nodeswap.report.core, write the files asked for (mode 0600:
+default), build the report with nodeswap.report, write the files asked for (mode 0600:
 only their owner may read them); with neither file, print the Markdown (rendered by rich on
 a terminal). Exit 2 when there is no journal or no such run.
 """
@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from nodeswap.errors import InputError, Problem
-from nodeswap.report.core import RunRecords, build_report, render_html, render_markdown
+from nodeswap.report import RunRecords, build_report, render_html, render_markdown
 from nodeswap.report.privatefile import write_private
 from nodeswap.run.journal import Journal
 from nodeswap.run.runs import find_run

@@ -1,4 +1,4 @@
-"""The journal: a SQLite (WAL) record of runs, steps, attempts, pinned host keys and backups.
+"""The journal: a SQLite (WAL) record of runs, steps, attempts and pinned host keys.
 
 One file per zone in the state folder, mode 0600 (with its -wal and -shm files). Every
 write is its own committed transaction with ``synchronous=FULL``, and the executor writes
@@ -76,9 +76,6 @@ CREATE TABLE IF NOT EXISTS pinned_keys(
   retired REAL, retired_reason TEXT);
 CREATE UNIQUE INDEX IF NOT EXISTS pinned_keys_live
   ON pinned_keys(ifnull(run_id, ''), key_id) WHERE retired IS NULL;
-CREATE TABLE IF NOT EXISTS backups(
-  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT NOT NULL,
-  host TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, recorded REAL NOT NULL);
 """
 # Schema 3: the zone's fingerprint (settings, installer version, variables) as run_id saw it
 # on firstbox: at its start, after a step (or an undo) on firstbox, or accepted by a person.
@@ -169,15 +166,6 @@ class ZoneMark:
     recorded: float
     operator: str | None
     note: str | None
-
-
-@dataclass(frozen=True)
-class BackupRecord:
-    run_id: str
-    step_id: str
-    host: str
-    path: str
-    sha256: str
 
 
 class OutputRecorder:
@@ -499,7 +487,7 @@ class Journal:
         ]
         return self.output(done[-1].id)[0] if done else None
 
-    # --- pinned host keys and backups -----------------------------------------------------
+    # --- pinned host keys ------------------------------------------------------------------
 
     def pin_key(self, key_id: str, public_key: str, address: str, run_id: str | None) -> None:
         """Pin ``public_key`` for ``key_id`` in run ``run_id`` (first sight wins; re-pinning
@@ -560,21 +548,6 @@ class Journal:
                 (now, reason, run_id),
             )
         return [p for p in self.pins(run_id=run_id, any_run=False) if p.retired == now]
-
-    def record_backup(self, run_id: str, step_id: str, host: str, path: str, sha256: str) -> None:
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO backups(run_id, step_id, host, path, sha256, recorded)"
-                " VALUES(?,?,?,?,?,?)",
-                (run_id, step_id, host, path, sha256, time.time()),
-            )
-
-    def backups(self, run_id: str) -> list[BackupRecord]:
-        rows = self._db.execute(
-            "SELECT run_id, step_id, host, path, sha256 FROM backups WHERE run_id=? ORDER BY id",
-            (run_id,),
-        )
-        return [BackupRecord(*r) for r in rows]
 
     # --- the zone's fingerprint (schema 3) --------------------------------------------------
 

@@ -7,6 +7,7 @@ unquoted. Nothing here knows a role.
 from __future__ import annotations
 
 import hashlib
+import re
 
 from nodeswap.errors import BugError
 from nodeswap.shell import chain, cmd
@@ -70,6 +71,21 @@ def tree_sums(path: str) -> str:
 
 def same_tree(a: str, b: str) -> str:
     return f'test "$({tree_sums(a)})" = "$({tree_sums(b)})"'
+
+
+def same_tree_digest(a: str, b: str) -> str:
+    """Read-only: exit 0 iff ``a`` and ``b`` hold the same files with the same contents, then
+    print ``SHA256  b`` (as sha256sum prints a file's), the sha256 of ``b``'s sorted per-file
+    checksums: what ``cd b && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum
+    | sha256sum`` prints. The report reads it back (``parse_tree_digest``)."""
+    return chain(same_tree(a, b), f's="$({tree_sums(b)} | sha256sum)"',
+                 cmd("printf", "%s  %s\\n") + ' "${s%% *}" ' + cmd(b))
+
+
+def parse_tree_digest(output: str) -> tuple[str, str] | None:
+    """(path, sha256) from ``same_tree_digest``'s output; None for any other text."""
+    m = re.fullmatch(r"([0-9a-f]{64})  (.+)\n?", output)
+    return None if m is None else (m.group(2), m.group(1))
 
 
 def exec_nodes(targets: str, command: str) -> str:

@@ -30,7 +30,7 @@ from .commands import (
     or_true,
     ping_loop,
     replace_address,
-    same_tree,
+    same_tree_digest,
     settings_path,
     sha_matches,
     virsh,
@@ -65,15 +65,19 @@ def fetches(rb: Runbook, ctx: Context) -> list[Step]:
             for n in ctx.nodes for f in rb.fetches]
 
 
+BACKUP_STEP = "r6-backup"
+
+
 def backup(ctx: Context) -> Step:
-    """R6: back up the settings folder (once: a backup of today's is never overwritten)."""
+    """R6: back up the settings folder (once: a backup of today's is never overwritten). Its
+    check and verify print the backup's path and digest; the report shows them."""
     dest = f"{SETTINGS_DIR}.{ctx.today}"
     return Step(
-        id="r6-backup", phase="prepare", rule="R6",
+        id=BACKUP_STEP, phase="prepare", rule="R6",
         title=f"back up {SETTINGS_DIR} to {dest}", target="firstbox",
         command=chain(cmd("test", "!", "-e", dest), cmd("cp", "-arf", SETTINGS_DIR, dest)),
-        check=chain(cmd("test", "-d", dest), same_tree(SETTINGS_DIR, dest)),
-        verify=same_tree(SETTINGS_DIR, dest), timeout=300.0)
+        check=chain(cmd("test", "-d", dest), same_tree_digest(SETTINGS_DIR, dest)),
+        verify=same_tree_digest(SETTINGS_DIR, dest), timeout=300.0)
 
 
 def rollback_point(ctx: Context) -> Step:
