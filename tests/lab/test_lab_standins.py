@@ -13,7 +13,7 @@ import pytest
 from nodeswap.checks.vip import holds_vip
 from nodeswap.lab import Lab
 from nodeswap.lab.api import wait_for
-from nodeswap.live.discover import parse_df, parse_ip_addr, parse_links, parse_nodeinfo
+from nodeswap.zone.facts import parse_df, parse_ip_addr, parse_links, parse_nodeinfo
 
 pytestmark = pytest.mark.lab
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nodeswap.lab import Lab
-from nodeswap.live.discover import parse_ip_addr, parse_links
+from nodeswap.zone.facts import parse_ip_addr, parse_links
 
 pytestmark = pytest.mark.lab
 

@@ -28,7 +28,6 @@ from nodeswap.demo import demo_spec
 from nodeswap.errors import NodeswapError
 from nodeswap.lab import Lab
 from nodeswap.lab.api import LabInfo
-from nodeswap.live.discover import Snapshot
 from nodeswap.live.planning import plan_live
 from nodeswap.live.reach import Reach, make_reach
 from nodeswap.plan.model import Plan
@@ -40,6 +39,7 @@ from nodeswap.run.gates import Gate
 from nodeswap.run.journal import Journal
 from nodeswap.run.runs import drive, start
 from nodeswap.transport.ssh import SshConnector
+from nodeswap.zone.snapshot import Snapshot
 
 STATE_ROOT = Path("/var/lib/nodeswap-lab")
 

@@ -1,4 +1,5 @@
-"""Discovery's parsers (R2) on captured output, and the snapshot's JSON round trip."""
+"""Discovery's facts (R2): each command exactly, its parser on captured output; the snapshot's
+JSON round trip."""
 
 from __future__ import annotations
 
@@ -6,14 +7,13 @@ import base64
 import io
 import json
 import tarfile
+from dataclasses import dataclass
 
 import pytest
 
 from nodeswap.errors import ZoneError
-from nodeswap.live.discover import (
-    HostCapacity,
-    OldNode,
-    Snapshot,
+from nodeswap.zone import facts as F
+from nodeswap.zone.facts import (
     parse_df,
     parse_dpkg,
     parse_dump_hosts,
@@ -25,6 +25,7 @@ from nodeswap.live.discover import (
     parse_variables_yaml,
     parse_version_json,
 )
+from nodeswap.zone.snapshot import HostCapacity, OldNode, Snapshot
 
 IP_ADDR = """\
 1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN group default qlen 1000
@@ -121,6 +122,58 @@ def test_dump_hosts_first_address_is_the_vip() -> None:
     text = "# hosts\n10.16.100.250 console.example.com boss.example.com\n10.16.100.31 api\n"
     assert parse_dump_hosts(text) == "10.16.100.250"
     assert parse_dump_hosts("") is None
+
+
+# ---- each fact's command, exactly (every one only reads) -------------------------------------
+FACT_COMMANDS = [
+    (F.SETTINGS, "tar -C /pitrix/conf/settings -cf - . | base64 -w 0"),
+    (F.INSTALLER_VERSION, "cat /pitrix/version.json"),
+    (F.file_text("/pitrix/conf/variables/variables.yaml"),
+     "if test -e /pitrix/conf/variables/variables.yaml; then echo 1; "
+     "cat /pitrix/conf/variables/variables.yaml; else echo 0; fi"),
+    (F.VARIABLE_LISTING,
+     "cd /pitrix/conf/variables 2>/dev/null && for f in *; do [ -f \"$f\" ] && "
+     "printf '%s\\t%s\\n' \"$f\" \"$(head -c 4096 -- \"$f\" | tr '\\n' ' ')\"; done; true"),
+    (F.KERNEL_IMAGES, "ls -1 /pitrix/kernels 2>/dev/null; true"),
+    (F.REPOSITORIES, "ls -1 /pitrix/repo 2>/dev/null; true"),
+    (F.VIP, "test -x /pitrix/bin/dump_hosts.py && /pitrix/bin/dump_hosts.py"),
+    (F.answers_ping("10.16.100.51"), "ping -c 2 -W 1 10.16.100.51 >/dev/null 2>&1"),
+    (F.SUPERVISOR_STATUS, "supervisorctl status 2>&1; true"),
+    (F.PITRIX_PACKAGES,
+     "dpkg-query -W -f '${Package}\\t${Status}\\n' 'pitrix-*' 2>/dev/null; true"),
+    (F.ADDRESSES, "ip addr show; true"),
+    (F.NODEINFO, "virsh nodeinfo 2>/dev/null; true"),
+    (F.DISK_FREE, "df -Pk /pitrix/kernels 2>/dev/null; true"),
+    (F.LINKS, "ip -o link show 2>/dev/null; true"),
+]
+
+
+@pytest.mark.parametrize(("fact", "command"), FACT_COMMANDS, ids=lambda x: getattr(x, "what", ""))
+def test_fact_command(fact: F.Fact[object], command: str) -> None:
+    assert fact.command == command
+
+
+@dataclass(frozen=True)
+class Out:
+    exit_status: int | None
+    stdout: str
+
+
+def test_only_the_settings_and_the_version_are_required() -> None:
+    assert {f.what for f, _ in FACT_COMMANDS if f.required} == {
+        "/pitrix/conf/settings", "/pitrix/version.json"}
+
+
+def test_facts_parse_what_comes_back() -> None:
+    assert F.file_text("/etc/rc.local").parse(Out(0, "1\nexit 0\n")) == "exit 0\n"
+    assert F.file_text("/etc/rc.local").parse(Out(0, "0\n")) is None
+    assert F.VIP.parse(Out(0, "10.16.100.250 console\n")) == "10.16.100.250"
+    assert F.VIP.parse(Out(1, "10.16.100.250 console\n")) is None  # no dump_hosts.py
+    assert F.answers_ping("10.16.100.51").parse(Out(0, "")) is True
+    assert F.answers_ping("10.16.100.51").parse(Out(1, "")) is False
+    assert F.answers_ping("10.16.100.51").timeout == 30.0
+    assert F.KERNEL_IMAGES.parse(Out(0, "a.img\nb.img\n")) == ("a.img", "b.img")
+    assert F.NODEINFO.parse(Out(0, "CPU(s): 8\nMemory size: 16384000 KiB\n")) == (8, 16000)
 
 
 def _snap(**kw: object) -> Snapshot:

@@ -6,6 +6,7 @@ import pytest
 from zonekit import make_zone, node_text, zone_texts
 
 from nodeswap.errors import InputError
+from nodeswap.zone.groups import group, resolve_targets
 from nodeswap.zone.inventory import InstallerVersion, parse_components, sorted_names
 
 
@@ -55,7 +56,7 @@ def test_roles_are_comma_lists() -> None:
     assert zone.node("zz1ar01n01").roles == ("seed", "vbr", "snapshot")
 
 
-@pytest.mark.parametrize(("group", "members"), [
+@pytest.mark.parametrize(("name", "members"), [
     ("proxy", ["proxy0", "proxy1"]),
     ("seed", ["zz1ar01n01", "zz1ar01n02"]),
     ("vbr", ["zz1ar01n01", "zz1ar01n02"]),
@@ -66,34 +67,34 @@ def test_roles_are_comma_lists() -> None:
     ("hyper", []),
     ("dns", ["dnsmaster0", "dnsmaster1"]),
 ])
-def test_groups_follow_gen_node_list(group: str, members: list[str]) -> None:
+def test_groups_follow_gen_node_list(name: str, members: list[str]) -> None:
     zone = make_zone("vg-other24")
-    assert sorted(zone.group(group) or ()) == members
+    assert sorted(group(zone, name) or ()) == members
 
 
 def test_group_all_vm_ks() -> None:
     zone = make_zone("vg-ks24")
-    everyone = zone.group("all") or ()
+    everyone = group(zone, "all") or ()
     assert len(everyone) == len(zone.nodes)
-    assert set(zone.group("vm") or ()) == {"proxy0", "proxy1", "webservice0", "webservice1",
+    assert set(group(zone, "vm") or ()) == {"proxy0", "proxy1", "webservice0", "webservice1",
                                            "dnsmaster0", "dnsmaster1"}
-    assert set(zone.group("ks") or ()) == set(everyone) - {"zz1ar02n01", "zz1ar02n02"}
-    assert set(zone.group("non-ks") or ()) == {"zz1ar02n01", "zz1ar02n02"}
+    assert set(group(zone, "ks") or ()) == set(everyone) - {"zz1ar02n01", "zz1ar02n02"}
+    assert set(group(zone, "non-ks") or ()) == {"zz1ar02n01", "zz1ar02n02"}
 
 
 def test_resolve_targets_mixes_groups_and_names() -> None:
     zone = make_zone()
-    assert zone.resolve_targets("proxy,webservice0") == ("proxy0", "proxy1", "webservice0")
-    assert zone.resolve_targets("proxy0,proxy0") == ("proxy0",)
+    assert resolve_targets(zone, "proxy,webservice0") == ("proxy0", "proxy1", "webservice0")
+    assert resolve_targets(zone, "proxy0,proxy0") == ("proxy0",)
     with pytest.raises(InputError, match="'proxy9'"):
-        zone.resolve_targets("proxy,proxy9")
+        resolve_targets(zone, "proxy,proxy9")
 
 
 def test_region_mode_zone_prefixed_groups() -> None:
     zone = make_zone(prefix="devops1a")
     assert zone.is_region
-    assert zone.group("devops1a-proxy") == ("devops1a-proxy0", "devops1a-proxy1")
-    assert zone.resolve_targets("devops1a-proxy0") == ("devops1a-proxy0",)
+    assert group(zone, "devops1a-proxy") == ("devops1a-proxy0", "devops1a-proxy1")
+    assert resolve_targets(zone, "devops1a-proxy0") == ("devops1a-proxy0",)
     assert [n.name for n in zone.role_nodes("proxy")] == ["devops1a-proxy0", "devops1a-proxy1"]
 
 

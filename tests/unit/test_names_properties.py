@@ -14,7 +14,8 @@ from nodeswap.errors import InputError, SettingsError
 from nodeswap.plan.build import build_plan
 from nodeswap.plan.model import Plan
 from nodeswap.zone.inventory import InstallerVersion, Zone, ZoneFacts
-from nodeswap.zone.settings import SettingsFile, quote_value
+from nodeswap.zone.settings import SettingsFile
+from nodeswap.zone.settings_syntax import quote_value
 from nodeswap.zone.values import node_name_problem, settings_problems
 
 TODAY = "20261127"

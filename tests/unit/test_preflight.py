@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from nodeswap.live.discover import HostCapacity, Snapshot
 from nodeswap.live.sources import read_spec, read_zone
 from nodeswap.plan.build import build_plan
 from nodeswap.plan.model import Plan
 from nodeswap.plan.preflight import check
+from nodeswap.zone.snapshot import HostCapacity, Snapshot
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

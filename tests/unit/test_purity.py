@@ -48,9 +48,12 @@ def loaded_io(module: str) -> list[str]:
 
 def test_the_pure_folders_hold_the_modules_they_should() -> None:
     found = modules()
-    for name in ("nodeswap.zone.settings", "nodeswap.zone.inventory", "nodeswap.plan.build",
-                 "nodeswap.plan.model", "nodeswap.plan.rules", "nodeswap.runbooks.proxy",
-                 "nodeswap.checks.haproxy", "nodeswap.checks.registry"):
+    for name in ("nodeswap.zone.settings", "nodeswap.zone.settings_syntax",
+                 "nodeswap.zone.inventory", "nodeswap.zone.groups", "nodeswap.zone.facts",
+                 "nodeswap.zone.snapshot", "nodeswap.plan.build", "nodeswap.plan.model",
+                 "nodeswap.plan.rules", "nodeswap.plan.preflight", "nodeswap.runbooks.proxy",
+                 "nodeswap.checks.haproxy", "nodeswap.checks.haproxy_rules",
+                 "nodeswap.checks.registry"):
         assert name in found
 
 

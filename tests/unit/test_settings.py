@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nodeswap.errors import BugError, SettingsError
-from nodeswap.zone.settings import SettingsFile, parse_value, quote_value
+from nodeswap.zone.settings import SettingsFile
+from nodeswap.zone.settings_syntax import parse_value, quote_value
 
 FIXTURES = Path(__file__).parent / "fixtures" / "settings"
 

@@ -22,7 +22,8 @@ from test_settings import (
     valid_files,
 )
 
-from nodeswap.zone.settings import SettingsFile, quote_value
+from nodeswap.zone.settings import SettingsFile
+from nodeswap.zone.settings_syntax import quote_value
 
 BASH = "/bin/bash"
 LOCALES = ["C", "C.UTF-8"]

@@ -1,4 +1,4 @@
-"""Reading a settings folder, offline (sources.py) and live (discover.py): only regular files,
+"""Reading a settings folder, offline (sources.py) and live (zone/facts.py): only regular files,
 never through a link, bytes that are UTF-8, names shown escaped (issue 14)."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import pytest
 from zonekit import zone_texts
 
 from nodeswap.errors import InputError, SettingsError
-from nodeswap.live.discover import _bare_zone, parse_settings_tar
 from nodeswap.live.sources import read_settings_dir, read_zone
+from nodeswap.zone.facts import parse_settings_tar
+from nodeswap.zone.snapshot import bare_zone
 
 
 # ---- settings files that are not plain files --------------------------------------------------
@@ -77,7 +78,7 @@ def test_a_bad_file_name_in_a_folder_is_shown_escaped(folder: Path) -> None:
     assert all("\n" not in (p.file or "") for p in exc.value.problems)
 
 
-# ---- live discovery: the settings folder arrives as a tar (discover.py) -------------------------
+# ---- live discovery: the settings folder arrives as a tar (zone/facts.py) ---------------------
 def _tar(members: list[tarfile.TarInfo], data: dict[str, bytes]) -> str:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -133,6 +134,6 @@ def test_remote_settings_get_the_same_validation_as_offline() -> None:
     b64 = _tar([_member(f"./{n}") for n in texts], {f"./{n}": t.encode() for n, t in
                                                    texts.items()})
     with pytest.raises(InputError) as exc:
-        _bare_zone({"settings": parse_settings_tar(b64), "version": "4.3.1"})
+        bare_zone({"settings": parse_settings_tar(b64), "version": "4.3.1"})
     (p,) = exc.value.problems
     assert (p.file, p.key) == ("/pitrix/conf/settings/proxy0", "physical_host_network_interface")

@@ -17,7 +17,6 @@ import pytest
 from zonekit import make_spec, make_zone
 
 from nodeswap.errors import InputError
-from nodeswap.live.discover import Snapshot
 from nodeswap.live.planning import FINGERPRINT_KIND
 from nodeswap.live.worldcheck import (
     Effect,
@@ -40,6 +39,7 @@ from nodeswap.run.hints import Hints, commands_in
 from nodeswap.run.journal import AttemptRecord, Journal, ZoneMark
 from nodeswap.run.runs import status_text
 from nodeswap.transport.base import Result
+from nodeswap.zone.snapshot import Snapshot
 
 TODAY = "20261127"
 VERSION = {"current": {"installer": "4.3.1"}}

@@ -3,7 +3,8 @@
 Owns ``tokenize`` (one line → words, with haproxy's quoting, escapes and ``#`` comments, as
 its ``parse_line`` does), ``parse`` (text → ``HaproxyConfig``: sections, directives, line
 numbers, every problem at once) and ``render`` (a config → text that parses back equal).
-Must not do I/O. The R27 comparison lives in ``checks/haproxy.py``.
+Must not do I/O. The R27 comparison lives in ``checks/haproxy.py`` (the diff engine) and
+``checks/haproxy_rules.py`` (what is the same, how a difference is classed).
 """
 
 from __future__ import annotations

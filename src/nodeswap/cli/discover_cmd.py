@@ -19,11 +19,12 @@ from rich.console import Console
 from rich.table import Table
 
 from nodeswap.errors import InputError, Problem
-from nodeswap.live.discover import Snapshot, discover
+from nodeswap.live.discover import discover
 from nodeswap.live.reach import Reach, make_reach
 from nodeswap.plan.model import Target
 from nodeswap.run.runs import own_known_hosts, state_dir_for
 from nodeswap.transport.ssh import SshConnector
+from nodeswap.zone.snapshot import Snapshot
 
 T = TypeVar("T")
 Opt = typer.Option

@@ -71,7 +71,9 @@ unreachable; 2 invalid input (nothing run).
 
 def resolve_from_zone(zone: Zone, group: str, direct: bool) -> list[Target]:
     """exec_nodes.sh's groups over the zone's settings files (read from firstbox)."""
-    names = zone.resolve_targets(group)
+    from nodeswap.zone.groups import resolve_targets  # noqa: PLC0415 (only exec on a zone pays)
+
+    names = resolve_targets(zone, group)
     return [Target(n, zone.node(n).address, n, via_firstbox=not direct) for n in names]
 
 

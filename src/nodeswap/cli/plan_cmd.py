@@ -26,7 +26,6 @@ from rich.table import Table
 from rich.text import Text
 
 from nodeswap.errors import InputError, LockHeld, Problem
-from nodeswap.live.discover import Snapshot
 from nodeswap.live.planning import plan_live
 from nodeswap.live.reach import Reach
 from nodeswap.live.sources import read_spec, read_zone
@@ -41,6 +40,7 @@ from nodeswap.run.hints import PREFIX, Hints
 from nodeswap.run.runs import effective_state, next_lines, state_dir_for, unfinished_runs
 from nodeswap.transport.redact import Redactor
 from nodeswap.transport.ssh import SshConnector
+from nodeswap.zone.snapshot import Snapshot
 
 from .discover_cmd import (
     DirectOpt,

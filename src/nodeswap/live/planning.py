@@ -15,7 +15,7 @@ from typing import Any
 
 from nodeswap.errors import PlanFileError, Problem, RuleError, ZoneError
 from nodeswap.live import fence
-from nodeswap.live.discover import Asker, Snapshot, discover, firstbox_part, ping_from, variables_of
+from nodeswap.live.discover import Asker, discover, firstbox_part, ping_from
 from nodeswap.plan.build import build_plan, settings_digests
 from nodeswap.plan.model import Plan, Target, ZoneId
 from nodeswap.plan.planfile import FINGERPRINT_KIND
@@ -25,6 +25,7 @@ from nodeswap.shell import cmd
 from nodeswap.transport.base import Connector
 from nodeswap.transport.hostkey import presented_key
 from nodeswap.zone.inventory import Zone
+from nodeswap.zone.snapshot import Snapshot, variables_of
 
 GEN_MAC = "/pitrix/bin/gen_mac.py"
 _MAC = re.compile(r"^00:16:3e(?::[0-9a-f]{2}){3}$")

@@ -39,16 +39,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from nodeswap.errors import InputError, NodeswapError, Problem, ZoneError
-from nodeswap.live.discover import (
-    SETTINGS_DIR,
-    VARIABLE_FILES,
-    VARIABLES_DIR,
-    VERSION_JSON,
-    Snapshot,
-    parse_settings_tar,
-    parse_version_json,
-    variables_of,
-)
 from nodeswap.plan.model import Plan, Step, Target
 from nodeswap.plan.planfile import FINGERPRINT_KIND
 from nodeswap.run import journal as J
@@ -56,6 +46,15 @@ from nodeswap.run.events import EventSink, Notice, discard
 from nodeswap.run.hints import Hints
 from nodeswap.run.journal import AttemptRecord, Journal, ZoneMark
 from nodeswap.shell import cmd
+from nodeswap.zone.facts import (
+    SETTINGS_DIR,
+    VARIABLE_FILES,
+    VARIABLES_DIR,
+    VERSION_JSON,
+    parse_settings_tar,
+    parse_version_json,
+)
+from nodeswap.zone.snapshot import Snapshot, variables_of
 
 READ_TIMEOUT = 120.0
 KIND_START, KIND_RUN, KIND_UNDO, KIND_ACCEPTED = "start", "run", "undo", "accepted"

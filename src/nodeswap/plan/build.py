@@ -19,6 +19,7 @@ from nodeswap.runbooks import common, runbook_for
 from nodeswap.runbooks.base import Context, NodeContext
 from nodeswap.runbooks.commands import settings_path
 from nodeswap.zone import values
+from nodeswap.zone.groups import group
 from nodeswap.zone.inventory import V4_3, Node, Zone, sorted_names
 from nodeswap.zone.settings import SettingsFile
 
@@ -61,7 +62,7 @@ def role_nodes(zone: Zone, spec: Spec) -> list[Node]:
         raise RuleError([Problem(f"no VM of role {spec.role!r} in the zone", file=spec.path,
                                  key="role", rule="R5")])
     for old in olds.values():  # the Pitrix scripts take a group file over a node name
-        members = zone.group(old.name)
+        members = group(zone, old.name)
         if members is not None:
             problems.append(Problem(
                 f"node name {old.name!r} is also the name of a group ({len(members)} nodes): "

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 
 from nodeswap.errors import Problem
-from nodeswap.live.discover import Snapshot
 from nodeswap.plan.model import Plan
 from nodeswap.zone.settings import SettingsFile
+from nodeswap.zone.snapshot import Snapshot
 
 # A new VM's disk is a qcow2 overlay of the base image; leave room for it to grow.
 MIN_DISK_MB = 10 * 1024

@@ -1,10 +1,10 @@
-"""The zone model: nodes, roles, groups, networks, VG, installer version, components. Pure.
+"""The zone model: nodes, roles, networks, VG, installer version, components. Pure.
 
 Built from the zone's settings files (one ``SettingsFile`` per node, already parsed) plus a few
 facts that live outside the settings files (installer version, deployed components, zone
 variables). This module decides nothing about the upgrade (that is rules.py); it answers
-questions about the zone as it is: which nodes are VMs, VG or KS nodes, which nodes a group name
-of ``exec_nodes.sh`` selects (reference §3), every address and MAC in use.
+questions about the zone as it is: which nodes are VMs, VG or KS nodes, every address and MAC
+in use. Which nodes a group name of ``exec_nodes.sh`` selects (reference §3) is groups.py.
 
 It must not do I/O: sources.py reads files, the CLI reads arguments.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
@@ -24,12 +24,6 @@ from nodeswap.zone import values
 from nodeswap.zone.settings import SettingsFile
 
 COMPONENTS = ("boss", "boss2", "warehouse")
-
-# Group names gen_node_list writes besides the fixed ones: a substring match on `role`.
-KNOWN_ROLE_GROUPS = (
-    "proxy", "webservice", "dnsmaster", "zoocassa", "pgpool", "seed", "vbr", "snapshot",
-    "bm", "boss", "vdi", "eipctl", "swctl", "rsserver", "pgmaster", "pgslave",
-)
 
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
 _MAC = re.compile(r"(?<![0-9A-Fa-f:])([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})(?![0-9A-Fa-f:])")
@@ -274,15 +268,7 @@ class Zone:
                 found.update(m.group(1).lower() for m in _MAC.finditer(value))
         return frozenset(found)
 
-    # ---- groups (reference §3) ----------------------------------------------------------
-    def _zone_of(self, node: Node) -> str:
-        if node.zone_id:
-            return node.zone_id
-        for z in self.zone_ids:
-            if node.name.startswith(z + "-"):
-                return z
-        return ""
-
+    # ---- the zone's identity and mode ---------------------------------------------------
     @cached_property
     def zone_ids(self) -> tuple[str, ...]:
         return tuple(sorted({n.zone_id for n in self.nodes.values() if n.zone_id}))
@@ -290,56 +276,6 @@ class Zone:
     @property
     def is_region(self) -> bool:
         return any(n.get("is_region") == "1" for n in self.nodes.values())
-
-    def _plain_group(self, group: str) -> tuple[str, ...] | None:
-        select = _FIXED_GROUPS.get(group)
-        if select is None and group in self.role_groups:
-            return tuple(n.name for n in self.nodes.values() if group in n.role)
-        if select is None:
-            return None
-        return tuple(n.name for n in self.nodes.values() if select(n))
-
-    @cached_property
-    def role_groups(self) -> frozenset[str]:
-        """Names written as role groups: the known ones and every role token of the zone."""
-        tokens = {r for n in self.nodes.values() for r in n.roles}
-        return frozenset(KNOWN_ROLE_GROUPS) | tokens
-
-    def group(self, name: str) -> tuple[str, ...] | None:
-        """Members of group ``name`` as exec_nodes.sh sees them, or None if no such group.
-
-        In region mode ``<zone>-<group>`` selects the group's nodes of that zone."""
-        plain = self._plain_group(name)
-        if plain is not None:
-            return plain
-        for z in self.zone_ids:
-            if name.startswith(z + "-"):
-                inner = self._plain_group(name[len(z) + 1:])
-                if inner is not None:
-                    return tuple(n for n in inner if self._zone_of(self.nodes[n]) == z)
-        return None
-
-    def resolve_targets(self, targets: str) -> tuple[str, ...]:
-        """A comma list of groups and/or node names -> node names, sorted, deduplicated.
-
-        A group name wins over a node name (as in exec_nodes.sh); every other name must have
-        a settings file."""
-        out: set[str] = set()
-        problems: list[Problem] = []
-        for name in (t.strip() for t in targets.split(",")):
-            if not name:
-                continue
-            members = self.group(name)
-            if members is not None:
-                out.update(members)
-            elif name in self.nodes:
-                out.add(name)
-            else:
-                problems.append(Problem(
-                    f"unknown node or group {name!r} in targets {targets!r}", key="targets"))
-        if problems:
-            raise InputError(problems)
-        return tuple(sorted(out))
 
     # ---- identity -----------------------------------------------------------------------
     def fingerprint(self) -> str:
@@ -358,54 +294,6 @@ class Zone:
         }
         text = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
-
-
-Selector = Callable[[Node], bool]
-
-
-def _phy(n: Node) -> bool:
-    return not n.get("physical_host_network_interface")
-
-
-def _ks_group(n: Node) -> bool:
-    return not n.is_hyper and "vgateway" not in n.role
-
-
-def _vg_group(n: Node) -> bool:
-    return "vgateway" in n.role
-
-
-def _hyper_group(n: Node) -> bool:
-    return n.is_hyper
-
-
-def _mode(mode: str) -> Selector:
-    return lambda n: n.is_hyper and n.get("container_mode") == mode
-
-
-def _non(sel: Selector, *, phy: bool = False) -> Selector:
-    return lambda n: not sel(n) and (not phy or _phy(n))
-
-
-# The fixed groups gen_node_list writes (reference §3); other names are role substrings.
-_FIXED_GROUPS: dict[str, Selector] = {
-    "all": lambda n: True,
-    "phy": _phy,
-    "vm": lambda n: not _phy(n),
-    "ks": _ks_group,
-    "vg": _vg_group,
-    "vgateway": _vg_group,
-    "hyper": _hyper_group,
-    "pgserver": lambda n: any(r in n.role for r in ("pgserver", "pgmaster", "pgslave")),
-    "dns": lambda n: "dnsmaster" in n.role or "dnsslave" in n.role,
-    # quirk: "ks-vm" selects KS *physical* nodes without IPMI
-    "ks-vm": lambda n: _phy(n) and _ks_group(n) and not n.get("bm_ipmi_address"),
-    **{f"hyper-{m}": _mode(m) for m in ("pair", "repl", "sanc", "local")},
-    **{f"non-{name}": _non(sel) for name, sel in
-       (("ks", _ks_group), ("vg", _vg_group), ("hyper", _hyper_group))},
-    **{f"non-{name}-phy": _non(sel, phy=True) for name, sel in
-       (("ks", _ks_group), ("vg", _vg_group), ("hyper", _hyper_group))},
-}
 
 
 def sorted_names(names: Iterable[str]) -> list[str]:

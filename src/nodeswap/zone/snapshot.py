@@ -1,0 +1,214 @@
+"""The zone as discovery saw it (R2): the ``Snapshot``, its JSON and its cross-checks. Pure.
+
+A snapshot is plain data, saved as JSON with a fingerprint: the settings folder, the installer
+version, the zone variables, the role's old nodes (their kept files, supervisor status,
+packages, addresses), which node holds the VIP, the candidate physical hosts' capacity and
+bridges, the OS images and repositories prepared on firstbox (R4), and which addresses answer
+ping (R16). Planning builds its ``Zone`` from it; the preflight judges it; apply and resume
+compare its ``state_fingerprint``. Reading it from the zone is live/discover.py; each command
+and its parser is facts.py. Must not do I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from nodeswap.errors import InputError, Problem, SettingsError
+from nodeswap.runbooks import runbook_for
+from nodeswap.zone.facts import (
+    VERSION_JSON,
+    parse_variable_files,
+    parse_variables_yaml,
+    settings_path,
+)
+from nodeswap.zone.inventory import InstallerVersion, Zone, ZoneFacts
+from nodeswap.zone.settings import SettingsFile
+
+
+@dataclass(frozen=True)
+class HostCapacity:
+    """A physical host's room for a new VM (None: could not be read)."""
+
+    cpus: int | None = None
+    memory_mb: int | None = None
+    disk_free_mb: int | None = None
+    bridges: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class OldNode:
+    """What an old node of the role looks like before anything changes."""
+
+    name: str
+    address: str
+    files: Mapping[str, str | None]  # path -> text (None: absent)
+    supervisor: str
+    packages: tuple[str, ...]
+    addresses: tuple[str, ...]  # every address on its interfaces (the VIP shows here)
+    error: str | None = None  # unreachable: why
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    firstbox: str
+    settings: Mapping[str, str]
+    installer_version: str
+    variables: Mapping[str, str]
+    kernels: tuple[str, ...]
+    repos: tuple[str, ...]
+    old_nodes: Mapping[str, OldNode]
+    vip: str | None
+    capacity: Mapping[str, HostCapacity]
+    answering: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    role: str = "proxy"
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+    # -- what planning uses -------------------------------------------------------------
+    @property
+    def components(self) -> frozenset[str]:
+        """R24-R26: the components whose optional packages (the role's runbook says which)
+        are installed on any old node."""
+        packages = runbook_for(self.role).component_packages
+        found: set[str] = set()
+        for node in self.old_nodes.values():
+            found.update(packages[p] for p in node.packages if p in packages)
+        return frozenset(found)
+
+    @property
+    def vip_holder(self) -> str | None:
+        if self.vip is None:
+            return None
+        for node in self.old_nodes.values():
+            if self.vip in node.addresses:
+                return node.name
+        return None
+
+    def state_fingerprint(self) -> str:
+        """sha256 of what a plan is built on and apply must find unchanged: the settings
+        folder, the installer version and the zone variables."""
+        body = {
+            "settings": dict(sorted(self.settings.items())),
+            "installer_version": self.installer_version,
+            "variables": dict(sorted(self.variables.items())),
+        }
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def settings_files(self) -> dict[str, SettingsFile]:
+        return settings_files(self.settings)
+
+    def facts(
+        self,
+        *,
+        vg_mgmt_network_gateway: str | None = None,
+        vm_base_network: str | None = None,
+        vip: str | None = None,
+        console_url: str | None = None,
+        answering: Iterable[str] = (),
+    ) -> ZoneFacts:
+        """Zone facts, the spec's values winning over the zone's (the operator's override)."""
+        var = self.variables
+        return ZoneFacts(
+            installer_version=InstallerVersion.parse(
+                self.installer_version, source=VERSION_JSON
+            ),
+            components=self.components,
+            vg_mgmt_network_gateway=vg_mgmt_network_gateway
+            or var.get("vg_mgmt_network_gateway")
+            or None,
+            vm_base_network=vm_base_network or var.get("vm_base_network") or None,
+            vip=vip or self.vip,
+            vip_holder=self.vip_holder,
+            console_url=console_url,
+            answering=frozenset(self.answering) | frozenset(answering),
+        )
+
+    def zone(self, **overrides: Any) -> Zone:
+        return Zone.build(self.settings_files(), self.facts(**overrides))
+
+    # -- JSON -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["fingerprint"] = self.state_fingerprint()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Snapshot:
+        return cls(
+            firstbox=data["firstbox"],
+            settings=dict(data["settings"]),
+            installer_version=data["installer_version"],
+            variables=dict(data["variables"]),
+            kernels=tuple(data["kernels"]),
+            repos=tuple(data["repos"]),
+            old_nodes={
+                k: OldNode(**{**v, "packages": tuple(v["packages"]),
+                              "addresses": tuple(v["addresses"])})
+                for k, v in data["old_nodes"].items()
+            },
+            vip=data.get("vip"),
+            capacity={
+                k: HostCapacity(**{**v, "bridges": tuple(v["bridges"])})
+                for k, v in data["capacity"].items()
+            },
+            answering=tuple(data.get("answering", ())),
+            warnings=tuple(data.get("warnings", ())),
+            role=data.get("role", "proxy"),
+            meta=dict(data.get("meta", {})),
+        )
+
+
+def settings_files(settings: Mapping[str, str]) -> dict[str, SettingsFile]:
+    """The settings texts parsed, every problem of every file at once (SettingsError)."""
+    problems: list[Problem] = []
+    files: dict[str, SettingsFile] = {}
+    for name, text in sorted(settings.items()):
+        try:
+            files[name] = SettingsFile.from_text(text, path=settings_path(name))
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise SettingsError(problems)
+    return files
+
+
+# ---- firstbox's answers, interpreted --------------------------------------------------------
+# ``part`` is what discover.firstbox_part read: "settings" (texts by file name), "version",
+# "variables_yaml" (None: no variables.yaml) and "variable_files" (the one-file-each listing).
+def bare_zone(part: Mapping[str, Any]) -> Zone:
+    """The zone's nodes from firstbox's settings folder and installer version alone."""
+    files = settings_files(part["settings"])
+    version = InstallerVersion.parse(part["version"], source=VERSION_JSON)
+    return Zone.build(files, ZoneFacts(version))
+
+
+def variables_of(part: Mapping[str, Any], zone: Zone | None = None) -> dict[str, str]:
+    """The zone variables from firstbox_part(): variables.yaml (>= 4.3.0) or one file each."""
+    zone = zone or bare_zone(part)
+    zone_id = next(iter(zone.zone_ids), "")
+    if part["variables_yaml"] is not None:
+        return parse_variables_yaml(part["variables_yaml"], zone_id)
+    return parse_variable_files(part["variable_files"], zone_id)
+
+
+def cross_checked(snap: Snapshot) -> Snapshot:
+    """The snapshot, warning where the zone variables and what the nodes show disagree
+    (R24-R26) and where no old node holds the VIP (R23)."""
+    warnings = list(snap.warnings)
+    comp = snap.components
+    boss = snap.variables.get("deploy_boss", "")
+    if boss in ("1", "2") and not comp & {"boss", "boss2"}:
+        warnings.append(f"R24/R25: deploy_boss is {boss} but no old node has a "
+                        "pitrix-ks-proxy-boss* package; the packages decide")
+    if snap.variables.get("deploy_warehouse") == "1" and "warehouse" not in comp:
+        warnings.append("R26: deploy_warehouse is 1 but no old node has "
+                        "pitrix-ks-proxy-warehouse; the packages decide")
+    if snap.vip and snap.vip_holder is None:
+        warnings.append(f"R23: no old node holds the VIP {snap.vip}")
+    return Snapshot(**{**snap.__dict__, "warnings": tuple(warnings)})
