@@ -25,7 +25,8 @@ from nodeswap.run import journal as J
 from nodeswap.run.events import EventSink
 from nodeswap.run.execute import Executor
 from nodeswap.run.journal import Journal, journal_path
-from nodeswap.run.runs import drive, journal_name, own_known_hosts
+from nodeswap.run.runs import drive, journal_name
+from nodeswap.run.statedir import own_known_hosts
 from nodeswap.transport.local import LocalConnector
 from nodeswap.transport.ssh import SshConnector
 

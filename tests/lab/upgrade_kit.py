@@ -169,8 +169,8 @@ class Zone:
     def rediscover(self) -> Snapshot:
         """Discovery as the operator runs it after the upgrade: through nodeswap's own
         known_hosts in the state folder (which apply updated with the switched keys)."""
-        from nodeswap.cli.discover_cmd import reach_of  # noqa: PLC0415
         from nodeswap.live.discover import discover  # noqa: PLC0415
+        from nodeswap.live.reach import reach_of  # noqa: PLC0415
 
         reach = reach_of(self.lab.dir, None, None, identity_file=None, known_hosts=None,
                          direct=False)  # the lab's files; nodeswap's own known_hosts

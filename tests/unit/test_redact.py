@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from nodeswap.checks import haproxy, rcfiles
-from nodeswap.cli import plan_cmd
+from nodeswap.cli import render as plan_view
 from nodeswap.plan.model import NodePlan, Plan, Step, Target
 from nodeswap.run.journal import OutputRecorder
 from nodeswap.transport.redact import (
@@ -313,7 +313,7 @@ def test_plan_human_view_masks_settings_and_commands() -> None:
     plan = Plan("proxy", "4.3.1", ("bionic", "18.04.6"), {"proxy0": node}, {"firstbox": t},
                 (step,))
     out = io.StringIO()
-    plan_cmd.render(plan, Console(file=out, width=200))
+    plan_view.render(plan, Console(file=out, width=200))
     text = out.getvalue()
     for secret in ("0ldS3cret", "N3wS3cret", "Dump3rPw"):
         assert secret not in text

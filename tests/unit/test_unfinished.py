@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from zonekit import make_spec, make_zone
 
-from nodeswap.cli.plan_cmd import refuse_unfinished
 from nodeswap.errors import EXIT_INPUT, InputError
+from nodeswap.live.planzone import refuse_unfinished
 from nodeswap.plan.build import build_plan
 from nodeswap.run import journal as J
 from nodeswap.run.hints import Hints, commands_in
 from nodeswap.run.journal import Journal
-from nodeswap.run.runs import unfinished_runs
+from nodeswap.run.statedir import unfinished_runs
 
 FB = "127.16.100.2"
 

@@ -20,14 +20,8 @@ from nodeswap.live.zonecheck import Given, problems_before_contact, write_label
 from nodeswap.plan.build import build_plan
 from nodeswap.plan.model import Plan, Target, ZoneId
 from nodeswap.run.journal import Journal, journal_path
-from nodeswap.run.runs import (
-    find_run,
-    journal_name,
-    own_known_hosts,
-    read_plan,
-    start,
-    state_dir_for,
-)
+from nodeswap.run.runs import journal_name, read_plan, start
+from nodeswap.run.statedir import find_run, own_known_hosts, state_dir_for
 from nodeswap.zone.knownhosts import merged
 
 KEY = "ssh-ed25519 SHA256:planplanplanplanplanplanplanplanplanplanpla"

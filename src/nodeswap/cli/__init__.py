@@ -1,10 +1,12 @@
 """The `nodeswap` command: a thin skin. Parse arguments, call one library function, render.
 
 Each command group lives in its own module with a ``register(app)`` function, so the
-commands grow independently. Only the module of the command asked for is imported (all of
-them for the top-level help): `nodeswap exec` on hundreds of hosts should not pay for the
-planner, the lab and the report at start-up. Errors are caught only here, at the edge, and
-mapped to the exit codes listed in nodeswap.errors.
+commands grow independently; what they share is declared once in ``options`` (the
+connection, state-folder and output options) and ``render`` (the views), and no command
+module imports another (tests/unit/test_thin_cli.py). Only the module of the command asked
+for is imported (all of them for the top-level help): `nodeswap exec` on hundreds of hosts
+should not pay for the planner, the lab and the report at start-up. Errors are caught only
+here, at the edge, and mapped to the exit codes listed in nodeswap.errors.
 """
 
 from __future__ import annotations

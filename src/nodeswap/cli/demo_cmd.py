@@ -11,7 +11,8 @@ import typer
 from nodeswap.demo import DEMO_STATE_DIR, run_demo, succeeded
 from nodeswap.errors import EXIT_FAILED
 
-from .run_cmd import view
+from .options import JsonOpt, VerboseOpt
+from .render import view
 
 Opt = typer.Option
 
@@ -27,9 +28,8 @@ def register(app: typer.Typer) -> None:
                              ] = DEMO_STATE_DIR,
         out: Annotated[Path, Opt("--out", help="Where the plan and the reports go.")
                        ] = Path("out/demo"),
-        json_out: Annotated[bool, Opt("--json", help="JSON events, one per line.")] = False,
-        verbose: Annotated[bool, Opt("--verbose", "-v", help="Show every command's output "
-                                     "(the report has it anyway).")] = False,
+        json_out: JsonOpt = False,
+        verbose: VerboseOpt = False,
     ) -> None:
         """A whole proxy upgrade (R2-R37) in the lab, with the code of a real run: lab up,
         discover, plan, apply with every gate approved, report, lab down (needs root)."""

@@ -21,6 +21,8 @@ from nodeswap.checks import haproxy, rcfiles, textfile, validate
 from nodeswap.checks.findings import AddressMap, Difference, has_unexpected, report_json
 from nodeswap.errors import EXIT_FAILED, InputError, Problem
 
+from .options import JsonOpt
+
 diff_app = typer.Typer(
     name="diff",
     help="Compare a config file of the old node with the new node's (R27 haproxy.cfg, "
@@ -72,7 +74,6 @@ AddressMapOpt = Annotated[
         metavar="OLD=NEW",
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON report instead.")]
 
 
 def read_text(path: Path) -> str:

@@ -1,10 +1,8 @@
 """`nodeswap exec GROUP -- COMMAND`: a command on a node group, in parallel, structured.
 
-The successor of /pitrix/upgrade/exec_nodes.sh: groups as it names them (all, a role, vm,
-phy, a node name, a comma list), resolved from the zone's settings files on firstbox (read as
-discover reads them, nodeswap.live.discover.read_zone), or from a lab's lab.json for a plain-hosts
-lab; or the hosts of a hosts file (nodeswap.zone.hostsfile). Every host at once (bounded by
---forks), each host printed as it finishes, then a summary. Exit 0 only if every host ran the
+Thin: parse GROUP and the remote command (everything after ``--``), run the job
+(nodeswap.live.exec: groups as exec_nodes.sh names them, or a hosts file's hosts), print each
+host as it finishes, then a summary (or one JSON object). Exit 0 only if every host ran the
 command with status 0.
 """
 
@@ -13,29 +11,31 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer.core import TyperCommand
 
 from nodeswap.errors import EXIT_FAILED, EXIT_OK, InputError, Problem
+from nodeswap.live.exec import ExecResult, Job, exec_job, read_hosts_file
 from nodeswap.live.reach import Reach, make_reach
-from nodeswap.plan.model import Target
 from nodeswap.run.events import HostDone, host_block
 from nodeswap.shell import cmd
-from nodeswap.transport.fanout import run_on_hosts, summary
-from nodeswap.transport.ssh import SshConnector
-from nodeswap.zone.hostsfile import HostEntry, parse_hosts
+
+from .options import (
+    DirectOpt,
+    FirstboxOpt,
+    IdentityOpt,
+    JsonOpt,
+    JumpOpt,
+    KnownHostsOpt,
+    LabOpt,
+    UserOpt,
+)
 
 if TYPE_CHECKING:
     from typer import _click as click
-
-    from nodeswap.zone.inventory import Zone
-
-HOSTS_FILE_MAX = 16 * 1024 * 1024  # bytes; a hosts file is a list of addresses, not a disk
 
 HELP = """Run COMMAND on a node group in parallel; exit 0 only if every host exited 0.
 
@@ -69,125 +69,29 @@ unreachable; 2 invalid input (nothing run).
 """
 
 
-def resolve_from_zone(zone: Zone, group: str, direct: bool) -> list[Target]:
-    """exec_nodes.sh's groups over the zone's settings files (read from firstbox)."""
-    from nodeswap.zone.groups import resolve_targets  # noqa: PLC0415 (only exec on a zone pays)
-
-    names = resolve_targets(zone, group)
-    return [Target(n, zone.node(n).address, n, via_firstbox=not direct) for n in names]
+def show_host(done: HostDone) -> None:
+    """One host's block, printed as it finishes."""
+    sys.stdout.write(host_block(done))
+    sys.stdout.flush()
 
 
-def resolve_from_lab(data: dict[str, Any], group: str) -> list[Target]:
-    """exec_nodes.sh's groups over lab.json's hosts (a plain-hosts lab has no settings)."""
-    hosts: dict[str, dict[str, Any]] = {
-        k: v for k, v in data["hosts"].items() if v.get("kind") != "firstbox"
-    }
-    out: set[str] = set()
-    problems = []
-    for name in (g.strip() for g in group.split(",") if g.strip()):
-        if name == "all":
-            members = set(hosts)
-        elif name in ("vm", "phy"):
-            members = {k for k, v in hosts.items() if (v.get("kind") == "vm") == (name == "vm")}
-        else:
-            members = {k for k, v in hosts.items() if name in str(v.get("role", "")).split(",")}
-            members |= {name} if name in hosts else set()
-        if not members and name not in ("vm", "phy"):
-            problems.append(Problem(f"unknown node or group {name!r}", key="GROUP"))
-        out |= members
-    if problems:
-        raise InputError(problems)
-    fb = data.get("firstbox")
-    return [Target(k, hosts[k]["address"], k, via_firstbox=bool(fb)) for k in sorted(out)]
+def show_result(result: ExecResult, json_out: bool) -> None:
+    """The JSON object, or the summary line after the hosts' blocks."""
+    if json_out:
+        sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+        return
+    counts = result.counts
+    sys.stdout.write(
+        f"-- {len(result.results)} hosts in {result.took:.2f}s: ok {counts['ok']}, failed "
+        f"{counts['failed']}, unreachable {counts['unreachable']}\n"
+    )
 
 
-def read_hosts_file(path: Path) -> list[HostEntry]:
-    """The hosts file's entries; InputError naming the file (and line) for anything wrong."""
-    try:
-        with path.open("rb") as f:
-            data = f.read(HOSTS_FILE_MAX + 1)
-    except OSError as exc:
-        raise InputError([Problem(f"cannot read: {exc.strerror or exc}", file=str(path))]) \
-            from exc
-    if len(data) > HOSTS_FILE_MAX:
-        raise InputError([Problem(f"larger than {HOSTS_FILE_MAX} bytes: not a hosts file",
-                                  file=str(path))])  # fmt: skip
-    return parse_hosts(data, str(path))
-
-
-@dataclass(frozen=True)
-class Job:
-    group: str | None
-    hosts: tuple[HostEntry, ...] | None  # from --hosts-file, instead of a group
-    command: str
-    forks: int = 64
-    timeout: float = 600.0
-    json_out: bool = False
-
-
-async def resolve(
-    reach: Reach, job: Job, connector: SshConnector
-) -> tuple[list[Target], dict[str, str | None]]:
-    """The job's targets, and each target's node name by target name (None: unknown)."""
-    if job.hosts is not None:
-        via = reach.ssh.jump is not None
-        targets = [Target(e.text, e.host, e.host, via_firstbox=via) for e in job.hosts]
-        return targets, {t.name: _lab_name(reach.lab, t.address) for t in targets}
-    if reach.lab is not None and not reach.lab.get("firstbox"):
-        targets = resolve_from_lab(reach.lab, job.group or "")
-    elif reach.firstbox is not None:
-        from nodeswap.live.discover import read_zone  # noqa: PLC0415 (only exec on a zone pays)
-
-        zone = await read_zone(connector, reach.firstbox)
-        targets = resolve_from_zone(zone, job.group or "", reach.ssh.jump is None)
-    else:
-        raise InputError([Problem("GROUP needs --firstbox or --lab (or use --hosts-file)",
-                                  key="GROUP")])  # fmt: skip
-    return targets, {t.name: t.name for t in targets}
-
-
-def _lab_name(lab: dict[str, Any] | None, host: str) -> str | None:
-    """The lab's name for a hosts file's host (an address or a name), None if not the lab's."""
-    hosts: dict[str, Any] = (lab or {}).get("hosts", {})
-    if host in hosts:
-        return host
-    return next((k for k, v in sorted(hosts.items()) if v.get("address") == host), None)
-
-
-async def exec_async(reach: Reach, job: Job) -> int:
-    """Resolve the hosts, run the job's command on them, print; returns the exit code."""
-    started = time.monotonic()
-    logins = {(e.text, e.host): (e.user, e.port) for e in job.hosts or ()}
-    connector = SshConnector(reach.ssh, logins=logins)
-    try:
-        targets, nodes = await resolve(reach, job, connector)
-
-        def show(done: HostDone) -> None:
-            sys.stdout.write(host_block(replace(done, host=nodes.get(done.host) or done.host)))
-            sys.stdout.flush()
-
-        results = await run_on_hosts(targets, job.command, connector, forks=job.forks,
-                                     timeout=job.timeout,
-                                     on_result=None if job.json_out else show)  # fmt: skip
-    finally:
-        await connector.close()
-    counts = summary(results)
-    if job.json_out:
-        body = {
-            "hosts": {r.host: {"exit_status": r.exit_status, "stdout": r.stdout,
-                               "stderr": r.stderr, "error": r.error,
-                               "node": nodes.get(r.host), "address": r.address}
-                      for r in results},
-            "summary": counts,
-        }  # fmt: skip
-        sys.stdout.write(json.dumps(body, ensure_ascii=False) + "\n")
-    else:
-        took = time.monotonic() - started
-        sys.stdout.write(
-            f"-- {len(results)} hosts in {took:.2f}s: ok {counts['ok']}, failed "
-            f"{counts['failed']}, unreachable {counts['unreachable']}\n"
-        )
-    return EXIT_OK if counts["ok"] == len(results) else EXIT_FAILED
+async def exec_and_show(reach: Reach, job: Job, json_out: bool) -> int:
+    """Run the job, print as hosts finish (not with --json), then the whole; the exit code."""
+    result = await exec_job(reach, job, on_result=None if json_out else show_host)
+    show_result(result, json_out)
+    return EXIT_OK if result.ok else EXIT_FAILED
 
 
 def remote_command(words: list[str] | None, before: list[str]) -> str:
@@ -246,25 +150,22 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         group: Annotated[list[str] | None, typer.Argument(
             metavar="GROUP", show_default=False,
-            help="node group (all, proxy, vm, phy, a name, a comma list); none with "
-                 "--hosts-file. COMMAND: everything after --")] = None,
-        firstbox: Annotated[str | None, Opt("--firstbox", help="[USER@]ADDRESS")] = None,
-        lab: Annotated[Path | None, Opt("--lab", help="a lab's state folder (lab.json)")] = None,
+            help="Node group (all, proxy, vm, phy, a name, a comma list); none with "
+                 "--hosts-file. COMMAND: everything after --.")] = None,
+        firstbox: FirstboxOpt = None,
+        lab: LabOpt = None,
         hosts_file: Annotated[Path | None, Opt(
-            "--hosts-file", help="one [USER@]HOST[:PORT] per line; replaces GROUP")] = None,
-        forks: Annotated[int, Opt("--forks", min=1, help="hosts at once")] = 64,
-        user: Annotated[str | None, Opt("--user", help="login name (default root)")] = None,
-        identity_file: Annotated[list[Path] | None, Opt(
-            "--identity-file", "-i", help="private key (repeatable)")] = None,
-        known_hosts: Annotated[Path | None, Opt(
-            "--known-hosts", help="known_hosts file (host keys are always checked)")] = None,
-        direct: Annotated[bool, Opt(
-            "--direct", help="connect to each host directly, not via firstbox")] = False,
-        jump: Annotated[str | None, Opt(
-            "--jump", help="[USER@]HOST of a bastion in front of firstbox")] = None,
-        timeout: Annotated[float, Opt("--timeout", help="seconds per command")] = 600.0,
-        connect_timeout: Annotated[float, Opt("--connect-timeout", help="seconds")] = 10.0,
-        json_out: Annotated[bool, Opt("--json", help="print one JSON object")] = False,
+            "--hosts-file", help="One [USER@]HOST[:PORT] per line; replaces GROUP.")] = None,
+        forks: Annotated[int, Opt("--forks", min=1, help="Hosts at once.")] = 64,
+        user: UserOpt = None,
+        identity_file: IdentityOpt = None,
+        known_hosts: KnownHostsOpt = None,
+        direct: DirectOpt = False,
+        jump: JumpOpt = None,
+        timeout: Annotated[float, Opt("--timeout", help="Seconds per command.")] = 600.0,
+        connect_timeout: Annotated[float, Opt(
+            "--connect-timeout", help="Seconds to connect to a host.")] = 10.0,
+        json_out: JsonOpt = False,
     ) -> None:
         before = list(group or ())
         command = remote_command(ctx.meta.get(_REMOTE), before)
@@ -274,5 +175,5 @@ def register(app: typer.Typer) -> None:
                            identity_file=identity_file or [], known_hosts=known_hosts,
                            direct=direct, connect_timeout=connect_timeout,
                            jump=jump)  # fmt: skip
-        job = Job(name, hosts, command, forks, timeout, json_out)
-        raise typer.Exit(asyncio.run(exec_async(reach, job)))
+        job = Job(name, hosts, command, forks, timeout)
+        raise typer.Exit(asyncio.run(exec_and_show(reach, job, json_out)))

@@ -13,6 +13,8 @@ from nodeswap.errors import InputError, LabError
 from nodeswap.lab import DEFAULT_STATE_DIR, Lab
 from nodeswap.lab.faults import KINDS as FAULT_KINDS
 
+from .options import JsonOpt
+
 lab_app = typer.Typer(
     help="A simulated Pitrix zone of real OpenSSH hosts on 127.0.0.0/8 (needs root).",
     no_args_is_help=True,
@@ -62,8 +64,7 @@ def down(state_dir: Path = STATE_DIR) -> None:
 
 
 @lab_app.command("status")
-def status(state_dir: Path = STATE_DIR,
-           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def status(state_dir: Path = STATE_DIR, as_json: JsonOpt = False) -> None:
     """Say whether the lab runs, and list its hosts."""
     lab = Lab(state_dir)
     st = lab.status()

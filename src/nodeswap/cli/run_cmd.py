@@ -12,8 +12,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +23,7 @@ from nodeswap.errors import InputError, Problem
 from nodeswap.live.reach import make_reach
 from nodeswap.plan import planfile
 from nodeswap.run import journal as J
-from nodeswap.run.events import NORMAL, QUIET, VERBOSE, EventSink, JsonView, PlainView, RichView
+from nodeswap.run.events import QUIET, EventSink, RichView
 from nodeswap.run.execute import DEFAULT_LOCK_PATH, Approver
 from nodeswap.run.gates import Gate
 from nodeswap.run.hints import Hints, commands_in
@@ -32,40 +32,34 @@ from nodeswap.run.runs import (
     STATUS_EXIT,
     drive,
     effective_state,
-    find_run,
-    journals,
     live,
     next_lines,
     read_plan,
     refuse_other_zone_for_run,
     run_summary,
     start,
-    state_dir_for,
     status_text,
 )
+from nodeswap.run.statedir import find_run, journals, state_dir_for
+
+from .options import (
+    DirectOpt,
+    FirstboxOpt,
+    IdentityOpt,
+    JsonOpt,
+    JumpOpt,
+    KnownHostsOpt,
+    LabOpt,
+    LockPathOpt,
+    QuietOpt,
+    StateOpt,
+    UserOpt,
+    VerboseOpt,
+    level_of,
+)
+from .render import view
 
 Opt = typer.Option
-STATE_OPT = Opt("--state-dir", help="journal folder (default /var/lib/nodeswap as root)")
-
-
-@contextmanager
-def view(json_out: bool, *, show_output: bool = True, level: int | None = None
-         ) -> Iterator[EventSink]:  # fmt: skip
-    """JSON lines, rich on a terminal, else plain lines (``level``: QUIET, NORMAL, VERBOSE;
-    by default VERBOSE when ``show_output``)."""
-    if json_out:
-        yield JsonView()
-    elif sys.stdout.isatty():
-        with RichView(show_output=show_output, level=level) as rich:
-            yield rich
-    else:
-        yield PlainView(show_output=show_output, level=level)
-
-
-def level_of(verbose: bool, quiet: bool) -> int:
-    if verbose and quiet:
-        raise InputError([Problem("give -v or -q, not both", key="--quiet")])
-    return VERBOSE if verbose else QUIET if quiet else NORMAL
 
 
 def _paused(events: EventSink) -> AbstractContextManager[None]:
@@ -164,16 +158,13 @@ def run_and_finish(journal: Journal, run_id: str, opts: dict[str, Any], *, actio
             finish(journal, run_id, hints, json_out=json_out, level=level)
 
 
-LAB_OPT = Opt("--lab", help="a lab's state folder (its journal is LAB/nodeswap)")
 APPROVE_OPT = Opt("--approve", metavar="GATE",
-                  help="approve this gate (a step id, e.g. r30-settings-proxy1); repeatable")
-YES_OPT = Opt("--yes", "-y", help="approve every gate whose checks pass when run again there")
-VERBOSE_OPT = Opt("--verbose", "-v", help="also show every command's output")
-QUIET_OPT = Opt("--quiet", "-q", help="show only gates and errors")
-JSON_OPT = Opt("--json", help="JSON events, one per line")
+                  help="Approve this gate (a step id, e.g. r30-settings-proxy1); repeatable.")
+YES_OPT = Opt("--yes", "-y", help="Approve every gate whose checks pass when run again there.")
+BREAK_LOCK_OPT = Opt("--break-lock", help="Break another run's zone lock.")
 ACCEPT_OPT = Opt("--accept-zone-change",
-                 help="go on although the zone changed since the run last recorded it in ways "
-                      "it does not explain (recorded with who and when; look first)")
+                 help="Go on although the zone changed since the run last recorded it in ways "
+                      "it does not explain (recorded with who and when; look first).")
 
 
 STATUS_HELP = """Where a run stands (every step's state) and the next move; no RUN: list runs.
@@ -187,10 +178,6 @@ Exit status of `status RUN`:
   5  interrupted (Ctrl-C, SIGTERM, a kill, a lost machine): resume RUN
 Without RUN: 0 (the list, newest first; --json for scripts).
 """
-FIRSTBOX_RUN_OPT = Opt("--firstbox", metavar="[USER@]ADDRESS",
-                       help="the zone's firstbox: its state folder holds the run")
-KNOWN_HOSTS_HELP = ("a known_hosts file merged into nodeswap's own one for this firstbox (its "
-                    "keys win for the hosts it names); must exist")
 
 
 def register(app: typer.Typer) -> None:
@@ -198,35 +185,33 @@ def register(app: typer.Typer) -> None:
     @app.command("apply")
     def apply(  # noqa: PLR0917 (typer maps parameters to options)
         plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")],
-        lab: Annotated[Path | None, Opt("--lab", help="a lab's state folder")] = None,
-        firstbox: Annotated[str | None, Opt("--firstbox", help="[USER@]ADDRESS")] = None,
-        local: Annotated[bool, Opt("--local", help="run every step on this machine (only a "
-                                   "plan made for it: no zone, meta.transport \"local\")")
+        lab: LabOpt = None,
+        firstbox: FirstboxOpt = None,
+        local: Annotated[bool, Opt("--local", help="Run every step on this machine (only a "
+                                   "plan made for it: no zone, meta.transport \"local\").")
                          ] = False,
         expect: Annotated[str | None, Opt(
-            "--expect", metavar="DIGEST", help="refuse any plan but this one (its sha256, as "
-            "`nodeswap plan` and `show` print it)")] = None,
-        user: Annotated[str | None, Opt("--user", help="login on the zone's hosts")] = None,
-        identity_file: Annotated[list[Path] | None, Opt(
-            "--identity-file", "-i", metavar="FILE", help="ssh private key; repeatable")] = None,
-        known_hosts: Annotated[Path | None, Opt("--known-hosts", metavar="FILE",
-                                                help=KNOWN_HOSTS_HELP)] = None,
-        direct: Annotated[bool, Opt("--direct", help="not via firstbox")] = False,
-        jump: Annotated[str | None, Opt("--jump", help="[USER@]HOST of a bastion in front of "
-                                        "firstbox")] = None,
-        state_dir: Annotated[Path | None, STATE_OPT] = None,
-        zone: Annotated[str | None, Opt("--zone", help="journal name (default: plan's)")] = None,
-        lock_path: Annotated[str, Opt("--lock-path", help="on firstbox")] = DEFAULT_LOCK_PATH,
+            "--expect", metavar="DIGEST", help="Refuse any plan but this one (its sha256, as "
+            "`nodeswap plan` and `show` print it).")] = None,
+        user: UserOpt = None,
+        identity_file: IdentityOpt = None,
+        known_hosts: KnownHostsOpt = None,
+        direct: DirectOpt = False,
+        jump: JumpOpt = None,
+        state_dir: StateOpt = None,
+        zone: Annotated[str | None, Opt("--zone", help="The journal's name (default: the "
+                                        "plan's zone).")] = None,
+        lock_path: LockPathOpt = DEFAULT_LOCK_PATH,
         yes: Annotated[bool, YES_OPT] = False,
         approve: Annotated[list[str] | None, APPROVE_OPT] = None,
-        break_lock: Annotated[bool, Opt("--break-lock", help="break another run's lock")] = False,
+        break_lock: Annotated[bool, BREAK_LOCK_OPT] = False,
         offline_plan: Annotated[bool, Opt(
-            "--offline-plan", help="apply a plan made offline (--settings-dir) after comparing "
+            "--offline-plan", help="Apply a plan made offline (--settings-dir) after comparing "
             "it with the live zone (settings, installer version, components; R9 MACs and R16 "
-            "temporary addresses checked again)")] = False,
-        verbose: Annotated[bool, VERBOSE_OPT] = False,
-        quiet: Annotated[bool, QUIET_OPT] = False,
-        json_out: Annotated[bool, JSON_OPT] = False,
+            "temporary addresses checked again).")] = False,
+        verbose: VerboseOpt = False,
+        quiet: QuietOpt = False,
+        json_out: JsonOpt = False,
     ) -> None:
         """Run PLAN.json exactly as written (R6-R37); stops at gates and failures; resumable.
 
@@ -283,18 +268,18 @@ def register(app: typer.Typer) -> None:
     @app.command("resume")
     def resume(  # noqa: PLR0917
         run_id: Annotated[str, typer.Argument(metavar="RUN")],
-        state_dir: Annotated[Path | None, STATE_OPT] = None,
-        lab: Annotated[Path | None, LAB_OPT] = None,
-        firstbox: Annotated[str | None, FIRSTBOX_RUN_OPT] = None,
+        state_dir: StateOpt = None,
+        lab: LabOpt = None,
+        firstbox: FirstboxOpt = None,
         yes: Annotated[bool, YES_OPT] = False,
         approve: Annotated[list[str] | None, APPROVE_OPT] = None,
-        break_lock: Annotated[bool, Opt("--break-lock", help="break another run's lock")] = False,
+        break_lock: Annotated[bool, BREAK_LOCK_OPT] = False,
         rerun_unchecked: Annotated[bool, Opt(
-            "--rerun-unchecked", help="re-run an interrupted step that has no check")] = False,
+            "--rerun-unchecked", help="Re-run an interrupted step that has no check.")] = False,
         accept_zone_change: Annotated[bool, ACCEPT_OPT] = False,
-        verbose: Annotated[bool, VERBOSE_OPT] = False,
-        quiet: Annotated[bool, QUIET_OPT] = False,
-        json_out: Annotated[bool, JSON_OPT] = False,
+        verbose: VerboseOpt = False,
+        quiet: QuietOpt = False,
+        json_out: JsonOpt = False,
     ) -> None:
         """Continue a run that stopped (failure, gate, Ctrl-C, kill): checks, then goes on.
 
@@ -318,15 +303,15 @@ def register(app: typer.Typer) -> None:
     @app.command("rollback")
     def rollback(  # noqa: PLR0917
         run_id: Annotated[str, typer.Argument(metavar="RUN")],
-        state_dir: Annotated[Path | None, STATE_OPT] = None,
-        lab: Annotated[Path | None, LAB_OPT] = None,
-        firstbox: Annotated[str | None, FIRSTBOX_RUN_OPT] = None,
-        yes: Annotated[bool, Opt("--yes", "-y", help="do not ask for confirmation")] = False,
-        break_lock: Annotated[bool, Opt("--break-lock", help="break another run's lock")] = False,
+        state_dir: StateOpt = None,
+        lab: LabOpt = None,
+        firstbox: FirstboxOpt = None,
+        yes: Annotated[bool, Opt("--yes", "-y", help="Do not ask for confirmation.")] = False,
+        break_lock: Annotated[bool, BREAK_LOCK_OPT] = False,
         accept_zone_change: Annotated[bool, ACCEPT_OPT] = False,
-        verbose: Annotated[bool, VERBOSE_OPT] = False,
-        quiet: Annotated[bool, QUIET_OPT] = False,
-        json_out: Annotated[bool, JSON_OPT] = False,
+        verbose: VerboseOpt = False,
+        quiet: QuietOpt = False,
+        json_out: JsonOpt = False,
     ) -> None:
         """Undo what run RUN did, last step first (each step's undo command).
 
@@ -350,11 +335,10 @@ def register(app: typer.Typer) -> None:
     @app.command("status", help=STATUS_HELP)
     def status(
         run_id: Annotated[str | None, typer.Argument(metavar="[RUN]")] = None,
-        state_dir: Annotated[Path | None, STATE_OPT] = None,
-        lab: Annotated[Path | None, LAB_OPT] = None,
-        firstbox: Annotated[str | None, FIRSTBOX_RUN_OPT] = None,
-        json_out: Annotated[bool, Opt("--json", help="one JSON object (the list: an array)")
-                            ] = False,
+        state_dir: StateOpt = None,
+        lab: LabOpt = None,
+        firstbox: FirstboxOpt = None,
+        json_out: JsonOpt = False,
     ) -> None:
         folder = state_dir_for(state_dir, lab, firstbox)
         hints = hints_of(lab, state_dir, firstbox)

@@ -1,7 +1,7 @@
 """`nodeswap show PLAN.json`: a saved plan, as `plan` showed it when it was made (or JSON).
 
 Thin: read the plan file (refused with exit 2 when it is not a nodeswap plan), render it with
-the plan command's own view, so what a reviewer reads is what `apply` will run.
+the plan's own view (nodeswap.cli.render), so what a reviewer reads is what `apply` will run.
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ from rich.console import Console
 
 from nodeswap.run.runs import read_plan
 
-from .plan_cmd import plan_json, render
+from .options import JsonOpt
+from .render import plan_console, plan_json, render
 
 
 def register(app: typer.Typer) -> None:
     @app.command("show")
     def show(
         plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")],
-        as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+        as_json: JsonOpt = False,
     ) -> None:
         """Show a saved plan: nodes, settings diffs, every step with its rule, host, exact
         command and gates, warnings, and the plan's sha256 (what `apply` records).
@@ -36,6 +37,5 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(plan_json(plan), indent=2))
             return
-        console = Console()
-        render(plan, console if console.is_terminal else Console(width=160))
-        console.print(f"plan sha256 {plan.fingerprint()}", soft_wrap=True)
+        render(plan, plan_console())
+        Console().print(f"plan sha256 {plan.fingerprint()}", soft_wrap=True)

@@ -20,11 +20,11 @@ import typer
 from nodeswap.errors import InputError, Problem
 from nodeswap.live.reach import make_reach
 from nodeswap.live.zonecheck import write_label
-from nodeswap.run.runs import KNOWN_HOSTS, own_known_hosts, state_dir_for
+from nodeswap.run.statedir import KNOWN_HOSTS, own_known_hosts, state_dir_for
 from nodeswap.transport.hostkey import key_line, key_name, scan_key
 from nodeswap.zone.knownhosts import with_key
 
-from .discover_cmd import IdentityOpt, JumpOpt, KnownHostsOpt, StateOpt, UserOpt
+from .options import FirstboxOpt, IdentityOpt, JumpOpt, KnownHostsOpt, StateOpt, UserOpt
 
 Opt = typer.Option
 
@@ -44,8 +44,7 @@ def known_keys(text: str, host: str) -> list[str]:
 def register(app: typer.Typer) -> None:
     @app.command("trust")
     def trust(  # noqa: PLR0917 (typer maps parameters to options)
-        firstbox: Annotated[str | None, Opt("--firstbox", help="[USER@]ADDRESS of firstbox.")
-                            ] = None,
+        firstbox: FirstboxOpt = None,
         jump: JumpOpt = None,
         user: UserOpt = None,
         identity_file: IdentityOpt = None,

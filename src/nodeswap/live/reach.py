@@ -1,19 +1,25 @@
 """How to reach a zone: firstbox's address, the login, keys, known_hosts, jump or direct.
 
-From ``--lab DIR`` (a lab's lab.json) or ``--firstbox [USER@]ADDR`` and the ssh options. Stored
-with a run (``to_dict``) so that resume and rollback need only the run id.
+From ``--lab DIR`` (a lab's lab.json) or ``--firstbox [USER@]ADDR`` and the ssh options
+(``make_reach``; ``reach_of`` also checks host keys against nodeswap's own known_hosts, as
+discover, plan and apply do). Stored with a run (``to_dict``) so that resume and rollback
+need only the run id. ``using_zone`` runs some work with one connector to the zone.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from nodeswap.errors import InputError, Problem
 from nodeswap.plan.model import Target
-from nodeswap.transport.ssh import SshConfig
+from nodeswap.run.statedir import own_known_hosts, state_dir_for
+from nodeswap.transport.ssh import SshConfig, SshConnector
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -117,3 +123,35 @@ def make_reach(
                     jump=None if direct else fb, connect_timeout=connect_timeout,
                     bastion=bastion, bastion_user=bastion_user)  # fmt: skip
     return Reach(ssh, fb, data, given_known_hosts=str(known_hosts) if known_hosts else None)
+
+
+def reach_of(lab: Path | None, firstbox: str | None, user: str | None, *,
+             identity_file: list[Path] | None, known_hosts: Path | None,
+             direct: bool, state_dir: Path | None = None,
+             jump: str | None = None) -> Reach:  # fmt: skip
+    """Where the zone is and how to log in; host keys are checked against nodeswap's own
+    known_hosts in the zone's state folder (seeded from the lab's or the operator's file the
+    first time, --known-hosts merged in whenever given; apply keeps it up to date after a
+    switch), as apply checks them."""
+    if lab is None and firstbox is None:
+        raise InputError([Problem("say where the zone is: --firstbox [USER@]ADDR or --lab DIR",
+                                  key="--firstbox")])
+    reach = make_reach(lab=lab, firstbox=firstbox, user=user,
+                       identity_file=identity_file or [], known_hosts=known_hosts,
+                       direct=direct, connect_timeout=10.0, jump=jump)
+    own = own_known_hosts(state_dir_for(state_dir, lab, firstbox), reach.ssh.known_hosts,
+                          given=reach.given_known_hosts)
+    return replace(reach, ssh=replace(reach.ssh, known_hosts=own))
+
+
+async def using_zone(reach: Reach, work: Callable[[SshConnector, Target], Awaitable[T]]) -> T:
+    """Run ``work`` with one connector to the zone and its firstbox (closed after); the
+    caller runs it in its one event loop."""
+    fb = reach.firstbox
+    if fb is None:
+        raise InputError([Problem("this lab has no firstbox (a plain-hosts lab)", key="--lab")])
+    connector = SshConnector(reach.ssh)
+    try:
+        return await work(connector, fb)
+    finally:
+        await connector.close()

@@ -1,6 +1,6 @@
-"""Runs of a plan: where their journal lives, how they start, and driving them (apply,
-resume, rollback) through the executor. Library code shared by the CLI and the demo: it never
-prints (events go to the EventSink) and never asks (the approver is passed in).
+"""Runs of a plan: how they start (their journal: nodeswap.run.statedir), and driving them
+(apply, resume, rollback) through the executor. Library code shared by the CLI and the demo:
+it never prints (events go to the EventSink) and never asks (the approver is passed in).
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ from nodeswap.run.events import EventSink
 from nodeswap.run.execute import DEFAULT_LOCK_PATH, Approver, Executor, operator_name
 from nodeswap.run.hints import Hints
 from nodeswap.run.interrupt import cancel_on_signals
-from nodeswap.run.journal import Journal, default_state_dir, journal_path
+from nodeswap.run.journal import Journal, journal_path
+from nodeswap.run.statedir import firstbox_folder, own_known_hosts
 from nodeswap.transport.base import Connector
 from nodeswap.transport.local import LocalConnector
 from nodeswap.transport.ssh import SshConnector
-from nodeswap.zone.knownhosts import merged, with_key, without_host
+from nodeswap.zone.knownhosts import with_key, without_host
 
 
 def read_plan(path: Path) -> Plan:
@@ -41,100 +42,10 @@ def read_plan(path: Path) -> Plan:
     return planfile.read(path)
 
 
-KNOWN_HOSTS = "known_hosts"
-
-
-def own_known_hosts(state_dir: Path, source: str | None, *, given: str | None = None) -> str:
-    """nodeswap's own known_hosts for the zone: ``STATE/known_hosts`` (one state folder per
-    firstbox). Seeded from ``source`` (the lab's file, else the operator's ~/.ssh/known_hosts)
-    when it does not exist yet; after that nodeswap trusts only its own file (`nodeswap trust`
-    adds firstbox's key, apply the keys it pinned after a switch). ``given`` (--known-hosts,
-    as the operator gave it on this command line) is merged in every time: for each host it
-    names, its keys replace nodeswap's."""
-    own = state_dir / KNOWN_HOSTS
-    if not own.exists():
-        src = Path(source) if source else Path.home() / ".ssh" / "known_hosts"
-        text = src.read_text() if src.is_file() else ""
-        own.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        own.touch(mode=0o600)
-        own.write_text(text)
-    if given is not None:
-        try:
-            extra = Path(given).read_text()
-        except OSError as exc:
-            raise InputError([Problem(f"cannot read --known-hosts: {exc}", file=given,
-                                      key="--known-hosts")]) from exc
-        text = own.read_text()
-        new = merged(text, extra)
-        if new != text:
-            own.write_text(new)
-    return str(own)
-
-
-def journals(state_dir: Path) -> list[Path]:
-    """The journals in ``state_dir`` and in its per-firstbox folders (the default state
-    folder holds one folder per firstbox)."""
-    return sorted(state_dir.glob("*.journal.sqlite")) + \
-        sorted(state_dir.glob("*/*.journal.sqlite"))
-
-
-def find_run(state_dir: Path, run_id: str) -> Journal:
-    """The journal (of whichever zone: this folder's, or one of its per-firstbox folders')
-    that holds ``run_id``."""
-    for path in journals(state_dir):
-        j = Journal.open(path)
-        if any(r.id == run_id for r in j.runs()):
-            return j
-        j.close()
-    raise InputError([Problem(f"no run {run_id!r} in any journal under {state_dir}",
-                              key="RUN")])  # fmt: skip
-
-
-def unfinished_runs(state_dir: Path, firstbox: str) -> list[tuple[Journal, str]]:
-    """The runs on ``firstbox``'s zone recorded in the journals under ``state_dir`` that
-    began (a step was attempted) and neither finished nor were rolled back: a zone they left
-    half-applied must not be planned again as it is (issue 14). Newest first; the caller
-    closes the journals."""
-    found: list[tuple[float, Journal, str]] = []
-    for path in journals(state_dir):
-        j = Journal.open(path)
-        mine = [r for r in j.runs()
-                if r.state not in (J.RUN_DONE, J.RUN_ROLLED_BACK)
-                and r.connection.get("mode") == "ssh"
-                and (r.connection.get("firstbox") or [None, None])[1] == firstbox
-                and j.attempts(r.id)]  # fmt: skip
-        found += [(r.started, j, r.id) for r in mine]
-        if not mine:
-            j.close()
-    return [(j, rid) for _, j, rid in sorted(found, key=lambda f: -f[0])]
-
-
 def make_connector(conn: dict[str, Any], journal: Journal, run_id: str) -> Connector:
     if conn.get("mode") == "local":
         return LocalConnector()
     return SshConnector(Reach.from_dict(conn).ssh, keys=journal, run_id=run_id)
-
-
-def state_dir_for(state_dir: Path | None, lab: Path | None = None,
-                  firstbox: str | None = None) -> Path:  # fmt: skip
-    """Where the state of a zone lives (journal, known_hosts, pins, logs): --state-dir, else
-    the lab's own (``LAB/nodeswap``: a rehearsal's state lives and dies with its lab), else
-    one folder per firstbox in the default state folder (``DEFAULT/ADDRESS``, labelled with
-    the zone ids in its zone.json), else (no zone named: status, resume) the default state
-    folder itself, whose per-firstbox folders ``find_run`` searches."""
-    if state_dir is not None:
-        return state_dir
-    if lab is not None:
-        return lab / "nodeswap"
-    if firstbox is not None:
-        return default_state_dir() / firstbox_folder(firstbox)
-    return default_state_dir()
-
-
-def firstbox_folder(firstbox: str) -> str:
-    """The per-firstbox folder name: firstbox's address ([USER@] dropped), made file-safe."""
-    addr = firstbox.rpartition("@")[2]
-    return "".join(c if c.isalnum() or c in "-_.:" else "_" for c in addr) or "firstbox"
 
 
 def journal_name(plan: Plan, reach: Reach | None) -> str:
