@@ -79,3 +79,10 @@ def test_bad_mac_is_named() -> None:
     text = GOOD.replace("eip_temp_address: 2.2.2.2", "mgmt_mac: 00:16:3E:00:00:01")
     with pytest.raises(SpecError, match=r"up\.yaml:4: key nodes\.proxy0\.mgmt_mac"):
         Spec.from_yaml(text, path="up.yaml")
+
+
+@pytest.mark.parametrize("text", ["'[key]':\n", "role: proxy\n'[key]': 1\n"])
+def test_a_key_named_like_pydantics_key_marker_is_an_unknown_key(text: str) -> None:
+    """Found by make fuzz: a top-level key '[key]' was taken for pydantic's marker (IndexError)."""
+    with pytest.raises(SpecError, match=r"unknown key '\[key\]'"):
+        Spec.from_yaml(text, "upgrade.yaml")

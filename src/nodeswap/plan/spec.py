@@ -142,7 +142,8 @@ class Spec(BaseModel):
 
 
 def _problem(err: Any, root: yaml.Node | None, path: str) -> Problem:
-    loc: Sequence[str | int] = [p for p in err["loc"] if p != "[key]"]  # a mapping's key
+    raw = list(err["loc"])  # pydantic ends a mapping key's own error with a "[key]" marker;
+    loc: Sequence[str | int] = raw[:-1] if len(raw) > 1 and raw[-1] == "[key]" else raw
     key = ".".join(shown(str(p)) for p in loc)
     value = err.get("input")
     if err["type"] == "extra_forbidden":
