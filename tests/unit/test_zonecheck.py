@@ -96,7 +96,7 @@ def test_the_zone_round_trips_and_older_plans_keep_their_fingerprint() -> None:
     assert Plan.from_dict(old).fingerprint() == replace(plan, zone=None).fingerprint()
 
 
-@pytest.mark.parametrize("fmt", [2, 0, None, "1"])
+@pytest.mark.parametrize("fmt", [3, 0, None, "2"])
 def test_a_plan_of_an_unknown_format_is_refused(tmp_path: Path, fmt: object) -> None:
     data = live_plan().to_dict()
     data["format"] = fmt
@@ -105,6 +105,19 @@ def test_a_plan_of_an_unknown_format_is_refused(tmp_path: Path, fmt: object) -> 
     with pytest.raises(PlanFileError) as err:
         read_plan(path)
     assert err.value.exit_code == EXIT_INPUT and "plan format" in str(err.value)
+
+
+def test_a_format_1_plan_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    """Format 1 kept what steers apply in ``meta``: such a plan is made again, not guessed at."""
+    data = live_plan().to_dict()
+    data["format"] = 1
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(PlanFileError) as err:
+        read_plan(path)
+    assert err.value.exit_code == EXIT_INPUT
+    assert "plan format 1 was written by an older nodeswap" in str(err.value)
+    assert "make the plan again with `nodeswap plan`" in str(err.value)
 
 
 def test_offline_plan_with_firstbox_is_refused_before_any_connection(

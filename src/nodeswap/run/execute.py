@@ -590,7 +590,7 @@ class Executor:
     def _refuse_past_no_return(plan: Plan, done: list[str]) -> None:
         """A plan may name a phase after which rollback is no longer possible (R37 archives
         the old VMs): then say what manual restore is possible instead, and change nothing."""
-        phase = plan.meta.get("irreversible_phase")
+        phase = plan.irreversible_phase
         if not phase:
             return
         past = [sid for sid in done
@@ -599,7 +599,7 @@ class Executor:
             raise ZoneError(
                 f"rollback is not possible any more: the {phase} phase has begun "
                 f"({', '.join(past)}). Nothing was changed.\n"
-                + plan.meta.get("manual_restore", ""))
+                + plan.manual_restore)
 
     async def _undo(self, run_id: str, plan: Plan, step: Step, pos: int) -> None:
         target = plan.targets[step.undo_target or step.target]
@@ -629,8 +629,7 @@ class Executor:
     # --- the zone lock on firstbox ----------------------------------------------------------
 
     def _firstbox(self, plan: Plan) -> Target | None:
-        name = plan.meta.get("firstbox", "firstbox")
-        return plan.targets.get(name)
+        return plan.firstbox
 
     async def _lock(self, plan: Plan, run_id: str) -> None:
         """Take the zone lock on firstbox (a file created with O_EXCL via ``set -C``)."""

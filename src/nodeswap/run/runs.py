@@ -139,9 +139,9 @@ def firstbox_folder(firstbox: str) -> str:
 
 def journal_name(plan: Plan, reach: Reach | None) -> str:
     """The journal's (and the runs') zone name: the zone id(s) the plan names, else the
-    firstbox address; a hand-made plan may name it in meta["zone"]; local runs: "local"."""
-    if plan.meta.get("zone"):
-        return plan.meta["zone"]
+    firstbox address; a plan may name it (``journal_zone``); local runs: "local"."""
+    if plan.journal_zone:
+        return plan.journal_zone
     if plan.zone is not None and plan.zone.zone_ids:
         return "+".join(plan.zone.zone_ids)
     if reach is not None and reach.firstbox is not None:
@@ -227,7 +227,7 @@ async def _admit(plan: Plan, reach: Reach | None, conn: dict[str, Any], run_id: 
     connector: Connector = LocalConnector() if reach is None \
         else SshConnector(Reach.from_dict(conn).ssh)
     try:
-        target = plan.targets.get(plan.meta.get("firstbox", "firstbox"))
+        target = plan.firstbox
         locked = None
         if lock_path is not None and target is not None:
             t = await connector.transport(target)
