@@ -23,10 +23,9 @@ from nodeswap.report.core import RunRecords, build_report, render_html, render_m
 from nodeswap.report.privatefile import write_private
 from nodeswap.run import journal as J
 from nodeswap.run.events import EventSink
-from nodeswap.run.execute import Executor
+from nodeswap.run.execute import operator_name
 from nodeswap.run.journal import Journal, journal_path
 from nodeswap.run.runs import drive, journal_name, own_known_hosts
-from nodeswap.transport.local import LocalConnector
 from nodeswap.transport.ssh import SshConnector
 
 DEMO_STATE_DIR = DEFAULT_STATE_ROOT / "demo"
@@ -113,7 +112,7 @@ def _start(plan: Plan, reach: Reach, state: Path) -> tuple[Journal, str]:
     conn = {"mode": "ssh", **reach.to_dict(),
             "known_hosts": own_known_hosts(state, reach.ssh.known_hosts)}
     journal = Journal.open(journal_path(state, zone))
-    run_id = Executor(journal, LocalConnector()).start(plan, zone=zone, connection=conn)
+    run_id = journal.create_run(plan, operator=operator_name(), zone=zone, connection=conn)
     return journal, run_id
 
 

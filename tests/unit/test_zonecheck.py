@@ -52,6 +52,11 @@ def no_connections(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return tried
 
 
+def started(plan: Plan, **kw: Any) -> tuple[Journal, str]:
+    """``runs.start`` in its own event loop (the CLI's is the command's one loop)."""
+    return asyncio.run(start(plan, **kw))
+
+
 def offline_plan() -> Plan:
     return build_plan(make_zone("novg"), make_spec(seed=1), today="20261127")
 
@@ -124,7 +129,7 @@ def test_offline_plan_with_firstbox_is_refused_before_any_connection(
         tmp_path: Path, no_connections: list[Any]) -> None:  # fmt: skip
     reach = make_reach(lab=None, firstbox="root@10.16.100.2")
     with pytest.raises(InputError) as err:
-        start(offline_plan(), reach=reach, state_dir=tmp_path / "state", plan_name="p.json")
+        started(offline_plan(), reach=reach, state_dir=tmp_path / "state", plan_name="p.json")
     msg = str(err.value)
     assert "p.json was made offline" in msg and "--firstbox 10.16.100.2" in msg
     assert no_connections == []
@@ -137,8 +142,8 @@ def test_offline_plan_with_a_lab_is_refused_before_any_connection(
         tmp_path: Path, no_connections: list[Any]) -> None:  # fmt: skip
     lab = write_lab(tmp_path / "lab", "127.16.100.2", "zz1a")
     with pytest.raises(InputError, match="made offline"):
-        start(offline_plan(), reach=make_reach(lab=lab, firstbox=None),
-              state_dir=lab / "nodeswap")
+        started(offline_plan(), reach=make_reach(lab=lab, firstbox=None),
+                state_dir=lab / "nodeswap")
     assert no_connections == [] and only_refusal_logged(lab / "nodeswap")
 
 
@@ -147,7 +152,7 @@ def test_another_firstbox_is_refused_naming_both(tmp_path: Path,
     lab = write_lab(tmp_path / "lab", "127.17.100.2", "zz1a")
     plan = live_plan("127.16.100.2")
     with pytest.raises(InputError) as err:
-        start(plan, reach=make_reach(lab=lab, firstbox=None), state_dir=lab / "nodeswap")
+        started(plan, reach=make_reach(lab=lab, firstbox=None), state_dir=lab / "nodeswap")
     msg = str(err.value)
     assert "made on firstbox 127.16.100.2" in msg and "is firstbox 127.17.100.2" in msg
     assert no_connections == [] and only_refusal_logged(lab / "nodeswap")
@@ -156,8 +161,8 @@ def test_another_firstbox_is_refused_naming_both(tmp_path: Path,
 def test_another_zone_id_is_refused_naming_both(tmp_path: Path) -> None:
     lab = write_lab(tmp_path / "lab", "127.16.100.2", "pek3b")
     with pytest.raises(InputError) as err:
-        start(live_plan("127.16.100.2", ("pek3a",)), reach=make_reach(lab=lab, firstbox=None),
-              state_dir=lab / "nodeswap")
+        started(live_plan("127.16.100.2", ("pek3a",)), reach=make_reach(lab=lab, firstbox=None),
+                state_dir=lab / "nodeswap")
     assert "is for zone pek3a" in str(err.value) and "is zone pek3b" in str(err.value)
 
 
@@ -165,8 +170,8 @@ def test_the_state_folders_label_gives_the_zone_id_of_a_firstbox(tmp_path: Path)
     state = tmp_path / "state"
     write_label(state, "10.16.100.2", ("other",))
     with pytest.raises(InputError, match="is zone other"):
-        start(live_plan(), reach=make_reach(lab=None, firstbox="10.16.100.2"),
-              state_dir=state)
+        started(live_plan(), reach=make_reach(lab=None, firstbox="10.16.100.2"),
+                state_dir=state)
 
 
 @pytest.mark.parametrize(("zone", "given", "problem"), [
@@ -249,7 +254,7 @@ def test_the_guard_sees_connections(tmp_path: Path, no_connections: list[Any]) -
     (and only it) for its host key, which the fixture stops (at a loopback address)."""
     reach = make_reach(lab=None, firstbox="root@127.0.0.9")
     with pytest.raises(AssertionError, match="a connection was attempted"):
-        start(live_plan("127.0.0.9"), reach=reach, state_dir=tmp_path / "state")
+        started(live_plan("127.0.0.9"), reach=reach, state_dir=tmp_path / "state")
     assert len(no_connections) == 1 and "127.0.0.9" in repr(no_connections[0])
     assert not list((tmp_path / "state").glob("*.journal.sqlite"))
 
@@ -263,7 +268,7 @@ def test_resume_refuses_a_run_of_another_firstbox_before_any_connection(
     run_id = j.create_run(live_plan(), operator="t", zone="zz1a",
                           connection={"mode": "ssh", **reach.to_dict()})
     with pytest.raises(InputError) as err:
-        refuse_other_zone_for_run(j, run_id, firstbox="root@127.0.0.9")
+        asyncio.run(refuse_other_zone_for_run(j, run_id, firstbox="root@127.0.0.9"))
     assert "started on firstbox 10.16.100.2" in str(err.value)
     assert "--firstbox root@127.0.0.9 is firstbox 127.0.0.9" in str(err.value)
     assert no_connections == []

@@ -149,24 +149,6 @@ def journal_name(plan: Plan, reach: Reach | None) -> str:
     return "local"
 
 
-def check_zone_unchanged(reach: Reach, plan: Plan, *, offline_plan: bool = False) -> None:
-    """Refuse a live plan whose zone changed since it was made (settings, version, variables);
-    with ``offline_plan``, an offline plan whose zone is not the one it was made from (R9 and
-    R16 checked again live)."""
-    fb = reach.firstbox
-    if fb is None:
-        return
-
-    async def check() -> None:
-        connector = SshConnector(reach.ssh)
-        try:
-            await _zone_checks(connector, fb, plan, offline_plan=offline_plan)
-        finally:
-            await connector.close()
-
-    asyncio.run(check())
-
-
 async def _zone_checks(connector: Connector, fb: Target, plan: Plan, *,
                        offline_plan: bool) -> None:  # fmt: skip
     if plan.zone is not None and plan.zone.offline and offline_plan:
@@ -179,10 +161,10 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
-def start(plan: Plan, *, reach: Reach | None, state_dir: Path, zone: str | None = None,
-          lock_path: str | None = DEFAULT_LOCK_PATH, plan_name: str = "the plan",
-          offline_plan: bool = False, break_lock: bool = False,
-          notice: Callable[[str], None] | None = None) -> tuple[Journal, str]:  # fmt: skip
+async def start(plan: Plan, *, reach: Reach | None, state_dir: Path, zone: str | None = None,
+                lock_path: str | None = DEFAULT_LOCK_PATH, plan_name: str = "the plan",
+                offline_plan: bool = False, break_lock: bool = False,
+                notice: Callable[[str], None] | None = None) -> tuple[Journal, str]:
     """Record a new run of ``plan`` (reach None: every step on this machine), holding the zone
     lock for it.
 
@@ -193,18 +175,20 @@ def start(plan: Plan, *, reach: Reach | None, state_dir: Path, zone: str | None 
     offline plan (refused unless ``offline_plan``: then compared with the live zone, R9 and
     R16 checked again). A refusal records no run: it is logged in ``STATE/refusals.log`` and
     the lock released. The state folder is labelled with the zone (zone.json). The executor
-    driving the run in this process finds the lock its own (``Lock.is_this_process``)."""
+    driving the run in this process finds the lock its own (``Lock.is_this_process``).
+    Awaited in the command's one event loop, before ``drive`` in the same loop."""
     run_id = new_run_id()
     try:
         if reach is None:
             conn: dict[str, Any] = {"mode": "local"}
         else:
-            refuse_other_zone(plan, reach, state_dir, name=plan_name, offline_plan=offline_plan)
+            await refuse_other_zone(plan, reach, state_dir, name=plan_name,
+                                    offline_plan=offline_plan)
             conn = {"mode": "ssh", **reach.to_dict()}
             conn["known_hosts"] = own_known_hosts(state_dir, reach.ssh.known_hosts,
                                                   given=reach.given_known_hosts)
-        asyncio.run(_admit(plan, reach, conn, run_id, lock_path=lock_path,
-                           offline_plan=offline_plan, break_lock=break_lock, notice=notice))
+        await _admit(plan, reach, conn, run_id, lock_path=lock_path,
+                     offline_plan=offline_plan, break_lock=break_lock, notice=notice)
     except NodeswapError as exc:
         log_refusal(state_dir, plan_name, str(exc))
         raise
@@ -245,8 +229,8 @@ async def _admit(plan: Plan, reach: Reach | None, conn: dict[str, Any], run_id: 
         await connector.close()
 
 
-def refuse_other_zone_for_run(journal: Journal, run_id: str, *, lab: Path | None = None,
-                              firstbox: str | None = None) -> None:  # fmt: skip
+async def refuse_other_zone_for_run(journal: Journal, run_id: str, *, lab: Path | None = None,
+                                    firstbox: str | None = None) -> None:
     """Resume's guard: the stored run's plan must be of the zone given now (--lab /
     --firstbox, when given) and of the zone the run was started on, whose firstbox must
     still present the plan's host key (exit 2 otherwise; nothing else contacted)."""
@@ -264,7 +248,7 @@ def refuse_other_zone_for_run(journal: Journal, run_id: str, *, lab: Path | None
                 f"run {run_id} was started on firstbox {was}, but "
                 f"{'--lab ' + str(lab) if lab is not None else '--firstbox ' + str(firstbox)} "
                 f"is firstbox {now}", key="--firstbox")])  # fmt: skip
-    refuse_other_zone(run.plan(), reach, journal.path.parent, name=f"run {run_id}")
+    await refuse_other_zone(run.plan(), reach, journal.path.parent, name=f"run {run_id}")
 
 
 async def drive(journal: Journal, run_id: str, options: dict[str, Any], events: EventSink, *,
