@@ -25,7 +25,7 @@ from nodeswap.run import journal as J
 from nodeswap.run.events import EventSink
 from nodeswap.run.execute import operator_name
 from nodeswap.run.journal import Journal, journal_path
-from nodeswap.run.runs import drive, journal_name, own_known_hosts
+from nodeswap.run.runs import DriveOptions, drive, journal_name, own_known_hosts
 from nodeswap.transport.ssh import SshConnector
 
 DEMO_STATE_DIR = DEFAULT_STATE_ROOT / "demo"
@@ -93,7 +93,7 @@ async def _upgrade(
     journal, run_id = _start(plan, reach, state_dir / "nodeswap")
     say(f"apply run {run_id} (every gate approved: --yes)")
     try:
-        await drive(journal, run_id, {"yes": True}, events, action="apply",
+        await drive(journal, run_id, DriveOptions(), events, action="apply",
                     approver=lambda step: True)
     except NodeswapError as exc:
         say(f"the run stopped: {exc}")

@@ -37,7 +37,7 @@ from nodeswap.run import journal as J
 from nodeswap.run.events import Event, EventSink, StepEnded, StepStarted, discard
 from nodeswap.run.gates import Gate
 from nodeswap.run.journal import Journal
-from nodeswap.run.runs import drive, start
+from nodeswap.run.runs import DriveOptions, drive, start
 from nodeswap.transport.ssh import SshConnector
 
 STATE_ROOT = Path("/var/lib/nodeswap-lab")
@@ -118,7 +118,7 @@ class Zone:
             if self.journal is None:
                 self.journal, self.run_id = await start(plan, reach=self.reach,
                                                         state_dir=self.lab.dir / "nodeswap")
-            await drive(self.journal, self.run_id, {"yes": False}, events or discard,
+            await drive(self.journal, self.run_id, DriveOptions(), events or discard,
                         action=action, approver=ok)
 
         try:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -31,6 +31,7 @@ from nodeswap.run.hints import Hints, commands_in
 from nodeswap.run.journal import Journal
 from nodeswap.run.runs import (
     STATUS_EXIT,
+    DriveOptions,
     drive,
     effective_state,
     find_run,
@@ -153,7 +154,7 @@ def finish(journal: Journal, run_id: str, hints: Hints, *, json_out: bool, level
         typer.echo(hints.next("report", run_id, "--html", f"report-{run_id}.html"))
 
 
-def run_and_finish(begin: Callable[[], Awaitable[tuple[Journal, str]]], opts: dict[str, Any],
+def run_and_finish(begin: Callable[[], Awaitable[tuple[Journal, str]]], opts: DriveOptions,
                    *, action: str, json_out: bool, level: int, hints: Hints, yes: bool = False,
                    approve: Sequence[str] = ()) -> None:  # fmt: skip
     """One event loop for the whole command: ``begin`` (start's refusals and lock, or
@@ -286,7 +287,7 @@ def register(app: typer.Typer) -> None:
                         plan_name=str(plan_file), offline_plan=offline_plan,
                         break_lock=break_lock,
                         notice=lambda text: typer.echo(f"nodeswap: {text}", err=True))
-        run_and_finish(begin, {"yes": yes, "break_lock": False},
+        run_and_finish(begin, DriveOptions(),
                        action="apply", json_out=json_out, level=level,
                        hints=hints_of(lab, state_dir, firstbox), yes=yes, approve=approve or ())
 
@@ -324,8 +325,8 @@ def register(app: typer.Typer) -> None:
             await refuse_other_zone_for_run(journal, run_id, lab=lab, firstbox=firstbox)
             return journal, run_id
 
-        opts = {"yes": yes, "break_lock": break_lock, "rerun_unchecked": rerun_unchecked,
-                "accept_zone_change": accept_zone_change}
+        opts = DriveOptions(break_lock=break_lock, rerun_unchecked=rerun_unchecked,
+                            accept_zone_change=accept_zone_change)
         run_and_finish(begin, opts, action="resume", json_out=json_out, level=level,
                        hints=hints_of(lab, state_dir, firstbox), yes=yes, approve=approve or ())
 
@@ -357,7 +358,7 @@ def register(app: typer.Typer) -> None:
         if not yes:
             confirm_rollback(journal, run_id, hints,
                              *(("--accept-zone-change",) if accept_zone_change else ()))
-        opts = {"break_lock": break_lock, "accept_zone_change": accept_zone_change}
+        opts = DriveOptions(break_lock=break_lock, accept_zone_change=accept_zone_change)
 
         async def begin() -> tuple[Journal, str]:
             return journal, run_id

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -251,7 +252,17 @@ async def refuse_other_zone_for_run(journal: Journal, run_id: str, *, lab: Path 
     await refuse_other_zone(run.plan(), reach, journal.path.parent, name=f"run {run_id}")
 
 
-async def drive(journal: Journal, run_id: str, options: dict[str, Any], events: EventSink, *,
+@dataclass(frozen=True)
+class DriveOptions:
+    """What the operator allowed this apply, resume or rollback (gates are the approver's:
+    --yes and --approve build it)."""
+
+    break_lock: bool = False  # --break-lock: take over another run's zone lock
+    rerun_unchecked: bool = False  # --rerun-unchecked: re-run a cut step that has no check
+    accept_zone_change: bool = False  # --accept-zone-change: go on past unexplained changes
+
+
+async def drive(journal: Journal, run_id: str, options: DriveOptions, events: EventSink, *,
                 action: str, approver: Approver | None = None,
                 hints: Hints | None = None) -> None:  # fmt: skip
     """Apply (or resume, or roll back) run ``run_id`` to its end, a gate or a failure.
@@ -289,7 +300,7 @@ def interrupted(journal: Journal, run_id: str, action: str, how: str, hints: Hin
             f" {journal.run(run_id).state}. To go on:\n{hints.next(verb, run_id)}")
 
 
-async def _drive(journal: Journal, run_id: str, options: dict[str, Any], events: EventSink, *,
+async def _drive(journal: Journal, run_id: str, options: DriveOptions, events: EventSink, *,
                  action: str, approver: Approver | None = None,
                  hints: Hints | None = None) -> None:  # fmt: skip
     conn = journal.run(run_id).connection
@@ -299,8 +310,8 @@ async def _drive(journal: Journal, run_id: str, options: dict[str, Any], events:
         journal, connector, events=events,
         approver=approver,
         lock_path=conn.get("lock_path", DEFAULT_LOCK_PATH),
-        break_lock=options.get("break_lock", False),
-        rerun_unchecked=options.get("rerun_unchecked", False),
+        break_lock=options.break_lock,
+        rerun_unchecked=options.rerun_unchecked,
         hints=hints, zone_mark=marks.after,
     )  # fmt: skip
     try:
@@ -308,7 +319,7 @@ async def _drive(journal: Journal, run_id: str, options: dict[str, Any], events:
             await marks.start(run_id)
         else:  # before anything runs: the zone must be as this run left it, or explained
             await marks.recheck(run_id, action=action, operator=operator_name(), hints=hints,
-                                accept=options.get("accept_zone_change", False))
+                                accept=options.accept_zone_change)
         if action == "rollback":
             await ex.rollback(run_id)
         else:
