@@ -23,8 +23,8 @@ from nodeswap.report.core import RunRecords, build_report, render_html, render_m
 from nodeswap.report.privatefile import write_private
 from nodeswap.run import journal as J
 from nodeswap.run.events import EventSink
-from nodeswap.run.execute import operator_name
 from nodeswap.run.journal import Journal, journal_path
+from nodeswap.run.lock import operator_name
 from nodeswap.run.runs import DriveOptions, drive, journal_name, own_known_hosts
 from nodeswap.transport.ssh import SshConnector
 

@@ -36,8 +36,8 @@ from nodeswap.plan import planfile
 from nodeswap.plan.build import build_plan
 from nodeswap.plan.model import Plan, Target
 from nodeswap.plan.spec import Spec
-from nodeswap.run.execute import DEFAULT_LOCK_PATH
 from nodeswap.run.hints import PREFIX, Hints
+from nodeswap.run.lock import DEFAULT_LOCK_PATH
 from nodeswap.run.runs import effective_state, next_lines, state_dir_for, unfinished_runs
 from nodeswap.transport.redact import Redactor
 from nodeswap.transport.ssh import SshConnector

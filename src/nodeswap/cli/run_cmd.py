@@ -25,10 +25,11 @@ from nodeswap.live.reach import make_reach
 from nodeswap.plan import planfile
 from nodeswap.run import journal as J
 from nodeswap.run.events import NORMAL, QUIET, VERBOSE, EventSink, JsonView, PlainView, RichView
-from nodeswap.run.execute import DEFAULT_LOCK_PATH, Approver
+from nodeswap.run.execute import Approver
 from nodeswap.run.gates import Gate
 from nodeswap.run.hints import Hints, commands_in
 from nodeswap.run.journal import Journal
+from nodeswap.run.lock import DEFAULT_LOCK_PATH
 from nodeswap.run.runs import (
     STATUS_EXIT,
     DriveOptions,

@@ -15,19 +15,13 @@ It owns no connection policy: a Connector hands it one transport per target.
 from __future__ import annotations
 
 import asyncio
-import getpass
 import inspect
-import json
-import os
-import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from nodeswap.errors import (
     BugError,
-    LockHeld,
     NodeswapError,
     StepFailed,
     StoppedAtGate,
@@ -52,7 +46,8 @@ from nodeswap.run.gates import Gate, GateCheck, file_diff, group_findings, reche
 from nodeswap.run.hints import Hints
 from nodeswap.run.interrupt import cause
 from nodeswap.run.journal import Journal, OutputRecorder
-from nodeswap.shell import chain, cmd
+from nodeswap.run.lock import DEFAULT_LOCK_PATH, LOCK_TIMEOUT, ZoneLock, operator_name
+from nodeswap.shell import cmd
 from nodeswap.transport.base import Connector, Result, Transport
 from nodeswap.transport.redact import Redactor, Secret
 
@@ -65,10 +60,6 @@ Approver = Callable[[Gate], "bool | Awaitable[bool]"]
 # Called after a step (kind "run") or its undo ("undo") succeeded, before it is marked done:
 # records the zone's fingerprint where the step may have changed it (nodeswap.live.worldcheck).
 ZoneMark = Callable[[str, Plan, Step, str], Awaitable[None]]
-
-DEFAULT_LOCK_PATH = "/var/lib/nodeswap/zone.lock"
-LOCK_TIMEOUT = 30.0
-
 
 def default_analyzer(
     kind: str, output: str, reference: str | None, options: Mapping[str, str]
@@ -120,66 +111,6 @@ def _may_share(step: Step) -> bool:
     return not (step.side_effect or step.gate or step.disconnects or step.waits)
 
 
-def operator_name() -> str:
-    return f"{getpass.getuser()}@{socket.gethostname()}"
-
-
-@dataclass(frozen=True)
-class Lock:
-    """The zone lock's content on firstbox."""
-
-    run_id: str
-    operator: str
-    client_host: str
-    pid: int
-    since: float
-
-    def to_line(self) -> str:
-        return json.dumps(self.__dict__, sort_keys=True)
-
-    @classmethod
-    def from_text(cls, text: str) -> Lock | None:
-        try:
-            d = json.loads(text.strip().splitlines()[0])
-            return cls(str(d["run_id"]), str(d["operator"]), str(d["client_host"]),
-                       int(d["pid"]), float(d["since"]))  # fmt: skip
-        except (ValueError, KeyError, IndexError, TypeError):
-            return None
-
-    def is_this_process(self, run_id: str) -> bool:
-        """True when this very process took the lock for ``run_id`` (``runs.start`` takes it
-        before the run is recorded; ``execute`` then goes on under it)."""
-        return (self.run_id == run_id and self.client_host == socket.gethostname()
-                and self.pid == os.getpid())
-
-    def is_stale_here(self) -> bool:
-        """True when the lock was taken on this machine by a process that is gone."""
-        if self.client_host != socket.gethostname():
-            return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
-
-
-def take_lock_command(path: str, mine: Lock) -> str:
-    """Create the lock file with O_EXCL (``set -C``); when it exists, print it and exit 3."""
-    write = cmd("printf", "%s\n", mine.to_line())
-    return chain(
-        cmd("mkdir", "-p", os.path.dirname(path) or "/"),
-        f"{{ (set -C; {write} > {cmd(path)}) 2>/dev/null"
-        f" || {{ {cmd('cat', path)}; exit 3; }}; }}",
-    )
-
-
-def release_lock_command(path: str, run_id: str) -> str:
-    """Remove the lock file when (and only when) it names ``run_id``."""
-    return f"grep -qF {cmd(run_id)} {cmd(path)} && {cmd('rm', '-f', path)}"
-
-
 class Executor:
     """Runs and rolls back the runs of one zone's journal."""
 
@@ -206,10 +137,8 @@ class Executor:
         self._approve = approver
         self._analyze = analyzer
         self._redact = Redactor.of(secrets)
-        self._lock_path = lock_path
-        self._break_lock = break_lock
+        self._zone_lock = ZoneLock(connector, lock_path, events=events, break_lock=break_lock)
         self._rerun_unchecked = rerun_unchecked
-        self._lock_target: Target | None = None
 
     # --- runs -------------------------------------------------------------------------------
 
@@ -229,7 +158,7 @@ class Executor:
             raise BugError(f"run {run_id}: stored plan does not match its fingerprint")
         self._emit(RunStarted(run_id, len(plan.steps), resumed, run.plan_fingerprint))
         try:
-            await self._lock(plan, run_id)
+            await self._zone_lock.take(plan, run_id, run.operator)
         except NodeswapError as exc:  # refused (zone locked) or firstbox unreachable
             if run.state == J.RUN_RUNNING and not self.journal.attempts(run_id):
                 # a run just recorded that never began: not a ghost "running" run
@@ -250,7 +179,7 @@ class Executor:
             self._stopped(run_id, J.RUN_FAILED, str(exc))
             raise
         finally:
-            await self._unlock(run_id)
+            await self._zone_lock.release(run_id)
         self.journal.set_run_state(run_id, J.RUN_DONE)
         self._emit(RunEnded(run_id, J.RUN_DONE))
 
@@ -410,7 +339,7 @@ class Executor:
     async def _fence_notes(self, plan: Plan) -> list[str]:
         """R20 at every gate: update, build or exec jobs nodeswap did not start running on
         firstbox, and cron entries that push pitrix-hosts (nodeswap.live.fence)."""
-        fb = self._firstbox(plan)
+        fb = plan.firstbox
         if fb is None:
             return []
         try:
@@ -560,7 +489,7 @@ class Executor:
         ]  # fmt: skip
         self._refuse_past_no_return(plan, [s.step_id for s in todo])
         self._emit(RunStarted(run_id, len(todo), resumed=True))
-        await self._lock(plan, run_id)
+        await self._zone_lock.take(plan, run_id, run.operator)
         try:
             for srec in reversed(todo):
                 await self._undo(run_id, plan, plan.step(srec.step_id), srec.position)
@@ -572,7 +501,7 @@ class Executor:
             self._stopped(run_id, J.RUN_ROLLBACK_FAILED, str(exc))
             raise
         finally:
-            await self._unlock(run_id)
+            await self._zone_lock.release(run_id)
         self._forget_pins(run_id)
         self._stopped(run_id, J.RUN_ROLLED_BACK, f"{len(todo)} steps considered")
 
@@ -625,72 +554,3 @@ class Executor:
             await self._zone_mark(run_id, plan, step, "undo")
         self.journal.set_step_state(run_id, step.id, J.UNDONE)
         self._emit(StepEnded(run_id, step.id, target.name, J.UNDONE, 0, time.monotonic() - started))
-
-    # --- the zone lock on firstbox ----------------------------------------------------------
-
-    def _firstbox(self, plan: Plan) -> Target | None:
-        return plan.firstbox
-
-    async def _lock(self, plan: Plan, run_id: str) -> None:
-        """Take the zone lock on firstbox (a file created with O_EXCL via ``set -C``)."""
-        target = self._firstbox(plan)
-        if self._lock_path is None or target is None:
-            return
-        run = self.journal.run(run_id)
-        mine = Lock(run_id, run.operator, socket.gethostname(), os.getpid(), time.time())
-        t = await self._conn.transport(target)
-        path = self._lock_path
-        res = await t.run(take_lock_command(path, mine), timeout=LOCK_TIMEOUT)
-        if res.exit_status == 0:
-            self._lock_target = target
-            return
-        held = Lock.from_text(res.stdout)
-        if res.exit_status != 3:
-            raise TransportError(f"cannot take the lock {path} on {target.name}: {res.tail()}")
-        if held is not None and held.is_this_process(run_id):
-            self._lock_target = target  # runs.start took it for this run, in this process
-            return
-        reclaim = held is not None and held.run_id == run_id and held.is_stale_here()
-        if not (self._break_lock or reclaim):
-            raise LockHeld(self._lock_message(path, target, held, res.stdout))
-        why = (
-            "broken on request (--break-lock)"
-            if self._break_lock
-            else "reclaimed: same run, its process is gone"
-        )
-        self._emit(
-            Notice(f"lock {path} on {target.name} held by {res.stdout.strip()!r}: {why}", run_id)
-        )
-        await t.run(cmd("rm", "-f", path), timeout=LOCK_TIMEOUT)
-        self._break_lock = False
-        await self._lock(plan, run_id)
-
-    @staticmethod
-    def _lock_message(path: str, target: Target, held: Lock | None, raw: str) -> str:
-        if held is None:
-            return (
-                f"zone locked: {path} on {target.name} holds {raw.strip()!r};"
-                " if no run is active, use --break-lock"
-            )
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(held.since))
-        stale = (
-            " It looks STALE (that process is gone)."
-            if held.is_stale_here()
-            else " It may be stale if that process is gone."
-        )
-        return (
-            f"zone locked by run {held.run_id} of {held.operator} (pid {held.pid} on "
-            f"{held.client_host}, since {since}), lock file {path} on {target.name}.{stale} "
-            f"Break it only if no run is active: --break-lock"
-        )
-
-    async def _unlock(self, run_id: str) -> None:
-        target, self._lock_target = self._lock_target, None
-        if target is None or self._lock_path is None:
-            return
-        try:
-            t = await self._conn.transport(target)
-            path = self._lock_path
-            await t.run(release_lock_command(path, run_id), timeout=LOCK_TIMEOUT)
-        except TransportError as exc:
-            self._emit(Notice(f"could not release the lock on {target.name}: {exc}", run_id))
