@@ -25,7 +25,6 @@ from nodeswap.live.reach import make_reach
 from nodeswap.plan import planfile
 from nodeswap.run import journal as J
 from nodeswap.run.events import NORMAL, QUIET, VERBOSE, EventSink, JsonView, PlainView, RichView
-from nodeswap.run.execute import Approver
 from nodeswap.run.gates import Gate
 from nodeswap.run.hints import Hints, commands_in
 from nodeswap.run.journal import Journal
@@ -46,6 +45,7 @@ from nodeswap.run.runs import (
     state_dir_for,
     status_text,
 )
+from nodeswap.run.steps import Approver
 
 Opt = typer.Option
 STATE_OPT = Opt("--state-dir", help="journal folder (default /var/lib/nodeswap as root)")

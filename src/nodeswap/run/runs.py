@@ -26,11 +26,12 @@ from nodeswap.plan import planfile
 from nodeswap.plan.model import Plan, Target
 from nodeswap.run import journal as J
 from nodeswap.run.events import EventSink
-from nodeswap.run.execute import Approver, Executor
+from nodeswap.run.execute import Executor
 from nodeswap.run.hints import Hints
 from nodeswap.run.interrupt import cancel_on_signals
 from nodeswap.run.journal import Journal, default_state_dir, journal_path
 from nodeswap.run.lock import DEFAULT_LOCK_PATH, operator_name
+from nodeswap.run.steps import Approver
 from nodeswap.transport.base import Connector
 from nodeswap.transport.local import LocalConnector
 from nodeswap.transport.ssh import SshConnector
