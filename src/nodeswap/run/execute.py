@@ -41,6 +41,7 @@ from nodeswap.run.hints import Hints
 from nodeswap.run.interrupt import cause
 from nodeswap.run.journal import Journal
 from nodeswap.run.lock import DEFAULT_LOCK_PATH, ZoneLock, operator_name
+from nodeswap.run.schema import RETIRED_BY_ROLLBACK
 from nodeswap.run.steps import (
     Analyzer,
     Approver,
@@ -184,7 +185,7 @@ class Executor:
         """Every undo ran, so the hosts this run created (the only ones it pins) are gone:
         retire its pins (kept, with time and reason, for the report and later messages). A
         rollback that stops midway retires none: its VMs may still be there."""
-        retired = self.journal.retire_pins(run_id, J.RETIRED_BY_ROLLBACK.format(run_id=run_id))
+        retired = self.journal.retire_pins(run_id, RETIRED_BY_ROLLBACK.format(run_id=run_id))
         if retired:
             names = ", ".join(sorted({p.key_id for p in retired}))
             self._emit(Notice(f"forgot the host keys this run pinned ({names}): its rollback "
