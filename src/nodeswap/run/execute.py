@@ -37,13 +37,13 @@ from nodeswap.run.events import (
     StepStarted,
     discard,
 )
+from nodeswap.run.gateview import Analyzer
 from nodeswap.run.hints import Hints
 from nodeswap.run.interrupt import cause
 from nodeswap.run.journal import Journal
 from nodeswap.run.lock import DEFAULT_LOCK_PATH, ZoneLock, operator_name
 from nodeswap.run.schema import RETIRED_BY_ROLLBACK
 from nodeswap.run.steps import (
-    Analyzer,
     Approver,
     StepRunner,
     ZoneMark,
