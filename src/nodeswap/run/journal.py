@@ -195,12 +195,90 @@ _LIVE_KEY = (
 )
 
 
-class Journal:
-    """The journal of one zone. Open with ``Journal.open(path)``; every method commits."""
+class _Store:
+    """A journal file's connection and its transactions (every write commits)."""
 
     def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self._db = db
         self.path = path
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+
+class PinStore(_Store):
+    """The host keys pinned per (run, key_id): pinned on first sight, retired by rollback."""
+
+    def pin_key(self, key_id: str, public_key: str, address: str, run_id: str | None) -> None:
+        """Pin ``public_key`` for ``key_id`` in run ``run_id`` (first sight wins; re-pinning
+        the same key is a no-op, a different key is a bug: the transport must have refused
+        it). Another run's pins of the same key_id are not looked at: pins belong to a run."""
+        with self._tx() as db:
+            row = db.execute(_LIVE_KEY, (key_id, run_id)).fetchone()
+            if row is not None:
+                if row[0] != public_key:
+                    raise BugError(f"key_id {key_id!r} is already pinned to another key in run "
+                                   f"{run_id}")  # fmt: skip
+                return
+            db.execute(
+                "INSERT INTO pinned_keys(key_id, public_key, first_address, run_id, pinned)"
+                " VALUES(?,?,?,?,?)",
+                (key_id, public_key, address, run_id, time.time()),
+            )
+
+    def pinned_key(self, key_id: str, run_id: str | None) -> str | None:
+        """The key run ``run_id`` pinned for ``key_id`` and still holds (not retired)."""
+        row = self._db.execute(_LIVE_KEY, (key_id, run_id)).fetchone()
+        return None if row is None else str(row[0])
+
+    def pinned_keys(self, run_id: str | None, *, retired: bool = False) -> dict[str, str]:
+        """key_id -> key of run ``run_id``'s live pins; ``retired``: its retired ones too
+        (the latest pin of each key_id wins)."""
+        return {p.key_id: p.public_key for p in self.pins(run_id=run_id, any_run=False)
+                if retired or p.retired is None}  # fmt: skip
+
+    def pins(
+        self, key_id: str | None = None, *, run_id: str | None = None, any_run: bool = True
+    ) -> list[PinRecord]:
+        """Every pin ever made, live and retired, oldest first: of ``key_id`` (None: all),
+        of every run (``any_run``) or of run ``run_id`` only (None: pinned outside a run)."""
+        sql = (
+            "SELECT p.key_id, p.public_key, p.first_address, p.run_id, p.pinned, p.retired,"
+            " p.retired_reason, r.state FROM pinned_keys p LEFT JOIN runs r ON r.id = p.run_id"
+            " WHERE 1=1"
+        )
+        args: list[str | None] = []
+        if key_id is not None:
+            sql += " AND p.key_id=?"
+            args.append(key_id)
+        if not any_run:
+            sql += " AND p.run_id IS ?"
+            args.append(run_id)
+        rows = self._db.execute(sql + " ORDER BY p.pinned, p.id", args)
+        return [PinRecord(*r) for r in rows]
+
+    def retire_pins(self, run_id: str, reason: str) -> list[PinRecord]:
+        """Retire every live pin of run ``run_id`` (its VMs are gone: ``reason`` says how);
+        returns them, retired. The rows stay."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "UPDATE pinned_keys SET retired=?, retired_reason=? WHERE run_id=?"
+                " AND retired IS NULL",
+                (now, reason, run_id),
+            )
+        return [p for p in self.pins(run_id=run_id, any_run=False) if p.retired == now]
+
+
+class Journal(PinStore):
+    """The journal of one zone. Open with ``Journal.open(path)``; every method commits."""
 
     @classmethod
     def open(cls, path: Path) -> Journal:
@@ -225,16 +303,6 @@ class Journal:
 
     def close(self) -> None:
         self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     # --- runs and steps ---------------------------------------------------------------
 
@@ -384,67 +452,7 @@ class Journal:
         ]
         return self.output(done[-1].id)[0] if done else None
 
-    # --- pinned host keys and backups -----------------------------------------------------
-
-    def pin_key(self, key_id: str, public_key: str, address: str, run_id: str | None) -> None:
-        """Pin ``public_key`` for ``key_id`` in run ``run_id`` (first sight wins; re-pinning
-        the same key is a no-op, a different key is a bug: the transport must have refused
-        it). Another run's pins of the same key_id are not looked at: pins belong to a run."""
-        with self._tx() as db:
-            row = db.execute(_LIVE_KEY, (key_id, run_id)).fetchone()
-            if row is not None:
-                if row[0] != public_key:
-                    raise BugError(f"key_id {key_id!r} is already pinned to another key in run "
-                                   f"{run_id}")  # fmt: skip
-                return
-            db.execute(
-                "INSERT INTO pinned_keys(key_id, public_key, first_address, run_id, pinned)"
-                " VALUES(?,?,?,?,?)",
-                (key_id, public_key, address, run_id, time.time()),
-            )
-
-    def pinned_key(self, key_id: str, run_id: str | None) -> str | None:
-        """The key run ``run_id`` pinned for ``key_id`` and still holds (not retired)."""
-        row = self._db.execute(_LIVE_KEY, (key_id, run_id)).fetchone()
-        return None if row is None else str(row[0])
-
-    def pinned_keys(self, run_id: str | None, *, retired: bool = False) -> dict[str, str]:
-        """key_id -> key of run ``run_id``'s live pins; ``retired``: its retired ones too
-        (the latest pin of each key_id wins)."""
-        return {p.key_id: p.public_key for p in self.pins(run_id=run_id, any_run=False)
-                if retired or p.retired is None}  # fmt: skip
-
-    def pins(
-        self, key_id: str | None = None, *, run_id: str | None = None, any_run: bool = True
-    ) -> list[PinRecord]:
-        """Every pin ever made, live and retired, oldest first: of ``key_id`` (None: all),
-        of every run (``any_run``) or of run ``run_id`` only (None: pinned outside a run)."""
-        sql = (
-            "SELECT p.key_id, p.public_key, p.first_address, p.run_id, p.pinned, p.retired,"
-            " p.retired_reason, r.state FROM pinned_keys p LEFT JOIN runs r ON r.id = p.run_id"
-            " WHERE 1=1"
-        )
-        args: list[str | None] = []
-        if key_id is not None:
-            sql += " AND p.key_id=?"
-            args.append(key_id)
-        if not any_run:
-            sql += " AND p.run_id IS ?"
-            args.append(run_id)
-        rows = self._db.execute(sql + " ORDER BY p.pinned, p.id", args)
-        return [PinRecord(*r) for r in rows]
-
-    def retire_pins(self, run_id: str, reason: str) -> list[PinRecord]:
-        """Retire every live pin of run ``run_id`` (its VMs are gone: ``reason`` says how);
-        returns them, retired. The rows stay."""
-        now = time.time()
-        with self._tx() as db:
-            db.execute(
-                "UPDATE pinned_keys SET retired=?, retired_reason=? WHERE run_id=?"
-                " AND retired IS NULL",
-                (now, reason, run_id),
-            )
-        return [p for p in self.pins(run_id=run_id, any_run=False) if p.retired == now]
+    # --- backups (pinned host keys: PinStore) ---------------------------------------------
 
     def record_backup(self, run_id: str, step_id: str, host: str, path: str, sha256: str) -> None:
         with self._tx() as db:
