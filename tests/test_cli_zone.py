@@ -15,7 +15,7 @@ import pytest
 
 from nodeswap.errors import EXIT_INPUT, EXIT_LOCKED
 from nodeswap.plan.model import Plan, Step, Target
-from nodeswap.run.execute import Lock
+from nodeswap.run.lock import Lock
 
 NODESWAP = [sys.executable, "-m", "nodeswap"]
 ROOT = Path(__file__).resolve().parents[1]

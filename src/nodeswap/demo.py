@@ -23,11 +23,10 @@ from nodeswap.report import RunRecords, build_report, render_html, render_markdo
 from nodeswap.report.privatefile import write_private
 from nodeswap.run import journal as J
 from nodeswap.run.events import EventSink
-from nodeswap.run.execute import Executor
 from nodeswap.run.journal import Journal, journal_path
-from nodeswap.run.runs import drive, journal_name
+from nodeswap.run.lock import operator_name
+from nodeswap.run.runs import DriveOptions, drive, journal_name
 from nodeswap.run.statedir import own_known_hosts
-from nodeswap.transport.local import LocalConnector
 from nodeswap.transport.ssh import SshConnector
 
 DEMO_STATE_DIR = DEFAULT_STATE_ROOT / "demo"
@@ -95,7 +94,7 @@ async def _upgrade(
     journal, run_id = _start(plan, reach, state_dir / "nodeswap")
     say(f"apply run {run_id} (every gate approved: --yes)")
     try:
-        await drive(journal, run_id, {"yes": True}, events, action="apply",
+        await drive(journal, run_id, DriveOptions(), events, action="apply",
                     approver=lambda step: True)
     except NodeswapError as exc:
         say(f"the run stopped: {exc}")
@@ -114,7 +113,7 @@ def _start(plan: Plan, reach: Reach, state: Path) -> tuple[Journal, str]:
     conn = {"mode": "ssh", **reach.to_dict(),
             "known_hosts": own_known_hosts(state, reach.ssh.known_hosts)}
     journal = Journal.open(journal_path(state, zone))
-    run_id = Executor(journal, LocalConnector()).start(plan, zone=zone, connection=conn)
+    run_id = journal.create_run(plan, operator=operator_name(), zone=zone, connection=conn)
     return journal, run_id
 
 

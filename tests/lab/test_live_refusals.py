@@ -21,8 +21,8 @@ import pytest
 from nodeswap.errors import EXIT_GATE, EXIT_INPUT, EXIT_LOCKED
 from nodeswap.lab import Lab
 from nodeswap.lab.hostroot import HostPaths
-from nodeswap.run.execute import Lock
 from nodeswap.run.hints import commands_in
+from nodeswap.run.lock import Lock
 
 pytestmark = pytest.mark.lab
 NODESWAP = [sys.executable, "-m", "nodeswap"]

@@ -61,9 +61,8 @@ class Rig:
             if i == 3:
                 steps.append(Step("ro", "p", "R0", "read-only", "a", command="uptime -p || true",
                                   side_effect=False))  # fmt: skip
-        meta = {"firstbox": "fb", "zone": f"z{self.tag}"}
         plan = Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {}, targets,
-                    tuple(steps) + extra, meta=meta)  # fmt: skip
+                    tuple(steps) + extra, firstbox_target="fb", journal_zone=f"z{self.tag}")
         path = self.tmp / "plan.json"
         path.write_text(json.dumps(plan.to_dict()))
         return path

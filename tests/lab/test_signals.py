@@ -66,7 +66,7 @@ class Rig:
                  check=f"grep -qx s2 {log}"),
         )  # fmt: skip
         plan = Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {}, targets, steps,
-                    meta={"firstbox": "fb", "zone": f"z{self.tag}"})  # fmt: skip
+                    firstbox_target="fb", journal_zone=f"z{self.tag}")  # fmt: skip
         path = self.tmp / "plan.json"
         path.write_text(json.dumps(plan.to_dict()))
         return path

@@ -18,9 +18,9 @@ from nodeswap.errors import HostKeyError, InputError, LockHeld
 from nodeswap.live.worldcheck import ZoneMarks
 from nodeswap.plan.model import Plan, Step
 from nodeswap.run import journal as J
-from nodeswap.run.execute import DEFAULT_LOCK_PATH
 from nodeswap.run.hints import commands_in
 from nodeswap.run.journal import Journal
+from nodeswap.run.lock import DEFAULT_LOCK_PATH
 
 pytestmark = pytest.mark.lab
 SETTINGS = "/pitrix/conf/settings"

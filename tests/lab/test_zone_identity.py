@@ -165,8 +165,8 @@ def test_a_twin_at_the_same_address_is_refused_by_its_host_key(labs: tuple[Lab, 
     a, _ = labs
     plan = read_plan(plan_a)
     # a run recorded while firstbox was still the plan's (resume is checked below)
-    journal, run_id = start(plan, reach=make_reach(lab=a.dir, firstbox=None),
-                            state_dir=a.dir / "nodeswap")
+    journal, run_id = asyncio.run(start(plan, reach=make_reach(lab=a.dir, firstbox=None),
+                                        state_dir=a.dir / "nodeswap"))
     journal.close()
     a.fault("host-down", host="firstbox")
     paths = HostPaths.of(a.dir, "firstbox")

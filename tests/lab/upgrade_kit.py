@@ -37,7 +37,7 @@ from nodeswap.run import journal as J
 from nodeswap.run.events import Event, EventSink, StepEnded, StepStarted, discard
 from nodeswap.run.gates import Gate
 from nodeswap.run.journal import Journal
-from nodeswap.run.runs import drive, start
+from nodeswap.run.runs import DriveOptions, drive, start
 from nodeswap.transport.ssh import SshConnector
 from nodeswap.zone.snapshot import Snapshot
 
@@ -113,13 +113,17 @@ class Zone:
         the run is kept in ``errors``. ``events`` sees the executor's events as they happen
         (``on_step`` makes one that injects a fault at a precise point)."""
         plan = self.plan_ or self.plan()
-        if self.journal is None:
-            self.journal, self.run_id = start(plan, reach=self.reach,
-                                              state_dir=self.lab.dir / "nodeswap")
         ok = approver or (lambda step: step.id != stop_at_gate)
+
+        async def go() -> None:  # one event loop: start (when new) and drive, as the CLI
+            if self.journal is None:
+                self.journal, self.run_id = await start(plan, reach=self.reach,
+                                                        state_dir=self.lab.dir / "nodeswap")
+            await drive(self.journal, self.run_id, DriveOptions(), events or discard,
+                        action=action, approver=ok)
+
         try:
-            asyncio.run(drive(self.journal, self.run_id, {"yes": False}, events or discard,
-                              action=action, approver=ok))
+            asyncio.run(go())
         except NodeswapError as exc:
             self.errors.append(exc)
         return self.state()

@@ -12,7 +12,7 @@ from test_execute import Rig, make_plan
 from nodeswap.errors import StepFailed
 from nodeswap.plan.model import Analysis, Step
 from nodeswap.run import journal as J
-from nodeswap.run.execute import concurrent_batches
+from nodeswap.run.steps import concurrent_batches
 from nodeswap.shell import cmd
 
 

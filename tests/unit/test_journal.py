@@ -17,6 +17,7 @@ from nodeswap.errors import BugError, InputError
 from nodeswap.plan.model import Plan, Step, Target
 from nodeswap.run import journal as J
 from nodeswap.run.journal import Journal, OutputRecorder
+from nodeswap.run.schema import SCHEMA_VERSION
 from nodeswap.transport.redact import Redactor
 
 STEP_IDS = ("a", "b", "c")
@@ -271,7 +272,7 @@ def test_a_schema_1_journal_is_migrated_and_its_pins_keep_their_runs(tmp_path: P
     j.close()
     db = sqlite3.connect(str(path))
     assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == \
-        (str(J.SCHEMA_VERSION),)
+        (str(SCHEMA_VERSION),)
     assert "retired" in {r[1] for r in db.execute("PRAGMA table_info(pinned_keys)")}
     db.close()
 
@@ -280,7 +281,7 @@ def test_a_journal_from_a_newer_nodeswap_is_refused_untouched(tmp_path: Path) ->
     path = tmp_path / "default.journal.sqlite"
     schema_1_journal(path)
     db = sqlite3.connect(str(path))
-    db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(J.SCHEMA_VERSION + 1),))
+    db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION + 1),))
     db.commit()
     db.close()
     with pytest.raises(InputError, match="newer than this nodeswap"):

@@ -12,6 +12,7 @@ import asyncssh
 from nodeswap.plan.model import Plan, Step, Target
 from nodeswap.run import journal as J
 from nodeswap.run.journal import Journal
+from nodeswap.run.schema import RETIRED_BY_ROLLBACK
 from nodeswap.transport.ssh import pin_fate, pinned_key_message
 
 TARGET = Target("proxy1-new", "10.0.0.7", "proxy1-new", pin=True)
@@ -43,7 +44,7 @@ def test_the_old_vm_of_a_rolled_back_run_answers(tmp_path: Path) -> None:
     (old, old_fp), (new, new_fp) = key(), key()
     j.pin_key("proxy1-new", old, "10.0.0.7", "r-old")
     j.set_run_state("r-old", J.RUN_ROLLED_BACK)
-    [gone] = j.retire_pins("r-old", J.RETIRED_BY_ROLLBACK.format(run_id="r-old"))
+    [gone] = j.retire_pins("r-old", RETIRED_BY_ROLLBACK.format(run_id="r-old"))
     assert gone.retired is not None
     j.pin_key("proxy1-new", new, "10.0.0.7", "r-new")
     [mine] = [p for p in j.pins("proxy1-new") if p.run_id == "r-new"]
@@ -77,6 +78,6 @@ def test_fate_of_a_pin(tmp_path: Path) -> None:
     live = {p.key_id: p for p in j.pins()}
     assert pin_fate(live["proxy1-new"]) == "still pinned by run r-old which is running"
     assert pin_fate(live["vm:x"]) == "still pinned, outside any run"
-    [gone] = j.retire_pins("r-old", J.RETIRED_BY_ROLLBACK.format(run_id="r-old"))
+    [gone] = j.retire_pins("r-old", RETIRED_BY_ROLLBACK.format(run_id="r-old"))
     assert gone.retired is not None
     assert pin_fate(gone) == f"destroyed by rollback of run r-old at {utc(gone.retired)}"

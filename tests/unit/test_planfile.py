@@ -162,14 +162,24 @@ def test_zone_unchanged_refuses_a_live_plan_without_its_fingerprint_kind() -> No
     (lambda d: d["targets"]["firstbox"].update(address=7), "targets.firstbox.address: must be"),
     (lambda d: d.update(role=None), "role: must be a string, not null"),
     (lambda d: d.update(extra="x"), "extra: unknown field"),
-    (lambda d: d["meta"].update(firstbox="nobody"),
-     "meta.firstbox: 'nobody' (the zone lock's host) is not one of the plan's targets"),
-    (lambda d: d["meta"].pop("irreversible_phase"), "meta.irreversible_phase: missing"),
-    (lambda d: d["meta"].update(firstbox=["x"]), "meta.firstbox: must be a string, not an array"),
-    (lambda d: d["meta"].update(irreversible_phase={}),
-     "meta.irreversible_phase: must be a string, not an object"),
-    (lambda d: d["meta"].update(irreversible_phase="never"),
-     "meta.irreversible_phase: 'never' is the phase of no step"),
+    (lambda d: d.update(firstbox_target="nobody"),
+     "firstbox_target: 'nobody' (the zone lock's host) is not one of the plan's targets"),
+    (lambda d: d.pop("firstbox_target"), "firstbox_target: missing"),
+    (lambda d: d.pop("irreversible_phase"), "irreversible_phase: missing"),
+    (lambda d: d.pop("manual_restore"), "manual_restore: missing"),
+    (lambda d: d.pop("journal_zone"), "journal_zone: missing"),
+    (lambda d: d.update(irreversible_phase=None), "irreversible_phase: null: a plan that names"),
+    (lambda d: d.update(firstbox_target=["x"]), "firstbox_target: must be a string, not an array"),
+    (lambda d: d.update(irreversible_phase={}),
+     "irreversible_phase: must be a string, not an object"),
+    (lambda d: d.update(irreversible_phase="never"),
+     "irreversible_phase: 'never' is the phase of no step"),
+    (lambda d: d["meta"].update(irreversible_phase="archive"),
+     "meta.irreversible_phase: not read from meta since plan format 2: it is the top-level"),
+    (lambda d: d["meta"].update(firstbox="firstbox"),
+     "meta.firstbox: not read from meta since plan format 2: it is the top-level field "
+     "'firstbox_target'"),
+    (lambda d: d["meta"].update(zone="z"), "meta.zone: not read from meta since plan format 2"),
     (lambda d: d.update(inventory_fingerprint=""), "inventory_fingerprint: '' is not a sha256"),
     (lambda d: d["meta"].update(transport="local"), "meta.transport: 'local', but the plan "
      "names a zone"),
@@ -194,11 +204,11 @@ def test_every_schema_problem_is_named_at_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
-    (b'{"format": 1, "format": 1}', "key 'format' appears twice"),
+    (b'{"format": 2, "format": 2}', "key 'format' appears twice"),
     (b'{"format": NaN}', "NaN is not a JSON number"),
     (b"\xff\xfe", "not JSON"),
     (b"[" * 100_000, "not JSON"),
-    (b'{"format": 1, "role": "\\ud800"}', "role: a string that is not text"),
+    (b'{"format": 2, "role": "\\ud800"}', "role: a string that is not text"),
     (b"[]", "a JSON an array, not an object"),
 ])  # fmt: skip
 def test_what_is_not_a_json_plan_is_refused(tmp_path: Path, raw: bytes, expected: str) -> None:
@@ -210,8 +220,8 @@ def test_what_is_not_a_json_plan_is_refused(tmp_path: Path, raw: bytes, expected
 def test_a_plan_not_exactly_as_nodeswap_writes_it_is_refused(tmp_path: Path) -> None:
     """So the digest apply records (of the plan as parsed) is always the file's."""
     plan = local_plan(tmp_path)
-    path = edited(saved(plan, tmp_path), lambda d: d.update(format=1.0), redigest=True)
-    assert "format: 1.0 is written 1 by nodeswap" in refused(path)
+    path = edited(saved(plan, tmp_path), lambda d: d.update(format=2.0), redigest=True)
+    assert "format: 2.0 is written 2 by nodeswap" in refused(path)
 
 
 def test_expect_refuses_another_plan_naming_both(tmp_path: Path) -> None:

@@ -46,6 +46,11 @@ def no_connections(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return tried
 
 
+def started(plan: Plan, **kw: Any) -> tuple[Journal, str]:
+    """``runs.start`` in its own event loop (the CLI's is the command's one loop)."""
+    return asyncio.run(start(plan, **kw))
+
+
 def offline_plan() -> Plan:
     return build_plan(make_zone("novg"), make_spec(seed=1), today="20261127")
 
@@ -90,7 +95,7 @@ def test_the_zone_round_trips_and_older_plans_keep_their_fingerprint() -> None:
     assert Plan.from_dict(old).fingerprint() == replace(plan, zone=None).fingerprint()
 
 
-@pytest.mark.parametrize("fmt", [2, 0, None, "1"])
+@pytest.mark.parametrize("fmt", [3, 0, None, "2"])
 def test_a_plan_of_an_unknown_format_is_refused(tmp_path: Path, fmt: object) -> None:
     data = live_plan().to_dict()
     data["format"] = fmt
@@ -101,11 +106,24 @@ def test_a_plan_of_an_unknown_format_is_refused(tmp_path: Path, fmt: object) -> 
     assert err.value.exit_code == EXIT_INPUT and "plan format" in str(err.value)
 
 
+def test_a_format_1_plan_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    """Format 1 kept what steers apply in ``meta``: such a plan is made again, not guessed at."""
+    data = live_plan().to_dict()
+    data["format"] = 1
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(PlanFileError) as err:
+        read_plan(path)
+    assert err.value.exit_code == EXIT_INPUT
+    assert "plan format 1 was written by an older nodeswap" in str(err.value)
+    assert "make the plan again with `nodeswap plan`" in str(err.value)
+
+
 def test_offline_plan_with_firstbox_is_refused_before_any_connection(
         tmp_path: Path, no_connections: list[Any]) -> None:  # fmt: skip
     reach = make_reach(lab=None, firstbox="root@10.16.100.2")
     with pytest.raises(InputError) as err:
-        start(offline_plan(), reach=reach, state_dir=tmp_path / "state", plan_name="p.json")
+        started(offline_plan(), reach=reach, state_dir=tmp_path / "state", plan_name="p.json")
     msg = str(err.value)
     assert "p.json was made offline" in msg and "--firstbox 10.16.100.2" in msg
     assert no_connections == []
@@ -118,8 +136,8 @@ def test_offline_plan_with_a_lab_is_refused_before_any_connection(
         tmp_path: Path, no_connections: list[Any]) -> None:  # fmt: skip
     lab = write_lab(tmp_path / "lab", "127.16.100.2", "zz1a")
     with pytest.raises(InputError, match="made offline"):
-        start(offline_plan(), reach=make_reach(lab=lab, firstbox=None),
-              state_dir=lab / "nodeswap")
+        started(offline_plan(), reach=make_reach(lab=lab, firstbox=None),
+                state_dir=lab / "nodeswap")
     assert no_connections == [] and only_refusal_logged(lab / "nodeswap")
 
 
@@ -128,7 +146,7 @@ def test_another_firstbox_is_refused_naming_both(tmp_path: Path,
     lab = write_lab(tmp_path / "lab", "127.17.100.2", "zz1a")
     plan = live_plan("127.16.100.2")
     with pytest.raises(InputError) as err:
-        start(plan, reach=make_reach(lab=lab, firstbox=None), state_dir=lab / "nodeswap")
+        started(plan, reach=make_reach(lab=lab, firstbox=None), state_dir=lab / "nodeswap")
     msg = str(err.value)
     assert "made on firstbox 127.16.100.2" in msg and "is firstbox 127.17.100.2" in msg
     assert no_connections == [] and only_refusal_logged(lab / "nodeswap")
@@ -137,8 +155,8 @@ def test_another_firstbox_is_refused_naming_both(tmp_path: Path,
 def test_another_zone_id_is_refused_naming_both(tmp_path: Path) -> None:
     lab = write_lab(tmp_path / "lab", "127.16.100.2", "pek3b")
     with pytest.raises(InputError) as err:
-        start(live_plan("127.16.100.2", ("pek3a",)), reach=make_reach(lab=lab, firstbox=None),
-              state_dir=lab / "nodeswap")
+        started(live_plan("127.16.100.2", ("pek3a",)), reach=make_reach(lab=lab, firstbox=None),
+                state_dir=lab / "nodeswap")
     assert "is for zone pek3a" in str(err.value) and "is zone pek3b" in str(err.value)
 
 
@@ -146,8 +164,8 @@ def test_the_state_folders_label_gives_the_zone_id_of_a_firstbox(tmp_path: Path)
     state = tmp_path / "state"
     write_label(state, "10.16.100.2", ("other",))
     with pytest.raises(InputError, match="is zone other"):
-        start(live_plan(), reach=make_reach(lab=None, firstbox="10.16.100.2"),
-              state_dir=state)
+        started(live_plan(), reach=make_reach(lab=None, firstbox="10.16.100.2"),
+                state_dir=state)
 
 
 @pytest.mark.parametrize(("zone", "given", "problem"), [
@@ -230,7 +248,7 @@ def test_the_guard_sees_connections(tmp_path: Path, no_connections: list[Any]) -
     (and only it) for its host key, which the fixture stops (at a loopback address)."""
     reach = make_reach(lab=None, firstbox="root@127.0.0.9")
     with pytest.raises(AssertionError, match="a connection was attempted"):
-        start(live_plan("127.0.0.9"), reach=reach, state_dir=tmp_path / "state")
+        started(live_plan("127.0.0.9"), reach=reach, state_dir=tmp_path / "state")
     assert len(no_connections) == 1 and "127.0.0.9" in repr(no_connections[0])
     assert not list((tmp_path / "state").glob("*.journal.sqlite"))
 
@@ -244,7 +262,7 @@ def test_resume_refuses_a_run_of_another_firstbox_before_any_connection(
     run_id = j.create_run(live_plan(), operator="t", zone="zz1a",
                           connection={"mode": "ssh", **reach.to_dict()})
     with pytest.raises(InputError) as err:
-        refuse_other_zone_for_run(j, run_id, firstbox="root@127.0.0.9")
+        asyncio.run(refuse_other_zone_for_run(j, run_id, firstbox="root@127.0.0.9"))
     assert "started on firstbox 10.16.100.2" in str(err.value)
     assert "--firstbox root@127.0.0.9 is firstbox 127.0.0.9" in str(err.value)
     assert no_connections == []

@@ -22,8 +22,8 @@ from nodeswap.live.planzone import plan_offline, plan_zone
 from nodeswap.live.reach import reach_of, using_zone
 from nodeswap.live.zonecheck import write_label
 from nodeswap.plan import planfile
-from nodeswap.run.execute import DEFAULT_LOCK_PATH
 from nodeswap.run.hints import Hints
+from nodeswap.run.lock import DEFAULT_LOCK_PATH
 from nodeswap.run.statedir import state_dir_for
 
 from .options import (

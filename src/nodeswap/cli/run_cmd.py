@@ -12,10 +12,11 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -24,12 +25,13 @@ from nodeswap.live.reach import make_reach
 from nodeswap.plan import planfile
 from nodeswap.run import journal as J
 from nodeswap.run.events import QUIET, EventSink, RichView
-from nodeswap.run.execute import DEFAULT_LOCK_PATH, Approver
 from nodeswap.run.gates import Gate
 from nodeswap.run.hints import Hints, commands_in
 from nodeswap.run.journal import Journal
+from nodeswap.run.lock import DEFAULT_LOCK_PATH
 from nodeswap.run.runs import (
     STATUS_EXIT,
+    DriveOptions,
     drive,
     effective_state,
     live,
@@ -41,6 +43,7 @@ from nodeswap.run.runs import (
     status_text,
 )
 from nodeswap.run.statedir import find_run, journals, state_dir_for
+from nodeswap.run.steps import Approver
 
 from .options import (
     DirectOpt,
@@ -146,16 +149,25 @@ def finish(journal: Journal, run_id: str, hints: Hints, *, json_out: bool, level
         typer.echo(hints.next("report", run_id, "--html", f"report-{run_id}.html"))
 
 
-def run_and_finish(journal: Journal, run_id: str, opts: dict[str, Any], *, action: str,
-                   json_out: bool, level: int, hints: Hints, yes: bool = False,
+def run_and_finish(begin: Callable[[], Awaitable[tuple[Journal, str]]], opts: DriveOptions,
+                   *, action: str, json_out: bool, level: int, hints: Hints, yes: bool = False,
                    approve: Sequence[str] = ()) -> None:  # fmt: skip
-    try:
+    """One event loop for the whole command: ``begin`` (start's refusals and lock, or
+    resume's zone check) then ``drive``, in one ``asyncio.run``."""
+    began: list[tuple[Journal, str]] = []
+
+    async def go() -> None:
+        journal, run_id = await begin()
+        began.append((journal, run_id))
         with view(json_out, show_output=False, level=level) as events, live(journal, run_id):
-            asyncio.run(drive(journal, run_id, opts, events, action=action, hints=hints,
-                              approver=approver(yes, approve, events)))  # fmt: skip
+            await drive(journal, run_id, opts, events, action=action, hints=hints,
+                        approver=approver(yes, approve, events))
+
+    try:
+        asyncio.run(go())
     finally:  # after the view: a progress bar is off the screen by now
-        if sys.exc_info()[0] is not KeyboardInterrupt:
-            finish(journal, run_id, hints, json_out=json_out, level=level)
+        if began and sys.exc_info()[0] is not KeyboardInterrupt:
+            finish(*began[0], hints, json_out=json_out, level=level)
 
 
 APPROVE_OPT = Opt("--approve", metavar="GATE",
@@ -256,12 +268,12 @@ def register(app: typer.Typer) -> None:
         reach = None if local else make_reach(
             lab=lab, firstbox=firstbox, user=user, identity_file=identity_file or [],
             known_hosts=known_hosts, direct=direct, connect_timeout=10.0, jump=jump)
-        journal, run_id = start(plan, reach=reach, zone=zone, lock_path=lock_path,
-                                state_dir=state_dir_for(state_dir, lab, firstbox),
-                                plan_name=str(plan_file), offline_plan=offline_plan,
-                                break_lock=break_lock,
-                                notice=lambda text: typer.echo(f"nodeswap: {text}", err=True))
-        run_and_finish(journal, run_id, {"yes": yes, "break_lock": False},
+        begin = partial(start, plan, reach=reach, zone=zone, lock_path=lock_path,
+                        state_dir=state_dir_for(state_dir, lab, firstbox),
+                        plan_name=str(plan_file), offline_plan=offline_plan,
+                        break_lock=break_lock,
+                        notice=lambda text: typer.echo(f"nodeswap: {text}", err=True))
+        run_and_finish(begin, DriveOptions(),
                        action="apply", json_out=json_out, level=level,
                        hints=hints_of(lab, state_dir, firstbox), yes=yes, approve=approve or ())
 
@@ -294,10 +306,14 @@ def register(app: typer.Typer) -> None:
         """
         level = level_of(verbose, quiet)
         journal = find_run(state_dir_for(state_dir, lab, firstbox), run_id)
-        refuse_other_zone_for_run(journal, run_id, lab=lab, firstbox=firstbox)
-        opts = {"yes": yes, "break_lock": break_lock, "rerun_unchecked": rerun_unchecked,
-                "accept_zone_change": accept_zone_change}
-        run_and_finish(journal, run_id, opts, action="resume", json_out=json_out, level=level,
+
+        async def begin() -> tuple[Journal, str]:
+            await refuse_other_zone_for_run(journal, run_id, lab=lab, firstbox=firstbox)
+            return journal, run_id
+
+        opts = DriveOptions(break_lock=break_lock, rerun_unchecked=rerun_unchecked,
+                            accept_zone_change=accept_zone_change)
+        run_and_finish(begin, opts, action="resume", json_out=json_out, level=level,
                        hints=hints_of(lab, state_dir, firstbox), yes=yes, approve=approve or ())
 
     @app.command("rollback")
@@ -328,8 +344,12 @@ def register(app: typer.Typer) -> None:
         if not yes:
             confirm_rollback(journal, run_id, hints,
                              *(("--accept-zone-change",) if accept_zone_change else ()))
-        opts = {"break_lock": break_lock, "accept_zone_change": accept_zone_change}
-        run_and_finish(journal, run_id, opts, action="rollback",
+        opts = DriveOptions(break_lock=break_lock, accept_zone_change=accept_zone_change)
+
+        async def begin() -> tuple[Journal, str]:
+            return journal, run_id
+
+        run_and_finish(begin, opts, action="rollback",
                        json_out=json_out, level=level, hints=hints)
 
     @app.command("status", help=STATUS_HELP)

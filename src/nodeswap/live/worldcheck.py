@@ -159,7 +159,7 @@ def is_live(plan: Plan) -> bool:
 
 
 def firstbox(plan: Plan) -> Target | None:
-    return plan.targets.get(plan.meta.get("firstbox", "firstbox"))
+    return plan.firstbox
 
 
 def records_after(plan: Plan, step: Step, kind: str) -> bool:

@@ -16,7 +16,6 @@ run is recorded.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,14 +123,14 @@ async def key_problems(plan: Plan, reach: Reach, given: Given, *,
     return []
 
 
-def refuse_other_zone(plan: Plan, reach: Reach, state_dir: Path | None = None, *,
-                      name: str = "the plan", offline_plan: bool = False) -> None:  # fmt: skip
+async def refuse_other_zone(plan: Plan, reach: Reach, state_dir: Path | None = None, *,
+                            name: str = "the plan", offline_plan: bool = False) -> None:
     """Raise InputError (exit 2) when ``plan`` was not made on the zone ``reach`` names (an
     offline plan: unless ``offline_plan``; it has no host key to compare)."""
     given = given_zone(reach, state_dir)
     problems = problems_before_contact(plan, given, name=name, offline_plan=offline_plan)
     if problems:
         raise InputError(problems)
-    problems = asyncio.run(key_problems(plan, reach, given, name=name))
+    problems = await key_problems(plan, reach, given, name=name)
     if problems:
         raise InputError(problems)

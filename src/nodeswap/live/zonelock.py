@@ -1,7 +1,7 @@
 """The zone lock on firstbox, outside a run: taken by ``runs.start`` before a run is recorded
 (issue 14), read by ``plan`` (a zone being upgraded is not planned again), and the refusal log.
 
-The lock file and its content are the executor's (``nodeswap.run.execute.Lock``): ``start`` takes
+The lock file and its content are the executor's (``nodeswap.run.lock.Lock``): ``start`` takes
 it with the id of the run it is about to record and this process's pid, so the executor that
 then drives that run in this process recognises it as its own (``Lock.is_this_process``) and
 goes on under it; resume and rollback take it themselves, as before.
@@ -17,10 +17,10 @@ from pathlib import Path
 
 from nodeswap.errors import LockHeld, TransportError
 from nodeswap.plan.model import Target
-from nodeswap.run.execute import (
+from nodeswap.run.lock import (
     LOCK_TIMEOUT,
-    Executor,
     Lock,
+    lock_message,
     operator_name,
     release_lock_command,
     take_lock_command,
@@ -48,7 +48,7 @@ async def acquire(t: Transport, target: Target, path: str, mine: Lock, *,
         raise TransportError(f"cannot take the lock {path} on {target.name}: {res.tail()}")
     held = Lock.from_text(res.stdout)
     if not break_lock:
-        raise LockHeld(Executor._lock_message(path, target, held, res.stdout))
+        raise LockHeld(lock_message(path, target, held, res.stdout))
     if notice is not None:
         notice(f"lock {path} on {target.name} held by {res.stdout.strip()!r}: broken on "
                "request (--break-lock)")

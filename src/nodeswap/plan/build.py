@@ -233,8 +233,8 @@ def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
         meta={"today": today, "switch_order": ",".join(c.name for c, _ in done),
               "vg": "yes" if zone.has_vg else "no",
               "components": ",".join(sorted(zone.components)),
-              "settings_files": json.dumps(settings_digests(zone), sort_keys=True),
-              "irreversible_phase": "archive", "manual_restore": common.manual_restore(ctx)},
+              "settings_files": json.dumps(settings_digests(zone), sort_keys=True)},
+        irreversible_phase="archive", manual_restore=common.manual_restore(ctx),
         # Offline until planning.plan_live says where it was made: firstbox as the settings
         # name it, the zone ids of the settings files, no host key (nothing was contacted).
         zone=ZoneId(firstbox=ctx.firstbox_address, zone_ids=zone.zone_ids, offline=True))

@@ -17,7 +17,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-PLAN_FORMAT = 1  # the one plan format this nodeswap reads (``zone`` is optional in it)
+PLAN_FORMAT = 2  # the one plan format this nodeswap reads (``zone`` is optional in it)
+# Format 1 carried what steers apply (irreversible_phase, manual_restore, firstbox, zone) as
+# strings in ``meta``; format 2 has them as typed top-level fields (``MOVED_META``).
+OLD_FORMATS = {1: "what steers apply was strings in meta"}
+MOVED_META = {"irreversible_phase": "irreversible_phase", "manual_restore": "manual_restore",
+              "firstbox": "firstbox_target", "zone": "journal_zone"}  # meta key: its field
 DIGEST_KEY = "digest"  # the plan file's top-level field holding its digest
 LOCAL_TRANSPORT = "local"  # meta["transport"] of a plan made to run on this machine (--local)
 
@@ -35,6 +40,16 @@ def digest_of(data: Mapping[str, Any]) -> str:
     field, known or not, but ``digest`` itself."""
     body = {k: v for k, v in data.items() if k != DIGEST_KEY}
     return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def format_refusal(fmt: Any) -> str:
+    """Why a plan of format ``fmt`` is not read, and what to do."""
+    why = OLD_FORMATS.get(fmt) if isinstance(fmt, int) and not isinstance(fmt, bool) else None
+    if why is not None:
+        return (f"plan format {fmt!r} was written by an older nodeswap ({why}): this nodeswap "
+                f"reads format {PLAN_FORMAT} only; make the plan again with `nodeswap plan` "
+                "and review it again")
+    return f"plan format {fmt!r}: this nodeswap reads format {PLAN_FORMAT} only"
 
 
 @dataclass(frozen=True)
@@ -164,8 +179,22 @@ class Plan:
     files: tuple[PlannedFile, ...] = ()
     inventory_fingerprint: str = ""
     warnings: tuple[str, ...] = ()
-    meta: Mapping[str, str] = field(default_factory=dict)
+    meta: Mapping[str, str] = field(default_factory=dict)  # free-form: steers nothing
     zone: ZoneId | None = None  # None: a plan not made by `nodeswap plan` (tests, older plans)
+    # What steers apply, resume and rollback (typed, written always, checked on read):
+    # the phase after which rollback is refused (R37's archive), and what to do instead;
+    irreversible_phase: str | None = None
+    manual_restore: str = ""
+    # the target whose host holds the zone lock (and the zone's fingerprint): firstbox;
+    firstbox_target: str = "firstbox"
+    # the journal's zone name when the plan gives one (hand-made plans, labs): see
+    # nodeswap.run.runs.journal_name.
+    journal_zone: str | None = None
+
+    @property
+    def firstbox(self) -> Target | None:
+        """The target holding the zone lock, when the plan has it."""
+        return self.targets.get(self.firstbox_target)
 
     def step(self, step_id: str) -> Step:
         for s in self.steps:
@@ -198,6 +227,10 @@ class Plan:
             "inventory_fingerprint": self.inventory_fingerprint,
             "warnings": list(self.warnings),
             "meta": dict(self.meta),
+            "irreversible_phase": self.irreversible_phase,
+            "manual_restore": self.manual_restore,
+            "firstbox_target": self.firstbox_target,
+            "journal_zone": self.journal_zone,
         }
         if self.zone is not None:  # absent, not null: older plans keep their fingerprint
             data["zone"] = asdict(self.zone)
@@ -215,8 +248,7 @@ class Plan:
         by nodeswap.plan.planfile. A plan of another format is refused (ValueError) rather than
         guessed at."""
         if data.get("format") != PLAN_FORMAT:
-            raise ValueError(f"plan format {data.get('format')!r}: this nodeswap reads format "
-                             f"{PLAN_FORMAT} only")
+            raise ValueError(format_refusal(data.get("format")))
 
         def step(d: Mapping[str, Any]) -> Step:
             d = dict(d)
@@ -242,4 +274,8 @@ class Plan:
             warnings=tuple(data.get("warnings", ())),
             meta=dict(data.get("meta", {})),
             zone=ZoneId.from_dict(data["zone"]) if data.get("zone") is not None else None,
+            irreversible_phase=data["irreversible_phase"],
+            manual_restore=data["manual_restore"],
+            firstbox_target=data["firstbox_target"],
+            journal_zone=data["journal_zone"],
         )

@@ -13,9 +13,11 @@ the file and the JSON path (``plan.json: steps[12].command: ...``, PlanFileError
 - a field missing, of the wrong type, or unknown (nothing is silently dropped);
 - a step naming a target the plan does not have, two steps with one id, an analysis of an
   unknown kind or against a step that is not before it;
-- a plan that switches a check off by leaving a field out: a plan that names its zone must
-  name the lock's host among its targets and the phase rollback stops at
-  (``meta.irreversible_phase``) among its steps' phases; a live one (zone not offline) must
+- a plan that switches a check off by leaving a field out: ``firstbox_target`` (the lock's
+  host), ``irreversible_phase``, ``manual_restore`` and ``journal_zone`` are written always
+  (null where allowed), and in ``meta`` they are refused (format 1 kept them there); a plan
+  that names its zone must name the lock's host among its targets and the phase rollback
+  stops at (``irreversible_phase``) among its steps' phases; a live one (zone not offline) must
   carry ``meta.fingerprint_kind`` "zone-state" and a 64-hex ``inventory_fingerprint`` (apply's
   zone-changed check); a plan marked local (``meta.transport`` "local") names no zone;
 - anything not exactly as nodeswap writes it (e.g. ``600`` for a timeout nodeswap writes
@@ -43,10 +45,12 @@ from nodeswap.errors import PlanFileError, Problem
 from nodeswap.plan.model import (
     DIGEST_KEY,
     LOCAL_TRANSPORT,
+    MOVED_META,
     PLAN_FORMAT,
     Plan,
     canonical_json,
     digest_of,
+    format_refusal,
 )
 
 FINGERPRINT_KIND = "zone-state"  # the one meta.fingerprint_kind (nodeswap.live.planning)
@@ -187,7 +191,10 @@ TOP: dict[str, Check] = {
     "format": lambda v: None, "role": _nonempty, "installer_version": _str,
     "target_os": _str_pair, "nodes": lambda v: None, "targets": lambda v: None,
     "steps": lambda v: None, "files": lambda v: None, "inventory_fingerprint": _str,
-    "warnings": _str_list, "meta": lambda v: None, DIGEST_KEY: lambda v: None}
+    "warnings": _str_list, "meta": lambda v: None, DIGEST_KEY: lambda v: None,
+    "irreversible_phase": lambda v: None if v is None else _nonempty(v),
+    "manual_restore": _str, "firstbox_target": _nonempty,
+    "journal_zone": lambda v: None if v is None else _nonempty(v)}
 OPTIONAL_TOP = {"zone"}  # absent when the plan names no zone (tests, hand-made plans)
 
 
@@ -267,7 +274,11 @@ def check_schema(data: Any, out: _Problems) -> None:
         out.add("meta", f"must be an object of strings, not {_kind(meta)}")
         meta = {}
     for key, value in meta.items():
-        if not isinstance(value, str):
+        if key in MOVED_META:
+            out.add(f"meta.{key}", f"not read from meta since plan format 2: it is the "
+                    f"top-level field {MOVED_META[key]!r} (make the plan again with "
+                    "`nodeswap plan`)")
+        elif not isinstance(value, str):
             out.add(f"meta.{key}", f"must be a string, not {_kind(value)}")
     meta = {k: v for k, v in meta.items() if isinstance(v, str)}
     steps = _array(data.get("steps"), "steps", STEP, out)
@@ -299,13 +310,15 @@ def check_schema(data: Any, out: _Problems) -> None:
 def _checks_on(data: dict[str, Any], meta: Mapping[str, Any], names: set[str] | None,
                steps: list[dict[str, Any]], out: _Problems) -> None:  # fmt: skip
     """What must be there so that no check of apply, resume or rollback is switched off."""
-    lock_host = meta.get("firstbox", "firstbox")
-    if "firstbox" in meta and names is not None and lock_host not in names:
-        out.add("meta.firstbox", f"{lock_host!r} (the zone lock's host) is not one of the "
+    lock_host = data.get("firstbox_target")
+    lock_host = lock_host if isinstance(lock_host, str) and lock_host else None
+    if lock_host not in (None, "firstbox") and names is not None and lock_host not in names:
+        out.add("firstbox_target", f"{lock_host!r} (the zone lock's host) is not one of the "
                 "plan's targets")
-    phase = meta.get("irreversible_phase")
+    phase = data.get("irreversible_phase")
+    phase = phase if isinstance(phase, str) and phase else None
     if phase is not None and phase not in {s["phase"] for s in steps}:
-        out.add("meta.irreversible_phase", f"{phase!r} is the phase of no step")
+        out.add("irreversible_phase", f"{phase!r} is the phase of no step")
     kind = meta.get("fingerprint_kind")
     if kind is not None and kind != FINGERPRINT_KIND:
         out.add("meta.fingerprint_kind", f"{kind!r}: nodeswap knows only {FINGERPRINT_KIND!r}")
@@ -317,12 +330,12 @@ def _checks_on(data: dict[str, Any], meta: Mapping[str, Any], names: set[str] | 
     if meta.get("transport") == LOCAL_TRANSPORT:
         out.add("meta.transport", f"{LOCAL_TRANSPORT!r}, but the plan names a zone (firstbox "
                 f"{zone['firstbox']}): a plan for --local names none")
-    if names is not None and lock_host not in names:
+    if lock_host is not None and names is not None and lock_host not in names:
         out.add("targets", f"no target {lock_host!r}: a plan that names its zone names the "
                 "host of the zone lock")
-    if phase is None and steps:
-        out.add("meta.irreversible_phase", "missing: a plan that names its zone names the "
-                "phase after which rollback is refused (R37's archive)")
+    if phase is None and steps and "irreversible_phase" in data:
+        out.add("irreversible_phase", "null: a plan that names its zone names the phase "
+                "after which rollback is refused (R37's archive)")
     if zone["offline"]:
         return
     if kind is None:
@@ -366,8 +379,7 @@ def load(data: Any, name: str) -> Plan:
         raise PlanFileError([Problem("not a nodeswap plan: no format", file=name)])
     fmt = data["format"]
     if isinstance(fmt, bool) or fmt != PLAN_FORMAT:
-        raise PlanFileError([Problem(f"format: plan format {fmt!r}: this nodeswap reads format "
-                                     f"{PLAN_FORMAT} only", file=name)])  # fmt: skip
+        raise PlanFileError([Problem(f"format: {format_refusal(fmt)}", file=name)])
     given = data.get(DIGEST_KEY)
     if given is None:
         raise PlanFileError([Problem(

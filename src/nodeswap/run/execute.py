@@ -15,169 +15,43 @@ It owns no connection policy: a Connector hands it one transport per target.
 from __future__ import annotations
 
 import asyncio
-import getpass
-import inspect
-import json
-import os
-import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from nodeswap.errors import (
     BugError,
-    LockHeld,
     NodeswapError,
     StepFailed,
     StoppedAtGate,
-    TransportError,
     ZoneError,
 )
-from nodeswap.live import fence
-from nodeswap.plan.model import Plan, Step, Target
+from nodeswap.plan.model import Plan, Step
 from nodeswap.run import journal as J
 from nodeswap.run.events import (
     EventSink,
-    GateReached,
     Notice,
     RunEnded,
     RunStarted,
     StepEnded,
-    StepOutput,
     StepStarted,
     discard,
 )
-from nodeswap.run.gates import Gate, GateCheck, file_diff, group_findings, rechecks, written_path
+from nodeswap.run.gateview import Analyzer
 from nodeswap.run.hints import Hints
 from nodeswap.run.interrupt import cause
-from nodeswap.run.journal import Journal, OutputRecorder
-from nodeswap.shell import chain, cmd
-from nodeswap.transport.base import Connector, Result, Transport
+from nodeswap.run.journal import Journal
+from nodeswap.run.lock import DEFAULT_LOCK_PATH, ZoneLock, operator_name
+from nodeswap.run.schema import RETIRED_BY_ROLLBACK
+from nodeswap.run.steps import (
+    Approver,
+    StepRunner,
+    ZoneMark,
+    concurrent_batches,
+    default_analyzer,
+)
+from nodeswap.transport.base import Connector
 from nodeswap.transport.redact import Redactor, Secret
-
-# (kind, output, reference, options) -> a verdict (see _verdict); nodeswap.checks.analyze.
-Analyzer = Callable[[str, str, "str | None", Mapping[str, str]], object]
-# An approver gets the Gate (data only, never the journal). A plain function is called in a
-# worker thread; a coroutine function (the CLI's terminal prompt) is awaited, so Ctrl-C or
-# SIGTERM while the operator reads cancels it like any other wait.
-Approver = Callable[[Gate], "bool | Awaitable[bool]"]
-# Called after a step (kind "run") or its undo ("undo") succeeded, before it is marked done:
-# records the zone's fingerprint where the step may have changed it (nodeswap.live.worldcheck).
-ZoneMark = Callable[[str, Plan, Step, str], Awaitable[None]]
-
-DEFAULT_LOCK_PATH = "/var/lib/nodeswap/zone.lock"
-LOCK_TIMEOUT = 30.0
-
-
-def default_analyzer(
-    kind: str, output: str, reference: str | None, options: Mapping[str, str]
-) -> object:
-    """Calls ``nodeswap.checks.analyze`` (issue 5), imported when first needed."""
-    from nodeswap import checks  # noqa: PLC0415 (the checks registry is optional here)
-
-    analyze = getattr(checks, "analyze", None)
-    if analyze is None:
-        raise BugError(f"nodeswap.checks.analyze is missing: cannot run analysis {kind!r}")
-    return analyze(kind, output, reference, options)
-
-
-def _verdict(result: object) -> tuple[bool, str]:
-    """(ok, text) of an analyzer's answer: a bool, an object with ``ok``, or a list of
-    findings (ok when empty)."""
-    if isinstance(result, bool):
-        return result, ""
-    ok = getattr(result, "ok", None)
-    if isinstance(ok, bool):
-        findings = getattr(result, "findings", None)  # nodeswap.checks.CheckResult
-        text = "\n".join(str(f) for f in findings) if findings is not None else str(result)
-        return ok, text
-    if isinstance(result, Sequence) and not isinstance(result, str):
-        return len(result) == 0, "\n".join(str(f) for f in result)
-    raise BugError(f"analyzer returned {result!r}: expected bool, .ok or a list of findings")
-
-
-def concurrent_batches(steps: Sequence[Step]) -> list[list[tuple[int, Step]]]:
-    """The plan's steps in order, cut into batches that may run at once: consecutive read-only
-    steps (fetches, status, checks: no side effect, no gate, no disconnect, no wait) share a
-    batch; every other step runs alone. A step whose analysis compares against a step of the same
-    batch starts a new one. Pure."""
-    batches: list[list[tuple[int, Step]]] = []
-    for pos, step in enumerate(steps):
-        last = batches[-1] if batches else None
-        joins = (
-            _may_share(step) and last is not None and _may_share(last[0][1])
-            and not (step.analysis and step.analysis.against in {s.id for _, s in last})
-        )
-        if joins and last is not None:
-            last.append((pos, step))
-        else:
-            batches.append([(pos, step)])
-    return batches
-
-
-def _may_share(step: Step) -> bool:
-    return not (step.side_effect or step.gate or step.disconnects or step.waits)
-
-
-def operator_name() -> str:
-    return f"{getpass.getuser()}@{socket.gethostname()}"
-
-
-@dataclass(frozen=True)
-class Lock:
-    """The zone lock's content on firstbox."""
-
-    run_id: str
-    operator: str
-    client_host: str
-    pid: int
-    since: float
-
-    def to_line(self) -> str:
-        return json.dumps(self.__dict__, sort_keys=True)
-
-    @classmethod
-    def from_text(cls, text: str) -> Lock | None:
-        try:
-            d = json.loads(text.strip().splitlines()[0])
-            return cls(str(d["run_id"]), str(d["operator"]), str(d["client_host"]),
-                       int(d["pid"]), float(d["since"]))  # fmt: skip
-        except (ValueError, KeyError, IndexError, TypeError):
-            return None
-
-    def is_this_process(self, run_id: str) -> bool:
-        """True when this very process took the lock for ``run_id`` (``runs.start`` takes it
-        before the run is recorded; ``execute`` then goes on under it)."""
-        return (self.run_id == run_id and self.client_host == socket.gethostname()
-                and self.pid == os.getpid())
-
-    def is_stale_here(self) -> bool:
-        """True when the lock was taken on this machine by a process that is gone."""
-        if self.client_host != socket.gethostname():
-            return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
-
-
-def take_lock_command(path: str, mine: Lock) -> str:
-    """Create the lock file with O_EXCL (``set -C``); when it exists, print it and exit 3."""
-    write = cmd("printf", "%s\n", mine.to_line())
-    return chain(
-        cmd("mkdir", "-p", os.path.dirname(path) or "/"),
-        f"{{ (set -C; {write} > {cmd(path)}) 2>/dev/null"
-        f" || {{ {cmd('cat', path)}; exit 3; }}; }}",
-    )
-
-
-def release_lock_command(path: str, run_id: str) -> str:
-    """Remove the lock file when (and only when) it names ``run_id``."""
-    return f"grep -qF {cmd(run_id)} {cmd(path)} && {cmd('rm', '-f', path)}"
 
 
 class Executor:
@@ -206,10 +80,10 @@ class Executor:
         self._approve = approver
         self._analyze = analyzer
         self._redact = Redactor.of(secrets)
-        self._lock_path = lock_path
-        self._break_lock = break_lock
-        self._rerun_unchecked = rerun_unchecked
-        self._lock_target: Target | None = None
+        self._zone_lock = ZoneLock(connector, lock_path, events=events, break_lock=break_lock)
+        self._steps = StepRunner(journal, connector, events=events, approver=approver,
+                                 analyzer=analyzer, redact=self._redact, hints=self._hints,
+                                 rerun_unchecked=rerun_unchecked, zone_mark=zone_mark)
 
     # --- runs -------------------------------------------------------------------------------
 
@@ -229,7 +103,7 @@ class Executor:
             raise BugError(f"run {run_id}: stored plan does not match its fingerprint")
         self._emit(RunStarted(run_id, len(plan.steps), resumed, run.plan_fingerprint))
         try:
-            await self._lock(plan, run_id)
+            await self._zone_lock.take(plan, run_id, run.operator)
         except NodeswapError as exc:  # refused (zone locked) or firstbox unreachable
             if run.state == J.RUN_RUNNING and not self.journal.attempts(run_id):
                 # a run just recorded that never began: not a ghost "running" run
@@ -250,7 +124,7 @@ class Executor:
             self._stopped(run_id, J.RUN_FAILED, str(exc))
             raise
         finally:
-            await self._unlock(run_id)
+            await self._zone_lock.release(run_id)
         self.journal.set_run_state(run_id, J.RUN_DONE)
         self._emit(RunEnded(run_id, J.RUN_DONE))
 
@@ -264,283 +138,14 @@ class Executor:
         order (if any) is raised, so one host's failure never abandons another's command."""
         if len(batch) == 1:
             pos, step = batch[0]
-            await self._step(run_id, plan, step, pos)
+            await self._steps.step(run_id, plan, step, pos)
             return
         results = await asyncio.gather(
-            *(self._step(run_id, plan, step, pos) for pos, step in batch),
+            *(self._steps.step(run_id, plan, step, pos) for pos, step in batch),
             return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-
-    # --- one step ---------------------------------------------------------------------------
-
-    async def _step(self, run_id: str, plan: Plan, step: Step, pos: int) -> None:
-        """One step; a host that cannot be reached (or whose connection breaks during the
-        check or verify) fails the step like a failed command: StepFailed names the step,
-        the rule and the host, with the transport's error as its cause."""
-        try:
-            await self._one_step(run_id, plan, step, pos)
-        except TransportError as exc:
-            target = plan.targets[step.target]
-            try:
-                self._fail(run_id, step, target, None, f"could not reach the host: {exc}")
-            except StepFailed as failed:
-                raise failed from exc
-
-    async def _one_step(self, run_id: str, plan: Plan, step: Step, pos: int) -> None:
-        rec = self.journal.step(run_id, step.id)
-        if rec.state in (J.DONE, J.SKIPPED):
-            return
-        target = plan.targets[step.target]
-        if step.gate and not rec.approved:
-            await self._gate(run_id, plan, step, target)
-        was_cut = rec.state in (J.RUNNING, J.INTERRUPTED)
-        started = time.monotonic()
-        transport = await self._conn.transport(target)
-        self._emit(StepStarted(run_id, step.id, "run", target.name, step.rule, step.title, pos))
-        if step.check is not None:
-            res = await self._attempt(
-                run_id, step, "check", step.check, transport, timeout=step.timeout
-            )
-            if res.exit_status == 0:
-                self.journal.set_step_state(run_id, step.id, J.SKIPPED)
-                why = "check says done" + (" (the interrupted attempt had run)" if was_cut else "")
-                self._emit(StepEnded(run_id, step.id, target.name, J.SKIPPED, 0,
-                                     time.monotonic() - started, why))  # fmt: skip
-                return
-        elif was_cut and step.side_effect and not self._rerun_unchecked:
-            self._fail(run_id, step, target, None, "was interrupted while running and has no"
-                       " check, so nodeswap cannot tell whether it ran: look on the host, then"
-                       " resume with --rerun-unchecked to run it again",
-                       resume_flags=("--rerun-unchecked",))  # fmt: skip
-        self.journal.set_step_state(run_id, step.id, J.RUNNING)
-        res = await self._run_command(run_id, step, target, transport)
-        if step.verify is not None:
-            transport = await self._conn.transport(target)
-            v = await self._attempt(
-                run_id, step, "verify", step.verify, transport, timeout=step.timeout
-            )
-            if v.exit_status != 0:
-                self._fail(run_id, step, target, v, "ran but its verify failed")
-        if self._zone_mark is not None:  # issue 14: the zone's fingerprint after the step
-            await self._zone_mark(run_id, plan, step, "run")
-        if step.analysis is not None:
-            await self._analysis(run_id, plan, step, target, res)
-        self.journal.set_step_state(run_id, step.id, J.DONE)
-        self._emit(StepEnded(run_id, step.id, target.name, J.DONE, res.exit_status,
-                             time.monotonic() - started))  # fmt: skip
-
-    async def _run_command(
-        self, run_id: str, step: Step, target: Target, transport: Transport
-    ) -> Result:
-        try:
-            res = await self._attempt(run_id, step, "run", step.command, transport,
-                                      stdin=step.stdin, timeout=step.timeout)  # fmt: skip
-        except TransportError as exc:
-            if not step.disconnects:
-                self._fail(run_id, step, target, None, f"lost its connection: {exc}")
-            res = Result(target.name, step.command, 0, "", "")
-        if step.disconnects:
-            await self._conn.forget(target)  # the host went down on purpose: reconnect later
-            if res.exit_status is None and not res.timed_out:
-                res = Result(target.name, step.command, 0, res.stdout, res.stderr)
-        if res.exit_status != 0:
-            why = f"timed out after {step.timeout:g}s" if res.timed_out else "failed"
-            self._fail(run_id, step, target, res, why)
-        return res
-
-    async def _gate(self, run_id: str, plan: Plan, step: Step, target: Target) -> None:
-        """Show the gate (what it changes, the checks run again now) and ask the approver,
-        in a worker thread with nothing but the Gate: the journal stays in this thread."""
-        gate = await self._gate_view(run_id, plan, step, target)
-        shown = self._redact(step.command)
-        self._emit(GateReached(run_id, step.id, target.name, step.rule, step.title, shown,
-                               None, gate.summary()))  # fmt: skip
-        ok = await self._ask(gate)
-        self._emit(GateReached(run_id, step.id, target.name, step.rule, step.title, shown, ok))
-        if not ok:
-            self.journal.set_step_state(run_id, step.id, J.GATE)
-            raise StoppedAtGate(
-                f"run {run_id} stopped at gate {step.id} ({step.rule}: {step.title}) on "
-                f"{target.name}; to approve it and go on, or to undo the run:\n"
-                f"{self._hints.next('resume', run_id, '--approve', step.id)}\n"
-                f"{self._hints.next('rollback', run_id)}"
-            )
-        self.journal.approve(run_id, step.id)
-
-    async def _ask(self, gate: Gate) -> bool:
-        if self._approve is None:
-            return False
-        if inspect.iscoroutinefunction(self._approve):
-            answer = await self._approve(gate)
-        else:
-            answer = await asyncio.to_thread(self._approve, gate)
-        return answer is True
-
-    async def _gate_view(self, run_id: str, plan: Plan, step: Step, target: Target) -> Gate:
-        """The gate as the operator sees it: the file the step rewrites as a diff against the
-        host's copy now, the gated command's own output when it only reads (R37's domain
-        list), and every read-only check that still applies, run again now (recorded as
-        ``gate-check`` attempts)."""
-        notes: list[str] = []
-        diff: tuple[str, ...] = ()
-        preview = ""
-        path = written_path(step)
-        try:
-            t = await self._conn.transport(target)
-            if path is not None and step.stdin is not None:
-                now = await t.run(cmd("cat", "--", path), timeout=LOCK_TIMEOUT)
-                if now.exit_status != 0:
-                    notes.append(f"{path} cannot be read on {target.name}: shown as new")
-                diff = file_diff(path, self._redact(now.stdout if now.ok else ""),
-                                 self._redact(step.stdin), step.rule)  # fmt: skip
-            if not step.side_effect:
-                seen = await t.run(step.command, timeout=step.timeout)
-                preview = self._redact(seen.stdout + seen.stderr)
-        except TransportError as exc:
-            notes.append(f"could not read {target.name}: {self._redact(str(exc))}")
-        notes += await self._fence_notes(plan)  # before the checks: some run exec_nodes.sh
-        checks = await asyncio.gather(*(self._recheck(run_id, plan, s)
-                                        for s in rechecks(plan, step)))  # fmt: skip
-        return Gate(run_id, step, target.name, target.address, self._redact(step.command),
-                    self.journal.run(run_id).plan_fingerprint, diff, preview, tuple(checks),
-                    tuple(notes))  # fmt: skip
-
-    async def _fence_notes(self, plan: Plan) -> list[str]:
-        """R20 at every gate: update, build or exec jobs nodeswap did not start running on
-        firstbox, and cron entries that push pitrix-hosts (nodeswap.live.fence)."""
-        fb = self._firstbox(plan)
-        if fb is None:
-            return []
-        try:
-            t = await self._conn.transport(fb)
-            res = await t.run(fence.FENCE_COMMAND, timeout=LOCK_TIMEOUT)
-        except TransportError as exc:
-            return [f"R20: could not look for foreign jobs on {fb.name}: "
-                    f"{self._redact(str(exc))}"]
-        return [self._redact(w) for w in fence.warnings(fence.parse(res.stdout))]
-
-    async def _recheck(self, run_id: str, plan: Plan, step: Step) -> GateCheck:
-        """Run a read-only check step again (its fetch, then its analysis) for a gate."""
-        a = step.analysis
-        assert a is not None
-        target = plan.targets[step.target]
-        aid = self.journal.begin_attempt(run_id, step.id, "gate-check", target.name,
-                                         self._redact(step.command))  # fmt: skip
-        rec = OutputRecorder(self._redact)
-
-        def end(outcome: str, text: str, error: str | None = None) -> None:
-            rec.feed("stdout", text)
-            out_z, err_z, _, _ = rec.finish()
-            self.journal.end_attempt(aid, outcome=outcome, exit_status=None, error=error,
-                                     stdout_z=out_z, stderr_z=err_z)  # fmt: skip
-
-        try:
-            t = await self._conn.transport(target)
-            res = await t.run(step.command, stdin=step.stdin, timeout=step.timeout)
-        except TransportError as exc:
-            why = f"could not reach {target.name}: {self._redact(str(exc))}"
-            end("error", "", why)
-            return GateCheck(step.id, step.rule, a.kind, False, (), why)
-        if res.exit_status != 0:
-            why = f"{target.name}: exit status {res.exit_status}: {self._redact(res.tail())}"
-            end("failed", "", why)
-            return GateCheck(step.id, step.rule, a.kind, False, (), why)
-        reference = None if a.against is None else self.journal.last_output(run_id, a.against)
-        ok, text = _verdict(self._analyze(a.kind, self._redact(res.stdout), reference,
-                                          dict(a.options)))  # fmt: skip
-        text = self._redact(text)
-        end("ok" if ok else "failed", text)
-        return GateCheck(step.id, step.rule, a.kind, ok, group_findings(text))
-
-    async def _analysis(
-        self, run_id: str, plan: Plan, step: Step, target: Target, res: Result
-    ) -> None:
-        a = step.analysis
-        assert a is not None
-        output = self.journal.last_output(run_id, step.id) or ""
-        reference = None
-        if a.against is not None:
-            reference = self.journal.last_output(run_id, a.against)
-            if reference is None:
-                self._fail(
-                    run_id,
-                    step,
-                    target,
-                    None,
-                    f"has no output of step {a.against!r} to compare with",
-                )
-        aid = self.journal.begin_attempt(run_id, step.id, "analysis", target.name, a.kind)
-        ok, text = _verdict(self._analyze(a.kind, output, reference, dict(a.options)))
-        rec = OutputRecorder(self._redact)
-        rec.feed("stdout", text)
-        out_z, err_z, _, _ = rec.finish()
-        self.journal.end_attempt(aid, outcome="ok" if ok else "failed", exit_status=0 if ok else 1,
-                                 stdout_z=out_z, stderr_z=err_z)  # fmt: skip
-        if text:
-            self._emit(StepOutput(step.id, target.name, "stdout", self._redact(text) + "\n"))
-        if not ok:
-            r = Result(target.name, a.kind, 1, text, "")
-            self._fail(run_id, step, target, r, f"analysis {a.kind!r} found differences")
-
-    def _fail(self, run_id: str, step: Step, target: Target, res: Result | None, why: str,
-              *, resume_flags: tuple[str, ...] = ()) -> None:  # fmt: skip
-        self.journal.set_step_state(run_id, step.id, J.FAILED)
-        why = self._redact(why)  # a TransportError's text may quote the host's output
-        tail = self._redact(res.tail()) if res is not None else ""
-        status = None if res is None else res.exit_status
-        self._emit(StepEnded(run_id, step.id, target.name, J.FAILED, status, 0.0, why))
-        shown = f"\n--- last lines ---\n{tail}" if tail else ""
-        raise StepFailed(
-            f"step {step.id} ({step.rule}: {step.title}) on {target.name} {why}"
-            f" (exit status {status}); command: {self._redact(step.command)}{shown}\n"
-            f"fix the cause, then resume the run, or undo it:\n"
-            f"{self._hints.next('resume', run_id, *resume_flags)}\n"
-            f"{self._hints.next('rollback', run_id)}",
-            host=target.name, step=step.id, rule=step.rule, command=self._redact(step.command),
-            exit_status=status, output_tail=tail,
-        )  # fmt: skip
-
-    # --- one command, recorded --------------------------------------------------------------
-
-    async def _attempt(self, run_id: str, step: Step, kind: str, command: str, transport: Transport,
-                       *, stdin: str | None = None, timeout: float) -> Result:  # fmt: skip
-        """Run one command, recorded before (start) and after (end, output) it runs."""
-        aid = self.journal.begin_attempt(
-            run_id, step.id, kind, transport.host, self._redact(command)
-        )
-        rec = OutputRecorder(self._redact)
-        loud = kind in ("run", "undo")
-
-        def sink(stream: str, text: str) -> None:
-            clean = rec.feed(stream, text)
-            if clean and loud:
-                self._emit(StepOutput(step.id, transport.host, stream, clean))
-
-        def finish(outcome: str, res: Result | None = None, error: str | None = None) -> None:
-            out_z, err_z, out_rest, err_rest = rec.finish()
-            for stream, rest in (("stdout", out_rest), ("stderr", err_rest)):
-                if rest and loud:
-                    self._emit(StepOutput(step.id, transport.host, stream, rest))
-            self.journal.end_attempt(
-                aid, outcome=outcome, exit_status=None if res is None else res.exit_status,
-                timed_out=res is not None and res.timed_out, error=error,
-                stdout_z=out_z, stderr_z=err_z,
-            )  # fmt: skip
-
-        try:
-            res = await transport.run(command, stdin=stdin, timeout=timeout, sink=sink)
-        except TransportError as exc:
-            finish("disconnected" if step.disconnects else "error", error=self._redact(str(exc)))
-            raise
-        except (asyncio.CancelledError, KeyboardInterrupt) as exc:
-            finish("interrupted", error=f"stopped by {cause(exc)}")
-            self.journal.set_step_state(run_id, step.id, J.INTERRUPTED)
-            raise
-        outcome = "ok" if res.ok else ("timeout" if res.timed_out else "failed")
-        finish(outcome, res)
-        return res
 
     # --- rollback ---------------------------------------------------------------------------
 
@@ -560,7 +165,7 @@ class Executor:
         ]  # fmt: skip
         self._refuse_past_no_return(plan, [s.step_id for s in todo])
         self._emit(RunStarted(run_id, len(todo), resumed=True))
-        await self._lock(plan, run_id)
+        await self._zone_lock.take(plan, run_id, run.operator)
         try:
             for srec in reversed(todo):
                 await self._undo(run_id, plan, plan.step(srec.step_id), srec.position)
@@ -572,7 +177,7 @@ class Executor:
             self._stopped(run_id, J.RUN_ROLLBACK_FAILED, str(exc))
             raise
         finally:
-            await self._unlock(run_id)
+            await self._zone_lock.release(run_id)
         self._forget_pins(run_id)
         self._stopped(run_id, J.RUN_ROLLED_BACK, f"{len(todo)} steps considered")
 
@@ -580,7 +185,7 @@ class Executor:
         """Every undo ran, so the hosts this run created (the only ones it pins) are gone:
         retire its pins (kept, with time and reason, for the report and later messages). A
         rollback that stops midway retires none: its VMs may still be there."""
-        retired = self.journal.retire_pins(run_id, J.RETIRED_BY_ROLLBACK.format(run_id=run_id))
+        retired = self.journal.retire_pins(run_id, RETIRED_BY_ROLLBACK.format(run_id=run_id))
         if retired:
             names = ", ".join(sorted({p.key_id for p in retired}))
             self._emit(Notice(f"forgot the host keys this run pinned ({names}): its rollback "
@@ -590,7 +195,7 @@ class Executor:
     def _refuse_past_no_return(plan: Plan, done: list[str]) -> None:
         """A plan may name a phase after which rollback is no longer possible (R37 archives
         the old VMs): then say what manual restore is possible instead, and change nothing."""
-        phase = plan.meta.get("irreversible_phase")
+        phase = plan.irreversible_phase
         if not phase:
             return
         past = [sid for sid in done
@@ -599,7 +204,7 @@ class Executor:
             raise ZoneError(
                 f"rollback is not possible any more: the {phase} phase has begun "
                 f"({', '.join(past)}). Nothing was changed.\n"
-                + plan.meta.get("manual_restore", ""))
+                + plan.manual_restore)
 
     async def _undo(self, run_id: str, plan: Plan, step: Step, pos: int) -> None:
         target = plan.targets[step.undo_target or step.target]
@@ -610,7 +215,8 @@ class Executor:
         started = time.monotonic()
         self._emit(StepStarted(run_id, step.id, "undo", target.name, step.rule, step.title, pos))
         transport = await self._conn.transport(target)
-        res = await self._attempt(run_id, step, "undo", step.undo, transport, timeout=step.timeout)
+        res = await self._steps.attempt(run_id, step, "undo", step.undo, transport,
+                                        timeout=step.timeout)
         if res.exit_status != 0:
             self.journal.set_step_state(run_id, step.id, J.UNDO_FAILED)
             self._emit(StepEnded(run_id, step.id, target.name, J.UNDO_FAILED, res.exit_status))
@@ -625,73 +231,3 @@ class Executor:
             await self._zone_mark(run_id, plan, step, "undo")
         self.journal.set_step_state(run_id, step.id, J.UNDONE)
         self._emit(StepEnded(run_id, step.id, target.name, J.UNDONE, 0, time.monotonic() - started))
-
-    # --- the zone lock on firstbox ----------------------------------------------------------
-
-    def _firstbox(self, plan: Plan) -> Target | None:
-        name = plan.meta.get("firstbox", "firstbox")
-        return plan.targets.get(name)
-
-    async def _lock(self, plan: Plan, run_id: str) -> None:
-        """Take the zone lock on firstbox (a file created with O_EXCL via ``set -C``)."""
-        target = self._firstbox(plan)
-        if self._lock_path is None or target is None:
-            return
-        run = self.journal.run(run_id)
-        mine = Lock(run_id, run.operator, socket.gethostname(), os.getpid(), time.time())
-        t = await self._conn.transport(target)
-        path = self._lock_path
-        res = await t.run(take_lock_command(path, mine), timeout=LOCK_TIMEOUT)
-        if res.exit_status == 0:
-            self._lock_target = target
-            return
-        held = Lock.from_text(res.stdout)
-        if res.exit_status != 3:
-            raise TransportError(f"cannot take the lock {path} on {target.name}: {res.tail()}")
-        if held is not None and held.is_this_process(run_id):
-            self._lock_target = target  # runs.start took it for this run, in this process
-            return
-        reclaim = held is not None and held.run_id == run_id and held.is_stale_here()
-        if not (self._break_lock or reclaim):
-            raise LockHeld(self._lock_message(path, target, held, res.stdout))
-        why = (
-            "broken on request (--break-lock)"
-            if self._break_lock
-            else "reclaimed: same run, its process is gone"
-        )
-        self._emit(
-            Notice(f"lock {path} on {target.name} held by {res.stdout.strip()!r}: {why}", run_id)
-        )
-        await t.run(cmd("rm", "-f", path), timeout=LOCK_TIMEOUT)
-        self._break_lock = False
-        await self._lock(plan, run_id)
-
-    @staticmethod
-    def _lock_message(path: str, target: Target, held: Lock | None, raw: str) -> str:
-        if held is None:
-            return (
-                f"zone locked: {path} on {target.name} holds {raw.strip()!r};"
-                " if no run is active, use --break-lock"
-            )
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(held.since))
-        stale = (
-            " It looks STALE (that process is gone)."
-            if held.is_stale_here()
-            else " It may be stale if that process is gone."
-        )
-        return (
-            f"zone locked by run {held.run_id} of {held.operator} (pid {held.pid} on "
-            f"{held.client_host}, since {since}), lock file {path} on {target.name}.{stale} "
-            f"Break it only if no run is active: --break-lock"
-        )
-
-    async def _unlock(self, run_id: str) -> None:
-        target, self._lock_target = self._lock_target, None
-        if target is None or self._lock_path is None:
-            return
-        try:
-            t = await self._conn.transport(target)
-            path = self._lock_path
-            await t.run(release_lock_command(path, run_id), timeout=LOCK_TIMEOUT)
-        except TransportError as exc:
-            self._emit(Notice(f"could not release the lock on {target.name}: {exc}", run_id))

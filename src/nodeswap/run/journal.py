@@ -11,9 +11,8 @@ so a new run of the zone trusts its own new VMs on first sight even where an ear
 under the same key_id answered. A pin is never deleted: rollback retires the pins of the VMs
 it destroyed (time and reason kept, for the report and for messages).
 
-Schema versions (meta 'schema'): 1, pinned_keys one row per key_id for the zone; 2, one live
-row per (run_id, key_id), retired rows kept; 3, zone_marks: the zone's fingerprint as a run
-recorded it (nodeswap.live.worldcheck). ``Journal.open`` migrates a version 1 or 2 file.
+The tables, the schema version and the migrations of older files are nodeswap.run.schema's
+(``Journal.open`` migrates a version 1 or 2 file).
 
 This module knows nothing of transports or the screen; it stores and answers.
 """
@@ -34,9 +33,8 @@ from typing import Any
 
 from nodeswap.errors import BugError, InputError, Problem
 from nodeswap.plan.model import Plan
+from nodeswap.run import schema
 from nodeswap.transport.redact import LineRedactor, Redactor
-
-SCHEMA_VERSION = 3
 
 # Step states. pending -> running -> done | skipped | failed | interrupted; gate: waiting for
 # approval; undone / undo_failed: after rollback.
@@ -47,48 +45,11 @@ STEP_STATES = (PENDING, RUNNING, DONE, SKIPPED, FAILED, GATE, INTERRUPTED, UNDON
 RUN_RUNNING, RUN_DONE, RUN_FAILED, RUN_GATE = "running", "done", "failed", "gate"
 RUN_INTERRUPTED, RUN_ROLLED_BACK = "interrupted", "rolled_back"
 RUN_ROLLBACK_FAILED = "rollback_failed"
-# Why a pin was retired: the run's rollback destroyed the VM ({run_id}: that run).
-RETIRED_BY_ROLLBACK = "destroyed by rollback of run {run_id}"
 RUN_STATES = (
     RUN_RUNNING, RUN_DONE, RUN_FAILED, RUN_GATE, RUN_INTERRUPTED, RUN_ROLLED_BACK,
     RUN_ROLLBACK_FAILED,
 )  # fmt: skip
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs(
-  id TEXT PRIMARY KEY, zone TEXT NOT NULL, plan_fingerprint TEXT NOT NULL,
-  plan_json TEXT NOT NULL, operator TEXT NOT NULL, connection_json TEXT NOT NULL,
-  state TEXT NOT NULL, started REAL NOT NULL, ended REAL, message TEXT);
-CREATE TABLE IF NOT EXISTS steps(
-  run_id TEXT NOT NULL REFERENCES runs(id), step_id TEXT NOT NULL, position INTEGER NOT NULL,
-  state TEXT NOT NULL, approved INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL,
-  PRIMARY KEY(run_id, step_id));
-CREATE TABLE IF NOT EXISTS attempts(
-  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT NOT NULL,
-  kind TEXT NOT NULL, host TEXT NOT NULL, command TEXT NOT NULL,
-  started REAL NOT NULL, ended REAL, exit_status INTEGER, timed_out INTEGER NOT NULL DEFAULT 0,
-  outcome TEXT, error TEXT, stdout BLOB, stderr BLOB);
-CREATE INDEX IF NOT EXISTS attempts_step ON attempts(run_id, step_id);
-CREATE TABLE IF NOT EXISTS pinned_keys(
-  id INTEGER PRIMARY KEY AUTOINCREMENT, key_id TEXT NOT NULL, public_key TEXT NOT NULL,
-  first_address TEXT NOT NULL, run_id TEXT, pinned REAL NOT NULL,
-  retired REAL, retired_reason TEXT);
-CREATE UNIQUE INDEX IF NOT EXISTS pinned_keys_live
-  ON pinned_keys(ifnull(run_id, ''), key_id) WHERE retired IS NULL;
-"""
-# Schema 3: the zone's fingerprint (settings, installer version, variables) as run_id saw it
-# on firstbox: at its start, after a step (or an undo) on firstbox, or accepted by a person.
-# ``after_attempt``: the highest attempt id of the journal when it was read (attempts after it
-# are not reflected). ``state_json``: per-file sha256, the version, the variables.
-_ZONE_MARKS = """
-CREATE TABLE IF NOT EXISTS zone_marks(
-  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, kind TEXT NOT NULL,
-  step_id TEXT, after_attempt INTEGER NOT NULL, fingerprint TEXT NOT NULL,
-  state_json TEXT NOT NULL, recorded REAL NOT NULL, operator TEXT, note TEXT);
-CREATE INDEX IF NOT EXISTS zone_marks_run ON zone_marks(run_id, id);
-"""
-_SCHEMA += _ZONE_MARKS
 
 
 @dataclass(frozen=True)
@@ -219,86 +180,96 @@ def journal_path(state_dir: Path, zone: str) -> Path:
     return state_dir / f"{safe}.journal.sqlite"
 
 
-def _schema_version(db: sqlite3.Connection) -> int:
-    """The file's schema version; 0 for a new, empty file."""
-    row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-    try:
-        return int(row[0]) if row is not None else 0
-    except ValueError as exc:
-        raise sqlite3.DatabaseError(f"unreadable schema version {row[0]!r}") from exc
-
-
-def _migrate(db: sqlite3.Connection, path: Path) -> None:
-    """Bring a journal written by an older nodeswap to SCHEMA_VERSION, in one transaction
-    (another process opening the same file at once waits, then finds it done). A newer
-    journal is refused: this nodeswap would misread it."""
-    if _schema_version(db) in (0, SCHEMA_VERSION):
-        return  # new or current: no write lock taken on every open
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        version = _schema_version(db)
-        if version > SCHEMA_VERSION:
-            raise InputError([Problem(
-                f"journal schema {version} is newer than this nodeswap's ({SCHEMA_VERSION}):"
-                " use the nodeswap that wrote it", file=str(path))])  # fmt: skip
-        if version == 1:
-            _pins_v1_to_v2(db)
-        if version <= 2:
-            _marks_v2_to_v3(db)
-        if 0 < version < SCHEMA_VERSION:
-            db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
-def _pins_v1_to_v2(db: sqlite3.Connection) -> None:
-    """Schema 1 kept one pin per key_id for the whole zone. Each row becomes a pin of the run
-    that made it (run_id kept as it was, NULL too); the pins of runs rolled back to the end
-    are retired at the time the rollback ended (it destroyed their VMs), as rollback does
-    from schema 2 on."""
-    db.execute("ALTER TABLE pinned_keys RENAME TO pinned_keys_v1")
-    db.execute(
-        "CREATE TABLE pinned_keys("
-        " id INTEGER PRIMARY KEY AUTOINCREMENT, key_id TEXT NOT NULL, public_key TEXT NOT NULL,"
-        " first_address TEXT NOT NULL, run_id TEXT, pinned REAL NOT NULL,"
-        " retired REAL, retired_reason TEXT)"
-    )
-    db.execute(
-        "INSERT INTO pinned_keys(key_id, public_key, first_address, run_id, pinned)"
-        " SELECT key_id, public_key, first_address, run_id, pinned FROM pinned_keys_v1"
-        " ORDER BY pinned, key_id"
-    )
-    db.execute("DROP TABLE pinned_keys_v1")
-    db.execute(
-        "UPDATE pinned_keys SET retired=(SELECT ifnull(ended, started) FROM runs"
-        " WHERE runs.id=pinned_keys.run_id), retired_reason=replace(?, '{run_id}', run_id)"
-        " WHERE run_id IN (SELECT id FROM runs WHERE state=?)",
-        (RETIRED_BY_ROLLBACK, RUN_ROLLED_BACK),
-    )
-
-
-def _marks_v2_to_v3(db: sqlite3.Connection) -> None:
-    """Schema 3 adds zone_marks; runs recorded before it have none (worldcheck then compares
-    with the plan's fingerprint where it can)."""
-    for statement in _ZONE_MARKS.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
 # The key of the live pin of (key_id, run_id); run_id NULL matches NULL.
 _LIVE_KEY = (
     "SELECT public_key FROM pinned_keys WHERE key_id=? AND run_id IS ? AND retired IS NULL"
 )
 
 
-class Journal:
-    """The journal of one zone. Open with ``Journal.open(path)``; every method commits."""
+class _Store:
+    """A journal file's connection and its transactions (every write commits)."""
 
     def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self._db = db
         self.path = path
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+
+class PinStore(_Store):
+    """The host keys pinned per (run, key_id): pinned on first sight, retired by rollback."""
+
+    def pin_key(self, key_id: str, public_key: str, address: str, run_id: str | None) -> None:
+        """Pin ``public_key`` for ``key_id`` in run ``run_id`` (first sight wins; re-pinning
+        the same key is a no-op, a different key is a bug: the transport must have refused
+        it). Another run's pins of the same key_id are not looked at: pins belong to a run."""
+        with self._tx() as db:
+            row = db.execute(_LIVE_KEY, (key_id, run_id)).fetchone()
+            if row is not None:
+                if row[0] != public_key:
+                    raise BugError(f"key_id {key_id!r} is already pinned to another key in run "
+                                   f"{run_id}")  # fmt: skip
+                return
+            db.execute(
+                "INSERT INTO pinned_keys(key_id, public_key, first_address, run_id, pinned)"
+                " VALUES(?,?,?,?,?)",
+                (key_id, public_key, address, run_id, time.time()),
+            )
+
+    def pinned_key(self, key_id: str, run_id: str | None) -> str | None:
+        """The key run ``run_id`` pinned for ``key_id`` and still holds (not retired)."""
+        row = self._db.execute(_LIVE_KEY, (key_id, run_id)).fetchone()
+        return None if row is None else str(row[0])
+
+    def pinned_keys(self, run_id: str | None, *, retired: bool = False) -> dict[str, str]:
+        """key_id -> key of run ``run_id``'s live pins; ``retired``: its retired ones too
+        (the latest pin of each key_id wins)."""
+        return {p.key_id: p.public_key for p in self.pins(run_id=run_id, any_run=False)
+                if retired or p.retired is None}  # fmt: skip
+
+    def pins(
+        self, key_id: str | None = None, *, run_id: str | None = None, any_run: bool = True
+    ) -> list[PinRecord]:
+        """Every pin ever made, live and retired, oldest first: of ``key_id`` (None: all),
+        of every run (``any_run``) or of run ``run_id`` only (None: pinned outside a run)."""
+        sql = (
+            "SELECT p.key_id, p.public_key, p.first_address, p.run_id, p.pinned, p.retired,"
+            " p.retired_reason, r.state FROM pinned_keys p LEFT JOIN runs r ON r.id = p.run_id"
+            " WHERE 1=1"
+        )
+        args: list[str | None] = []
+        if key_id is not None:
+            sql += " AND p.key_id=?"
+            args.append(key_id)
+        if not any_run:
+            sql += " AND p.run_id IS ?"
+            args.append(run_id)
+        rows = self._db.execute(sql + " ORDER BY p.pinned, p.id", args)
+        return [PinRecord(*r) for r in rows]
+
+    def retire_pins(self, run_id: str, reason: str) -> list[PinRecord]:
+        """Retire every live pin of run ``run_id`` (its VMs are gone: ``reason`` says how);
+        returns them, retired. The rows stay."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "UPDATE pinned_keys SET retired=?, retired_reason=? WHERE run_id=?"
+                " AND retired IS NULL",
+                (now, reason, run_id),
+            )
+        return [p for p in self.pins(run_id=run_id, any_run=False) if p.retired == now]
+
+
+class Journal(PinStore):
+    """The journal of one zone. Open with ``Journal.open(path)``; every method commits."""
 
     @classmethod
     def open(cls, path: Path) -> Journal:
@@ -310,12 +281,7 @@ class Journal:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
-            db.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            _migrate(db, path)
-            db.executescript(_SCHEMA)
-            db.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', ?)", (str(SCHEMA_VERSION),)
-            )
+            schema.create(db, path)
         except sqlite3.DatabaseError as exc:
             raise InputError([Problem(f"not a nodeswap journal: {exc}", file=str(path))]) from exc
         finally:
@@ -328,16 +294,6 @@ class Journal:
 
     def close(self) -> None:
         self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     # --- runs and steps ---------------------------------------------------------------
 
@@ -487,67 +443,7 @@ class Journal:
         ]
         return self.output(done[-1].id)[0] if done else None
 
-    # --- pinned host keys ------------------------------------------------------------------
-
-    def pin_key(self, key_id: str, public_key: str, address: str, run_id: str | None) -> None:
-        """Pin ``public_key`` for ``key_id`` in run ``run_id`` (first sight wins; re-pinning
-        the same key is a no-op, a different key is a bug: the transport must have refused
-        it). Another run's pins of the same key_id are not looked at: pins belong to a run."""
-        with self._tx() as db:
-            row = db.execute(_LIVE_KEY, (key_id, run_id)).fetchone()
-            if row is not None:
-                if row[0] != public_key:
-                    raise BugError(f"key_id {key_id!r} is already pinned to another key in run "
-                                   f"{run_id}")  # fmt: skip
-                return
-            db.execute(
-                "INSERT INTO pinned_keys(key_id, public_key, first_address, run_id, pinned)"
-                " VALUES(?,?,?,?,?)",
-                (key_id, public_key, address, run_id, time.time()),
-            )
-
-    def pinned_key(self, key_id: str, run_id: str | None) -> str | None:
-        """The key run ``run_id`` pinned for ``key_id`` and still holds (not retired)."""
-        row = self._db.execute(_LIVE_KEY, (key_id, run_id)).fetchone()
-        return None if row is None else str(row[0])
-
-    def pinned_keys(self, run_id: str | None, *, retired: bool = False) -> dict[str, str]:
-        """key_id -> key of run ``run_id``'s live pins; ``retired``: its retired ones too
-        (the latest pin of each key_id wins)."""
-        return {p.key_id: p.public_key for p in self.pins(run_id=run_id, any_run=False)
-                if retired or p.retired is None}  # fmt: skip
-
-    def pins(
-        self, key_id: str | None = None, *, run_id: str | None = None, any_run: bool = True
-    ) -> list[PinRecord]:
-        """Every pin ever made, live and retired, oldest first: of ``key_id`` (None: all),
-        of every run (``any_run``) or of run ``run_id`` only (None: pinned outside a run)."""
-        sql = (
-            "SELECT p.key_id, p.public_key, p.first_address, p.run_id, p.pinned, p.retired,"
-            " p.retired_reason, r.state FROM pinned_keys p LEFT JOIN runs r ON r.id = p.run_id"
-            " WHERE 1=1"
-        )
-        args: list[str | None] = []
-        if key_id is not None:
-            sql += " AND p.key_id=?"
-            args.append(key_id)
-        if not any_run:
-            sql += " AND p.run_id IS ?"
-            args.append(run_id)
-        rows = self._db.execute(sql + " ORDER BY p.pinned, p.id", args)
-        return [PinRecord(*r) for r in rows]
-
-    def retire_pins(self, run_id: str, reason: str) -> list[PinRecord]:
-        """Retire every live pin of run ``run_id`` (its VMs are gone: ``reason`` says how);
-        returns them, retired. The rows stay."""
-        now = time.time()
-        with self._tx() as db:
-            db.execute(
-                "UPDATE pinned_keys SET retired=?, retired_reason=? WHERE run_id=?"
-                " AND retired IS NULL",
-                (now, reason, run_id),
-            )
-        return [p for p in self.pins(run_id=run_id, any_run=False) if p.retired == now]
+    # --- backups (pinned host keys: PinStore) ---------------------------------------------
 
     # --- the zone's fingerprint (schema 3) --------------------------------------------------
 

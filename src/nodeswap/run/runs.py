@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,13 @@ from nodeswap.plan import planfile
 from nodeswap.plan.model import Plan, Target
 from nodeswap.run import journal as J
 from nodeswap.run.events import EventSink
-from nodeswap.run.execute import DEFAULT_LOCK_PATH, Approver, Executor, operator_name
+from nodeswap.run.execute import Executor
 from nodeswap.run.hints import Hints
 from nodeswap.run.interrupt import cancel_on_signals
 from nodeswap.run.journal import Journal, journal_path
+from nodeswap.run.lock import DEFAULT_LOCK_PATH, operator_name
 from nodeswap.run.statedir import firstbox_folder, own_known_hosts
+from nodeswap.run.steps import Approver
 from nodeswap.transport.base import Connector
 from nodeswap.transport.local import LocalConnector
 from nodeswap.transport.ssh import SshConnector
@@ -50,32 +53,14 @@ def make_connector(conn: dict[str, Any], journal: Journal, run_id: str) -> Conne
 
 def journal_name(plan: Plan, reach: Reach | None) -> str:
     """The journal's (and the runs') zone name: the zone id(s) the plan names, else the
-    firstbox address; a hand-made plan may name it in meta["zone"]; local runs: "local"."""
-    if plan.meta.get("zone"):
-        return plan.meta["zone"]
+    firstbox address; a plan may name it (``journal_zone``); local runs: "local"."""
+    if plan.journal_zone:
+        return plan.journal_zone
     if plan.zone is not None and plan.zone.zone_ids:
         return "+".join(plan.zone.zone_ids)
     if reach is not None and reach.firstbox is not None:
         return firstbox_folder(reach.firstbox.address)
     return "local"
-
-
-def check_zone_unchanged(reach: Reach, plan: Plan, *, offline_plan: bool = False) -> None:
-    """Refuse a live plan whose zone changed since it was made (settings, version, variables);
-    with ``offline_plan``, an offline plan whose zone is not the one it was made from (R9 and
-    R16 checked again live)."""
-    fb = reach.firstbox
-    if fb is None:
-        return
-
-    async def check() -> None:
-        connector = SshConnector(reach.ssh)
-        try:
-            await _zone_checks(connector, fb, plan, offline_plan=offline_plan)
-        finally:
-            await connector.close()
-
-    asyncio.run(check())
 
 
 async def _zone_checks(connector: Connector, fb: Target, plan: Plan, *,
@@ -90,10 +75,10 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
-def start(plan: Plan, *, reach: Reach | None, state_dir: Path, zone: str | None = None,
-          lock_path: str | None = DEFAULT_LOCK_PATH, plan_name: str = "the plan",
-          offline_plan: bool = False, break_lock: bool = False,
-          notice: Callable[[str], None] | None = None) -> tuple[Journal, str]:  # fmt: skip
+async def start(plan: Plan, *, reach: Reach | None, state_dir: Path, zone: str | None = None,
+                lock_path: str | None = DEFAULT_LOCK_PATH, plan_name: str = "the plan",
+                offline_plan: bool = False, break_lock: bool = False,
+                notice: Callable[[str], None] | None = None) -> tuple[Journal, str]:
     """Record a new run of ``plan`` (reach None: every step on this machine), holding the zone
     lock for it.
 
@@ -104,18 +89,20 @@ def start(plan: Plan, *, reach: Reach | None, state_dir: Path, zone: str | None 
     offline plan (refused unless ``offline_plan``: then compared with the live zone, R9 and
     R16 checked again). A refusal records no run: it is logged in ``STATE/refusals.log`` and
     the lock released. The state folder is labelled with the zone (zone.json). The executor
-    driving the run in this process finds the lock its own (``Lock.is_this_process``)."""
+    driving the run in this process finds the lock its own (``Lock.is_this_process``).
+    Awaited in the command's one event loop, before ``drive`` in the same loop."""
     run_id = new_run_id()
     try:
         if reach is None:
             conn: dict[str, Any] = {"mode": "local"}
         else:
-            refuse_other_zone(plan, reach, state_dir, name=plan_name, offline_plan=offline_plan)
+            await refuse_other_zone(plan, reach, state_dir, name=plan_name,
+                                    offline_plan=offline_plan)
             conn = {"mode": "ssh", **reach.to_dict()}
             conn["known_hosts"] = own_known_hosts(state_dir, reach.ssh.known_hosts,
                                                   given=reach.given_known_hosts)
-        asyncio.run(_admit(plan, reach, conn, run_id, lock_path=lock_path,
-                           offline_plan=offline_plan, break_lock=break_lock, notice=notice))
+        await _admit(plan, reach, conn, run_id, lock_path=lock_path,
+                     offline_plan=offline_plan, break_lock=break_lock, notice=notice)
     except NodeswapError as exc:
         log_refusal(state_dir, plan_name, str(exc))
         raise
@@ -138,7 +125,7 @@ async def _admit(plan: Plan, reach: Reach | None, conn: dict[str, Any], run_id: 
     connector: Connector = LocalConnector() if reach is None \
         else SshConnector(Reach.from_dict(conn).ssh)
     try:
-        target = plan.targets.get(plan.meta.get("firstbox", "firstbox"))
+        target = plan.firstbox
         locked = None
         if lock_path is not None and target is not None:
             t = await connector.transport(target)
@@ -156,8 +143,8 @@ async def _admit(plan: Plan, reach: Reach | None, conn: dict[str, Any], run_id: 
         await connector.close()
 
 
-def refuse_other_zone_for_run(journal: Journal, run_id: str, *, lab: Path | None = None,
-                              firstbox: str | None = None) -> None:  # fmt: skip
+async def refuse_other_zone_for_run(journal: Journal, run_id: str, *, lab: Path | None = None,
+                                    firstbox: str | None = None) -> None:
     """Resume's guard: the stored run's plan must be of the zone given now (--lab /
     --firstbox, when given) and of the zone the run was started on, whose firstbox must
     still present the plan's host key (exit 2 otherwise; nothing else contacted)."""
@@ -175,10 +162,20 @@ def refuse_other_zone_for_run(journal: Journal, run_id: str, *, lab: Path | None
                 f"run {run_id} was started on firstbox {was}, but "
                 f"{'--lab ' + str(lab) if lab is not None else '--firstbox ' + str(firstbox)} "
                 f"is firstbox {now}", key="--firstbox")])  # fmt: skip
-    refuse_other_zone(run.plan(), reach, journal.path.parent, name=f"run {run_id}")
+    await refuse_other_zone(run.plan(), reach, journal.path.parent, name=f"run {run_id}")
 
 
-async def drive(journal: Journal, run_id: str, options: dict[str, Any], events: EventSink, *,
+@dataclass(frozen=True)
+class DriveOptions:
+    """What the operator allowed this apply, resume or rollback (gates are the approver's:
+    --yes and --approve build it)."""
+
+    break_lock: bool = False  # --break-lock: take over another run's zone lock
+    rerun_unchecked: bool = False  # --rerun-unchecked: re-run a cut step that has no check
+    accept_zone_change: bool = False  # --accept-zone-change: go on past unexplained changes
+
+
+async def drive(journal: Journal, run_id: str, options: DriveOptions, events: EventSink, *,
                 action: str, approver: Approver | None = None,
                 hints: Hints | None = None) -> None:  # fmt: skip
     """Apply (or resume, or roll back) run ``run_id`` to its end, a gate or a failure.
@@ -216,7 +213,7 @@ def interrupted(journal: Journal, run_id: str, action: str, how: str, hints: Hin
             f" {journal.run(run_id).state}. To go on:\n{hints.next(verb, run_id)}")
 
 
-async def _drive(journal: Journal, run_id: str, options: dict[str, Any], events: EventSink, *,
+async def _drive(journal: Journal, run_id: str, options: DriveOptions, events: EventSink, *,
                  action: str, approver: Approver | None = None,
                  hints: Hints | None = None) -> None:  # fmt: skip
     conn = journal.run(run_id).connection
@@ -226,8 +223,8 @@ async def _drive(journal: Journal, run_id: str, options: dict[str, Any], events:
         journal, connector, events=events,
         approver=approver,
         lock_path=conn.get("lock_path", DEFAULT_LOCK_PATH),
-        break_lock=options.get("break_lock", False),
-        rerun_unchecked=options.get("rerun_unchecked", False),
+        break_lock=options.break_lock,
+        rerun_unchecked=options.rerun_unchecked,
         hints=hints, zone_mark=marks.after,
     )  # fmt: skip
     try:
@@ -235,7 +232,7 @@ async def _drive(journal: Journal, run_id: str, options: dict[str, Any], events:
             await marks.start(run_id)
         else:  # before anything runs: the zone must be as this run left it, or explained
             await marks.recheck(run_id, action=action, operator=operator_name(), hints=hints,
-                                accept=options.get("accept_zone_change", False))
+                                accept=options.accept_zone_change)
         if action == "rollback":
             await ex.rollback(run_id)
         else:
