@@ -26,7 +26,7 @@ test-slow: setup
 # haproxy.cfg, specs, hosts files, plan files. `fuzz`: 10^5 examples per target (long);
 # `fuzz-ci`: a few hundred per target, under a minute (.ci/run).
 fuzz: setup
-	HYPOTHESIS_PROFILE=fuzz-full $(PY) -m pytest -q -m fuzz tests/fuzz
+	HYPOTHESIS_PROFILE=fuzz-full $(PY) -m pytest -q -n 2 -m fuzz tests/fuzz
 
 fuzz-ci: setup
 	HYPOTHESIS_PROFILE=fuzz-ci $(PY) -m pytest -q -m fuzz tests/fuzz
