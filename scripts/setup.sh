@@ -23,3 +23,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
   touch "$stamp"
 fi
+# Bytecode for nodeswap's own modules: the tests start `python -m nodeswap` a few hundred times,
+# and where PYTHONDONTWRITEBYTECODE is set each start would compile every module again.
+.venv/bin/python -m compileall -q src >/dev/null

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nodeswap.errors import PlanFileError, Problem, RuleError, ZoneError
 from nodeswap.live import fence
@@ -20,12 +20,14 @@ from nodeswap.plan.build import build_plan, settings_digests
 from nodeswap.plan.model import Plan, Target, ZoneId
 from nodeswap.plan.planfile import FINGERPRINT_KIND
 from nodeswap.plan.preflight import check as preflight
-from nodeswap.plan.spec import Spec
 from nodeswap.shell import cmd
 from nodeswap.transport.base import Connector
 from nodeswap.transport.hostkey import presented_key
 from nodeswap.zone.inventory import Zone
 from nodeswap.zone.snapshot import Snapshot, variables_of
+
+if TYPE_CHECKING:  # the spec is pydantic: loaded by the callers that read one
+    from nodeswap.plan.spec import Spec
 
 GEN_MAC = "/pitrix/bin/gen_mac.py"
 _MAC = re.compile(r"^00:16:3e(?::[0-9a-f]{2}){3}$")

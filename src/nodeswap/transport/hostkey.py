@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import asyncssh
-
 from nodeswap.errors import TransportError
 from nodeswap.plan.model import Target
 
@@ -61,6 +59,7 @@ async def scan_key(config: SshConfig, address: str, *, like: str | None = None) 
     """The host key ``address`` presents (no login); None when it has no key of the type of
     ``like`` (a key name). Through ``config.bastion`` when there is one (logged into,
     strictly checked)."""
+    import asyncssh  # noqa: PLC0415 (on first use: start-up)
     connector = SshConnector(config) if config.bastion is not None else None
     try:
         tunnel: Any = ()

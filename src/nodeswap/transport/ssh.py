@@ -24,14 +24,13 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import functools
 import shlex
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-
-import asyncssh
 
 from nodeswap.errors import HostKeyError, InputError, Problem, TransportError
 from nodeswap.plan.model import Target
@@ -85,6 +84,7 @@ def _fingerprint(key: Any) -> str:
 
 
 def _text_fingerprint(public_key: str) -> str:
+    import asyncssh  # noqa: PLC0415 (on first use: start-up)
     try:
         return _fingerprint(asyncssh.import_public_key(public_key))
     except (asyncssh.KeyImportError, ValueError):
@@ -141,22 +141,29 @@ def pinned_key_message(target: Target, shown: str, pinned: str, run_id: str | No
     )
 
 
-class _Client(asyncssh.SSHClient):
-    """Sees the host key asyncssh did not find trusted (so the error can show it), and
-    accepts it on first sight for a target nodeswap pins (``tofu``)."""
+@functools.cache
+def _client_class() -> type[Any]:
+    """The asyncssh client nodeswap uses, made on first use (asyncssh loads only when a
+    command connects): it sees the host key asyncssh did not find trusted (so the error can
+    show it), and accepts it on first sight for a target nodeswap pins (``tofu``)."""
+    import asyncssh  # noqa: PLC0415 (on first use: start-up)
 
-    def __init__(self, tofu: bool) -> None:
-        self.tofu = tofu
-        self.refused_key: Any = None
+    class _Client(asyncssh.SSHClient):
+        def __init__(self, tofu: bool) -> None:
+            self.tofu = tofu
+            self.refused_key: Any = None
 
-    def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
-        if self.tofu:
-            return True
-        self.refused_key = key
-        return False
+        def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
+            if self.tofu:
+                return True
+            self.refused_key = key
+            return False
+
+    return _Client
 
 
 def _load_keys(paths: Sequence[str]) -> list[Any]:
+    import asyncssh  # noqa: PLC0415 (on first use: start-up)
     keys = []
     for p in paths:
         try:
@@ -167,6 +174,7 @@ def _load_keys(paths: Sequence[str]) -> list[Any]:
 
 
 def _load_known_hosts(path: str | None) -> Any:
+    import asyncssh  # noqa: PLC0415 (on first use: start-up)
     p = Path(path) if path else Path.home() / ".ssh" / "known_hosts"
     try:
         return asyncssh.read_known_hosts(str(p))
@@ -185,6 +193,7 @@ class SshConnector(Connector):
     ) -> None:
         """``logins``: a target's own (user, port) by (name, address), over the config's (a
         hosts file's ``user@host:port``); the jump host and the bastion keep the config's."""
+        import asyncssh  # noqa: PLC0415 (on first use: start-up)
         self.config = config
         self._logins = dict(logins or {})
         self._keys = keys
@@ -248,6 +257,7 @@ class SshConnector(Connector):
 
     def _trust(self, target: Target) -> tuple[Any, bool, str | None]:
         """(known_hosts argument, trust on first use?, pinned key text)."""
+        import asyncssh  # noqa: PLC0415 (on first use: start-up)
         pinned = self._keys.pinned_key(target.key_id, self._run_id) \
             if self._keys is not None else None
         if pinned is not None:
@@ -257,8 +267,9 @@ class SshConnector(Connector):
         return self._known_hosts, False, None
 
     async def _connect(self, target: Target) -> Any:
+        import asyncssh  # noqa: PLC0415 (on first use: start-up)
         known, tofu, pinned = self._trust(target)
-        client = _Client(tofu)
+        client = _client_class()(tofu)
         jump, bastion = self.config.jump, self.config.bastion
         tunnel = None
         hop: Target | None = None
@@ -297,7 +308,7 @@ class SshConnector(Connector):
             self._keys.pin_key(target.key_id, text, target.address, self._run_id)
         return conn
 
-    def _key_message(self, target: Target, client: _Client, pinned: str | None, why: str) -> str:
+    def _key_message(self, target: Target, client: Any, pinned: str | None, why: str) -> str:
         shown = _fingerprint(client.refused_key) if client.refused_key is not None else why
         if pinned is not None:
             history = self._keys.pins(target.key_id) if self._keys is not None else ()
@@ -403,6 +414,7 @@ class SshTransport(Transport):
         timeout: float = 600.0,
         sink: OutputSink | None = None,
     ) -> Result:
+        import asyncssh  # noqa: PLC0415 (on first use: start-up)
         conn = await self._connector.connection(self._target)
         start = time.monotonic()
         try:
@@ -452,6 +464,7 @@ class SshTransport(Transport):
     async def _stop(self, conn: Any, pgid: int | None) -> None:
         """Stop an abandoned command on the host: SIGTERM, then SIGKILL, to its process group,
         over a channel of its own (bounded: a dead connection cannot hold the caller)."""
+        import asyncssh  # noqa: PLC0415 (on first use: start-up)
         if pgid is None or conn.is_closed():
             return
         with contextlib.suppress(OSError, asyncssh.Error, asyncio.TimeoutError):
