@@ -132,25 +132,11 @@ def interrupt_slow_apply(tmp: Path, sig: int, *, sigint_ignored: bool = False
     path = tmp / "plan.json"
     path.write_text(json.dumps(plan.to_dict()))
 
-    proc = subprocess.Popen(
-        [*(SIGINT_IGNORED if sigint_ignored else []), *NODESWAP, "apply", str(path), "--local",
-         "--state-dir", str(tmp / "state"), "--lock-path", str(tmp / "zone.lock"), "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    run_id = ""
-    for line in proc.stdout:  # wait for the command's first output: it is running
-        event = json.loads(line)
-        run_id = run_id or event.get("run_id", "")
-        if event["event"] == "StepOutput":
-            break
-    sent = time.monotonic()
-    proc.send_signal(sig)
-    try:
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    return proc, run_id, err, time.monotonic() - sent
+    proc, err, took, run_id = signal_at_output(
+        ["apply", str(path), "--local", "--state-dir", str(tmp / "state"),
+         "--lock-path", str(tmp / "zone.lock")], sig,
+        prefix=SIGINT_IGNORED if sigint_ignored else [])  # fmt: skip
+    return proc, run_id, err, took
 
 
 def assert_interrupted(tmp: Path, run_id: str, err: str, took: float) -> None:
@@ -296,12 +282,13 @@ def test_exec_hosts_file_port_is_the_one_dialled(tmp_path: Path) -> None:
     assert row["exit_status"] is None and row["address"] == "127.0.0.1" and row["node"] is None
 
 
-def signal_at_output(args: list[str], sig: int
+def signal_at_output(args: list[str], sig: int, *, prefix: list[str] | None = None
                      ) -> tuple[subprocess.Popen[str], str, float, str]:  # fmt: skip
-    """Run nodeswap with --json; send ``sig`` at the first command output (mid-command).
-    Returns the process, its stderr, the seconds from the signal to its end, the run id."""
-    proc = subprocess.Popen([*NODESWAP, *args, "--json"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    """Run nodeswap with --json (after ``prefix``, e.g. SIGINT_IGNORED); send ``sig`` at the
+    first command output (mid-command). Returns the process, its stderr, the seconds from the
+    signal to its end, the run id."""
+    proc = subprocess.Popen([*(prefix or []), *NODESWAP, *args, "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     run_id = ""
     for line in proc.stdout:

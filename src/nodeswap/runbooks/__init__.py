@@ -8,10 +8,8 @@ lab packages): nothing outside runbooks/ names a role's module.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from nodeswap.errors import BugError, Problem, RuleError
+from nodeswap.plugins import import_modules
 
 from .base import Runbook
 
@@ -25,9 +23,7 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
+    import_modules(__name__, __path__)
 
 
 def register(runbook: Runbook, *, replace: bool = False) -> Runbook:

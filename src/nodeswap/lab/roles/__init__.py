@@ -10,14 +10,13 @@ start processes or reach other hosts (the lab's packages module calls ``render``
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nodeswap.errors import BugError
+from nodeswap.plugins import import_modules
 
 if TYPE_CHECKING:
     from nodeswap.lab.labhost import Host
@@ -62,9 +61,7 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
+    import_modules(__name__, __path__)
 
 
 def register(pkgs: RolePackages) -> RolePackages:
