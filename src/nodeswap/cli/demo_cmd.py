@@ -11,7 +11,7 @@ import typer
 from nodeswap.demo import DEMO_STATE_DIR, run_demo, succeeded
 from nodeswap.errors import EXIT_FAILED
 
-from .options import JsonOpt, VerboseOpt
+from .options import JsonOpt, LabDirOpt, VerboseOpt
 from .render import view
 
 Opt = typer.Option
@@ -20,13 +20,13 @@ Opt = typer.Option
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(  # noqa: PLR0917 (typer maps parameters to options)
-        topology: Annotated[str, Opt("--topology", help="Lab topology: default, vg-same-24, "
+        topology: Annotated[str, Opt("--topology", metavar="NAME|FILE",
+                                     help="Lab topology: default, vg-same-24, "
                                      "vg-other-24, installer-4.2, boss1-warehouse, sub-region, "
                                      "or a YAML file.")] = "default",
         keep: Annotated[bool, Opt("--keep", help="Leave the lab running afterwards.")] = False,
-        state_dir: Annotated[Path, Opt("--state-dir", help="The lab's state folder.")
-                             ] = DEMO_STATE_DIR,
-        out: Annotated[Path, Opt("--out", help="Where the plan and the reports go.")
+        state_dir: LabDirOpt = DEMO_STATE_DIR,
+        out: Annotated[Path, Opt("--out", metavar="DIR", help="Where the plan and the reports go.")
                        ] = Path("out/demo"),
         json_out: JsonOpt = False,
         verbose: VerboseOpt = False,
@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"demo: report {result.report_html.resolve()} "
                    f"(and {result.report_markdown.resolve()})")
         if keep:
-            typer.echo(f"demo: the lab is still up: nodeswap lab down --state-dir "
+            typer.echo(f"demo: the lab is still up: nodeswap lab down --lab "
                        f"{result.lab_dir}")
         if not succeeded(result):
             raise typer.Exit(EXIT_FAILED)

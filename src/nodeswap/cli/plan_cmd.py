@@ -88,12 +88,15 @@ def _today() -> str:
 def register(app: typer.Typer) -> None:
     @app.command("plan", help=HELP)
     def plan_command(  # noqa: PLR0917 (typer maps parameters to options)
-        spec_file: Annotated[Path, typer.Option("--spec", help="The upgrade spec (YAML).")],
+        spec_file: Annotated[Path, typer.Option(
+            "--spec", metavar="FILE", help="The upgrade spec (YAML).")],
         settings_dir: Annotated[Path | None, typer.Option(
-            "--settings-dir", help="Offline: copy of the zone's /pitrix/conf/settings (one "
+            "--settings-dir", metavar="DIR",
+            help="Offline: copy of the zone's /pitrix/conf/settings (one "
             "file per node).")] = None,
         installer_version: Annotated[str | None, typer.Option(
-            "--installer-version", help="Offline: e.g. 4.3.1 (R18 from 4.3.0, else R19).")
+            "--installer-version", metavar="VERSION",
+            help="Offline: e.g. 4.3.1 (R18 from 4.3.0, else R19).")
         ] = None,
         lab: LabOpt = None,
         firstbox: FirstboxOpt = None,
@@ -104,16 +107,20 @@ def register(app: typer.Typer) -> None:
         jump: JumpOpt = None,
         state_dir: StateOpt = None,
         components: Annotated[str, typer.Option(
-            "--components", help="Deployed components, comma list of boss,boss2,warehouse "
+            "--components", metavar="LIST",
+            help="Deployed components, comma list of boss,boss2,warehouse "
             "(R24-R26).")] = "",
         seed: Annotated[int | None, typer.Option(
-            "--seed", help="Seed for new MACs (R9); default: derived from the zone.")] = None,
+            "--seed", metavar="N",
+            help="Seed for new MACs (R9); default: derived from the zone.")] = None,
         as_json: JsonOpt = False,
         out: Annotated[Path | None, typer.Option(
-            "--out", help="Save the plan (JSON, with the inventory fingerprint and the "
+            "--out", metavar="FILE",
+            help="Save the plan (JSON, with the inventory fingerprint and the "
             "plan's digest) for `nodeswap apply`.")] = None,
         today: Annotated[str, typer.Option(
-            "--date", help="YYYYMMDD for R6's backup folder (default: today).")] = "",
+            "--date", metavar="YYYYMMDD",
+            help="YYYYMMDD for R6's backup folder (default: today).")] = "",
         lock_path: LockPathOpt = DEFAULT_LOCK_PATH,
         ignore_unfinished: Annotated[bool, typer.Option(
             "--ignore-unfinished", help="Live: plan even though a run of this zone in the "

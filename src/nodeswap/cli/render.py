@@ -5,6 +5,7 @@ and writing a rendered file atomically. Rendering only: no decision, no connecti
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import sys
@@ -23,7 +24,10 @@ from nodeswap.run.events import EventSink, JsonView, PlainView, RichView
 from nodeswap.transport.redact import Redactor
 
 if TYPE_CHECKING:
+    from nodeswap.report import RunReport
     from nodeswap.zone.snapshot import Snapshot
+
+REPORT_FORMAT = 1  # `report --json`'s "report_format" (docs/report-json.md)
 
 
 @contextmanager
@@ -49,6 +53,26 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         step["host"] = target.name
         step["address"] = target.address
     return data
+
+
+def _renamed(value: Any) -> Any:
+    """JSON-ready: a finding's ``klass`` is ``class`` (as `diff --json` writes it)."""
+    if isinstance(value, dict):
+        return {("class" if k == "klass" else k): _renamed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_renamed(v) for v in value]
+    return value
+
+
+def report_dict(rep: RunReport) -> dict[str, Any]:
+    """`nodeswap report --json`: the report's own data (every field of the report model,
+    texts already redacted), plus the totals the rendered report shows."""
+    data = _renamed(dataclasses.asdict(rep))
+    outcomes = sorted({s.outcome for s in rep.steps})
+    return {"report_format": REPORT_FORMAT, **data, "duration": rep.duration,
+            "totals": {"steps": len(rep.steps), "unexpected": rep.unexpected,
+                       "attention": len(rep.attention),
+                       "outcomes": {o: rep.count(o) for o in outcomes}}}  # fmt: skip
 
 
 def _diff(old: str, new: str, name: str) -> Text:

@@ -9,6 +9,7 @@ a terminal). Exit 2 when there is no journal or no such run.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +21,8 @@ from nodeswap.report import RunRecords, build_report, render_html, render_markdo
 from nodeswap.report.privatefile import write_private
 from nodeswap.run.statedir import open_run, state_dir_for
 
-from .options import FirstboxOpt, LabOpt, StateOpt
+from .options import FirstboxOpt, JsonOpt, LabOpt, StateOpt
+from .render import report_dict
 
 Opt = typer.Option
 
@@ -37,23 +39,31 @@ def register(app: typer.Typer) -> None:
 
     @app.command("report")
     def report(  # noqa: PLR0917 (typer maps parameters to options)
-        run_id: Annotated[str | None, typer.Argument(metavar="[RUN]")] = None,
-        html: Annotated[Path | None, Opt("--html", help="Write one self-contained HTML file.")
-                        ] = None,
-        markdown: Annotated[Path | None, Opt("--markdown", help="Write GitHub Markdown.")] = None,
+        run_id: Annotated[str | None, typer.Argument(metavar="RUN")] = None,
+        html: Annotated[Path | None, Opt("--html", metavar="FILE",
+                                         help="Write one self-contained HTML file.")] = None,
+        markdown: Annotated[Path | None, Opt("--markdown", metavar="FILE",
+                                             help="Write GitHub Markdown.")] = None,
         state_dir: StateOpt = None,
         lab: LabOpt = None,
         firstbox: FirstboxOpt = None,
+        as_json: JsonOpt = False,
     ) -> None:
         """What run RUN did (default: the latest): steps with outcomes and durations, nodes
         before/after, R27/R28 differences, service status (R29/R35). Without --html or
-        --markdown, prints the Markdown. Files are written with mode 0600; secrets are
-        masked (***)."""
+        --markdown, prints the Markdown; --json prints the report's data as one JSON object
+        (docs/report-json.md). Files are written with mode 0600; secrets are masked (***)."""
         journal, rid = open_run(state_dir_for(state_dir, lab, firstbox), run_id)
         try:
             rep = build_report(RunRecords.from_journal(journal, rid))
         finally:
             journal.close()
+        if as_json:
+            if html is not None or markdown is not None:
+                raise InputError([Problem("--json prints the report: drop --html/--markdown "
+                                          "(or run twice)", key="--json")])
+            typer.echo(json.dumps(report_dict(rep), indent=2, ensure_ascii=False))
+            return
         if html is None and markdown is None:
             text = render_markdown(rep)
             if sys.stdout.isatty():
