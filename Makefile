@@ -2,6 +2,8 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# every target ignores the operator's config files (/etc/nodeswap, ~/.config/nodeswap)
+export NODESWAP_CONFIG := none
 
 .PHONY: setup test test-fast test-slow fuzz fuzz-ci lint typecheck demo bench clean
 # Two workers, a lab each (tests/lab/conftest.py); a test file stays on one worker (its labs).

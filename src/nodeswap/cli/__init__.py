@@ -116,7 +116,8 @@ def main() -> None:
     try:
         args = output_synonym(sys.argv[1:])
         # non-standalone click returns a typer.Exit's code instead of raising it
-        code = app(args=args, standalone_mode=False, default_map=configured_defaults())
+        code = app(args=args, prog_name="nodeswap", standalone_mode=False,
+                   default_map=configured_defaults())
         if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into this code, silently
             raise KeyboardInterrupt
         if isinstance(code, int) and code != 0:

@@ -39,7 +39,8 @@ class RedactingFormatter(logging.Formatter):
         return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
 
     def format(self, record: logging.LogRecord) -> str:
-        return self._redact(super().format(record))
+        text = super().format(record)
+        return text if getattr(record, "redacted", False) else self._redact(text)
 
 
 def private_log(path: Path) -> Path:
@@ -87,12 +88,20 @@ def run_log(state_dir: Path, run_id: str, action: str, extra: Path | None = None
             handler.close()
 
 
+def event_line(event: Event, redact: Redactor) -> str:
+    """An event as --json prints it, each text field redacted before it is encoded (a
+    JSON-encoded text is one line: redacting it afterwards would not see its lines)."""
+    data = {k: redact(v) if isinstance(v, str) else v for k, v in event_dict(event).items()}
+    return json.dumps(data, ensure_ascii=False)
+
+
 def logged(sink: EventSink) -> EventSink:
     """``sink``, also logging each event (its JSON form, as --json prints it)."""
     events = logging.getLogger(f"{LOGGER}.events")
+    redact = Redactor()
 
     def both(event: Event) -> None:
-        events.info("%s", json.dumps(event_dict(event), ensure_ascii=False))
+        events.info("%s", event_line(event, redact), extra={"redacted": True})
         sink(event)
 
     return both

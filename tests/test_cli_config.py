@@ -1,0 +1,101 @@
+"""The operator's defaults as the program sees them (config file < NODESWAP_* < flags, --lab
+dropping a configured firstbox, an unsafe file refused with exit 2) and the run's log file
+(STATE/logs/RUN.log and --log-file: 0600, the events, no secret). Few program starts: the
+loader's cases are unit tests (tests/unit/test_config.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from nodeswap.errors import EXIT_INPUT
+from nodeswap.plan.model import Plan, Step, Target
+
+NODESWAP = [sys.executable, "-m", "nodeswap"]
+
+
+def ns(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NODESWAP_")}
+    return subprocess.run([*NODESWAP, *args], capture_output=True, text=True, timeout=120,
+                          check=False, stdin=subprocess.DEVNULL,
+                          env={**base, **(env or {})})  # fmt: skip
+
+
+def conf(tmp: Path, text: str, mode: int = 0o600) -> Path:
+    path = tmp / "config.yaml"
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def test_config_then_environment_then_flags(tmp_path: Path) -> None:
+    """`status` lists the runs of the firstbox's state folder (STATE_ROOT/ADDRESS): which
+    firstbox and which root won shows in its answer."""
+    root, other = tmp_path / "root", tmp_path / "other"
+    cfg = conf(tmp_path, f"firstbox: root@127.0.0.5\nstate_dir: {other}\n")
+    env = {"NODESWAP_CONFIG": str(cfg)}
+    assert ns("status", env=env).stdout == f"no runs under {other / '127.0.0.5'}\n"
+    env["NODESWAP_STATE_DIR"] = str(root)  # the variable beats the file's state_dir
+    assert ns("status", env=env).stdout == f"no runs under {root / '127.0.0.5'}\n"
+    env["NODESWAP_FIRSTBOX"] = "root@127.0.0.6"  # ... and the file's firstbox
+    assert ns("status", env=env).stdout == f"no runs under {root / '127.0.0.6'}\n"
+    flag = ns("status", "--firstbox", "127.0.0.7", "-o", "json", env=env)  # the flag beats all
+    assert flag.returncode == 0 and json.loads(flag.stdout) == []
+    assert ns("status", "--firstbox", "127.0.0.7", env=env).stdout == \
+        f"no runs under {root / '127.0.0.7'}\n"
+
+
+def test_lab_drops_a_configured_firstbox_not_a_typed_one(tmp_path: Path) -> None:
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    env = {"NODESWAP_CONFIG": str(conf(tmp_path, "firstbox: root@127.0.0.5\nuser: ops\n")),
+           "NODESWAP_FIRSTBOX": "127.0.0.6"}
+    got = ns("discover", "--lab", str(lab), env=env)  # the lab's lab.json is what counts
+    assert got.returncode == EXIT_INPUT
+    assert got.stderr == (f"nodeswap: invalid input: {lab / 'lab.json'}: not a lab state "
+                          f"folder: [Errno 2] No such file or directory: "
+                          f"'{lab / 'lab.json'}'\n")
+    typed = ns("discover", "--lab", str(lab), "--firstbox", "127.0.0.7", env=env)
+    assert typed.returncode == EXIT_INPUT and "give --lab or --firstbox, not both" in typed.stderr
+
+
+def test_a_config_file_others_can_write_is_refused(tmp_path: Path) -> None:
+    cfg = conf(tmp_path, "firstbox: root@127.0.0.5\n", 0o664)
+    got = ns("status", env={"NODESWAP_CONFIG": str(cfg)})
+    assert got.returncode == EXIT_INPUT and got.stdout == ""
+    assert got.stderr == (f"nodeswap: invalid input: {cfg}: refused: mode 0664 lets others "
+                          f"change it; chmod go-w {cfg}\n")
+
+
+def test_the_run_log_is_private_has_the_events_and_no_secret(tmp_path: Path) -> None:
+    secret = "Hunter2-not-for-logs"
+    step = Step("show-settings", "p", "R6", "prints settings", "fb", side_effect=False,
+                command=f"echo 'pitrix_db_password: {secret}'; echo 'password={secret}'")
+    plan = Plan("proxy", "4.3.0", ("bionic", "18.04.6"), {},
+                {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, (step,),
+                meta={"transport": "local"})  # fmt: skip
+    (tmp_path / "plan.json").write_text(json.dumps(plan.to_dict()))
+    extra = tmp_path / "extra" / "run.log"
+    done = ns("apply", str(tmp_path / "plan.json"), "--local", "--state-dir",
+              str(tmp_path / "state"), "--lock-path", str(tmp_path / "zone.lock"), "-v",
+              "--log-file", str(extra))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (log,) = (tmp_path / "state" / "logs").iterdir()
+    assert log.name.endswith(".log") and log.name[:-4] in done.stdout  # STATE/logs/RUN.log
+    for path in (log, extra):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        text = path.read_text()
+        assert secret not in text
+        assert "pitrix_db_password: ***" in text and "password=***" in text
+        assert f"apply of run {log.name[:-4]} begins: nodeswap apply" in text
+        events = [json.loads(line.split(": ", 1)[1]) for line in text.splitlines()
+                  if " nodeswap.events: " in line]  # fmt: skip
+        names = [e["event"] for e in events]  # output lines may come in one event or two
+        assert [n for i, n in enumerate(names) if not i or names[i - 1] != n] == [
+            "RunStarted", "StepStarted", "StepOutput", "StepEnded", "RunEnded"]
+        assert text.splitlines()[-1].endswith(f"apply of run {log.name[:-4]} ends")
+    assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
