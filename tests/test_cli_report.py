@@ -6,6 +6,7 @@ Exit 2 for an unknown run or a missing journal."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import stat
 import subprocess
@@ -78,7 +79,8 @@ def nodeswap(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "nodeswap", "report", *map(str, args)],
         capture_output=True, text=True, timeout=60, check=False,
-        env={"COLUMNS": "200", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(SRC)},
+        env={"COLUMNS": "200", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(SRC),
+             "NODESWAP_CONFIG": "none"},
     )  # fmt: skip
 
 
@@ -117,6 +119,26 @@ def test_html_and_markdown_files(state: tuple[Path, str], tmp_path: Path) -> Non
     assert "E: &lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert not re.search(r"<script|<link|src=|href=|url\(|@import", page, re.IGNORECASE)
     assert md.read_text().startswith(f"# nodeswap report: run {rid}\n")
+
+
+def test_json_is_the_reports_data(state: tuple[Path, str], tmp_path: Path) -> None:
+    folder, rid = state
+    r = nodeswap(rid, "--state-dir", folder, "-o", "json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert (data["report_format"], data["run_id"], data["state"]) == (1, rid, "failed")
+    steps = [s for phase in data["phases"] for s in phase["steps"]]
+    assert [s["step_id"] for s in steps] == [s.id for s in make_plan().steps]
+    assert {s["step_id"]: s["outcome"] for s in steps}["r33-hosts-proxy0"] == "failed"
+    assert data["failure"]["step"]["step_id"] == "r33-hosts-proxy0"
+    assert "no such package" in data["failure"]["stderr_tail"]
+    (ha,) = [c for c in data["diffs"] if c["step_id"] == "r27-haproxy-proxy0"]
+    assert {f["class"] for f in ha["findings"]} >= {"attention"}  # named as `diff --json`
+    assert data["totals"]["steps"] == len(steps) and data["totals"]["attention"] >= 1
+    assert data["nodes"][0]["new_key"].startswith(KEY_FP)
+    both = nodeswap(rid, "--state-dir", folder, "--json", "--html", tmp_path / "r.html")
+    assert both.returncode == 2 and "--json prints the report" in both.stderr
+    assert not (tmp_path / "r.html").exists()
 
 
 def test_lab_option_reads_the_labs_journal(tmp_path: Path) -> None:

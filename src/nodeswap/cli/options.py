@@ -78,7 +78,7 @@ LabDirOpt = Annotated[Path, Opt(
     "roots; not under /tmp: sshd refuses chroots below world-writable folders). "
     "--state-dir is the older name.")]
 LockPathOpt = Annotated[str, Opt(
-    "--lock-path", metavar="PATH", help="The zone lock's file on firstbox (held while a run "
+    "--lock-path", metavar="FILE", help="The zone lock's file on firstbox (held while a run "
     "upgrades the zone).")]
 
 # what to print

@@ -39,7 +39,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("report")
     def report(  # noqa: PLR0917 (typer maps parameters to options)
-        run_id: Annotated[str | None, typer.Argument(metavar="RUN")] = None,
+        run_id: Annotated[str | None, typer.Argument(
+            metavar="RUN", help="A run id (YYYYMMDD-HHMMSS-xxxxxx); none: the latest.")
+        ] = None,
         html: Annotated[Path | None, Opt("--html", metavar="FILE",
                                          help="Write one self-contained HTML file.")] = None,
         markdown: Annotated[Path | None, Opt("--markdown", metavar="FILE",

@@ -201,7 +201,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("apply")
     def apply(  # noqa: PLR0917 (typer maps parameters to options)
-        plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")],
+        plan_file: Annotated[Path, typer.Argument(
+            metavar="PLAN.json", help="A plan saved by `nodeswap plan --out`.")],
         lab: LabOpt = None,
         firstbox: FirstboxOpt = None,
         local: Annotated[bool, Opt("--local", help="Run every step on this machine (only a "
@@ -286,7 +287,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("resume")
     def resume(  # noqa: PLR0917
-        run_id: Annotated[str, typer.Argument(metavar="RUN")],
+        run_id: Annotated[str, typer.Argument(
+            metavar="RUN", help="The run id (YYYYMMDD-HHMMSS-xxxxxx), as printed.")],
         state_dir: StateOpt = None,
         lab: LabOpt = None,
         firstbox: FirstboxOpt = None,
@@ -327,7 +329,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("rollback")
     def rollback(  # noqa: PLR0917
-        run_id: Annotated[str, typer.Argument(metavar="RUN")],
+        run_id: Annotated[str, typer.Argument(
+            metavar="RUN", help="The run id (YYYYMMDD-HHMMSS-xxxxxx), as printed.")],
         state_dir: StateOpt = None,
         lab: LabOpt = None,
         firstbox: FirstboxOpt = None,
@@ -364,7 +367,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("status", help=STATUS_HELP)
     def status(
-        run_id: Annotated[str | None, typer.Argument(metavar="RUN")] = None,
+        run_id: Annotated[str | None, typer.Argument(
+            metavar="RUN", help="A run id (YYYYMMDD-HHMMSS-xxxxxx); none: list the runs.")
+        ] = None,
         state_dir: StateOpt = None,
         lab: LabOpt = None,
         firstbox: FirstboxOpt = None,
