@@ -56,7 +56,7 @@ def test_cli_up_status_down(tmp_path: Path) -> None:
         again = subprocess.run([str(exe), "lab", "up", "--hosts", "2", "--state-dir", state],
                                capture_output=True, text=True, timeout=60, check=False)
         assert again.returncode == 1 and "already running" in again.stderr
-        st = subprocess.run([str(exe), "lab", "status", "--state-dir", state],
+        st = subprocess.run([str(exe), "lab", "status", "--lab", state],  # the new name
                             capture_output=True, text=True, timeout=60, check=False)
         assert st.returncode == 0 and "h0001" in st.stdout
     finally:
