@@ -99,3 +99,14 @@ def test_the_run_log_is_private_has_the_events_and_no_secret(tmp_path: Path) -> 
             "RunStarted", "StepStarted", "StepOutput", "StepEnded", "RunEnded"]
         assert text.splitlines()[-1].endswith(f"apply of run {log.name[:-4]} ends")
     assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+
+
+def test_identity_variable_holds_files_separated_by_spaces(tmp_path: Path) -> None:
+    (tmp_path / "not-a-key").write_text("hello\n")
+    (tmp_path / "hosts").write_text("127.0.0.1:1\n")
+    env = {"NODESWAP_CONFIG": "none",
+           "NODESWAP_IDENTITY": f"{tmp_path / 'not-a-key'} {tmp_path / 'other'}"}
+    got = ns("exec", "--hosts-file", str(tmp_path / "hosts"), "--", "true", env=env)
+    assert got.returncode == EXIT_INPUT  # the first file is read, alone: not "FILE FILE"
+    assert got.stderr == (f"nodeswap: invalid input: {tmp_path / 'not-a-key'}: cannot read "
+                          "identity file: Invalid private key\n")

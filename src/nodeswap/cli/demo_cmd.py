@@ -32,16 +32,17 @@ def register(app: typer.Typer) -> None:
         verbose: VerboseOpt = False,
     ) -> None:
         """A whole proxy upgrade (R2-R37) in the lab, with the code of a real run: lab up,
-        discover, plan, apply with every gate approved, report, lab down (needs root)."""
+        discover, plan, apply with every gate approved, report, lab down (needs root).
+        With --json, stdout holds only the run's events; demo's own lines go to stderr."""
         with view(json_out, show_output=verbose) as events:
             result = asyncio.run(run_demo(
                 topology=topology, state_dir=state_dir, out_dir=out, keep=keep,
                 events=events, say=lambda text: typer.echo(f"demo: {text}", err=json_out)))
-        typer.echo(f"demo: run {result.run_id} ended {result.state}")
+        typer.echo(f"demo: run {result.run_id} ended {result.state}", err=json_out)
         typer.echo(f"demo: report {result.report_html.resolve()} "
-                   f"(and {result.report_markdown.resolve()})")
+                   f"(and {result.report_markdown.resolve()})", err=json_out)
         if keep:
             typer.echo(f"demo: the lab is still up: nodeswap lab down --lab "
-                       f"{result.lab_dir}")
+                       f"{result.lab_dir}", err=json_out)
         if not succeeded(result):
             raise typer.Exit(EXIT_FAILED)

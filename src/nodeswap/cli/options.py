@@ -38,6 +38,15 @@ def _unless_lab(ctx: typer.Context, param: typer.CallbackParam, value: object) -
     return value
 
 
+def _identities(ctx: typer.Context, param: typer.CallbackParam, value: object) -> object:
+    """As ``_unless_lab``; NODESWAP_IDENTITY holds FILEs separated by spaces."""
+    value = _unless_lab(ctx, param, value)
+    if param.name is not None and isinstance(value, list | tuple) \
+            and ctx.get_parameter_source(param.name) == click.core.ParameterSource.ENVIRONMENT:
+        return [Path(word) for item in value for word in str(item).split()]
+    return value
+
+
 # where the zone is and how to log in (nodeswap.live.reach)
 LabOpt = Annotated[Path | None, Opt(
     "--lab", metavar="DIR", callback=_note_lab, help="A lab's state folder: firstbox, login "
@@ -53,7 +62,7 @@ UserOpt = Annotated[str | None, Opt(
     "root; config key user).")]
 IdentityOpt = Annotated[list[Path] | None, Opt(
     "--identity-file", "-i", metavar="FILE", envvar="NODESWAP_IDENTITY", show_envvar=True,
-    callback=_unless_lab, help="SSH private key (repeatable; the variable: FILEs separated "
+    callback=_identities, help="SSH private key (repeatable; the variable: FILEs separated "
     "by spaces; config key identity).")]
 KnownHostsOpt = Annotated[Path | None, Opt(
     "--known-hosts", metavar="FILE", envvar="NODESWAP_KNOWN_HOSTS", show_envvar=True,
