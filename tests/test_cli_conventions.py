@@ -137,6 +137,9 @@ def test_version_faults_and_bad_input_as_the_program(tmp_path: Path) -> None:
     assert typo.returncode == EXIT_INPUT and not (tmp_path / "lab").exists()
     assert typo.stderr.startswith("nodeswap: invalid input: key --topology: unknown topology "
                                   "'defualt': not a file, and not one of [")
+    demo = ns("demo", "--topology", "defualt", "--lab", str(tmp_path / "demo"))
+    assert demo.returncode == EXIT_INPUT and "unknown topology 'defualt'" in demo.stderr
+    assert not (tmp_path / "demo").exists()
     fault = ns("lab", "fault", "no-such", "--state-dir", str(tmp_path))  # the older name
     assert fault.returncode == EXIT_INPUT
     assert "unknown fault 'no-such': one of host-down" in fault.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 from pathlib import Path
@@ -60,10 +61,11 @@ def test_cli_up_status_down(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60, check=False)
         assert st.returncode == 0 and "h0001" in st.stdout
     finally:
-        down = subprocess.run([str(exe), "lab", "down", "--state-dir", state],
+        down = subprocess.run([str(exe), "lab", "down", "--state-dir", state, "-o", "json"],
                               capture_output=True, text=True, timeout=120, check=False)
         Lab(Path(state)).cleanup()
     assert down.returncode == 0
+    assert json.loads(down.stdout)["lab"] == state  # -o json: one object, nothing else
     st = subprocess.run([str(exe), "lab", "status", "--state-dir", state],
                         capture_output=True, text=True, timeout=60, check=False)
     assert st.returncode == 1 and "no lab running" in st.stderr

@@ -10,6 +10,7 @@ import typer
 
 from nodeswap.demo import DEMO_STATE_DIR, run_demo, succeeded
 from nodeswap.errors import EXIT_FAILED
+from nodeswap.lab.topology import checked as checked_topology
 
 from .options import JsonOpt, LabDirOpt, VerboseOpt
 from .render import view
@@ -34,6 +35,7 @@ def register(app: typer.Typer) -> None:
         """A whole proxy upgrade (R2-R37) in the lab, with the code of a real run: lab up,
         discover, plan, apply with every gate approved, report, lab down (needs root).
         With --json, stdout holds only the run's events; demo's own lines go to stderr."""
+        checked_topology(topology)  # a typo is bad input (exit 2), before the lab starts
         with view(json_out, show_output=verbose) as events:
             result = asyncio.run(run_demo(
                 topology=topology, state_dir=state_dir, out_dir=out, keep=keep,

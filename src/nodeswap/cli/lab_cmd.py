@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from nodeswap.errors import InputError, LabError, Problem
-from nodeswap.lab import DEFAULT_STATE_DIR, Lab, resolve_topology
+from nodeswap.lab import DEFAULT_STATE_DIR, Lab
 from nodeswap.lab.faults import HELP as FAULT_HELP
 from nodeswap.lab.faults import KINDS as FAULT_KINDS
-from nodeswap.lab.topology import load as load_topology
+from nodeswap.lab.topology import checked as checked_topology
 
 from .options import JsonOpt, LabDirOpt
 
@@ -39,15 +39,6 @@ def _table(lab: Lab) -> Table:
     for key, h in rows:
         table.add_row(key, h.address, h.role, h.kind, "yes" if h.up else "no")
     return table
-
-
-def _checked_topology(topology: str) -> None:
-    """A topology name or file that does not exist or does not check is bad input (exit 2),
-    refused before anything starts."""
-    try:
-        load_topology(resolve_topology(topology))
-    except LabError as exc:
-        raise InputError([Problem(str(exc), key="--topology")]) from exc
 
 
 def _key_types(text: str | None) -> list[str] | None:
@@ -81,7 +72,7 @@ def up(
                                   key="--topology")])
     kinds = _key_types(key_types)
     if hosts is None:
-        _checked_topology(topology or "default")
+        checked_topology(topology or "default")
     lab = Lab.up(lab_dir, hosts=hosts, topology=None if hosts else (topology or "default"),
                  key_types=kinds)
     if as_json:

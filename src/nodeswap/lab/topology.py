@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from nodeswap.errors import LabError
+from nodeswap.errors import InputError, LabError, Problem
 
 from .labhost import Host, port_free
 
@@ -33,6 +33,17 @@ def resolve_topology(name_or_file: str) -> Path:
         return builtin
     known = sorted(p.stem for p in TOPOLOGY_DIR.glob("*.yaml"))
     raise LabError(f"unknown topology {name_or_file!r}: not a file, and not one of {known}")
+
+
+def checked(name_or_file: str) -> Path:
+    """A topology the operator named (``--topology``), resolved and checked before anything
+    starts: an unknown name or a file that does not check is bad input (InputError, exit 2)."""
+    try:
+        path = resolve_topology(name_or_file)
+        load(path)
+    except (LabError, OSError, yaml.YAMLError) as exc:
+        raise InputError([Problem(str(exc), key="--topology")]) from exc
+    return path
 
 
 def load(path: Path) -> JSON:
