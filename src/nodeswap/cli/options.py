@@ -34,7 +34,18 @@ def _unless_lab(ctx: typer.Context, param: typer.CallbackParam, value: object) -
     lab's lab.json says how to reach it (a value typed on the command line is kept)."""
     if ctx.meta.get(_LAB) is not None and param.name is not None \
             and ctx.get_parameter_source(param.name) in _CONFIGURED:
-        return [] if param.multiple else None
+        return None
+    return value
+
+
+def _user(ctx: typer.Context, param: typer.CallbackParam, value: object) -> object:
+    """As ``_unless_lab``; a configured user also yields to a USER@ typed in --firstbox."""
+    value = _unless_lab(ctx, param, value)
+    typed = ctx.params.get("firstbox")
+    if isinstance(typed, str) and "@" in typed and param.name is not None \
+            and ctx.get_parameter_source(param.name) in _CONFIGURED \
+            and ctx.get_parameter_source("firstbox") == click.core.ParameterSource.COMMANDLINE:
+        return None
     return value
 
 
@@ -57,7 +68,7 @@ FirstboxOpt = Annotated[str | None, Opt(
     callback=_unless_lab, help="The zone's firstbox (its state folder holds the zone's runs; "
     "config key firstbox).")]
 UserOpt = Annotated[str | None, Opt(
-    "--user", metavar="USER", envvar="NODESWAP_USER", show_envvar=True, callback=_unless_lab,
+    "--user", metavar="USER", envvar="NODESWAP_USER", show_envvar=True, callback=_user,
     help="Login user on the zone's hosts (default: the one in --firstbox, the lab's, else "
     "root; config key user).")]
 IdentityOpt = Annotated[list[Path] | None, Opt(
