@@ -239,11 +239,14 @@ def verify(out: Path, versions: list[str], work: Path) -> None:
 
 
 def prepare(out: Path) -> None:
-    """An empty ``out``; an existing folder is emptied only if it is a wheelhouse."""
+    """An empty ``out``; an existing folder is emptied only if it holds nothing but wheels and
+    requirements.txt (a wheelhouse, finished or not)."""
     if out.exists():
-        if any(out.iterdir()) and not (out / "requirements.txt").is_file():
-            raise WheelhouseError(f"{out} exists and is not a wheelhouse (no requirements.txt): "
-                                  "not emptied; remove it or choose another --out")
+        others = [p.name for p in out.iterdir()
+                  if not (p.is_file() and (p.suffix == ".whl" or p.name == "requirements.txt"))]
+        if others:
+            raise WheelhouseError(f"{out} holds more than wheels ({', '.join(sorted(others)[:3])}"
+                                  "...): not emptied; remove it or choose another --out")
         shutil.rmtree(out)
     out.mkdir(parents=True)
 

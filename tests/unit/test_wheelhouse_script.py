@@ -74,3 +74,16 @@ def test_a_requirement_only_an_older_python_needs_is_found_missing(tmp_path: Pat
     assert wheelhouse.missing(wheels, "3.12") == []
     old_rich = fake_wheel(tmp_path, "rich", "12.0.0", [])
     assert wheelhouse.missing({"app": app, "rich": old_rich}, "3.12") == ["rich>=13"]
+
+
+def test_out_is_emptied_only_when_it_holds_nothing_but_a_wheelhouse(tmp_path: Path) -> None:
+    house = tmp_path / "wheelhouse"
+    house.mkdir()
+    fake_wheel(house, "rich", "15.0.0", [])
+    (house / "requirements.txt").write_text("rich==15.0.0\n")
+    wheelhouse.prepare(house)
+    assert list(house.iterdir()) == []
+    (house / "notes.txt").write_text("mine")
+    with pytest.raises(wheelhouse.WheelhouseError, match=r"notes\.txt"):
+        wheelhouse.prepare(house)
+    assert (house / "notes.txt").read_text() == "mine"
