@@ -18,7 +18,8 @@ import sys
 
 import typer
 
-from nodeswap import __version__, config
+import nodeswap
+from nodeswap import config
 from nodeswap.errors import (
     EXIT_INTERRUPTED,
     InputError,
@@ -69,7 +70,7 @@ app = typer.Typer(
 
 def version_text() -> str:
     """What `nodeswap --version` and `nodeswap version` print."""
-    return f"nodeswap {__version__}"
+    return f"nodeswap {nodeswap.version()}"  # pyproject, via metadata
 
 
 def _version(value: bool) -> None:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nodeswap.errors import InputError, LabError, Problem
-from nodeswap.lab import DEFAULT_STATE_DIR, Lab
+from nodeswap.lab import DEFAULT_STATE_DIR, README, Lab
 from nodeswap.lab.faults import HELP as FAULT_HELP
 from nodeswap.lab.faults import KINDS as FAULT_KINDS
 from nodeswap.lab.topology import checked as checked_topology
@@ -106,7 +106,8 @@ def status(lab_dir: LabDirOpt = DEFAULT_STATE_DIR, as_json: JsonOpt = False) -> 
         raise LabError(f"no lab running in {lab_dir}")
 
 
-@lab_app.command("fault")
+@lab_app.command("fault", help=f"Inject (or --clear) a fault in a running lab.\n\n\b\n"
+                 f"Kinds: nodeswap lab faults; parameters: \"Fault API\" in\n{README}")
 def fault(  # noqa: PLR0917 (typer maps parameters to options)
     kind: Annotated[str, typer.Argument(
         metavar="KIND", help=" | ".join(FAULT_KINDS) + " (nodeswap lab faults: what each "
@@ -124,7 +125,6 @@ def fault(  # noqa: PLR0917 (typer maps parameters to options)
     lab_dir: LabDirOpt = DEFAULT_STATE_DIR,
     as_json: JsonOpt = False,
 ) -> None:
-    """Inject (or --clear) a fault in a running lab; `nodeswap lab faults` lists them."""
     if kind not in FAULT_HELP:
         raise InputError([Problem(f"unknown fault {kind!r}: one of {', '.join(FAULT_KINDS)} "
                                   "(nodeswap lab faults)", key="KIND")])
