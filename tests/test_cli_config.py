@@ -9,20 +9,16 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
+from cliproc import run_nodeswap
 from nodeswap.errors import EXIT_INPUT
 from nodeswap.plan.model import Plan, Step, Target
-
-NODESWAP = [sys.executable, "-m", "nodeswap"]
 
 
 def ns(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("NODESWAP_")}
-    return subprocess.run([*NODESWAP, *args], capture_output=True, text=True, timeout=120,
-                          check=False, stdin=subprocess.DEVNULL,
-                          env={**base, **(env or {})})  # fmt: skip
+    return run_nodeswap(*args, env={**base, **(env or {})})
 
 
 def conf(tmp: Path, text: str, mode: int = 0o600) -> Path:

@@ -19,17 +19,16 @@ import typer
 from typer import _click as click
 from typer.core import TyperGroup
 
+from cliproc import run_nodeswap
 from nodeswap.cli import app, options, register
 from nodeswap.errors import EXIT_INPUT, InputError
 from nodeswap.lab.faults import HELP as FAULT_HELP
 
-NODESWAP = [sys.executable, "-m", "nodeswap"]
 ENV = {**os.environ, "NODESWAP_CONFIG": "none"}
 
 
 def ns(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NODESWAP, *args], capture_output=True, text=True, timeout=120,
-                          check=False, stdin=subprocess.DEVNULL, env=env or ENV)  # fmt: skip
+    return run_nodeswap(*args, env=env or ENV)
 
 
 def commands() -> list[tuple[str, click.Command, click.Context]]:
