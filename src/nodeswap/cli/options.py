@@ -104,7 +104,7 @@ LockPathOpt = Annotated[str, Opt(
 # what to print
 JsonOpt = Annotated[bool, Opt(
     "--json", help="Print JSON (for scripts) instead of text; a run's events one per line "
-    "(-o json is the same; docs/public-formats.md). Errors stay text on stderr.")]
+    "(-o json is the same). Errors stay text on stderr.")]
 LogFileOpt = Annotated[Path | None, Opt(
     "--log-file", metavar="FILE", help="Also write the run's log to FILE (mode 0600, "
     "secrets masked); it is always written to STATE/logs/RUN.log.")]

@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         """What run RUN did (default: the latest): steps with outcomes and durations, nodes
         before/after, R27/R28 differences, service status (R29/R35). Without --html or
         --markdown, prints the Markdown; --json prints the report's data as one JSON object
-        (docs/report-json.md). Files are written with mode 0600; secrets are masked (***)."""
+        ("report_format": 1). Files are written with mode 0600; secrets are masked (***)."""
         journal, rid = open_run(state_dir_for(state_dir, lab, firstbox), run_id)
         try:
             rep = build_report(RunRecords.from_journal(journal, rid))

@@ -177,8 +177,8 @@ def run_and_finish(begin: Callable[[], Awaitable[tuple[Journal, str]]], opts: Dr
 APPROVE_OPT = Opt("--approve", metavar="GATE",
                   help="Approve this gate (a step id, e.g. r30-settings-proxy1); repeatable.")
 YES_OPT = Opt("--yes", "-y", help="Approve every gate whose checks pass when run again there.")
-BREAK_LOCK_OPT = Opt("--break-lock", help="Break another run's zone lock (look first: "
-                     "`nodeswap status` names the run that holds it).")
+BREAK_LOCK_OPT = Opt("--break-lock", help="Break another run's zone lock (only when that run "
+                     "is gone: the refusal names who holds the lock and since when).")
 ACCEPT_OPT = Opt("--accept-zone-change",
                  help="Go on although the zone changed since the run last recorded it in ways "
                       "it does not explain (recorded with who and when; look first).")
