@@ -12,7 +12,7 @@ from nodeswap.demo import DEMO_STATE_DIR, run_demo, succeeded
 from nodeswap.errors import EXIT_FAILED
 from nodeswap.lab.topology import checked as checked_topology
 
-from .options import JsonOpt, LabDirOpt, VerboseOpt
+from .options import JsonOpt, LabDirOpt, QuietOpt, VerboseOpt, level_of
 from .render import view
 
 Opt = typer.Option
@@ -31,15 +31,22 @@ def register(app: typer.Typer) -> None:
                        ] = Path("out/demo"),
         json_out: JsonOpt = False,
         verbose: VerboseOpt = False,
+        quiet: QuietOpt = False,
     ) -> None:
         """A whole proxy upgrade (R2-R37) in the lab, with the code of a real run: lab up,
         discover, plan, apply with every gate approved, report, lab down (needs root).
         With --json, stdout holds only the run's events; demo's own lines go to stderr."""
         checked_topology(topology)  # a typo is bad input (exit 2), before the lab starts
-        with view(json_out, show_output=verbose) as events:
+        level = level_of(verbose, quiet)
+
+        def say(text: str) -> None:  # the demo's narration (not with -q)
+            if not quiet:
+                typer.echo(f"demo: {text}", err=json_out)
+
+        with view(json_out, show_output=verbose, level=level) as events:
             result = asyncio.run(run_demo(
                 topology=topology, state_dir=state_dir, out_dir=out, keep=keep,
-                events=events, say=lambda text: typer.echo(f"demo: {text}", err=json_out)))
+                events=events, say=say))
         typer.echo(f"demo: run {result.run_id} ended {result.state}", err=json_out)
         typer.echo(f"demo: report {result.report_html.resolve()} "
                    f"(and {result.report_markdown.resolve()})", err=json_out)
