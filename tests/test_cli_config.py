@@ -43,6 +43,13 @@ def test_config_then_environment_then_flags(tmp_path: Path) -> None:
     assert flag.returncode == 0 and json.loads(flag.stdout) == []
     assert ns("status", "--firstbox", "127.0.0.7", env=env).stdout == \
         f"no runs under {root / '127.0.0.7'}\n"
+    # where an operator keeps it: ~/.config/nodeswap/config.yaml (no NODESWAP_CONFIG)
+    home = tmp_path / "home"
+    (home / ".config" / "nodeswap").mkdir(parents=True)
+    cfg.rename(home / ".config" / "nodeswap" / "config.yaml")
+    mine = ns("status", env={"HOME": str(home), "XDG_CONFIG_HOME": "",
+                             "NODESWAP_STATE_DIR": str(root)})
+    assert mine.stdout == f"no runs under {root / '127.0.0.5'}\n", mine.stderr
 
 
 def test_lab_drops_a_configured_firstbox_not_a_typed_one(tmp_path: Path) -> None:
