@@ -162,7 +162,7 @@ def record_failed_run(folder: Path, clock: Clock) -> tuple[Journal, str]:
     j.pin_key("proxy0-new", KEY, "10.16.0.12", rid)
     done(j, clock, rid, "r27-haproxy-proxy0", 0.75, stdout=NEW_HA, analysis_ok=False)
     done(j, clock, rid, "r29-supervisor-proxy0", 0.5, stdout=NEW_SUP, analysis_ok=False)
-    j.approve(rid, "r30-settings-proxy0")
+    j.approve(rid, "r30-settings-proxy0", "op@box")
     done(j, clock, rid, "r30-settings-proxy0", 1.0)
     j.set_step_state(rid, "r33-hosts-proxy0", J.RUNNING)
     attempt(j, clock, rid, "r33-hosts-proxy0", "run", seconds=65.0, exit_status=100,
