@@ -354,5 +354,6 @@ def test_a_schema_2_journal_gains_zone_marks(tmp_path: Path) -> None:
     assert [(m.kind, m.fingerprint[:1]) for m in j.zone_marks(rid)] == [("start", "f")]
     j.close()
     db = sqlite3.connect(str(path))
-    assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == (str(SCHEMA_VERSION),)
+    assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == \
+        (str(SCHEMA_VERSION),)
     db.close()
