@@ -99,3 +99,13 @@ def test_a_schema_3_journal_gains_sessions_and_approvals(tmp_path: Path) -> None
     assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == \
         (str(SCHEMA_VERSION),) == ("4",)
     db.close()
+
+
+def test_seen_keys_are_kept_once_per_run_and_key(tmp_path: Path) -> None:
+    j = Journal.open(tmp_path / "z.journal.sqlite")
+    for _ in range(2):  # a reconnection sees the same key again: one row
+        j.saw_key("proxy0-old", "ssh-ed25519 AAAA old", "10.0.0.2", "r1")
+    j.saw_key("proxy0-old", "ssh-ed25519 BBBB other", "10.0.0.2", "r2")
+    assert j.seen_keys("r1") == {"proxy0-old": "ssh-ed25519 AAAA old"}
+    assert j.seen_keys("r2") == {"proxy0-old": "ssh-ed25519 BBBB other"}
+    assert j.seen_keys(None) == {}

@@ -3,7 +3,8 @@
 Schema versions (meta 'schema'): 1, pinned_keys one row per key_id for the zone; 2, one live
 row per (run_id, key_id), retired rows kept; 3, zone_marks: the zone's fingerprint as a run
 recorded it (nodeswap.live.worldcheck); 4, sessions (each apply, resume or rollback of a run:
-who, when, how it ended) and approvals (each gate approved: who, when). ``migrate`` brings
+who, when, how it ended), approvals (each gate approved: who, when) and seen_keys (the host
+key each known host presented to a run: the old nodes' keys, for the report). ``migrate`` brings
 a version 1, 2 or 3 file to the current version in one transaction and refuses a newer one
 (exit 2).
 """
@@ -57,7 +58,9 @@ CREATE INDEX IF NOT EXISTS zone_marks_run ON zone_marks(run_id, id);
 SCHEMA += _ZONE_MARKS
 # Schema 4: the sessions of a run (one per apply, resume or rollback: ``action``; who drove it,
 # from which process; ``state``: the run's state when it ended, NULL while it runs or when its
-# process died) and the gate approvals (who approved which gate step, when). For the report.
+# process died), the gate approvals (who approved which gate step, when) and the host keys the
+# hosts nodeswap does not pin presented to the run (checked against known_hosts; one row per
+# run, key_id and key: an old node's key survives its replacement here). For the report.
 _SESSIONS = """
 CREATE TABLE IF NOT EXISTS sessions(
   id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, action TEXT NOT NULL,
@@ -67,6 +70,11 @@ CREATE TABLE IF NOT EXISTS approvals(
   id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT NOT NULL,
   operator TEXT NOT NULL, approved REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS approvals_run ON approvals(run_id, id);
+CREATE TABLE IF NOT EXISTS seen_keys(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, key_id TEXT NOT NULL,
+  public_key TEXT NOT NULL, address TEXT NOT NULL, seen REAL NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS seen_keys_once
+  ON seen_keys(ifnull(run_id, ''), key_id, public_key);
 """
 SCHEMA += _SESSIONS
 

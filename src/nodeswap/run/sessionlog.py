@@ -3,7 +3,9 @@
 A session is one apply, resume or rollback of a run by one process: who drove it, when it
 began, when it ended and the run's state then (``state`` None: it is running, or its process
 died before it could say: ``kill -9``, a power cut). An approval is one gate step approved:
-by whom, when. Both are for the report (who did what when), never for deciding anything.
+by whom, when. A seen key is the host key a known host (one nodeswap does not pin: an old
+node, firstbox) presented to a run. All are for the report (who did what when, which keys),
+never for deciding anything.
 
 Owns ``Store`` (a journal file's connection and its transactions), the base of ``Journal``.
 """
@@ -96,3 +98,16 @@ class SessionLog(Store):
             "SELECT run_id, step_id, operator, approved FROM approvals WHERE run_id=?"
             " ORDER BY id", (run_id,))
         return [ApprovalRecord(*r) for r in rows]
+
+    def saw_key(self, key_id: str, public_key: str, address: str, run_id: str | None) -> None:
+        """Host ``key_id`` (a known host: not pinned) presented ``public_key`` at ``address``
+        to run ``run_id`` (kept once per run, key_id and key)."""
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO seen_keys(run_id, key_id, public_key, address, seen)"
+                       " VALUES(?,?,?,?,?)", (run_id, key_id, public_key, address, time.time()))
+
+    def seen_keys(self, run_id: str | None) -> dict[str, str]:
+        """key_id -> the key that host presented to run ``run_id`` (the latest one seen)."""
+        rows = self._db.execute("SELECT key_id, public_key FROM seen_keys WHERE run_id IS ?"
+                                " ORDER BY id", (run_id,))
+        return {k: v for k, v in rows}

@@ -56,6 +56,8 @@ class KeyStore(Protocol):
 
     def pins(self, key_id: str | None = None) -> Sequence[PinRecord]: ...
 
+    def saw_key(self, key_id: str, public_key: str, address: str, run_id: str | None) -> None: ...
+
 
 @dataclass(frozen=True)
 class SshConfig:
@@ -306,6 +308,11 @@ class SshConnector(Connector):
                 raise TransportError(f"{where}: no host key seen (cannot pin it)")
             text = key.export_public_key("openssh").decode().strip()
             self._keys.pin_key(target.key_id, text, target.address, self._run_id)
+        elif pinned is None and self._keys is not None:  # a known host: keep what it showed
+            key = conn.get_server_host_key()
+            if key is not None:  # (the old nodes' keys, for the report: issue 13)
+                self._keys.saw_key(target.key_id, key.export_public_key("openssh").decode()
+                                   .strip(), target.address, self._run_id)
         return conn
 
     def _key_message(self, target: Target, client: Any, pinned: str | None, why: str) -> str:
