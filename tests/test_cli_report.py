@@ -104,7 +104,7 @@ def test_latest_run_as_markdown_on_stdout(state: tuple[Path, str]) -> None:
     assert "## Failed step: r33-hosts-proxy0 (R33)" in out
     assert "no such package" in out
     assert "| ATTENTION | R27 | listen api-front |" in out and "## ⚠ Attention" in out
-    assert "xenial 16.04.5 → jammy 22.04" in out and KEY_FP in out
+    assert "xenial 16.04.5 → xenial 16.04.5 (planned: jammy 22.04)" in out and KEY_FP in out
 
 
 def test_html_and_markdown_files(state: tuple[Path, str], tmp_path: Path) -> None:

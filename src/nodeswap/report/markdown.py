@@ -59,7 +59,8 @@ def _md_table(head: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str
 def render_markdown(r: RunReport) -> str:
     """The report as GitHub-flavoured Markdown: the summary first, the steps last."""
     nodes = sorted(r.nodes, key=lambda n: n.name)
-    out = [f"# Zone {md(', '.join(r.zone_ids))}: {md(', '.join(n.name for n in nodes))} → "
+    out = [f"# nodeswap report: run {md(r.run_id)}", "",
+           f"## Zone {md(', '.join(r.zone_ids))}: {md(', '.join(n.name for n in nodes))} → "
            f"{md(r.target_os)} — {r.state.upper().replace('_', ' ')}", "",
            f"**{md(headline(r))}**", ""]
     out += _md_table(("Summary", ""), [
