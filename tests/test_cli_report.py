@@ -119,6 +119,18 @@ def test_html_and_markdown_files(state: tuple[Path, str], tmp_path: Path) -> Non
     assert md.read_text().startswith(f"# nodeswap report: run {rid}\n")
 
 
+def test_md_is_a_synonym_of_markdown(state: tuple[Path, str], tmp_path: Path) -> None:
+    """Issue 13: `report --md FILE` writes what `--markdown FILE` writes."""
+    folder, rid = state
+    short, long = tmp_path / "short.md", tmp_path / "long.md"
+    for flag, path in (("--md", short), ("--markdown", long)):
+        r = nodeswap(rid, "--state-dir", folder, flag, path)
+        assert r.returncode == 0, r.stderr
+        assert f"Markdown in {path}" in r.stdout
+    assert short.read_text() == long.read_text()
+    assert short.read_text().startswith(f"# nodeswap report: run {rid}\n")
+
+
 def test_lab_option_reads_the_labs_journal(tmp_path: Path) -> None:
     rid = run_failing(tmp_path / "nodeswap")
     r = nodeswap("--lab", tmp_path)
