@@ -42,7 +42,8 @@ def nodes_sentence(r: RunReport) -> str:
     kept = [n for n in nodes if not n.replaced]
     took = fmt_duration(r.duration) if r.duration is not None else "a time not recorded"
     if r.state == J.RUN_ROLLED_BACK:
-        return (f"Rolled back after {took}: {names([n.name for n in nodes])} serve on "
+        serve = "serves" if len(nodes) == 1 else "serve"
+        return (f"Rolled back after {took}: {names([n.name for n in nodes])} {serve} on "
                 f"{_old_os(nodes)} again; the upgrade to {r.target_os} was undone")
     if not kept:
         return f"{names(done)} replaced by {r.target_os} in {took}"

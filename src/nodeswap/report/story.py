@@ -108,10 +108,10 @@ def gates(rec: RunRecords, states: dict[str, str], start: float, end: float
         if not step.gate:
             continue
         a = approvals.get(step.id)
-        if a is not None or step.id in approved:
-            state = "approved"
-        elif states.get(step.id) == J.GATE:
+        if states.get(step.id) == J.GATE:
             state = "waiting"
+        elif a is not None or step.id in approved:
+            state = "approved"
         else:
             state = "not reached"
         at = None if a is None else round(100.0 * (a.approved - start) / span, 2)
