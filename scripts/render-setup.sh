@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Idempotent set-up of what ONLY the report's rendering test needs (tests/lab/... marker `slow`,
-# run by `make test-slow`): Debian's headless Chromium, poppler-utils (pdftotext, pdfinfo) and
-# a CJK font (fonts-wqy-microhei) so a report with Chinese text renders. `make demo` and
-# `make test` never call it, so a fresh machine does not pull Chromium for them.
+# Idempotent set-up of what ONLY the report's rendering test needs (tests/lab/test_report_render.py,
+# marker `slow`; `make test-slow` runs it through `make render-setup`): Debian's headless
+# Chromium, poppler-utils (pdftotext, pdfinfo, pdffonts) and a CJK font (fonts-wqy-microhei) so a
+# report with Chinese text renders. `make demo` and `make test` never call it: a fresh machine
+# does not pull Chromium for them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,7 @@ if ! fc-list 2>/dev/null | grep -qi "wenquanyi micro hei"; then
     exit 1
   fi
   echo "render-setup: installing Debian packages: fonts-wqy-microhei"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    fonts-wqy-microhei >/dev/null
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends fonts-wqy-microhei >/dev/null
 fi
