@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from nodeswap.run import journal as J
 
-from .formatting import fmt_duration
+from .formatting import fmt_clock, fmt_duration
 
 if TYPE_CHECKING:
     from .model import NodeLine, RunReport
@@ -87,3 +87,13 @@ def headline(r: RunReport) -> str:
     parts = [nodes_sentence(r), state_sentence(r),
              f"{_plural(r.unexpected, 'unexpected finding')}", gates_sentence(r)]
     return "; ".join(p for p in parts if p) + "."
+
+
+def gates_fact(r: RunReport) -> str:
+    """The gates line of the summary: who approved them, and between which times."""
+    times = sorted(g.approved for g in r.gates if g.approved is not None)
+    if not times:
+        return gates_sentence(r)
+    span = fmt_clock(times[0]) if len(times) == 1 else \
+        f"between {fmt_clock(times[0]).removesuffix(' UTC')} and {fmt_clock(times[-1])}"
+    return f"{gates_sentence(r)}, {span}"

@@ -13,7 +13,7 @@ import re
 from markupsafe import Markup, escape
 
 from .formatting import fmt_clock, fmt_duration, fmt_exit, fmt_line, fmt_time, step_note, verdict
-from .headline import gates_sentence, headline
+from .headline import gates_fact, headline
 from .model import RunReport
 
 TOKEN_MAX = 48  # longer words may break (a long command line must not run off the page)
@@ -61,4 +61,4 @@ def render_html(r: RunReport) -> str:
                        text=html_text)
     env.globals.update(fmt_line=fmt_line, verdict=verdict, step_note=step_note)
     return env.get_template("report.html.j2").render(
-        r=r, headline=headline(r), gates_text=gates_sentence(r), targets=targets(r))
+        r=r, headline=headline(r), gates_text=gates_fact(r), targets=targets(r))

@@ -10,9 +10,11 @@ from collections.abc import Iterable, Sequence
 from nodeswap.run import journal as J
 
 from .formatting import fmt_clock, fmt_duration, fmt_exit, fmt_line, fmt_time, verdict
-from .headline import gates_sentence, headline
+from .headline import gates_fact, headline
 from .model import CheckLine, RunReport
 
+SETTINGS_NOTE = ("The new VM's settings file as R7-R17 write it; R30 puts the old MGMT/EIP "
+                 "values back at the switch.")
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*[]<>|"})
 
 
@@ -72,7 +74,7 @@ def render_markdown(r: RunReport) -> str:
         ("Target OS", r.target_os),
         ("Findings", ", ".join(f"{r.findings(k)} {k}" for k in
                                ("unexpected", "attention", "ignored"))),
-        ("Gates", gates_sentence(r)),
+        ("Gates", gates_fact(r)),
         ("Steps", ", ".join(f"{n} {o}" for o, n in r.outcome_counts)
                   + f" (of {len(r.steps)})"),
         ("Sessions", ", ".join(f"{s.action} ({s.outcome})" for s in r.sessions)
@@ -139,16 +141,19 @@ def _md_nodes(r: RunReport) -> list[str]:
         planned = "" if n.replaced else f" (planned: {n.new_os})"
         out += [f"### {md(n.name)} — {'replaced' if n.replaced else 'not replaced'}", ""]
         out += _md_table(("", md(n.status)), [
-            ("Address", f"{n.old_address} → {n.final_address} (temporary {n.temp_address})"),
+            ("Address", (n.old_address if n.final_address == n.old_address
+                         else f"{n.old_address} → {n.final_address}")
+             + f" (temporary {n.temp_address})"),
             ("OS", f"{n.old_os} → {n.os_now}{planned}"),
             ("Physical host", f"{n.old_host} → {n.new_host}"),
             ("Host key, old", n.old_key or "not recorded"),
             ("Host key, new", n.new_key or "not pinned: no step reached the new VM"),
         ])  # fmt: skip
         if n.settings:
-            out += _md_table(("Settings key (R30)", "Old", "New"),
+            out += _md_table(("Settings key (R7-R17)", "Old", "New"),
                              [(c.key, "—" if c.old is None else c.old,
                                "—" if c.new is None else c.new) for c in n.settings])
+            out += [SETTINGS_NOTE, ""]
     return out
 
 
