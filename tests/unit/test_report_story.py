@@ -161,7 +161,7 @@ def test_rolled_back_run_counts_undone_steps_and_shows_the_old_os(tmp_path: Path
                            " the upgrade to jammy 22.04 was undone")
     assert "replaced by" not in text and "r33-hosts-proxy0 (R33)" in text
     md = MD.render_markdown(r)
-    assert "| OS before → after | proxy0: xenial 16.04.5 → xenial 16.04.5 |" in md
+    assert "| OS before → after | proxy0: xenial 16.04.5 → xenial 16.04.5 (unchanged) |" in md
     assert "2 undone" in md and "Before the rollback, the run stopped at step" in md
 
 

@@ -68,7 +68,9 @@ def render_markdown(r: RunReport) -> str:
     out += _md_table(("Summary", ""), [
         ("Zone id", ", ".join(r.zone_ids)), ("Final state", r.state.replace("_", " ")),
         ("Nodes", "; ".join(f"{n.name} ({n.status})" for n in nodes)),
-        ("OS before → after", "; ".join(f"{n.name}: {n.old_os} → {n.os_now}" for n in nodes)),
+        ("OS before → after", "; ".join(f"{n.name}: {n.old_os} → {n.os_now}"
+                                        + ("" if n.replaced else " (unchanged)")
+                                        for n in nodes)),
         ("Wall time", f"{fmt_duration(r.duration)} ({fmt_time(r.started)} → "
                       f"{fmt_clock(r.ended)})"),
         ("Target OS", r.target_os),
