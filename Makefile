@@ -3,7 +3,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup render-setup test test-fast test-slow fuzz fuzz-ci lint typecheck demo bench clean
+.PHONY: setup render-setup test test-fast test-slow fuzz fuzz-ci lint typecheck demo bench clean \
+	wheelhouse
 # Two workers, a lab each (tests/lab/conftest.py); a test file stays on one worker (its labs).
 XDIST := -n 2 --dist loadfile
 
@@ -46,6 +47,12 @@ typecheck: setup
 
 demo: setup
 	$(VENV)/bin/nodeswap demo
+
+# dist/wheelhouse/: nodeswap and its runtime dependencies as wheels for CPython 3.10-3.12 and
+# this machine's python3 on manylinux2014 x86_64, with a hashed requirements.txt, for a jump
+# host with no internet (README, "Install on a jump host"). Needs PyPI here.
+wheelhouse: setup
+	$(PY) scripts/wheelhouse.py --out dist/wheelhouse
 
 bench: setup
 	$(PY) bench/run.py

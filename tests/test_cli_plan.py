@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from cliproc import run_nodeswap
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -19,8 +20,7 @@ target: {os_name: bionic, os_version: "18.04.6"}
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nodeswap", "plan", *args], capture_output=True,
-                          text=True, timeout=60, cwd=ROOT, check=False)
+    return run_nodeswap("plan", *args, timeout=60, cwd=ROOT)
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ import asyncio
 import re
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cliproc import run_nodeswap
 from nodeswap.errors import StepFailed
 from nodeswap.plan.model import Analysis, NodePlan, Plan, Step, Target
 from nodeswap.run.execute import Executor
@@ -75,11 +75,8 @@ def run_failing(state: Path, zone: str = "zone1") -> str:
 
 
 def nodeswap(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "nodeswap", "report", *map(str, args)],
-        capture_output=True, text=True, timeout=60, check=False,
-        env={"COLUMNS": "200", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(SRC)},
-    )  # fmt: skip
+    return run_nodeswap("report", *args, timeout=60, env={
+        "COLUMNS": "200", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(SRC)})
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import sys
 
 import typer
 
-from nodeswap import __version__
+import nodeswap
 from nodeswap.errors import (
     EXIT_INTERRUPTED,
     InputError,
@@ -54,7 +54,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"nodeswap {__version__}")
+        typer.echo(f"nodeswap {nodeswap.version()}")  # pyproject, via metadata
         raise typer.Exit()
 
 

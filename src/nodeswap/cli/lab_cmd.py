@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nodeswap.errors import InputError, LabError
-from nodeswap.lab import DEFAULT_STATE_DIR, Lab
+from nodeswap.lab import DEFAULT_STATE_DIR, README, Lab
 from nodeswap.lab.faults import KINDS as FAULT_KINDS
 
 from .options import JsonOpt
@@ -76,7 +76,8 @@ def status(state_dir: Path = STATE_DIR, as_json: JsonOpt = False) -> None:
         raise LabError(f"no lab running in {state_dir}")
 
 
-@lab_app.command("fault")
+@lab_app.command("fault", help=f'Inject (or --clear) a fault.\n\n\b\nKinds and parameters: '
+                 f'"Fault API" in\n{README}')
 def fault(  # noqa: PLR0917 (typer maps parameters to options)
     kind: str = typer.Argument(..., help=" | ".join(FAULT_KINDS)),
     host: str = typer.Option(None, "--host", help="Host name (or instance id)."),
@@ -87,7 +88,6 @@ def fault(  # noqa: PLR0917 (typer maps parameters to options)
     clear: bool = typer.Option(False, "--clear", help="Remove the fault instead."),
     state_dir: Path = STATE_DIR,
 ) -> None:
-    """Inject (or --clear) a fault; see src/nodeswap/lab/README.md, "Fault API"."""
     params = {k: v for k, v in (("host", host), ("command", command), ("program", program),
                                 ("address", address)) if v is not None}
     lab = Lab(state_dir)

@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.examples import ROOT as EXAMPLES
 from nodeswap.live.planzone import plan_offline, plan_zone
 from nodeswap.live.reach import reach_of, using_zone
 from nodeswap.live.zonecheck import write_label
@@ -47,7 +48,7 @@ the runbook's rules R7-R17 (new settings per node: OS, MACs, temporary address, 
 routes, EIP) and lists every step of R6-R37 in order: phase, host, exact command line, rule.
 
 \b
-Examples:
+Examples (the sample zones ship with nodeswap; 10.x addresses: plan them, never apply):
   nodeswap plan --settings-dir examples/zone --installer-version 4.3.1 \\
       --spec examples/upgrade.yaml --components boss2,warehouse --seed 1
   nodeswap plan --settings-dir examples/zone-vg --installer-version 4.2.1 \\
@@ -86,7 +87,7 @@ def _today() -> str:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("plan", help=HELP)
+    @app.command("plan", help=HELP.replace(" examples/", f" {EXAMPLES}/"))  # installed path
     def plan_command(  # noqa: PLR0917 (typer maps parameters to options)
         spec_file: Annotated[Path, typer.Option("--spec", help="The upgrade spec (YAML).")],
         settings_dir: Annotated[Path | None, typer.Option(

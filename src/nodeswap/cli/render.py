@@ -20,6 +20,7 @@ from rich.text import Text
 
 from nodeswap.plan.model import Plan
 from nodeswap.run.events import EventSink, JsonView, PlainView, RichView
+from nodeswap.runbooks import components_of
 from nodeswap.transport.redact import Redactor
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ def plan_console() -> Console:
 def render_snapshot(snap: Snapshot, console: Console) -> None:
     console.print(f"[bold]Zone[/] behind firstbox {snap.firstbox}: installer "
                   f"{snap.installer_version}, {len(snap.settings)} settings files, components "
-                  f"{', '.join(sorted(snap.components)) or 'none'} (R24-R26)")
+                  f"{', '.join(sorted(components_of(snap))) or 'none'} (R24-R26)")
     console.print(f"VIP {snap.vip or '?'} held by {snap.vip_holder or 'no old node'} (R23); "
                   f"prepared on firstbox (R4): images {', '.join(snap.kernels) or 'none'}; "
                   f"repos {', '.join(snap.repos) or 'none'}")

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from nodeswap.errors import TransportError, ZoneError
 from nodeswap.plan.model import Target
-from nodeswap.runbooks import runbook_for
+from nodeswap.runbooks import components_of, runbook_for
 from nodeswap.transport.base import Connector, Result
 from nodeswap.zone import facts as F
 from nodeswap.zone.inventory import Zone
@@ -152,4 +152,4 @@ async def discover(connector: Connector, firstbox: Target, *, role: str = "proxy
         firstbox=firstbox.address, settings=fb["settings"], installer_version=fb["version"],
         variables=variables, kernels=fb["kernels"], repos=fb["repos"], old_nodes=olds,
         vip=fb["vip"], capacity=capacity, warnings=tuple(warnings), role=role)
-    return cross_checked(snap)
+    return cross_checked(snap, components_of(snap))

@@ -20,6 +20,7 @@ from nodeswap.plan.build import build_plan, settings_digests
 from nodeswap.plan.model import Plan, Target, ZoneId
 from nodeswap.plan.planfile import FINGERPRINT_KIND
 from nodeswap.plan.preflight import check as preflight
+from nodeswap.runbooks import components_of
 from nodeswap.shell import cmd
 from nodeswap.transport.base import Connector
 from nodeswap.transport.hostkey import presented_key
@@ -47,7 +48,7 @@ def _overrides(spec: Spec) -> dict[str, Any]:
 async def draw_macs(connector: Connector, fb: Target, spec: Spec, snap: Snapshot) -> Spec:
     """R9 live: each MAC the spec leaves open comes from gen_mac.py on firstbox, drawn again
     while it collides with the zone or another new MAC."""
-    zone = snap.zone(**_overrides(spec))
+    zone = snap.zone(components=components_of(snap), **_overrides(spec))
     taken = set(zone.macs)
     ask = Asker(connector)
     nodes = {}
@@ -83,7 +84,8 @@ async def plan_live(
     spec = await draw_macs(connector, fb, spec, snap)
     given = {str(n.temp_address) for n in spec.nodes.values() if n.temp_address}
     for _ in range(MAX_TRIES):  # R16: pick, ping, pick again without what answered
-        plan = build_plan(snap.zone(**_overrides(spec)), spec, today=today)
+        plan = build_plan(snap.zone(components=components_of(snap), **_overrides(spec)), spec,
+                          today=today)
         temps = {n.temp_address for n in plan.nodes.values()}
         answering = await ping_from(connector, fb, temps - set(snap.answering))
         snap = replace(snap, answering=tuple(sorted(set(snap.answering) | answering)))
@@ -193,7 +195,7 @@ async def offline_plan_matches(connector: Connector, fb: Target, plan: Plan) -> 
     (R16: ping from firstbox, as planning does). Read-only; PlanFileError (exit 2) naming
     every difference."""
     snap = await discover(connector, fb, role=plan.role)
-    problems = offline_differences(plan, snap.zone())
+    problems = offline_differences(plan, snap.zone(components=components_of(snap)))
     temps = {n.temp_address: n.name for n in plan.nodes.values()}
     for addr in sorted(await ping_from(connector, fb, temps)):
         problems.append(Problem(f"temporary address {addr} of {temps[addr]} answers ping from "

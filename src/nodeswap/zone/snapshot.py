@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nodeswap.errors import InputError, Problem, SettingsError
-from nodeswap.runbooks import runbook_for
 from nodeswap.zone.facts import (
     VERSION_JSON,
     parse_variable_files,
@@ -70,11 +69,10 @@ class Snapshot:
     meta: Mapping[str, str] = field(default_factory=dict)
 
     # -- what planning uses -------------------------------------------------------------
-    @property
-    def components(self) -> frozenset[str]:
-        """R24-R26: the components whose optional packages (the role's runbook says which)
-        are installed on any old node."""
-        packages = runbook_for(self.role).component_packages
+    def components(self, packages: Mapping[str, str]) -> frozenset[str]:
+        """R24-R26: the components whose optional packages (``packages``: package -> component,
+        as the role's runbook declares them; nodeswap.runbooks.components_of) are installed on
+        any old node."""
         found: set[str] = set()
         for node in self.old_nodes.values():
             found.update(packages[p] for p in node.packages if p in packages)
@@ -106,6 +104,7 @@ class Snapshot:
     def facts(
         self,
         *,
+        components: frozenset[str],
         vg_mgmt_network_gateway: str | None = None,
         vm_base_network: str | None = None,
         vip: str | None = None,
@@ -118,7 +117,7 @@ class Snapshot:
             installer_version=InstallerVersion.parse(
                 self.installer_version, source=VERSION_JSON
             ),
-            components=self.components,
+            components=components,
             vg_mgmt_network_gateway=vg_mgmt_network_gateway
             or var.get("vg_mgmt_network_gateway")
             or None,
@@ -129,8 +128,9 @@ class Snapshot:
             answering=frozenset(self.answering) | frozenset(answering),
         )
 
-    def zone(self, **overrides: Any) -> Zone:
-        return Zone.build(self.settings_files(), self.facts(**overrides))
+    def zone(self, *, components: frozenset[str], **overrides: Any) -> Zone:
+        """The zone to plan on; ``components``: nodeswap.runbooks.components_of(snapshot)."""
+        return Zone.build(self.settings_files(), self.facts(components=components, **overrides))
 
     # -- JSON -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -197,11 +197,11 @@ def variables_of(part: Mapping[str, Any], zone: Zone | None = None) -> dict[str,
     return parse_variable_files(part["variable_files"], zone_id)
 
 
-def cross_checked(snap: Snapshot) -> Snapshot:
+def cross_checked(snap: Snapshot, comp: frozenset[str]) -> Snapshot:
     """The snapshot, warning where the zone variables and what the nodes show disagree
-    (R24-R26) and where no old node holds the VIP (R23)."""
+    (R24-R26: ``comp``, the components its old nodes have) and where no old node holds the
+    VIP (R23)."""
     warnings = list(snap.warnings)
-    comp = snap.components
     boss = snap.variables.get("deploy_boss", "")
     if boss in ("1", "2") and not comp & {"boss", "boss2"}:
         warnings.append(f"R24/R25: deploy_boss is {boss} but no old node has a "
