@@ -173,6 +173,7 @@ def test_each_end_state_has_its_sentence(tmp_path: Path, clock: Clock) -> None:
     j.set_step_state(rid, "r33-hosts-proxy0", J.INTERRUPTED)
     j.set_run_state(rid, J.RUN_INTERRUPTED, "stopped by Ctrl-C")
     assert "the run was interrupted at step r33-hosts-proxy0" in headline(report(j, rid))
+    assert "## Interrupted step: r33-hosts-proxy0 (R33)" in MD.render_markdown(report(j, rid))
     j.set_step_state(rid, "r33-hosts-proxy0", J.PENDING)
     j.set_step_state(rid, "r30-settings-proxy0", J.GATE)
     j.set_run_state(rid, J.RUN_GATE, "stopped at gate")

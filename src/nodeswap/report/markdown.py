@@ -213,7 +213,8 @@ def _md_failure(r: RunReport) -> list[str]:
     if f is None:
         return []
     s = f.step
-    out = [f"## Failed step: {md(s.step_id)} ({md(s.rule)})", "",
+    what = "Interrupted" if s.outcome == "interrupted" else "Failed"
+    out = [f"## {what} step: {md(s.step_id)} ({md(s.rule)})", "",
            f"{md(s.title)} — on {md(s.target)} ({md(s.address)}), {md(f.kind or 'no')} attempt,"
            f" exit status {fmt_exit(f.exit_status)}.", ""]
     if f.command:
