@@ -5,12 +5,18 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # every target ignores the operator's config files (/etc/nodeswap, ~/.config/nodeswap)
 export NODESWAP_CONFIG := none
 
-.PHONY: setup test test-fast test-slow fuzz fuzz-ci lint typecheck demo bench clean wheelhouse
+.PHONY: setup render-setup test test-fast test-slow fuzz fuzz-ci lint typecheck demo bench clean \
+	wheelhouse
 # Two workers, a lab each (tests/lab/conftest.py); a test file stays on one worker (its labs).
 XDIST := -n 2 --dist loadfile
 
 setup:
 	@bash scripts/setup.sh
+
+# What only the report's rendering test needs (test-slow): Debian's chromium, poppler-utils and
+# a CJK font. Never part of `setup`: `make demo` and `make test` do not pull Chromium.
+render-setup:
+	@bash scripts/render-setup.sh
 
 # Every test but the slow ones and the fuzz targets: unit, CLI and lab tests (goal: 5 minutes).
 test: setup
@@ -20,8 +26,9 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -n 2 -m "not slow and not lab" tests/unit tests/test_*.py
 
-# The long lab tests (every other topology, the fault matrix): .ci/run runs them after make test.
-test-slow: setup
+# The long lab tests (every other topology, the fault matrix, the report rendered by headless
+# Chromium): .ci/run runs them after make test.
+test-slow: setup render-setup
 	$(PY) -m pytest -q $(XDIST) -m slow
 
 # Fuzz targets (tests/fuzz, marker `fuzz`, deselected from the runs above): settings files,

@@ -103,7 +103,7 @@ def test_latest_run_as_markdown_on_stdout(state: tuple[Path, str]) -> None:
     assert "## Failed step: r33-hosts-proxy0 (R33)" in out
     assert "no such package" in out
     assert "| ATTENTION | R27 | listen api-front |" in out and "## ⚠ Attention" in out
-    assert "xenial 16.04.5 → jammy 22.04" in out and KEY_FP in out
+    assert "xenial 16.04.5 → xenial 16.04.5 (planned: jammy 22.04)" in out and KEY_FP in out
 
 
 def test_html_and_markdown_files(state: tuple[Path, str], tmp_path: Path) -> None:
@@ -136,6 +136,18 @@ def test_json_is_the_reports_data(state: tuple[Path, str], tmp_path: Path) -> No
     both = nodeswap(rid, "--state-dir", folder, "--json", "--html", tmp_path / "r.html")
     assert both.returncode == 2 and "--json prints the report" in both.stderr
     assert not (tmp_path / "r.html").exists()
+
+
+def test_md_is_a_synonym_of_markdown(state: tuple[Path, str], tmp_path: Path) -> None:
+    """Issue 13: `report --md FILE` writes what `--markdown FILE` writes."""
+    folder, rid = state
+    short, long = tmp_path / "short.md", tmp_path / "long.md"
+    for flag, path in (("--md", short), ("--markdown", long)):
+        r = nodeswap(rid, "--state-dir", folder, flag, path)
+        assert r.returncode == 0, r.stderr
+        assert f"Markdown in {path}" in r.stdout
+    assert short.read_text() == long.read_text()
+    assert short.read_text().startswith(f"# nodeswap report: run {rid}\n")
 
 
 def test_lab_option_reads_the_labs_journal(tmp_path: Path) -> None:

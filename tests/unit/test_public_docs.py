@@ -13,6 +13,7 @@ from pathlib import Path
 
 from nodeswap.checks.findings import Difference
 from nodeswap.report import model as M
+from nodeswap.report import story
 from nodeswap.run import events as E
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -58,7 +59,9 @@ def test_the_report_json_tables_are_the_report_model() -> None:
     got = tables((DOCS / "report-json.md").read_text())
     classes = {"The report": M.RunReport, "phase": M.PhaseLines, "step": M.StepLine,
                "node": M.NodeLine, "check": M.CheckLine, "finding": Difference,
-               "program": M.Program, "failure": M.Failure, "backup": M.Backup}  # fmt: skip
+               "program": M.Program, "failure": M.Failure, "backup": M.Backup,
+               "setting": story.SettingChange, "session": story.SessionLine,
+               "gate": story.GateLine}  # fmt: skip
     assert set(got) == set(classes)
     for title, cls in classes.items():
         fields = {"class" if f.name == "klass" else f.name for f in dataclasses.fields(cls)}

@@ -1,4 +1,4 @@
-"""`nodeswap report [RUN] [--html FILE] [--markdown FILE]`: what a run did.
+"""`nodeswap report [RUN] [--html FILE] [--markdown|--md FILE]`: what a run did.
 
 Thin: find the journal that holds RUN (or the latest run of any journal in the state folder,
 chosen as `status` and `resume` choose it: nodeswap.run.statedir.open_run), build the report
@@ -43,16 +43,21 @@ def register(app: typer.Typer) -> None:
             metavar="RUN", help="A run id (YYYYMMDD-HHMMSS-xxxxxx); none: the latest.")
         ] = None,
         html: Annotated[Path | None, Opt("--html", metavar="FILE",
-                                         help="Write one self-contained HTML file.")] = None,
-        markdown: Annotated[Path | None, Opt("--markdown", metavar="FILE",
-                                             help="Write GitHub Markdown.")] = None,
+                                         help="Write one self-contained HTML file (prints on A4:"
+                                         " summary first, the steps as an appendix).")
+                        ] = None,
+        markdown: Annotated[Path | None, Opt("--markdown", "--md", metavar="FILE",
+                                             help="Write GitHub Markdown (--md: the same).")
+                            ] = None,
         state_dir: StateOpt = None,
         lab: LabOpt = None,
         firstbox: FirstboxOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """What run RUN did (default: the latest): steps with outcomes and durations, nodes
-        before/after, R27/R28 differences, service status (R29/R35). Without --html or
+        """What run RUN did (default: the latest), summary first: nodes and OS before -> now,
+        wall time, findings, gates with who approved them and when; then the sessions (apply,
+        resume, rollback), each node with its settings changes and host keys, the R27/R28
+        differences and service status (R29/R35), and every step. Without --html or
         --markdown, prints the Markdown; --json prints the report's data as one JSON object
         ("report_format": 1). Files are written with mode 0600; secrets are masked (***)."""
         journal, rid = open_run(state_dir_for(state_dir, lab, firstbox), run_id)
