@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from nodeswap.errors import PlanFileError, Problem, RuleError, ZoneError
 from nodeswap.live import fence
 from nodeswap.live.discover import Asker, discover, firstbox_part, ping_from
-from nodeswap.plan.build import build_plan, settings_digests
+from nodeswap.plan.build import build_plan, scope_zone, settings_digests
 from nodeswap.plan.model import Plan, Target, ZoneId
 from nodeswap.plan.planfile import FINGERPRINT_KIND
 from nodeswap.plan.preflight import check as preflight
@@ -46,8 +46,9 @@ def _overrides(spec: Spec) -> dict[str, Any]:
 
 async def draw_macs(connector: Connector, fb: Target, spec: Spec, snap: Snapshot) -> Spec:
     """R9 live: each MAC the spec leaves open comes from gen_mac.py on firstbox, drawn again
-    while it collides with the zone or another new MAC."""
-    zone = snap.zone(**_overrides(spec))
+    while it collides with the zone or another new MAC. Only the nodes of the plan's zone
+    (``scope_zone``): a region's other zones are not in the spec's ``nodes``."""
+    zone = scope_zone(snap.zone(**_overrides(spec)), spec)
     taken = set(zone.macs)
     ask = Asker(connector)
     nodes = {}
