@@ -41,6 +41,13 @@ FIRSTBOX_SCRIPTS = {
     "exec_nodes.sh": "pitrix/upgrade/exec_nodes.sh",
     "build_global_conf.sh": "pitrix/upgrade/build_global_conf.sh",
 }
+# The OS releases firstbox's _update_node.sh has an apt branch for (topology key
+# `update_node_releases`): every shipped installer knows 18.04; a topology may leave it out to
+# rehearse the public script, where apt-get install on 18.04 runs without --yes (R23).
+UPDATE_NODE_RELEASES = ("12.04", "14.04", "16.04", "18.04")
+APT_OPTIONS = {"12.04": "--yes --force-yes --allow-unauthenticated --reinstall",
+               "14.04": "--yes --force-yes --allow-unauthenticated --reinstall"}
+APT_OPTIONS_DEFAULT = "--yes --allow-unauthenticated --reinstall"  # --force-yes: deprecated
 HOST_COMMANDS = ("ping", "virsh", "supervisorctl", "apt-get", "dpkg-query", "shutdown",
                  "reboot", "poweroff", "ip", "service", "systemctl", "df", "ps")
 
@@ -95,6 +102,22 @@ def node_settings(t: JSON, node: JSON, *, physical: bool, mac: Callable[[], str]
                               ("physical_host_eip_network_interface",
                                "br1" if with_eip and vg else "")]))
     return pl.render_settings(sections)
+
+
+def apt_branches(releases: Iterable[str]) -> str:
+    """_update_node.sh's `if` on os_version: one branch per release (as the Pitrix script)."""
+    lines: list[str] = []
+    for i, release in enumerate(releases):
+        lines += [f'{"if" if i == 0 else "elif"} [[ ${{os_version}} == "{release}"* ]]; then',
+                  f'    apt_options="{APT_OPTIONS.get(release, APT_OPTIONS_DEFAULT)}"']
+    return "\n".join([*lines, "fi"] if lines else ["# no release known"])
+
+
+def update_node_script(t: JSON) -> str:
+    """The _update_node.sh stand-in with the topology's apt branches."""
+    releases = t.get("update_node_releases", UPDATE_NODE_RELEASES)
+    text = (STANDINS / "pitrix" / "_update_node.sh").read_text()
+    return text.replace("# @APT_BRANCHES@", apt_branches(releases))
 
 
 def _eip(node: JSON, mac: Callable[[], str]) -> list[tuple[str, str]]:
@@ -192,6 +215,7 @@ class ZoneFiles:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(STANDINS / "pitrix" / src, target)
             target.chmod(0o755)
+        hostroot.write(fb / "pitrix/upgrade/_update_node.sh", update_node_script(t), 0o755)
         hostroot.write(fb / "root/.ssh/id_ed25519", self.key.read_text(), 0o600)
         hostroot.write(fb / "root/.ssh/id_ed25519.pub", self.key.with_suffix(".pub").read_text())
 

@@ -11,7 +11,8 @@ vg_mgmt_network_gateway, the VM base network, deployed boss/warehouse), the pack
 on the old nodes (R24-R26), the old nodes' haproxy.cfg, rc.local files, interfaces file and
 supervisor status (R27-R29 compare against them; rollback can show them), which node holds the
 VIP, the candidate physical hosts' capacity and bridges, the OS images and repositories
-prepared on firstbox (R4), and which addresses answer ping (R16).
+prepared on firstbox (R4), firstbox's update scripts (their apt options per OS release,
+R23-R26), and which addresses answer ping (R16).
 
 This module only does the asking, in order; parsing is facts.py's, the model and its
 cross-checks snapshot.py's.
@@ -27,6 +28,7 @@ from nodeswap.plan.model import Target
 from nodeswap.runbooks import runbook_for
 from nodeswap.transport.base import Connector, Result
 from nodeswap.zone import facts as F
+from nodeswap.zone.aptscript import UPDATE_SCRIPTS
 from nodeswap.zone.inventory import Zone
 from nodeswap.zone.snapshot import (
     HostCapacity,
@@ -99,6 +101,8 @@ async def firstbox_part(ask: Asker, fb: Target) -> dict[str, Any]:
         "kernels": await ask.read(fb, F.KERNEL_IMAGES),
         "repos": await ask.read(fb, F.REPOSITORIES),
         "vip": await ask.read(fb, F.VIP),
+        "update_scripts": {path: await ask.read(fb, F.file_text(path))
+                           for path in UPDATE_SCRIPTS},
     }
 
 
@@ -151,5 +155,6 @@ async def discover(connector: Connector, firstbox: Target, *, role: str = "proxy
     snap = Snapshot(
         firstbox=firstbox.address, settings=fb["settings"], installer_version=fb["version"],
         variables=variables, kernels=fb["kernels"], repos=fb["repos"], old_nodes=olds,
-        vip=fb["vip"], capacity=capacity, warnings=tuple(warnings), role=role)
+        vip=fb["vip"], capacity=capacity, warnings=tuple(warnings), role=role,
+        update_scripts=fb["update_scripts"])
     return cross_checked(snap)

@@ -68,6 +68,10 @@ class Snapshot:
     warnings: tuple[str, ...] = ()
     role: str = "proxy"
     meta: Mapping[str, str] = field(default_factory=dict)
+    # firstbox's update scripts (aptscript.UPDATE_SCRIPTS) by path: None = absent; an empty
+    # mapping = not read (a snapshot from before issue 10). The preflight reads their apt
+    # branches (R23-R26).
+    update_scripts: Mapping[str, str | None] = field(default_factory=dict)
 
     # -- what planning uses -------------------------------------------------------------
     @property
@@ -161,6 +165,7 @@ class Snapshot:
             warnings=tuple(data.get("warnings", ())),
             role=data.get("role", "proxy"),
             meta=dict(data.get("meta", {})),
+            update_scripts=dict(data.get("update_scripts", {})),
         )
 
 
