@@ -260,7 +260,8 @@ def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
         target_os=(spec.target.os_name, spec.target.os_version),
         nodes={p.name: p for _, p in done}, targets=common.targets(ctx),
         steps=common.steps(rb, ctx), files=files, inventory_fingerprint=zone.fingerprint(),
-        warnings=common.warnings(rb, ctx),
+        warnings=(*common.warnings(rb, ctx), *rules.temp_address_warnings(
+            olds, ch.temps, {o.name: _s(spec.node(o.name).temp_address) for o in olds})),
         meta={"today": today, "switch_order": ",".join(c.name for c, _ in done),
               "vg": "yes" if zone.has_vg else "no",
               "components": ",".join(sorted(zone.components)),
