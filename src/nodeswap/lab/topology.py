@@ -61,6 +61,11 @@ def check(t: Any) -> list[str]:
                  for v in t["vms"] if v.get("physical") not in physical]
     if not any(v.get("role") == "proxy" for v in t["vms"]):
         problems.append("no proxy VM (the VIP needs one)")
+    zone_of = {p.get("name"): p.get("zone_id", t["zone_id"]) for p in t["physical"]}
+    problems += [f"VM {v.get('name')!r} of zone {v.get('zone_id', t['zone_id'])!r} runs on "
+                 f"{v.get('physical')!r} of zone {zone_of[v.get('physical')]!r}"
+                 for v in t["vms"] if v.get("physical") in zone_of
+                 and v.get("zone_id", t["zone_id"]) != zone_of[v.get("physical")]]
     releases = t.get("update_node_releases", [])
     if not isinstance(releases, list) or not all(
             isinstance(r, str) and re.fullmatch(r"\d{2}\.\d{2}", r) for r in releases):

@@ -60,7 +60,7 @@ def node_settings(t: JSON, node: JSON, *, physical: bool, mac: Callable[[], str]
     """The settings file of one node, as the installer wrote it (reference section 2)."""
     vg = any("vgateway" in p["role"] for p in t["physical"])
     gw = "" if vg and not physical else node.get("gateway", t["gateway"])
-    via = t.get("vg_mgmt_network_gateway") if vg else t["gateway"]
+    via = t.get("vg_mgmt_network_gateway") if vg else node.get("gateway", t["gateway"])
     mgmt_rule = ""
     if vg and not physical and not _same24(t["network"], t["vg_network"]):
         mgmt_rule = f"ip route add {t['network']} via {t['vg_mgmt_network_gateway']}"
@@ -69,7 +69,8 @@ def node_settings(t: JSON, node: JSON, *, physical: bool, mac: Callable[[], str]
     sections: list[tuple[str, list[tuple[str, str]]]] = [
         ("Role", [("role", node["role"])]),
         ("Region", [("is_region", "1" if region else "0"),
-                    ("region_id", region.get("region_id", "")), ("zone_id", t["zone_id"])]),
+                    ("region_id", region.get("region_id", "")),
+                    ("zone_id", node.get("zone_id", t["zone_id"]))]),
         ("Feature", [("feature_vmnode", "on"), ("feature_ksnode", "on"),
                      ("feature_vgnode", "on" if "vgateway" in node["role"] else "off"),
                      ("feature_hypernode", "off"), ("feature_conntrack", "off")]),
@@ -118,6 +119,13 @@ def update_node_script(t: JSON) -> str:
     releases = t.get("update_node_releases", UPDATE_NODE_RELEASES)
     text = (STANDINS / "pitrix" / "_update_node.sh").read_text()
     return text.replace("# @APT_BRANCHES@", apt_branches(releases))
+
+
+def zone_ids_of(t: JSON) -> list[str]:
+    """The topology's zone first, then the other zones its nodes name (a region)."""
+    others = sorted({str(n["zone_id"]) for n in t["physical"] + t["vms"] if n.get("zone_id")}
+                    - {t["zone_id"]})
+    return [t["zone_id"], *others]
 
 
 def _eip(node: JSON, mac: Callable[[], str]) -> list[tuple[str, str]]:
@@ -223,6 +231,7 @@ class ZoneFiles:
         """The installer's variables: one YAML file (4.3+) or one file per key (4.2)."""
         t = self.t
         zone_id = t["zone_id"]
+        zone_ids = zone_ids_of(t)  # a region topology names other zones on its nodes
         variables = {
             "vg_mgmt_network_gateway": t.get("vg_mgmt_network_gateway", ""),
             "vm_base_network": t["vm_base_network"], "mgmt_network": t["network"],
@@ -236,15 +245,16 @@ class ZoneFiles:
                   "is_region": 1 if t.get("region") else 0,
                   "region_id": (t.get("region") or {}).get("region_id", ""),
                   "console_id": "qingcloud", "console_name": "console",
-                  "site_protocol": "http", "zone_ids": [zone_id]}
+                  "site_protocol": "http", "zone_ids": zone_ids}
         if self.new_installer:
-            hostroot.write(var_dir / "variables.yaml",
-                           yaml.safe_dump({"common": common, zone_id: variables}, sort_keys=False))
+            hostroot.write(var_dir / "variables.yaml", yaml.safe_dump(
+                {"common": common, **{z: dict(variables) for z in zone_ids}}, sort_keys=False))
         else:
             for k, v in common.items():
                 hostroot.write(var_dir / k, (" ".join(v) if isinstance(v, list) else str(v)) + "\n")
             for k, v in variables.items():
-                hostroot.write(var_dir / f"{k}.{zone_id}", f"{v}\n")
+                for z in zone_ids:
+                    hostroot.write(var_dir / f"{k}.{z}", f"{v}\n")
         hostroot.write(var_dir / "hosts", "")
         (var_dir / "global").mkdir(parents=True, exist_ok=True)
         hostroot.write(var_dir / "global" / f"zone.yaml.{zone_id}", f"zone_id: {zone_id}\n")

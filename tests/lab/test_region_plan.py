@@ -1,0 +1,67 @@
+"""Issue 10 on a real lab: a region (two zones on one firstbox, tests/lab/topologies/
+region-2z.yaml) is planned live one zone at a time. Plan only: nothing is applied."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nodeswap.errors import EXIT_INPUT
+from nodeswap.lab import Lab
+
+pytestmark = pytest.mark.lab
+NODESWAP = [sys.executable, "-m", "nodeswap"]
+STATE_ROOT = Path("/var/lib/nodeswap-lab")
+TOPOLOGY = Path(__file__).parent / "topologies" / "region-2z.yaml"
+SPEC = "role: proxy\ntarget: {os_name: bionic, os_version: \"18.04.6\"}\n"
+
+
+def ns(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*NODESWAP, *args], capture_output=True, text=True, timeout=600,
+                          check=False, stdin=subprocess.DEVNULL)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")
+    up = Lab.up(STATE_ROOT / f"pytest-{os.getpid()}-region", topology=str(TOPOLOGY))
+    try:
+        yield up
+    finally:
+        up.down()
+        up.cleanup()
+
+
+def test_a_live_plan_over_two_zones_is_refused(lab: Lab, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC)
+    out = tmp_path / "plan.json"
+    res = ns("plan", "--lab", str(lab.dir), "--spec", str(spec), "--out", str(out))
+    assert res.returncode == EXIT_INPUT, res.stdout + res.stderr
+    assert f"{spec}: R5: key zone: the proxy nodes are in 2 zones (pek3a: pek3a-proxy0, " \
+        "pek3a-proxy1; pek3b: pek3b-proxy0, pek3b-proxy1)" in res.stderr
+    assert not out.exists()
+
+
+def test_a_live_plan_of_the_zone_the_spec_names(lab: Lab, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC + "zone: pek3b\n")
+    out = tmp_path / "plan.json"
+    res = ns("plan", "--lab", str(lab.dir), "--spec", str(spec), "--out", str(out))
+    assert res.returncode == 0, res.stdout + res.stderr
+    plan = json.loads(out.read_text())
+    assert sorted(plan["nodes"]) == ["pek3b-proxy0", "pek3b-proxy1"]
+    hosts = lab.info().raw["hosts"]
+    pek3b = {h["address"] for k, h in hosts.items() if k.startswith("pek3b")}
+    for node in plan["nodes"].values():  # R13: a host of pek3b; R16: an address of its /24
+        assert node["physical_host"] in pek3b
+        assert node["temp_address"].rsplit(".", 1)[0] == node["old_address"].rsplit(".", 1)[0]
+    assert not [s["id"] for s in plan["steps"] if "pek3a-" in s["command"]]
+    assert plan["zone"]["zone_ids"] == ["pek3a", "pek3b"] and not plan["zone"]["offline"]
