@@ -70,7 +70,7 @@ def node_settings(t: JSON, node: JSON, *, physical: bool, mac: Callable[[], str]
         ("Role", [("role", node["role"])]),
         ("Region", [("is_region", "1" if region else "0"),
                     ("region_id", region.get("region_id", "")),
-                    ("zone_id", node.get("zone_id", t["zone_id"]))]),
+                    ("zone_id", str(node.get("zone_id", t["zone_id"])))]),
         ("Feature", [("feature_vmnode", "on"), ("feature_ksnode", "on"),
                      ("feature_vgnode", "on" if "vgateway" in node["role"] else "off"),
                      ("feature_hypernode", "off"), ("feature_conntrack", "off")]),
