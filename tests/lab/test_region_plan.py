@@ -64,4 +64,7 @@ def test_a_live_plan_of_the_zone_the_spec_names(lab: Lab, tmp_path: Path) -> Non
         assert node["physical_host"] in pek3b
         assert node["temp_address"].rsplit(".", 1)[0] == node["old_address"].rsplit(".", 1)[0]
     assert not [s["id"] for s in plan["steps"] if "pek3a-" in s["command"]]
+    # R11: pek3b's own VM base network (its section of variables.yaml), not pek3a's
+    for node in plan["nodes"].values():
+        assert 'vm_network_routing_rule="ip route add 172.22.0.0/16 src ' in node["settings"]
     assert plan["zone"]["zone_ids"] == ["pek3a", "pek3b"] and not plan["zone"]["offline"]

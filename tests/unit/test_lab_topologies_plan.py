@@ -79,3 +79,5 @@ def test_the_lab_region_topology_plans_one_zone_at_a_time() -> None:
     assert sorted(plan.nodes) == ["pek3b-proxy0", "pek3b-proxy1"]
     assert {n.physical_host for n in plan.nodes.values()} == {"127.16.110.11", "127.16.110.12"}
     assert all(n.temp_address.startswith("127.16.110.") for n in plan.nodes.values())
+    assert all("ip route add 172.22.0.0/16 src 127.16.110." in n.old_settings
+               for n in plan.nodes.values())

@@ -93,7 +93,8 @@ def node_settings(t: JSON, node: JSON, *, physical: bool, mac: Callable[[], str]
     with_eip = node["role"] == "proxy"
     sections.append(("Mgmt Network", mgmt + ([("mgmt_network_routing_rule", mgmt_rule)]
                                              if with_eip else [])))
-    rule = f"ip route add {t['vm_base_network']} src {node['address']} via {via}"
+    base = zone_variable(t, str(node.get("zone_id", t["zone_id"])), "vm_base_network")
+    rule = f"ip route add {base} src {node['address']} via {via}"
     sections.append(("VM Network", [("vm_network_routing_rule", rule)]))
     if with_eip and vg:
         sections.append(("Eip Network", _eip(node, mac)))
@@ -119,6 +120,12 @@ def update_node_script(t: JSON) -> str:
     releases = t.get("update_node_releases", UPDATE_NODE_RELEASES)
     text = (STANDINS / "pitrix" / "_update_node.sh").read_text()
     return text.replace("# @APT_BRANCHES@", apt_branches(releases))
+
+
+def zone_variable(t: JSON, zone_id: str, key: str) -> str:
+    """A zone variable: the topology's `zone_variables.<zone>.<key>` (a region's other zone),
+    else its top-level key."""
+    return str(((t.get("zone_variables") or {}).get(zone_id) or {}).get(key, t[key]))
 
 
 def zone_ids_of(t: JSON) -> list[str]:
@@ -240,6 +247,10 @@ class ZoneFiles:
             "webservice_floating_ip": t.get("webservice_vip", ""),
             "is_global_zone": "0" if t.get("region") else "1", "cloud_type": "private",
         }
+        def per_zone(z: str) -> dict[str, str]:
+            return {**variables, **{k: str(v) for k, v in
+                                    ((t.get("zone_variables") or {}).get(z) or {}).items()}}
+
         common = {"ssh_port": 22, "firstbox_address": t["firstbox"]["address"],
                   "cloud_type": "private", "domain": t["domain"],
                   "is_region": 1 if t.get("region") else 0,
@@ -248,12 +259,12 @@ class ZoneFiles:
                   "site_protocol": "http", "zone_ids": zone_ids}
         if self.new_installer:
             hostroot.write(var_dir / "variables.yaml", yaml.safe_dump(
-                {"common": common, **{z: dict(variables) for z in zone_ids}}, sort_keys=False))
+                {"common": common, **{z: per_zone(z) for z in zone_ids}}, sort_keys=False))
         else:
             for k, v in common.items():
                 hostroot.write(var_dir / k, (" ".join(v) if isinstance(v, list) else str(v)) + "\n")
-            for k, v in variables.items():
-                for z in zone_ids:
+            for z in zone_ids:
+                for k, v in per_zone(z).items():
                     hostroot.write(var_dir / f"{k}.{z}", f"{v}\n")
         hostroot.write(var_dir / "hosts", "")
         (var_dir / "global").mkdir(parents=True, exist_ok=True)

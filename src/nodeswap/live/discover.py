@@ -137,16 +137,20 @@ async def ping_from(connector: Connector, fb: Target, addresses: Iterable[str]) 
     return {addr for addr in sorted(set(addresses)) if await ask.read(fb, F.answers_ping(addr))}
 
 
-async def discover(connector: Connector, firstbox: Target, *, role: str = "proxy") -> Snapshot:
-    """The snapshot of the zone (R2). Read-only: every command only reads."""
+async def discover(connector: Connector, firstbox: Target, *, role: str = "proxy",
+                   zone_id: str | None = None) -> Snapshot:
+    """The snapshot of the zone (R2). Read-only: every command only reads. ``zone_id`` (the
+    spec's ``zone``, in a region): only that zone's old nodes are asked, and its variables are
+    the ones planning uses."""
     ask = Asker(connector)
     fb = await firstbox_part(ask, firstbox)
     zone = bare_zone(fb)
     variables = variables_of(fb, zone)
+    own = variables_of(fb, zone, zone_id) if zone_id else {}
     warnings: list[str] = []
     paths = runbook_for(role).fetched_files
     olds = {n.name: await _old_node(ask, n.name, n.address, paths)
-            for n in zone.role_nodes(role)}
+            for n in zone.role_nodes(role) if not zone_id or zone.zone_of(n) in (zone_id, "")}
     for node in olds.values():
         if node.error:
             warnings.append(f"R2: old node {node.name} ({node.address}) did not answer: "
@@ -156,5 +160,5 @@ async def discover(connector: Connector, firstbox: Target, *, role: str = "proxy
         firstbox=firstbox.address, settings=fb["settings"], installer_version=fb["version"],
         variables=variables, kernels=fb["kernels"], repos=fb["repos"], old_nodes=olds,
         vip=fb["vip"], capacity=capacity, warnings=tuple(warnings), role=role,
-        update_scripts=fb["update_scripts"])
+        update_scripts=fb["update_scripts"], zone_variables=own)
     return cross_checked(snap)

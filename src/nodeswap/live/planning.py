@@ -80,7 +80,7 @@ async def plan_live(
     connector: Connector, fb: Target, spec: Spec, *, today: str
 ) -> tuple[Plan, Snapshot]:
     """Discover the zone and plan the upgrade; raises RuleError with every preflight problem."""
-    snap = await discover(connector, fb, role=spec.role)
+    snap = await discover(connector, fb, role=spec.role, zone_id=spec.zone)
     spec = await draw_macs(connector, fb, spec, snap)
     given = {str(n.temp_address) for n in spec.nodes.values() if n.temp_address}
     for _ in range(MAX_TRIES):  # R16: pick, ping, pick again without what answered
