@@ -14,6 +14,7 @@ import pytest
 
 from nodeswap.errors import EXIT_INPUT
 from nodeswap.lab import Lab
+from nodeswap.lab.hostroot import HostPaths
 
 pytestmark = pytest.mark.lab
 NODESWAP = [sys.executable, "-m", "nodeswap"]
@@ -68,3 +69,28 @@ def test_a_live_plan_of_the_zone_the_spec_names(lab: Lab, tmp_path: Path) -> Non
     for node in plan["nodes"].values():
         assert 'vm_network_routing_rule="ip route add 172.22.0.0/16 src ' in node["settings"]
     assert plan["zone"]["zone_ids"] == ["pek3a", "pek3b"] and not plan["zone"]["offline"]
+
+
+def test_a_role_in_one_zone_of_the_region_plans_with_that_zones_variables(
+        lab: Lab, tmp_path: Path) -> None:
+    """Without `zone:`, the zone the role's nodes are in: here pek3b once pek3a's proxies'
+    settings files are moved away (put back after); R11 then uses pek3b's own variables."""
+    settings = HostPaths.of(lab.dir, "firstbox").root / "pitrix/conf/settings"
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    moved = [settings / "pek3a-proxy0", settings / "pek3a-proxy1"]
+    for f in moved:
+        f.rename(aside / f.name)
+    try:
+        spec = tmp_path / "spec.yaml"
+        spec.write_text(SPEC)
+        out = tmp_path / "plan.json"
+        res = ns("plan", "--lab", str(lab.dir), "--spec", str(spec), "--out", str(out))
+    finally:
+        for f in moved:
+            (aside / f.name).rename(f)
+    assert res.returncode == 0, res.stdout + res.stderr
+    plan = json.loads(out.read_text())
+    assert sorted(plan["nodes"]) == ["pek3b-proxy0", "pek3b-proxy1"]
+    for node in plan["nodes"].values():
+        assert 'vm_network_routing_rule="ip route add 172.22.0.0/16 src ' in node["settings"]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from nodeswap.errors import PlanFileError, Problem, RuleError, ZoneError
 from nodeswap.live import fence
-from nodeswap.live.discover import Asker, discover, firstbox_part, ping_from
+from nodeswap.live.discover import Asker, discover, firstbox_part, ping_from, read_zone
 from nodeswap.plan.build import build_plan, scope_zone, settings_digests
 from nodeswap.plan.model import Plan, Target, ZoneId
 from nodeswap.plan.planfile import FINGERPRINT_KIND
@@ -76,10 +76,23 @@ async def _one_mac(ask: Asker, fb: Target, taken: set[str]) -> str:
     raise ZoneError(f"R9: {GEN_MAC} gave only MACs already in the zone in {MAX_TRIES} tries")
 
 
+async def zone_of_plan(connector: Connector, fb: Target, spec: Spec) -> Spec:
+    """The spec with the zone the plan is for (R5, in a region): refused before discovery
+    asks any node when the role's nodes span several zones and the spec names none."""
+    if spec.zone is not None:
+        return spec
+    zone = await read_zone(connector, fb)
+    scoped = scope_zone(zone, spec)  # RuleError: several zones and no `zone:`
+    if len(zone.region_zone_ids) > 1 and len(scoped.zone_ids) == 1:
+        return spec.model_copy(update={"zone": scoped.zone_ids[0]})
+    return spec
+
+
 async def plan_live(
     connector: Connector, fb: Target, spec: Spec, *, today: str
 ) -> tuple[Plan, Snapshot]:
     """Discover the zone and plan the upgrade; raises RuleError with every preflight problem."""
+    spec = await zone_of_plan(connector, fb, spec)
     snap = await discover(connector, fb, role=spec.role, zone_id=spec.zone)
     spec = await draw_macs(connector, fb, spec, snap)
     given = {str(n.temp_address) for n in spec.nodes.values() if n.temp_address}
