@@ -153,11 +153,11 @@ def test_a_file_without_zone_id_takes_the_zone_of_its_name_prefix() -> None:
                                         "zz1b-dnsmaster1"])))
 def test_no_node_of_another_zone_ever_appears_in_a_plan(
         zone_id: str, seed: int, unlabelled: set[str], dropped: set[str]) -> None:
-    """Whatever files lose their zone_id (the name prefix then tells, reference §3) and
+    """Whatever files lose their zone_id (the name prefix then tells, reference §1, §3) and
     whichever other nodes exist, a plan for one zone names no node, host or address of the
     other: not as a role node, a physical host, a temporary address or in any command."""
     texts = {name: (text.replace(f'zone_id="{name[:4]}"', 'zone_id=""')
-                    if name in unlabelled and "-" in name else text)
+                    if name in unlabelled else text)
              for name, text in TEXTS.items() if name not in dropped}
     full = region(texts)
     p = build_plan(full, make_spec(seed=seed, zone=zone_id), today=TODAY)
@@ -172,6 +172,17 @@ def test_no_node_of_another_zone_ever_appears_in_a_plan(
     for step in p.steps:
         words = set(step.command.replace("'", " ").replace("/", " ").split())
         assert words.isdisjoint(other_names | other_addrs), (step.id, step.command)
+
+
+def test_a_physical_host_without_zone_id_takes_the_zone_of_its_name() -> None:
+    texts = dict(TEXTS)
+    texts["zz1br01n02"] = texts["zz1br01n02"].replace('zone_id="zz1b"', 'zone_id=""')
+    full = region(texts)
+    assert full.zone_of(full.nodes["zz1br01n02"]) == "zz1b"
+    assert "zz1br01n02" not in full.scoped("zz1a").nodes
+    texts["zz1x-odd"] = texts["zz1br01n02"].replace('hostname="zz1br01n02"',
+                                                    'hostname="zz1x-odd"')
+    assert region(texts).zone_of(region(texts).nodes["zz1x-odd"]) == ""  # no such zone
 
 
 def test_scope_zone_alone_without_zone_in_one_zone() -> None:

@@ -28,6 +28,7 @@ COMPONENTS = ("boss", "boss2", "warehouse")
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
 _MAC = re.compile(r"(?<![0-9A-Fa-f:])([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})(?![0-9A-Fa-f:])")
 _VERSION = re.compile(r"\d+(?:\.\d+){1,2}")
+_RACK_SLOT = re.compile(r"r\d+n\d+")  # a physical host's name after its zone id (zz1ar01n03)
 
 
 @dataclass(frozen=True, order=True)
@@ -252,11 +253,13 @@ class Zone:
 
     def zone_of(self, node: Node) -> str:
         """The node's zone: its zone_id, else the zone id that prefixes its name (region
-        mode, reference §3), else "" (unknown)."""
+        mode's ``<zone>-proxy0``, reference §3; a physical host's ``<zone>r01n03``, §1),
+        else "" (unknown)."""
         if node.zone_id:
             return node.zone_id
         for z in self.region_zone_ids:
-            if node.name.startswith(z + "-"):
+            rest = node.name[len(z):] if node.name.startswith(z) else None
+            if rest is not None and (rest.startswith("-") or _RACK_SLOT.fullmatch(rest)):
                 return z
         return ""
 
