@@ -148,7 +148,9 @@ def test_a_file_without_zone_id_takes_the_zone_of_its_name_prefix() -> None:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(zone_id=st.sampled_from(["zz1a", "zz1b"]), seed=st.integers(0, 2**32),
-       unlabelled=st.sets(st.sampled_from(sorted(TEXTS))),
+       # each zone keeps one file naming it (its proxy0): a zone no file names is unknown
+       unlabelled=st.sets(st.sampled_from(sorted(n for n in TEXTS
+                                                 if not n.endswith("-proxy0")))),
        dropped=st.sets(st.sampled_from(["zz1ar01n03", "zz1br01n03", "zz1a-webservice1",
                                         "zz1b-dnsmaster1"])))
 def test_no_node_of_another_zone_ever_appears_in_a_plan(
