@@ -92,7 +92,8 @@ def test_plan_refuses_naming_the_file_and_the_branch_to_add(lab: Lab, work: Path
     assert f"{UPDATE_NODE}:" in res.stderr and ": R23: key target.os_version:" in res.stderr
     assert "sets apt options for os_version 12.04*, 14.04*, 16.04* only" in res.stderr
     assert "without --yes" in res.stderr
-    fix = re.search(r"e\.g\. `([^`]+)`", res.stderr)
+    fix = re.search(r"before the `fi` that closes the branch of line \d+, add `([^`]+)`",
+                    res.stderr)
     assert fix is not None and fix.group(1) == (
         'elif [[ ${os_version} == "18.04"* ]]; then '
         'apt_options="--yes --allow-unauthenticated --reinstall"')

@@ -70,6 +70,15 @@ def test_no_branch_for_the_target_os_stops_naming_file_and_fix(plan: Plan) -> No
     assert ('elif [[ ${os_version} == "18.04"* ]]; then apt_options="--yes '
             '--allow-unauthenticated --reinstall"') in text
     assert "16.04 options" not in text
+    assert "before the `fi` that closes the branch of line 5, add `elif" in text
+
+
+def test_an_install_line_without_options_or_yes_stops_with_its_fix(plan: Plan) -> None:
+    script = '#!/bin/bash\nssh $node "apt-get --reinstall install ${packages[@]}"\n'
+    (problem,) = check(plan, _snap(plan, update_scripts={UPDATE_NODE: script}))[0]
+    assert problem.line == 2 and problem.rule == "R23"
+    assert "runs `ssh $node \"apt-get --reinstall install ${packages[@]}\"`" in problem.message
+    assert "Fix: add --yes to the apt-get install line of " + UPDATE_NODE in problem.message
 
 
 def test_an_unreadable_script_is_a_warning_that_says_what_the_script_does(plan: Plan) -> None:

@@ -111,14 +111,17 @@ def apt_branch(snap: Snapshot, os_name: str, os_version: str
     if script.gives_yes(os_version):
         return [], []
     known = ", ".join(script.releases) or "no release"
-    what = (f"{script.path} on firstbox sets apt options for os_version {known} only "
-            f"(line {script.last_branch_line})" if script.branches else
-            f"{script.path} on firstbox runs `{script.install_line}` without --yes")
+    if script.branches and script.install_uses_options:
+        what = (f"{script.path} on firstbox sets apt options for os_version {known} only "
+                f"(line {script.last_branch_line})")
+        fix = (f"in {script.path}, before the `fi` that closes the branch of line "
+               f"{script.last_branch_line}, add `{aptscript.fix_text(script, os_version)}`")
+    else:
+        what = f"{script.path} on firstbox runs `{script.install_line}`"
+        fix = f"add --yes to the apt-get install line of {script.path}"
     return [Problem(
         f"{what}: on {os_name} {os_version} update.sh would run `apt-get install` without "
         f"--yes (line {script.install_lineno}), which aborts at its first question, so "
-        f"R23-R26 would install nothing on the new VMs. Fix: add a branch for "
-        f"{aptscript.release_of(os_version)} to {script.path}, e.g. "
-        f"`{aptscript.fix_text(script, os_version)}`, then plan again",
+        f"R23-R26 would install nothing on the new VMs. Fix: {fix}, then plan again",
         file=script.path, line=script.last_branch_line or script.install_lineno,
         key="target.os_version", rule="R23")], []
