@@ -66,6 +66,8 @@ Spec (YAML):
   nodes:                 # optional; what is missing is chosen by the rules
     proxy0: {temp_address: 10.16.100.51, physical_host: 10.16.100.12}
   order: [proxy1, proxy0]    # switch order (default proxy0, proxy1; VIP holder last)
+  zone: zz1a             # the zone to upgrade: required on a region's firstbox when
+                         # the role's nodes are in several zones (exit 2 otherwise, R5)
 
 Live, a zone is not planned while a run upgrades it (firstbox's zone lock is held: exit 4,
 naming the run), nor when a run of it in the state folder is unfinished and holds no lock

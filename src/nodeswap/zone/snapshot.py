@@ -67,6 +67,18 @@ class Snapshot:
     warnings: tuple[str, ...] = ()
     role: str = "proxy"
     meta: Mapping[str, str] = field(default_factory=dict)
+    # firstbox's update scripts (aptscript.UPDATE_SCRIPTS) by path: None = absent; an empty
+    # mapping = not read (a snapshot from before issue 10). The preflight reads their apt
+    # branches (R23-R26).
+    update_scripts: Mapping[str, str | None] = field(default_factory=dict)
+    # In a region, the variables of the zone being planned when it is not the first zone
+    # (``variables``, in the state fingerprint, stay the first zone's); empty: ``variables``.
+    zone_variables: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def planned_variables(self) -> Mapping[str, str]:
+        """The variables of the zone the plan is for (R10/R11, R24-R26)."""
+        return self.zone_variables or self.variables
 
     # -- what planning uses -------------------------------------------------------------
     def components(self, packages: Mapping[str, str]) -> frozenset[str]:
@@ -112,7 +124,7 @@ class Snapshot:
         answering: Iterable[str] = (),
     ) -> ZoneFacts:
         """Zone facts, the spec's values winning over the zone's (the operator's override)."""
-        var = self.variables
+        var = self.planned_variables
         return ZoneFacts(
             installer_version=InstallerVersion.parse(
                 self.installer_version, source=VERSION_JSON
@@ -161,6 +173,8 @@ class Snapshot:
             warnings=tuple(data.get("warnings", ())),
             role=data.get("role", "proxy"),
             meta=dict(data.get("meta", {})),
+            update_scripts=dict(data.get("update_scripts", {})),
+            zone_variables=dict(data.get("zone_variables", {})),
         )
 
 
@@ -188,10 +202,13 @@ def bare_zone(part: Mapping[str, Any]) -> Zone:
     return Zone.build(files, ZoneFacts(version))
 
 
-def variables_of(part: Mapping[str, Any], zone: Zone | None = None) -> dict[str, str]:
-    """The zone variables from firstbox_part(): variables.yaml (>= 4.3.0) or one file each."""
-    zone = zone or bare_zone(part)
-    zone_id = next(iter(zone.zone_ids), "")
+def variables_of(part: Mapping[str, Any], zone: Zone | None = None,
+                 zone_id: str | None = None) -> dict[str, str]:
+    """The zone variables from firstbox_part(): variables.yaml (>= 4.3.0) or one file each;
+    of ``zone_id``, else of the first zone of the settings files."""
+    if zone_id is None:
+        zone = zone or bare_zone(part)
+        zone_id = next(iter(zone.zone_ids), "")
     if part["variables_yaml"] is not None:
         return parse_variables_yaml(part["variables_yaml"], zone_id)
     return parse_variable_files(part["variable_files"], zone_id)
@@ -202,11 +219,11 @@ def cross_checked(snap: Snapshot, comp: frozenset[str]) -> Snapshot:
     (R24-R26: ``comp``, the components its old nodes have) and where no old node holds the
     VIP (R23)."""
     warnings = list(snap.warnings)
-    boss = snap.variables.get("deploy_boss", "")
+    boss = snap.planned_variables.get("deploy_boss", "")
     if boss in ("1", "2") and not comp & {"boss", "boss2"}:
         warnings.append(f"R24/R25: deploy_boss is {boss} but no old node has a "
                         "pitrix-ks-proxy-boss* package; the packages decide")
-    if snap.variables.get("deploy_warehouse") == "1" and "warehouse" not in comp:
+    if snap.planned_variables.get("deploy_warehouse") == "1" and "warehouse" not in comp:
         warnings.append("R26: deploy_warehouse is 1 but no old node has "
                         "pitrix-ks-proxy-warehouse; the packages decide")
     if snap.vip and snap.vip_holder is None:
