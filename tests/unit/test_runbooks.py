@@ -198,8 +198,14 @@ def test_the_switch_runs_r30_to_r36_in_order_behind_one_gate() -> None:
     plan = build_plan(zone, spec, today="20261202")
     for node in plan.nodes:
         steps = [s for s in plan.steps if s.phase == f"switch:{node}"]
-        rules = [int(s.rule[1:]) for s in steps]
+        # R33's apt steps run at the temporary address before R32 (runbooks.common.switch
+        # says which rules allow it); every other step in rule order
+        moved = {f"r33-apt-update-{node}", f"r33-hosts-{node}"}
+        rules = [int(s.rule[1:]) for s in steps if s.id not in moved]
         assert rules == sorted(rules) and rules[0] == 30 and rules[-1] == 36
+        ids = [s.id for s in steps]
+        assert max(ids.index(m) for m in moved) < ids.index(f"r32-stop-{node}")
+        assert min(ids.index(m) for m in moved) > ids.index(f"r31-address-{node}")
         assert [s.gate for s in steps] == [True] + [False] * (len(steps) - 1)
 
 

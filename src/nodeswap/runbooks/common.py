@@ -12,6 +12,8 @@ VM after R31-R33), and physical hosts by their node name.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from nodeswap.errors import BugError
 from nodeswap.plan.model import Step, Target
 from nodeswap.shell import chain, cmd, write_file_atomic
@@ -246,7 +248,8 @@ def stop_old(n: NodeContext) -> list[Step]:
         Step(id=f"r32-shutdown-{n.name}", phase=phase, rule="R32",
            title=f"shut the old {n.name} down", target=old, command=cmd("shutdown", "-h", "now"),
            disconnects=True, undo_target=n.old_host_name,
-           undo=chain(virsh("start", n.name), ping_loop(n.old_address, until_up=True)),
+           # rollback (also after a cut or failed shutdown): start the old VM unless it runs
+           undo=chain(start_unless_running(n.name), ping_loop(n.old_address, until_up=True)),
            timeout=60.0),
         Step(id=f"r32-gone-{n.name}", phase=phase, rule="R32",
            title=f"wait until {n.old_address} stops answering", target="firstbox",
@@ -272,8 +275,9 @@ def restart_new(n: NodeContext) -> list[Step]:
         Step(id=f"r33-reboot-{n.name}", phase=phase, rule="R33",
            title=f"reboot the new {n.name} onto {n.old_address}", target=new,
            command=cmd("shutdown", "-r", "now"), disconnects=True, timeout=60.0,
-           # rollback: the new VM leaves the old address before the old VM comes back (R32)
-           undo_target=n.new_host_name, undo=or_true(virsh("destroy", n.name))),
+           # rollback (also after a cut or failed reboot): the new VM leaves the old address
+           # before the old VM comes back (R32's undo runs after this one)
+           undo_target=n.new_host_name, undo=destroy_if_running(n.name)),
         Step(id=f"r33-up-{n.name}", phase=phase, rule="R33",
            title=f"wait until {n.old_address} answers again", target="firstbox",
            command=ping_loop(n.old_address, until_up=True), side_effect=False, waits=True,
@@ -283,6 +287,22 @@ def restart_new(n: NodeContext) -> list[Step]:
            target=f"{n.name}-switched", command=cmd("hostname"), side_effect=False,
            timeout=60.0),
     ]
+
+
+def start_unless_running(name: str) -> str:
+    """Idempotent ``virsh start``: only a domain that is not running (virsh refuses to start
+    an active one)."""
+    return f"{running(name)} || {virsh('start', name)}"
+
+
+def destroy_if_running(name: str) -> str:
+    """Idempotent ``virsh destroy``: only a running domain (virsh refuses to destroy one that
+    is not); a failure to destroy a running one is an error."""
+    return f"if {running(name)}; then {virsh('destroy', name)}; fi"
+
+
+def running(name: str) -> str:
+    return virsh("domstate", name) + " 2>/dev/null | " + cmd("grep", "-qx", "running")
 
 
 def forget_host_keys(n: NodeContext) -> list[Step]:
@@ -300,11 +320,40 @@ def forget_host_keys(n: NodeContext) -> list[Step]:
     ]
 
 
+# R33's steps that run at the temporary address before R32 (see ``switch``).
+BEFORE_R32 = ("r33-apt-update", "r33-hosts")
+
+
 def switch(rb: Runbook, ctx: Context, n: NodeContext) -> list[Step]:
     """R30-R34 for one node, then the runbook's checks after the switch (R35/R36); the first
-    step is a gate."""
-    return (settings_back(n) + old_address_on_new_vm(rb, n) + stop_old(n) + restart_new(n)
-            + forget_host_keys(n) + rb.switch_checks(ctx, n))
+    step is a gate.
+
+    Order: R30, R31, then R33's ``apt-get update`` and pitrix-hosts install on the new VM at
+    its temporary address, the runbook's last look (read-only: a failure stops the run before
+    the old node is touched), R32, the rest of R33. Moving the two apt steps before R32
+    shortens the outage and keeps the runbook's intent: R33 runs them on the new node,
+    which it still is at its temporary address; R20 allows packages to the new nodes; the
+    package is the one R30's build_global_conf.sh just rebuilt with the node's old address,
+    exactly what R33 would install after R32; and R3 wants the new VMs ready before the old
+    ones are switched off. The new VM's services keep running until R33's stop, after R32.
+    Every command run while the node is out of service (R32's stop of the old node until the
+    new one answers at the old address) gets ``ctx.outage_timeout`` at most (the waits and
+    the shutdown/reboot themselves keep theirs: their undo waits for a boot)."""
+    restart = restart_new(n)
+    moved = {f"{prefix}-{n.name}" for prefix in BEFORE_R32}
+    early = [replace(s, title=f"{s.title}, at {n.temp_address} before R32 (R20, R30, R33)")
+             for s in restart if s.id in moved]
+    late = [s for s in restart if s.id not in moved]
+    outage = [short(s, ctx.outage_timeout) for s in stop_old(n) + late]
+    return (settings_back(n) + old_address_on_new_vm(rb, n) + early + rb.last_look(ctx, n)
+            + outage + forget_host_keys(n) + rb.switch_checks(ctx, n))
+
+
+def short(step: Step, limit: float) -> Step:
+    """``step`` with at most ``limit`` seconds, unless it waits or takes its host down."""
+    if step.waits or step.disconnects or step.timeout <= limit:
+        return step
+    return replace(step, timeout=limit)
 
 
 # ---- archive -----------------------------------------------------------------------------------
