@@ -174,6 +174,17 @@ def test_cut_in_r33_reboot_rollback_destroys_the_new_vm_first() -> None:
         step = f"r33-reboot-{node}"
         assert z.run(stop_at_gate=f"r30-settings-{node}") == J.RUN_GATE
         new_iid = z.instance(node)  # launched by now (R21)
+        # R32's wait for silence (a ping loop on firstbox) hangs: Ctrl-C stops it there
+        fb = iid_at(z, z.firstbox)
+        ping = {"host": fb, "command": "ping"}
+        waiting: list[int] = []
+        hang = on_step(f"r32-stop-{node}", lambda: z.lab.fault("command-hangs", **ping))
+        cut = ctrl_c_when_running(z, f"r32-gone-{node}", fb, waiting)
+        assert z.resume(events=lambda e: (hang(e), cut(e))) == J.RUN_INTERRUPTED
+        assert waiting, "the wait never ran on firstbox"
+        assert wait_for(lambda: not processes(z, fb, HANG), 10.0), \
+            "the interrupted wait still runs on firstbox"
+        z.lab.clear_fault("command-hangs", **ping)
         z.lab.fault("command-hangs", host=new_iid, command="shutdown")
         seen: list[int] = []
         assert z.resume(events=ctrl_c_when_running(z, step, new_iid, seen)) == \

@@ -241,3 +241,18 @@ def test_every_analysis_speaks_the_checks_registry(kind: str) -> None:
             assert not plan.step(sid).side_effect
         ref = "" if step.analysis.against else ("{}" if gathered(step) else None)
         analyze(step.analysis.kind, "", ref, dict(step.analysis.options))
+
+
+def test_commands_while_a_node_is_out_of_service_get_the_outage_timeout() -> None:
+    """Issue 11: from R32's stop of the old node until the new one answers at the old address,
+    each command has ``outage_timeout`` seconds at most (spec); the waits and the shutdown and
+    reboot (their undo waits for a boot) keep theirs; R33's apt steps, moved before R32, too."""
+    steps = {s.id: s for s in plan_for(outage_timeout=20).steps}
+    for sid in ("r32-stop-proxy0", "r33-stop-proxy0", "r33-identity-proxy0",
+                "r32-autostart-proxy0"):
+        assert steps[sid].timeout == 20.0, sid
+    assert steps["r32-gone-proxy0"].timeout == steps["r21-wait-proxy0"].timeout > 60
+    assert steps["r32-shutdown-proxy0"].timeout == steps["r33-reboot-proxy0"].timeout == 60.0
+    assert steps["r33-apt-update-proxy0"].timeout == 900.0
+    default = {s.id: s.timeout for s in plan_for().steps}
+    assert default["r32-stop-proxy0"] == default["r33-stop-proxy0"] == 60.0
