@@ -331,8 +331,9 @@ def switch(rb: Runbook, ctx: Context, n: NodeContext) -> list[Step]:
     Order: R30, R31, then R33's ``apt-get update`` and pitrix-hosts install on the new VM at
     its temporary address, the runbook's last look (read-only: a failure stops the run before
     the old node is touched), R32, the rest of R33. Moving the two apt steps before R32
-    shortens the outage and keeps the runbook's intent: R33 runs them on the new node,
-    which it still is at its temporary address; R20 allows packages to the new nodes; the
+    shortens the outage and keeps the runbook's intent: R33 runs them on the new node
+    "reached by its IP address", which is its temporary address until the reboot (R31 only
+    edited the file), before R32 as after; R20 allows packages to the new nodes; the
     package is the one R30's build_global_conf.sh just rebuilt with the node's old address,
     exactly what R33 would install after R32; and R3 wants the new VMs ready before the old
     ones are switched off. The new VM's services keep running until R33's stop, after R32.
