@@ -212,7 +212,8 @@ class Executor:
         if past:
             raise ZoneError(
                 f"rollback is not possible any more: the {phase} phase has begun "
-                f"({', '.join(past)}). Nothing was changed.\n"
+                f"({', '.join(f'{sid} ({plan.step(sid).rule})' for sid in past)}). Nothing "
+                "was changed.\n"
                 + plan.manual_restore)
 
     async def _undo(self, run_id: str, plan: Plan, step: Step, pos: int) -> None:
