@@ -163,11 +163,14 @@ def assert_stopped_before_r32(z: Zone, node: str, step: str, why: str) -> None:
 
 @pytest.mark.slow
 def test_cut_in_r33_reboot_rollback_destroys_the_new_vm_first() -> None:
-    """Ctrl-C in R33's reboot while its command runs on the new VM (out of service): the
-    command is stopped on the host. The reboot then took effect: the new VM holds the old
-    address, and the lab refuses to start the old VM beside it (a duplicate IP). Rollback
-    destroys the new VM before it starts the old one."""
+    """While the node is out of service: Ctrl-C in R32's wait for silence stops the wait on
+    firstbox; a hanging R33 `supervisorctl stop all` fails after the spec's outage_timeout
+    (5 s here, not the 300 s of a plain step). Ctrl-C in R33's reboot while its command runs on
+    the new VM: the command is stopped on the host. The reboot then took effect: the new VM
+    holds the old address, and the lab refuses to start the old VM beside it (a duplicate IP).
+    Rollback destroys the new VM before it starts the old one."""
     with zone(tag="switch-cut-r33") as z:
+        z.spec = z.spec.model_copy(update={"outage_timeout": 5.0})
         z.plan()
         node = first_node(z)
         old_addr, _temp, old_host, _ = z.node_plan(node)
@@ -185,6 +188,15 @@ def test_cut_in_r33_reboot_rollback_destroys_the_new_vm_first() -> None:
         assert wait_for(lambda: not processes(z, fb, HANG), 10.0), \
             "the interrupted wait still runs on firstbox"
         z.lab.clear_fault("command-hangs", **ping)
+        stop = {"host": new_iid, "command": "supervisorctl"}
+        z.lab.fault("command-hangs", **stop)
+        began = time.monotonic()
+        assert z.resume() == J.RUN_FAILED
+        err = z.errors[-1]
+        assert isinstance(err, StepFailed) and err.step == f"r33-stop-{node}", err
+        assert err.rule == "R33" and "timed out after 5s" in str(err), str(err)
+        assert time.monotonic() - began < 60
+        z.lab.clear_fault("command-hangs", **stop)
         z.lab.fault("command-hangs", host=new_iid, command="shutdown")
         seen: list[int] = []
         assert z.resume(events=ctrl_c_when_running(z, step, new_iid, seen)) == \
