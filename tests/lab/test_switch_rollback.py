@@ -26,6 +26,7 @@ from nodeswap.run import journal as J
 from nodeswap.run.events import Event, EventSink, StepStarted
 from nodeswap.run.hints import Hints
 from nodeswap.run.runs import status_text
+from nodeswap.runbooks.common import start_unless_running
 
 pytestmark = pytest.mark.lab
 HANG = "sleep 3600"  # what a command-hangs fault runs instead of the command
@@ -211,5 +212,9 @@ def test_cut_in_r33_reboot_rollback_destroys_the_new_vm_first() -> None:
         assert z.ssh.out(old_addr, "hostname").strip() == node
         refused = z.ssh.run(old_host, f"virsh start {node}", check=False)
         assert refused.returncode != 0 and "address" in refused.stdout + refused.stderr, refused
+        # R32's undo itself does not try: the old address answers (real libvirt would start
+        # a second VM on it)
+        undo = z.ssh.run(old_host, start_unless_running(node, old_addr), check=False)
+        assert undo.returncode != 0 and f"{old_addr} answers" in undo.stderr, undo
         assert z.rollback() == J.RUN_ROLLED_BACK, z.errors
         z.assert_rolled_back()

@@ -249,7 +249,8 @@ def stop_old(n: NodeContext) -> list[Step]:
            title=f"shut the old {n.name} down", target=old, command=cmd("shutdown", "-h", "now"),
            disconnects=True, undo_target=n.old_host_name,
            # rollback (also after a cut or failed shutdown): start the old VM unless it runs
-           undo=chain(start_unless_running(n.name), ping_loop(n.old_address, until_up=True)),
+           undo=chain(start_unless_running(n.name, n.old_address),
+                      ping_loop(n.old_address, until_up=True)),
            timeout=60.0),
         Step(id=f"r32-gone-{n.name}", phase=phase, rule="R32",
            title=f"wait until {n.old_address} stops answering", target="firstbox",
@@ -289,10 +290,16 @@ def restart_new(n: NodeContext) -> list[Step]:
     ]
 
 
-def start_unless_running(name: str) -> str:
+def start_unless_running(name: str, address: str) -> str:
     """Idempotent ``virsh start``: only a domain that is not running (virsh refuses to start
-    an active one)."""
-    return f"{running(name)} || {virsh('start', name)}"
+    an active one), and never while another host answers at its ``address`` (the new VM after
+    R33's reboot: libvirt would start a second VM with the same IP; the undo fails instead,
+    saying so)."""
+    busy = cmd("ping", "-c", "1", "-W", "1", address) + " >/dev/null 2>&1"
+    why = (f"{address} answers: another host holds it (the new VM?); {name} is not started "
+           "beside it (destroy that VM first)")
+    return (f"if {running(name)}; then true; elif {busy}; then {cmd('echo', why)} >&2; false;"
+            f" else {virsh('start', name)}; fi")
 
 
 def destroy_if_running(name: str) -> str:
