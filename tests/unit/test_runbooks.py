@@ -238,13 +238,14 @@ def test_r6_backup_digest_is_printed_only_for_an_identical_tree(tmp_path: Path) 
 
 
 # ---- idempotent undos at the switch (issue 11) ---------------------------------------------------
-def _stubs(tmp: Path, *, state: str, answers: bool) -> dict[str, str]:
+def _stubs(tmp: Path, *, state: str, answers: bool, broken: bool = False) -> dict[str, str]:
     """PATH with a `virsh` that reports ``state`` and logs its calls, and a `ping` that
     answers or not: the undo commands run by real bash against them."""
     bin_ = tmp / "bin"
     bin_.mkdir(exist_ok=True)
     (bin_ / "virsh").write_text(f'#!/bin/sh\necho "$*" >> {tmp}/calls\n'
-                                f'[ "$1" = domstate ] && echo {state!r}\nexit 0\n')
+                                f'[ "$1" = domstate ] && echo {state!r}\n'
+                                f'exit {1 if broken else 0}\n')
     (bin_ / "ping").write_text(f"#!/bin/sh\nexit {0 if answers else 1}\n")
     for f in bin_.iterdir():
         f.chmod(0o755)
@@ -268,11 +269,14 @@ def test_the_old_vm_starts_only_when_needed_and_safe(tmp_path: Path, state: str,
         assert "10.16.100.21 answers" in res.stderr and "destroy that VM first" in res.stderr
 
 
-@pytest.mark.parametrize(("state", "destroyed"), [("running", True), ("shut off", False)])
-def test_the_new_vm_is_destroyed_only_when_running(tmp_path: Path, state: str,
-                                                   destroyed: bool) -> None:
-    env = _stubs(tmp_path, state=state, answers=False)
+@pytest.mark.parametrize(("state", "broken", "destroyed", "ok"), [
+    ("running", False, True, True), ("shut off", False, False, True),
+    ("", True, False, False),  # virsh does not answer: an error, not "not running"
+])  # fmt: skip
+def test_the_new_vm_is_destroyed_only_when_running(tmp_path: Path, state: str, broken: bool,
+                                                   destroyed: bool, ok: bool) -> None:
+    env = _stubs(tmp_path, state=state, answers=False, broken=broken)
     res = subprocess.run(["bash", "-c", destroy_if_running("proxy0")], env=env,
                          capture_output=True, text=True, check=False)
-    assert res.returncode == 0, res.stderr
+    assert (res.returncode == 0) is ok, res.stderr
     assert ("destroy -- proxy0" in (tmp_path / "calls").read_text()) is destroyed

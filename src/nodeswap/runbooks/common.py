@@ -29,7 +29,6 @@ from .commands import (
     UPDATE,
     exec_nodes,
     negate,
-    or_true,
     ping_loop,
     replace_address,
     same_tree_digest,
@@ -156,9 +155,8 @@ def launch(ctx: Context) -> list[Step]:
     steps: list[Step] = []
     for n in ctx.nodes:
         kern = f"{KERNELS}/{n.name}"
-        remove = "; ".join([
-            or_true(virsh("destroy", n.name)), or_true(virsh("undefine", n.name)),
-            cmd("rm", "-f", f"{kern}.img", f"{kern}.xml", f"{kern}.Done")])
+        remove = chain(destroy_if_running(n.name), undefine_if_defined(n.name),
+                       cmd("rm", "-f", f"{kern}.img", f"{kern}.xml", f"{kern}.Done"))
         steps.append(Step(
             id=f"r21-launch-{n.name}", phase="launch", rule="R21",
             title=f"launch the new {n.name} on {n.new_host_name} ({n.new_host_address})",
@@ -304,8 +302,15 @@ def start_unless_running(name: str, address: str) -> str:
 
 def destroy_if_running(name: str) -> str:
     """Idempotent ``virsh destroy``: only a running domain (virsh refuses to destroy one that
-    is not); a failure to destroy a running one is an error."""
-    return f"if {running(name)}; then {virsh('destroy', name)}; fi"
+    is not); a failure to destroy a running one is an error, and so is a virsh that does not
+    answer at all (it is not taken for "not running")."""
+    return (f"if {running(name)}; then {virsh('destroy', name)};"
+            f" else {cmd('virsh', 'list', '--all', '--name')} >/dev/null; fi")
+
+
+def undefine_if_defined(name: str) -> str:
+    """Idempotent ``virsh undefine``: only a domain that is defined."""
+    return f"if {virsh('dominfo', name)} >/dev/null 2>&1; then {virsh('undefine', name)}; fi"
 
 
 def running(name: str) -> str:
