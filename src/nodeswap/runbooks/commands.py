@@ -18,8 +18,10 @@ EXEC_NODES = "/pitrix/upgrade/exec_nodes.sh"
 UPDATE = "/pitrix/upgrade/update.sh"
 KNOWN_HOSTS = "/root/.ssh/known_hosts"
 INTERFACES = "/etc/network/interfaces"
+RC_TAIL = "/etc/rc.local.tail"  # install_nodes.sh writes it (R22's marker)
 
 PING_WAIT = 600  # seconds a bounded ping loop may wait for a host to come or go
+REBOOT_WAIT = 120  # seconds resume waits for a VM cut in its reboot to answer again (R33)
 
 
 def settings_path(node: str) -> str:
