@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup test test-fast test-slow fuzz fuzz-ci lint typecheck demo bench clean
+.PHONY: setup test test-fast test-slow test-crash fuzz fuzz-ci lint typecheck demo bench clean
 # Two workers, a lab each (tests/lab/conftest.py); a test file stays on one worker (its labs).
 XDIST := -n 2 --dist loadfile
 
@@ -21,6 +21,12 @@ test-fast: setup
 # The long lab tests (every other topology, the fault matrix): .ci/run runs them after make test.
 test-slow: setup
 	$(PY) -m pytest -q $(XDIST) -m slow
+
+# SIGKILL inside every side-effect step of the real upgrade and at sampled step boundaries, then
+# plain resumes to the verified end state (tests/lab/test_crash_matrix.py, marker `crash`,
+# deselected from the runs above): .ci/run runs it after make test (goal: well under 40 min).
+test-crash: setup
+	$(PY) -m pytest -q $(XDIST) -m crash
 
 # Fuzz targets (tests/fuzz, marker `fuzz`, deselected from the runs above): settings files,
 # haproxy.cfg, specs, hosts files, plan files. `fuzz`: 10^5 examples per target (long);

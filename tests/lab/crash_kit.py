@@ -105,6 +105,8 @@ class Crash:
             f"not killed at {kill}: exit {done.returncode}\n" + "\n".join(self.log[-2:])
         self._learn_run()
         self.kills.append(kill)
+        if kill.when.startswith("after:"):
+            return  # the command may have ended before the timer: killed somewhere after
         j = self.journal()
         try:
             runs = [a for a in j.attempts(self.run_id, kill.step) if a.kind == "run"]
