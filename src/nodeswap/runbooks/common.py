@@ -202,11 +202,12 @@ def launched(n: NodeContext) -> str:
 
 def on_every_node(ctx: Context, test: str) -> str:
     """Read-only, on firstbox: exit 0 iff ``test`` passes on every one of the new nodes, each
-    reached by firstbox's ssh at its temporary address as update.sh reaches it (strict host
-    keys, no prompt). Not exec_nodes.sh: it reaches nodes by name, which still means the old
-    nodes before the switch, and its exit code says nothing of the command's."""
-    return chain(*(cmd("ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-                       "-o", "ConnectTimeout=5", f"root@{n.temp_address}", test)
+    reached by firstbox's ssh at its temporary address exactly as update.sh reaches it (its
+    host-key policy is firstbox's own, as for update.sh and exec_nodes.sh; never a prompt).
+    Not exec_nodes.sh: it reaches nodes by name, which still means the old nodes before the
+    switch, and its exit code says nothing of the command's."""
+    return chain(*(cmd("ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+                       f"root@{n.temp_address}", test)
                    for n in ctx.nodes))
 
 
