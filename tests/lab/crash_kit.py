@@ -17,6 +17,7 @@ check said it had run.
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from collections import Counter
@@ -177,3 +178,29 @@ class Crash:
         """What a kill in the middle of R6's copy leaves: a half-made copy beside the backup."""
         tmp = f"/pitrix/conf/settings.{today()}.nodeswap-tmp"
         self.z.ssh.run(self.z.firstbox, f"mkdir -p {tmp} && printf 'half' > {tmp}/proxy0")
+
+
+def matrix_kills(plan: Plan, mode: str) -> list[Kill]:
+    """``end``: every side-effect step at the end of its command; ``mid``: every side-effect
+    step 50 ms into its command, and one step in five (seeded) at its start instead."""
+    if mode == "end":
+        return [Kill(s.id, "end") for s in side_effect_steps(plan)]
+    rnd = random.Random(11)
+    boundary = {s.id for s in plan.steps if rnd.random() < 0.2}
+    inside = {s.id for s in side_effect_steps(plan)}
+    return [Kill(s.id, "before" if s.id in boundary else "after:0.05") for s in plan.steps
+            if s.id in boundary | inside]
+
+
+def run_matrix(z: Zone, mode: str, tmp: Path) -> None:
+    """One upgrade killed at every point of ``matrix_kills``, then checked (see
+    test_crash_matrix.py)."""
+    c = Crash.of(z, tmp)
+    planned = matrix_kills(c.plan, mode)
+    assert {k.step for k in planned} >= {s.id for s in side_effect_steps(c.plan)}
+    c.chain(planned)
+    if mode == "end":
+        c.assert_upgraded_once()
+    else:
+        z.assert_upgraded()
+        c.assert_cuts_decided()
