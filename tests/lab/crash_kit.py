@@ -98,8 +98,28 @@ class Crash:
             finally:
                 j.close()
 
+    def _runs(self, step_id: str) -> list[J.AttemptRecord]:
+        if not self.run_id:
+            return []
+        j = self.journal()
+        try:
+            return [a for a in j.attempts(self.run_id, step_id) if a.kind == "run"]
+        finally:
+            j.close()
+
+    def passed(self, step_id: str) -> bool:
+        """Whether the run is past ``step_id`` already (an ``after:`` kill fired later)."""
+        if not self.run_id:
+            return False
+        j = self.journal()
+        try:
+            return j.step(self.run_id, step_id).state in (J.DONE, J.SKIPPED)
+        finally:
+            j.close()
+
     def kill_at(self, kill: Kill) -> None:
         """apply (or a plain resume) armed to SIGKILL itself at ``kill``; it must die there."""
+        before = len(self._runs(kill.step))
         done = self.cli([sys.executable, str(CRASH_CLI), kill.step, kill.when, "--",
                          *self.args()])
         assert done.returncode == KILLED, \
@@ -111,8 +131,8 @@ class Crash:
         j = self.journal()
         try:
             runs = [a for a in j.attempts(self.run_id, kill.step) if a.kind == "run"]
-            if kill.when == "before":
-                assert not runs or runs[-1].ended is not None, kill
+            if kill.when == "before":  # its command never sent: no new attempt
+                assert len(runs) == before, kill
             else:  # recorded as begun, never as ended: the cut resume must decide about
                 assert runs and runs[-1].ended is None, (kill, runs)
         finally:
@@ -126,6 +146,8 @@ class Crash:
         """Kill at each point in turn (each resume must get past the previous one), then one
         plain resume to the end; the zone (upgrade_kit) then reads the journal."""
         for kill in kills:
+            if self.passed(kill.step):
+                continue  # an earlier after: timer fired past this step: nothing to cut
             self.kill_at(kill)
         done = self.resume()
         assert done.returncode == 0, "\n".join(self.log[-2:])
