@@ -374,3 +374,38 @@ def test_a_cut_disconnecting_step_is_decided_on_its_check_target_first(tmp_path:
     with pytest.raises(StepFailed, match=r"halt .* on old could not reach the host"):
         asyncio.run(ex.execute(rid))
     assert conn.asked.count("old") == 1 and conn.asked[conn.asked.index("old") - 1] == "firstbox"
+
+
+def test_a_cut_unchecked_step_stays_refused_until_marked_done_with_a_reason(
+        tmp_path: Path) -> None:
+    """issue 11: the guard holds for every plain resume (the refusal leaves the step failed,
+    its last run attempt still cut); --mark-done records who and why (status, report)."""
+    from nodeswap.errors import InputError  # noqa: PLC0415
+    from nodeswap.report import RunRecords, build_report  # noqa: PLC0415
+    from nodeswap.run.runs import needs_rerun_unchecked, status_text  # noqa: PLC0415
+    from nodeswap.run.steps import mark_done  # noqa: PLC0415
+
+    s = Step("nocheck", "p", "R1", "no check", "firstbox",
+             command=f"echo ran >> {cmd(str(tmp_path / 'log'))}")
+    rig = Rig(tmp_path)
+    rid = rig.ex.start(make_plan([s, counting_step(1, tmp_path)]), operator="tester")
+    rig.journal.set_step_state(rid, "nocheck", J.RUNNING)
+    rig.journal.begin_attempt(rid, "nocheck", "run", "firstbox", s.command)  # kill -9: no end
+    for _ in range(2):
+        with pytest.raises(StepFailed, match="--mark-done nocheck --reason TEXT"):
+            asyncio.run(rig.ex.execute(rid, resumed=True))
+        assert needs_rerun_unchecked(rig.journal, rid) and rig.log() == []
+    with pytest.raises(InputError, match="--reason"):
+        mark_done(rig.journal, rid, "nocheck", reason=" ", operator="alice")
+    with pytest.raises(InputError, match="no step 'nope'"):
+        mark_done(rig.journal, rid, "nope", reason="x", operator="alice")
+    mark_done(rig.journal, rid, "nocheck", reason="ran: seen in the log", operator="alice")
+    assert not needs_rerun_unchecked(rig.journal, rid)
+    asyncio.run(rig.ex.execute(rid, resumed=True))
+    assert rig.log() == ["step1"] and rig.journal.run(rid).state == J.RUN_DONE
+    assert "(marked done by alice: ran: seen in the log)" in status_text(rig.journal, rid)
+    report = build_report(RunRecords.from_journal(rig.journal, rid))
+    (line,) = [x for x in report.steps if x.step_id == "nocheck"]
+    assert "marked done by alice: ran: seen in the log" in line.note
+    with pytest.raises(InputError, match="done already"):
+        mark_done(rig.journal, rid, "nocheck", reason="again", operator="alice")
