@@ -2,13 +2,21 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# every target ignores the operator's config files (/etc/nodeswap, ~/.config/nodeswap)
+export NODESWAP_CONFIG := none
 
-.PHONY: setup test test-fast test-slow test-crash fuzz fuzz-ci lint typecheck demo bench clean
+.PHONY: setup render-setup test test-fast test-slow test-crash fuzz fuzz-ci lint typecheck demo bench clean \
+	wheelhouse
 # Two workers, a lab each (tests/lab/conftest.py); a test file stays on one worker (its labs).
 XDIST := -n 2 --dist loadfile
 
 setup:
 	@bash scripts/setup.sh
+
+# What only the report's rendering test needs (test-slow): Debian's chromium, poppler-utils and
+# a CJK font. Never part of `setup`: `make demo` and `make test` do not pull Chromium.
+render-setup:
+	@bash scripts/render-setup.sh
 
 # Every test but the slow ones and the fuzz targets: unit, CLI and lab tests (goal: 5 minutes).
 test: setup
@@ -18,8 +26,9 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -n 2 -m "not slow and not lab" tests/unit tests/test_*.py
 
-# The long lab tests (every other topology, the fault matrix): .ci/run runs them after make test.
-test-slow: setup
+# The long lab tests (every other topology, the fault matrix, the report rendered by headless
+# Chromium): .ci/run runs them after make test.
+test-slow: setup render-setup
 	$(PY) -m pytest -q $(XDIST) -m slow
 
 # SIGKILL inside every side-effect step of the real upgrade and at sampled step boundaries, then
@@ -46,6 +55,12 @@ typecheck: setup
 
 demo: setup
 	$(VENV)/bin/nodeswap demo
+
+# dist/wheelhouse/: nodeswap and its runtime dependencies as wheels for CPython 3.10-3.12 and
+# this machine's python3 on manylinux2014 x86_64, with a hashed requirements.txt, for a jump
+# host with no internet (README, "Install on a jump host"). Needs PyPI here.
+wheelhouse: setup
+	$(PY) scripts/wheelhouse.py --out dist/wheelhouse
 
 bench: setup
 	$(PY) bench/run.py

@@ -4,6 +4,9 @@
 - `slow` tests run in `make test-slow` (`-m slow`), not in `make test`; `fuzz` targets only with
   `-m fuzz` (`make fuzz`, `make fuzz-ci`); the crash matrix only with `-m crash` (`make
   test-crash`).
+- The operator's defaults are not read: NODESWAP_CONFIG=none (no config file; the Makefile
+  sets it too) and no NODESWAP_FIRSTBOX / _USER / _IDENTITY / _KNOWN_HOSTS / _LANG from the
+  environment the tests were started in (tests that mean to use them set them).
 - Hypothesis runs without its speed health checks and deadlines: the suite runs two workers on
   a 2-core machine, often beside a lab, so generation speed says nothing about the code.
 """
@@ -14,6 +17,11 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+os.environ["NODESWAP_CONFIG"] = "none"
+for _var in ("NODESWAP_FIRSTBOX", "NODESWAP_USER", "NODESWAP_IDENTITY", "NODESWAP_KNOWN_HOSTS",
+             "NODESWAP_LANG"):
+    os.environ.pop(_var, None)
 
 settings.register_profile("nodeswap", deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cliproc import run_nodeswap
 from nodeswap.checks.validate import find_haproxy
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "checks"
@@ -19,11 +19,8 @@ AMAP = ["--address-map", "10.16.0.2=10.16.0.12"]
 
 
 def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "nodeswap", "diff", *map(str, args)],
-        capture_output=True, text=True, timeout=60, check=False,
-        env={"COLUMNS": "200", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-    )
+    return run_nodeswap("diff", *args, timeout=60,
+                        env={"COLUMNS": "200", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
 
 
 def report(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from cliproc import run_nodeswap
 from nodeswap.errors import (
     EXIT_FAILED,
     EXIT_GATE,
@@ -27,8 +28,7 @@ NODESWAP = [sys.executable, "-m", "nodeswap"]
 
 
 def ns(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NODESWAP, *args], capture_output=True, text=True, timeout=120,
-                          check=False, stdin=subprocess.DEVNULL)  # fmt: skip
+    return run_nodeswap(*args)
 
 
 def write_plan(tmp: Path, *, gate: bool = False) -> Path:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from cliproc import run_nodeswap
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -19,8 +20,7 @@ target: {os_name: bionic, os_version: "18.04.6"}
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nodeswap", "plan", *args], capture_output=True,
-                          text=True, timeout=60, cwd=ROOT, check=False)
+    return run_nodeswap("plan", *args, timeout=60, cwd=ROOT)
 
 
 @pytest.fixture
@@ -184,3 +184,41 @@ def test_names_and_values_typed_at_the_edge_exit_2(zone: Path, tmp_path: Path, c
     for text in expected:
         assert text in res.stderr, (case, res.stderr)
     assert not out.exists() and res.stdout == ""
+
+
+REGION = ROOT / "tests" / "fixtures" / "region"  # two zones on one firstbox (issue 10)
+
+
+def test_a_region_plan_without_zone_exits_2_naming_the_zones(tmp_path: Path) -> None:
+    spec = tmp_path / "upgrade.yaml"
+    spec.write_text(SPEC)
+    out = tmp_path / "plan.json"
+    res = run(*plan_args(REGION, spec, out))
+    assert res.returncode == 2, res.stderr
+    assert f"{spec}: R5: key zone:" in res.stderr
+    assert "zz1a: zz1a-proxy0, zz1a-proxy1; zz1b: zz1b-proxy0, zz1b-proxy1" in res.stderr
+    assert "zone: zz1a" in res.stderr
+    assert not out.exists() and res.stdout == ""
+
+
+def test_a_region_plan_for_the_zone_the_spec_names(tmp_path: Path) -> None:
+    spec = tmp_path / "upgrade.yaml"
+    spec.write_text(SPEC + "zone: zz1b\n")
+    out = tmp_path / "plan.json"
+    res = run(*plan_args(REGION, spec, out))
+    assert res.returncode == 0, res.stderr
+    data = json.loads(out.read_text())
+    assert sorted(data["nodes"]) == ["zz1b-proxy0", "zz1b-proxy1"]
+    for node in data["nodes"].values():  # R13: hosts of zz1b (zz1br01n01..03), never zz1a's
+        assert node["physical_host"] in ("10.16.110.11", "10.16.110.12", "10.16.110.13")
+    assert data["zone"]["zone_ids"] == ["zz1a", "zz1b"]  # the settings folder is the region's
+    assert data["steps"] and not [s["id"] for s in data["steps"] if "zz1a-" in s["command"]]
+
+
+def test_a_region_plan_for_a_zone_that_is_not_there(tmp_path: Path) -> None:
+    spec = tmp_path / "upgrade.yaml"
+    spec.write_text(SPEC + "zone: zz1c\n")
+    res = run(*plan_args(REGION, spec, tmp_path / "plan.json"))
+    assert res.returncode == 2
+    assert "key zone: zone 'zz1c' is not a zone of these settings files (zones: zz1a, zz1b)" \
+        in res.stderr

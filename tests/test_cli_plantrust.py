@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cliproc import run_nodeswap
 from nodeswap.errors import EXIT_GATE, EXIT_INPUT
 from nodeswap.plan.model import Plan, Step, Target
 from nodeswap.shell import cmd
@@ -21,8 +22,7 @@ EXAMPLES = ROOT / "examples"
 
 
 def ns(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NODESWAP, *args], capture_output=True, text=True, timeout=120,
-                          check=False, stdin=subprocess.DEVNULL, cwd=ROOT)  # fmt: skip
+    return run_nodeswap(*args, cwd=ROOT)
 
 
 def example_plan(tmp: Path, *more: str) -> tuple[Path, subprocess.CompletedProcess[str]]:

@@ -6,14 +6,15 @@ Exit 2 for an unknown run or a missing journal."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cliproc import run_nodeswap
 from nodeswap.errors import StepFailed
 from nodeswap.plan.model import Analysis, NodePlan, Plan, Step, Target
 from nodeswap.run.execute import Executor
@@ -75,11 +76,9 @@ def run_failing(state: Path, zone: str = "zone1") -> str:
 
 
 def nodeswap(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "nodeswap", "report", *map(str, args)],
-        capture_output=True, text=True, timeout=60, check=False,
-        env={"COLUMNS": "200", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(SRC)},
-    )  # fmt: skip
+    return run_nodeswap("report", *args, timeout=60, env={
+        "COLUMNS": "200", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(SRC),
+        "NODESWAP_CONFIG": "none"})
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +103,7 @@ def test_latest_run_as_markdown_on_stdout(state: tuple[Path, str]) -> None:
     assert "## Failed step: r33-hosts-proxy0 (R33)" in out
     assert "no such package" in out
     assert "| ATTENTION | R27 | listen api-front |" in out and "## ⚠ Attention" in out
-    assert "xenial 16.04.5 → jammy 22.04" in out and KEY_FP in out
+    assert "xenial 16.04.5 → xenial 16.04.5 (planned: jammy 22.04)" in out and KEY_FP in out
 
 
 def test_html_and_markdown_files(state: tuple[Path, str], tmp_path: Path) -> None:
@@ -117,6 +116,38 @@ def test_html_and_markdown_files(state: tuple[Path, str], tmp_path: Path) -> Non
     assert "E: &lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert not re.search(r"<script|<link|src=|href=|url\(|@import", page, re.IGNORECASE)
     assert md.read_text().startswith(f"# nodeswap report: run {rid}\n")
+
+
+def test_json_is_the_reports_data(state: tuple[Path, str], tmp_path: Path) -> None:
+    folder, rid = state
+    r = nodeswap(rid, "--state-dir", folder, "-o", "json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert (data["report_format"], data["run_id"], data["state"]) == (1, rid, "failed")
+    steps = [s for phase in data["phases"] for s in phase["steps"]]
+    assert [s["step_id"] for s in steps] == [s.id for s in make_plan().steps]
+    assert {s["step_id"]: s["outcome"] for s in steps}["r33-hosts-proxy0"] == "failed"
+    assert data["failure"]["step"]["step_id"] == "r33-hosts-proxy0"
+    assert "no such package" in data["failure"]["stderr_tail"]
+    (ha,) = [c for c in data["diffs"] if c["step_id"] == "r27-haproxy-proxy0"]
+    assert {f["class"] for f in ha["findings"]} >= {"attention"}  # named as `diff --json`
+    assert data["totals"]["steps"] == len(steps) and data["totals"]["attention"] >= 1
+    assert data["nodes"][0]["new_key"].startswith(KEY_FP)
+    both = nodeswap(rid, "--state-dir", folder, "--json", "--html", tmp_path / "r.html")
+    assert both.returncode == 2 and "--json prints the report" in both.stderr
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_md_is_a_synonym_of_markdown(state: tuple[Path, str], tmp_path: Path) -> None:
+    """Issue 13: `report --md FILE` writes what `--markdown FILE` writes."""
+    folder, rid = state
+    short, long = tmp_path / "short.md", tmp_path / "long.md"
+    for flag, path in (("--md", short), ("--markdown", long)):
+        r = nodeswap(rid, "--state-dir", folder, flag, path)
+        assert r.returncode == 0, r.stderr
+        assert f"Markdown in {path}" in r.stdout
+    assert short.read_text() == long.read_text()
+    assert short.read_text().startswith(f"# nodeswap report: run {rid}\n")
 
 
 def test_lab_option_reads_the_labs_journal(tmp_path: Path) -> None:

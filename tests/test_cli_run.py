@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pexpect
 
+from cliproc import run_nodeswap
 from nodeswap.errors import EXIT_FAILED, EXIT_GATE, EXIT_INPUT
 from nodeswap.plan.model import Plan, Step, Target
 from nodeswap.run.hints import commands_in
@@ -25,8 +26,7 @@ ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PA
 
 
 def ns(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NODESWAP, *args], capture_output=True, text=True, timeout=120,
-                          check=False, stdin=subprocess.DEVNULL, env=ENV, cwd=cwd)  # fmt: skip
+    return run_nodeswap(*args, env=ENV, cwd=cwd)
 
 
 def sh(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from cliproc import run_nodeswap
 from nodeswap.errors import EXIT_INPUT, EXIT_LOCKED
 from nodeswap.plan.model import Plan, Step, Target
 from nodeswap.run.lock import Lock
@@ -22,8 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def ns(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NODESWAP, *args], capture_output=True, text=True, timeout=120,
-                          check=False, stdin=subprocess.DEVNULL, env=env)  # fmt: skip
+    return run_nodeswap(*args, env=env)
 
 
 def local_plan(tmp: Path) -> Path:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import difflib
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from cliproc import run_nodeswap
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
@@ -29,10 +29,8 @@ CASES = {  # golden file stem -> arguments of `nodeswap plan` (the examples' own
 
 def plan_json(args: list[str], out: Path) -> str:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    res = subprocess.run(
-        [sys.executable, "-m", "nodeswap", "plan", *args, "--seed", "1", "--date", DATE,
-         "--out", str(out)], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env,
-        check=False)
+    res = run_nodeswap("plan", *args, "--seed", "1", "--date", DATE, "--out", out, cwd=ROOT,
+                       env=env)
     assert res.returncode == 0, res.stderr
     return out.read_text()
 

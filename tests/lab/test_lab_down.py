@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 from pathlib import Path
@@ -56,14 +57,15 @@ def test_cli_up_status_down(tmp_path: Path) -> None:
         again = subprocess.run([str(exe), "lab", "up", "--hosts", "2", "--state-dir", state],
                                capture_output=True, text=True, timeout=60, check=False)
         assert again.returncode == 1 and "already running" in again.stderr
-        st = subprocess.run([str(exe), "lab", "status", "--state-dir", state],
+        st = subprocess.run([str(exe), "lab", "status", "--lab", state],  # the new name
                             capture_output=True, text=True, timeout=60, check=False)
         assert st.returncode == 0 and "h0001" in st.stdout
     finally:
-        down = subprocess.run([str(exe), "lab", "down", "--state-dir", state],
+        down = subprocess.run([str(exe), "lab", "down", "--state-dir", state, "-o", "json"],
                               capture_output=True, text=True, timeout=120, check=False)
         Lab(Path(state)).cleanup()
     assert down.returncode == 0
+    assert json.loads(down.stdout)["lab"] == state  # -o json: one object, nothing else
     st = subprocess.run([str(exe), "lab", "status", "--state-dir", state],
                         capture_output=True, text=True, timeout=60, check=False)
     assert st.returncode == 1 and "no lab running" in st.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -95,15 +96,30 @@ def test_launch_refuses_done_and_unprepared_release(fresh_zone_lab: Lab) -> None
     assert done.returncode == 1 and "not prepared" in done.stdout, done.stdout
 
 
+def nodeswap_lab(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nodeswap", "lab", *args], capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+
+
 def test_fault_disk_full(fresh_zone_lab: Lab) -> None:
-    fresh_zone_lab.fault("disk-full", host="pek3ar01n01")
+    """Injected and cleared with the CLI, as an operator does (text, then --json)."""
+    lab = str(fresh_zone_lab.dir)
+    put = nodeswap_lab("fault", "disk-full", "--host", "pek3ar01n01", "--lab", lab)
+    assert put.returncode == 0, put.stderr
+    assert put.stdout.startswith("fault disk-full injected (") and put.stdout.endswith(
+        f" in {lab}\n")
     try:
+        assert " 100% " in run(fresh_zone_lab, "pek3ar01n01", "df -P / | tail -1").stdout
         fb(fresh_zone_lab, MOVE_WS1 + " " + WS1)
         done = fb(fresh_zone_lab, "/pitrix/install/launch_vms.sh -f webservice1")
         assert done.returncode == 1 and "No space left on device" in done.stdout, done.stdout
     finally:
         fb(fresh_zone_lab, "cp /root/ws1.bak /pitrix/conf/settings/webservice1")
-        fresh_zone_lab.clear_fault("disk-full", host="pek3ar01n01")
+        gone = nodeswap_lab("fault", "disk-full", "--host", "pek3ar01n01", "--clear", "--lab",
+                            lab, "--json")  # fmt: skip
+    assert gone.returncode == 0, gone.stderr
+    assert json.loads(gone.stdout)["fault"] == "disk-full" and json.loads(gone.stdout)["cleared"]
+    assert " 100% " not in run(fresh_zone_lab, "pek3ar01n01", "df -P / | tail -1").stdout
 
 
 def test_fault_command_fails_and_hangs(fresh_zone_lab: Lab) -> None:

@@ -223,6 +223,9 @@ def test_secrets_are_redacted_in_the_journal_and_events(rig: Rig) -> None:
     assert "Sup3rS3cret" not in out and "api_key: ***" in out
     raw = j.path.read_bytes() + Path(str(j.path) + "-wal").read_bytes()
     assert b"Sup3rS3cret" not in raw
+    log = (rig.tmp / "state" / "logs" / f"{run_id}.log").read_text()  # the run's log (0600)
+    assert "Sup3rS3cret" not in log and "abcdef123" not in log
+    assert "db_password=***" in log and '"event": "StepOutput"' in log
 
 
 def run_killed_in(args: list[str], step_id: str) -> tuple[int, list[dict[str, object]]]:

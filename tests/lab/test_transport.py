@@ -262,3 +262,30 @@ def test_dropped_connection_raises_then_reconnects(plain_lab: Lab) -> None:
         await conn.close()
 
     run(go)
+
+
+def test_a_known_hosts_key_is_kept_for_the_report(plain_lab: Lab, tmp_path: Path) -> None:
+    """Issue 13: a run's connection to a known host (an old node) keeps the key it presented
+    (checked against known_hosts) in the journal's seen_keys, so the report still shows the
+    old node's key after its replacement; a pinned host's key is a pin, not a seen key."""
+    journal = Journal.open(tmp_path / "j.sqlite")
+    info = plain_lab.info()
+    old = Target("proxy0-old", info.address("h0002"), "proxy0-old")
+    new = Target("proxy0-new", info.address("h0003"), "proxy0-new", pin=True)
+
+    async def go() -> None:
+        conn = SshConnector(ssh_config(plain_lab, jump=False), keys=journal, run_id="r1")
+        for t in (old, new, old):  # the second visit reuses the connection: one row
+            assert (await (await conn.transport(t)).run("true", timeout=10)).ok
+        await conn.forget(old)  # a reconnection sees the same key: still one row
+        assert (await (await conn.transport(old)).run("true", timeout=10)).ok
+        await conn.close()
+
+    run(go)
+    seen = journal.seen_keys("r1")
+    assert list(seen) == ["proxy0-old"]
+    kind, blob = seen["proxy0-old"].split()[:2]
+    known = Path(info.known_hosts).read_text().split("\n")
+    assert any(line.split()[1:3] == [kind, blob] for line in known
+               if line and info.address("h0002") in line.split()[0].split(","))
+    assert journal.pinned_keys("r1").keys() == {"proxy0-new"}

@@ -223,3 +223,10 @@ def test_trust_at_a_terminal(labs: tuple[Lab, Lab], tmp_path: Path) -> None:
                             f"root@{fb}", "hostname"],
                            capture_output=True, text=True, timeout=30, check=False)
     assert login.returncode == 0 and login.stdout.strip() == "qingcloud-firstbox", login.stderr
+    again = subprocess.run([*NODESWAP, "trust", "--firstbox", f"root@{fb}", "-y", "--json"],
+                           capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert again.returncode == 0, again.stderr  # --json: the result on stdout, words on stderr
+    assert json.loads(again.stdout) == {"firstbox": fb, "key": f"ssh-ed25519 {want}",
+                                        "known_hosts": str(own), "recorded": False,
+                                        "already_trusted": True}
+    assert "is already trusted" in again.stderr

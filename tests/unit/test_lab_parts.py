@@ -4,8 +4,8 @@ lab/roles), and a topology is checked when read."""
 
 from __future__ import annotations
 
-import inspect
 import re
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import yaml
 from nodeswap.cli import lab_cmd
 from nodeswap.errors import LabError
 from nodeswap.lab import Lab, roles
-from nodeswap.lab.faults import FAULTS, KINDS
+from nodeswap.lab.faults import FAULTS, HELP, KINDS
 from nodeswap.lab.packages import initial_packages, repo_packages
 from nodeswap.lab.topology import TOPOLOGY_DIR, check, load, relocate
 
@@ -26,11 +26,14 @@ def test_the_readme_documents_every_fault_kind_and_no_other() -> None:
     text = README.read_text().split("## Fault API", 1)[1].split("\n## ", 1)[0]
     documented = re.findall(r"^\| ([a-z-]+) \|", text, re.M)
     assert documented[1:] == list(KINDS)  # the first row is the table's header
+    rows = re.findall(r"^\| ([a-z-]+) \| (.*?) \| (.*) \|$", text, re.M)[1:]
+    assert {k: (p, e) for k, p, e in rows} == HELP  # `lab faults` prints the same table
 
 
 def test_the_cli_lists_the_kinds_of_the_table() -> None:
-    kind = inspect.signature(lab_cmd.fault).parameters["kind"].default
-    assert kind.help == " | ".join(KINDS)
+    hint = typing.get_type_hints(lab_cmd.fault, include_extras=True)["kind"]
+    (argument,) = [m for m in hint.__metadata__ if hasattr(m, "help")]
+    assert argument.help.startswith(" | ".join(KINDS) + " (")
 
 
 def test_an_unknown_fault_is_refused_before_the_controller_is_asked(tmp_path: Path) -> None:

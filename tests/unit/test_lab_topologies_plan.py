@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from nodeswap.errors import RuleError
 from nodeswap.lab.topology import relocate
 from nodeswap.lab.zonefiles import node_settings, random_mac
 from nodeswap.plan.build import build_plan
@@ -55,3 +56,28 @@ def test_lab_topology_settings_validate_and_plan(path: Path) -> None:
     for f in plan.files:
         written = SettingsFile.from_text(f.content, path=f.path)
         assert settings_problems(written) == [], f.path
+
+
+REGION_TOPOLOGY = Path(__file__).parents[1] / "lab/topologies/region-2z.yaml"
+
+
+def test_the_lab_region_topology_plans_one_zone_at_a_time() -> None:
+    """tests/lab/topologies/region-2z.yaml (issue 10): two zones on one firstbox; a plan
+    without `zone:` is refused naming both (R5), with it only that zone's nodes and hosts."""
+    topo = relocate(yaml.safe_load(REGION_TOPOLOGY.read_text()), 16)
+    files = {name: SettingsFile.from_text(text, path=f"region/{name}")
+             for name, text in lab_settings(topo).items()}
+    assert all(settings_problems(sf) == [] for sf in files.values())
+    zone = Zone.build(files, ZoneFacts(InstallerVersion.parse("4.3.1"), frozenset({"boss2"})))
+    assert zone.zone_ids == ("pek3a", "pek3b")
+    spec = {"role": "proxy", "target": {"os_name": "bionic", "os_version": "18.04.6"},
+            "seed": 1}
+    with pytest.raises(RuleError, match=r"pek3a: pek3a-proxy0, pek3a-proxy1; pek3b: "
+                                        r"pek3b-proxy0, pek3b-proxy1"):
+        build_plan(zone, Spec.model_validate(spec), today="20261202")
+    plan = build_plan(zone, Spec.model_validate({**spec, "zone": "pek3b"}), today="20261202")
+    assert sorted(plan.nodes) == ["pek3b-proxy0", "pek3b-proxy1"]
+    assert {n.physical_host for n in plan.nodes.values()} == {"127.16.110.11", "127.16.110.12"}
+    assert all(n.temp_address.startswith("127.16.110.") for n in plan.nodes.values())
+    assert all("ip route add 172.22.0.0/16 src 127.16.110." in n.old_settings
+               for n in plan.nodes.values())

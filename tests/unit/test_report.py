@@ -23,6 +23,7 @@ from nodeswap.report import markdown as MD
 from nodeswap.report import model as M
 from nodeswap.report import records
 from nodeswap.run import journal as J
+from nodeswap.run import sessionlog
 from nodeswap.run.journal import Journal, OutputRecorder
 from nodeswap.transport.redact import Redactor
 
@@ -146,6 +147,7 @@ def done(j: Journal, clock: Clock, rid: str, step: str, seconds: float, *, stdou
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     c = Clock()
     monkeypatch.setattr(J, "time", c)
+    monkeypatch.setattr(sessionlog, "time", c)
     return c
 
 
@@ -162,7 +164,7 @@ def record_failed_run(folder: Path, clock: Clock) -> tuple[Journal, str]:
     j.pin_key("proxy0-new", KEY, "10.16.0.12", rid)
     done(j, clock, rid, "r27-haproxy-proxy0", 0.75, stdout=NEW_HA, analysis_ok=False)
     done(j, clock, rid, "r29-supervisor-proxy0", 0.5, stdout=NEW_SUP, analysis_ok=False)
-    j.approve(rid, "r30-settings-proxy0")
+    j.approve(rid, "r30-settings-proxy0", "op@box")
     done(j, clock, rid, "r30-settings-proxy0", 1.0)
     j.set_step_state(rid, "r33-hosts-proxy0", J.RUNNING)
     attempt(j, clock, rid, "r33-hosts-proxy0", "run", seconds=65.0, exit_status=100,
@@ -328,12 +330,13 @@ def test_markdown_lists_every_step_with_rule_and_duration(failed: M.RunReport) -
 def test_markdown_sections_and_content(failed: M.RunReport) -> None:
     text = MD.render_markdown(failed)
     for heading in ("# nodeswap report: run run-1", "## ⚠ Attention", "## Nodes",
-                    "## Timeline", "### switch:proxy0", "## Differences, old vs new node",
+                    "## Appendix: every step", "### switch:proxy0",
+                    "## Differences, old vs new node",
                     "## Services and other checks", "## Failed step: r33-hosts-proxy0 (R33)",
                     "## Warnings of the plan", "## Backups (R6)"):
         assert heading in text
-    assert "| Final state | FAILED |" in text
-    assert "xenial 16.04.5 → jammy 22.04" in text
+    assert "| Final state | failed |" in text
+    assert "xenial 16.04.5 → xenial 16.04.5 (planned: jammy 22.04)" in text  # not replaced
     assert KEY_FP in text
     assert "ks0 (10.16.0.5) → ks1 (10.16.0.6)" in text
     assert "| UNEXPECTED | R27 | defaults |" in text
@@ -368,13 +371,13 @@ def test_html_is_self_contained_and_escapes_outputs(failed: M.RunReport) -> None
                   "http://", "https://"):
         assert fetch not in lowered, fetch
     assert "E: &lt;script&gt;alert(1)&lt;/script&gt; broke" in html
-    assert "@media print" in html and "break-before: page" in html
+    assert "@media print" in html and "@page { size: A4;" in html
 
 
 def test_html_content(failed: M.RunReport) -> None:
     html = H.render_html(failed)
     for s in make_plan().steps:
-        assert f'<td class="mono">{s.id}</td>' in html
+        assert f'<td><span class="tok">{s.id}</span></td>' in html
     assert '<tr class="unexpected">' in html and '<tr class="attention">' in html
     assert 'id="attention"' in html
     assert KEY_FP in html
@@ -504,7 +507,8 @@ def test_html_tags_balance_and_table_rows_match_their_headers(failed: M.RunRepor
     parser.feed(H.render_html(failed))
     assert parser.errors == []
     assert parser.stack == []
-    assert parser.row_cells.count(10) == len(failed.steps) + len(failed.phases)  # timeline
+    # the appendix: its header row and one row a step
+    assert parser.row_cells.count(7) == len(failed.steps) + 1
 
 
 EXEC_OUT = """Nodes: [ proxy0 proxy1 ]
@@ -545,7 +549,7 @@ def test_real_plan_renders_every_step_and_exec_nodes_status(tmp_path: Path, cloc
     assert {c.kind for c in rep.other_checks} <= {"vip", "console"}
     text, html = MD.render_markdown(rep), H.render_html(rep)
     for s in plan.steps:
-        assert f"| {s.id} |" in text and f'<td class="mono">{s.id}</td>' in html
+        assert f"| {s.id} |" in text and f'<td><span class="tok">{s.id}</span></td>' in html
 
 
 # ---- redaction (issue 14) ------------------------------------------------------------------
@@ -590,7 +594,8 @@ def test_report_masks_secrets_a_journal_holds_in_clear(tmp_path: Path, clock: Cl
     assert [d.new for d in added] == ["stats auth ops:***"]
     assert rep.failure is not None and rep.failure.command == \
         "curl -u backup:*** http://10.16.0.9/backup"
-    for text in (md.replace("\\*", "*"), html):  # Markdown escapes the mask's stars
+    # Markdown escapes the mask's stars; HTML keeps tokens whole in spans (tags stripped here)
+    for text in (md.replace("\\*", "*"), re.sub(r"<[^>]+>", "", html)):
         for secret in ("S3cretPass", "N3wS3cret", "CurlPassw0rd"):
             assert secret not in text
         assert "stats auth ops:***" in text and "curl -u backup:***" in text

@@ -127,7 +127,9 @@ def test_a_toy_runbook_plans_the_common_phases_and_its_own_steps() -> None:
     assert not any("haproxy" in s.command or s.rule in ("R27", "R29", "R36")
                    for s in plan.steps)
     assert plan.warnings[0].startswith("R20:") and "new webservice nodes" in plan.warnings[0]
-    assert plan.warnings[1:] == ("toy: check the web pages by eye",)
+    assert plan.warnings[1] == "toy: check the web pages by eye"
+    # then R16's: the automatic temporary addresses are .254 and .253 (gateway-like)
+    assert [w.split()[3] for w in plan.warnings[2:]] == ["10.16.100.254", "10.16.100.253"]
 
 
 @pytest.mark.usefixtures("toy")

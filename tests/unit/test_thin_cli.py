@@ -19,7 +19,8 @@ CLI = ROOT / "src" / "nodeswap" / "cli"
 COMMANDS = sorted(p.stem for p in CLI.glob("*_cmd.py"))
 HELPERS = sorted(p.stem for p in CLI.glob("*.py") if not p.stem.endswith("_cmd"))
 SHARED_OPTIONS = ("--lab", "--firstbox", "--user", "--identity-file", "--known-hosts",
-                  "--direct", "--jump", "--json", "--verbose", "--quiet", "--lock-path")
+                  "--direct", "--jump", "--json", "--verbose", "--quiet", "--lock-path",
+                  "--log-file")
 # test file -> what it may take from a command module (its CLI objects, not library code)
 CLI_OBJECTS = {"test_lab_parts.py": {"lab_cmd"}}
 

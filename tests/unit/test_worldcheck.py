@@ -38,6 +38,7 @@ from nodeswap.run import journal as J
 from nodeswap.run.hints import Hints, commands_in
 from nodeswap.run.journal import AttemptRecord, Journal, ZoneMark
 from nodeswap.run.runs import status_text
+from nodeswap.run.schema import SCHEMA_VERSION
 from nodeswap.transport.base import Result
 from nodeswap.zone.snapshot import Snapshot
 
@@ -353,5 +354,6 @@ def test_a_schema_2_journal_gains_zone_marks(tmp_path: Path) -> None:
     assert [(m.kind, m.fingerprint[:1]) for m in j.zone_marks(rid)] == [("start", "f")]
     j.close()
     db = sqlite3.connect(str(path))
-    assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("3",)
+    assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == \
+        (str(SCHEMA_VERSION),)
     db.close()

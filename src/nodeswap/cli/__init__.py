@@ -12,12 +12,14 @@ here, at the edge, and mapped to the exit codes listed in nodeswap.errors.
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import sys
 
 import typer
 
-from nodeswap import __version__
+import nodeswap
+from nodeswap import config
 from nodeswap.errors import (
     EXIT_INTERRUPTED,
     InputError,
@@ -27,12 +29,17 @@ from nodeswap.errors import (
 )
 from nodeswap.run import interrupt
 
+from . import helpfmt
+from .options import output_synonym
+
+helpfmt.install()
+
 # command -> the module that registers it, in the order `nodeswap --help` lists them
 COMMANDS = {
     "discover": "discover_cmd", "plan": "plan_cmd", "apply": "run_cmd", "resume": "run_cmd",
     "rollback": "run_cmd", "status": "run_cmd", "show": "show_cmd", "report": "report_cmd",
     "exec": "exec_cmd", "diff": "diff_cmd", "lab": "lab_cmd", "demo": "demo_cmd",
-    "trust": "trust_cmd",
+    "trust": "trust_cmd", "version": "version_cmd",
 }
 
 app = typer.Typer(
@@ -43,28 +50,53 @@ app = typer.Typer(
         "old VMs archived only when all is well. Rules are cited as R0-R37 of the runbook.\n\n"
         "Exit codes: 0 ok; 1 a step, host or check failed; 2 invalid input (nothing changed); "
         "3 stopped at a gate; 4 zone locked by another run; 130 interrupted (Ctrl-C, SIGINT); "
-        "143 terminated (SIGTERM). An interrupted run is recorded: `nodeswap resume RUN`."
+        "143 terminated (SIGTERM). An interrupted run is recorded: `nodeswap resume RUN`.\n\n"
+        "Defaults, lowest first (the last one given wins): /etc/nodeswap/config.yaml, then "
+        "~/.config/nodeswap/config.yaml (keys firstbox, user, identity, known_hosts, "
+        "state_dir, language), then the environment (NODESWAP_FIRSTBOX, NODESWAP_USER, "
+        "NODESWAP_IDENTITY, NODESWAP_KNOWN_HOSTS, NODESWAP_STATE_DIR, NODESWAP_LANG), then "
+        "the command line. --lab ignores a configured firstbox and login. "
+        "NODESWAP_CONFIG=FILE reads only FILE; NODESWAP_CONFIG=none reads no file.\n\n"
+        "Output: text for people; --json (or -o json) for scripts; errors as text on stderr. "
+        "Shell completion: nodeswap --install-completion."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain click help: paragraphs re-wrapped, \b blocks kept verbatim
 )
 
 
+def version_text() -> str:
+    """What `nodeswap --version` and `nodeswap version` print."""
+    return f"nodeswap {nodeswap.version()}"  # pyproject, via metadata
+
+
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"nodeswap {__version__}")
+        typer.echo(version_text())
         raise typer.Exit()
 
 
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
+        False, "--version", "-V", callback=_version, is_eager=True,
+        help="Print the version and exit."),
 ) -> None:
     """nodeswap."""
+
+
+def configured_defaults() -> dict[str, dict[str, str | list[str]]]:
+    """The config files' values as every command's option defaults (click's default_map:
+    below NODESWAP_* variables and the command line); state_dir and language become
+    NODESWAP_STATE_DIR and NODESWAP_LANG when those are not set (nodeswap.config)."""
+    cfg = config.load()
+    os.environ.update(config.environment_defaults(cfg, os.environ))
+    defaults = config.option_defaults(cfg)
+    # not "version": the root's own --version would read that entry as its default
+    return {name: dict(defaults) for name in COMMANDS if name != "version"}
 
 
 def register(argv: list[str]) -> None:
@@ -83,8 +115,10 @@ def main() -> None:
     interrupt.install()
     register(sys.argv[1:])
     try:
+        args = output_synonym(sys.argv[1:])
         # non-standalone click returns a typer.Exit's code instead of raising it
-        code = app(standalone_mode=False)
+        code = app(args=args, prog_name="nodeswap", standalone_mode=False,
+                   default_map=configured_defaults())
         if code == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into this code, silently
             raise KeyboardInterrupt
         if isinstance(code, int) and code != 0:

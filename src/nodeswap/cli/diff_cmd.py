@@ -184,7 +184,8 @@ def haproxy_command(  # noqa: PLR0917 (typer reads options from the signature)
         bool, typer.Option("--no-validate", help="Do not run haproxy -c on NEW.")
     ] = False,
     haproxy_bin: Annotated[
-        str | None, typer.Option("--haproxy", help="The haproxy binary to validate with.")
+        str | None, typer.Option("--haproxy", metavar="FILE",
+                                help="The haproxy binary to validate with.")
     ] = None,
 ) -> None:
     amap = AddressMap.from_items(address_map or [])

@@ -44,8 +44,9 @@ def register(app: typer.Typer) -> None:
         direct: DirectOpt = False,
         jump: JumpOpt = None,
         state_dir: StateOpt = None,
-        role: Annotated[str, Opt("--role", help="The role whose nodes are replaced.")] = "proxy",
-        out: Annotated[Path | None, Opt("--out", help="Save the snapshot as JSON "
+        role: Annotated[str, Opt("--role", metavar="ROLE",
+                                 help="The role whose nodes are replaced.")] = "proxy",
+        out: Annotated[Path | None, Opt("--out", metavar="FILE", help="Save the snapshot as JSON "
                                         "(inventory.json).")] = None,
         as_json: JsonOpt = False,
     ) -> None:

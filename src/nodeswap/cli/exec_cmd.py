@@ -155,16 +155,18 @@ def register(app: typer.Typer) -> None:
         firstbox: FirstboxOpt = None,
         lab: LabOpt = None,
         hosts_file: Annotated[Path | None, Opt(
-            "--hosts-file", help="One [USER@]HOST[:PORT] per line; replaces GROUP.")] = None,
+            "--hosts-file", metavar="FILE",
+            help="One [USER@]HOST[:PORT] per line; replaces GROUP.")] = None,
         forks: Annotated[int, Opt("--forks", min=1, help="Hosts at once.")] = 64,
         user: UserOpt = None,
         identity_file: IdentityOpt = None,
         known_hosts: KnownHostsOpt = None,
         direct: DirectOpt = False,
         jump: JumpOpt = None,
-        timeout: Annotated[float, Opt("--timeout", help="Seconds per command.")] = 600.0,
+        timeout: Annotated[float, Opt("--timeout", metavar="SECONDS",
+                                      help="Seconds per command.")] = 600.0,
         connect_timeout: Annotated[float, Opt(
-            "--connect-timeout", help="Seconds to connect to a host.")] = 10.0,
+            "--connect-timeout", metavar="SECONDS", help="Seconds to connect to a host.")] = 10.0,
         json_out: JsonOpt = False,
     ) -> None:
         before = list(group or ())

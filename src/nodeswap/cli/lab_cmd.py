@@ -1,27 +1,33 @@
-"""`nodeswap lab up | down | status | fault`: the simulated zone (thin skin over nodeswap.lab)."""
+"""`nodeswap lab up | down | status | fault | faults`: the simulated zone (thin skin over
+nodeswap.lab). Every lab command takes the lab's folder as ``--lab DIR`` (``--state-dir``,
+its older name, still works)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from nodeswap.errors import InputError, LabError
-from nodeswap.lab import DEFAULT_STATE_DIR, Lab
+from nodeswap.errors import InputError, LabError, Problem
+from nodeswap.lab import DEFAULT_STATE_DIR, README, Lab
+from nodeswap.lab.faults import HELP as FAULT_HELP
 from nodeswap.lab.faults import KINDS as FAULT_KINDS
+from nodeswap.lab.topology import checked as checked_topology
 
-from .options import JsonOpt
+from .options import JsonOpt, LabDirOpt
+
+Opt = typer.Option
 
 lab_app = typer.Typer(
-    help="A simulated Pitrix zone of real OpenSSH hosts on 127.0.0.0/8 (needs root).",
+    help="A simulated Pitrix zone of real OpenSSH hosts on 127.0.0.0/8 (needs root). "
+    "`nodeswap lab faults` lists the faults it can inject.",
     no_args_is_help=True,
 )
 
-STATE_DIR = typer.Option(DEFAULT_STATE_DIR, "--state-dir", help="The lab's state folder "
-                         "(not under /tmp: sshd refuses chroots below world-writable folders).")
+KEY_TYPES = ("ed25519", "rsa", "ecdsa")
 
 
 def _table(lab: Lab) -> Table:
@@ -35,64 +41,114 @@ def _table(lab: Lab) -> Table:
     return table
 
 
+def _key_types(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    kinds = [k.strip() for k in text.split(",")]
+    bad = [k for k in kinds if k not in KEY_TYPES]
+    if bad:
+        raise InputError([Problem(f"unknown host key type {bad[0]!r}: one of "
+                                  f"{', '.join(KEY_TYPES)}", key="--key-types")])
+    return kinds
+
+
 @lab_app.command("up")
 def up(
-    topology: str = typer.Option(None, "--topology", "-t",
-                                 help="Topology name (default, vg-same-24, ...) or YAML file."),
-    hosts: int = typer.Option(None, "--hosts", "-n", help="Start N plain hosts (no zone)."),
-    state_dir: Path = STATE_DIR,
-    key_types: str = typer.Option(None, "--key-types",
-                                  help="Host key types, e.g. ed25519,rsa (default: both; "
-                                  "plain labs over 64 hosts: ed25519)."),
+    topology: Annotated[str | None, Opt(
+        "--topology", "-t", metavar="NAME|FILE",
+        help="Topology name (default, vg-same-24, vg-other-24, installer-4.2, "
+        "boss1-warehouse, sub-region) or a YAML file.")] = None,
+    hosts: Annotated[int | None, Opt(
+        "--hosts", "-n", metavar="N", min=1, help="Start N plain hosts (no zone).")] = None,
+    lab_dir: LabDirOpt = DEFAULT_STATE_DIR,
+    key_types: Annotated[str | None, Opt(
+        "--key-types", metavar="TYPES", help="Host key types, comma list of ed25519, rsa, "
+        "ecdsa (default: ed25519,rsa; plain labs over 64 hosts: ed25519).")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Bring a lab up and print its hosts; writes STATE_DIR/lab.json."""
+    """Bring a lab up and print its hosts; writes DIR/lab.json."""
     if hosts is not None and topology is not None:
-        raise InputError("give --hosts N or --topology NAME, not both")
-    kinds = key_types.split(",") if key_types else None
-    lab = Lab.up(state_dir, hosts=hosts, topology=None if hosts else (topology or "default"),
+        raise InputError([Problem("give --hosts N or --topology NAME, not both",
+                                  key="--topology")])
+    kinds = _key_types(key_types)
+    if hosts is None:
+        checked_topology(topology or "default")
+    lab = Lab.up(lab_dir, hosts=hosts, topology=None if hosts else (topology or "default"),
                  key_types=kinds)
+    if as_json:
+        typer.echo(json.dumps(lab.status(), indent=2))
+        return
     Console().print(_table(lab))
     typer.echo(f"lab.json: {lab.dir / 'lab.json'}")
 
 
 @lab_app.command("down")
-def down(state_dir: Path = STATE_DIR) -> None:
+def down(lab_dir: LabDirOpt = DEFAULT_STATE_DIR, as_json: JsonOpt = False) -> None:
     """Stop exactly what the lab started, unmount what it mounted (safe to run twice)."""
-    result = Lab(state_dir).down()
-    typer.echo(f"lab in {state_dir} is down ({len(result['unmounted'])} leftover mounts "
+    result = Lab(lab_dir).down()
+    if as_json:
+        typer.echo(json.dumps({"lab": str(lab_dir), **result}, default=str))
+        return
+    typer.echo(f"lab in {lab_dir} is down ({len(result['unmounted'])} leftover mounts "
                f"removed, {len(result['forced'])} leftover processes stopped)")
 
 
 @lab_app.command("status")
-def status(state_dir: Path = STATE_DIR, as_json: JsonOpt = False) -> None:
-    """Say whether the lab runs, and list its hosts."""
-    lab = Lab(state_dir)
+def status(lab_dir: LabDirOpt = DEFAULT_STATE_DIR, as_json: JsonOpt = False) -> None:
+    """Say whether the lab runs, and list its hosts (exit 1 when it does not run)."""
+    lab = Lab(lab_dir)
     st = lab.status()
     if as_json:
         typer.echo(json.dumps(st, indent=2))
     elif st["running"]:
         Console().print(_table(lab))
     if not st["running"]:
-        raise LabError(f"no lab running in {state_dir}")
+        raise LabError(f"no lab running in {lab_dir}")
 
 
-@lab_app.command("fault")
+@lab_app.command("fault", help=f"Inject (or --clear) a fault in a running lab.\n\n\b\n"
+                 f"Kinds: nodeswap lab faults; parameters: \"Fault API\" in\n{README}")
 def fault(  # noqa: PLR0917 (typer maps parameters to options)
-    kind: str = typer.Argument(..., help=" | ".join(FAULT_KINDS)),
-    host: str = typer.Option(None, "--host", help="Host name (or instance id)."),
-    command: str = typer.Option(None, "--command", help="Command name (command-*; "
-                                "foreign-job: the script's name, default update.sh)."),
-    program: str = typer.Option(None, "--program", help="Supervisor program (supervisor-fatal)."),
-    address: str = typer.Option(None, "--address", help="Address (address-taken)."),
-    clear: bool = typer.Option(False, "--clear", help="Remove the fault instead."),
-    state_dir: Path = STATE_DIR,
+    kind: Annotated[str, typer.Argument(
+        metavar="KIND", help=" | ".join(FAULT_KINDS) + " (nodeswap lab faults: what each "
+        "does and takes)")],
+    host: Annotated[str | None, Opt("--host", metavar="HOST",
+                                    help="Host name (or instance id).")] = None,
+    command: Annotated[str | None, Opt(
+        "--command", metavar="NAME", help="Command name (command-*; foreign-job: the "
+        "script's name, default update.sh).")] = None,
+    program: Annotated[str | None, Opt("--program", metavar="NAME",
+                                       help="Supervisor program (supervisor-fatal).")] = None,
+    address: Annotated[str | None, Opt("--address", metavar="ADDRESS",
+                                       help="Address (address-taken).")] = None,
+    clear: Annotated[bool, Opt("--clear", help="Remove the fault instead.")] = False,
+    lab_dir: LabDirOpt = DEFAULT_STATE_DIR,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Inject (or --clear) a fault; see src/nodeswap/lab/README.md, "Fault API"."""
+    if kind not in FAULT_HELP:
+        raise InputError([Problem(f"unknown fault {kind!r}: one of {', '.join(FAULT_KINDS)} "
+                                  "(nodeswap lab faults)", key="KIND")])
     params = {k: v for k, v in (("host", host), ("command", command), ("program", program),
                                 ("address", address)) if v is not None}
-    lab = Lab(state_dir)
+    lab = Lab(lab_dir)
     result = lab.clear_fault(kind, **params) if clear else lab.fault(kind, **params)
-    typer.echo(json.dumps(result))
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    done = "cleared" if clear else "injected"
+    where = ", ".join(f"{k} {v}" for k, v in result.items() if k not in ("fault", "cleared"))
+    typer.echo(f"fault {kind} {done}" + (f" ({where})" if where else "") + f" in {lab_dir}")
+
+
+@lab_app.command("faults")
+def faults(as_json: JsonOpt = False) -> None:
+    """List the faults `nodeswap lab fault KIND` injects: what each takes and does."""
+    if as_json:
+        typer.echo(json.dumps([{"kind": k, "params": p, "effect": e}
+                               for k, (p, e) in FAULT_HELP.items()], indent=2))  # fmt: skip
+        return
+    for kind, (params, effect) in FAULT_HELP.items():
+        typer.echo(f"{kind}  ({params})\n    {effect}")
 
 
 def register(app: typer.Typer) -> None:

@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.examples import ROOT as EXAMPLES
 from nodeswap.live.planzone import plan_offline, plan_zone
 from nodeswap.live.reach import reach_of, using_zone
 from nodeswap.live.zonecheck import write_label
@@ -47,7 +48,7 @@ the runbook's rules R7-R17 (new settings per node: OS, MACs, temporary address, 
 routes, EIP) and lists every step of R6-R37 in order: phase, host, exact command line, rule.
 
 \b
-Examples:
+Examples (the sample zones ship with nodeswap; 10.x addresses: plan them, never apply):
   nodeswap plan --settings-dir examples/zone --installer-version 4.3.1 \\
       --spec examples/upgrade.yaml --components boss2,warehouse --seed 1
   nodeswap plan --settings-dir examples/zone-vg --installer-version 4.2.1 \\
@@ -65,6 +66,8 @@ Spec (YAML):
   nodes:                 # optional; what is missing is chosen by the rules
     proxy0: {temp_address: 10.16.100.51, physical_host: 10.16.100.12}
   order: [proxy1, proxy0]    # switch order (default proxy0, proxy1; VIP holder last)
+  zone: zz1a             # the zone to upgrade: required on a region's firstbox when
+                         # the role's nodes are in several zones (exit 2 otherwise, R5)
 
 Live, a zone is not planned while a run upgrades it (firstbox's zone lock is held: exit 4,
 naming the run), nor when a run of it in the state folder is unfinished and holds no lock
@@ -86,14 +89,17 @@ def _today() -> str:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("plan", help=HELP)
+    @app.command("plan", help=HELP.replace(" examples/", f" {EXAMPLES}/"))  # installed path
     def plan_command(  # noqa: PLR0917 (typer maps parameters to options)
-        spec_file: Annotated[Path, typer.Option("--spec", help="The upgrade spec (YAML).")],
+        spec_file: Annotated[Path, typer.Option(
+            "--spec", metavar="FILE", help="The upgrade spec (YAML).")],
         settings_dir: Annotated[Path | None, typer.Option(
-            "--settings-dir", help="Offline: copy of the zone's /pitrix/conf/settings (one "
+            "--settings-dir", metavar="DIR",
+            help="Offline: copy of the zone's /pitrix/conf/settings (one "
             "file per node).")] = None,
         installer_version: Annotated[str | None, typer.Option(
-            "--installer-version", help="Offline: e.g. 4.3.1 (R18 from 4.3.0, else R19).")
+            "--installer-version", metavar="VERSION",
+            help="Offline: e.g. 4.3.1 (R18 from 4.3.0, else R19).")
         ] = None,
         lab: LabOpt = None,
         firstbox: FirstboxOpt = None,
@@ -104,16 +110,20 @@ def register(app: typer.Typer) -> None:
         jump: JumpOpt = None,
         state_dir: StateOpt = None,
         components: Annotated[str, typer.Option(
-            "--components", help="Deployed components, comma list of boss,boss2,warehouse "
+            "--components", metavar="LIST",
+            help="Deployed components, comma list of boss,boss2,warehouse "
             "(R24-R26).")] = "",
         seed: Annotated[int | None, typer.Option(
-            "--seed", help="Seed for new MACs (R9); default: derived from the zone.")] = None,
+            "--seed", metavar="N",
+            help="Seed for new MACs (R9); default: derived from the zone.")] = None,
         as_json: JsonOpt = False,
         out: Annotated[Path | None, typer.Option(
-            "--out", help="Save the plan (JSON, with the inventory fingerprint and the "
+            "--out", metavar="FILE",
+            help="Save the plan (JSON, with the inventory fingerprint and the "
             "plan's digest) for `nodeswap apply`.")] = None,
         today: Annotated[str, typer.Option(
-            "--date", help="YYYYMMDD for R6's backup folder (default: today).")] = "",
+            "--date", metavar="YYYYMMDD",
+            help="YYYYMMDD for R6's backup folder (default: today).")] = "",
         lock_path: LockPathOpt = DEFAULT_LOCK_PATH,
         ignore_unfinished: Annotated[bool, typer.Option(
             "--ignore-unfinished", help="Live: plan even though a run of this zone in the "

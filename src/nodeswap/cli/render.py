@@ -5,6 +5,7 @@ and writing a rendered file atomically. Rendering only: no decision, no connecti
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import sys
@@ -20,10 +21,14 @@ from rich.text import Text
 
 from nodeswap.plan.model import Plan, Step
 from nodeswap.run.events import EventSink, JsonView, PlainView, RichView
+from nodeswap.runbooks import components_of
 from nodeswap.transport.redact import Redactor
 
 if TYPE_CHECKING:
+    from nodeswap.report import RunReport
     from nodeswap.zone.snapshot import Snapshot
+
+REPORT_FORMAT = 1  # `report --json`'s "report_format" (docs/report-json.md)
 
 
 @contextmanager
@@ -49,6 +54,26 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         step["host"] = target.name
         step["address"] = target.address
     return data
+
+
+def _renamed(value: Any) -> Any:
+    """JSON-ready: a finding's ``klass`` is ``class`` (as `diff --json` writes it)."""
+    if isinstance(value, dict):
+        return {("class" if k == "klass" else k): _renamed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_renamed(v) for v in value]
+    return value
+
+
+def report_dict(rep: RunReport) -> dict[str, Any]:
+    """`nodeswap report --json`: the report's own data (every field of the report model,
+    texts already redacted), plus the totals the rendered report shows."""
+    data = _renamed(dataclasses.asdict(rep))
+    outcomes = sorted({s.outcome for s in rep.steps})
+    return {"report_format": REPORT_FORMAT, **data, "duration": rep.duration,
+            "totals": {"steps": len(rep.steps), "unexpected": rep.unexpected,
+                       "attention": len(rep.attention),
+                       "outcomes": {o: rep.count(o) for o in outcomes}}}  # fmt: skip
 
 
 def _diff(old: str, new: str, name: str) -> Text:
@@ -114,7 +139,7 @@ def plan_console() -> Console:
 def render_snapshot(snap: Snapshot, console: Console) -> None:
     console.print(f"[bold]Zone[/] behind firstbox {snap.firstbox}: installer "
                   f"{snap.installer_version}, {len(snap.settings)} settings files, components "
-                  f"{', '.join(sorted(snap.components)) or 'none'} (R24-R26)")
+                  f"{', '.join(sorted(components_of(snap))) or 'none'} (R24-R26)")
     console.print(f"VIP {snap.vip or '?'} held by {snap.vip_holder or 'no old node'} (R23); "
                   f"prepared on firstbox (R4): images {', '.join(snap.kernels) or 'none'}; "
                   f"repos {', '.join(snap.repos) or 'none'}")

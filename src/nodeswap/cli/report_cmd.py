@@ -1,4 +1,4 @@
-"""`nodeswap report [RUN] [--html FILE] [--markdown FILE]`: what a run did.
+"""`nodeswap report [RUN] [--html FILE] [--markdown|--md FILE]`: what a run did.
 
 Thin: find the journal that holds RUN (or the latest run of any journal in the state folder,
 chosen as `status` and `resume` choose it: nodeswap.run.statedir.open_run), build the report
@@ -9,6 +9,7 @@ a terminal). Exit 2 when there is no journal or no such run.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +21,8 @@ from nodeswap.report import RunRecords, build_report, render_html, render_markdo
 from nodeswap.report.privatefile import write_private
 from nodeswap.run.statedir import open_run, state_dir_for
 
-from .options import FirstboxOpt, LabOpt, StateOpt
+from .options import FirstboxOpt, JsonOpt, LabOpt, StateOpt
+from .render import report_dict
 
 Opt = typer.Option
 
@@ -37,23 +39,38 @@ def register(app: typer.Typer) -> None:
 
     @app.command("report")
     def report(  # noqa: PLR0917 (typer maps parameters to options)
-        run_id: Annotated[str | None, typer.Argument(metavar="[RUN]")] = None,
-        html: Annotated[Path | None, Opt("--html", help="Write one self-contained HTML file.")
+        run_id: Annotated[str | None, typer.Argument(
+            metavar="RUN", help="A run id (YYYYMMDD-HHMMSS-xxxxxx); none: the latest.")
+        ] = None,
+        html: Annotated[Path | None, Opt("--html", metavar="FILE",
+                                         help="Write one self-contained HTML file (prints on A4:"
+                                         " summary first, the steps as an appendix).")
                         ] = None,
-        markdown: Annotated[Path | None, Opt("--markdown", help="Write GitHub Markdown.")] = None,
+        markdown: Annotated[Path | None, Opt("--markdown", "--md", metavar="FILE",
+                                             help="Write GitHub Markdown (--md: the same).")
+                            ] = None,
         state_dir: StateOpt = None,
         lab: LabOpt = None,
         firstbox: FirstboxOpt = None,
+        as_json: JsonOpt = False,
     ) -> None:
-        """What run RUN did (default: the latest): steps with outcomes and durations, nodes
-        before/after, R27/R28 differences, service status (R29/R35). Without --html or
-        --markdown, prints the Markdown. Files are written with mode 0600; secrets are
-        masked (***)."""
+        """What run RUN did (default: the latest), summary first: nodes and OS before -> now,
+        wall time, findings, gates with who approved them and when; then the sessions (apply,
+        resume, rollback), each node with its settings changes and host keys, the R27/R28
+        differences and service status (R29/R35), and every step. Without --html or
+        --markdown, prints the Markdown; --json prints the report's data as one JSON object
+        ("report_format": 1). Files are written with mode 0600; secrets are masked (***)."""
         journal, rid = open_run(state_dir_for(state_dir, lab, firstbox), run_id)
         try:
             rep = build_report(RunRecords.from_journal(journal, rid))
         finally:
             journal.close()
+        if as_json:
+            if html is not None or markdown is not None:
+                raise InputError([Problem("--json prints the report: drop --html/--markdown "
+                                          "(or run twice)", key="--json")])
+            typer.echo(json.dumps(report_dict(rep), indent=2, ensure_ascii=False))
+            return
         if html is None and markdown is None:
             text = render_markdown(rep)
             if sys.stdout.isatty():

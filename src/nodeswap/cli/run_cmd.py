@@ -55,6 +55,7 @@ from .options import (
     KnownHostsOpt,
     LabOpt,
     LockPathOpt,
+    LogFileOpt,
     QuietOpt,
     StateOpt,
     UserOpt,
@@ -62,6 +63,7 @@ from .options import (
     level_of,
 )
 from .render import view
+from .runlog import logged, run_log
 
 Opt = typer.Option
 
@@ -152,16 +154,18 @@ def finish(journal: Journal, run_id: str, hints: Hints, *, json_out: bool, level
 
 def run_and_finish(begin: Callable[[], Awaitable[tuple[Journal, str]]], opts: DriveOptions,
                    *, action: str, json_out: bool, level: int, hints: Hints, yes: bool = False,
-                   approve: Sequence[str] = ()) -> None:  # fmt: skip
+                   approve: Sequence[str] = (), log_file: Path | None = None) -> None:  # fmt: skip
     """One event loop for the whole command: ``begin`` (start's refusals and lock, or
-    resume's zone check) then ``drive``, in one ``asyncio.run``."""
+    resume's zone check) then ``drive``, in one ``asyncio.run``; logged to the run's
+    STATE/logs/RUN.log (and ``log_file``)."""
     began: list[tuple[Journal, str]] = []
 
     async def go() -> None:
         journal, run_id = await begin()
         began.append((journal, run_id))
-        with view(json_out, show_output=False, level=level) as events, live(journal, run_id):
-            await drive(journal, run_id, opts, events, action=action, hints=hints,
+        with run_log(journal.path.parent, run_id, action, log_file), \
+                view(json_out, show_output=False, level=level) as events, live(journal, run_id):
+            await drive(journal, run_id, opts, logged(events), action=action, hints=hints,
                         approver=approver(yes, approve, events))
 
     try:
@@ -174,7 +178,8 @@ def run_and_finish(begin: Callable[[], Awaitable[tuple[Journal, str]]], opts: Dr
 APPROVE_OPT = Opt("--approve", metavar="GATE",
                   help="Approve this gate (a step id, e.g. r30-settings-proxy1); repeatable.")
 YES_OPT = Opt("--yes", "-y", help="Approve every gate whose checks pass when run again there.")
-BREAK_LOCK_OPT = Opt("--break-lock", help="Break another run's zone lock.")
+BREAK_LOCK_OPT = Opt("--break-lock", help="Break another run's zone lock (only when that run "
+                     "is gone: the refusal names who holds the lock and since when).")
 ACCEPT_OPT = Opt("--accept-zone-change",
                  help="Go on although the zone changed since the run last recorded it in ways "
                       "it does not explain (recorded with who and when; look first).")
@@ -197,7 +202,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("apply")
     def apply(  # noqa: PLR0917 (typer maps parameters to options)
-        plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")],
+        plan_file: Annotated[Path, typer.Argument(
+            metavar="PLAN.json", help="A plan saved by `nodeswap plan --out`.")],
         lab: LabOpt = None,
         firstbox: FirstboxOpt = None,
         local: Annotated[bool, Opt("--local", help="Run every step on this machine (only a "
@@ -212,8 +218,8 @@ def register(app: typer.Typer) -> None:
         direct: DirectOpt = False,
         jump: JumpOpt = None,
         state_dir: StateOpt = None,
-        zone: Annotated[str | None, Opt("--zone", help="The journal's name (default: the "
-                                        "plan's zone).")] = None,
+        zone: Annotated[str | None, Opt("--zone", metavar="NAME", help="The journal's name "
+                                        "(default: the plan's zone).")] = None,
         lock_path: LockPathOpt = DEFAULT_LOCK_PATH,
         yes: Annotated[bool, YES_OPT] = False,
         approve: Annotated[list[str] | None, APPROVE_OPT] = None,
@@ -225,6 +231,7 @@ def register(app: typer.Typer) -> None:
         verbose: VerboseOpt = False,
         quiet: QuietOpt = False,
         json_out: JsonOpt = False,
+        log_file: LogFileOpt = None,
     ) -> None:
         """Run PLAN.json exactly as written (R6-R37); stops at gates and failures; resumable.
 
@@ -276,11 +283,13 @@ def register(app: typer.Typer) -> None:
                         notice=lambda text: typer.echo(f"nodeswap: {text}", err=True))
         run_and_finish(begin, DriveOptions(),
                        action="apply", json_out=json_out, level=level,
-                       hints=hints_of(lab, state_dir, firstbox), yes=yes, approve=approve or ())
+                       hints=hints_of(lab, state_dir, firstbox), yes=yes, approve=approve or (),
+                       log_file=log_file)
 
     @app.command("resume")
     def resume(  # noqa: PLR0917
-        run_id: Annotated[str, typer.Argument(metavar="RUN")],
+        run_id: Annotated[str, typer.Argument(
+            metavar="RUN", help="The run id (YYYYMMDD-HHMMSS-xxxxxx), as printed.")],
         state_dir: StateOpt = None,
         lab: LabOpt = None,
         firstbox: FirstboxOpt = None,
@@ -299,6 +308,7 @@ def register(app: typer.Typer) -> None:
         verbose: VerboseOpt = False,
         quiet: QuietOpt = False,
         json_out: JsonOpt = False,
+        log_file: LogFileOpt = None,
     ) -> None:
         """Continue a run that stopped (failure, gate, Ctrl-C, kill): checks, then goes on.
 
@@ -330,11 +340,13 @@ def register(app: typer.Typer) -> None:
         opts = DriveOptions(break_lock=break_lock, rerun_unchecked=rerun_unchecked,
                             accept_zone_change=accept_zone_change)
         run_and_finish(begin, opts, action="resume", json_out=json_out, level=level,
-                       hints=hints_of(lab, state_dir, firstbox), yes=yes, approve=approve or ())
+                       hints=hints_of(lab, state_dir, firstbox), yes=yes, approve=approve or (),
+                       log_file=log_file)
 
     @app.command("rollback")
     def rollback(  # noqa: PLR0917
-        run_id: Annotated[str, typer.Argument(metavar="RUN")],
+        run_id: Annotated[str, typer.Argument(
+            metavar="RUN", help="The run id (YYYYMMDD-HHMMSS-xxxxxx), as printed.")],
         state_dir: StateOpt = None,
         lab: LabOpt = None,
         firstbox: FirstboxOpt = None,
@@ -344,6 +356,7 @@ def register(app: typer.Typer) -> None:
         verbose: VerboseOpt = False,
         quiet: QuietOpt = False,
         json_out: JsonOpt = False,
+        log_file: LogFileOpt = None,
     ) -> None:
         """Undo what run RUN did, last step first (each step's undo command).
 
@@ -366,11 +379,13 @@ def register(app: typer.Typer) -> None:
             return journal, run_id
 
         run_and_finish(begin, opts, action="rollback",
-                       json_out=json_out, level=level, hints=hints)
+                       json_out=json_out, level=level, hints=hints, log_file=log_file)
 
     @app.command("status", help=STATUS_HELP)
     def status(
-        run_id: Annotated[str | None, typer.Argument(metavar="[RUN]")] = None,
+        run_id: Annotated[str | None, typer.Argument(
+            metavar="RUN", help="A run id (YYYYMMDD-HHMMSS-xxxxxx); none: list the runs.")
+        ] = None,
         state_dir: StateOpt = None,
         lab: LabOpt = None,
         firstbox: FirstboxOpt = None,

@@ -22,7 +22,8 @@ from .render import plan_console, plan_json, render
 def register(app: typer.Typer) -> None:
     @app.command("show")
     def show(
-        plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json")],
+        plan_file: Annotated[Path, typer.Argument(
+            metavar="PLAN.json", help="A plan saved by `nodeswap plan --out`.")],
         as_json: JsonOpt = False,
     ) -> None:
         """Show a saved plan: nodes, settings diffs, every step with its rule, host, exact

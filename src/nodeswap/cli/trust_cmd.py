@@ -10,6 +10,7 @@ written unless the operator says yes.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +25,15 @@ from nodeswap.run.statedir import KNOWN_HOSTS, own_known_hosts, state_dir_for
 from nodeswap.transport.hostkey import key_line, key_name, scan_key
 from nodeswap.zone.knownhosts import with_key
 
-from .options import FirstboxOpt, IdentityOpt, JumpOpt, KnownHostsOpt, StateOpt, UserOpt
+from .options import (
+    FirstboxOpt,
+    IdentityOpt,
+    JsonOpt,
+    JumpOpt,
+    KnownHostsOpt,
+    StateOpt,
+    UserOpt,
+)
 
 Opt = typer.Option
 
@@ -50,8 +59,10 @@ def register(app: typer.Typer) -> None:
         identity_file: IdentityOpt = None,
         known_hosts: KnownHostsOpt = None,
         state_dir: StateOpt = None,
-        yes: Annotated[bool, Opt("--yes", help="Record the key without asking (scripts; "
-                                 "check the fingerprint another way first).")] = False,
+        yes: Annotated[bool, Opt("--yes", "-y", help="Record the key without asking "
+                                 "(scripts; check the fingerprint another way first).")
+                       ] = False,
+        as_json: JsonOpt = False,
     ) -> None:
         """First contact with a zone: show firstbox's host key fingerprint, ask, record it.
 
@@ -61,7 +72,8 @@ def register(app: typer.Typer) -> None:
         /var/lib/nodeswap/ADDRESS/known_hosts as root); every later command checks firstbox
         against it. Compare the fingerprint with the one firstbox's console shows
         (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`). Exit 0 recorded (or already
-        known), 1 not trusted (nothing written), 2 invalid input.
+        known), 1 not trusted (nothing written), 2 invalid input. --json: one object
+        {firstbox, key, known_hosts, recorded, already_trusted} on stdout, the rest on stderr.
 
         \b
         Examples:
@@ -83,12 +95,23 @@ def register(app: typer.Typer) -> None:
         key = asyncio.run(scan_key(ssh, fb.address))
         name, line = key_name(key), key_line(key)
         have = known_keys(own.read_text(), fb.address) if own.is_file() else []
+
+        def say(text: str) -> None:
+            typer.echo(text, err=as_json)
+
+        def result(recorded: bool, path: Path) -> None:
+            if as_json:
+                typer.echo(json.dumps({"firstbox": fb.address, "key": name,
+                                       "known_hosts": str(path), "recorded": recorded,
+                                       "already_trusted": line in have}))  # fmt: skip
+
         if line in have:
-            typer.echo(f"firstbox {fb.address}: host key {name} is already trusted ({own})")
+            say(f"firstbox {fb.address}: host key {name} is already trusted ({own})")
+            result(False, own)
             return
-        typer.echo(f"firstbox {fb.address} presents host key {name}")
+        say(f"firstbox {fb.address} presents host key {name}")
         if have:
-            typer.echo(f"WARNING: nodeswap knows other keys for {fb.address} ({own}); trusting "
+            say(f"WARNING: nodeswap knows other keys for {fb.address} ({own}); trusting "
                        "this one replaces them. A changed key means another machine answers "
                        "there, or firstbox was reinstalled: find out which first.")
         if not yes:
@@ -96,10 +119,12 @@ def register(app: typer.Typer) -> None:
                 raise InputError([Problem("no terminal to ask on: check the fingerprint, then "
                                           "run again with --yes", key="--yes")])
             if not typer.confirm(f"Trust this key for {fb.address}?", default=False):
-                typer.echo("not trusted: nothing recorded")
+                say("not trusted: nothing recorded")
+                result(False, own)
                 raise typer.Exit(1)
         path = Path(own_known_hosts(folder, reach.ssh.known_hosts,
                                     given=reach.given_known_hosts))
         path.write_text(with_key(path.read_text(), fb.address, line))
         write_label(folder, fb.address, ())
-        typer.echo(f"recorded: {fb.address} {name} in {path}")
+        say(f"recorded: {fb.address} {name} in {path}")
+        result(True, path)

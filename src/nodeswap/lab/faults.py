@@ -232,6 +232,51 @@ FAULTS: dict[str, Handler] = {
 KINDS = tuple(FAULTS)
 
 
+# kind -> (its parameters, what it does): the table of src/nodeswap/lab/README.md, "Fault
+# API" (a unit test keeps the two equal); `nodeswap lab faults` prints it.
+HELP: dict[str, tuple[str, str]] = {
+    'host-down': (
+        'host',
+        'sshd stopped, sessions killed: ssh refused, ping fails (clear: boots it)'),
+    'host-hang': (
+        'host',
+        'sshd frozen (SIGSTOP): TCP connects, no banner, ssh times out'),
+    'command-fails': (
+        'host, command',
+        '`/lab/faults/bin/<command>` exits 1 ("injected failure"); an absolute path (e.g. '
+        '`/pitrix/upgrade/update.sh`) is replaced in the host root instead, the original kept '
+        'as `<path>.lab-orig` and put back on clear'),
+    'command-hangs': (
+        'host, command',
+        'the same, sleeping an hour'),
+    'supervisor-fatal': (
+        'host, program',
+        '`supervisorctl status` shows the program FATAL (exit 3)'),
+    'address-taken': (
+        'address',
+        'the address answers ping and accepts TCP on :22 (never speaks SSH)'),
+    'vip-to': (
+        'host',
+        'keepalived VIP moves to that host while it is eligible (R23)'),
+    'disk-full': (
+        'host',
+        'launches on that physical host fail: "No space left on device"; `df` shows ~1 MiB '
+        'available, 100%'),
+    'haproxy-hand-edit': (
+        'host',
+        'a hand-made listener appended to its haproxy.cfg'),
+    'foreign-job': (
+        'host (default firstbox), command (default update.sh), args',
+        "R20: a job nodeswap did not start: `/bin/bash /lab/faults/jobs/<command> <args>` "
+        "(default args `-f all pitrix-hosts`) runs in the host's root, asleep, until "
+        "cleared (the lab records and ends it)"),
+    'cron-push': (
+        'host (default firstbox)',
+        'R20: `/etc/cron.d/lab-pitrix-hosts`, an entry that runs `update.sh -f all pitrix-'
+        'hosts` every night (nothing runs it)'),
+}
+
+
 def handler(kind: str) -> Handler:
     """The handler of a fault kind; LookupError naming the kinds when there is none."""
     found = FAULTS.get(kind)

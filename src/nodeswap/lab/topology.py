@@ -8,12 +8,13 @@ Must not: write files or start anything (zonefiles.py writes, the controller sta
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from nodeswap.errors import LabError
+from nodeswap.errors import InputError, LabError, Problem
 
 from .labhost import Host, port_free
 
@@ -33,6 +34,17 @@ def resolve_topology(name_or_file: str) -> Path:
         return builtin
     known = sorted(p.stem for p in TOPOLOGY_DIR.glob("*.yaml"))
     raise LabError(f"unknown topology {name_or_file!r}: not a file, and not one of {known}")
+
+
+def checked(name_or_file: str) -> Path:
+    """A topology the operator named (``--topology``), resolved and checked before anything
+    starts: an unknown name or a file that does not check is bad input (InputError, exit 2)."""
+    try:
+        path = resolve_topology(name_or_file)
+        load(path)
+    except (LabError, OSError, yaml.YAMLError) as exc:
+        raise InputError([Problem(str(exc), key="--topology")]) from exc
+    return path
 
 
 def load(path: Path) -> JSON:
@@ -60,6 +72,16 @@ def check(t: Any) -> list[str]:
                  for v in t["vms"] if v.get("physical") not in physical]
     if not any(v.get("role") == "proxy" for v in t["vms"]):
         problems.append("no proxy VM (the VIP needs one)")
+    zone_of = {p.get("name"): p.get("zone_id", t["zone_id"]) for p in t["physical"]}
+    problems += [f"VM {v.get('name')!r} of zone {v.get('zone_id', t['zone_id'])!r} runs on "
+                 f"{v.get('physical')!r} of zone {zone_of[v.get('physical')]!r}"
+                 for v in t["vms"] if v.get("physical") in zone_of
+                 and v.get("zone_id", t["zone_id"]) != zone_of[v.get("physical")]]
+    releases = t.get("update_node_releases", [])
+    if not isinstance(releases, list) or not all(
+            isinstance(r, str) and re.fullmatch(r"\d{2}\.\d{2}", r) for r in releases):
+        problems.append(f"update_node_releases must be a list of OS releases such as "
+                        f'"16.04", not {releases!r}')
     return problems
 
 

@@ -41,6 +41,13 @@ FIRSTBOX_SCRIPTS = {
     "exec_nodes.sh": "pitrix/upgrade/exec_nodes.sh",
     "build_global_conf.sh": "pitrix/upgrade/build_global_conf.sh",
 }
+# The OS releases firstbox's _update_node.sh has an apt branch for (topology key
+# `update_node_releases`): every shipped installer knows 18.04; a topology may leave it out to
+# rehearse the public script, where apt-get install on 18.04 runs without --yes (R23).
+UPDATE_NODE_RELEASES = ("12.04", "14.04", "16.04", "18.04")
+APT_OPTIONS = {"12.04": "--yes --force-yes --allow-unauthenticated --reinstall",
+               "14.04": "--yes --force-yes --allow-unauthenticated --reinstall"}
+APT_OPTIONS_DEFAULT = "--yes --allow-unauthenticated --reinstall"  # --force-yes: deprecated
 HOST_COMMANDS = ("ping", "virsh", "supervisorctl", "apt-get", "dpkg-query", "shutdown",
                  "reboot", "poweroff", "ip", "service", "systemctl", "df", "ps")
 
@@ -53,7 +60,7 @@ def node_settings(t: JSON, node: JSON, *, physical: bool, mac: Callable[[], str]
     """The settings file of one node, as the installer wrote it (reference section 2)."""
     vg = any("vgateway" in p["role"] for p in t["physical"])
     gw = "" if vg and not physical else node.get("gateway", t["gateway"])
-    via = t.get("vg_mgmt_network_gateway") if vg else t["gateway"]
+    via = t.get("vg_mgmt_network_gateway") if vg else node.get("gateway", t["gateway"])
     mgmt_rule = ""
     if vg and not physical and not _same24(t["network"], t["vg_network"]):
         mgmt_rule = f"ip route add {t['network']} via {t['vg_mgmt_network_gateway']}"
@@ -62,7 +69,8 @@ def node_settings(t: JSON, node: JSON, *, physical: bool, mac: Callable[[], str]
     sections: list[tuple[str, list[tuple[str, str]]]] = [
         ("Role", [("role", node["role"])]),
         ("Region", [("is_region", "1" if region else "0"),
-                    ("region_id", region.get("region_id", "")), ("zone_id", t["zone_id"])]),
+                    ("region_id", region.get("region_id", "")),
+                    ("zone_id", str(node.get("zone_id", t["zone_id"])))]),
         ("Feature", [("feature_vmnode", "on"), ("feature_ksnode", "on"),
                      ("feature_vgnode", "on" if "vgateway" in node["role"] else "off"),
                      ("feature_hypernode", "off"), ("feature_conntrack", "off")]),
@@ -85,7 +93,8 @@ def node_settings(t: JSON, node: JSON, *, physical: bool, mac: Callable[[], str]
     with_eip = node["role"] == "proxy"
     sections.append(("Mgmt Network", mgmt + ([("mgmt_network_routing_rule", mgmt_rule)]
                                              if with_eip else [])))
-    rule = f"ip route add {t['vm_base_network']} src {node['address']} via {via}"
+    base = zone_variable(t, str(node.get("zone_id", t["zone_id"])), "vm_base_network")
+    rule = f"ip route add {base} src {node['address']} via {via}"
     sections.append(("VM Network", [("vm_network_routing_rule", rule)]))
     if with_eip and vg:
         sections.append(("Eip Network", _eip(node, mac)))
@@ -95,6 +104,35 @@ def node_settings(t: JSON, node: JSON, *, physical: bool, mac: Callable[[], str]
                               ("physical_host_eip_network_interface",
                                "br1" if with_eip and vg else "")]))
     return pl.render_settings(sections)
+
+
+def apt_branches(releases: Iterable[str]) -> str:
+    """_update_node.sh's `if` on os_version: one branch per release (as the Pitrix script)."""
+    lines: list[str] = []
+    for i, release in enumerate(releases):
+        lines += [f'{"if" if i == 0 else "elif"} [[ ${{os_version}} == "{release}"* ]]; then',
+                  f'    apt_options="{APT_OPTIONS.get(release, APT_OPTIONS_DEFAULT)}"']
+    return "\n".join([*lines, "fi"] if lines else ["# no release known"])
+
+
+def update_node_script(t: JSON) -> str:
+    """The _update_node.sh stand-in with the topology's apt branches."""
+    releases = t.get("update_node_releases", UPDATE_NODE_RELEASES)
+    text = (STANDINS / "pitrix" / "_update_node.sh").read_text()
+    return text.replace("# @APT_BRANCHES@", apt_branches(releases))
+
+
+def zone_variable(t: JSON, zone_id: str, key: str) -> str:
+    """A zone variable: the topology's `zone_variables.<zone>.<key>` (a region's other zone),
+    else its top-level key."""
+    return str(((t.get("zone_variables") or {}).get(zone_id) or {}).get(key, t[key]))
+
+
+def zone_ids_of(t: JSON) -> list[str]:
+    """The topology's zone first, then the other zones its nodes name (a region)."""
+    others = sorted({str(n["zone_id"]) for n in t["physical"] + t["vms"] if n.get("zone_id")}
+                    - {t["zone_id"]})
+    return [t["zone_id"], *others]
 
 
 def _eip(node: JSON, mac: Callable[[], str]) -> list[tuple[str, str]]:
@@ -192,6 +230,7 @@ class ZoneFiles:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(STANDINS / "pitrix" / src, target)
             target.chmod(0o755)
+        hostroot.write(fb / "pitrix/upgrade/_update_node.sh", update_node_script(t), 0o755)
         hostroot.write(fb / "root/.ssh/id_ed25519", self.key.read_text(), 0o600)
         hostroot.write(fb / "root/.ssh/id_ed25519.pub", self.key.with_suffix(".pub").read_text())
 
@@ -199,6 +238,7 @@ class ZoneFiles:
         """The installer's variables: one YAML file (4.3+) or one file per key (4.2)."""
         t = self.t
         zone_id = t["zone_id"]
+        zone_ids = zone_ids_of(t)  # a region topology names other zones on its nodes
         variables = {
             "vg_mgmt_network_gateway": t.get("vg_mgmt_network_gateway", ""),
             "vm_base_network": t["vm_base_network"], "mgmt_network": t["network"],
@@ -207,20 +247,25 @@ class ZoneFiles:
             "webservice_floating_ip": t.get("webservice_vip", ""),
             "is_global_zone": "0" if t.get("region") else "1", "cloud_type": "private",
         }
+        def per_zone(z: str) -> dict[str, str]:
+            return {**variables, **{k: str(v) for k, v in
+                                    ((t.get("zone_variables") or {}).get(z) or {}).items()}}
+
         common = {"ssh_port": 22, "firstbox_address": t["firstbox"]["address"],
                   "cloud_type": "private", "domain": t["domain"],
                   "is_region": 1 if t.get("region") else 0,
                   "region_id": (t.get("region") or {}).get("region_id", ""),
                   "console_id": "qingcloud", "console_name": "console",
-                  "site_protocol": "http", "zone_ids": [zone_id]}
+                  "site_protocol": "http", "zone_ids": zone_ids}
         if self.new_installer:
-            hostroot.write(var_dir / "variables.yaml",
-                           yaml.safe_dump({"common": common, zone_id: variables}, sort_keys=False))
+            hostroot.write(var_dir / "variables.yaml", yaml.safe_dump(
+                {"common": common, **{z: per_zone(z) for z in zone_ids}}, sort_keys=False))
         else:
             for k, v in common.items():
                 hostroot.write(var_dir / k, (" ".join(v) if isinstance(v, list) else str(v)) + "\n")
-            for k, v in variables.items():
-                hostroot.write(var_dir / f"{k}.{zone_id}", f"{v}\n")
+            for z in zone_ids:
+                for k, v in per_zone(z).items():
+                    hostroot.write(var_dir / f"{k}.{z}", f"{v}\n")
         hostroot.write(var_dir / "hosts", "")
         (var_dir / "global").mkdir(parents=True, exist_ok=True)
         hostroot.write(var_dir / "global" / f"zone.yaml.{zone_id}", f"zone_id: {zone_id}\n")

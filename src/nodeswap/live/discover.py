@@ -11,7 +11,8 @@ vg_mgmt_network_gateway, the VM base network, deployed boss/warehouse), the pack
 on the old nodes (R24-R26), the old nodes' haproxy.cfg, rc.local files, interfaces file and
 supervisor status (R27-R29 compare against them; rollback can show them), which node holds the
 VIP, the candidate physical hosts' capacity and bridges, the OS images and repositories
-prepared on firstbox (R4), and which addresses answer ping (R16).
+prepared on firstbox (R4), firstbox's update scripts (their apt options per OS release,
+R23-R26), and which addresses answer ping (R16).
 
 This module only does the asking, in order; parsing is facts.py's, the model and its
 cross-checks snapshot.py's.
@@ -24,9 +25,10 @@ from typing import Any, TypeVar
 
 from nodeswap.errors import TransportError, ZoneError
 from nodeswap.plan.model import Target
-from nodeswap.runbooks import runbook_for
+from nodeswap.runbooks import components_of, runbook_for
 from nodeswap.transport.base import Connector, Result
 from nodeswap.zone import facts as F
+from nodeswap.zone.aptscript import UPDATE_SCRIPTS
 from nodeswap.zone.inventory import Zone
 from nodeswap.zone.snapshot import (
     HostCapacity,
@@ -99,6 +101,8 @@ async def firstbox_part(ask: Asker, fb: Target) -> dict[str, Any]:
         "kernels": await ask.read(fb, F.KERNEL_IMAGES),
         "repos": await ask.read(fb, F.REPOSITORIES),
         "vip": await ask.read(fb, F.VIP),
+        "update_scripts": {path: await ask.read(fb, F.file_text(path))
+                           for path in UPDATE_SCRIPTS},
     }
 
 
@@ -133,16 +137,20 @@ async def ping_from(connector: Connector, fb: Target, addresses: Iterable[str]) 
     return {addr for addr in sorted(set(addresses)) if await ask.read(fb, F.answers_ping(addr))}
 
 
-async def discover(connector: Connector, firstbox: Target, *, role: str = "proxy") -> Snapshot:
-    """The snapshot of the zone (R2). Read-only: every command only reads."""
+async def discover(connector: Connector, firstbox: Target, *, role: str = "proxy",
+                   zone_id: str | None = None) -> Snapshot:
+    """The snapshot of the zone (R2). Read-only: every command only reads. ``zone_id`` (the
+    spec's ``zone``, in a region): only that zone's old nodes are asked, and its variables are
+    the ones planning uses."""
     ask = Asker(connector)
     fb = await firstbox_part(ask, firstbox)
     zone = bare_zone(fb)
     variables = variables_of(fb, zone)
+    own = variables_of(fb, zone, zone_id) if zone_id else {}
     warnings: list[str] = []
     paths = runbook_for(role).fetched_files
     olds = {n.name: await _old_node(ask, n.name, n.address, paths)
-            for n in zone.role_nodes(role)}
+            for n in zone.role_nodes(role) if not zone_id or zone.zone_of(n) in (zone_id, "")}
     for node in olds.values():
         if node.error:
             warnings.append(f"R2: old node {node.name} ({node.address}) did not answer: "
@@ -151,5 +159,6 @@ async def discover(connector: Connector, firstbox: Target, *, role: str = "proxy
     snap = Snapshot(
         firstbox=firstbox.address, settings=fb["settings"], installer_version=fb["version"],
         variables=variables, kernels=fb["kernels"], repos=fb["repos"], old_nodes=olds,
-        vip=fb["vip"], capacity=capacity, warnings=tuple(warnings), role=role)
-    return cross_checked(snap)
+        vip=fb["vip"], capacity=capacity, warnings=tuple(warnings), role=role,
+        update_scripts=fb["update_scripts"], zone_variables=own)
+    return cross_checked(snap, components_of(snap))

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from nodeswap.errors import PlanFileError, Problem, RuleError, ZoneError
 from nodeswap.live import fence
-from nodeswap.live.discover import Asker, discover, firstbox_part, ping_from
-from nodeswap.plan.build import build_plan, settings_digests
+from nodeswap.live.discover import Asker, discover, firstbox_part, ping_from, read_zone
+from nodeswap.plan.build import build_plan, scope_zone, settings_digests
 from nodeswap.plan.model import Plan, Target, ZoneId
 from nodeswap.plan.planfile import FINGERPRINT_KIND
 from nodeswap.plan.preflight import check as preflight
+from nodeswap.runbooks import components_of
 from nodeswap.shell import cmd
 from nodeswap.transport.base import Connector
 from nodeswap.transport.hostkey import presented_key
@@ -46,8 +47,9 @@ def _overrides(spec: Spec) -> dict[str, Any]:
 
 async def draw_macs(connector: Connector, fb: Target, spec: Spec, snap: Snapshot) -> Spec:
     """R9 live: each MAC the spec leaves open comes from gen_mac.py on firstbox, drawn again
-    while it collides with the zone or another new MAC."""
-    zone = snap.zone(**_overrides(spec))
+    while it collides with the zone or another new MAC. Only the nodes of the plan's zone
+    (``scope_zone``): a region's other zones are not in the spec's ``nodes``."""
+    zone = scope_zone(snap.zone(components=components_of(snap), **_overrides(spec)), spec)
     taken = set(zone.macs)
     ask = Asker(connector)
     nodes = {}
@@ -75,15 +77,29 @@ async def _one_mac(ask: Asker, fb: Target, taken: set[str]) -> str:
     raise ZoneError(f"R9: {GEN_MAC} gave only MACs already in the zone in {MAX_TRIES} tries")
 
 
+async def zone_of_plan(connector: Connector, fb: Target, spec: Spec) -> Spec:
+    """The spec with the zone the plan is for (R5, in a region): refused before discovery
+    asks any node when the role's nodes span several zones and the spec names none."""
+    if spec.zone is not None:
+        return spec
+    zone = await read_zone(connector, fb)
+    scoped = scope_zone(zone, spec)  # RuleError: several zones and no `zone:`
+    if len(zone.region_zone_ids) > 1 and len(scoped.zone_ids) == 1:
+        return spec.model_copy(update={"zone": scoped.zone_ids[0]})
+    return spec
+
+
 async def plan_live(
     connector: Connector, fb: Target, spec: Spec, *, today: str
 ) -> tuple[Plan, Snapshot]:
     """Discover the zone and plan the upgrade; raises RuleError with every preflight problem."""
-    snap = await discover(connector, fb, role=spec.role)
+    spec = await zone_of_plan(connector, fb, spec)
+    snap = await discover(connector, fb, role=spec.role, zone_id=spec.zone)
     spec = await draw_macs(connector, fb, spec, snap)
     given = {str(n.temp_address) for n in spec.nodes.values() if n.temp_address}
     for _ in range(MAX_TRIES):  # R16: pick, ping, pick again without what answered
-        plan = build_plan(snap.zone(**_overrides(spec)), spec, today=today)
+        plan = build_plan(snap.zone(components=components_of(snap), **_overrides(spec)), spec,
+                          today=today)
         temps = {n.temp_address for n in plan.nodes.values()}
         answering = await ping_from(connector, fb, temps - set(snap.answering))
         snap = replace(snap, answering=tuple(sorted(set(snap.answering) | answering)))
@@ -193,7 +209,7 @@ async def offline_plan_matches(connector: Connector, fb: Target, plan: Plan) -> 
     (R16: ping from firstbox, as planning does). Read-only; PlanFileError (exit 2) naming
     every difference."""
     snap = await discover(connector, fb, role=plan.role)
-    problems = offline_differences(plan, snap.zone())
+    problems = offline_differences(plan, snap.zone(components=components_of(snap)))
     temps = {n.temp_address: n.name for n in plan.nodes.values()}
     for addr in sorted(await ping_from(connector, fb, temps)):
         problems.append(Problem(f"temporary address {addr} of {temps[addr]} answers ping from "

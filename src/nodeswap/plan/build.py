@@ -53,14 +53,41 @@ def _s(value: object | None) -> str | None:
     return None if value is None else str(value)
 
 
+def scope_zone(zone: Zone, spec: Spec) -> Zone:
+    """The zone the plan is for (R2, R5): on a firstbox that manages several zones (a region),
+    one plan replaces one zone's nodes. ``spec.zone`` names it; without it, the zone the role's
+    nodes are in, refused when they are in several. The other zones' nodes stay known as
+    ``outside`` (their addresses and MACs are in use) but no rule picks them."""
+    if spec.zone is not None:
+        if spec.zone not in zone.region_zone_ids:
+            raise RuleError([Problem(
+                f"zone {spec.zone!r} is not a zone of these settings files (zones: "
+                f"{', '.join(zone.region_zone_ids) or 'none named'})", file=spec.path,
+                key="zone", rule="R2")])
+        return zone.scoped(spec.zone)
+    by_zone: dict[str, list[str]] = {}
+    for node in zone.role_nodes(spec.role):
+        by_zone.setdefault(zone.zone_of(node), []).append(node.name)
+    named = sorted(z for z in by_zone if z)
+    if len(named) > 1:
+        spread = "; ".join(f"{z}: {', '.join(sorted_names(by_zone[z]))}" for z in named)
+        raise RuleError([Problem(
+            f"the {spec.role} nodes are in {len(named)} zones ({spread}): a plan replaces one "
+            f"zone's nodes; name it in the spec, e.g. `zone: {named[0]}`", file=spec.path,
+            key="zone", rule="R5")])
+    return zone.scoped(named[0]) if named else zone
+
+
 def role_nodes(zone: Zone, spec: Spec) -> list[Node]:
     """The nodes to replace, in switch order: spec.order, else the runbook order (natural
-    name order) with the node holding the VIP last when the zone knows it."""
+    name order) with the node holding the VIP last when the zone knows it. ``zone`` is
+    already scoped (``scope_zone``)."""
     olds = {n.name: n for n in zone.role_nodes(spec.role)}
     problems: list[Problem] = []
     if not olds:
-        raise RuleError([Problem(f"no VM of role {spec.role!r} in the zone", file=spec.path,
-                                 key="role", rule="R5")])
+        where = f" {spec.zone!r}" if spec.zone else ""
+        raise RuleError([Problem(f"no VM of role {spec.role!r} in the zone{where}",
+                                 file=spec.path, key="role", rule="R5")])
     for old in olds.values():  # the Pitrix scripts take a group file over a node name
         members = group(zone, old.name)
         if members is not None:
@@ -71,9 +98,12 @@ def role_nodes(zone: Zone, spec: Spec) -> list[Node]:
                 line=old.settings.line_of("hostname"), key="hostname"))
     for name in spec.nodes:
         if name not in olds:
+            other = zone.outside.get(name)
+            also = (f" ({name} is in zone {zone.zone_of(other)}, not this plan's)"
+                    if other is not None else "")
             problems.append(Problem(
-                f"unknown node {name!r}: the {spec.role} nodes are {', '.join(sorted(olds))}",
-                file=spec.path, key=f"nodes.{name}"))
+                f"unknown node {name!r}: the {spec.role} nodes are {', '.join(sorted(olds))}"
+                + also, file=spec.path, key=f"nodes.{name}"))
     if spec.order is not None and sorted(spec.order) != sorted(olds):
         problems.append(Problem(
             f"order {spec.order} must name each {spec.role} node once: {', '.join(sorted(olds))}",
@@ -190,12 +220,13 @@ def settings_digests(zone: Zone) -> dict[str, str]:
     """Each settings file of the zone (as the plan read it) by name: sha256 of its text,
     16 hex digits; apply --offline-plan compares it with the live zone's (issue 14)."""
     return {name: hashlib.sha256(n.settings.render().encode()).hexdigest()[:16]
-            for name, n in sorted(zone.nodes.items())}  # fmt: skip
+            for name, n in zone.all_nodes.items()}  # fmt: skip
 
 
 def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
     """The whole plan for replacing the role's nodes: R6-R37, every file and command."""
     rb = runbook_for(spec.role)
+    zone = scope_zone(zone, spec)
     olds = role_nodes(zone, spec)
     vg_gw = rules.vg_mgmt_network_gateway(zone, _s(spec.vg_mgmt_network_gateway)) \
         if zone.has_vg else None
@@ -229,7 +260,8 @@ def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
         target_os=(spec.target.os_name, spec.target.os_version),
         nodes={p.name: p for _, p in done}, targets=common.targets(ctx),
         steps=common.steps(rb, ctx), files=files, inventory_fingerprint=zone.fingerprint(),
-        warnings=common.warnings(rb, ctx),
+        warnings=(*common.warnings(rb, ctx), *rules.temp_address_warnings(
+            olds, ch.temps, {o.name: _s(spec.node(o.name).temp_address) for o in olds})),
         meta={"today": today, "switch_order": ",".join(c.name for c, _ in done),
               "vg": "yes" if zone.has_vg else "no",
               "components": ",".join(sorted(zone.components)),
@@ -237,4 +269,4 @@ def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
         irreversible_phase="archive", manual_restore=common.manual_restore(ctx),
         # Offline until planning.plan_live says where it was made: firstbox as the settings
         # name it, the zone ids of the settings files, no host key (nothing was contacted).
-        zone=ZoneId(firstbox=ctx.firstbox_address, zone_ids=zone.zone_ids, offline=True))
+        zone=ZoneId(firstbox=ctx.firstbox_address, zone_ids=zone.region_zone_ids, offline=True))

@@ -3,8 +3,10 @@
 Checked before a live plan is handed out: each new VM's physical host has the room
 (CPU, memory, disk for /pitrix/kernels) and the bridges (R13-R15); the temporary addresses do
 not answer (R16); the target OS's base image and package repository are prepared on firstbox
-(R4). A warning (not a stop) when the target OS is one the zone's update tooling has no apt
-options for (update.sh knows 14.04 and 16.04 only).
+(R4); firstbox's update script gives ``apt-get install`` its ``--yes`` on the target OS
+(R23-R26: update.sh's per-node script picks apt options by an ``if`` on os_version; a release
+without a branch installs without --yes and aborts: a stop naming the file and the branch to
+add; a warning when the script cannot be read).
 """
 
 from __future__ import annotations
@@ -13,16 +15,12 @@ import re
 
 from nodeswap.errors import Problem
 from nodeswap.plan.model import Plan
+from nodeswap.zone import aptscript
 from nodeswap.zone.settings import SettingsFile
 from nodeswap.zone.snapshot import Snapshot
 
 # A new VM's disk is a qcow2 overlay of the base image; leave room for it to grow.
 MIN_DISK_MB = 10 * 1024
-KNOWN_APT_RELEASES = ("14.04", "16.04")
-
-
-def _release(os_version: str) -> str:
-    return ".".join(os_version.split(".")[:2])
 
 
 def image_prefix(os_version: str) -> str:
@@ -44,10 +42,9 @@ def check(plan: Plan, snap: Snapshot) -> tuple[list[Problem], list[str]]:
         problems.append(Problem(
             f"no package repository /pitrix/repo/{os_version} on firstbox: prepare it first",
             rule="R4", key="target.os_version"))
-    if _release(os_version) not in KNOWN_APT_RELEASES:
-        warnings.append(
-            f"update.sh has apt options for {', '.join(KNOWN_APT_RELEASES)} only; {os_name} "
-            f"{os_version} is installed with the 16.04 options: watch R23-R26 closely")
+    apt_problems, apt_warnings = apt_branch(snap, os_name, os_version)
+    problems.extend(apt_problems)
+    warnings.extend(apt_warnings)
     for node in plan.nodes.values():
         problems.extend(_host_room(plan, snap, node.name, node.settings))
         if node.temp_address in snap.answering:
@@ -94,3 +91,37 @@ def _host_name(snap: Snapshot, address: str) -> str | None:
         if f'mgmt_network_address="{address}"' in text:
             return name
     return None
+
+
+def apt_branch(snap: Snapshot, os_name: str, os_version: str
+               ) -> tuple[list[Problem], list[str]]:
+    """R23-R26: does firstbox's update script run ``apt-get install`` with --yes for the
+    target OS? A stop (with the branch to add) when it does not; a warning when unread."""
+    texts = [(path, text) for path, text in snap.update_scripts.items() if text is not None]
+    scripts = [aptscript.parse(text, path) for path, text in texts]
+    script = next((s for s in scripts if s.install_line is not None), None)
+    if script is None:
+        read = ", ".join(path for path, _ in texts) or "none"
+        return [], [
+            f"R23-R26: could not read how update.sh runs apt-get on firstbox (looked for "
+            f"{', '.join(aptscript.UPDATE_SCRIPTS)}; read: {read}); Pitrix's _update_node.sh "
+            "sets apt options (--yes ...) only for the OS releases it has a branch for, and "
+            f"without one `apt-get install` runs without --yes and aborts: check that it has a "
+            f"branch for {os_name} {os_version} before R23"]
+    if script.gives_yes(os_version):
+        return [], []
+    known = ", ".join(script.releases) or "no release"
+    if script.branches and script.install_uses_options:
+        what = (f"{script.path} on firstbox sets apt options for os_version {known} only "
+                f"(line {script.last_branch_line})")
+        fix = (f"in {script.path}, before the `fi` that closes the branch of line "
+               f"{script.last_branch_line}, add `{aptscript.fix_text(script, os_version)}`")
+    else:
+        what = f"{script.path} on firstbox runs `{script.install_line}`"
+        fix = f"add --yes to the apt-get install line of {script.path}"
+    return [Problem(
+        f"{what}: on {os_name} {os_version} update.sh would run `apt-get install` without "
+        f"--yes (line {script.install_lineno}), which aborts at its first question, so "
+        f"R23-R26 would install nothing on the new VMs. Fix: {fix}, then plan again",
+        file=script.path, line=script.last_branch_line or script.install_lineno,
+        key="target.os_version", rule="R23")], []

@@ -340,6 +340,50 @@ def temp_addresses(zone: Zone, olds: Sequence[Node], given: Mapping[str, str | N
     return {o.name: out[o.name] for o in olds}
 
 
+GATEWAY_LIKE_ENDINGS = (0, 1, 253, 254, 255)  # last octet: routers, VRRP peers, broadcast
+
+
+def gateway_like(address: str, network: IPv4Network) -> str | None:
+    """Why ``address`` looks like a router's or a broadcast address (R16), or None.
+
+    Gateways and their VRRP/HSRP peers usually sit at the first or last hosts of a network,
+    and a /24 view of a larger network makes .0/.255 look like network/broadcast addresses.
+    An address of the zone's settings is refused outright (``_temp_problem``); this only
+    flags the ones no settings file names, which a router may hold without answering ping."""
+    ip = IPv4Address(address)
+    if network.prefixlen <= 29 and ip in network:
+        first = network.network_address + 1
+        last = network.broadcast_address - 1
+        if ip == first:
+            return f"the first host of {network}"
+        if ip in (last, last - 1):
+            return f"{'the last' if ip == last else 'the next-to-last'} host of {network}"
+    ending = int(ip) & 0xFF
+    if ending in GATEWAY_LIKE_ENDINGS:
+        return f"it ends in .{ending}"
+    return None
+
+
+def temp_address_warnings(olds: Sequence[Node], temps: Mapping[str, str],
+                          given: Mapping[str, str | None]) -> list[str]:
+    """R16: a warning for each temporary address chosen automatically (not given in the spec)
+    that is gateway- or broadcast-like (``gateway_like``): free by the settings and silent to
+    ping, yet a router or a VRRP peer may hold it."""
+    out = []
+    for old in olds:
+        addr = temps.get(old.name)
+        if not addr or given.get(old.name):
+            continue
+        why = gateway_like(addr, temp_network(old))
+        if why is not None:
+            out.append(
+                f"R16: temporary address {addr} of {old.name} was chosen automatically and "
+                f"looks like a gateway or broadcast address ({why}); no settings file names "
+                "it, but a router or a VRRP peer may hold it without answering ping: make sure "
+                f"it is free, or set nodes.{old.name}.temp_address in the spec")
+    return out
+
+
 # ---- R17 ---------------------------------------------------------------------------------
 def new_settings(old: SettingsFile, values: Mapping[str, str], *, drop_eip: bool
                  ) -> SettingsFile:

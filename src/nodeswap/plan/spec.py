@@ -6,6 +6,8 @@ silently ignored). Pure: the caller reads the file (sources.py) and passes its t
 
     role: proxy
     target: {os_name: bionic, os_version: "18.04.6"}
+    zone: zz1a                   # the zone to upgrade; required when the role's nodes span
+                                 # several zones (a region's firstbox), else the one they are in
     nodes:                       # optional per node; what is missing is chosen by the rules
       proxy0: {temp_address: 10.16.100.51, physical_host: 10.16.100.12, eip_temp_address: 2.2.2.2}
     vg_mgmt_network_gateway: ... # only where the zone cannot tell
@@ -25,7 +27,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from nodeswap import runbooks
 from nodeswap.errors import Problem, SpecError
-from nodeswap.zone.values import interface_problem, node_name_problem, os_problem, shown
+from nodeswap.zone.values import KEY_TYPES, interface_problem, node_name_problem, os_problem, shown
 
 _MAC = re.compile(r"00:16:3e(?::[0-9a-f]{2}){3}")
 
@@ -50,6 +52,13 @@ def _interface(value: str) -> str:
     return value
 
 
+def _zone_id(value: str) -> str:
+    why = KEY_TYPES["zone_id"](value)
+    if why is not None:
+        raise ValueError(f"{value!r} {why}")
+    return value
+
+
 def _role(value: str) -> str:
     if value not in runbooks.roles():
         raise ValueError(runbooks.unknown_role(value))
@@ -59,6 +68,7 @@ def _role(value: str) -> str:
 NodeName = Annotated[str, AfterValidator(_node_name)]
 Role = Annotated[str, AfterValidator(_role)]  # a role with a runbook (nodeswap.runbooks)
 Interface = Annotated[str, AfterValidator(_interface)]
+ZoneIdValue = Annotated[str, AfterValidator(_zone_id)]
 
 
 class TargetOS(BaseModel):
@@ -106,6 +116,7 @@ class Spec(BaseModel):
 
     role: Role
     target: TargetOS
+    zone: ZoneIdValue | None = None  # one zone per plan: required where the role spans several
     nodes: dict[NodeName, NodeSpec] = Field(default_factory=dict)
     vg_mgmt_network_gateway: IPv4Address | None = None
     order: list[NodeName] | None = None

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .model import CheckLine
+    from .model import CheckLine, StepLine
 
 
 def fmt_time(ts: float | None) -> str:
@@ -47,3 +47,16 @@ def verdict(c: CheckLine) -> str:
     counts = [f"{c.count(k)} {k}" for k in ("unexpected", "attention", "ignored") if c.count(k)]
     return ("ok" if c.ok else "UNEXPECTED") + (f" ({', '.join(counts)})" if counts else
                                                 " (no findings)")
+
+
+def fmt_clock(ts: float | None) -> str:
+    """The time of day (UTC) alone: the time line's ends, a session's end."""
+    if ts is None:
+        return "—"
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%H:%M:%S UTC")
+
+
+def step_note(s: StepLine) -> str:
+    """A step's note for the step table, with its run count when it ran more than once."""
+    runs = f"{s.attempts} runs" if s.attempts > 1 else ""
+    return "; ".join(p for p in (s.note, runs) if p)

@@ -1,23 +1,51 @@
-"""The report as one self-contained HTML file: ``render_html``, from the Jinja2 template
-``templates/report.html.j2`` (autoescape on, StrictUndefined): outputs are untrusted zone text.
-Inline CSS; no external fetch, no script. Pure.
+"""The report as one self-contained HTML file: ``render_html``, from the Jinja2 templates
+``templates/report.html.j2`` (and the ``checks.html.j2`` it includes; autoescape on,
+StrictUndefined): outputs are untrusted zone text. Inline CSS; no external fetch, no script.
+Printed (headless Chromium's --print-to-pdf) it is A4 by its own ``@page`` rule, and a token
+(a name, an address, a step id, a path) never breaks across lines: ``html_text`` keeps every
+word that holds ``. / : @ - _`` whole. Pure.
 """
 
 from __future__ import annotations
 
+import re
+
 from markupsafe import Markup, escape
 
-from .formatting import fmt_duration, fmt_exit, fmt_line, fmt_time, verdict
+from .formatting import fmt_clock, fmt_duration, fmt_exit, fmt_line, fmt_time, step_note, verdict
+from .headline import gates_fact, headline
 from .model import RunReport
+
+TOKEN_MAX = 48  # longer words may break (a long command line must not run off the page)
+_WORD = re.compile(r"(\S+)")
+
+
+def _words(text: str) -> Markup:
+    out = []
+    for i, part in enumerate(_WORD.split(text)):
+        if i % 2 == 1 and len(part) <= TOKEN_MAX and any(c in part for c in "./:@-_"):
+            out.append(Markup('<span class="tok">%s</span>') % part)
+        else:
+            out.append(escape(part))
+    return Markup("").join(out)
 
 
 def html_text(text: object) -> Markup:
-    """Escaped HTML of untrusted text; balanced backticks become <code> (as in md)."""
+    """Escaped HTML of untrusted text; balanced backticks become <code> (as in md); tokens
+    kept whole (see the module doc)."""
     parts = str(text).split("`")
     if len(parts) % 2 == 0:
-        return escape(str(text))
-    return Markup("").join(escape(p) if i % 2 == 0 else Markup("<code>%s</code>") % p
+        return _words(str(text))
+    return Markup("").join(_words(p) if i % 2 == 0 else Markup("<code>%s</code>") % p
                            for i, p in enumerate(parts))
+
+
+def targets(r: RunReport) -> list[tuple[str, str]]:
+    """Each step target with its address, in the order the steps first name them."""
+    seen: dict[str, str] = {}
+    for s in r.steps:
+        seen.setdefault(s.target, s.address)
+    return list(seen.items())
 
 
 def render_html(r: RunReport) -> str:
@@ -29,6 +57,8 @@ def render_html(r: RunReport) -> str:
         autoescape=True, undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True,
     )  # fmt: skip
-    env.filters.update(time=fmt_time, duration=fmt_duration, exit=fmt_exit, text=html_text)
-    env.globals.update(fmt_line=fmt_line, verdict=verdict)
-    return env.get_template("report.html.j2").render(r=r)
+    env.filters.update(time=fmt_time, clock=fmt_clock, duration=fmt_duration, exit=fmt_exit,
+                       text=html_text)
+    env.globals.update(fmt_line=fmt_line, verdict=verdict, step_note=step_note)
+    return env.get_template("report.html.j2").render(
+        r=r, headline=headline(r), gates_text=gates_fact(r), targets=targets(r))

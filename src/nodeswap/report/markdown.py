@@ -9,9 +9,12 @@ from collections.abc import Iterable, Sequence
 
 from nodeswap.run import journal as J
 
-from .formatting import fmt_duration, fmt_exit, fmt_line, fmt_time, verdict
+from .formatting import fmt_clock, fmt_duration, fmt_exit, fmt_line, fmt_time, verdict
+from .headline import gates_fact, headline
 from .model import CheckLine, RunReport
 
+SETTINGS_NOTE = ("The new VM's settings file as R7-R17 write it; R30 puts the old MGMT/EIP "
+                 "values back at the switch.")
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*[]<>|"})
 
 
@@ -56,46 +59,108 @@ def _md_table(head: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str
 
 
 def render_markdown(r: RunReport) -> str:
-    """The report as GitHub-flavoured Markdown."""
-    out = [f"# nodeswap report: run {md(r.run_id)}", ""]
-    out += _md_table(("Run", md(r.run_id)), [
-        ("Zone", r.zone), ("Operator", r.operator), ("Role", r.role),
-        ("Installer", r.installer_version), ("Target OS", r.target_os),
-        ("Final state", r.state.upper()), ("Started", fmt_time(r.started)),
-        ("Ended", fmt_time(r.ended)), ("Duration", fmt_duration(r.duration)),
-        ("Steps", f"{r.count('done')} done, {r.count('skipped')} skipped, "
-                  f"{r.count('failed')} failed, {r.count('not run')} not run, "
-                  f"{len(r.steps)} in the plan"),
-        ("Unexpected findings", r.unexpected), ("Plan sha256", r.plan_fingerprint),
+    """The report as GitHub-flavoured Markdown: the summary first, the steps last."""
+    nodes = sorted(r.nodes, key=lambda n: n.name)
+    out = [f"# nodeswap report: run {md(r.run_id)}", "",
+           f"## Zone {md(', '.join(r.zone_ids))}: {md(', '.join(n.name for n in nodes))} → "
+           f"{md(r.target_os)} — {r.state.upper().replace('_', ' ')}", "",
+           f"**{md(headline(r))}**", ""]
+    out += _md_table(("Summary", ""), [
+        ("Zone id", ", ".join(r.zone_ids)), ("Final state", r.state.replace("_", " ")),
+        ("Nodes", "; ".join(f"{n.name} ({n.status})" for n in nodes)),
+        ("OS before → after", "; ".join(f"{n.name}: {n.old_os} → {n.os_now}"
+                                        + ("" if n.replaced else " (unchanged)")
+                                        for n in nodes)),
+        ("Wall time", f"{fmt_duration(r.duration)} ({fmt_time(r.started)} → "
+                      f"{fmt_clock(r.ended)})"),
+        ("Target OS", r.target_os),
+        ("Findings", ", ".join(f"{r.findings(k)} {k}" for k in
+                               ("unexpected", "attention", "ignored"))),
+        ("Gates", gates_fact(r)),
+        ("Steps", ", ".join(f"{n} {o}" for o, n in r.outcome_counts)
+                  + f" (of {len(r.steps)})"),
+        ("Sessions", ", ".join(f"{s.action} ({s.outcome})" for s in r.sessions)
+                     or "not recorded"),
+        ("Started by", r.operator), ("Installer", r.installer_version), ("Run", r.run_id),
+        ("Plan sha256", r.plan_fingerprint),
     ])  # fmt: skip
-    if r.message and r.state != J.RUN_DONE:
+    if r.failure is not None:
+        f = r.failure.step
+        lead = "Before the rollback, the run stopped" if r.state == J.RUN_ROLLED_BACK \
+            else "Stopped"
+        out += [f"> **{lead} at step {md(f.step_id)} ({md(f.rule)}) on {md(f.target)}:** "
+                f"{md(f.title)}: {md(f.outcome)}, exit status "
+                f"{fmt_exit(r.failure.exit_status)}.", ""]
+    if r.message and r.state not in (J.RUN_DONE, J.RUN_ROLLED_BACK):
         out += ["**Message:**", "", md_code(r.message), ""]
     if r.attention:
         out += ["## ⚠ Attention: hand edits to make", ""]
         out += [f"- **{md(d.rule)}** {md(c.node)} {md(d.section)}: {md(d.reason)}"
                 f" (new: {md(fmt_line(d.new, d.new_line))})" for c, d in r.attention]
         out.append("")
-    out += _md_nodes(r) + _md_timeline(r) + _md_diffs(r) + _md_services(r) + _md_failure(r)
+    out += _md_gates(r) + _md_sessions(r) + _md_nodes(r)
+    out += _md_diffs(r) + _md_services(r) + _md_failure(r)
     if r.warnings:
         out += ["## Warnings of the plan", ""] + [f"- {md(w)}" for w in r.warnings] + [""]
     if r.backups:
         out += ["## Backups (R6)", ""]
         out += _md_table(("Host", "Path", "sha256"),
                          [(b.host, b.path, b.sha256) for b in r.backups])
+    out += _md_timeline(r)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _md_gates(r: RunReport) -> list[str]:
+    if not r.gates:
+        return ["## Gates", "", "The plan has no gates.", ""]
+    return ["## Gates", "", *_md_table(
+        ("Gate step", "Rule", "What it allows", "Approved by", "When"),
+        [(g.step_id, g.rule, g.title, g.who, fmt_time(g.approved) if g.approved else "—")
+         for g in r.gates])]
+
+
+def _bar(left: float, width: float, cells: int = 24) -> str:
+    start = min(int(left * cells / 100), cells - 1)
+    length = max(1, round(width * cells / 100))
+    return "·" * start + "█" * min(length, cells - start) + "·" * max(0, cells - start - length)
+
+
+def _md_sessions(r: RunReport) -> list[str]:
+    out = ["## Sessions and timeline", ""]
+    if not r.sessions:
+        return [*out, "This run's sessions were not recorded (a journal written before"
+                f" nodeswap kept them). The run started {fmt_time(r.started)}.", ""]
+    span = f"{fmt_clock(r.span[0])} → {fmt_clock(r.span[1])}"
+    return out + _md_table(
+        ("#", "Session", "By", "Started", "Took", "Ended", "Steps", span),
+        [(s.number, s.action, s.operator, fmt_time(s.started), fmt_duration(s.duration),
+          s.outcome, s.steps, "`" + _bar(s.left, s.width) + "`") for s in r.sessions])
 
 
 def _md_nodes(r: RunReport) -> list[str]:
     out = ["## Nodes", ""]
-    rows = [(n.name, n.status, f"{n.old_address} → {n.final_address}", n.temp_address,
-             f"{n.old_host} → {n.new_host}", f"{n.old_os} → {n.new_os}",
-             n.new_key or "not pinned yet", n.old_key or "not recorded") for n in r.nodes]
-    return out + _md_table(("Node", "Status", "Address (old → now)", "Temporary", "Physical host",
-                            "OS", "Host key (new VM)", "Host key (old)"), rows)
+    for n in sorted(r.nodes, key=lambda n: n.name):
+        planned = "" if n.replaced else f" (planned: {n.new_os})"
+        out += [f"### {md(n.name)} — {'replaced' if n.replaced else 'not replaced'}", ""]
+        out += _md_table(("", md(n.status)), [
+            ("Address", (n.old_address if n.final_address == n.old_address
+                         else f"{n.old_address} → {n.final_address}")
+             + f" (temporary {n.temp_address})"),
+            ("OS", f"{n.old_os} → {n.os_now}{planned}"),
+            ("Physical host", f"{n.old_host} → {n.new_host}"),
+            ("Host key, old", n.old_key or "not recorded"),
+            ("Host key, new", n.new_key or "not pinned: no step reached the new VM"),
+        ])  # fmt: skip
+        if n.settings:
+            out += _md_table(("Settings key (R7-R17)", "Old", "New"),
+                             [(c.key, "—" if c.old is None else c.old,
+                               "—" if c.new is None else c.new) for c in n.settings])
+            out += [SETTINGS_NOTE, ""]
+    return out
 
 
 def _md_timeline(r: RunReport) -> list[str]:
-    out = ["## Timeline", ""]
+    out = ["## Appendix: every step", ""]
     for p in r.phases:
         out += [f"### {md(p.name)} — {md(p.summary)}", ""]
         out += _md_table(
@@ -148,7 +213,8 @@ def _md_failure(r: RunReport) -> list[str]:
     if f is None:
         return []
     s = f.step
-    out = [f"## Failed step: {md(s.step_id)} ({md(s.rule)})", "",
+    what = "Interrupted" if s.outcome == "interrupted" else "Failed"
+    out = [f"## {what} step: {md(s.step_id)} ({md(s.rule)})", "",
            f"{md(s.title)} — on {md(s.target)} ({md(s.address)}), {md(f.kind or 'no')} attempt,"
            f" exit status {fmt_exit(f.exit_status)}.", ""]
     if f.command:

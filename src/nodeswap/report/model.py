@@ -1,11 +1,13 @@
 """The report of one run as a value: ``build_report`` turns ``RunRecords`` into a ``RunReport``
 (frozen dataclasses): what the run did, step by step, node by node, with the R27/R28 diffs and
-the service status (R29/R35). Pure.
+the service status (R29/R35), the sessions, gates and settings changes (story.py); the
+summary's sentence is headline.py's. Pure.
 
 The R27/R28 and R29/R35 findings are recomputed with ``nodeswap.checks.analyze`` from the
 recorded outputs (a step's own output vs the output of ``analysis.against``), so the report
 shows structured findings, not the executor's verdict text. The report never shows a step's
-stdin (settings files): only os_name/os_version are read from the plan's settings texts.
+stdin: of the plan's settings texts it shows the keys that differ between a node's old and new
+file (R30), a value whose key names a secret masked.
 Must not: read the journal (records.py does), render text (markdown.py, html.py), print.
 """
 
@@ -26,8 +28,10 @@ from nodeswap.run import journal as J
 from nodeswap.runbooks.commands import parse_tree_digest
 from nodeswap.zone.settings import SettingsFile
 
+from . import story
 from .formatting import fmt_duration, fmt_exit
-from .records import RunRecords, backup_attempt, last_attempt
+from .records import RunRecords, backup_attempt, last_attempt, last_complete_run
+from .story import GateLine, SessionLine, SettingChange
 
 TAIL_LINES = 40
 DIFF_KINDS = ("haproxy", "rc")
@@ -38,6 +42,9 @@ OUTCOMES = {
     J.FAILED: "failed", J.GATE: "at gate", J.INTERRUPTED: "interrupted", J.UNDONE: "undone",
     J.UNDO_FAILED: "undo failed",
 }  # fmt: skip
+# The order of the step counts in the summary.
+COUNT_ORDER = ("done", "skipped", "undone", "undo failed", "failed", "interrupted", "at gate",
+               "running", "not run")
 CLASS_ORDER = {"unexpected": 0, "attention": 1, "ignored": 2}
 
 
@@ -86,7 +93,14 @@ class NodeLine:
     old_os: str
     new_os: str
     new_key: str | None  # SHA256 fingerprint of the pinned key of the new VM
-    old_key: str | None  # the old node's, when the journal recorded it
+    old_key: str | None  # the old node's, when the journal recorded it (schema 4: seen_keys)
+    replaced: bool = False  # the new VM serves at the node's address now
+    settings: tuple[SettingChange, ...] = ()  # old vs new settings file (R30), secrets masked
+
+    @property
+    def os_now(self) -> str:
+        """The OS that serves at the node's address now."""
+        return self.new_os if self.replaced else self.old_os
 
 
 @dataclass(frozen=True)
@@ -166,6 +180,10 @@ class RunReport:
     failure: Failure | None
     warnings: tuple[str, ...]
     backups: tuple[Backup, ...]
+    zone_ids: tuple[str, ...] = ()
+    sessions: tuple[SessionLine, ...] = ()
+    gates: tuple[GateLine, ...] = ()
+    span: tuple[float, float] = (0.0, 0.0)  # the time line: first session start, last end
 
     @property
     def steps(self) -> tuple[StepLine, ...]:
@@ -183,10 +201,22 @@ class RunReport:
 
     @property
     def unexpected(self) -> int:
-        return sum(c.count("unexpected") for c in self.diffs + self.services + self.other_checks)
+        return self.findings("unexpected")
+
+    def findings(self, klass: str) -> int:
+        return sum(c.count(klass) for c in self.diffs + self.services + self.other_checks)
 
     def count(self, outcome: str) -> int:
         return sum(1 for s in self.steps if s.outcome == outcome)
+
+    @property
+    def outcome_counts(self) -> tuple[tuple[str, int], ...]:
+        """Every step outcome that occurs, in a fixed order, with its count (a rolled-back
+        run's undone steps included)."""
+        seen = [s.outcome for s in self.steps]
+        order = [o for o in COUNT_ORDER if o in seen]
+        order += sorted({o for o in seen if o not in order})
+        return tuple((o, seen.count(o)) for o in order)
 
 
 # ---- building it -----------------------------------------------------------------------------
@@ -204,6 +234,7 @@ def build_report(rec: RunRecords) -> RunReport:
             phases.append(PhaseLines(line.phase, (line,)))
     checks = [_check_line(s, plan, states.get(s.id, J.PENDING), rec) for s in plan.steps
               if s.analysis is not None]
+    session_lines, start, end = story.sessions(rec, run.started, run.ended)
     return RunReport(
         run_id=run.id, zone=run.zone, operator=run.operator, role=plan.role,
         installer_version=plan.installer_version, target_os=" ".join(plan.target_os),
@@ -214,6 +245,9 @@ def build_report(rec: RunRecords) -> RunReport:
         services=tuple(c for c in checks if c.kind in SERVICE_KINDS),
         other_checks=tuple(c for c in checks if c.kind not in DIFF_KINDS + SERVICE_KINDS),
         failure=_failure(lines, rec), warnings=plan.warnings, backups=_backups(rec),
+        zone_ids=plan.zone.zone_ids if plan.zone is not None and plan.zone.zone_ids
+        else (run.zone,),
+        sessions=session_lines, gates=story.gates(rec, states, start, end), span=(start, end),
     )  # fmt: skip
 
 
@@ -289,8 +323,8 @@ def _subject(step: Step) -> str:
 
 
 def _output(rec: RunRecords, step_id: str | None) -> str | None:
-    a = last_attempt(rec.attempts, step_id, ("run",)) if step_id else None
-    if a is None or a.ended is None or a.id not in rec.outputs:
+    a = last_complete_run(rec.attempts, step_id) if step_id else None
+    if a is None or a.id not in rec.outputs:
         return None
     return rec.outputs[a.id][0]
 
@@ -304,7 +338,9 @@ def _check_line(step: Step, plan: Plan, state: str, rec: RunRecords) -> CheckLin
     output = _output(rec, step.id)
     reference = _output(rec, a.against)
     if output is None:
-        return base
+        ran = any(x.step_id == step.id and x.kind == "run" for x in rec.attempts)
+        return replace(base, note="its run was cut or failed: nothing to compare") if ran \
+            else base
     if a.against is not None and reference is None:
         return replace(base, state="no reference",
                         note=f"no output of {a.against} recorded to compare with")
@@ -376,7 +412,9 @@ def _node_line(name: str, plan: Plan, states: Mapping[str, str], rec: RunRecords
         new_host=_host(plan, n.physical_host), old_os=_os_of(n.old_settings),
         new_os=_os_of(n.settings),
         new_key=_key_of(plan, rec.pinned_keys, f"{name}-new"),
-        old_key=_key_of(plan, rec.pinned_keys, f"{name}-old"),
+        old_key=_key_of(plan, rec.seen_keys, f"{name}-old"),
+        replaced=switched and rec.run.state != J.RUN_ROLLED_BACK,
+        settings=story.settings_changes(n.old_settings, n.settings),
     )  # fmt: skip
 
 

@@ -1,6 +1,7 @@
 """A run's records as the report reads them from the journal: ``RunRecords.from_journal`` is the
 one place that reads a journal, through the small ``JournalReader`` protocol (the records and the
-outputs the report shows, nothing else).
+outputs the report shows, the run's sessions, gate approvals and the host keys it saw; nothing
+else).
 
 Every text the report may show is redacted again as it is read (with the forms known today: a
 journal written by an older nodeswap may hold what it did not know): the run's message, the
@@ -11,11 +12,12 @@ attempts' commands and errors, the outputs read. Only the outputs the report sho
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from nodeswap.plan.model import Plan
 from nodeswap.run import journal as J
+from nodeswap.run.sessionlog import ApprovalRecord, SessionRecord
 from nodeswap.runbooks.common import BACKUP_STEP
 from nodeswap.transport.redact import Redactor
 
@@ -28,6 +30,9 @@ class JournalReader(Protocol):
     def attempts(self, run_id: str, step_id: str | None = None) -> list[J.AttemptRecord]: ...
     def output(self, attempt_id: int) -> tuple[str, str]: ...
     def pinned_keys(self, run_id: str | None, *, retired: bool = False) -> dict[str, str]: ...
+    def seen_keys(self, run_id: str | None) -> dict[str, str]: ...
+    def sessions(self, run_id: str) -> list[SessionRecord]: ...
+    def approvals(self, run_id: str) -> list[ApprovalRecord]: ...
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,9 @@ class RunRecords:
     attempts: tuple[J.AttemptRecord, ...]
     outputs: Mapping[int, tuple[str, str]]
     pinned_keys: Mapping[str, str]
+    seen_keys: Mapping[str, str] = field(default_factory=dict)  # known hosts' keys (old nodes)
+    sessions: tuple[SessionRecord, ...] = ()  # apply, resume, rollback (journal schema 4)
+    approvals: tuple[ApprovalRecord, ...] = ()  # gates approved: who, when (schema 4)
 
     @classmethod
     def from_journal(cls, journal: JournalReader, run_id: str) -> RunRecords:
@@ -58,7 +66,9 @@ class RunRecords:
         outputs = {i: (clean(out), clean(err))
                    for i in sorted(wanted) for out, err in (journal.output(i),)}  # fmt: skip
         return cls(run, plan, steps, attempts, outputs,
-                   dict(journal.pinned_keys(run_id, retired=True)))
+                   dict(journal.pinned_keys(run_id, retired=True)),
+                   dict(journal.seen_keys(run_id)), tuple(journal.sessions(run_id)),
+                   tuple(journal.approvals(run_id)))
 
 
 def last_attempt(attempts: Iterable[J.AttemptRecord], step_id: str, kinds: Sequence[str]
@@ -68,6 +78,15 @@ def last_attempt(attempts: Iterable[J.AttemptRecord], step_id: str, kinds: Seque
     done = [a for a in mine if a.ended is not None]
     pick = done or mine
     return pick[-1] if pick else None
+
+
+def last_complete_run(attempts: Iterable[J.AttemptRecord], step_id: str
+                      ) -> J.AttemptRecord | None:
+    """The latest ``run`` attempt of ``step_id`` that ended with exit status 0: the only
+    output the executor analyzed (a cut or failed run's output is partial: never compared)."""
+    done = [a for a in attempts if a.step_id == step_id and a.kind == "run"
+            and a.ended is not None and a.exit_status == 0]
+    return done[-1] if done else None
 
 
 def backup_attempt(attempts: Iterable[J.AttemptRecord]) -> J.AttemptRecord | None:
@@ -85,7 +104,7 @@ def _attempts_shown(plan: Plan, steps: Sequence[J.StepRecord],
         if step.analysis is None:
             continue
         for sid in (step.id, step.analysis.against):
-            a = last_attempt(attempts, sid, ("run",)) if sid else None
+            a = last_complete_run(attempts, sid) if sid else None
             if a is not None:
                 ids.add(a.id)
     for rec in steps:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from nodeswap.errors import (
@@ -43,6 +44,7 @@ from nodeswap.run.interrupt import cause
 from nodeswap.run.journal import Journal
 from nodeswap.run.lock import DEFAULT_LOCK_PATH, ZoneLock, operator_name
 from nodeswap.run.schema import RETIRED_BY_ROLLBACK
+from nodeswap.run.sessionlog import APPLY, RESUME, ROLLBACK
 from nodeswap.run.steps import (
     Approver,
     StepRunner,
@@ -97,6 +99,20 @@ class Executor:
     async def execute(self, run_id: str, *, resumed: bool = False) -> None:
         """Run (or continue) ``run_id`` to its end. Raises StepFailed, StoppedAtGate,
         LockHeld; on cancellation (Ctrl-C) records the interruption and re-raises."""
+        with self._session(run_id, RESUME if resumed else APPLY):
+            await self._execute(run_id, resumed=resumed)
+
+    @contextmanager
+    def _session(self, run_id: str, action: str) -> Iterator[None]:
+        """Record this apply, resume or rollback as a session of the run (who, when, the
+        run's state at its end: for the report), whatever way it ends."""
+        sid = self.journal.begin_session(run_id, action, operator_name())
+        try:
+            yield
+        finally:
+            self.journal.end_session(sid, self.journal.run(run_id).state)
+
+    async def _execute(self, run_id: str, *, resumed: bool) -> None:
         run = self.journal.run(run_id)
         plan = run.plan()
         if plan.fingerprint() != run.plan_fingerprint:
@@ -156,6 +172,10 @@ class Executor:
         attempt in this run (a step skipped because it was already done before is left
         alone). Stops at the first undo that fails (StepFailed, run rollback_failed).
         """
+        with self._session(run_id, ROLLBACK):
+            await self._rollback(run_id)
+
+    async def _rollback(self, run_id: str) -> None:
         run = self.journal.run(run_id)
         plan = run.plan()
         ran = {a.step_id for a in self.journal.attempts(run_id) if a.kind == "run"}

@@ -14,6 +14,8 @@ it destroyed (time and reason kept, for the report and for messages).
 The tables, the schema version and the migrations of older files are nodeswap.run.schema's
 (``Journal.open`` migrates a version 1 or 2 file).
 
+Sessions (each apply, resume, rollback) and gate approvals: nodeswap.run.sessionlog.
+
 This module knows nothing of transports or the screen; it stores and answers.
 """
 
@@ -25,8 +27,7 @@ import sqlite3
 import time
 import uuid
 import zlib
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ from typing import Any
 from nodeswap.errors import BugError, InputError, Problem
 from nodeswap.plan.model import Plan
 from nodeswap.run import schema
+from nodeswap.run.sessionlog import SessionLog
+from nodeswap.run.sessionlog import Store as _Store
 from nodeswap.transport.redact import LineRedactor, Redactor
 
 # Step states. pending -> running -> done | skipped | failed | interrupted; gate: waiting for
@@ -190,24 +193,6 @@ _LIVE_KEY = (
 )
 
 
-class _Store:
-    """A journal file's connection and its transactions (every write commits)."""
-
-    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
-        self._db = db
-        self.path = path
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-
 class PinStore(_Store):
     """The host keys pinned per (run, key_id): pinned on first sight, retired by rollback."""
 
@@ -272,7 +257,7 @@ class PinStore(_Store):
         return [p for p in self.pins(run_id=run_id, any_run=False) if p.retired == now]
 
 
-class Journal(PinStore):
+class Journal(PinStore, SessionLog):
     """The journal of one zone. Open with ``Journal.open(path)``; every method commits."""
 
     @classmethod
@@ -378,12 +363,14 @@ class Journal(PinStore):
             if cur.rowcount != 1:
                 raise BugError(f"run {run_id} has no step {step_id!r}")
 
-    def approve(self, run_id: str, step_id: str) -> None:
+    def approve(self, run_id: str, step_id: str, operator: str) -> None:
+        """Gate ``step_id`` approved by ``operator`` (user@host), now (kept: ``approvals``)."""
         with self._tx() as db:
             db.execute(
                 "UPDATE steps SET approved=1, updated=? WHERE run_id=? AND step_id=?",
                 (time.time(), run_id, step_id),
             )
+        self.record_approval(run_id, step_id, operator)
 
     # --- attempts -------------------------------------------------------------------------
 

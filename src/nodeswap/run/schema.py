@@ -2,8 +2,11 @@
 
 Schema versions (meta 'schema'): 1, pinned_keys one row per key_id for the zone; 2, one live
 row per (run_id, key_id), retired rows kept; 3, zone_marks: the zone's fingerprint as a run
-recorded it (nodeswap.live.worldcheck). ``migrate`` brings a version 1 or 2 file to the
-current version in one transaction and refuses a newer one (exit 2).
+recorded it (nodeswap.live.worldcheck); 4, sessions (each apply, resume or rollback of a run:
+who, when, how it ended), approvals (each gate approved: who, when) and seen_keys (the host
+key each known host presented to a run: the old nodes' keys, for the report). ``migrate`` brings
+a version 1, 2 or 3 file to the current version in one transaction and refuses a newer one
+(exit 2).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 
 from nodeswap.errors import InputError, Problem
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Why a pin was retired: the run's rollback destroyed the VM ({run_id}: that run).
 RETIRED_BY_ROLLBACK = "destroyed by rollback of run {run_id}"
@@ -53,6 +56,27 @@ CREATE TABLE IF NOT EXISTS zone_marks(
 CREATE INDEX IF NOT EXISTS zone_marks_run ON zone_marks(run_id, id);
 """
 SCHEMA += _ZONE_MARKS
+# Schema 4: the sessions of a run (one per apply, resume or rollback: ``action``; who drove it,
+# from which process; ``state``: the run's state when it ended, NULL while it runs or when its
+# process died), the gate approvals (who approved which gate step, when) and the host keys the
+# hosts nodeswap does not pin presented to the run (checked against known_hosts; one row per
+# run, key_id and key: an old node's key survives its replacement here). For the report.
+_SESSIONS = """
+CREATE TABLE IF NOT EXISTS sessions(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, action TEXT NOT NULL,
+  operator TEXT NOT NULL, pid INTEGER NOT NULL, started REAL NOT NULL, ended REAL, state TEXT);
+CREATE INDEX IF NOT EXISTS sessions_run ON sessions(run_id, id);
+CREATE TABLE IF NOT EXISTS approvals(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT NOT NULL,
+  operator TEXT NOT NULL, approved REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS approvals_run ON approvals(run_id, id);
+CREATE TABLE IF NOT EXISTS seen_keys(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, key_id TEXT NOT NULL,
+  public_key TEXT NOT NULL, address TEXT NOT NULL, seen REAL NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS seen_keys_once
+  ON seen_keys(ifnull(run_id, ''), key_id, public_key);
+"""
+SCHEMA += _SESSIONS
 
 
 def create(db: sqlite3.Connection, path: Path) -> None:
@@ -92,6 +116,8 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
             _pins_v1_to_v2(db)
         if version <= 2:
             _marks_v2_to_v3(db)
+        if version <= 3:
+            _add(db, _SESSIONS)  # runs recorded before schema 4 have no sessions, no approvals
         if 0 < version < SCHEMA_VERSION:
             db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
     except BaseException:
@@ -129,6 +155,12 @@ def _pins_v1_to_v2(db: sqlite3.Connection) -> None:
 def _marks_v2_to_v3(db: sqlite3.Connection) -> None:
     """Schema 3 adds zone_marks; runs recorded before it have none (worldcheck then compares
     with the plan's fingerprint where it can)."""
-    for statement in _ZONE_MARKS.split(";"):
+    _add(db, _ZONE_MARKS)
+
+
+def _add(db: sqlite3.Connection, script: str) -> None:
+    """Run ``script``'s statements inside the migration's transaction (executescript would
+    commit it)."""
+    for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)

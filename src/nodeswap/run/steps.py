@@ -34,6 +34,7 @@ from nodeswap.run.gateview import Analyzer, GateViews, verdict
 from nodeswap.run.hints import Hints
 from nodeswap.run.interrupt import cause
 from nodeswap.run.journal import Journal, OutputRecorder
+from nodeswap.run.lock import operator_name
 from nodeswap.transport.base import Connector, Result, Transport
 from nodeswap.transport.redact import Redactor
 
@@ -245,7 +246,7 @@ class StepRunner:
                 f"{self._hints.next('resume', run_id, '--approve', step.id)}\n"
                 f"{self._hints.next('rollback', run_id)}"
             )
-        self.journal.approve(run_id, step.id)
+        self.journal.approve(run_id, step.id, operator_name())  # who and when: the report
 
     async def _ask(self, gate: Gate) -> bool:
         if self._approve is None:

@@ -8,10 +8,15 @@ lab packages): nothing outside runbooks/ names a role's module.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from nodeswap.errors import BugError, Problem, RuleError
 from nodeswap.plugins import import_modules
 
 from .base import Runbook
+
+if TYPE_CHECKING:
+    from nodeswap.zone.snapshot import Snapshot
 
 _RUNBOOKS: dict[str, Runbook] = {}
 _loaded = False
@@ -57,3 +62,9 @@ def runbook_for(role: str) -> Runbook:
 
 def unknown_role(role: str) -> str:
     return f"no runbook for role {role!r}: the known roles are {', '.join(roles()) or 'none'}"
+
+
+def components_of(snap: Snapshot) -> frozenset[str]:
+    """R24-R26: the components of the snapshot's zone, by its role's runbook's optional
+    packages found on the old nodes."""
+    return snap.components(runbook_for(snap.role).component_packages)

@@ -55,6 +55,7 @@ class KeyStore(Protocol):
     def pin_key(self, key_id: str, public_key: str, address: str, run_id: str | None) -> None: ...
 
     def pins(self, key_id: str | None = None) -> Sequence[PinRecord]: ...
+    def saw_key(self, key_id: str, public_key: str, address: str, run_id: str | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -300,12 +301,14 @@ class SshConnector(Connector):
             if isinstance(exc, asyncio.TimeoutError):
                 reason = f"no answer within {self.config.connect_timeout:g}s"
             raise TransportError(f"{where}: cannot connect: {reason}") from exc
+        key = conn.get_server_host_key()
+        text = key.export_public_key("openssh").decode().strip() if key is not None else None
         if tofu and self._keys is not None:
-            key = conn.get_server_host_key()
-            if key is None:
+            if text is None:
                 raise TransportError(f"{where}: no host key seen (cannot pin it)")
-            text = key.export_public_key("openssh").decode().strip()
             self._keys.pin_key(target.key_id, text, target.address, self._run_id)
+        elif pinned is None and self._keys is not None and text is not None:  # a known host:
+            self._keys.saw_key(target.key_id, text, target.address, self._run_id)  # (report)
         return conn
 
     def _key_message(self, target: Target, client: Any, pinned: str | None, why: str) -> str:

@@ -33,7 +33,7 @@ def group(zone: Zone, name: str) -> tuple[str, ...] | None:
         if name.startswith(z + "-"):
             inner = _plain_group(zone, name[len(z) + 1:])
             if inner is not None:
-                return tuple(n for n in inner if _zone_of(zone, zone.nodes[n]) == z)
+                return tuple(n for n in inner if zone.zone_of(zone.nodes[n]) == z)
     return None
 
 
@@ -73,15 +73,6 @@ def _plain_group(zone: Zone, name: str) -> tuple[str, ...] | None:
     if select is None:
         return None
     return tuple(n.name for n in zone.nodes.values() if select(n))
-
-
-def _zone_of(zone: Zone, node: Node) -> str:
-    if node.zone_id:
-        return node.zone_id
-    for z in zone.zone_ids:
-        if node.name.startswith(z + "-"):
-            return z
-    return ""
 
 
 def _phy(n: Node) -> bool:

@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
 
@@ -28,6 +28,7 @@ COMPONENTS = ("boss", "boss2", "warehouse")
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
 _MAC = re.compile(r"(?<![0-9A-Fa-f:])([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})(?![0-9A-Fa-f:])")
 _VERSION = re.compile(r"\d+(?:\.\d+){1,2}")
+_RACK_SLOT = re.compile(r"r\d+n\d+")  # a physical host's name after its zone id (zz1ar01n03)
 
 
 @dataclass(frozen=True, order=True)
@@ -179,10 +180,17 @@ def _validate(name: str, sf: SettingsFile) -> list[Problem]:
 
 @dataclass(frozen=True)
 class Zone:
-    """A zone: its nodes (by name, sorted) and its facts. Build with ``Zone.build``."""
+    """A zone: its nodes (by name, sorted) and its facts. Build with ``Zone.build``.
+
+    On a firstbox that manages several zones (a region), ``scoped`` keeps one zone's nodes in
+    ``nodes``; the other zones' nodes move to ``outside``: no rule picks them (role nodes,
+    hosts, KS and VG nodes), but their addresses and MACs stay in use (R9, R16) and their files
+    stay in the fingerprint (the settings folder is one for the region).
+    """
 
     nodes: Mapping[str, Node]
     facts: ZoneFacts
+    outside: Mapping[str, Node] = field(default_factory=dict)
 
     @classmethod
     def build(cls, files: Mapping[str, SettingsFile], facts: ZoneFacts) -> Zone:
@@ -237,13 +245,39 @@ class Zone:
         """The VMs whose role list holds exactly ``role`` (proxy0, proxy1...), sorted."""
         return tuple(n for n in self.nodes.values() if role in n.roles and n.is_vm)
 
+    # ---- zones of a region ----------------------------------------------------------------
+    @property
+    def all_nodes(self) -> Mapping[str, Node]:
+        """Every node of the settings folder: this zone's and, when scoped, the others'."""
+        return dict(sorted({**self.nodes, **self.outside}.items()))
+
+    def zone_of(self, node: Node) -> str:
+        """The node's zone: its zone_id, else the zone id that prefixes its name (region
+        mode's ``<zone>-proxy0``, reference §3; a physical host's ``<zone>r01n03``, §1),
+        else "" (unknown)."""
+        if node.zone_id:
+            return node.zone_id
+        for z in self.region_zone_ids:
+            rest = node.name[len(z):] if node.name.startswith(z) else None
+            if rest is not None and (rest.startswith("-") or _RACK_SLOT.fullmatch(rest)):
+                return z
+        return ""
+
+    def scoped(self, zone_id: str) -> Zone:
+        """This zone reduced to the nodes of ``zone_id`` (and the nodes whose zone is unknown);
+        every other node moves to ``outside``."""
+        everything = self.all_nodes
+        inside = {k: n for k, n in everything.items() if self.zone_of(n) in (zone_id, "")}
+        rest = {k: n for k, n in everything.items() if k not in inside}
+        return Zone(inside, self.facts, rest)
+
     # ---- everything in use --------------------------------------------------------------
     @cached_property
     def address_index(self) -> Mapping[str, tuple[str, str]]:
         """Every IPv4 address written in any value of any settings file (routes, gateways,
         DNS servers, addresses) -> (node, key) of its first appearance."""
         seen: dict[str, tuple[str, str]] = {}
-        for n in self.nodes.values():
+        for n in (*self.nodes.values(), *self.outside.values()):
             for key, value in n.settings.as_dict().items():
                 for m in _IPV4.finditer(value):
                     try:
@@ -261,9 +295,9 @@ class Zone:
 
     @cached_property
     def macs(self) -> frozenset[str]:
-        """Every MAC address in any settings file, lowercase."""
+        """Every MAC address in any settings file (of any zone of a region), lowercase."""
         found: set[str] = set()
-        for n in self.nodes.values():
+        for n in (*self.nodes.values(), *self.outside.values()):
             for value in n.settings.as_dict().values():
                 found.update(m.group(1).lower() for m in _MAC.finditer(value))
         return frozenset(found)
@@ -271,7 +305,13 @@ class Zone:
     # ---- the zone's identity and mode ---------------------------------------------------
     @cached_property
     def zone_ids(self) -> tuple[str, ...]:
+        """The zone ids this zone's settings files name (one, once ``scoped``)."""
         return tuple(sorted({n.zone_id for n in self.nodes.values() if n.zone_id}))
+
+    @cached_property
+    def region_zone_ids(self) -> tuple[str, ...]:
+        """The zone ids of every settings file of the folder, the other zones' included."""
+        return tuple(sorted({n.zone_id for n in self.all_nodes.values() if n.zone_id}))
 
     @property
     def is_region(self) -> bool:
@@ -282,7 +322,7 @@ class Zone:
         """sha256 over the canonical inputs: every settings file's text and the facts."""
         facts = self.facts
         body = {
-            "files": {name: n.settings.render() for name, n in self.nodes.items()},
+            "files": {name: n.settings.render() for name, n in self.all_nodes.items()},
             "installer_version": str(facts.installer_version),
             "components": sorted(facts.components),
             "vg_mgmt_network_gateway": facts.vg_mgmt_network_gateway,

@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nodeswap.errors import InputError, Problem, SettingsError
-from nodeswap.runbooks import runbook_for
 from nodeswap.zone.facts import (
     VERSION_JSON,
     parse_variable_files,
@@ -68,13 +67,24 @@ class Snapshot:
     warnings: tuple[str, ...] = ()
     role: str = "proxy"
     meta: Mapping[str, str] = field(default_factory=dict)
+    # firstbox's update scripts (aptscript.UPDATE_SCRIPTS) by path: None = absent; an empty
+    # mapping = not read (a snapshot from before issue 10). The preflight reads their apt
+    # branches (R23-R26).
+    update_scripts: Mapping[str, str | None] = field(default_factory=dict)
+    # In a region, the variables of the zone being planned when it is not the first zone
+    # (``variables``, in the state fingerprint, stay the first zone's); empty: ``variables``.
+    zone_variables: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def planned_variables(self) -> Mapping[str, str]:
+        """The variables of the zone the plan is for (R10/R11, R24-R26)."""
+        return self.zone_variables or self.variables
 
     # -- what planning uses -------------------------------------------------------------
-    @property
-    def components(self) -> frozenset[str]:
-        """R24-R26: the components whose optional packages (the role's runbook says which)
-        are installed on any old node."""
-        packages = runbook_for(self.role).component_packages
+    def components(self, packages: Mapping[str, str]) -> frozenset[str]:
+        """R24-R26: the components whose optional packages (``packages``: package -> component,
+        as the role's runbook declares them; nodeswap.runbooks.components_of) are installed on
+        any old node."""
         found: set[str] = set()
         for node in self.old_nodes.values():
             found.update(packages[p] for p in node.packages if p in packages)
@@ -106,6 +116,7 @@ class Snapshot:
     def facts(
         self,
         *,
+        components: frozenset[str],
         vg_mgmt_network_gateway: str | None = None,
         vm_base_network: str | None = None,
         vip: str | None = None,
@@ -113,12 +124,12 @@ class Snapshot:
         answering: Iterable[str] = (),
     ) -> ZoneFacts:
         """Zone facts, the spec's values winning over the zone's (the operator's override)."""
-        var = self.variables
+        var = self.planned_variables
         return ZoneFacts(
             installer_version=InstallerVersion.parse(
                 self.installer_version, source=VERSION_JSON
             ),
-            components=self.components,
+            components=components,
             vg_mgmt_network_gateway=vg_mgmt_network_gateway
             or var.get("vg_mgmt_network_gateway")
             or None,
@@ -129,8 +140,9 @@ class Snapshot:
             answering=frozenset(self.answering) | frozenset(answering),
         )
 
-    def zone(self, **overrides: Any) -> Zone:
-        return Zone.build(self.settings_files(), self.facts(**overrides))
+    def zone(self, *, components: frozenset[str], **overrides: Any) -> Zone:
+        """The zone to plan on; ``components``: nodeswap.runbooks.components_of(snapshot)."""
+        return Zone.build(self.settings_files(), self.facts(components=components, **overrides))
 
     # -- JSON -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -161,6 +173,8 @@ class Snapshot:
             warnings=tuple(data.get("warnings", ())),
             role=data.get("role", "proxy"),
             meta=dict(data.get("meta", {})),
+            update_scripts=dict(data.get("update_scripts", {})),
+            zone_variables=dict(data.get("zone_variables", {})),
         )
 
 
@@ -188,25 +202,28 @@ def bare_zone(part: Mapping[str, Any]) -> Zone:
     return Zone.build(files, ZoneFacts(version))
 
 
-def variables_of(part: Mapping[str, Any], zone: Zone | None = None) -> dict[str, str]:
-    """The zone variables from firstbox_part(): variables.yaml (>= 4.3.0) or one file each."""
-    zone = zone or bare_zone(part)
-    zone_id = next(iter(zone.zone_ids), "")
+def variables_of(part: Mapping[str, Any], zone: Zone | None = None,
+                 zone_id: str | None = None) -> dict[str, str]:
+    """The zone variables from firstbox_part(): variables.yaml (>= 4.3.0) or one file each;
+    of ``zone_id``, else of the first zone of the settings files."""
+    if zone_id is None:
+        zone = zone or bare_zone(part)
+        zone_id = next(iter(zone.zone_ids), "")
     if part["variables_yaml"] is not None:
         return parse_variables_yaml(part["variables_yaml"], zone_id)
     return parse_variable_files(part["variable_files"], zone_id)
 
 
-def cross_checked(snap: Snapshot) -> Snapshot:
+def cross_checked(snap: Snapshot, comp: frozenset[str]) -> Snapshot:
     """The snapshot, warning where the zone variables and what the nodes show disagree
-    (R24-R26) and where no old node holds the VIP (R23)."""
+    (R24-R26: ``comp``, the components its old nodes have) and where no old node holds the
+    VIP (R23)."""
     warnings = list(snap.warnings)
-    comp = snap.components
-    boss = snap.variables.get("deploy_boss", "")
+    boss = snap.planned_variables.get("deploy_boss", "")
     if boss in ("1", "2") and not comp & {"boss", "boss2"}:
         warnings.append(f"R24/R25: deploy_boss is {boss} but no old node has a "
                         "pitrix-ks-proxy-boss* package; the packages decide")
-    if snap.variables.get("deploy_warehouse") == "1" and "warehouse" not in comp:
+    if snap.planned_variables.get("deploy_warehouse") == "1" and "warehouse" not in comp:
         warnings.append("R26: deploy_warehouse is 1 but no old node has "
                         "pitrix-ks-proxy-warehouse; the packages decide")
     if snap.vip and snap.vip_holder is None:

@@ -1,12 +1,12 @@
 #!/usr/bin/python3
 """update.sh stand-in: install packages on nodes (reference.md section 4).
 
-Per node: ping its settings address, then over ssh (to that address) apt-get clean, update
-and install --reinstall; the node's status IS apt's result ("OK." or "Error!").
+Checks the packages against firstbox's repos, then per node runs _update_node.sh (which
+pings the node, picks the apt options for its os_version and runs apt over ssh); the node's
+status IS apt's result ("OK." or "Error!").
 """
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, "/lab/lib")
@@ -36,24 +36,15 @@ if unknown:
 print(f"Nodes: [ {' '.join(nodes)} ]\nPackages: [ {' '.join(expanded)} ]")
 if not force and not pl.confirm("Are you sure to update the packages on the above nodes [y/N]?"):
     sys.exit(0)
-log = pl.log_dir("update_nodes") / f"update_nodes.{time.strftime('%Y%m%d%H%M%S')}.log"
+pl.log_dir("update_nodes")
 rc = 0
-with log.open("a") as logf:
-    for node in nodes:
-        addr = pl.read_settings(node)["mgmt_network_address"]
-        print(f"Updating [{' '.join(expanded)}] on [{node}] ...", flush=True)
-        if subprocess.run(["ping", "-c", "1", "-W", "1", addr], capture_output=True).returncode:
-            print(f"Error! The node [{node}] ({addr}) is unreachable.")
-            rc = 1
-            continue
-        remote = ("dpkg --configure -a >/dev/null 2>&1; apt-get clean && apt-get update && "
-                  "apt-get install --reinstall --yes " + " ".join(expanded))
-        done = subprocess.run(["ssh", "-o", "ConnectTimeout=3", f"root@{addr}", remote],
-                              capture_output=True, text=True)
-        logf.write(f"== {node}\n{done.stdout}{done.stderr}")
-        if done.returncode == 0:
-            print(f"Update [{node}] OK.")
-        else:
-            print(f"Update [{node}] Error!\n{done.stderr.strip()}")
-            rc = 1
+for node in nodes:
+    print(f"Updating [{' '.join(expanded)}] on [{node}] ...", flush=True)
+    done = subprocess.run(["/pitrix/upgrade/_update_node.sh", node, *expanded],
+                          capture_output=True, text=True)
+    if done.returncode == 0:
+        print(f"Update [{node}] OK.")
+    else:
+        print(f"Update [{node}] Error!\n{(done.stdout + done.stderr).strip()}")
+        rc = 1
 sys.exit(rc)

@@ -1,0 +1,105 @@
+"""R16 (issue 10): a temporary address chosen automatically that looks like a gateway or a
+broadcast address (.1, .253, .254 style) is warned about in the plan; a pinned one is not."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from zonekit import KINDS, make_spec, make_zone
+
+from nodeswap.errors import RuleError
+from nodeswap.plan.build import build_plan
+from nodeswap.plan.rules import gateway_like
+
+TODAY = "20261202"
+
+
+@pytest.mark.parametrize(("address", "network", "why"), [
+    ("10.16.100.254", "10.16.100.0/24", "the last host of 10.16.100.0/24"),
+    ("10.16.100.253", "10.16.100.0/24", "the next-to-last host of 10.16.100.0/24"),
+    ("10.16.100.1", "10.16.100.0/24", "the first host of 10.16.100.0/24"),
+    ("10.16.100.51", "10.16.100.0/24", None),
+    ("10.16.100.252", "10.16.100.0/24", None),
+    ("10.16.100.2", "10.16.100.0/24", None),
+    # a /23: its own first/last hosts, and .0/.1/.253/.254/.255 of each /24 inside it
+    ("10.16.101.254", "10.16.100.0/23", "the last host of 10.16.100.0/23"),
+    ("10.16.100.254", "10.16.100.0/23", "it ends in .254"),
+    ("10.16.100.255", "10.16.100.0/23", "it ends in .255"),
+    ("10.16.101.0", "10.16.100.0/23", "it ends in .0"),
+    ("10.16.100.100", "10.16.100.0/23", None),
+    # a /26: its edges are gateway-like though they end in neither .1 nor .254
+    ("10.16.100.65", "10.16.100.64/26", "the first host of 10.16.100.64/26"),
+    ("10.16.100.126", "10.16.100.64/26", "the last host of 10.16.100.64/26"),
+    ("10.16.100.100", "10.16.100.64/26", None),
+])
+def test_gateway_like(address: str, network: str, why: str | None) -> None:
+    assert gateway_like(address, IPv4Network(network)) == why
+
+
+def warned(plan_warnings: tuple[str, ...]) -> dict[str, str]:
+    """{node: address} named by the plan's R16 gateway-like warnings."""
+    out = {}
+    for w in plan_warnings:
+        if w.startswith("R16: temporary address ") and "looks like a gateway" in w:
+            words = w.split()
+            out[words[5]] = words[3]
+    return out
+
+
+def test_the_automatic_choice_warns_and_names_the_spec_key() -> None:
+    plan = build_plan(make_zone("novg"), make_spec(seed=1), today=TODAY)
+    temps = {n: p.temp_address for n, p in plan.nodes.items()}
+    assert temps == {"proxy0": "10.16.100.254", "proxy1": "10.16.100.253"}  # highest free
+    assert warned(plan.warnings) == temps
+    w = next(w for w in plan.warnings if " of proxy0 " in w)
+    assert "(the last host of 10.16.100.0/24)" in w
+    assert "set nodes.proxy0.temp_address in the spec" in w
+
+
+def test_a_pinned_address_is_never_warned_about() -> None:
+    spec = make_spec(seed=1, nodes={"proxy0": {"temp_address": "10.16.100.1"},
+                                    "proxy1": {"temp_address": "10.16.100.51"}})
+    with pytest.raises(RuleError, match="is a gateway"):  # .1 is the settings' gateway (R16)
+        build_plan(make_zone("novg"), spec, today=TODAY)
+    spec = make_spec(seed=1, nodes={"proxy0": {"temp_address": "10.16.100.250"},
+                                    "proxy1": {"temp_address": "10.16.100.254"}})
+    plan = build_plan(make_zone("novg"), spec, today=TODAY)
+    assert warned(plan.warnings) == {}
+
+
+def test_when_the_top_answers_ping_the_next_choice_is_not_warned() -> None:
+    """Live planning re-picks without what answered (planning.plan_live): .254 and .253
+    answering leave .252 and .251, which look like no gateway."""
+    zone = make_zone("novg", answering=frozenset({"10.16.100.254", "10.16.100.253"}))
+    plan = build_plan(zone, make_spec(seed=1), today=TODAY)
+    assert {p.temp_address for p in plan.nodes.values()} == {"10.16.100.252", "10.16.100.251"}
+    assert warned(plan.warnings) == {}
+
+
+@settings(max_examples=40, deadline=None)
+@given(kind=st.sampled_from(KINDS),
+       answering=st.sets(st.integers(200, 254).map(lambda i: f"10.16.100.{i}"), max_size=50),
+       pinned=st.dictionaries(st.sampled_from(["proxy0", "proxy1"]),
+                              st.sampled_from(["10.16.100.60", "10.16.100.254"]), max_size=1))
+def test_every_gateway_like_automatic_choice_is_warned_and_no_other(
+        kind: str, answering: set[str], pinned: dict[str, str]) -> None:
+    zone = make_zone(kind, answering=frozenset(answering))
+    if kind == "vg-other24":  # the proxies sit in 10.16.101.0/24 there
+        pinned = {n: a.replace("10.16.100.", "10.16.101.") for n, a in pinned.items()}
+    try:
+        plan = build_plan(zone, make_spec(seed=1, nodes={n: {"temp_address": a}
+                                                         for n, a in pinned.items()}),
+                          today=TODAY)
+    except RuleError as exc:  # every free address of the /24 answering: R16 says so
+        assert "R16" in str(exc)
+        return
+    got = warned(plan.warnings)
+    for name, node in plan.nodes.items():
+        last = int(IPv4Address(node.temp_address)) & 0xFF
+        looks = last in (0, 1, 253, 254, 255)
+        assert (name in got) == (looks and name not in pinned), (name, node.temp_address)
+        if name in got:
+            assert got[name] == node.temp_address
