@@ -392,7 +392,7 @@ def test_a_cut_unchecked_step_stays_refused_until_marked_done_with_a_reason(
     rig.journal.set_step_state(rid, "nocheck", J.RUNNING)
     rig.journal.begin_attempt(rid, "nocheck", "run", "firstbox", s.command)  # kill -9: no end
     for _ in range(2):
-        with pytest.raises(StepFailed, match="--mark-done nocheck --reason TEXT"):
+        with pytest.raises(StepFailed, match="--mark-done nocheck --reason WHY"):
             asyncio.run(rig.ex.execute(rid, resumed=True))
         assert needs_rerun_unchecked(rig.journal, rid) and rig.log() == []
     with pytest.raises(InputError, match="--reason"):

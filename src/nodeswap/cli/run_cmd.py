@@ -303,7 +303,7 @@ def register(app: typer.Typer) -> None:
             help="Record STEP as done (you saw on the hosts that it took effect); needs "
                  "--reason. Journaled; status and report show it.")] = None,
         reason: Annotated[str | None, Opt(
-            "--reason", metavar="TEXT", help="Why --mark-done STEP is done.")] = None,
+            "--reason", metavar="WHY", help="Why --mark-done STEP is done (what you saw).")] = None,
         accept_zone_change: Annotated[bool, ACCEPT_OPT] = False,
         verbose: VerboseOpt = False,
         quiet: QuietOpt = False,
@@ -316,7 +316,7 @@ def register(app: typer.Typer) -> None:
         physical host for R32's shutdown, firstbox for R33's reboot) says whether it already
         ran; a step the plan declares safe to run again runs again. A step with neither that
         was cut mid-run needs --rerun-unchecked after a look on the host, or --mark-done STEP
-        --reason TEXT when it did run (the refusal holds until one is given).
+        --reason WHY when it did run (the refusal holds until one is given).
         Gates are shown and asked as in apply (--approve GATE, --yes).
 
         \b
@@ -327,7 +327,7 @@ def register(app: typer.Typer) -> None:
         level = level_of(verbose, quiet)
         journal = find_run(state_dir_for(state_dir, lab, firstbox), run_id)
         if (mark_done is None) != (reason is None):
-            raise InputError([Problem("--mark-done STEP and --reason TEXT go together",
+            raise InputError([Problem("--mark-done STEP and --reason WHY go together",
                                       key="--mark-done" if mark_done is None else "--reason")])
 
         async def begin() -> tuple[Journal, str]:

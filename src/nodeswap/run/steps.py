@@ -58,7 +58,7 @@ def default_analyzer(
     return analyze(kind, output, reference, options)
 
 
-MARK_DONE = "mark_done"  # the attempt kind of `resume --mark-done STEP --reason TEXT`
+MARK_DONE = "mark_done"  # the attempt kind of `resume --mark-done STEP --reason WHY`
 
 
 def was_cut_mid_run(journal: Journal, run_id: str, step_id: str) -> bool:
@@ -77,7 +77,7 @@ def was_cut_mid_run(journal: Journal, run_id: str, step_id: str) -> bool:
 
 def mark_done(journal: Journal, run_id: str, step_id: str, *, reason: str, operator: str,
               redact: Redactor | None = None) -> None:
-    """`resume --mark-done STEP --reason TEXT`: a person judged on the hosts that step
+    """`resume --mark-done STEP --reason WHY`: a person judged on the hosts that step
     ``step_id`` took effect (what no check can tell). Journaled as an attempt of kind
     ``mark_done`` (host: the operator, command: the reason, redacted), and the step is
     done; status and the report show who and why. InputError (exit 2) for an unknown step,
@@ -86,7 +86,7 @@ def mark_done(journal: Journal, run_id: str, step_id: str, *, reason: str, opera
     if step_id not in {s.id for s in plan.steps}:
         raise InputError([Problem(f"run {run_id} has no step {step_id!r}", key="--mark-done")])
     if not reason.strip():
-        raise InputError([Problem("--mark-done needs --reason TEXT: what you saw on the host",
+        raise InputError([Problem("--mark-done needs --reason WHY: what you saw on the host",
                                   key="--reason")])
     if journal.step(run_id, step_id).state in (J.DONE, J.SKIPPED):
         raise InputError([Problem(f"step {step_id} of run {run_id} is done already",
@@ -189,7 +189,7 @@ class StepRunner:
             self._fail(run_id, step, target, None, "was interrupted while running and has no"
                        " check, so nodeswap cannot tell whether it ran: look on the host, then"
                        " resume with --rerun-unchecked to run it again, or with --mark-done "
-                       f"{step.id} --reason TEXT if it did run",
+                       f"{step.id} --reason WHY if it did run",
                        resume_flags=("--rerun-unchecked",))  # fmt: skip
         if checker is not target:
             transport = await self._conn.transport(target)
