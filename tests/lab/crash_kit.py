@@ -108,12 +108,14 @@ class Crash:
             j.close()
 
     def passed(self, step_id: str) -> bool:
-        """Whether the run is past ``step_id`` already (an ``after:`` kill fired later)."""
+        """Whether an earlier process got to ``step_id`` already (an ``after:`` timer fired
+        later than its own step): then resume may decide it by its check without running it,
+        and a kill armed there would never fire; the chain goes on to the next point."""
         if not self.run_id:
             return False
         j = self.journal()
         try:
-            return j.step(self.run_id, step_id).state in (J.DONE, J.SKIPPED)
+            return j.step(self.run_id, step_id).state != J.PENDING
         finally:
             j.close()
 
