@@ -33,7 +33,7 @@ test-slow: setup render-setup
 
 # SIGKILL inside every side-effect step of the real upgrade and at sampled step boundaries, then
 # plain resumes to the verified end state (tests/lab/test_crash_matrix.py, marker `crash`,
-# deselected from the runs above): .ci/run runs it after make test (goal: well under 40 min).
+# deselected from the runs above): .ci/run runs it after make test (about 2 min here; at most 40).
 test-crash: setup
 	$(PY) -m pytest -q $(XDIST) -m crash
 
