@@ -1,0 +1,228 @@
+"""Benchmark the whole proxy upgrade (issue 11): nodeswap next to the runbook typed by hand.
+
+On a lab of the `default` topology brought up with ``--timing realistic`` (boots, shutdowns,
+launches, installs, apt and update.sh take real-world durations scaled down 1/30:
+src/nodeswap/lab/timing.py), twice, each on a fresh lab:
+
+  nodeswap   `nodeswap plan --lab DIR --spec upgrade.yaml --out plan.json`, then
+             `nodeswap apply plan.json --lab DIR --yes` (the CLI, as an operator runs it)
+  by hand    nodeswap.lab.byhand: R6-R37 over plain ssh, the sequence of
+             tests/lab/test_runbook_by_hand.py
+
+During each run, a thread on this machine probes each switched node's address (the old
+proxy0/proxy1 addresses) every 0.1 s: a TCP connect to its sshd and the SSH banner (0.2 s
+timeout). A node's unanswered time is the longest stretch between the last answered probe
+before a silence and the first answered probe after it (so it includes up to one probe
+period). Goals (issue 11): nodeswap's whole upgrade no slower than by hand; each node's
+address unanswered no longer than its reboot (the lab's shutdown + VM boot time) + 5 s.
+
+Run as root: `.venv/bin/python bench/bench_upgrade.py [--timing realistic|off]`; writes
+bench/results/upgrade.json and upgrade.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))  # this checkout's nodeswap, not the venv's
+
+from nodeswap.lab import Lab, timing  # noqa: E402
+from nodeswap.lab.byhand import NODES, run_by_hand  # noqa: E402
+
+OUT = ROOT / "bench" / "results"
+STATE = Path("/var/lib/nodeswap-lab")
+SPEC = 'role: proxy\ntarget: {os_name: bionic, os_version: "18.04.6"}\n'
+PROBE_EVERY = 0.1
+SLACK = 5.0  # the issue's "reboot plus 5 s"
+
+
+def answers(address: str) -> bool:
+    try:
+        with socket.create_connection((address, 22), timeout=0.2) as s:
+            s.settimeout(0.2)
+            return s.recv(8).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+class Prober:
+    """Probes addresses from this machine until stopped: (seconds since start, answered)."""
+
+    def __init__(self, addresses: dict[str, str]) -> None:
+        self.addresses = addresses
+        self.seen: dict[str, list[tuple[float, bool]]] = {n: [] for n in addresses}
+        self.stop = threading.Event()
+        self.t0 = time.monotonic()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def loop(self) -> None:
+        while not self.stop.is_set():
+            tick = time.monotonic()
+            for name, addr in self.addresses.items():
+                self.seen[name].append((round(time.monotonic() - self.t0, 3), answers(addr)))
+            self.stop.wait(max(0.0, PROBE_EVERY - (time.monotonic() - tick)))
+
+    def __enter__(self) -> Prober:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def silences(self, name: str) -> list[dict[str, float]]:
+        """Each stretch the address did not answer: from the last answered probe before it to
+        the first answered probe after it (open at the end: to the last probe)."""
+        out: list[dict[str, float]] = []
+        last_ok: float | None = None
+        silent_since: float | None = None
+        probes = self.seen[name]
+        for t, ok in probes:
+            if ok:
+                if silent_since is not None:
+                    start = last_ok if last_ok is not None else silent_since
+                    out.append({"from": start, "to": t, "s": round(t - start, 3)})
+                    silent_since = None
+                last_ok = t
+            elif silent_since is None:
+                silent_since = t
+        if silent_since is not None and probes:
+            start = last_ok if last_ok is not None else silent_since
+            out.append({"from": start, "to": probes[-1][0], "s": round(probes[-1][0] - start, 3),
+                        "open": 1.0})
+        return out
+
+
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def old_addresses(lab: Lab) -> dict[str, str]:
+    info = lab.info()
+    return {n: info.hosts[n].address for n in NODES}
+
+
+def nodeswap(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), COLUMNS="100")
+    return subprocess.run([sys.executable, "-m", "nodeswap", *args], capture_output=True,
+                          text=True, env=env, timeout=3600, check=False)
+
+
+def run_nodeswap(lab: Lab, work: Path) -> dict[str, Any]:
+    spec, plan = work / "upgrade.yaml", work / "plan.json"
+    spec.write_text(SPEC)
+    t0 = time.monotonic()
+    planned = nodeswap("plan", "--lab", str(lab.dir), "--spec", str(spec), "--out", str(plan))
+    t_plan = time.monotonic() - t0
+    if planned.returncode != 0:
+        raise SystemExit(f"nodeswap plan failed ({planned.returncode}):\n{planned.stderr}")
+    applied = nodeswap("apply", str(plan), "--lab", str(lab.dir), "--yes")
+    total = time.monotonic() - t0
+    (work / "apply.log").write_text(applied.stdout + applied.stderr)
+    return {"plan_s": round(t_plan, 2), "apply_s": round(total - t_plan, 2),
+            "total_s": round(total, 2), "exit": applied.returncode,
+            "log": str(work / "apply.log")}
+
+
+def run_hand(lab: Lab, work: Path) -> dict[str, Any]:
+    t0 = time.monotonic()
+    try:
+        bh = run_by_hand(lab)
+        marks, error = bh.marks, None
+    except Exception as exc:  # reported in the results, not hidden
+        marks, error = [], f"{type(exc).__name__}: {exc}"
+    total = time.monotonic() - t0
+    return {"total_s": round(total, 2), "exit": 0 if error is None else 1, "error": error,
+            "marks": marks}
+
+
+def one(kind: str, profile: str) -> dict[str, Any]:
+    state = STATE / f"bench-upgrade-{kind}"
+    work = Path(f"/var/lib/nodeswap-bench/upgrade-{kind}")
+    work.mkdir(parents=True, exist_ok=True)
+    load_before = loadavg()
+    lab = Lab.up(state, topology="default", timing=profile)
+    try:
+        addrs = old_addresses(lab)
+        with Prober(addrs) as probe:
+            result = run_nodeswap(lab, work) if kind == "nodeswap" else run_hand(lab, work)
+        result["silences"] = {n: probe.silences(n) for n in addrs}
+        result["unanswered_s"] = {n: max((s["s"] for s in result["silences"][n]), default=0.0)
+                                  for n in addrs}
+        result["probes"] = {n: len(probe.seen[n]) for n in addrs}
+    finally:
+        lab.down()
+        lab.cleanup()
+    result["load_before"], result["load_after"] = load_before, loadavg()
+    return result
+
+
+def table(res: dict[str, Any]) -> str:
+    ns, bh = res["runs"]["nodeswap"], res["runs"]["by_hand"]
+    limit = res["unanswered_goal_s"]
+    lines = [
+        f"# Whole proxy upgrade: nodeswap vs the runbook by hand ({res['when']})", "",
+        f"Lab `default`, timing `{res['timing']['profile']}` (scale "
+        f"{res['timing']['scale']:.4f}: {json.dumps(res['timing']['delays'])}); "
+        f"{res['cpus']} CPUs; load average before/after each run below.", "",
+        "| | nodeswap (plan + apply --yes) | by hand (plain ssh) |", "|---|---|---|",
+        f"| whole upgrade | {ns['total_s']:.1f} s (plan {ns['plan_s']:.1f} s, apply "
+        f"{ns['apply_s']:.1f} s), exit {ns['exit']} | {bh['total_s']:.1f} s, exit "
+        f"{bh['exit']} |",
+    ]
+    for n in NODES:
+        lines.append(f"| {n} address unanswered (longest) | {ns['unanswered_s'][n]:.1f} s "
+                     f"| {bh['unanswered_s'][n]:.1f} s |")
+    lines += [f"| load before / after | {ns['load_before']} / {ns['load_after']} | "
+              f"{bh['load_before']} / {bh['load_after']} |", "",
+              "Goals (issue 11):", ""]
+    ratio = ns["total_s"] / bh["total_s"] if bh["total_s"] else float("inf")
+    met = "met" if ratio <= 1.0 else "NOT met"
+    lines.append(f"- whole upgrade no slower than by hand: {met} (nodeswap {ratio:.2f}x the "
+                 f"hand sequence, {ns['total_s'] - bh['total_s']:+.1f} s)")
+    for n in NODES:
+        got = ns["unanswered_s"][n]
+        met = "met" if got <= limit else "NOT met"
+        lines.append(f"- {n} unanswered <= reboot {res['reboot_s']:.2f} s + {SLACK:.0f} s = "
+                     f"{limit:.2f} s: {met} ({got:.1f} s, {got - limit:+.1f} s)")
+    if bh.get("error"):
+        lines += ["", f"By hand failed: {bh['error']}"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--timing", default="realistic", choices=sorted(timing.PROFILES))
+    a = ap.parse_args()
+    res: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "host": platform.node(),
+        "cpus": os.cpu_count(), "timing": timing.public(a.timing),
+        "reboot_s": timing.reboot_s(a.timing), "probe_every_s": PROBE_EVERY, "runs": {}}
+    res["unanswered_goal_s"] = round(res["reboot_s"] + SLACK, 3)
+    for kind in ("nodeswap", "by_hand"):
+        print(f"--> {kind}", flush=True)
+        res["runs"][kind] = one(kind, a.timing)
+        print(json.dumps({k: v for k, v in res["runs"][kind].items() if k != "silences"}),
+              flush=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    suffix = "" if a.timing == "realistic" else f"-{a.timing}"
+    (OUT / f"upgrade{suffix}.json").write_text(json.dumps(res, indent=1) + "\n")
+    md = table(res)
+    (OUT / f"upgrade{suffix}.md").write_text(md)
+    print(md)
+    return 0 if all(r["exit"] == 0 for r in res["runs"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
