@@ -28,6 +28,7 @@ import os
 import platform
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -185,71 +186,98 @@ def one(kind: str, profile: str) -> dict[str, Any]:
     return result
 
 
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"total_s": round(statistics.median(r["total_s"] for r in runs), 2),
+            "unanswered_s": {n: round(statistics.median(r["unanswered_s"][n] for r in runs), 2)
+                             for n in NODES}}
+
+
+def each(runs: list[dict[str, Any]], get: Any) -> str:
+    return ", ".join(f"{get(r):.1f}" for r in runs)
+
+
 def table(res: dict[str, Any]) -> str:
     ns, bh = res["runs"]["nodeswap"], res["runs"]["by_hand"]
+    mn, mb = res["median"]["nodeswap"], res["median"]["by_hand"]
     limit = res["unanswered_goal_s"]
     lines = [
         f"# Whole proxy upgrade: nodeswap vs the runbook by hand ({res['when']})", "",
         f"Lab `default`, timing `{res['timing']['profile']}` (scale "
         f"{res['timing']['scale']:.4f}: {json.dumps(res['timing']['delays'])}); "
-        f"{res['cpus']} CPUs; load average before/after each run below.", "",
+        f"{res['cpus']} CPUs shared with other work (load averages below). {len(ns)} pairs of "
+        "runs, each on a fresh lab, the order alternating; medians, each run in brackets.", "",
         "| | nodeswap (plan + apply --yes) | by hand (plain ssh) |", "|---|---|---|",
-        f"| whole upgrade | {ns['total_s']:.1f} s (plan {ns['plan_s']:.1f} s, apply "
-        f"{ns['apply_s']:.1f} s), exit {ns['exit']} | {bh['total_s']:.1f} s, exit "
-        f"{bh['exit']} |",
+        f"| whole upgrade | {mn['total_s']:.1f} s [{each(ns, lambda r: r['total_s'])}] "
+        f"(plan [{each(ns, lambda r: r['plan_s'])}]) | {mb['total_s']:.1f} s "
+        f"[{each(bh, lambda r: r['total_s'])}] |",
     ]
     for n in NODES:
-        lines.append(f"| {n} address unanswered (longest) | {ns['unanswered_s'][n]:.1f} s "
-                     f"| {bh['unanswered_s'][n]:.1f} s |")
-    lines += [f"| load before / after | {ns['load_before']} / {ns['load_after']} | "
-              f"{bh['load_before']} / {bh['load_after']} |", "",
-              "Goals (issue 11):", ""]
-    ratio = ns["total_s"] / bh["total_s"] if bh["total_s"] else float("inf")
+        def gap(r: dict[str, Any], n: str = n) -> float:
+            return float(r["unanswered_s"][n])
+        lines.append(f"| {n} address unanswered (longest silence) | {mn['unanswered_s'][n]:.1f}"
+                     f" s [{each(ns, gap)}] | {mb['unanswered_s'][n]:.1f} s [{each(bh, gap)}] |")
+    lines += [f"| exit status | {[r['exit'] for r in ns]} | {[r['exit'] for r in bh]} |",
+              f"| load (1 min) before each run | {[r['load_before'][0] for r in ns]} | "
+              f"{[r['load_before'][0] for r in bh]} |", "", "Goals (issue 11), on the medians:",
+              ""]
+    ratio = mn["total_s"] / mb["total_s"] if mb["total_s"] else float("inf")
+    wins = sum(a["total_s"] <= b["total_s"] for a, b in zip(ns, bh, strict=True))
     met = "met" if ratio <= 1.0 else "NOT met"
     lines.append(f"- whole upgrade no slower than by hand: {met} (nodeswap {ratio:.2f}x the "
-                 f"hand sequence, {ns['total_s'] - bh['total_s']:+.1f} s)")
+                 f"hand sequence, {mn['total_s'] - mb['total_s']:+.1f} s; no slower in {wins} "
+                 f"of {len(ns)} pairs)")
     for n in NODES:
-        got = ns["unanswered_s"][n]
+        got = mn["unanswered_s"][n]
         met = "met" if got <= limit else "NOT met"
+        worst = max(r["unanswered_s"][n] for r in ns)
         lines.append(f"- {n} unanswered <= reboot {res['reboot_s']:.2f} s + {SLACK:.0f} s = "
-                     f"{limit:.2f} s: {met} ({got:.1f} s, {got - limit:+.1f} s)")
-    lines += ["", "Where the time goes: nodeswap's step seconds per rule (overlapping steps "
-              "counted each) | the hand sequence's phases (cumulative marks):", "",
+                     f"{limit:.2f} s: {met} ({got:.1f} s, {got - limit:+.1f} s; worst run "
+                     f"{worst:.1f} s)")
+    last_ns, last_bh = ns[-1], bh[-1]
+    lines += ["", "Where the time goes (last pair): nodeswap's step seconds per rule "
+              "(overlapping steps counted each) | the hand sequence's phases (cumulative):", "",
               "| nodeswap rule: s | by hand: at s |", "|---|---|"]
-    rules = [f"{r}: {t:.1f}" for r, t in ns.get("step_s_by_rule", {}).items()]
-    marks = [f"{w}: {t:.1f}" for w, t in bh.get("marks", [])]
+    rules = [f"{r}: {t:.1f}" for r, t in last_ns.get("step_s_by_rule", {}).items()]
+    marks = [f"{w}: {t:.1f}" for w, t in last_bh.get("marks", [])]
     for i in range(max(len(rules), len(marks))):
         lines.append(f"| {rules[i] if i < len(rules) else ''} | "
                      f"{marks[i] if i < len(marks) else ''} |")
-    lines += ["", "Every silence (s): nodeswap " + json.dumps(
-        {n: [x["s"] for x in ns["silences"][n]] for n in NODES}) + "; by hand " + json.dumps(
-        {n: [x["s"] for x in bh["silences"][n]] for n in NODES})]
-    if bh.get("error"):
-        lines += ["", f"By hand failed: {bh['error']}"]
+    lines += ["", "Every silence (s), per run: nodeswap " + json.dumps(
+        [{n: [x["s"] for x in r["silences"][n]] for n in NODES} for r in ns]) + "; by hand "
+        + json.dumps([{n: [x["s"] for x in r["silences"][n]] for n in NODES} for r in bh])]
+    errors = [r["error"] for r in bh if r.get("error")]
+    if errors:
+        lines += ["", f"By hand failed: {errors}"]
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--timing", default="realistic", choices=sorted(timing.PROFILES))
+    ap.add_argument("--runs", type=int, default=3, help="pairs of runs (default 3)")
     a = ap.parse_args()
     res: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "host": platform.node(),
         "cpus": os.cpu_count(), "timing": timing.public(a.timing),
-        "reboot_s": timing.reboot_s(a.timing), "probe_every_s": PROBE_EVERY, "runs": {}}
+        "reboot_s": timing.reboot_s(a.timing), "probe_every_s": PROBE_EVERY,
+        "runs": {"nodeswap": [], "by_hand": []}}
     res["unanswered_goal_s"] = round(res["reboot_s"] + SLACK, 3)
-    for kind in ("nodeswap", "by_hand"):
-        print(f"--> {kind}", flush=True)
-        res["runs"][kind] = one(kind, a.timing)
-        print(json.dumps({k: v for k, v in res["runs"][kind].items() if k != "silences"}),
-              flush=True)
+    for i in range(a.runs):
+        order = ("nodeswap", "by_hand") if i % 2 == 0 else ("by_hand", "nodeswap")
+        for kind in order:
+            print(f"--> {kind} ({i + 1}/{a.runs})", flush=True)
+            got = one(kind, a.timing)
+            res["runs"][kind].append(got)
+            print(json.dumps({k: v for k, v in got.items() if k not in ("silences", "marks")}),
+                  flush=True)
+    res["median"] = {k: median_of(v) for k, v in res["runs"].items()}
     OUT.mkdir(parents=True, exist_ok=True)
     suffix = "" if a.timing == "realistic" else f"-{a.timing}"
     (OUT / f"upgrade{suffix}.json").write_text(json.dumps(res, indent=1) + "\n")
     md = table(res)
     (OUT / f"upgrade{suffix}.md").write_text(md)
     print(md)
-    return 0 if all(r["exit"] == 0 for r in res["runs"].values()) else 1
+    return 0 if all(r["exit"] == 0 for v in res["runs"].values() for r in v) else 1
 
 
 if __name__ == "__main__":
