@@ -165,9 +165,9 @@ def run_hand(lab: Lab, work: Path) -> dict[str, Any]:
             "marks": marks}
 
 
-def one(kind: str, profile: str) -> dict[str, Any]:
+def one(kind: str, profile: str, i: int) -> dict[str, Any]:
     state = STATE / f"bench-upgrade-{kind}"
-    work = Path(f"/var/lib/nodeswap-bench/upgrade-{kind}")
+    work = Path(f"/var/lib/nodeswap-bench/upgrade-{kind}-{i + 1}")
     work.mkdir(parents=True, exist_ok=True)
     load_before = loadavg()
     lab = Lab.up(state, topology="default", timing=profile)
@@ -266,7 +266,7 @@ def main() -> int:
         order = ("nodeswap", "by_hand") if i % 2 == 0 else ("by_hand", "nodeswap")
         for kind in order:
             print(f"--> {kind} ({i + 1}/{a.runs})", flush=True)
-            got = one(kind, a.timing)
+            got = one(kind, a.timing, i)
             res["runs"][kind].append(got)
             print(json.dumps({k: v for k, v in got.items() if k not in ("silences", "marks")}),
                   flush=True)

@@ -103,3 +103,21 @@ def test_shutdown_takes_its_time_before_silence(timed_lab: Lab) -> None:
     wait_for(silent, 30, "webservice1 to stop answering")
     assert time.monotonic() - t0 >= took
     assert last_answer[0] > 0.0, "never saw it answering while it shut down"
+
+
+def test_destroy_while_booting_cancels_the_boot(timed_lab: Lab) -> None:
+    """A VM powered off while it boots does not come up from that boot: started again, it
+    answers only a whole boot time after the second start."""
+    info = timed_lab.info()
+    boot = info.raw["timing"]["delays"]["vm_boot"]
+    vm = info.hosts["webservice0"]
+    phys = next(h for h in info.raw["hosts"].values() if h["iid"] == "webservice0.1")["physical"]
+    ssh(timed_lab, phys, "virsh destroy webservice0")
+    wait_for(lambda: not answers(vm.address), 10, "webservice0 to stop answering")
+    ssh(timed_lab, phys, "virsh start webservice0")
+    ssh(timed_lab, phys, "virsh destroy webservice0")  # while it boots
+    assert ssh(timed_lab, phys, "virsh domstate webservice0").strip() == "shut off"
+    t2 = time.monotonic()
+    ssh(timed_lab, phys, "virsh start webservice0")
+    wait_for(lambda: answers(vm.address), boot + 30, "webservice0 to answer")
+    assert time.monotonic() - t2 >= boot
