@@ -78,7 +78,7 @@ def up(  # noqa: PLR0917 (typer maps parameters to options)
                                   key="--topology")])
     kinds = _key_types(key_types)
     if timing not in PROFILES:
-        raise InputError([Problem(f"--timing {timing!r}: one of {', '.join(PROFILES)}",
+        raise InputError([Problem(f"{timing!r} is not a timing: one of {', '.join(PROFILES)}",
                                   key="--timing")])
     if hosts is None:
         checked_topology(topology or "default")
