@@ -220,6 +220,13 @@ def table(res: dict[str, Any]) -> str:
               f"| load (1 min) before each run | {[r['load_before'][0] for r in ns]} | "
               f"{[r['load_before'][0] for r in bh]} |", "", "Goals (issue 11), on the medians:",
               ""]
+    failed = [i + 1 for i, r in enumerate(ns) if r["exit"] != 0]
+    failed += [i + 1 for i, r in enumerate(bh) if r["exit"] != 0 and i + 1 not in failed]
+    if failed:
+        lines += [f"NOT EVALUATED: run(s) {sorted(failed)} did not finish the upgrade (exit "
+                  "status above; nodeswap's log: the `log` path in upgrade.json). A run that "
+                  "stops early is neither faster nor a shorter outage.", ""]
+        return "\n".join(lines) + "\n"
     ratio = mn["total_s"] / mb["total_s"] if mb["total_s"] else float("inf")
     wins = sum(a["total_s"] <= b["total_s"] for a, b in zip(ns, bh, strict=True))
     met = "met" if ratio <= 1.0 else "NOT met"
