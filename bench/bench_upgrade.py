@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import socket
 import statistics
 import subprocess
@@ -46,6 +47,8 @@ OUT = ROOT / "bench" / "results"
 STATE = Path("/var/lib/nodeswap-lab")
 SPEC = 'role: proxy\ntarget: {os_name: bionic, os_version: "18.04.6"}\n'
 PROBE_EVERY = 0.1
+NEXT_RESUME = re.compile(r"^next: nodeswap (resume \S+ --approve (\S+) .*)$", re.M)
+FOLLOW_GATES = True  # --no-follow: stop at the first gate --yes refuses
 DONE = re.compile(r"^\[\d+/\d+\] done\s+\S+ \((R[\d-]+)\) .* ([\d.]+)s$")
 SLACK = 5.0  # the issue's "reboot plus 5 s"
 
@@ -134,11 +137,22 @@ def run_nodeswap(lab: Lab, work: Path) -> dict[str, Any]:
     if planned.returncode != 0:
         raise SystemExit(f"nodeswap plan failed ({planned.returncode}):\n{planned.stderr}")
     applied = nodeswap("apply", str(plan), "--lab", str(lab.dir), "--yes")
+    log = applied.stdout + applied.stderr
+    stops: list[str] = []
+    while FOLLOW_GATES and applied.returncode == 3 and len(stops) < 5:
+        # --yes refused a gate (a check failed when run again there): as an operator, paste
+        # the printed `next: nodeswap resume RUN --approve GATE ...` line (and keep --yes)
+        m = NEXT_RESUME.search(applied.stdout + applied.stderr)
+        if m is None:
+            break
+        stops.append(m.group(2))
+        applied = nodeswap(*shlex.split(m.group(1)), "--yes")
+        log += f"\n==== {m.group(0)}\n" + applied.stdout + applied.stderr
     total = time.monotonic() - t0
-    (work / "apply.log").write_text(applied.stdout + applied.stderr)
+    (work / "apply.log").write_text(log)
     return {"plan_s": round(t_plan, 2), "apply_s": round(total - t_plan, 2),
-            "total_s": round(total, 2), "exit": applied.returncode,
-            "log": str(work / "apply.log"), "step_s_by_rule": by_rule(applied.stdout)}
+            "total_s": round(total, 2), "exit": applied.returncode, "gate_stops": stops,
+            "log": str(work / "apply.log"), "step_s_by_rule": by_rule(log)}
 
 
 def by_rule(log: str) -> dict[str, float]:
@@ -216,7 +230,9 @@ def table(res: dict[str, Any]) -> str:
             return float(r["unanswered_s"][n])
         lines.append(f"| {n} address unanswered (longest silence) | {mn['unanswered_s'][n]:.1f}"
                      f" s [{each(ns, gap)}] | {mb['unanswered_s'][n]:.1f} s [{each(bh, gap)}] |")
-    lines += [f"| exit status | {[r['exit'] for r in ns]} | {[r['exit'] for r in bh]} |",
+    lines += [f"| gates --yes refused, then approved by name as printed | "
+              f"{[r.get('gate_stops', []) for r in ns]} | - |",
+              f"| exit status | {[r['exit'] for r in ns]} | {[r['exit'] for r in bh]} |",
               f"| load (1 min) before each run | {[r['load_before'][0] for r in ns]} | "
               f"{[r['load_before'][0] for r in bh]} |", "", "Goals (issue 11), on the medians:",
               ""]
@@ -262,7 +278,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--timing", default="realistic", choices=sorted(timing.PROFILES))
     ap.add_argument("--runs", type=int, default=3, help="pairs of runs (default 3)")
+    ap.add_argument("--no-follow", action="store_true",
+                    help="when --yes is refused at a gate, stop there (default: resume with the "
+                    "printed --approve GATE, as an operator would, and report the stop)")
     a = ap.parse_args()
+    global FOLLOW_GATES  # noqa: PLW0603 (one option of this script)
+    FOLLOW_GATES = not a.no_follow
     res: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "host": platform.node(),
         "cpus": os.cpu_count(), "timing": timing.public(a.timing),
