@@ -3,11 +3,13 @@ after a failure, gates and their exit code, rollback; exec's argument errors."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -264,19 +266,29 @@ def test_exec_help_shows_examples() -> None:
 
 
 def test_exec_hosts_file_port_is_the_one_dialled(tmp_path: Path) -> None:
-    """The control of the test above: a valid line's host:port is dialled (the listener never
-    speaks SSH, so the host ends unreachable, exit 1)."""
+    """The control of the test above: a valid line's host:port is dialled (the listener hangs
+    up at once without speaking SSH, so the host ends unreachable, exit 1)."""
     srv = _listener()
+    srv.setblocking(True)
     port = srv.getsockname()[1]
+    dialled: list[int] = []
+
+    def hang_up() -> None:
+        with contextlib.suppress(OSError):  # the listener closed: the test is over
+            while True:
+                conn, _ = srv.accept()
+                dialled.append(1)
+                conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
     hosts = tmp_path / "hosts"
     hosts.write_text(f"# one host\nroot@127.0.0.1:{port}\n")
     try:
         done = ns("exec", "--hosts-file", str(hosts), "--connect-timeout", "1", "--json",
                   "--", "true")  # fmt: skip
-        conn, _ = srv.accept()
-        conn.close()
     finally:
         srv.close()
+    assert dialled, "the hosts file's host:port was never dialled"
     assert done.returncode == EXIT_FAILED, done.stderr
     row = json.loads(done.stdout)["hosts"][f"root@127.0.0.1:{port}"]
     assert row["exit_status"] is None and row["address"] == "127.0.0.1" and row["node"] is None
