@@ -38,6 +38,7 @@ def test_rollback_after_deploy_at_the_first_gate() -> None:
         z.assert_rolled_back()
 
 
+@pytest.mark.slow  # two whole runs on one lab (make test-slow)
 def test_a_new_run_after_a_rollback_upgrades_the_zone() -> None:
     """Issue 9 item 4: rollback destroyed the new VMs; a new plan and apply on the same zone
     (same journal) launches new ones at the same temporary addresses, with new host keys, and

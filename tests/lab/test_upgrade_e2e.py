@@ -22,8 +22,9 @@ TOPOLOGIES = {
 COMPONENT_RULES = {"boss": "R24", "boss2": "R25", "warehouse": "R26"}
 
 
-# default and vg-other-24 (VG nodes, another /24) in make test; the others in make test-slow
-QUICK = ("default", "vg-other-24")
+# default in make test; the others in make test-slow (vg-other-24's whole upgrade also ends in
+# the verified state in make test, killed twice on the way: tests/lab/test_crash_resume_vg.py)
+QUICK = ("default",)
 
 
 @pytest.mark.parametrize("topology", [t if t in QUICK else pytest.param(t, marks=pytest.mark.slow)

@@ -117,6 +117,7 @@ def test_a_settings_write_cut_before_its_record_is_explained(monkeypatch: pytest
         assert len(explained) == 1 and cut_at in (explained[0].note or ""), explained
 
 
+@pytest.mark.slow  # a whole second upgrade (make test-slow)
 def test_a_run_left_at_a_gate_is_refused_after_another_run_upgraded_the_zone() -> None:
     """(c) An apply refused by the zone lock records no run (issue 14: no run is left behind
     to resume). Run A stops at a gate before changing anything (its plan gates R6); run B, of
