@@ -114,7 +114,7 @@ QuietOpt = Annotated[bool, Opt("--quiet", "-q", help="Show only gates and errors
 __all__ = [
     "DirectOpt", "FirstboxOpt", "IdentityOpt", "JsonOpt", "JumpOpt",
     "KnownHostsOpt", "LabDirOpt", "LabOpt", "LockPathOpt", "LogFileOpt", "QuietOpt", "StateOpt",
-    "UserOpt", "VerboseOpt", "level_of", "output_synonym",
+    "UserOpt", "VerboseOpt", "lang_option", "level_of", "output_synonym",
 ]
 
 
@@ -148,3 +148,25 @@ def output_synonym(argv: list[str]) -> list[str]:
             raise InputError([Problem(f"-o takes json or text, not {fmt!r}", key="--output")])
         out += ["--json"] if fmt == "json" else []
     return out
+
+
+def lang_option(argv: list[str]) -> tuple[str | None, list[str]]:
+    """``--lang zh`` / ``--lang=zh`` anywhere before ``--`` (the root's option, also after a
+    command): taken out of ``argv`` and returned, since the language is chosen before any
+    command's module is imported and its help built. The last one wins."""
+    lang: str | None = None
+    out: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            out += [word, *words]
+            break
+        if word == "--lang":
+            lang = next(words, None)
+            if lang is None:
+                raise InputError([Problem("--lang needs en or zh", key="--lang")])
+        elif word.startswith("--lang="):
+            lang = word.split("=", 1)[1]
+        else:
+            out.append(word)
+    return lang, out
