@@ -96,6 +96,9 @@ def main(argv: list[str]) -> int:
         po = read() if PO.exists() else Catalog(locale="zh_CN", domain="nodeswap")
         po.update(template, no_fuzzy_matching=True)
         po.obsolete.clear()
+        po.project, po.version, po.fuzzy = "nodeswap", "", False
+        po.header_comment = ("# Simplified Chinese messages of nodeswap (nodeswap.i18n).\n"
+                             "# Kept with scripts/i18n_catalog.py; the .mo is compiled from it.")
         with PO.open("wb") as f:
             write_po(f, po, width=100, omit_header=False, sort_output=False)
     po = read()

@@ -118,7 +118,8 @@ def choose_language(flag: str | None) -> None:
     try:
         i18n.set_language(given.strip() if given and given.strip() else None)
     except ValueError:
-        raise InputError([Problem(f"{_('one of en, zh')}, not {given!r}", key=source)]) from None
+        raise InputError([Problem(_("one of {choices}, not {value}").format(
+            choices="en, zh", value=repr(given)), key=source)]) from None
 
 
 def register(argv: list[str]) -> None:

@@ -15,6 +15,7 @@ import typer
 from typer import _click as click
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 from nodeswap.run.events import NORMAL, QUIET, VERBOSE
 
 Opt = typer.Option
@@ -121,7 +122,7 @@ __all__ = [
 def level_of(verbose: bool, quiet: bool) -> int:
     """The view's level from -v / -q (QUIET, NORMAL, VERBOSE); both is an input error."""
     if verbose and quiet:
-        raise InputError([Problem("give -v or -q, not both", key="--quiet")])
+        raise InputError([Problem(_("give -v or -q, not both"), key="--quiet")])
     return VERBOSE if verbose else QUIET if quiet else NORMAL
 
 
@@ -145,7 +146,8 @@ def output_synonym(argv: list[str]) -> list[str]:
             out.append(word)
             continue
         if fmt not in ("json", "text"):
-            raise InputError([Problem(f"-o takes json or text, not {fmt!r}", key="--output")])
+            raise InputError([Problem(_("-o takes json or text, not {value}").format(
+                value=repr(fmt)), key="--output")])
         out += ["--json"] if fmt == "json" else []
     return out
 
@@ -164,7 +166,7 @@ def lang_option(argv: list[str]) -> tuple[str | None, list[str]]:
         if word == "--lang":
             lang = next(words, None)
             if lang is None:
-                raise InputError([Problem("--lang needs en or zh", key="--lang")])
+                raise InputError([Problem(_("--lang needs en or zh"), key="--lang")])
         elif word.startswith("--lang="):
             lang = word.split("=", 1)[1]
         else:

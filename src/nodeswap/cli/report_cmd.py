@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 from nodeswap.report import RunRecords, build_report, render_html, render_markdown
 from nodeswap.report.privatefile import write_private
 from nodeswap.run.statedir import open_run, state_dir_for
@@ -83,9 +84,9 @@ def register(app: typer.Typer) -> None:
             return
         if markdown is not None:
             _write(markdown, render_markdown(rep))
-            typer.echo(f"report of run {rid} ({rep.state}): Markdown in {markdown}"
-                       " (mode 0600: only you can read it)")
+            typer.echo(_("report of run {run} ({state}): Markdown in {file} (mode 0600: only "
+                         "you can read it)").format(run=rid, state=rep.state, file=markdown))
         if html is not None:
             _write(html, render_html(rep))
-            typer.echo(f"report of run {rid} ({rep.state}): HTML in {html}"
-                       " (mode 0600: only you can read it)")
+            typer.echo(_("report of run {run} ({state}): HTML in {file} (mode 0600: only "
+                         "you can read it)").format(run=rid, state=rep.state, file=html))
