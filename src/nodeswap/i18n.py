@@ -53,9 +53,9 @@ def _code(value: str) -> str | None:
 
 def language_of(environ: Mapping[str, str]) -> str:
     """The language the environment asks for (see the module doc), "en" by default."""
-    own = environ.get("NODESWAP_LANG", "").strip()
-    if own:
-        return normalize(own)
+    own = _code(environ.get("NODESWAP_LANG", ""))
+    if own is not None:  # a value not en or zh: the CLI refuses it (exit 2); here, skipped
+        return own
     for var in LOCALE_VARS:
         value = environ.get(var, "")
         if value:
@@ -159,7 +159,10 @@ def word(value: object) -> str:
 
 
 def phase_title(phase: str) -> str:
-    """A plan phase's name in the operator's language (``switch:proxy0`` too)."""
+    """A plan phase's name in the operator's language (``switch:proxy0`` too); in English,
+    the phase's id as it is."""
+    if language() == "en":
+        return phase
     name, _sep, node = phase.partition(":")
     if name == "switch" and node:
         return _("switch {node}").format(node=node)
