@@ -334,7 +334,9 @@ def test_resume_and_rollback_stopped_by_sigterm(tmp_path: Path) -> None:
     assert proc.returncode == EXIT_TERMINATED and took < 10, err
     assert "rollback" in err and f"nodeswap rollback {run_id}" in err and "Traceback" not in err
     body = json.loads(ns("status", run_id, *state, "--json").stdout)
-    assert body["state"] == "interrupted" and "nodeswap rollback" in body["message"], body
+    # issue 11: a cut rollback leaves the run rolling_back (status suggests rollback, exit 5)
+    assert body["state"] == "rolling_back" and "nodeswap rollback" in body["message"], body
+    assert body["exit_status"] == 5, body
     assert body["next"] == [f"nodeswap rollback {run_id} --state-dir {tmp_path / 'state'}"]
     assert not (tmp_path / "zone.lock").exists()
     group = int((tmp_path / "pid").read_text())  # the undo's shell

@@ -145,9 +145,9 @@ def rule_title(rule: str, lang: str | None = None) -> str:
 WORDS = frozenset((
     N_("pending"), N_("running"), N_("done"), N_("skipped"), N_("failed"), N_("gate"),
     N_("interrupted"), N_("undone"), N_("undo_failed"), N_("undo failed"), N_("not run"),
-    N_("at gate"), N_("rolled_back"), N_("rollback_failed"), N_("apply"), N_("resume"),
-    N_("rollback"), N_("unexpected"), N_("attention"), N_("ignored"), N_("waiting"),
-    N_("approved")))
+    N_("at gate"), N_("rolled_back"), N_("rolling_back"), N_("rollback_failed"), N_("apply"),
+    N_("resume"), N_("rollback"), N_("unexpected"), N_("attention"), N_("ignored"),
+    N_("waiting"), N_("approved")))
 PHASES = frozenset((N_("prepare"), N_("settings"), N_("build"), N_("launch"), N_("deploy"),
                     N_("check"), N_("archive")))
 

@@ -50,3 +50,36 @@ def test_holders_across_nodes() -> None:
     assert len(reasons) == 2 and "split brain" in reasons[1]
     none = check_holders({"proxy1": IP_O}, "10.16.0.100")
     assert len(none) == 1 and "no proxy node holds" in none[0].reason
+
+
+# ---- the last look before R32 (issue 11) ------------------------------------------------------
+def test_last_look_wants_exactly_one_holder() -> None:
+    from nodeswap.checks.vip import check_one_holder  # noqa: PLC0415
+
+    other = "2: eth0    inet 10.16.0.13/24 scope global eth0\n"
+    one = {"proxy0-old": IP_ADDR, "proxy1-old": other, "proxy0-new": other}
+    assert check_one_holder(one, "10.16.0.100", ["proxy0-new"]) == []
+    [none] = check_one_holder({"a": other}, "10.16.0.100")
+    assert none.klass == "unexpected" and none.rule == "R32" and "no proxy" in none.reason
+    [split] = check_one_holder({"a": IP_ADDR, "b": IP_ADDR}, "10.16.0.100")
+    assert split.klass == "unexpected" and "split brain" in split.reason
+    [new] = check_one_holder({"proxy0-new": IP_ADDR, "proxy0-old": other}, "10.16.0.100",
+                             ["proxy0-new"])
+    assert new.klass == "attention" and "not fatal" in new.reason  # reported, not fatal
+
+
+def test_vip_holders_through_the_registry() -> None:
+    import json  # noqa: PLC0415
+
+    import pytest  # noqa: PLC0415
+
+    from nodeswap.checks import analyze  # noqa: PLC0415
+    from nodeswap.errors import InputError  # noqa: PLC0415
+
+    other = "2: eth0    inet 10.16.0.13/24 scope global eth0\n"
+    opts = {"vip": "10.16.0.100", "label": "proxy0-old", "temporary": "proxy1-new"}
+    assert analyze("vip_holders", other, json.dumps({"proxy1-new": IP_ADDR}), opts).ok
+    assert not analyze("vip_holders", IP_ADDR, json.dumps({"proxy1-old": IP_ADDR}), opts).ok
+    assert not analyze("vip_holders", other, json.dumps({"proxy1-old": other}), opts).ok
+    with pytest.raises(InputError):
+        analyze("vip_holders", other, "[]", opts)

@@ -12,6 +12,7 @@ from zonekit import KINDS, make_spec, make_zone
 from nodeswap.errors import RuleError
 from nodeswap.plan.build import build_plan
 from nodeswap.plan.model import Plan
+from nodeswap.run.steps import gathered
 from nodeswap.runbooks.commands import EXEC_NODES
 
 TODAY = "20261127"
@@ -138,11 +139,18 @@ def test_targets() -> None:
 def test_switch_steps_in_runbook_order() -> None:
     plan = plan_for()
     sw = [(s.id, s.target) for s in plan.steps if s.phase == "switch:proxy0"]
-    assert [i for i, _ in sw][:14] == [
+    ids = [i for i, _ in sw if not i.startswith("r32-look-")]
+    assert ids[:14] == [
         "r30-settings-proxy0", "r30-global-conf-proxy0", "r31-address-proxy0",
+        # R33's apt steps at the temporary address before R32 (issue 11: a shorter outage)
+        "r33-apt-update-proxy0", "r33-hosts-proxy0",
         "r32-stop-proxy0", "r32-autostart-proxy0", "r32-shutdown-proxy0", "r32-gone-proxy0",
-        "r33-stop-proxy0", "r33-apt-update-proxy0", "r33-hosts-proxy0", "r33-reboot-proxy0",
+        "r33-stop-proxy0", "r33-reboot-proxy0",
         "r33-up-proxy0", "r33-identity-proxy0", "r34-known-hosts-proxy0"]
+    looks = [i for i, _ in sw if i.startswith("r32-look-")]
+    first_look = [i for i, _ in sw].index(looks[0])
+    assert [i for i, _ in sw][first_look:first_look + len(looks)] == looks  # all together,
+    assert [i for i, _ in sw][first_look + len(looks)] == "r32-stop-proxy0"  # right before R32
     assert dict(sw)["r32-autostart-proxy0"] == "zz1ar01n01"  # the OLD host
     assert plan.step("r32-shutdown-proxy0").disconnects
     assert plan.step("r33-reboot-proxy0").disconnects
@@ -224,10 +232,27 @@ def test_every_analysis_speaks_the_checks_registry(kind: str) -> None:
     plan = plan_for(kind, vip="10.16.100.20")
     analysed = [s for s in plan.steps if s.analysis is not None]
     assert {s.analysis.kind for s in analysed if s.analysis} == {
-        "vip", "haproxy", "rc", "supervisor", "supervisor_exec", "console"}
+        "vip", "vip_holders", "haproxy", "rc", "supervisor", "supervisor_exec", "console"}
     for step in analysed:
         assert step.analysis is not None
         if step.analysis.against is not None:
             assert not plan.step(step.analysis.against).side_effect
-        ref = "" if step.analysis.against else None
+        for sid in gathered(step).values():
+            assert not plan.step(sid).side_effect
+        ref = "" if step.analysis.against else ("{}" if gathered(step) else None)
         analyze(step.analysis.kind, "", ref, dict(step.analysis.options))
+
+
+def test_commands_while_a_node_is_out_of_service_get_the_outage_timeout() -> None:
+    """Issue 11: from R32's stop of the old node until the new one answers at the old address,
+    each command has ``outage_timeout`` seconds at most (spec); the waits and the shutdown and
+    reboot (their undo waits for a boot) keep theirs; R33's apt steps, moved before R32, too."""
+    steps = {s.id: s for s in plan_for(outage_timeout=20).steps}
+    for sid in ("r32-stop-proxy0", "r33-stop-proxy0", "r33-identity-proxy0",
+                "r32-autostart-proxy0"):
+        assert steps[sid].timeout == 20.0, sid
+    assert steps["r32-gone-proxy0"].timeout == steps["r21-wait-proxy0"].timeout > 60
+    assert steps["r32-shutdown-proxy0"].timeout == steps["r33-reboot-proxy0"].timeout == 60.0
+    assert steps["r33-apt-update-proxy0"].timeout == 900.0
+    default = {s.id: s.timeout for s in plan_for().steps}
+    assert default["r32-stop-proxy0"] == default["r33-stop-proxy0"] == 60.0

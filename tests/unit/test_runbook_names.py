@@ -40,7 +40,9 @@ def simple_commands(line: str) -> list[list[str]]:
         elif not redirect and not (i and words[i - 1][:1] in ("<", ">")) and not (
                 word.isdigit() and i + 1 < len(words) and words[i + 1][:1] in ("<", ">")):
             out[-1].append(word)  # redirections (>/dev/null 2>&1) left out
-    return [w for w in out if w]
+    keywords = ("if", "then", "elif", "else", "fi", "do", "done", "while", "until")
+    out = [w[next((i for i, x in enumerate(w) if x not in keywords), len(w)):] for w in out]
+    return [w for w in out if w]  # `if`/`then`/... of compound commands left out
 
 
 def test_virsh_gets_double_dash_before_the_domain_name() -> None:

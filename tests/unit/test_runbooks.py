@@ -5,6 +5,7 @@ examples/zone, and nothing outside runbooks/ names a role's module."""
 from __future__ import annotations
 
 import ast
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -25,7 +26,12 @@ from nodeswap.runbooks.commands import (
     same_tree_digest,
     supervisor_status,
 )
-from nodeswap.runbooks.common import fetch_id, switch_phase
+from nodeswap.runbooks.common import (
+    destroy_if_running,
+    fetch_id,
+    start_unless_running,
+    switch_phase,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "nodeswap"
@@ -200,8 +206,14 @@ def test_the_switch_runs_r30_to_r36_in_order_behind_one_gate() -> None:
     plan = build_plan(zone, spec, today="20261202")
     for node in plan.nodes:
         steps = [s for s in plan.steps if s.phase == f"switch:{node}"]
-        rules = [int(s.rule[1:]) for s in steps]
+        # R33's apt steps run at the temporary address before R32 (runbooks.common.switch
+        # says which rules allow it); every other step in rule order
+        moved = {f"r33-apt-update-{node}", f"r33-hosts-{node}"}
+        rules = [int(s.rule[1:]) for s in steps if s.id not in moved]
         assert rules == sorted(rules) and rules[0] == 30 and rules[-1] == 36
+        ids = [s.id for s in steps]
+        assert max(ids.index(m) for m in moved) < ids.index(f"r32-stop-{node}")
+        assert min(ids.index(m) for m in moved) > ids.index(f"r31-address-{node}")
         assert [s.gate for s in steps] == [True] + [False] * (len(steps) - 1)
 
 
@@ -225,3 +237,48 @@ def test_r6_backup_digest_is_printed_only_for_an_identical_tree(tmp_path: Path) 
     bad = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=False)
     assert bad.returncode != 0 and bad.stdout == ""
     assert parse_tree_digest("") is None
+
+
+# ---- idempotent undos at the switch (issue 11) ---------------------------------------------------
+def _stubs(tmp: Path, *, state: str, answers: bool, broken: bool = False) -> dict[str, str]:
+    """PATH with a `virsh` that reports ``state`` and logs its calls, and a `ping` that
+    answers or not: the undo commands run by real bash against them."""
+    bin_ = tmp / "bin"
+    bin_.mkdir(exist_ok=True)
+    (bin_ / "virsh").write_text(f'#!/bin/sh\necho "$*" >> {tmp}/calls\n'
+                                f'[ "$1" = domstate ] && echo {state!r}\n'
+                                f'exit {1 if broken else 0}\n')
+    (bin_ / "ping").write_text(f"#!/bin/sh\nexit {0 if answers else 1}\n")
+    for f in bin_.iterdir():
+        f.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}"}
+
+
+@pytest.mark.parametrize(("state", "answers", "started", "ok"), [
+    ("shut off", False, True, True),    # the old VM is off and its address free: start it
+    ("running", False, False, True),    # already running (a second rollback): nothing to do
+    ("shut off", True, False, False),   # the new VM holds the address: refuse, say why
+])  # fmt: skip
+def test_the_old_vm_starts_only_when_needed_and_safe(tmp_path: Path, state: str, answers: bool,
+                                                     started: bool, ok: bool) -> None:
+    env = _stubs(tmp_path, state=state, answers=answers)
+    res = subprocess.run(["bash", "-c", start_unless_running("proxy0", "10.16.100.21")],
+                         env=env, capture_output=True, text=True, check=False)
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert (res.returncode == 0) is ok, res.stderr
+    assert ("start -- proxy0" in calls) is started, calls
+    if not ok:
+        assert "10.16.100.21 answers" in res.stderr and "destroy that VM first" in res.stderr
+
+
+@pytest.mark.parametrize(("state", "broken", "destroyed", "ok"), [
+    ("running", False, True, True), ("shut off", False, False, True),
+    ("", True, False, False),  # virsh does not answer: an error, not "not running"
+])  # fmt: skip
+def test_the_new_vm_is_destroyed_only_when_running(tmp_path: Path, state: str, broken: bool,
+                                                   destroyed: bool, ok: bool) -> None:
+    env = _stubs(tmp_path, state=state, answers=False, broken=broken)
+    res = subprocess.run(["bash", "-c", destroy_if_running("proxy0")], env=env,
+                         capture_output=True, text=True, check=False)
+    assert (res.returncode == 0) is ok, res.stderr
+    assert ("destroy -- proxy0" in (tmp_path / "calls").read_text()) is destroyed

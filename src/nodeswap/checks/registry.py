@@ -23,7 +23,14 @@ vip                ``ip addr`` (or ``ip -o addr``) of the node     vip (required
                                                                    temporary "0"|"1", or
                                                                    address + address_map
 console            output of ``console.curl_command(url)``         url (required), timeout
+vip_holders        ``ip addr`` of one host / JSON {label: ``ip     vip (required), label (this
+                   addr`` of each other host} (the executor's      host's), temporary (labels
+                   ``gather`` option builds it)                    of new VMs at temporary
+                                                                   addresses), rule
 =================  ==============================================  ==========================
+
+The executor reads one option itself: ``gather`` ("label=STEP,label2=STEP2"), whose reference
+is then the JSON object {label: that earlier step's stdout} (for checks of several hosts).
 
 Unreadable zone output (a haproxy.cfg that does not parse) is a finding, not an exception:
 it is the zone's fact. Invalid *options* are the caller's bug or the operator's input and
@@ -32,6 +39,7 @@ raise ``InputError``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 
 from nodeswap.errors import InputError, Problem
@@ -40,7 +48,7 @@ from . import haproxy, rcfiles, supervisor, vip
 from .console import judge, parse_curl
 from .findings import AddressMap, CheckResult, Difference
 
-KINDS = ("haproxy", "rc", "supervisor", "supervisor_exec", "vip", "console")
+KINDS = ("haproxy", "rc", "supervisor", "supervisor_exec", "vip", "vip_holders", "console")
 Analyzer = Callable[[str, str | None, Mapping[str, str]], list[Difference]]
 
 
@@ -131,6 +139,22 @@ def _vip(output: str, reference: str | None, options: Mapping[str, str]) -> list
     return vip.check_node(output, address, options.get("node", "?"), temporary)
 
 
+def _vip_holders(output: str, reference: str | None, options: Mapping[str, str]
+                 ) -> list[Difference]:
+    address = _required(options, "vip", "vip_holders")
+    try:
+        others = json.loads(reference) if reference is not None else {}
+    except ValueError:
+        others = None
+    if not isinstance(others, dict):
+        raise InputError([Problem("check vip_holders needs a JSON object as reference (the "
+                                  "gather option)", key="reference")])
+    outputs = {str(k): str(v) for k, v in others.items()}
+    outputs[options.get("label", "this host")] = output
+    temporary = [t for t in options.get("temporary", "").split(",") if t]
+    return vip.check_one_holder(outputs, address, temporary, options.get("rule", "R32"))
+
+
 def _console(output: str, reference: str | None, options: Mapping[str, str]
              ) -> list[Difference]:
     url = _required(options, "url", "console")
@@ -148,5 +172,6 @@ _ANALYZERS: dict[str, Analyzer] = {
     "supervisor": _supervisor,
     "supervisor_exec": _supervisor_exec,
     "vip": _vip,
+    "vip_holders": _vip_holders,
     "console": _console,
 }

@@ -2,7 +2,8 @@
 
 Owns ``addresses`` (``ip addr`` / ``ip -o addr`` text → (interface, address) pairs),
 ``holds_vip``, ``keepalived_state`` (a keepalived log or state file → MASTER/BACKUP/FAULT)
-and ``check_holders`` (per-node outputs → findings). Must not do I/O.
+and ``check_holders`` (per-node outputs → findings), ``check_one_holder`` (the last look
+before R32). Must not do I/O.
 
 R23 warns that installing pitrix-ks-proxy on the new pair can disturb the VIP and make the
 console unreachable. Findings (all *unexpected*, rule R23): a new node still at its
@@ -16,7 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .findings import Difference
+from .findings import Difference, Klass
 
 RULE = "R23"
 # `2: eth0    inet 10.16.0.2/24 brd ... scope global eth0` (ip -o) or the indented
@@ -89,6 +90,28 @@ def check_holders(
     return out
 
 
+def check_one_holder(outputs: Mapping[str, str], vip: str, temporary: Iterable[str] = (),
+                     rule: str = "R32") -> list[Difference]:
+    """The last look before R32 (per host label → its ``ip addr`` output): exactly one host
+    holds the VIP (none: the console is down; several: split brain; both *unexpected*). A
+    new VM at its temporary address holding it is reported (*attention*), not fatal: the
+    zone is served, and R32/R33 give that node the old address."""
+    temporary = set(temporary)
+    holders = [h for h, text in outputs.items() if holds_vip(text, vip).holds]
+    if not holders:
+        return [_finding("", vip, f"no proxy holds the VIP {vip}: the console is unreachable;"
+                         " check keepalived before stopping an old node", rule=rule)]
+    if len(holders) > 1:
+        return [_finding(",".join(holders), vip, f"more than one host holds the VIP {vip} "
+                         f"({', '.join(holders)}): split brain; stop keepalived on the new "
+                         "nodes before stopping an old node", rule=rule)]
+    if holders[0] in temporary:
+        return [_finding(holders[0], vip, f"the new VM {holders[0]} (temporary address) holds"
+                         f" the VIP {vip}; it serves the zone now (reported, not fatal)",
+                         klass="attention", rule=rule)]
+    return []
+
+
 def check_node(text: str, vip: str, node: str, temporary: bool) -> list[Difference]:
     """Finding for one node: a new node at a temporary address must not hold the VIP."""
     held = holds_vip(text, vip)
@@ -97,7 +120,7 @@ def check_node(text: str, vip: str, node: str, temporary: bool) -> list[Differen
     return []
 
 
-def _finding(node: str, vip: str, reason: str, iface: str | None = None) -> Difference:
+def _finding(node: str, vip: str, reason: str, iface: str | None = None, *,
+             klass: Klass = "unexpected", rule: str = RULE) -> Difference:
     where = f"{vip} on {iface}" if iface else vip
-    return Difference(f"vip {node}".strip(), None, where, None, None, "unexpected", RULE,
-                      reason)
+    return Difference(f"vip {node}".strip(), None, where, None, None, klass, rule, reason)

@@ -26,12 +26,12 @@ from nodeswap.live.reach import make_reach
 from nodeswap.plan import planfile
 from nodeswap.run import journal as J
 from nodeswap.run.events import QUIET, EventSink, RichView
+from nodeswap.run.execute import to_undo
 from nodeswap.run.gates import Gate
 from nodeswap.run.hints import Hints, commands_in
 from nodeswap.run.journal import Journal
 from nodeswap.run.lock import DEFAULT_LOCK_PATH
 from nodeswap.run.runs import (
-    STATUS_EXIT,
     DriveOptions,
     drive,
     effective_state,
@@ -41,6 +41,7 @@ from nodeswap.run.runs import (
     refuse_other_zone_for_run,
     run_summary,
     start,
+    status_exit,
     status_text,
 )
 from nodeswap.run.statedir import find_run, journals, state_dir_for
@@ -196,8 +197,9 @@ Exit status of `status RUN`:
   0  done, or rolled back
   1  failed, or its rollback failed
   3  stopped at a gate (approve it: resume RUN --approve GATE)
-  4  running: a nodeswap process on this machine drives it now
-  5  interrupted (Ctrl-C, SIGTERM, a kill, a lost machine): resume RUN
+  4  running (or rolling back): a nodeswap process on this machine drives it now
+  5  interrupted (Ctrl-C, SIGTERM, a kill, a lost machine): resume RUN; or its
+     rollback was cut (state rolling_back): rollback RUN goes on with it
 Without RUN: 0 (the list, newest first; --json for scripts).
 """
 
@@ -390,13 +392,13 @@ def register(app: typer.Typer) -> None:
         if json_out:
             run = journal.run(run_id)
             body = {"run": run.id, "state": run.state, "effective_state": state,
-                    "message": run.message, "exit_status": STATUS_EXIT[state],
+                    "message": run.message, "exit_status": status_exit(journal, run_id),
                     "next": commands_in("\n".join(next_lines(journal, run_id, hints))),
                     "steps": {s.step_id: s.state for s in journal.steps(run_id)}}  # fmt: skip
             typer.echo(json.dumps(body))
         else:
             typer.echo(status_text(journal, run_id, hints), nl=False)
-        raise typer.Exit(STATUS_EXIT[state])
+        raise typer.Exit(status_exit(journal, run_id))
 
 
 def confirm_rollback(journal: Journal, run_id: str, hints: Hints, *flags: str) -> None:
@@ -404,10 +406,8 @@ def confirm_rollback(journal: Journal, run_id: str, hints: Hints, *flags: str) -
     command that confirms (``flags``: this invocation's own, kept in it)."""
     run = journal.run(run_id)
     plan = run.plan()
-    ran = {a.step_id for a in journal.attempts(run_id) if a.kind == "run"}
-    todo = [plan.step(s.step_id) for s in journal.steps(run_id)
-            if s.state in (J.DONE, J.SKIPPED) and s.step_id in ran
-            and plan.step(s.step_id).side_effect]  # fmt: skip
+    todo = [plan.step(s.step_id) for s in to_undo(journal, run_id)
+            if plan.step(s.step_id).side_effect]  # fmt: skip
     lines = [_("rollback of run {run} ({state}) would undo, last first:").format(
         run=run_id, state=run.state)]
     lines += ["  " + _("{step} ({rule}) on {host}: ").format(

@@ -245,7 +245,7 @@ def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
         components=zone.components, firstbox_address=firstbox_address(olds),
         nodes=tuple(c for c, _ in done), today=today,
         vip=_s(spec.vip) or zone.facts.vip, console_url=spec.console_url or zone.facts.console_url,
-        sub_region=spec.sub_region)
+        sub_region=spec.sub_region, outage_timeout=spec.outage_timeout)
     files = tuple(
         PlannedFile("firstbox", settings_path(c.name), text, rule=rule)
         for c, _ in done

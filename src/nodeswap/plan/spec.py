@@ -13,6 +13,7 @@ silently ignored). Pure: the caller reads the file (sources.py) and passes its t
     vg_mgmt_network_gateway: ... # only where the zone cannot tell
     order: [proxy1, proxy0]      # switch order (default: runbook order, VIP-less node first)
     vip / console_url / vm_base_network / mgmt_network / seed / sub_region
+    outage_timeout: 60           # seconds per command while a node is out of service (R32-R33)
 """
 
 from __future__ import annotations
@@ -127,6 +128,9 @@ class Spec(BaseModel):
     mgmt_network: IPv4Network | None = None
     seed: int | None = None
     sub_region: bool = False  # R27: api/ws/io backends are hand-edited in a sub region
+    # Seconds each command may take while a node is out of service (from R32's stop of the
+    # old node until the new one answers at the old address, R33); the waits keep their own.
+    outage_timeout: float = Field(default=60.0, gt=0, le=3600)
     path: str = Field(default="<spec>", exclude=True)
 
     def node(self, name: str) -> NodeSpec:

@@ -5,7 +5,7 @@ record. The journal is written before and after every command, so a run cut at a
 (Ctrl-C, kill -9, a lost host) resumes where it stopped: an interrupted step's ``check`` tells
 whether it ran. A failed step stops the run (StepFailed), a gate without approval stops it
 (StoppedAtGate); both are resumable. ``rollback`` runs the ``undo`` of the steps this run did,
-in reverse order.
+in reverse order, and treats a step that failed or was cut as possibly done (see ``to_undo``).
 
 Steps run one after the other, in plan order (the plan carries no dependency graph yet; per-
 host concurrency is left for when it does). The executor never prints: it announces events.
@@ -18,13 +18,14 @@ import asyncio
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from nodeswap.errors import (
     BugError,
     NodeswapError,
     StepFailed,
     StoppedAtGate,
+    TransportError,
     ZoneError,
 )
 from nodeswap.plan.model import Plan, Step
@@ -52,7 +53,7 @@ from nodeswap.run.steps import (
     concurrent_batches,
     default_analyzer,
 )
-from nodeswap.transport.base import Connector
+from nodeswap.transport.base import Connector, Result
 from nodeswap.transport.redact import Redactor, Secret
 
 
@@ -117,6 +118,10 @@ class Executor:
         plan = run.plan()
         if plan.fingerprint() != run.plan_fingerprint:
             raise BugError(f"run {run_id}: stored plan does not match its fingerprint")
+        if run.state in (J.RUN_ROLLING_BACK, J.RUN_ROLLBACK_FAILED, J.RUN_ROLLED_BACK):
+            raise ZoneError(f"run {run_id} is {run.state}: its rollback began, so it is not"
+                            f" resumed (steps it undid would run again); go on with it:\n"
+                            f"{self._hints.next('rollback', run_id)}")  # fmt: skip
         self._emit(RunStarted(run_id, len(plan.steps), resumed, run.plan_fingerprint))
         try:
             await self._zone_lock.take(plan, run_id, run.operator)
@@ -166,11 +171,15 @@ class Executor:
     # --- rollback ---------------------------------------------------------------------------
 
     async def rollback(self, run_id: str) -> None:
-        """Run the ``undo`` of every side-effect step this run did, last first.
+        """Run the ``undo`` of every side-effect step this run may have done, last first.
 
-        A step counts as done by this run when it is done or skipped *and* has a ``run``
-        attempt in this run (a step skipped because it was already done before is left
-        alone). Stops at the first undo that fails (StepFailed, run rollback_failed).
+        A step counts (``to_undo``) when it has a ``run`` attempt in this run and is done or
+        skipped, or possibly done: failed, cut (running, interrupted), or its undo failed or
+        was cut (a later rollback retries it). Steps already undone are left alone, so a
+        rollback cut or failed midway goes on where it stopped. Every undo is idempotent
+        (runbooks.common). The run is ``rolling_back`` from the first undo to the last;
+        stops at the first undo that fails (StepFailed naming step and rule, run
+        rollback_failed).
         """
         with self._session(run_id, ROLLBACK):
             await self._rollback(run_id)
@@ -178,20 +187,20 @@ class Executor:
     async def _rollback(self, run_id: str) -> None:
         run = self.journal.run(run_id)
         plan = run.plan()
-        ran = {a.step_id for a in self.journal.attempts(run_id) if a.kind == "run"}
-        todo = [
-            s for s in self.journal.steps(run_id)
-            if s.state in (J.DONE, J.SKIPPED) and s.step_id in ran
-        ]  # fmt: skip
+        todo = to_undo(self.journal, run_id)
         self._refuse_past_no_return(plan, [s.step_id for s in todo])
         self._emit(RunStarted(run_id, len(todo), resumed=True))
         await self._zone_lock.take(plan, run_id, run.operator)
+        again = self._hints.command("rollback", run_id)
         try:
+            self.journal.set_run_state(run_id, J.RUN_ROLLING_BACK,
+                                       f"rolling back ({len(todo)} steps to undo); if it is"
+                                       f" cut, go on with it: {again}")  # fmt: skip
             for srec in reversed(todo):
                 await self._undo(run_id, plan, plan.step(srec.step_id), srec.position)
         except asyncio.CancelledError as exc:
-            self._stopped(run_id, J.RUN_INTERRUPTED, f"rollback stopped by {cause(exc)}; to go"
-                          f" on with it: {self._hints.command('rollback', run_id)}")  # fmt: skip
+            self._stopped(run_id, J.RUN_ROLLING_BACK, f"rollback stopped by {cause(exc)}; to go"
+                          f" on with it: {again}")  # fmt: skip
             raise
         except NodeswapError as exc:
             self._stopped(run_id, J.RUN_ROLLBACK_FAILED, str(exc))
@@ -223,7 +232,8 @@ class Executor:
         if past:
             raise ZoneError(
                 f"rollback is not possible any more: the {phase} phase has begun "
-                f"({', '.join(past)}). Nothing was changed.\n"
+                f"({', '.join(f'{sid} ({plan.step(sid).rule})' for sid in past)}). Nothing "
+                "was changed.\n"
                 + plan.manual_restore)
 
     async def _undo(self, run_id: str, plan: Plan, step: Step, pos: int) -> None:
@@ -234,20 +244,51 @@ class Executor:
             return
         started = time.monotonic()
         self._emit(StepStarted(run_id, step.id, "undo", target.name, step.rule, step.title, pos))
-        transport = await self._conn.transport(target)
-        res = await self._steps.attempt(run_id, step, "undo", step.undo, transport,
-                                        timeout=step.timeout)
+        try:
+            transport = await self._conn.transport(target)
+            res = await self._steps.attempt(run_id, step, "undo", step.undo, transport,
+                                            timeout=step.timeout)
+        except TransportError as exc:  # the host is down or lost: name the step and rule
+            await self._conn.forget(target)
+            self._undo_failed(run_id, step, target.name, None, f"could not reach the host: {exc}",
+                              cause=exc)  # fmt: skip
         if res.exit_status != 0:
-            self.journal.set_step_state(run_id, step.id, J.UNDO_FAILED)
-            self._emit(StepEnded(run_id, step.id, target.name, J.UNDO_FAILED, res.exit_status))
-            raise StepFailed(
-                f"undo of step {step.id} ({step.rule}) on {target.name} failed (exit status "
-                f"{res.exit_status}); command: {self._redact(step.undo)}\n--- last lines ---\n"
-                f"{self._redact(res.tail())}",
-                host=target.name, step=step.id, rule=step.rule, command=self._redact(step.undo),
-                exit_status=res.exit_status, output_tail=self._redact(res.tail()),
-            )  # fmt: skip
+            why = f"timed out after {step.timeout:g}s" if res.timed_out else "failed"
+            self._undo_failed(run_id, step, target.name, res, why)
         if self._zone_mark is not None:  # issue 14: the zone's fingerprint after the undo
             await self._zone_mark(run_id, plan, step, "undo")
         self.journal.set_step_state(run_id, step.id, J.UNDONE)
         self._emit(StepEnded(run_id, step.id, target.name, J.UNDONE, 0, time.monotonic() - started))
+
+    def _undo_failed(self, run_id: str, step: Step, host: str, res: Result | None, why: str, *,
+                     cause: BaseException | None = None) -> NoReturn:  # fmt: skip
+        """Record the failed undo (the next rollback retries it) and raise StepFailed naming
+        the step, its rule and the host."""
+        self.journal.set_step_state(run_id, step.id, J.UNDO_FAILED)
+        status = None if res is None else res.exit_status
+        tail = self._redact(res.tail()) if res is not None else ""
+        why = self._redact(why)
+        self._emit(StepEnded(run_id, step.id, host, J.UNDO_FAILED, status, 0.0, why))
+        shown = f"\n--- last lines ---\n{tail}" if tail else ""
+        raise StepFailed(
+            f"undo of step {step.id} ({step.rule}: {step.title}) on {host} {why} (exit status "
+            f"{status}); command: {self._redact(step.undo or '')}{shown}\nfix the cause, then "
+            f"roll back again (undone steps are not run twice; this one is tried again):\n"
+            f"{self._hints.next('rollback', run_id)}",
+            host=host, step=step.id, rule=step.rule, command=self._redact(step.undo or ""),
+            exit_status=status, output_tail=tail,
+        ) from cause  # fmt: skip
+
+
+# A step in one of these states, with a run attempt in this run, may have changed the zone.
+_MAYBE_DONE = (J.DONE, J.SKIPPED, J.FAILED, J.INTERRUPTED, J.RUNNING, J.UNDO_FAILED)
+
+
+def to_undo(journal: Journal, run_id: str) -> list[J.StepRecord]:
+    """The steps a rollback of ``run_id`` considers, in plan order: those with a ``run``
+    attempt in this run (a step skipped because it was done before the run is left alone)
+    that are done, skipped, or possibly done: failed or cut while running (its command may
+    have taken effect: a cut ``shutdown -h`` left the old VM off), or whose undo failed or
+    was cut (tried again). Steps already undone are not."""
+    ran = {a.step_id for a in journal.attempts(run_id) if a.kind == "run"}
+    return [s for s in journal.steps(run_id) if s.step_id in ran and s.state in _MAYBE_DONE]

@@ -47,10 +47,11 @@ STEP_STATES = (PENDING, RUNNING, DONE, SKIPPED, FAILED, GATE, INTERRUPTED, UNDON
 # Run states.
 RUN_RUNNING, RUN_DONE, RUN_FAILED, RUN_GATE = "running", "done", "failed", "gate"
 RUN_INTERRUPTED, RUN_ROLLED_BACK = "interrupted", "rolled_back"
-RUN_ROLLBACK_FAILED = "rollback_failed"
+RUN_ROLLBACK_FAILED, RUN_ROLLING_BACK = "rollback_failed", "rolling_back"
+# rolling_back: a rollback began (and is running, or was cut: `rollback` goes on with it).
 RUN_STATES = (
     RUN_RUNNING, RUN_DONE, RUN_FAILED, RUN_GATE, RUN_INTERRUPTED, RUN_ROLLED_BACK,
-    RUN_ROLLBACK_FAILED,
+    RUN_ROLLBACK_FAILED, RUN_ROLLING_BACK,
 )  # fmt: skip
 
 
@@ -327,7 +328,7 @@ class Journal(PinStore, SessionLog):
     def set_run_state(self, run_id: str, state: str, message: str | None = None) -> None:
         if state not in RUN_STATES:
             raise BugError(f"unknown run state {state!r}")
-        ended = None if state == RUN_RUNNING else time.time()
+        ended = None if state in (RUN_RUNNING, RUN_ROLLING_BACK) else time.time()
         with self._tx() as db:
             db.execute(
                 "UPDATE runs SET state=?, message=?, ended=? WHERE id=?",

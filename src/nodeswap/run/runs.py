@@ -302,7 +302,17 @@ def is_live(journal: Journal, run_id: str) -> bool:
 
 # `nodeswap status RUN` exit codes (documented in its --help)
 STATUS_EXIT = {J.RUN_DONE: 0, J.RUN_ROLLED_BACK: 0, J.RUN_FAILED: 1, J.RUN_ROLLBACK_FAILED: 1,
-               J.RUN_GATE: 3, J.RUN_RUNNING: 4, J.RUN_INTERRUPTED: 5}  # fmt: skip
+               J.RUN_GATE: 3, J.RUN_RUNNING: 4, J.RUN_INTERRUPTED: 5,
+               J.RUN_ROLLING_BACK: 5}  # fmt: skip
+
+
+def status_exit(journal: Journal, run_id: str) -> int:
+    """`nodeswap status RUN`'s exit code: STATUS_EXIT of the effective state; a rollback
+    being driven by a process here is 4, like a running run."""
+    state = effective_state(journal, run_id)
+    if state == J.RUN_ROLLING_BACK and is_live(journal, run_id):
+        return STATUS_EXIT[J.RUN_RUNNING]
+    return STATUS_EXIT[state]
 
 
 def effective_state(journal: Journal, run_id: str) -> str:
@@ -334,12 +344,15 @@ def next_lines(journal: Journal, run_id: str, hints: Hints) -> list[str]:
     flags = ("--rerun-unchecked",) if needs_rerun_unchecked(journal, run_id) else ()
     resume, rollback = hints.next("resume", run_id, *flags), hints.next("rollback", run_id)
     rolling_back = any(a.kind == "undo" for a in journal.attempts(run_id))
-    if state == J.RUN_RUNNING:
+    if state == J.RUN_RUNNING or (state == J.RUN_ROLLING_BACK and is_live(journal, run_id)):
         return ["a nodeswap process on this machine is driving this run now"]
     if state in (J.RUN_DONE, J.RUN_ROLLED_BACK):
         return [hints.next("report", run_id)]
+    if state == J.RUN_ROLLING_BACK:  # cut (Ctrl-C, a crash): undone steps are not run twice
+        return ["its rollback was cut: go on with it (not resume):", rollback]
     if state == J.RUN_ROLLBACK_FAILED or (state == J.RUN_INTERRUPTED and rolling_back):
-        return ["fix the cause, then roll back again:", rollback]
+        return ["fix the cause, then roll back again (the failed undo is tried again):",
+                rollback]
     if state == J.RUN_GATE:
         gate = next((s.step_id for s in journal.steps(run_id) if s.state == J.GATE), "")
         return ["approve the gate and go on, or undo the run:",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
@@ -66,13 +67,31 @@ def concurrent_batches(steps: Sequence[Step]) -> list[list[tuple[int, Step]]]:
         last = batches[-1] if batches else None
         joins = (
             _may_share(step) and last is not None and _may_share(last[0][1])
-            and not (step.analysis and step.analysis.against in {s.id for _, s in last})
+            and not (references(step) & {s.id for _, s in last})
         )
         if joins and last is not None:
             last.append((pos, step))
         else:
             batches.append([(pos, step)])
     return batches
+
+
+def gathered(step: Step) -> dict[str, str]:
+    """label -> step id of the analysis option ``gather`` ("label=STEP,..."): the steps whose
+    outputs make the analysis' reference, as a JSON object {label: stdout}."""
+    if step.analysis is None:
+        return {}
+    spec = dict(step.analysis.options).get("gather", "")
+    pairs = (item.split("=", 1) for item in spec.split(",") if "=" in item)
+    return {label: sid for label, sid in pairs}
+
+
+def references(step: Step) -> set[str]:
+    """The earlier steps whose output the step's analysis reads."""
+    if step.analysis is None:
+        return set()
+    against = {step.analysis.against} if step.analysis.against else set()
+    return against | set(gathered(step).values())
 
 
 def _may_share(step: Step) -> bool:
@@ -209,7 +228,15 @@ class StepRunner:
         assert a is not None
         output = self.journal.last_output(run_id, step.id) or ""
         reference = None
-        if a.against is not None:
+        if gathered(step):  # several hosts' outputs, by label
+            outputs = {label: self.journal.last_output(run_id, sid)
+                       for label, sid in gathered(step).items()}
+            missing = sorted(sid for label, sid in gathered(step).items() if outputs[label] is None)
+            if missing:
+                self._fail(run_id, step, target, None,
+                           f"has no output of step(s) {', '.join(missing)} to look at")
+            reference = json.dumps(outputs, sort_keys=True)
+        elif a.against is not None:
             reference = self.journal.last_output(run_id, a.against)
             if reference is None:
                 self._fail(

@@ -40,6 +40,7 @@ class Context:
     vip: str | None = None
     console_url: str | None = None
     sub_region: bool = False
+    outage_timeout: float = 60.0  # per command while a node is out of service (R32-R33)
 
     @property
     def names(self) -> str:
@@ -101,7 +102,8 @@ class Runbook:
 
     The steps run in this order: fetches (before R6), common R6-R22, ``packages`` (R23-R26),
     ``deploy_checks``, ``checks`` (after deploy, before the switches), per node the common
-    R30-R34 and ``switch_checks``, then the common R37.
+    R30-R34 (``last_look`` right before R32 stops the old node) and ``switch_checks``,
+    then the common R37.
     """
 
     role: str
@@ -110,6 +112,8 @@ class Runbook:
     rewritten_at_switch: tuple[Rewrite, ...] = (Rewrite("/etc/network/interfaces"),)
     deploy_checks: Callable[[Context], list[Step]] = no_steps
     checks: Callable[[Context], list[Step]] = no_steps
+    # read-only steps right before R32 stops the old node: the last look at the new one (R3)
+    last_look: Callable[[Context, NodeContext], list[Step]] = no_node_steps
     switch_checks: Callable[[Context, NodeContext], list[Step]] = no_node_steps
     warnings: Callable[[Context], tuple[str, ...]] = no_warnings
 

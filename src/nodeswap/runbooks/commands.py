@@ -47,11 +47,14 @@ def cat_file(path: str, *, optional: bool = False) -> str:
 def ping_loop(address: str, *, until_up: bool) -> str:
     """A bounded loop on firstbox: wait until ``address`` answers ping (or stops). It probes
     five times a second (a ping that gets no answer still waits its 1 s): the step after it,
-    during the switch (R32, R33), starts within 0.2 s of the change, not up to a second late."""
+    during the switch (R32, R33), starts within 0.2 s of the change, not up to a second late.
+    ``--foreground`` keeps ``timeout`` (and the loop) in the command's process group: without
+    it timeout makes a group of its own, which the transport's stop of an interrupted
+    command (Ctrl-C, SIGTERM: a kill of the group) never reaches, and the wait ran on."""
     probe = cmd("ping", "-c", "1", "-W", "1", address) + " >/dev/null 2>&1"
     pause = "sleep 0.2"
     body = f"until {probe}; do {pause}; done" if until_up else f"while {probe}; do {pause}; done"
-    return cmd("timeout", str(PING_WAIT), "sh", "-c", body)
+    return cmd("timeout", "--foreground", str(PING_WAIT), "sh", "-c", body)
 
 
 def sha_matches(path: str, content: str) -> str:

@@ -12,6 +12,8 @@ VM after R31-R33), and physical hosts by their node name.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from nodeswap.errors import BugError
 from nodeswap.plan.model import Step, Target
 from nodeswap.shell import chain, cmd, write_file_atomic
@@ -27,7 +29,6 @@ from .commands import (
     UPDATE,
     exec_nodes,
     negate,
-    or_true,
     ping_loop,
     replace_address,
     same_tree_digest,
@@ -154,9 +155,8 @@ def launch(ctx: Context) -> list[Step]:
     steps: list[Step] = []
     for n in ctx.nodes:
         kern = f"{KERNELS}/{n.name}"
-        remove = "; ".join([
-            or_true(virsh("destroy", n.name)), or_true(virsh("undefine", n.name)),
-            cmd("rm", "-f", f"{kern}.img", f"{kern}.xml", f"{kern}.Done")])
+        remove = chain(destroy_if_running(n.name), undefine_if_defined(n.name),
+                       cmd("rm", "-f", f"{kern}.img", f"{kern}.xml", f"{kern}.Done"))
         steps.append(Step(
             id=f"r21-launch-{n.name}", phase="launch", rule="R21",
             title=f"launch the new {n.name} on {n.new_host_name} ({n.new_host_address})",
@@ -246,7 +246,9 @@ def stop_old(n: NodeContext) -> list[Step]:
         Step(id=f"r32-shutdown-{n.name}", phase=phase, rule="R32",
            title=f"shut the old {n.name} down", target=old, command=cmd("shutdown", "-h", "now"),
            disconnects=True, undo_target=n.old_host_name,
-           undo=chain(virsh("start", n.name), ping_loop(n.old_address, until_up=True)),
+           # rollback (also after a cut or failed shutdown): start the old VM unless it runs
+           undo=chain(start_unless_running(n.name, n.old_address),
+                      ping_loop(n.old_address, until_up=True)),
            timeout=60.0),
         Step(id=f"r32-gone-{n.name}", phase=phase, rule="R32",
            title=f"wait until {n.old_address} stops answering", target="firstbox",
@@ -272,8 +274,9 @@ def restart_new(n: NodeContext) -> list[Step]:
         Step(id=f"r33-reboot-{n.name}", phase=phase, rule="R33",
            title=f"reboot the new {n.name} onto {n.old_address}", target=new,
            command=cmd("shutdown", "-r", "now"), disconnects=True, timeout=60.0,
-           # rollback: the new VM leaves the old address before the old VM comes back (R32)
-           undo_target=n.new_host_name, undo=or_true(virsh("destroy", n.name))),
+           # rollback (also after a cut or failed reboot): the new VM leaves the old address
+           # before the old VM comes back (R32's undo runs after this one)
+           undo_target=n.new_host_name, undo=destroy_if_running(n.name)),
         Step(id=f"r33-up-{n.name}", phase=phase, rule="R33",
            title=f"wait until {n.old_address} answers again", target="firstbox",
            command=ping_loop(n.old_address, until_up=True), side_effect=False, waits=True,
@@ -283,6 +286,35 @@ def restart_new(n: NodeContext) -> list[Step]:
            target=f"{n.name}-switched", command=cmd("hostname"), side_effect=False,
            timeout=60.0),
     ]
+
+
+def start_unless_running(name: str, address: str) -> str:
+    """Idempotent ``virsh start``: only a domain that is not running (virsh refuses to start
+    an active one), and never while another host answers at its ``address`` (the new VM after
+    R33's reboot: libvirt would start a second VM with the same IP; the undo fails instead,
+    saying so)."""
+    busy = cmd("ping", "-c", "1", "-W", "1", address) + " >/dev/null 2>&1"
+    why = (f"{address} answers: another host holds it (the new VM?); {name} is not started "
+           "beside it (destroy that VM first)")
+    return (f"if {running(name)}; then true; elif {busy}; then {cmd('echo', why)} >&2; false;"
+            f" else {virsh('start', name)}; fi")
+
+
+def destroy_if_running(name: str) -> str:
+    """Idempotent ``virsh destroy``: only a running domain (virsh refuses to destroy one that
+    is not); a failure to destroy a running one is an error, and so is a virsh that does not
+    answer at all (it is not taken for "not running")."""
+    return (f"if {running(name)}; then {virsh('destroy', name)};"
+            f" else {cmd('virsh', 'list', '--all', '--name')} >/dev/null; fi")
+
+
+def undefine_if_defined(name: str) -> str:
+    """Idempotent ``virsh undefine``: only a domain that is defined."""
+    return f"if {virsh('dominfo', name)} >/dev/null 2>&1; then {virsh('undefine', name)}; fi"
+
+
+def running(name: str) -> str:
+    return virsh("domstate", name) + " 2>/dev/null | " + cmd("grep", "-qx", "running")
 
 
 def forget_host_keys(n: NodeContext) -> list[Step]:
@@ -300,11 +332,41 @@ def forget_host_keys(n: NodeContext) -> list[Step]:
     ]
 
 
+# R33's steps that run at the temporary address before R32 (see ``switch``).
+BEFORE_R32 = ("r33-apt-update", "r33-hosts")
+
+
 def switch(rb: Runbook, ctx: Context, n: NodeContext) -> list[Step]:
     """R30-R34 for one node, then the runbook's checks after the switch (R35/R36); the first
-    step is a gate."""
-    return (settings_back(n) + old_address_on_new_vm(rb, n) + stop_old(n) + restart_new(n)
-            + forget_host_keys(n) + rb.switch_checks(ctx, n))
+    step is a gate.
+
+    Order: R30, R31, then R33's ``apt-get update`` and pitrix-hosts install on the new VM at
+    its temporary address, the runbook's last look (read-only: a failure stops the run before
+    the old node is touched), R32, the rest of R33. Moving the two apt steps before R32
+    shortens the outage and keeps the runbook's intent: R33 runs them on the new node
+    "reached by its IP address", which is its temporary address until the reboot (R31 only
+    edited the file), before R32 as after; R20 allows packages to the new nodes; the
+    package is the one R30's build_global_conf.sh just rebuilt with the node's old address,
+    exactly what R33 would install after R32; and R3 wants the new VMs ready before the old
+    ones are switched off. The new VM's services keep running until R33's stop, after R32.
+    Every command run while the node is out of service (R32's stop of the old node until the
+    new one answers at the old address) gets ``ctx.outage_timeout`` at most (the waits and
+    the shutdown/reboot themselves keep theirs: their undo waits for a boot)."""
+    restart = restart_new(n)
+    moved = {f"{prefix}-{n.name}" for prefix in BEFORE_R32}
+    early = [replace(s, title=f"{s.title}, at {n.temp_address} before R32 (R20, R30, R33)")
+             for s in restart if s.id in moved]
+    late = [s for s in restart if s.id not in moved]
+    outage = [short(s, ctx.outage_timeout) for s in stop_old(n) + late]
+    return (settings_back(n) + old_address_on_new_vm(rb, n) + early + rb.last_look(ctx, n)
+            + outage + forget_host_keys(n) + rb.switch_checks(ctx, n))
+
+
+def short(step: Step, limit: float) -> Step:
+    """``step`` with at most ``limit`` seconds, unless it waits or takes its host down."""
+    if step.waits or step.disconnects or step.timeout <= limit:
+        return step
+    return replace(step, timeout=limit)
 
 
 # ---- archive -----------------------------------------------------------------------------------

@@ -134,6 +134,69 @@ def switch_checks(ctx: Context, n: NodeContext) -> list[Step]:
     return steps
 
 
+IP_ADDR = cmd("ip", "-4", "-o", "addr", "show")
+
+
+def last_look(ctx: Context, n: NodeContext) -> list[Step]:
+    """Right before R32 stops the old node (R3: the new VMs are checked, and only then are
+    the old nodes switched off), read-only, so a failure stops the run before the old node is
+    touched: the new VM answers at its temporary address with the key pinned there (its
+    target ``<node>-new``: another key stops the run), its services pass (R29's supervisor
+    check and R27's haproxy.cfg comparison, parsed, again), exactly one proxy holds the VIP
+    (a new VM holding it is reported, not fatal) and the console answers (R36)."""
+    phase, new = switch_phase(n), f"{n.name}-new"
+    haproxy = next(s for s in file_comparisons(ctx, n) if s.analysis and
+                   s.analysis.kind == "haproxy")
+    steps = [
+        Step(id=f"r32-look-services-{n.name}", phase=phase, rule="R32",
+             title=f"last look before R32: the new {n.name} answers at {n.temp_address} with "
+                   "its pinned key, its services run (R29)", target=new,
+             command=supervisor_status(), side_effect=False, timeout=60.0,
+             analysis=Analysis("supervisor", against=fetch_id(n.name, "supervisor"),
+                               options=(("node", n.name), ("rule", "R32")))),
+        Step(id=f"r32-look-haproxy-{n.name}", phase=phase, rule="R32",
+             title=f"last look before R32: haproxy.cfg of the new {n.name} vs the old (R27)",
+             target=new, command=haproxy.command, side_effect=False, timeout=60.0,
+             analysis=haproxy.analysis),
+    ]
+    if ctx.vip:
+        steps += vip_look(ctx, n)
+    url = console_url(ctx)
+    if url:
+        steps.append(Step(
+            id=f"r32-look-console-{n.name}", phase=phase, rule="R32",
+            title=f"last look before R32: the console answers at {url} (R36)",
+            target="firstbox", command=curl_command(url), side_effect=False, timeout=60.0,
+            analysis=Analysis("console", options=(("url", url),))))
+    return steps
+
+
+def vip_look(ctx: Context, n: NodeContext) -> list[Step]:
+    """Every proxy host up now shows its addresses (nodes switched before ``n`` at their old
+    address, the others old and new), then one step on the old ``n`` judges them all: exactly
+    one holds the VIP."""
+    order = [m.name for m in ctx.nodes]
+    hosts: list[str] = []
+    for m in order:
+        hosts += [f"{m}-switched"] if order.index(m) < order.index(n.name) \
+            else [f"{m}-old", f"{m}-new"]
+    phase, own = switch_phase(n), f"{n.name}-old"
+    steps = [Step(id=f"r32-look-ip-{n.name}-{h}", phase=phase, rule="R32",
+                  title=f"last look before R32: the addresses of {h}", target=h,
+                  command=IP_ADDR, side_effect=False, timeout=60.0)
+             for h in hosts if h != own]
+    gather = ",".join(f"{s.target}={s.id}" for s in steps)
+    temporary = ",".join(h for h in hosts if h.endswith("-new"))
+    steps.append(Step(
+        id=f"r32-look-vip-{n.name}", phase=phase, rule="R32",
+        title=f"last look before R32: exactly one proxy holds the VIP {ctx.vip}", target=own,
+        command=IP_ADDR, side_effect=False, timeout=60.0,
+        analysis=Analysis("vip_holders", options=(
+            ("vip", ctx.vip or ""), ("label", own), ("gather", gather),
+            ("temporary", temporary), ("rule", "R32")))))
+    return steps
+
+
 def warnings(ctx: Context) -> tuple[str, ...]:
     out = []
     if console_url(ctx) is None:
@@ -147,4 +210,5 @@ def warnings(ctx: Context) -> tuple[str, ...]:
 
 RUNBOOK = register(Runbook(
     role="proxy", fetches=FETCHES, packages=PACKAGES, rewritten_at_switch=REWRITTEN_AT_SWITCH,
-    deploy_checks=vip_watch, checks=checks, switch_checks=switch_checks, warnings=warnings))
+    deploy_checks=vip_watch, checks=checks, last_look=last_look, switch_checks=switch_checks,
+    warnings=warnings))
