@@ -76,6 +76,10 @@ def test_rehearsal_in_chinese_gates_answered_y(lab: Lab, tmp_path: Path) -> None
     assert child.exitstatus == 0, out
     assert "Traceback" not in out
     assert approved[0].startswith("r30-") and approved[2].startswith("r37-")
+    # the closing summary; the next: line stays a command to paste
+    assert re.search(r"2 个节点（proxy0, proxy1）已替换为 bionic 18\.04\.6；共 \d+ 步：", out)
+    assert re.search(r"3 个关卡由 \S+ 批准；自开始已过 \d+ 秒", out)
+    assert re.search(r"\nnext: nodeswap report \S+ --html report-\S+\.html --lab ", out)
 
     (path,) = (lab.dir / "nodeswap").glob("*.journal.sqlite")
     journal = Journal.open(path)
@@ -84,6 +88,11 @@ def test_rehearsal_in_chinese_gates_answered_y(lab: Lab, tmp_path: Path) -> None
         assert run.state == J.RUN_DONE
     finally:
         journal.close()
+    status = subprocess.run([*NODESWAP, "status", run.id, "--lab", str(lab.dir)],
+                            capture_output=True, text=True, env=ENV, check=False)
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.startswith(f"运行 {run.id}（可用区 ")
+    assert re.search(r"\[  1\] 完成 +\S+ \(R\d+\) 在 ", status.stdout), status.stdout[:500]
     html = tmp_path / "report.html"
     rep = subprocess.run([*NODESWAP, "report", run.id, "--lab", str(lab.dir), "--html",
                           str(html)], capture_output=True, text=True, env=ENV, check=False)
