@@ -117,3 +117,14 @@ def test_english_report_is_unchanged(tmp_path: Path, clock: Clock) -> None:
     text = "".join(page.parts)
     assert "Appendix: every step" in text and "Final state" in text
     assert not re.search(r"[\u4e00-\u9fff]", text)
+
+
+def test_markdown_report_in_chinese(tmp_path: Path, clock: Clock, zh: None) -> None:
+    from nodeswap.report.markdown import render_markdown  # noqa: PLC0415
+
+    text = render_markdown(done_report(tmp_path, clock))
+    assert text.startswith("# nodeswap 报告：运行 ")
+    for heading in ("| 摘要 |", "| 最终状态 | 完成 |", "## 关卡", "## 执行过程与时间线",
+                    "## 附录：全部步骤", "### 切换 proxy0 — "):
+        assert heading in text, heading
+    assert "Appendix" not in text and "Final state" not in text
