@@ -32,7 +32,8 @@ def _write(path: Path, text: str) -> None:
     try:
         write_private(path, text)
     except OSError as exc:
-        raise InputError([Problem(f"cannot write the report: {exc.strerror or exc}",
+        raise InputError([Problem(_("cannot write the report: {error}").format(
+            error=exc.strerror or exc),
                                   file=str(path))]) from exc
 
 
@@ -68,8 +69,8 @@ def register(app: typer.Typer) -> None:
             journal.close()
         if as_json:
             if html is not None or markdown is not None:
-                raise InputError([Problem("--json prints the report: drop --html/--markdown "
-                                          "(or run twice)", key="--json")])
+                raise InputError([Problem(_("--json prints the report: drop --html/--markdown "
+                                            "(or run twice)"), key="--json")])
             typer.echo(json.dumps(report_dict(rep), indent=2, ensure_ascii=False))
             return
         if html is None and markdown is None:

@@ -276,8 +276,8 @@ def register(app: typer.Typer) -> None:
         planfile.refuse_unexpected(plan, expect, str(plan_file))
         if local:
             if lab is not None or firstbox is not None:
-                raise InputError([Problem("--local runs every step on this machine: drop "
-                                          "--lab/--firstbox", key="--local")])
+                raise InputError([Problem(_("--local runs every step on this machine: drop "
+                                            "--lab/--firstbox"), key="--local")])
             planfile.refuse_not_local(plan, str(plan_file))
         reach = None if local else make_reach(
             lab=lab, firstbox=firstbox, user=user, identity_file=identity_file or [],
