@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # every target ignores the operator's config files (/etc/nodeswap, ~/.config/nodeswap)
 export NODESWAP_CONFIG := none
 
-.PHONY: setup render-setup test test-fast test-slow fuzz fuzz-ci lint typecheck demo bench clean \
+.PHONY: setup render-setup test test-fast test-slow test-crash fuzz fuzz-ci lint typecheck demo bench clean \
 	wheelhouse
 # Two workers, a lab each (tests/lab/conftest.py); a test file stays on one worker (its labs).
 XDIST := -n 2 --dist loadfile
@@ -30,6 +30,12 @@ test-fast: setup
 # Chromium): .ci/run runs them after make test.
 test-slow: setup render-setup
 	$(PY) -m pytest -q $(XDIST) -m slow
+
+# SIGKILL inside every side-effect step of the real upgrade and at sampled step boundaries, then
+# plain resumes to the verified end state (tests/lab/test_crash_matrix.py, marker `crash`,
+# deselected from the runs above): .ci/run runs it after make test (about 2 min here; at most 40).
+test-crash: setup
+	$(PY) -m pytest -q $(XDIST) -m crash
 
 # Fuzz targets (tests/fuzz, marker `fuzz`, deselected from the runs above): settings files,
 # haproxy.cfg, specs, hosts files, plan files. `fuzz`: 10^5 examples per target (long);

@@ -2,7 +2,8 @@
 
 - `lab` tests need root (the lab mounts and chroots): skipped otherwise.
 - `slow` tests run in `make test-slow` (`-m slow`), not in `make test`; `fuzz` targets only with
-  `-m fuzz` (`make fuzz`, `make fuzz-ci`).
+  `-m fuzz` (`make fuzz`, `make fuzz-ci`); the crash matrix only with `-m crash` (`make
+  test-crash`).
 - The operator's defaults are not read: NODESWAP_CONFIG=none (no config file; the Makefile
   sets it too) and no NODESWAP_FIRSTBOX / _USER / _IDENTITY / _KNOWN_HOSTS / _LANG from the
   environment the tests were started in (tests that mean to use them set them).
@@ -29,11 +30,13 @@ if not os.environ.get("HYPOTHESIS_PROFILE"):
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if "fuzz" not in (config.getoption("markexpr") or ""):  # fuzz targets: only with -m fuzz
-        fuzz = [item for item in items if "fuzz" in item.keywords]
-        if fuzz:
-            config.hook.pytest_deselected(items=fuzz)
-            items[:] = [item for item in items if "fuzz" not in item.keywords]
+    for only in ("fuzz", "crash"):  # fuzz targets, the crash matrix: only with -m fuzz/crash
+        if only in (config.getoption("markexpr") or ""):
+            continue
+        chosen = [item for item in items if only in item.keywords]
+        if chosen:
+            config.hook.pytest_deselected(items=chosen)
+            items[:] = [item for item in items if only not in item.keywords]
     for item in items:
         if "lab" in item.keywords and os.geteuid() != 0:
             item.add_marker(pytest.mark.skip(reason="the lab needs root"))

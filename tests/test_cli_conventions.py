@@ -158,14 +158,17 @@ def test_completion_installs_and_completes_in_bash(tmp_path: Path) -> None:
     wrapper.chmod(0o755)
     env = {**ENV, "HOME": str(home), "SHELL": "/bin/bash",
            "PATH": f"{bindir}:{os.environ.get('PATH', '')}"}
-    done = subprocess.run(["nodeswap", "--install-completion"], capture_output=True,
-                          text=True, env=env, timeout=60, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "nodeswap" in (home / ".bashrc").read_text()
+    (home / ".bashrc").write_text("PS1='$ '\n")
     bash = pexpect.spawn("bash", ["--rcfile", str(home / ".bashrc"), "-i"], env=env,
                          encoding="utf-8", timeout=30, dimensions=(24, 200))
-    try:
-        bash.sendline("PS1='$ '")
+    try:  # typed at the operator's bash: typer finds the shell it was started from
+        bash.expect_exact("$ ")
+        bash.sendline("nodeswap --install-completion; echo rc=$?")
+        bash.expect(r"rc=(\d+)")
+        assert bash.match.group(1) == "0", bash.before
+        bash.expect_exact("$ ")
+        assert "nodeswap" in (home / ".bashrc").read_text()
+        bash.sendline(f"exec bash --rcfile {home / '.bashrc'} -i")  # a new shell, as after login
         bash.expect_exact("$ ")
         bash.send("nodeswap rol\t")
         bash.expect_exact("rollback ")

@@ -183,3 +183,16 @@ def test_show_renders_a_saved_plan_and_refuses_a_broken_one(tmp_path: Path) -> N
     broken.write_text('{"role": "proxy"}')
     done = ns("show", str(broken))
     assert done.returncode == EXIT_INPUT and "not a nodeswap plan" in done.stderr
+
+
+def test_show_says_how_resume_decides_each_side_effect_step() -> None:
+    """issue 11: per side-effect step, the check and the host it runs on, or why it may run
+    again (the example plan: R32's shutdown is asked of the physical host)."""
+    golden = Path(__file__).parent / "golden" / "zone.plan.json"
+    shown = ns("show", str(golden))
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())  # the console wraps long lines
+    assert "if cut: resume asks zz1ar01n01: $ virsh domstate -- proxy0 | grep -qx 'shut off'" \
+        in text
+    assert "if cut: resume runs it again: apt-get update only refreshes the package lists" in text
+    assert "resume needs a person" not in text

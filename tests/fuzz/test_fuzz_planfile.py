@@ -68,7 +68,7 @@ def test_plan_files_of_random_bytes(raw: bytes) -> None:
 @given(json_value, st.booleans())
 def test_plan_files_of_random_json(value: Any, with_digest: bool) -> None:
     if with_digest and isinstance(value, dict):
-        value = {**value, "format": 2}
+        value = {**value, "format": 3}
         value["digest"] = digest_of(value)
     load_bytes(json.dumps(value).encode())
 

@@ -226,3 +226,64 @@ def test_secrets_are_redacted_in_the_journal_and_events(rig: Rig) -> None:
     log = (rig.tmp / "state" / "logs" / f"{run_id}.log").read_text()  # the run's log (0600)
     assert "Sup3rS3cret" not in log and "abcdef123" not in log
     assert "db_password=***" in log and '"event": "StepOutput"' in log
+
+
+def run_killed_in(args: list[str], step_id: str) -> tuple[int, list[dict[str, object]]]:
+    """Run nodeswap with --json; SIGKILL it at step ``step_id``'s first output (mid-command,
+    after its side effect)."""
+    proc = subprocess.Popen([*args, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    events: list[dict[str, object]] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        events.append(json.loads(line))
+        if events[-1]["event"] == "StepOutput" and events[-1]["step_id"] == step_id:
+            proc.kill()
+            break
+    proc.communicate(timeout=60)
+    return proc.wait(timeout=60), events
+
+
+def test_the_rerun_unchecked_guard_holds_until_given_and_mark_done_is_journaled(
+    rig: Rig,
+) -> None:
+    """issue 11: a cut step without a check is refused by every plain resume (not only the
+    first: the step's state is then failed, but its last run attempt is still cut), the hint
+    names the flags; --mark-done STEP --reason records a person's judgement and goes on; a
+    step the plan declares safe to run again (rerun_safe) is simply run again."""
+    unchecked = Step("u", "p", "R0", "append u on a", "a", side_effect=True,
+                     command=f"echo u >> {cmd(rig.log)}; echo applied u; sleep 0.3")
+    again = Step("w", "p", "R0", "append w on b", "b", side_effect=True,
+                 command=f"echo w >> {cmd(rig.log)}; echo applied w; sleep 0.3",
+                 rerun_safe="the test says so")
+    plan = rig.plan(extra=(unchecked, again))
+    code, events = run_killed_in(rig.apply_args(plan, "--yes"), "u")
+    assert code == -9
+    run_id = str(events[0]["run_id"])
+    for _ in range(2):  # the second plain resume is refused like the first (it re-ran it)
+        done = subprocess.run(rig.resume_args(run_id, "--yes"), capture_output=True,
+                              text=True, check=False)  # fmt: skip
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "has no check" in done.stderr and "--mark-done u --reason" in done.stderr
+        assert f"next: nodeswap resume {run_id} --rerun-unchecked" in done.stderr
+        assert rig.logs().count("u") == 1
+    st = subprocess.run([*NODESWAP, "status", run_id, "--state-dir", str(rig.tmp / "state")],
+                        capture_output=True, text=True, check=False)  # fmt: skip
+    assert f"next: nodeswap resume {run_id} --rerun-unchecked" in st.stdout, st.stdout
+    bad = subprocess.run(rig.resume_args(run_id, "--yes", "--mark-done", "u"),
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert bad.returncode == 2 and "--reason" in bad.stderr
+    # the next step (w) is cut too; once u is marked done, a plain resume runs w again
+    code, _ = run_killed_in(rig.resume_args(run_id, "--yes", "--mark-done", "u", "--reason",
+                                            "u is in the log on a"), "w")
+    assert code == -9
+    assert rig.logs().count("u") == 1 and rig.logs().count("w") == 1
+    done = subprocess.run(rig.resume_args(run_id, "--yes"), capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert rig.logs().count("u") == 1 and rig.logs().count("w") == 2
+    j = rig.journal()
+    assert j.step(run_id, "u").state == J.DONE
+    st = subprocess.run([*NODESWAP, "status", run_id, "--state-dir", str(rig.tmp / "state")],
+                        capture_output=True, text=True, check=False)  # fmt: skip
+    assert "marked done by " in st.stdout and ": u is in the log on a" in st.stdout, st.stdout

@@ -26,7 +26,7 @@ from nodeswap.run import journal as J
 from nodeswap.run.events import Event, EventSink, StepStarted
 from nodeswap.run.hints import Hints
 from nodeswap.run.runs import status_text
-from nodeswap.runbooks.common import start_unless_running
+from nodeswap.runbooks.commands import start_unless_running
 
 pytestmark = pytest.mark.lab
 HANG = "sleep 3600"  # what a command-hangs fault runs instead of the command

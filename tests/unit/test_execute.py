@@ -326,3 +326,86 @@ def test_cancel_mid_command_records_the_interruption_and_resume_finishes(tmp_pat
     assert (last.kind, last.outcome) == ("run", "interrupted")
     assert rig.log() == ["step0"]  # the command was ended: "late" never written
     assert not (tmp_path / "lock" / "zone.lock").exists()  # released on the way out
+
+
+class DownConnector(LocalConnector):
+    """Local, but the targets named ``down`` cannot be reached (a host down on purpose)."""
+
+    def __init__(self, down: set[str]) -> None:
+        super().__init__()
+        self.down = down
+        self.asked: list[str] = []
+
+    async def transport(self, target: Target):  # type: ignore[no-untyped-def]
+        from nodeswap.errors import TransportError  # noqa: PLC0415
+
+        self.asked.append(target.name)
+        if target.name in self.down:
+            raise TransportError(f"{target.name}: connection refused")
+        return await super().transport(target)
+
+
+def two_targets(steps: list[Step]) -> Plan:
+    fb = Target("firstbox", "127.0.0.1", "fb", via_firstbox=False)
+    old = Target("old", "127.0.0.9", "old")
+    return Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {}, {"firstbox": fb, "old": old},
+                tuple(steps))
+
+
+def test_a_cut_disconnecting_step_is_decided_on_its_check_target_first(tmp_path: Path) -> None:
+    """issue 11, R32: the old VM was shut down by the cut step; its check runs on a host that
+    is up (check_target) and says done, so the host that is down is never contacted."""
+    (tmp_path / "off").write_text("")
+    shutdown = Step("halt", "p", "R32", "shut old down", "old", command="false",
+                    disconnects=True, check=f"test -e {cmd(str(tmp_path / 'off'))}",
+                    check_target="firstbox")
+    after = counting_step(1, tmp_path)
+    conn = DownConnector({"old"})
+    journal = Journal.open(tmp_path / "state" / "zone.journal.sqlite")
+    ex = Executor(journal, conn, lock_path=str(tmp_path / "lock"))
+    rid = ex.start(two_targets([shutdown, after]), operator="tester")
+    journal.set_step_state(rid, "halt", J.INTERRUPTED)  # as a kill -9 in it leaves it
+    journal.begin_attempt(rid, "halt", "run", "old", "shutdown -h now")
+    asyncio.run(ex.execute(rid, resumed=True))
+    assert journal.step(rid, "halt").state == J.SKIPPED
+    assert "old" not in conn.asked and journal.run(rid).state == J.RUN_DONE
+    (tmp_path / "off").unlink()  # not done: then the target is asked, and is down: a failure
+    rid = ex.start(two_targets([shutdown]), operator="tester")
+    with pytest.raises(StepFailed, match=r"halt .* on old could not reach the host"):
+        asyncio.run(ex.execute(rid))
+    assert conn.asked.count("old") == 1 and conn.asked[conn.asked.index("old") - 1] == "firstbox"
+
+
+def test_a_cut_unchecked_step_stays_refused_until_marked_done_with_a_reason(
+        tmp_path: Path) -> None:
+    """issue 11: the guard holds for every plain resume (the refusal leaves the step failed,
+    its last run attempt still cut); --mark-done records who and why (status, report)."""
+    from nodeswap.errors import InputError  # noqa: PLC0415
+    from nodeswap.report import RunRecords, build_report  # noqa: PLC0415
+    from nodeswap.run.runs import needs_rerun_unchecked, status_text  # noqa: PLC0415
+    from nodeswap.run.steps import mark_done  # noqa: PLC0415
+
+    s = Step("nocheck", "p", "R1", "no check", "firstbox",
+             command=f"echo ran >> {cmd(str(tmp_path / 'log'))}")
+    rig = Rig(tmp_path)
+    rid = rig.ex.start(make_plan([s, counting_step(1, tmp_path)]), operator="tester")
+    rig.journal.set_step_state(rid, "nocheck", J.RUNNING)
+    rig.journal.begin_attempt(rid, "nocheck", "run", "firstbox", s.command)  # kill -9: no end
+    for _ in range(2):
+        with pytest.raises(StepFailed, match="--mark-done nocheck --reason WHY"):
+            asyncio.run(rig.ex.execute(rid, resumed=True))
+        assert needs_rerun_unchecked(rig.journal, rid) and rig.log() == []
+    with pytest.raises(InputError, match="--reason"):
+        mark_done(rig.journal, rid, "nocheck", reason=" ", operator="alice")
+    with pytest.raises(InputError, match="no step 'nope'"):
+        mark_done(rig.journal, rid, "nope", reason="x", operator="alice")
+    mark_done(rig.journal, rid, "nocheck", reason="ran: seen in the log", operator="alice")
+    assert not needs_rerun_unchecked(rig.journal, rid)
+    asyncio.run(rig.ex.execute(rid, resumed=True))
+    assert rig.log() == ["step1"] and rig.journal.run(rid).state == J.RUN_DONE
+    assert "(marked done by alice: ran: seen in the log)" in status_text(rig.journal, rid)
+    report = build_report(RunRecords.from_journal(rig.journal, rid))
+    (line,) = [x for x in report.steps if x.step_id == "nocheck"]
+    assert "marked done by alice: ran: seen in the log" in line.note
+    with pytest.raises(InputError, match="done already"):
+        mark_done(rig.journal, rid, "nocheck", reason="again", operator="alice")

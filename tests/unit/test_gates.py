@@ -103,11 +103,13 @@ def test_long_diffs_are_cut_in_the_summary_not_in_the_details() -> None:
 
 
 def test_rechecks_take_the_node_s_checks_and_earlier_switches_only() -> None:
+    """Of an earlier switch, only its post-switch checks (R35/R36): its last look before R32
+    read hosts that moved away (a --yes resume stopped at the next gate on them)."""
     px0, px1 = Target("px0-new", "127.0.0.2", "px0-new"), Target("px1-new", "127.0.0.3", "n1")
     fb = Target("firstbox", "127.0.0.1", "fb", via_firstbox=False)
 
-    def chk(sid: str, target: str, phase: str = "check") -> Step:
-        return Step(sid, phase, "R27", "t", target, "true", side_effect=False,
+    def chk(sid: str, target: str, phase: str = "check", rule: str = "R27") -> Step:
+        return Step(sid, phase, rule, "t", target, "true", side_effect=False,
                     analysis=Analysis("rc", None))  # fmt: skip
 
     def gate(node: str) -> Step:
@@ -117,7 +119,9 @@ def test_rechecks_take_the_node_s_checks_and_earlier_switches_only() -> None:
 
     nodes = {n: NodePlan(n, "", "", "", "", "", "", "", None, None) for n in ("px0", "px1")}
     steps = (chk("c0", "px0-new"), chk("c1", "px1-new"), chk("zone", "firstbox"), gate("px0"),
-             chk("r35-px0", "firstbox", "switch:px0"), gate("px1"),
+             # the last look before px0's R32 read px0's new VM at its temporary address
+             chk("look-px0", "px0-new", "switch:px0", "R32"),
+             chk("r35-px0", "firstbox", "switch:px0", "R35"), gate("px1"),
              Step("r37", "archive", "R37", "t", "firstbox", "virsh list --all", gate=True,
                   side_effect=False))  # fmt: skip
     plan = Plan("proxy", "4.3", ("b", "18"), nodes,

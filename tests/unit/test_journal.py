@@ -319,3 +319,21 @@ def test_a_journal_with_an_unreadable_schema_version_is_an_input_error(tmp_path:
     db.close()
     with pytest.raises(InputError, match="not a nodeswap journal: unreadable schema version"):
         Journal.open(path)
+
+
+def test_a_run_of_an_older_plan_format_is_refused_by_name(tmp_path: Path) -> None:
+    """issue 11 bumped the plan format to 3: a run recorded with a format 2 plan is not
+    misread (its steps would lack check_target and rerun_safe): exit 2, naming the run."""
+    t = Target("fb", "127.0.0.1", "fb", via_firstbox=False)
+    plan = Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {}, {"fb": t},
+                (Step("s", "p", "R1", "s", "fb", command="true"),))
+    j = Journal.open(tmp_path / "z.journal.sqlite")
+    rid = j.create_run(plan, operator="t")
+    old = {**json.loads(j.run(rid).plan_json), "format": 2}
+    db = sqlite3.connect(str(j.path))
+    with db:
+        db.execute("UPDATE runs SET plan_json=? WHERE id=?", (json.dumps(old), rid))
+    db.close()
+    with pytest.raises(InputError, match=f"run {rid}: plan format 2 .* with the nodeswap "
+                                         "that started it"):
+        j.run(rid).plan()

@@ -192,8 +192,9 @@ def test_r37_archives_each_vm_by_its_own_name() -> None:
     plan = plan_for()
     arch = [s for s in plan.steps if s.phase == "archive"]
     assert {s.target for s in arch} == {"zz1ar01n01", "zz1ar01n02"}
-    assert "mv /pitrix/kernels/proxy1.img /pitrix/kernels/old-proxy1.img" in \
-        [s.command for s in arch]
+    rename = plan.step("r37-rename-img-proxy1").command  # old-NAME, dated if taken
+    assert "d=/pitrix/kernels/old-proxy1.img" in rename and \
+        rename.endswith('mv -T /pitrix/kernels/proxy1.img "$d"')
     assert plan.step("r37-undefine-proxy1").command == "virsh undefine -- proxy1"
 
 

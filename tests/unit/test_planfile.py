@@ -220,8 +220,8 @@ def test_what_is_not_a_json_plan_is_refused(tmp_path: Path, raw: bytes, expected
 def test_a_plan_not_exactly_as_nodeswap_writes_it_is_refused(tmp_path: Path) -> None:
     """So the digest apply records (of the plan as parsed) is always the file's."""
     plan = local_plan(tmp_path)
-    path = edited(saved(plan, tmp_path), lambda d: d.update(format=2.0), redigest=True)
-    assert "format: 2.0 is written 2 by nodeswap" in refused(path)
+    path = edited(saved(plan, tmp_path), lambda d: d.update(format=3.0), redigest=True)
+    assert "format: 3.0 is written 3 by nodeswap" in refused(path)
 
 
 def test_expect_refuses_another_plan_naming_both(tmp_path: Path) -> None:

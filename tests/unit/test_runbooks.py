@@ -22,16 +22,13 @@ from nodeswap.plan.spec import Spec
 from nodeswap.runbooks.base import Context, Fetch, NodeContext, Package, Runbook
 from nodeswap.runbooks.commands import (
     cat_file,
+    destroy_if_running,
     parse_tree_digest,
     same_tree_digest,
+    start_unless_running,
     supervisor_status,
 )
-from nodeswap.runbooks.common import (
-    destroy_if_running,
-    fetch_id,
-    start_unless_running,
-    switch_phase,
-)
+from nodeswap.runbooks.common import fetch_id, switch_phase
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "nodeswap"
@@ -128,7 +125,7 @@ def test_a_toy_runbook_plans_the_common_phases_and_its_own_steps() -> None:
     assert "r31-address-webservice0" in switch and "r34-known-hosts-all-webservice0" in switch
     r31 = plan.step("r31-address-webservice0")
     assert "/etc/network/interfaces" in r31.command and "rc.local.tail" not in r31.command
-    assert ids[-1] == "r37-undefine-webservice1"
+    assert ids[-1] == "r37-done-webservice1"
     # Nothing of the proxy runbook leaks in.
     assert not any("haproxy" in s.command or s.rule in ("R27", "R29", "R36")
                    for s in plan.steps)

@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from nodeswap.i18n import _, language, phase_title, rule_title
-from nodeswap.plan.model import Plan
+from nodeswap.plan.model import Plan, Step
 from nodeswap.run.events import EventSink, JsonView, PlainView, RichView
 from nodeswap.runbooks import components_of
 from nodeswap.transport.redact import Redactor
@@ -118,10 +118,23 @@ def render(plan: Plan, console: Console) -> None:
         console.print(f"{i:3d}. {gate}[magenta]{step.rule}[/] {escape(title)}  "
                       f"[dim]@{target.name} ({target.address})[/]")
         console.print(Text(f"       $ {clean(step.command)}", style="dim"), soft_wrap=True)
+        if step.side_effect:  # how resume decides after a cut (issue 11)
+            console.print(Text(f"       {resume_line(plan, step)}", style="dim"),
+                          soft_wrap=True)
     for w in plan.warnings:
         console.print("[yellow]" + _("warning") + f"[/]: {w}")
     console.print("\n" + _("inventory fingerprint {fingerprint}").format(
         fingerprint=plan.inventory_fingerprint))
+
+
+def resume_line(plan: Plan, step: Step) -> str:
+    """How resume decides about the step when it was cut while running."""
+    if step.check is not None:
+        where = plan.targets[step.check_target].name if step.check_target else _("its target")
+        return _("if cut: resume asks {where}: $ {check}").format(where=where, check=step.check)
+    if step.rerun_safe:
+        return _("if cut: resume runs it again: {why}").format(why=step.rerun_safe)
+    return _("if cut: resume needs a person (--rerun-unchecked, or --mark-done after a look)")
 
 
 def plan_console() -> Console:

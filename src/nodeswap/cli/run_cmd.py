@@ -30,7 +30,7 @@ from nodeswap.run.execute import to_undo
 from nodeswap.run.gates import Gate
 from nodeswap.run.hints import Hints, commands_in
 from nodeswap.run.journal import Journal
-from nodeswap.run.lock import DEFAULT_LOCK_PATH
+from nodeswap.run.lock import DEFAULT_LOCK_PATH, operator_name
 from nodeswap.run.runs import (
     DriveOptions,
     drive,
@@ -46,6 +46,7 @@ from nodeswap.run.runs import (
 )
 from nodeswap.run.statedir import find_run, journals, state_dir_for
 from nodeswap.run.steps import Approver
+from nodeswap.run.steps import mark_done as mark_step_done
 
 from .options import (
     DirectOpt,
@@ -304,6 +305,12 @@ def register(app: typer.Typer) -> None:
         break_lock: Annotated[bool, BREAK_LOCK_OPT] = False,
         rerun_unchecked: Annotated[bool, Opt(
             "--rerun-unchecked", help="Re-run an interrupted step that has no check.")] = False,
+        mark_done: Annotated[str | None, Opt(
+            "--mark-done", metavar="STEP",
+            help="Record STEP as done (you saw on the hosts that it took effect); needs "
+                 "--reason. Journaled; status and report show it.")] = None,
+        reason: Annotated[str | None, Opt(
+            "--reason", metavar="WHY", help="Why --mark-done STEP is done (what you saw).")] = None,
         accept_zone_change: Annotated[bool, ACCEPT_OPT] = False,
         verbose: VerboseOpt = False,
         quiet: QuietOpt = False,
@@ -312,8 +319,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Continue a run that stopped (failure, gate, Ctrl-C, kill): checks, then goes on.
 
-        An interrupted step is not blindly re-run: its check says whether it already ran.
-        A step without a check that was cut mid-run needs --rerun-unchecked after a look.
+        An interrupted step is not blindly re-run: its check (on a host that is up: the
+        physical host for R32's shutdown, firstbox for R33's reboot) says whether it already
+        ran; a step the plan declares safe to run again runs again. A step with neither that
+        was cut mid-run needs --rerun-unchecked after a look on the host, or --mark-done STEP
+        --reason WHY when it did run (the refusal holds until one is given).
         Gates are shown and asked as in apply (--approve GATE, --yes).
 
         \b
@@ -323,9 +333,15 @@ def register(app: typer.Typer) -> None:
         """
         level = level_of(verbose, quiet)
         journal = find_run(state_dir_for(state_dir, lab, firstbox), run_id)
+        if (mark_done is None) != (reason is None):
+            raise InputError([Problem("--mark-done STEP and --reason WHY go together",
+                                      key="--mark-done" if mark_done is None else "--reason")])
 
         async def begin() -> tuple[Journal, str]:
             await refuse_other_zone_for_run(journal, run_id, lab=lab, firstbox=firstbox)
+            if mark_done is not None and reason is not None:
+                mark_step_done(journal, run_id, mark_done, reason=reason,
+                               operator=operator_name())
             return journal, run_id
 
         opts = DriveOptions(break_lock=break_lock, rerun_unchecked=rerun_unchecked,

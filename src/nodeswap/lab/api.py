@@ -269,6 +269,11 @@ class Lab:
         _check_fault(kind)
         return self.call("fault", kind=kind, **params)
 
+    def counts(self) -> dict[str, int]:
+        """How many times each zone-changing operation succeeded (launches, installs, virsh
+        actions, power, apt installs, services), keyed ``op:host:what`` (lab.zone.op_key)."""
+        return {str(k): int(v) for k, v in self.call("counts")["counts"].items()}
+
     def clear_fault(self, kind: str, **params: Any) -> JSON:
         _check_fault(kind)
         return self.call("fault", kind=kind, clear=True, **params)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,24 @@ JSON = dict[str, Any]
 Op = Callable[[Host | None, JSON], JSON]
 
 
+def op_key(op: str, caller: Host | None, body: JSON, out: JSON) -> str:
+    """``op:host:what`` of a zone-changing operation that succeeded, e.g. ``launch:firstbox:
+    proxy0`` (``launch-skipped`` when launch_vms.sh found the .Done marker), ``power:proxy0.3:
+    halt``, ``virsh:zz1ar01n01:autostart proxy0``, ``apt:proxy0.3:pitrix-hosts``."""
+    who = caller.iid if caller is not None else "-"
+    if op == "launch":
+        return f"{'launch-skipped' if out.get('skipped') else 'launch'}:{who}:{body['name']}"
+    if op == "virsh":
+        return f"virsh:{who}:{body.get('action')} {body.get('name', '')}".rstrip()
+    if op == "apt":
+        return f"apt:{who}:{' '.join(body.get('packages', ()))}"
+    if op == "power":
+        return f"power:{who}:{body.get('action')}"
+    if op == "service":
+        return f"service:{who}:{body.get('action')} {body.get('name')}"
+    return f"{op}:{who}:{body.get('name', '')}"
+
+
 class Zone:
     """The zone of one lab (state guarded by the controller's lock)."""
 
@@ -48,17 +67,36 @@ class Zone:
         self.libvirt = Libvirt(machines, self.power, self.rng)
         self.power.hypervisor = self.libvirt
         self.counter = 1
+        self.counts: Counter[str] = Counter()
 
     def ops(self) -> dict[str, Op]:
-        """The controller operations the zone answers (lab/README.md, controller protocol)."""
-        return {
-            "ping": self.power.op_ping, "power": self.power.op_power,
-            "ipaddr": self.power.op_ipaddr, "service": self.power.op_service,
+        """The controller operations the zone answers (lab/README.md, controller protocol).
+        The operations that change the zone are counted (``op_counts``)."""
+        changing = {
+            "power": self.power.op_power, "service": self.power.op_service,
             "virsh": self.libvirt.op_virsh, "apt": self.packages.op_apt,
-            "links": self.op_links, "df": self.op_df, "ps": self.op_ps,
             "launch": self.op_launch, "install_node": self.op_install_node,
-            "fault": self.op_fault,
         }
+        return {
+            "ping": self.power.op_ping, "ipaddr": self.power.op_ipaddr,
+            "links": self.op_links, "df": self.op_df, "ps": self.op_ps,
+            **{op: self._counted(op, fn) for op, fn in changing.items()},
+            "fault": self.op_fault, "counts": self.op_counts,
+        }
+
+    def _counted(self, op: str, fn: Op) -> Op:
+        def counted(caller: Host | None, body: JSON) -> JSON:
+            out = fn(caller, body)
+            self.counts[op_key(op, caller, body, out)] += 1
+            return out
+        return counted
+
+    def op_counts(self, caller: Host | None, body: JSON) -> JSON:
+        """How many times each zone-changing operation succeeded, by key (``op_key``): for
+        tests asserting that no step's command ran twice (the lab's owner only)."""
+        if caller is not None:
+            raise PermissionError("the operation counts are the lab's owner's")
+        return {"counts": dict(self.counts)}
 
     # ------------------------------------------------------------------ the controller's hooks
 

@@ -17,10 +17,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-PLAN_FORMAT = 2  # the one plan format this nodeswap reads (``zone`` is optional in it)
+PLAN_FORMAT = 3  # the one plan format this nodeswap reads (``zone`` is optional in it)
 # Format 1 carried what steers apply (irreversible_phase, manual_restore, firstbox, zone) as
-# strings in ``meta``; format 2 has them as typed top-level fields (``MOVED_META``).
-OLD_FORMATS = {1: "what steers apply was strings in meta"}
+# strings in ``meta``; format 2 has them as typed top-level fields (``MOVED_META``); format 3
+# adds the steps' ``check_target`` and ``rerun_safe`` (how resume decides about a cut step).
+OLD_FORMATS = {1: "what steers apply was strings in meta",
+               2: "its steps have no check_target or rerun_safe, so a cut step could not be "
+                  "decided by resume"}
 MOVED_META = {"irreversible_phase": "irreversible_phase", "manual_restore": "manual_restore",
               "firstbox": "firstbox_target", "zone": "journal_zone"}  # meta key: its field
 DIGEST_KEY = "digest"  # the plan file's top-level field holding its digest
@@ -112,6 +115,15 @@ class Step:
     # The step waits for a condition (a host coming or going) that the next steps rely on:
     # it runs alone, never beside other read-only steps (see execute.concurrent_batches).
     waits: bool = False
+    # Where ``check`` runs when not on the step's own target: a host that is up when the
+    # target may be down on purpose (R32's shutdown is decided by the physical host's
+    # ``virsh domstate``, R33's reboot from firstbox), or that sees the step's effect (R21's
+    # launch: the new physical host).
+    check_target: str | None = None
+    # A side-effect step without a check that is safe to run again, and why (shown by
+    # `nodeswap show`): resume re-runs it when it was cut. A side-effect step with neither a
+    # check nor this reason needs --rerun-unchecked (or --mark-done) after a cut.
+    rerun_safe: str | None = None
 
 
 @dataclass(frozen=True)

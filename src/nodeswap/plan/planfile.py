@@ -182,7 +182,8 @@ STEP: dict[str, Check] = {
     "id": _nonempty, "phase": _str, "rule": _str, "title": _str, "target": _nonempty,
     "command": _nonempty, "stdin": _opt_str, "check": _opt_str, "verify": _opt_str,
     "undo": _opt_str, "timeout": _timeout, "gate": _bool, "side_effect": _bool,
-    "analysis": lambda v: None, "disconnects": _bool, "undo_target": _opt_str, "waits": _bool}
+    "analysis": lambda v: None, "disconnects": _bool, "undo_target": _opt_str, "waits": _bool,
+    "check_target": _opt_str, "rerun_safe": _opt_str}
 FILE: dict[str, Check] = {"target": _nonempty, "path": _nonempty, "content": _str,
                           "mode": _mode, "rule": _str}
 ZONE: dict[str, Check] = {"firstbox": _str, "zone_ids": _str_list, "host_key": _opt_str,
@@ -290,7 +291,7 @@ def check_schema(data: Any, out: _Problems) -> None:
         at = f"steps[{i}]"
         if first[s["id"]] != i:
             out.add(f"{at}.id", f"{s['id']!r} is also the id of steps[{first[s['id']]}]")
-        for key in ("target", "undo_target"):
+        for key in ("target", "undo_target", "check_target"):
             if names is not None and s[key] is not None and s[key] not in names:
                 out.add(f"{at}.{key}", f"{s[key]!r} is not one of the plan's targets")
         a = s["analysis"]

@@ -275,6 +275,9 @@ def _step_note(step: Step, state: str, mine: Sequence[J.AttemptRecord]) -> str:
     runs = [a for a in mine if a.kind == "run"]
     if runs and runs[-1].ended is None:
         notes.append("cut: started, no end recorded")
+    marks = [a for a in mine if a.kind == "mark_done"]  # resume --mark-done STEP --reason
+    if marks:
+        notes.append(f"marked done by {marks[-1].host}: {marks[-1].command}")
     elif runs and runs[-1].timed_out:
         notes.append(f"timed out after {step.timeout:g} s")
     last = mine[-1] if mine else None

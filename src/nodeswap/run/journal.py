@@ -70,7 +70,11 @@ class RunRecord:
     message: str | None
 
     def plan(self) -> Plan:
-        return Plan.from_dict(json.loads(self.plan_json))
+        try:
+            return Plan.from_dict(json.loads(self.plan_json))
+        except ValueError as exc:  # a run recorded by a nodeswap of another plan format
+            raise InputError([Problem(f"run {self.id}: {exc}; resume or roll it back with the "
+                                      "nodeswap that started it")]) from exc
 
 
 @dataclass(frozen=True)

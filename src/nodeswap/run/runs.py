@@ -33,7 +33,7 @@ from nodeswap.run.interrupt import cancel_on_signals
 from nodeswap.run.journal import Journal, journal_path
 from nodeswap.run.lock import DEFAULT_LOCK_PATH, operator_name
 from nodeswap.run.statedir import firstbox_folder, own_known_hosts
-from nodeswap.run.steps import Approver
+from nodeswap.run.steps import Approver, marked_done, was_cut_mid_run
 from nodeswap.transport.base import Connector
 from nodeswap.transport.local import LocalConnector
 from nodeswap.transport.ssh import SshConnector
@@ -325,15 +325,16 @@ def effective_state(journal: Journal, run_id: str) -> str:
 
 
 def needs_rerun_unchecked(journal: Journal, run_id: str) -> bool:
-    """Whether the run stopped on a side-effect step without a check that was cut mid-run
-    (resume then needs --rerun-unchecked, after a look on the host)."""
+    """Whether the run stopped on a side-effect step without a check (nor a reason to run it
+    again) that was cut mid-run: resume then needs --rerun-unchecked (or --mark-done), after
+    a look on the host, however many plain resumes were refused since."""
     plan = journal.run(run_id).plan()
     for s in journal.steps(run_id):
         if s.state not in (J.FAILED, J.INTERRUPTED, J.RUNNING):
             continue
         step = plan.step(s.step_id)
-        runs = [a for a in journal.attempts(run_id, s.step_id) if a.kind == "run"]
-        if step.side_effect and step.check is None and runs and runs[-1].ended is None:
+        if step.side_effect and step.check is None and step.rerun_safe is None \
+                and was_cut_mid_run(journal, run_id, s.step_id):
             return True
     return False
 
@@ -401,12 +402,16 @@ def status_text(journal: Journal, run_id: str, hints: Hints | None = None) -> st
     if run.message:  # its own next: lines are replaced by this invocation's, below
         kept = [ln for ln in run.message.splitlines() if not ln.startswith("next: ")]
         lines += ["  " + ln for ln in kept]
+    marked = marked_done(journal, run_id)
     for s in journal.steps(run_id):
         step = plan.step(s.step_id)
         tries = [a for a in journal.attempts(run_id, s.step_id) if a.kind == "run"]
         extra = _(", {n} run attempts").format(n=len(tries)) if len(tries) > 1 else ""
         cut = " " + _("(cut: started, no end recorded)") \
             if tries and tries[-1].ended is None else ""
+        if s.step_id in marked:
+            cut += " " + _("(marked done by {who}: {why})").format(who=marked[s.step_id][0],
+                                                                  why=marked[s.step_id][1])
         on = _("on {host}").format(host=step.target)
         lines.append(f"  [{s.position + 1:>3}] {word(s.state):<11} {s.step_id} ({step.rule}) "
                      f"{on}: {step.title}{extra}{cut}")

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from nodeswap.errors import (
     BugError,
+    InputError,
+    Problem,
     StepFailed,
     StoppedAtGate,
     TransportError,
@@ -55,6 +57,51 @@ def default_analyzer(
     if analyze is None:
         raise BugError(f"nodeswap.checks.analyze is missing: cannot run analysis {kind!r}")
     return analyze(kind, output, reference, options)
+
+
+MARK_DONE = "mark_done"  # the attempt kind of `resume --mark-done STEP --reason WHY`
+
+
+def was_cut_mid_run(journal: Journal, run_id: str, step_id: str) -> bool:
+    """Whether the step's latest ``run`` attempt was cut (kill -9: no end recorded; Ctrl-C or
+    SIGTERM: interrupted), so nobody knows whether its command took effect. It stays so until
+    the step runs again (``--rerun-unchecked``) or a person marks it done (``--mark-done``):
+    a refused resume does not clear it."""
+    last = None
+    for a in journal.attempts(run_id, step_id):
+        if a.kind in ("run", MARK_DONE):
+            last = a
+    if last is None or last.kind == MARK_DONE:
+        return False
+    return last.ended is None or last.outcome == "interrupted"
+
+
+def mark_done(journal: Journal, run_id: str, step_id: str, *, reason: str, operator: str,
+              redact: Redactor | None = None) -> None:
+    """`resume --mark-done STEP --reason WHY`: a person judged on the hosts that step
+    ``step_id`` took effect (what no check can tell). Journaled as an attempt of kind
+    ``mark_done`` (host: the operator, command: the reason, redacted), and the step is
+    done; status and the report show who and why. InputError (exit 2) for an unknown step,
+    one already done, or an empty reason."""
+    plan = journal.run(run_id).plan()
+    if step_id not in {s.id for s in plan.steps}:
+        raise InputError([Problem(f"run {run_id} has no step {step_id!r}", key="--mark-done")])
+    if not reason.strip():
+        raise InputError([Problem("--mark-done needs --reason WHY: what you saw on the host",
+                                  key="--reason")])
+    if journal.step(run_id, step_id).state in (J.DONE, J.SKIPPED):
+        raise InputError([Problem(f"step {step_id} of run {run_id} is done already",
+                                  key="--mark-done")])
+    text = (redact or Redactor.of(()))(reason.strip())
+    aid = journal.begin_attempt(run_id, step_id, MARK_DONE, operator, text)
+    journal.end_attempt(aid, outcome="ok", exit_status=0)
+    journal.set_step_state(run_id, step_id, J.DONE)
+
+
+def marked_done(journal: Journal, run_id: str) -> dict[str, tuple[str, str]]:
+    """step id -> (operator, reason) of the steps a person marked done (--mark-done)."""
+    return {a.step_id: (a.host, a.command) for a in journal.attempts(run_id)
+            if a.kind == MARK_DONE}
 
 
 def concurrent_batches(steps: Sequence[Step]) -> list[list[tuple[int, Step]]]:
@@ -138,9 +185,13 @@ class StepRunner:
         target = plan.targets[step.target]
         if step.gate and not rec.approved:
             await self._gate(run_id, plan, step, target)
-        was_cut = rec.state in (J.RUNNING, J.INTERRUPTED)
+        was_cut = rec.state in (J.RUNNING, J.INTERRUPTED) or was_cut_mid_run(
+            self.journal, run_id, step.id)
         started = time.monotonic()
-        transport = await self._conn.transport(target)
+        # a check on another host (check_target) decides before the step's own target is
+        # contacted: that one may be down on purpose (R32's shutdown, R33's reboot)
+        checker = plan.targets[step.check_target or step.target]
+        transport = await self._conn.transport(checker)
         self._emit(StepStarted(run_id, step.id, "run", target.name, step.rule, step.title, pos))
         if step.check is not None:
             res = await self.attempt(
@@ -152,11 +203,15 @@ class StepRunner:
                 self._emit(StepEnded(run_id, step.id, target.name, J.SKIPPED, 0,
                                      time.monotonic() - started, why))  # fmt: skip
                 return
-        elif was_cut and step.side_effect and not self._rerun_unchecked:
+        elif (was_cut and step.side_effect and step.rerun_safe is None
+              and not self._rerun_unchecked):
             self._fail(run_id, step, target, None, "was interrupted while running and has no"
                        " check, so nodeswap cannot tell whether it ran: look on the host, then"
-                       " resume with --rerun-unchecked to run it again",
+                       " resume with --rerun-unchecked to run it again, or with --mark-done "
+                       f"{step.id} --reason WHY if it did run",
                        resume_flags=("--rerun-unchecked",))  # fmt: skip
+        if checker is not target:
+            transport = await self._conn.transport(target)
         self.journal.set_step_state(run_id, step.id, J.RUNNING)
         res = await self._run_command(run_id, step, target, transport)
         if step.verify is not None:

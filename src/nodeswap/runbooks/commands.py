@@ -18,8 +18,10 @@ EXEC_NODES = "/pitrix/upgrade/exec_nodes.sh"
 UPDATE = "/pitrix/upgrade/update.sh"
 KNOWN_HOSTS = "/root/.ssh/known_hosts"
 INTERFACES = "/etc/network/interfaces"
+RC_TAIL = "/etc/rc.local.tail"  # install_nodes.sh writes it (R22's marker)
 
 PING_WAIT = 600  # seconds a bounded ping loop may wait for a host to come or go
+REBOOT_WAIT = 120  # seconds resume waits for a VM cut in its reboot to answer again (R33)
 
 
 def settings_path(node: str) -> str:
@@ -120,3 +122,53 @@ def replace_address(path: str, old: str, new: str) -> str:
 
 def supervisor_status() -> str:
     return or_true(cmd("supervisorctl", "status"))
+
+
+def start_unless_running(name: str, address: str) -> str:
+    """Idempotent ``virsh start``: only a domain that is not running (virsh refuses to start
+    an active one), and never while another host answers at its ``address`` (the new VM after
+    R33's reboot: libvirt would start a second VM with the same IP; the undo fails instead,
+    saying so)."""
+    busy = cmd("ping", "-c", "1", "-W", "1", address) + " >/dev/null 2>&1"
+    why = (f"{address} answers: another host holds it (the new VM?); {name} is not started "
+           "beside it (destroy that VM first)")
+    return (f"if {running(name)}; then true; elif {busy}; then {cmd('echo', why)} >&2; false;"
+            f" else {virsh('start', name)}; fi")
+
+
+def destroy_if_running(name: str) -> str:
+    """Idempotent ``virsh destroy``: only a running domain (virsh refuses to destroy one that
+    is not); a failure to destroy a running one is an error, and so is a virsh that does not
+    answer at all (it is not taken for "not running")."""
+    return (f"if {running(name)}; then {virsh('destroy', name)};"
+            f" else {cmd('virsh', 'list', '--all', '--name')} >/dev/null; fi")
+
+
+def undefine_if_defined(name: str) -> str:
+    """Idempotent ``virsh undefine``: only a domain that is defined."""
+    return f"if {virsh('dominfo', name)} >/dev/null 2>&1; then {virsh('undefine', name)}; fi"
+
+
+def running(name: str) -> str:
+    return virsh("domstate", name) + " 2>/dev/null | " + cmd("grep", "-qx", "running")
+
+
+def all_stopped() -> str:
+    """Read-only: every program supervisord knows is STOPPED (``supervisorctl status`` exits
+    non-zero then: its output decides)."""
+    return ('test -z "$(' + cmd("supervisorctl", "status") + " 2>&1 | "
+            + cmd("grep", "-vw", "STOPPED") + ')"')
+
+
+def keep_as(src: str, plain: str, dated: str, *, optional: bool = False) -> tuple[str, str]:
+    """(command, check) of an R37 rename: ``src`` to ``plain``, or to ``dated`` when
+    ``plain`` is taken; refused (exit 1, nothing moved) when both are. ``optional``: a
+    ``src`` that is absent is fine."""
+    pick = (f"if {cmd('test', '-e', plain)}; then d={cmd(dated)}; else d={cmd(plain)}; fi")
+    refuse = ('test ! -e "$d" || { echo "R37: $d exists (an earlier archive): not '
+              'overwritten" >&2; false; }')
+    move = chain(pick + "; " + refuse, 'mv -T ' + cmd(src) + ' "$d"')
+    command = f"{cmd('test', '!', '-e', src)} || {{ {move}; }}" if optional else move
+    check = chain(cmd("test", "!", "-e", src),
+                  f"{{ {cmd('test', '-e', plain)} || {cmd('test', '-e', dated)}; }}")
+    return command, (cmd("test", "!", "-e", src) if optional else check)

@@ -25,15 +25,22 @@ from .commands import (
     KERNELS,
     KNOWN_HOSTS,
     PING_WAIT,
+    RC_TAIL,
+    REBOOT_WAIT,
     SETTINGS_DIR,
     UPDATE,
+    all_stopped,
+    destroy_if_running,
     exec_nodes,
+    keep_as,
     negate,
     ping_loop,
     replace_address,
     same_tree_digest,
     settings_path,
     sha_matches,
+    start_unless_running,
+    undefine_if_defined,
     virsh,
     write_text,
 )
@@ -71,12 +78,16 @@ BACKUP_STEP = "r6-backup"
 
 def backup(ctx: Context) -> Step:
     """R6: back up the settings folder (once: a backup of today's is never overwritten). Its
-    check and verify print the backup's path and digest; the report shows them."""
+    check and verify print the backup's path and digest; the report shows them. The copy is
+    made under a temporary name, then renamed: a copy cut half-way (kill -9, a lost link) is
+    never taken for the backup, and the next attempt starts it again."""
     dest = f"{SETTINGS_DIR}.{ctx.today}"
+    tmp = f"{dest}.nodeswap-tmp"
     return Step(
         id=BACKUP_STEP, phase="prepare", rule="R6",
         title=f"back up {SETTINGS_DIR} to {dest}", target="firstbox",
-        command=chain(cmd("test", "!", "-e", dest), cmd("cp", "-arf", SETTINGS_DIR, dest)),
+        command=chain(cmd("test", "!", "-e", dest), cmd("rm", "-rf", tmp),
+                      cmd("cp", "-arf", SETTINGS_DIR, tmp), cmd("mv", "-T", tmp, dest)),
         check=chain(cmd("test", "-d", dest), same_tree_digest(SETTINGS_DIR, dest)),
         verify=same_tree_digest(SETTINGS_DIR, dest), timeout=300.0)
 
@@ -95,6 +106,7 @@ def rollback_point(ctx: Context) -> Step:
         title="rollback point: undoing it rebuilds node lists and packages from the restored "
               "settings and cleans firstbox's known_hosts",
         target="firstbox", command="true",
+        rerun_safe="does nothing going forward (only its undo acts)",
         undo=chain(cmd(f"/pitrix/bin/gen_node_list.{ext}"),
                    cmd(f"/pitrix/build/build_pkgs_allinone.{ext}"),
                    cmd("/pitrix/upgrade/build_global_conf.sh"), *forget),
@@ -107,12 +119,14 @@ def prepare(rb: Runbook, ctx: Context) -> list[Step]:
 
 def manual_restore(ctx: Context) -> str:
     """What an operator can still do by hand once R37 has begun (rollback refuses then)."""
-    lines = ["Manual restore, per node, while the old images are kept:"]
+    lines = ["Manual restore, per node, while the old images are kept (named "
+             f"old-NODE.{ctx.today}.* instead where an earlier upgrade's archive was there):"]
     for n in ctx.nodes:
         k = f"{KERNELS}/old-{n.name}"
         lines.append(
             f"  {n.name}: on {n.new_host_name} `virsh destroy {n.name}`; on {n.old_host_name} "
             f"`mv {k}.img {KERNELS}/{n.name}.img; mv {k}.xml {KERNELS}/{n.name}.xml; "
+            f"mv {k}.Done {KERNELS}/{n.name}.Done; "
             f"virsh define {KERNELS}/{n.name}.xml; virsh start {n.name}`; on firstbox restore "
             f"{settings_path(n.name)} from {SETTINGS_DIR}.{ctx.today} and run "
             "build_global_conf.sh")
@@ -142,11 +156,15 @@ def build(ctx: Context) -> list[Step]:
     return [
         Step(id=f"{rule.lower()}-node-list", phase="build", rule=rule,
            title="refresh the zone's node lists", target="firstbox",
-           command=cmd(f"/pitrix/bin/gen_node_list.{ext}"), timeout=600.0),
+           command=cmd(f"/pitrix/bin/gen_node_list.{ext}"), timeout=600.0,
+           rerun_safe="gen_node_list rewrites the node lists from the settings files: "
+                      "again, the same lists"),
         Step(id=f"{rule.lower()}-build-pkgs", phase="build", rule=rule,
            title="build the packages (pitrix-hosts now carries the temporary addresses: R20)",
            target="firstbox", command=cmd(f"/pitrix/build/build_pkgs_allinone.{ext}"),
-           timeout=3600.0),
+           timeout=3600.0,
+           rerun_safe="builds the packages from the settings files: again, the same packages "
+                      "(nothing is pushed to a node)"),
     ]
 
 
@@ -161,6 +179,7 @@ def launch(ctx: Context) -> list[Step]:
             id=f"r21-launch-{n.name}", phase="launch", rule="R21",
             title=f"launch the new {n.name} on {n.new_host_name} ({n.new_host_address})",
             target="firstbox", command=cmd("/pitrix/install/launch_vms.sh", n.name),
+            check=launched(n), check_target=n.new_host_name,
             undo=remove, undo_target=n.new_host_name, timeout=1800.0))
         steps.append(Step(
             id=f"r21-domain-{n.name}", phase="launch", rule="R21",
@@ -175,8 +194,33 @@ def launch(ctx: Context) -> list[Step]:
     steps.append(Step(
         id="r22-install", phase="launch", rule="R22", title="install the new VMs' OS layer",
         target="firstbox", command=cmd("/pitrix/install/install_nodes.sh", ctx.names),
-        timeout=3600.0))
+        check=on_every_node(ctx, cmd("test", "-s", RC_TAIL)), timeout=3600.0))
     return steps
+
+
+def launched(n: NodeContext) -> str:
+    """R21 took effect: launch_vms.sh's ``.Done`` marker is on the new host and the domain
+    runs there (read-only, on the new physical host)."""
+    return chain(cmd("test", "-e", f"{KERNELS}/{n.name}.Done"),
+                 virsh("domstate", n.name) + " | " + cmd("grep", "-qx", "running"))
+
+
+def on_every_node(ctx: Context, test: str) -> str:
+    """Read-only, on firstbox: exit 0 iff ``test`` passes on every one of the new nodes, each
+    reached by firstbox's ssh at its temporary address exactly as update.sh reaches it (its
+    host-key policy is firstbox's own, as for update.sh and exec_nodes.sh; never a prompt).
+    Not exec_nodes.sh: it reaches nodes by name, which still means the old nodes before the
+    switch, and its exit code says nothing of the command's."""
+    return chain(*(cmd("ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+                       f"root@{n.temp_address}", test)
+                   for n in ctx.nodes))
+
+
+def packages_installed(ctx: Context, package: str) -> str:
+    """update.sh took effect: ``package`` is installed (dpkg status ``install ok
+    installed``) on every new node; a new VM starts from the base image without it."""
+    query = cmd("dpkg-query", "-W", "--showformat=${Status}", package)
+    return on_every_node(ctx, f'test "$({query})" = {cmd("install ok installed")}')
 
 
 def deploy(rb: Runbook, ctx: Context) -> list[Step]:
@@ -184,7 +228,8 @@ def deploy(rb: Runbook, ctx: Context) -> list[Step]:
     only (R20); then the runbook's checks of the deploy."""
     return [Step(id=f"{p.rule.lower()}-update", phase="deploy", rule=p.rule,
                  title=f"install {p.name} on the new nodes", target="firstbox",
-                 command=cmd(UPDATE, "-f", ctx.names, p.name), timeout=3600.0)
+                 command=cmd(UPDATE, "-f", ctx.names, p.name),
+                 check=packages_installed(ctx, p.name), timeout=3600.0)
             for p in rb.packages
             if p.component is None or p.component in ctx.components] + rb.deploy_checks(ctx)
 
@@ -208,7 +253,9 @@ def settings_back(n: NodeContext) -> list[Step]:
         Step(id=f"r30-global-conf-{n.name}", phase=switch_phase(n), rule="R30",
            title="rebuild the global packages (pitrix-hosts with the restored address)",
            target="firstbox", command=cmd("/pitrix/upgrade/build_global_conf.sh"),
-           timeout=1800.0),
+           timeout=1800.0,
+           rerun_safe="rebuilds the global packages from the settings files: again, the same "
+                      "packages (nothing is pushed to a node)"),
     ]
 
 
@@ -236,16 +283,21 @@ def stop_old(n: NodeContext) -> list[Step]:
     return [
         Step(id=f"r32-stop-{n.name}", phase=phase, rule="R32",
            title=f"stop the services of the old {n.name}", target=old,
-           command=cmd("supervisorctl", "stop", "all"),
+           command=cmd("supervisorctl", "stop", "all"), check=all_stopped(),
            undo=cmd("supervisorctl", "start", "all"), timeout=300.0),
         Step(id=f"r32-autostart-{n.name}", phase=phase, rule="R32",
            title=f"no autostart of the old {n.name} on {n.old_host_name} (a host reboot would "
                  "revive a second VM with the same address)", target=n.old_host_name,
            command=virsh("autostart", "--disable", n.name),
+           check=virsh("dominfo", n.name) + " | "
+           + cmd("grep", "-qE", "^Autostart:[[:space:]]+disable"),
            undo=virsh("autostart", n.name), timeout=60.0),
         Step(id=f"r32-shutdown-{n.name}", phase=phase, rule="R32",
            title=f"shut the old {n.name} down", target=old, command=cmd("shutdown", "-h", "now"),
            disconnects=True, undo_target=n.old_host_name,
+           # decided on the physical host, which is up: the old VM is down on purpose
+           check=virsh("domstate", n.name) + " | " + cmd("grep", "-qx", "shut off"),
+           check_target=n.old_host_name,
            # rollback (also after a cut or failed shutdown): start the old VM unless it runs
            undo=chain(start_unless_running(n.name, n.old_address),
                       ping_loop(n.old_address, until_up=True)),
@@ -264,16 +316,22 @@ def restart_new(n: NodeContext) -> list[Step]:
     return [
         Step(id=f"r33-stop-{n.name}", phase=phase, rule="R33",
            title=f"stop the services of the new {n.name}", target=new,
-           command=cmd("supervisorctl", "stop", "all"), timeout=300.0),
+           command=cmd("supervisorctl", "stop", "all"), check=all_stopped(), timeout=300.0),
         Step(id=f"r33-apt-update-{n.name}", phase=phase, rule="R33", title="apt-get update",
-           target=new, command=cmd("apt-get", "update"), timeout=900.0),
+           target=new, command=cmd("apt-get", "update"), timeout=900.0,
+           rerun_safe="apt-get update only refreshes the package lists"),
         Step(id=f"r33-hosts-{n.name}", phase=phase, rule="R33",
            title="install the rebuilt pitrix-hosts on the new node only (R20)", target=new,
            command=cmd("apt-get", "--yes", "--allow-unauthenticated", "install", "pitrix-hosts"),
-           timeout=900.0),
+           timeout=900.0,
+           rerun_safe="apt-get install of a package installed at its candidate version "
+                      "changes nothing"),
         Step(id=f"r33-reboot-{n.name}", phase=phase, rule="R33",
            title=f"reboot the new {n.name} onto {n.old_address}", target=new,
            command=cmd("shutdown", "-r", "now"), disconnects=True, timeout=60.0,
+           # decided on firstbox, which is up: the VM answers at the old address (R32 made it
+           # silent, R33-identity checks its pinned key next), not at the temporary one
+           check=came_back(n), check_target="firstbox",
            # rollback (also after a cut or failed reboot): the new VM leaves the old address
            # before the old VM comes back (R32's undo runs after this one)
            undo_target=n.new_host_name, undo=destroy_if_running(n.name)),
@@ -288,33 +346,17 @@ def restart_new(n: NodeContext) -> list[Step]:
     ]
 
 
-def start_unless_running(name: str, address: str) -> str:
-    """Idempotent ``virsh start``: only a domain that is not running (virsh refuses to start
-    an active one), and never while another host answers at its ``address`` (the new VM after
-    R33's reboot: libvirt would start a second VM with the same IP; the undo fails instead,
-    saying so)."""
-    busy = cmd("ping", "-c", "1", "-W", "1", address) + " >/dev/null 2>&1"
-    why = (f"{address} answers: another host holds it (the new VM?); {name} is not started "
-           "beside it (destroy that VM first)")
-    return (f"if {running(name)}; then true; elif {busy}; then {cmd('echo', why)} >&2; false;"
-            f" else {virsh('start', name)}; fi")
+FORGET_AGAIN = "ssh-keygen -R of a name or address no longer known changes nothing (exit 0)"
 
 
-def destroy_if_running(name: str) -> str:
-    """Idempotent ``virsh destroy``: only a running domain (virsh refuses to destroy one that
-    is not); a failure to destroy a running one is an error, and so is a virsh that does not
-    answer at all (it is not taken for "not running")."""
-    return (f"if {running(name)}; then {virsh('destroy', name)};"
-            f" else {cmd('virsh', 'list', '--all', '--name')} >/dev/null; fi")
-
-
-def undefine_if_defined(name: str) -> str:
-    """Idempotent ``virsh undefine``: only a domain that is defined."""
-    return f"if {virsh('dominfo', name)} >/dev/null 2>&1; then {virsh('undefine', name)}; fi"
-
-
-def running(name: str) -> str:
-    return virsh("domstate", name) + " 2>/dev/null | " + cmd("grep", "-qx", "running")
+def came_back(n: NodeContext) -> str:
+    """R33's reboot took effect, seen from firstbox: wait (bounded) until the VM answers at
+    either address, then it must be the old one (R32 made the old VM silent there)."""
+    probe = [cmd("ping", "-c", "1", "-W", "1", a) + " >/dev/null 2>&1"
+             for a in (n.old_address, n.temp_address)]
+    wait = cmd("timeout", "--foreground", str(REBOOT_WAIT), "sh", "-c",
+               f"until {probe[0]} || {probe[1]}; do sleep 0.2; done")
+    return f"{wait}; {probe[0]}"
 
 
 def forget_host_keys(n: NodeContext) -> list[Step]:
@@ -325,10 +367,11 @@ def forget_host_keys(n: NodeContext) -> list[Step]:
     return [
         Step(id=f"r34-known-hosts-{n.name}", phase=switch_phase(n), rule="R34",
            title="forget stale host keys on firstbox", target="firstbox",
-           command=chain(*forget), timeout=60.0),
+           command=chain(*forget), timeout=60.0, rerun_safe=FORGET_AGAIN),
         Step(id=f"r34-known-hosts-all-{n.name}", phase=switch_phase(n), rule="R34",
            title="forget stale host keys on every node", target="firstbox",
-           command=exec_nodes("all", " && ".join(forget)), timeout=600.0),
+           command=exec_nodes("all", " && ".join(forget)), timeout=600.0,
+           rerun_safe=FORGET_AGAIN),
     ]
 
 
@@ -370,30 +413,51 @@ def short(step: Step, limit: float) -> Step:
 
 
 # ---- archive -----------------------------------------------------------------------------------
+def archive_names(ctx: Context, n: NodeContext, ext: str) -> tuple[str, str, str]:
+    """(the old VM's file, its archive name, the dated name used instead when an earlier
+    upgrade's archive holds the plain one: R37 never overwrites an archive)."""
+    return (f"{KERNELS}/{n.name}.{ext}", f"{KERNELS}/old-{n.name}.{ext}",
+            f"{KERNELS}/old-{n.name}.{ctx.today}.{ext}")
+
+
 def archive(ctx: Context) -> list[Step]:
-    """R37, after both switches: on each old host, keep the old VM's files renamed and
-    undefine its domain (each VM's own name)."""
+    """R37, after both switches: on each old host, keep the old VM's files renamed (never
+    over an earlier upgrade's archive: dated names then) and undefine its domain (each VM's
+    own name); its ``.Done`` marker is kept aside too, or a later upgrade's launch_vms.sh
+    on this host would skip the node (R21)."""
     steps: list[Step] = []
     for i, n in enumerate(ctx.nodes):
-        kern = f"{KERNELS}/{n.name}"
         steps.append(Step(
             id=f"r37-list-{n.name}", phase="archive", rule="R37", gate=(i == 0),
             title=f"list the domains on {n.old_host_name}", target=n.old_host_name,
             command=cmd("virsh", "list", "--all"), side_effect=False, timeout=60.0))
         for ext in ("img", "xml"):
-            src, dst = f"{kern}.{ext}", f"{KERNELS}/old-{n.name}.{ext}"
+            src, dst, dated = archive_names(ctx, n, ext)
+            command, check = keep_as(src, dst, dated)
             steps.append(Step(
                 id=f"r37-rename-{ext}-{n.name}", phase="archive", rule="R37",
-                title=f"keep {src} as {dst}", target=n.old_host_name,
-                command=cmd("mv", src, dst),
-                check=chain(cmd("test", "-e", dst), cmd("test", "!", "-e", src)),
-                undo=cmd("mv", dst, src), timeout=300.0))
+                title=f"keep {src} as {dst} (or {dated.rsplit('/', 1)[-1]} if taken)",
+                target=n.old_host_name, command=command, check=check,
+                undo=f"if {cmd('test', '-e', dated)}; then {cmd('mv', dated, src)}; "
+                     f"else {cmd('mv', dst, src)}; fi", timeout=300.0))
+        _, plain_xml, dated_xml = archive_names(ctx, n, "xml")
         steps.append(Step(
             id=f"r37-undefine-{n.name}", phase="archive", rule="R37",
             title=f"undefine the old domain {n.name} on {n.old_host_name}",
             target=n.old_host_name, command=virsh("undefine", n.name),
             check=negate(virsh("dominfo", n.name) + " >/dev/null 2>&1"),
-            undo=cmd("virsh", "define", f"{KERNELS}/old-{n.name}.xml"), timeout=60.0))
+            undo=f"if {cmd('test', '-e', dated_xml)}; then {cmd('virsh', 'define', dated_xml)}"
+                 f"; else {cmd('virsh', 'define', plain_xml)}; fi", timeout=60.0))
+        done, plain_done, dated_done = archive_names(ctx, n, "Done")
+        command, check = keep_as(done, plain_done, dated_done, optional=True)
+        steps.append(Step(
+            id=f"r37-done-{n.name}", phase="archive", rule="R37",
+            title=f"keep {done} as {plain_done} (launch_vms.sh skips a node whose .Done it "
+                  "finds: R21 of a later upgrade)",
+            target=n.old_host_name, command=command, check=check,
+            undo=f"if {cmd('test', '-e', dated_done)}; then {cmd('mv', dated_done, done)}; "
+                 f"elif {cmd('test', '-e', plain_done)}; then {cmd('mv', plain_done, done)};"
+                 " fi", timeout=60.0))
     return steps
 
 

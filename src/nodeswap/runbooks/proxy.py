@@ -15,11 +15,10 @@ from nodeswap.shell import cmd
 
 from . import register
 from .base import Context, Fetch, NodeContext, Package, Rewrite, Runbook
-from .commands import INTERFACES, cat_file, exec_nodes, supervisor_status
+from .commands import INTERFACES, RC_TAIL, cat_file, exec_nodes, supervisor_status
 from .common import fetch_id, switch_phase
 
 HAPROXY = "/etc/haproxy/haproxy.cfg"
-RC_TAIL = "/etc/rc.local.tail"
 
 # Reference copies fetched from each old node before anything changes (R27-R29 compare the
 # new node against them; R31 needs the interfaces file).
