@@ -1,5 +1,5 @@
 # ruff: noqa: RUF001 (Chinese text keeps its full-width punctuation)
-"""Chinese help wraps at the terminal's width (nodeswap.cli.localize.CjkWrapper): click
+"""Chinese help wraps at the terminal's width (nodeswap.cli.cjkwrap.CjkWrapper): click
 counts characters and breaks only at spaces, so a Chinese paragraph was one line twice as wide
 as the terminal. Lines fit in columns, nothing is lost, and no line starts with a closing sign
 or ends with an opening one.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nodeswap.cli.localize import _CLOSING, _OPENING, CjkWrapper, width
+from nodeswap.cli.cjkwrap import _CLOSING, _OPENING, CjkWrapper, width
 
 WORDS = st.sampled_from(["可用区", "节点", "，", "。", "（", "）", "R27", "haproxy.cfg", " ",
                          "--lab", "settings", "文件", "：", "proxy0", "检查"])

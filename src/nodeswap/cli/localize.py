@@ -8,15 +8,12 @@ option without its Chinese help fails that test.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import typer.core
 from typer import _click as click
-from typer._click import _textwrap
 
 from nodeswap.i18n import N_, _, language
 
@@ -76,62 +73,15 @@ def _help_option(self: click.core.Command, ctx: click.core.Context) -> Any:
 _ORIGINAL_HELP_OPTION = click.core.Command.get_help_option
 
 
-# a chunk of Chinese text: each CJK character (or full-width sign) may end a line, except
-# before a closing sign, which stays with the character before it, and after an opening one
-_CJK_CHUNKS = re.compile(r"(\s+|[\u2e80-\u9fff\u3000-\u303f\uff00-\uffef])")
-_CLOSING = set("，。；：、！？）」』》”’")  # noqa: RUF001 (Chinese punctuation)
-_OPENING = set("（「『《“‘")  # noqa: RUF001 (and an opening sign stays with the next one)
-
-
-def width(text: str) -> int:
-    """Columns ``text`` takes on a terminal (a CJK character takes two)."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-class CjkWrapper(_textwrap.TextWrapper):
-    """click's wrapper for text without spaces between words: it may break between two
-    Chinese characters, and counts their width in columns (click counts characters)."""
-
-    def _split(self, text: str) -> list[str]:
-        parts = [c for c in _CJK_CHUNKS.split(text) if c]
-        chunks: list[str] = []
-        for i, chunk in enumerate(parts):
-            if not chunk.strip() and 0 < i < len(parts) - 1 \
-                    and width(parts[i - 1][-1]) == width(parts[i + 1][0]) == 2:
-                continue  # a line break of the source between two Chinese characters
-            if chunks and (chunk in _CLOSING or chunks[-1][-1] in _OPENING):
-                chunks[-1] += chunk
-            else:
-                chunks.append(chunk)
-        return chunks
-
-    def _wrap_chunks(self, chunks: list[str]) -> list[str]:
-        lines: list[str] = []
-        chunks.reverse()
-        while chunks:
-            indent = self.subsequent_indent if lines else self.initial_indent
-            room = self.width - width(indent)
-            if lines and not chunks[-1].strip():
-                chunks.pop()  # no line starts with the space it was broken at
-            line: list[str] = []
-            used = 0
-            while chunks and used + width(chunks[-1]) <= room:
-                used += width(chunks[-1])
-                line.append(chunks.pop())
-            if not line and chunks:  # one word wider than the line: it gets a line
-                line.append(chunks.pop())
-            while line and not line[-1].strip():
-                line.pop()
-            if line:
-                lines.append(indent + "".join(line))
-        return lines
-
-
 def localize(command: click.core.Command) -> click.core.Command:
     """``command`` (the built app) with its help in the language in effect; English: as is."""
     if language() == "en":
         return command
     typer.core._ = _  # type: ignore[attr-defined]
+    from typer._click import _textwrap  # noqa: PLC0415 (Chinese only: start-up)
+
+    from .cjkwrap import CjkWrapper  # noqa: PLC0415
+
     _textwrap.TextWrapper = CjkWrapper  # type: ignore[misc]  # wrap_text imports it per call
     click.core.Command.get_help_option = _help_option  # type: ignore[method-assign]
     _translate(command)
