@@ -80,7 +80,7 @@ def test_the_run_log_is_private_has_the_events_and_no_secret(tmp_path: Path) -> 
                 command=f"echo 'pitrix_db_password: {secret}'; echo 'password={secret}'")
     plan = Plan("proxy", "4.3.0", ("bionic", "18.04.6"), {},
                 {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, (step,),
-                meta={"transport": "local"})  # fmt: skip
+                transport="local")  # fmt: skip
     (tmp_path / "plan.json").write_text(json.dumps(plan.to_dict()))
     extra = tmp_path / "extra" / "run.log"
     done = ns("apply", str(tmp_path / "plan.json"), "--local", "--state-dir",

@@ -42,7 +42,7 @@ def write_plan(tmp: Path, *, gate: bool = False) -> Path:
     )  # fmt: skip
     plan = Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {},
                 {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, steps,
-                meta={"transport": "local"})  # fmt: skip
+                transport="local")  # fmt: skip
     path = tmp / "plan.json"
     path.write_text(json.dumps(plan.to_dict()))
     return path
@@ -128,7 +128,7 @@ def interrupt_slow_apply(tmp: Path, sig: int, *, sigint_ignored: bool = False
                 command=f"echo $$ > {pid}; echo started; sleep 30; echo late >> {log}")  # fmt: skip
     plan = Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {},
                 {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, (slow,),
-                meta={"transport": "local"})  # fmt: skip
+                transport="local")  # fmt: skip
     path = tmp / "plan.json"
     path.write_text(json.dumps(plan.to_dict()))
 
@@ -315,7 +315,7 @@ def test_resume_and_rollback_stopped_by_sigterm(tmp_path: Path) -> None:
                      f" sed -i /^late$/d {log}")  # fmt: skip
     plan = Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {},
                 {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, (slow,),
-                meta={"transport": "local"})  # fmt: skip
+                transport="local")  # fmt: skip
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan.to_dict()))
     state = ["--state-dir", str(tmp_path / "state")]

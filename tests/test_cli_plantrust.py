@@ -40,7 +40,7 @@ def local_plan(tmp: Path, *, gate: bool = False) -> Path:
              Step("b", "p", "R7", "append b", "fb", command=f"echo b >> {log}", gate=gate))
     plan = Plan("proxy", "4.3.0", ("bionic", "18.04.6"), {},
                 {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, steps,
-                meta={"transport": "local"})  # fmt: skip
+                transport="local")  # fmt: skip
     path = tmp / "plan.json"
     path.write_text(json.dumps(plan.to_dict()))
     return path
@@ -131,7 +131,7 @@ def test_local_refuses_a_plan_made_for_a_zone(tmp_path: Path) -> None:
     assert not (tmp_path / "state").exists()
     unmarked = local_plan(tmp_path)
     data = json.loads(unmarked.read_text())
-    data["meta"] = {}
+    data["transport"] = None
     data["digest"] = Plan.from_dict(data).to_dict()["digest"]
     unmarked.write_text(json.dumps(data))
     done = apply_local(tmp_path, unmarked)

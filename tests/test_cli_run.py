@@ -44,7 +44,7 @@ def appender(name: str, log: Path, **kw: object) -> Step:
 def write_plan(tmp: Path, steps: list[Step]) -> Path:
     plan = Plan("proxy", "4.3.0", ("bionic", "18.04.6"), {},
                 {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, tuple(steps),
-                meta={"transport": "local"})  # made for --local
+                transport="local")  # made for --local
     path = tmp / "plan.json"
     path.write_text(json.dumps(plan.to_dict()))
     return path

@@ -31,7 +31,7 @@ def local_plan(tmp: Path) -> Path:
     step = Step("one", "p", "R6", "first", "firstbox", command=f"echo one >> {tmp / 'log'}")
     plan = Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {},
                 {"firstbox": Target("firstbox", "127.0.0.1", "firstbox", via_firstbox=False)},
-                (step,), meta={"transport": "local"})  # fmt: skip
+                (step,), transport="local")  # fmt: skip
     path = tmp / "plan.json"
     path.write_text(json.dumps(plan.to_dict()))
     return path

@@ -43,11 +43,11 @@ def plans() -> tuple[dict[str, Any], ...]:
 
     made = build_plan(make_zone("novg"), make_spec(seed=1), today="20261127")
     live = Plan(**{**made.__dict__, "zone": ZoneId("10.16.100.2", ("zz1a",), "ssh-ed25519 K"),
-                   "meta": {**made.meta, "fingerprint_kind": "zone-state"}})
+                   "fingerprint_kind": "zone-state"})
     local = Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {},
                  {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)},
                  (Step("one", "p", "R6", "first", "fb", command="true"),),
-                 meta={"transport": "local"})  # fmt: skip
+                 transport="local")  # fmt: skip
     return live.to_dict(), local.to_dict()
 
 

@@ -50,14 +50,14 @@ def live_plan() -> Plan:
     """As planning.plan_live leaves it: made on a firstbox, with the fingerprint's kind."""
     plan = offline_plan()
     return replace(plan, zone=ZoneId("10.16.100.2", ("zz1a",), KEY, offline=False),
-                   meta={**plan.meta, "fingerprint_kind": "zone-state"})
+                   fingerprint_kind="zone-state")
 
 
 def local_plan(tmp: Path) -> Plan:
     step = Step("one", "p", "R6", "first", "fb", command=f"echo one >> {tmp / 'log'}")
     return Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {},
                 {"fb": Target("fb", "127.0.0.1", "fb", via_firstbox=False)}, (step,),
-                meta={"transport": "local"})  # fmt: skip
+                transport="local")  # fmt: skip
 
 
 def saved(plan: Plan, tmp: Path) -> Path:
@@ -126,11 +126,11 @@ def test_a_plan_without_a_digest_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize("redigest", [False, True])
 def test_deleting_the_fingerprint_kind_of_a_live_plan_is_refused(tmp_path: Path,
                                                                  redigest: bool) -> None:
-    path = edited(saved(live_plan(), tmp_path), lambda d: d["meta"].pop("fingerprint_kind"),
+    path = edited(saved(live_plan(), tmp_path), lambda d: d.update(fingerprint_kind=None),
                   redigest=redigest)
     text = refused(path)
     if redigest:
-        assert f"{path}: meta.fingerprint_kind: missing: a live plan carries 'zone-state'" in text
+        assert f"{path}: fingerprint_kind: null: a live plan carries 'zone-state'" in text
     else:
         assert "digest: the content does not match" in text
 
@@ -139,11 +139,11 @@ def test_zone_unchanged_refuses_a_live_plan_without_its_fingerprint_kind() -> No
     """Defence in depth: a plan object that lost the field (not from a file) is not waved
     through the zone-changed check either; nothing is contacted."""
     plan = live_plan()
-    plan = replace(plan, meta={k: v for k, v in plan.meta.items() if k != "fingerprint_kind"})
+    plan = replace(plan, fingerprint_kind=None)
     fb = plan.targets["firstbox"]
     with pytest.raises(PlanFileError) as err:
         asyncio.run(zone_unchanged(LocalConnector(), fb, plan))
-    assert "meta.fingerprint_kind" in str(err.value)
+    assert "fingerprint_kind" in str(err.value)
 
 
 @pytest.mark.parametrize(("change", "expected"), [
@@ -175,13 +175,13 @@ def test_zone_unchanged_refuses_a_live_plan_without_its_fingerprint_kind() -> No
     (lambda d: d.update(irreversible_phase="never"),
      "irreversible_phase: 'never' is the phase of no step"),
     (lambda d: d["meta"].update(irreversible_phase="archive"),
-     "meta.irreversible_phase: not read from meta since plan format 2: it is the top-level"),
+     "meta.irreversible_phase: not read from meta (plan format 3): it is the top-level"),
     (lambda d: d["meta"].update(firstbox="firstbox"),
-     "meta.firstbox: not read from meta since plan format 2: it is the top-level field "
+     "meta.firstbox: not read from meta (plan format 3): it is the top-level field "
      "'firstbox_target'"),
-    (lambda d: d["meta"].update(zone="z"), "meta.zone: not read from meta since plan format 2"),
+    (lambda d: d["meta"].update(zone="z"), "meta.zone: not read from meta (plan format 3)"),
     (lambda d: d.update(inventory_fingerprint=""), "inventory_fingerprint: '' is not a sha256"),
-    (lambda d: d["meta"].update(transport="local"), "meta.transport: 'local', but the plan "
+    (lambda d: d.update(transport="local"), "transport: 'local', but the plan "
      "names a zone"),
     (lambda d: d.update(zone=None), "zone: must be an object, not null"),
     (lambda d: d["files"][0].update(mode=-1), "files[0].mode: must be a file mode"),
@@ -240,6 +240,21 @@ def test_local_accepts_only_a_plan_made_for_it(tmp_path: Path) -> None:
     with pytest.raises(PlanFileError) as err:
         planfile.refuse_not_local(live_plan(), "plan.json")
     assert "made for firstbox 10.16.100.2" in str(err.value) and "--local" in str(err.value)
-    unmarked = replace(local_plan(tmp_path), meta={})
+    unmarked = replace(local_plan(tmp_path), transport=None)
     with pytest.raises(PlanFileError, match="not marked for --local"):
         planfile.refuse_not_local(unmarked, "plan.json")
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    (lambda d: d["meta"].update(transport="local"),
+     "meta.transport: not read from meta (plan format 3): it is the top-level field 'transport'"),
+    (lambda d: d["meta"].update(fingerprint_kind="zone-state"),
+     "meta.fingerprint_kind: not read from meta (plan format 3): it is the top-level field"),
+    (lambda d: d.update(transport="ssh"), "transport: 'ssh': null (SSH) or 'local' (--local)"),
+])
+def test_what_steers_apply_is_typed_never_a_meta_string(tmp_path: Path, change: Any,
+                                                         says: str) -> None:  # fmt: skip
+    """Issue 12: apply is steered by typed plan fields; the strings of older formats' meta are
+    refused by name, so a hand edit cannot switch the zone check or --local on or off."""
+    path = edited(saved(live_plan(), tmp_path), change, redigest=True)
+    assert says in refused(path)

@@ -49,7 +49,7 @@ YAML = "common:\n  vm_base_network: 172.21.130.0/24\n  deploy_boss: 0\n"
 
 def live_plan() -> Plan:
     plan = build_plan(make_zone("novg"), make_spec(seed=1), today=TODAY)
-    return replace(plan, meta={**plan.meta, "fingerprint_kind": FINGERPRINT_KIND})
+    return replace(plan, fingerprint_kind=FINGERPRINT_KIND)
 
 
 def zone_settings(plan: Plan) -> dict[str, str]:

@@ -120,8 +120,7 @@ async def plan_live(
     plan = replace(
         plan, targets=targets, inventory_fingerprint=snap.state_fingerprint(), zone=made_on,
         warnings=(*plan.warnings, *warnings, *snap.warnings),
-        meta={**plan.meta, "fingerprint_kind": FINGERPRINT_KIND,
-              "vip_holder": snap.vip_holder or ""})
+        fingerprint_kind=FINGERPRINT_KIND, meta={**plan.meta, "vip_holder": snap.vip_holder or ""})
     return plan, snap
 
 
@@ -130,12 +129,12 @@ async def zone_unchanged(connector: Connector, fb: Target, plan: Plan) -> None:
     always carries its fingerprint's kind: without it (a field deleted), the plan is refused,
     never waved through."""
     zone = plan.zone
-    if plan.meta.get("fingerprint_kind") != FINGERPRINT_KIND:
+    if plan.fingerprint_kind != FINGERPRINT_KIND:
         if zone is not None and not zone.offline:
             raise PlanFileError([Problem(
                 f"the plan was made live on {zone.describe()} but carries no "
-                f"meta.fingerprint_kind {FINGERPRINT_KIND!r}: the zone-changed check cannot "
-                "run; make a new plan with `nodeswap plan`", key="meta.fingerprint_kind")])
+                f"fingerprint_kind {FINGERPRINT_KIND!r}: the zone-changed check cannot "
+                "run; make a new plan with `nodeswap plan`", key="fingerprint_kind")])
         return  # an offline plan: built from a copy, nothing live to compare
     part = await firstbox_part(Asker(connector), fb)
     now = Snapshot(firstbox=fb.address, settings=part["settings"],

@@ -155,7 +155,7 @@ async def read_state(connector: Any, fb: Target) -> tuple[ZoneState, dict[str, s
 def is_live(plan: Plan) -> bool:
     """Only a plan made live on a zone has a zone fingerprint to keep (not offline or
     hand-made plans: their firstbox may have no settings folder at all)."""
-    return plan.meta.get("fingerprint_kind") == FINGERPRINT_KIND and firstbox(plan) is not None
+    return plan.fingerprint_kind == FINGERPRINT_KIND and firstbox(plan) is not None
 
 
 def firstbox(plan: Plan) -> Target | None:

@@ -20,14 +20,18 @@ from typing import Any
 PLAN_FORMAT = 3  # the one plan format this nodeswap reads (``zone`` is optional in it)
 # Format 1 carried what steers apply (irreversible_phase, manual_restore, firstbox, zone) as
 # strings in ``meta``; format 2 has them as typed top-level fields (``MOVED_META``); format 3
-# adds the steps' ``check_target`` and ``rerun_safe`` (how resume decides about a cut step).
+# adds the steps' ``check_target`` and ``rerun_safe`` (how resume decides about a cut step),
+# and moves the last two strings of meta that steered apply to typed fields: ``transport``
+# ("local": a plan for ``apply --local``) and ``fingerprint_kind`` (a live plan's zone check).
 OLD_FORMATS = {1: "what steers apply was strings in meta",
                2: "its steps have no check_target or rerun_safe, so a cut step could not be "
                   "decided by resume"}
+# meta key (formats 1 and 2): its typed field now
 MOVED_META = {"irreversible_phase": "irreversible_phase", "manual_restore": "manual_restore",
-              "firstbox": "firstbox_target", "zone": "journal_zone"}  # meta key: its field
+              "firstbox": "firstbox_target", "zone": "journal_zone",
+              "transport": "transport", "fingerprint_kind": "fingerprint_kind"}
 DIGEST_KEY = "digest"  # the plan file's top-level field holding its digest
-LOCAL_TRANSPORT = "local"  # meta["transport"] of a plan made to run on this machine (--local)
+LOCAL_TRANSPORT = "local"  # ``transport`` of a plan made to run on this machine (--local)
 
 
 def canonical_json(data: Any) -> bytes:
@@ -202,6 +206,11 @@ class Plan:
     # the journal's zone name when the plan gives one (hand-made plans, labs): see
     # nodeswap.run.runs.journal_name.
     journal_zone: str | None = None
+    # "local": a plan made to run every step on this machine (``apply --local``); None: SSH.
+    transport: str | None = None
+    # what ``inventory_fingerprint`` is a fingerprint of: "zone-state" for a live plan (apply
+    # checks the zone did not change since; nodeswap.live.planning); None for offline plans.
+    fingerprint_kind: str | None = None
 
     @property
     def firstbox(self) -> Target | None:
@@ -217,8 +226,8 @@ class Plan:
     @property
     def is_local(self) -> bool:
         """A plan made to run every step on this machine (``apply --local``): it names no
-        zone and says so in ``meta["transport"]``."""
-        return self.zone is None and self.meta.get("transport") == LOCAL_TRANSPORT
+        zone and says so (``transport``)."""
+        return self.zone is None and self.transport == LOCAL_TRANSPORT
 
     def to_dict(self) -> dict[str, Any]:
         """The plan file's content, with its ``digest`` (see ``digest_of``)."""
@@ -243,6 +252,8 @@ class Plan:
             "manual_restore": self.manual_restore,
             "firstbox_target": self.firstbox_target,
             "journal_zone": self.journal_zone,
+            "transport": self.transport,
+            "fingerprint_kind": self.fingerprint_kind,
         }
         if self.zone is not None:  # absent, not null: older plans keep their fingerprint
             data["zone"] = asdict(self.zone)
@@ -290,4 +301,6 @@ class Plan:
             manual_restore=data["manual_restore"],
             firstbox_target=data["firstbox_target"],
             journal_zone=data["journal_zone"],
+            transport=data["transport"],
+            fingerprint_kind=data["fingerprint_kind"],
         )

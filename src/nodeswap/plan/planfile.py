@@ -18,8 +18,8 @@ the file and the JSON path (``plan.json: steps[12].command: ...``, PlanFileError
   (null where allowed), and in ``meta`` they are refused (format 1 kept them there); a plan
   that names its zone must name the lock's host among its targets and the phase rollback
   stops at (``irreversible_phase``) among its steps' phases; a live one (zone not offline) must
-  carry ``meta.fingerprint_kind`` "zone-state" and a 64-hex ``inventory_fingerprint`` (apply's
-  zone-changed check); a plan marked local (``meta.transport`` "local") names no zone;
+  carry ``fingerprint_kind`` "zone-state" and a 64-hex ``inventory_fingerprint`` (apply's
+  zone-changed check); a plan marked local (``transport`` "local") names no zone;
 - anything not exactly as nodeswap writes it (e.g. ``600`` for a timeout nodeswap writes
   ``600.0``), so the digest shown at apply and at every gate (``Plan.fingerprint``, taken of
   the plan as parsed) is the file's.
@@ -54,7 +54,7 @@ from nodeswap.plan.model import (
     format_refusal,
 )
 
-FINGERPRINT_KIND = "zone-state"  # the one meta.fingerprint_kind (nodeswap.live.planning)
+FINGERPRINT_KIND = "zone-state"  # the one fingerprint_kind (nodeswap.live.planning)
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 MAX_PROBLEMS = 20
 
@@ -196,7 +196,9 @@ TOP: dict[str, Check] = {
     "warnings": _str_list, "meta": lambda v: None, DIGEST_KEY: lambda v: None,
     "irreversible_phase": lambda v: None if v is None else _nonempty(v),
     "manual_restore": _str, "firstbox_target": _nonempty,
-    "journal_zone": lambda v: None if v is None else _nonempty(v)}
+    "journal_zone": lambda v: None if v is None else _nonempty(v),
+    "transport": lambda v: None if v is None else _nonempty(v),
+    "fingerprint_kind": lambda v: None if v is None else _nonempty(v)}
 OPTIONAL_TOP = {"zone"}  # absent when the plan names no zone (tests, hand-made plans)
 
 
@@ -277,7 +279,7 @@ def check_schema(data: Any, out: _Problems) -> None:
         meta = {}
     for key, value in meta.items():
         if key in MOVED_META:
-            out.add(f"meta.{key}", f"not read from meta since plan format 2: it is the "
+            out.add(f"meta.{key}", f"not read from meta (plan format {PLAN_FORMAT}): it is the "
                     f"top-level field {MOVED_META[key]!r} (make the plan again with "
                     "`nodeswap plan`)")
         elif not isinstance(value, str):
@@ -321,16 +323,19 @@ def _checks_on(data: dict[str, Any], meta: Mapping[str, Any], names: set[str] | 
     phase = phase if isinstance(phase, str) and phase else None
     if phase is not None and phase not in {s["phase"] for s in steps}:
         out.add("irreversible_phase", f"{phase!r} is the phase of no step")
-    kind = meta.get("fingerprint_kind")
-    if kind is not None and kind != FINGERPRINT_KIND:
-        out.add("meta.fingerprint_kind", f"{kind!r}: nodeswap knows only {FINGERPRINT_KIND!r}")
+    kind = data.get("fingerprint_kind")
+    if isinstance(kind, str) and kind != FINGERPRINT_KIND:
+        out.add("fingerprint_kind", f"{kind!r}: nodeswap knows only {FINGERPRINT_KIND!r}")
+    transport = data.get("transport")
+    if isinstance(transport, str) and transport != LOCAL_TRANSPORT:
+        out.add("transport", f"{transport!r}: null (SSH) or {LOCAL_TRANSPORT!r} (--local)")
     if "zone" not in data:
         return
     zone = data["zone"]
     if not _object(zone, "zone", ZONE, out):
         return
-    if meta.get("transport") == LOCAL_TRANSPORT:
-        out.add("meta.transport", f"{LOCAL_TRANSPORT!r}, but the plan names a zone (firstbox "
+    if transport == LOCAL_TRANSPORT:
+        out.add("transport", f"{LOCAL_TRANSPORT!r}, but the plan names a zone (firstbox "
                 f"{zone['firstbox']}): a plan for --local names none")
     if lock_host is not None and names is not None and lock_host not in names:
         out.add("targets", f"no target {lock_host!r}: a plan that names its zone names the "
@@ -341,7 +346,7 @@ def _checks_on(data: dict[str, Any], meta: Mapping[str, Any], names: set[str] | 
     if zone["offline"]:
         return
     if kind is None:
-        out.add("meta.fingerprint_kind", f"missing: a live plan carries {FINGERPRINT_KIND!r} "
+        out.add("fingerprint_kind", f"null: a live plan carries {FINGERPRINT_KIND!r} "
                 "(apply's check that the zone did not change since the plan was made)")
     fp = data.get("inventory_fingerprint")
     if isinstance(fp, str) and not _HEX64.match(fp):
@@ -475,8 +480,8 @@ def refuse_not_local(plan: Plan, name: str) -> None:
     if plan.is_local:
         return
     made = f"made for {plan.zone.describe()}" if plan.zone is not None \
-        else f"not marked for --local (meta.transport {plan.meta.get('transport')!r})"
+        else f"not marked for --local (transport {plan.transport!r})"
     raise PlanFileError([Problem(
         f"{name} is {made}: --local runs every step on this machine and accepts only a plan "
-        f"made for it (no zone, meta.transport {LOCAL_TRANSPORT!r}); apply this plan with "
+        f"made for it (no zone, transport {LOCAL_TRANSPORT!r}); apply this plan with "
         "--firstbox or --lab", key="--local")])
