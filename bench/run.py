@@ -3,7 +3,7 @@
     .venv/bin/python bench/run.py [--only NAME]... [--list] [--timeout S] [ARGS...]
 
 NAME is a benchmark's file name with or without the ``bench_`` prefix and ``.py`` suffix
-(``exec``, ``lab``, ``plan``). ARGS that run.py does not know (for example ``--big`` or
+(``exec``, ``lab``, ``plan``, ``upgrade``). ARGS that run.py does not know (for example ``--big`` or
 ``--sizes 20``) are passed to bench_exec.py only, the one benchmark that takes options.
 Each benchmark runs as its own process with the main venv's Python and a timeout; a benchmark
 that fails or times out is reported and the others still run. Results go to bench/results/.
@@ -62,7 +62,7 @@ def run_one(argv: list[str], timeout: float) -> int | None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Run the benchmarks (bench/bench_*.py).")
     ap.add_argument("--only", action="append", default=[], metavar="NAME",
-                    help="run only this benchmark (repeatable): exec, lab, plan, ...")  # fmt: skip
+                    help="run only this benchmark (repeatable): exec, lab, plan, upgrade")
     ap.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     ap.add_argument("--timeout", type=float, default=3600.0,
                     help="seconds per benchmark (default 3600)")  # fmt: skip

@@ -15,6 +15,7 @@ from nodeswap.errors import InputError, LabError, Problem
 from nodeswap.lab import DEFAULT_STATE_DIR, README, Lab
 from nodeswap.lab.faults import HELP as FAULT_HELP
 from nodeswap.lab.faults import KINDS as FAULT_KINDS
+from nodeswap.lab.timing import PROFILES
 from nodeswap.lab.topology import checked as checked_topology
 
 from .options import JsonOpt, LabDirOpt
@@ -53,7 +54,7 @@ def _key_types(text: str | None) -> list[str] | None:
 
 
 @lab_app.command("up")
-def up(
+def up(  # noqa: PLR0917 (typer maps parameters to options)
     topology: Annotated[str | None, Opt(
         "--topology", "-t", metavar="NAME|FILE",
         help="Topology name (default, vg-same-24, vg-other-24, installer-4.2, "
@@ -65,16 +66,24 @@ def up(
         "--key-types", metavar="TYPES", help="Host key types, comma list of ed25519, rsa, "
         "ecdsa (default: ed25519,rsa; plain labs over 64 hosts: ed25519).")] = None,
     as_json: JsonOpt = False,
+    timing: Annotated[str, Opt(
+        "--timing", metavar="off|realistic",
+        help="off: every boot, shutdown, launch, install and apt is immediate; realistic: "
+        "real-world durations scaled down 1/30 (a VM boot of ~60 s takes 2 s; "
+        "lab/timing.py).")] = "off",
 ) -> None:
     """Bring a lab up and print its hosts; writes DIR/lab.json."""
     if hosts is not None and topology is not None:
         raise InputError([Problem("give --hosts N or --topology NAME, not both",
                                   key="--topology")])
     kinds = _key_types(key_types)
+    if timing not in PROFILES:
+        raise InputError([Problem(f"{timing!r} is not a timing: one of {', '.join(PROFILES)}",
+                                  key="--timing")])
     if hosts is None:
         checked_topology(topology or "default")
     lab = Lab.up(lab_dir, hosts=hosts, topology=None if hosts else (topology or "default"),
-                 key_types=kinds)
+                 key_types=kinds, timing=timing)
     if as_json:
         typer.echo(json.dumps(lab.status(), indent=2))
         return

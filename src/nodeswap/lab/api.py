@@ -25,6 +25,7 @@ from typing import Any
 from nodeswap.errors import LabError
 
 from . import faults
+from . import timing as timing_
 from . import topology as topologies
 from .system import (
     ProcRecord,
@@ -105,8 +106,10 @@ class Lab:
     @classmethod
     def up(cls, state_dir: Path = DEFAULT_STATE_DIR, *, hosts: int | None = None,
            topology: str | None = None, key_types: Sequence[str] | None = None,
-           timeout: float | None = None) -> Lab:
+           timeout: float | None = None, timing: str = "off") -> Lab:
         """Start a lab: N plain hosts, or a zone from a topology name or YAML file.
+        ``timing``: "off" (every operation at once) or "realistic" (boots, shutdowns,
+        launches, installs and apt take scaled-down real times: lab/timing.py).
 
         Raises LabError if a lab already runs in ``state_dir`` or it does not come up.
         """
@@ -115,7 +118,8 @@ class Lab:
             raise LabError(f"a lab is already running in {lab.dir} (controller pid "
                            f"{lab._controller_record().pid}); `nodeswap lab down` first")
         lab.cleanup()
-        config = lab._config(hosts, topology, key_types)
+        config = {**lab._config(hosts, topology, key_types),
+                  "timing": timing_.check_profile(timing)}
         lab.dir.mkdir(parents=True, exist_ok=True)
         lab.dir.chmod(0o755)
         _check_state_path(lab.dir)

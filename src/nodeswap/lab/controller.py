@@ -30,7 +30,7 @@ from typing import Any
 
 from nodeswap.errors import LabError
 
-from . import hostroot
+from . import hostroot, timing
 from .hostroot import HostPaths
 from .labhost import JSON, Host, port_free
 from .system import (
@@ -68,6 +68,7 @@ class Controller:
         self.zone: Zone | None = None
         self.ssh_dir = state_dir / "ssh"
         self.permit: tuple[str, ...] = ()  # sshd PermitOpen: the lab's own addresses:22
+        self.timing = timing.check_profile(str(config.get("timing", "off")))
 
     # ------------------------------------------------------------------ building hosts
 
@@ -85,7 +86,7 @@ class Controller:
 
     def write_host_json(self, host: Host) -> None:
         info = {"url": self.url, "token": host.token, "iid": host.iid, "name": host.name,
-                "kind": host.kind}
+                "kind": host.kind, "delays": timing.delays(self.timing)}
         hostroot.write(self.paths(host.iid).root / "lab/host.json", json.dumps(info), 0o600)
 
     def lab_key(self) -> str:
@@ -140,6 +141,7 @@ class Controller:
             entry = self.procs.pop(host.iid, None)
             host.up = False
             host.stalled = False
+            host.booting = 0  # a pending boot is cancelled (power off while booting)
         if entry is not None:
             proc, rec = entry
             stop_process(rec)
@@ -183,6 +185,7 @@ class Controller:
             "controller": {"url": self.url, "pid": os.getpid()},
             "state_dir": str(self.dir),
             "topology": self.config.get("topology"),
+            "timing": timing.public(self.timing),
         }
         if self.zone is not None:
             data["zone"] = self.zone.public()

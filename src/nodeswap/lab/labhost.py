@@ -35,6 +35,7 @@ class Host:
     up: bool = False
     physical: str | None = None  # iid of the physical host that runs this VM
     stalled: bool = False  # fault: sshd stopped with SIGSTOP (connections hang)
+    booting: int = 0  # powered on, not answering yet (timing: lab/timing.py); 0: not booting
     extra: dict[str, Any] = field(default_factory=dict)
 
     def public(self) -> JSON:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
@@ -133,7 +134,7 @@ class Libvirt:
             d = self.domains.get(phys.iid, {}).pop(name, None)
         if d is not None:
             vm = self.vm_of(d)
-            if vm is not None and vm.up:
+            if vm is not None and (vm.up or vm.booting):
                 self.machines.stop_host(vm)
         kernels = self.root(phys) / KERNELS.lstrip("/")
         had_image = (kernels / f"{name}.img").exists()
@@ -145,8 +146,9 @@ class Libvirt:
         return self.machines.hosts.get(d["iid"] or "")
 
     def running(self, d: JSON) -> bool:
+        """Up, or booting (with timing a started domain runs before its VM answers)."""
         vm = self.vm_of(d)
-        return bool(vm is not None and vm.up)
+        return bool(vm is not None and (vm.up or vm.booting))
 
     def table(self, phys: Host) -> dict[str, JSON]:
         """The host's domains, Ids kept current (a domain gets a new Id each time it starts;
@@ -205,12 +207,10 @@ class Libvirt:
             self.start(caller, name, d)
         elif action in ("destroy", "shutdown"):
             vm = self.vm_of(d)
-            if vm is None or not vm.up:
+            if vm is None or not self.running(d):
                 raise VirshError(f"Failed to {action} domain {name}\nRequested operation is "
                                  "not valid: domain is not running")
-            with self.power.lock:
-                self.power.halt(vm)
-            d["reason"] = "destroyed" if action == "destroy" else "shutdown"
+            self.power_off(vm, d, action)
         elif action == "undefine":
             with self.lock:
                 if self.running(d):
@@ -222,6 +222,25 @@ class Libvirt:
             raise VirshError(f"unknown command: '{action}'")
         self.machines.write_lab_json()
         return {}
+
+    def power_off(self, vm: Host, d: JSON, action: str) -> None:
+        """`virsh destroy` (at once) or `shutdown` (the guest takes its shutdown time, with
+        timing, before it stops answering; virsh returns at once, as ACPI shutdown does)."""
+        wait = self.power.delays.get("shutdown", 0.0) if action == "shutdown" else 0.0
+        if wait <= 0 or not vm.up:
+            with self.power.lock:
+                self.power.halt(vm)
+            d["reason"] = "destroyed" if action == "destroy" else "shutdown"
+            return
+
+        def later() -> None:
+            time.sleep(wait)
+            with self.power.lock:
+                if vm.up:
+                    self.power.halt(vm)
+                    d["reason"] = "shutdown"
+            self.machines.write_lab_json()
+        threading.Thread(target=later, daemon=True).start()
 
     def define(self, phys: Host, text: str, source: str) -> JSON:
         """`virsh define FILE`: a domain from its XML (the VM behind it found by UUID)."""
@@ -268,7 +287,7 @@ class Libvirt:
         for _name, d in self.guests(phys):
             vm = self.vm_of(d)
             if vm is not None:
-                self.machines.stop_host(vm)
+                self.machines.stop_host(vm)  # also cancels a boot under way
                 d["reason"] = "destroyed"
         self.table(phys)
 
@@ -300,7 +319,7 @@ class Libvirt:
             raise VirshError("internal error: the lab has no VM behind this domain (it boots "
                              "only VMs that launch_vms.sh made)")
         try:
-            self.power.boot(vm)
+            self.power.start(vm)  # with timing: booting until its boot time has passed
         except LabError as exc:
             raise VirshError(f"internal error: {exc}") from exc
         d["reason"] = "booted"

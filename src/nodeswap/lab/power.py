@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,6 +46,8 @@ class Power:
         self.vip_forced: str | None = None
         self.hypervisor: Hypervisor | None = None  # set once libvirt exists
         self.console: ThreadingHTTPServer | None = None
+        self.delays: dict[str, float] = {}  # timing.delays(profile): the lab's waits
+        self.boots = 0  # boot tokens (Host.booting)
 
     def root(self, h: Host) -> Path:
         return self.machines.paths(h.iid).root
@@ -67,35 +70,90 @@ class Power:
         return {"scheduled": action}
 
     def _power(self, h: Host, action: str, delay: float) -> None:
-        time.sleep(delay)  # let the caller's ssh session print and close, as on a real host
+        # let the caller's ssh session print and close, as on a real host; with timing, the
+        # host keeps answering while it shuts down (lab/timing.py "shutdown")
+        time.sleep(delay + self.delays.get("shutdown", 0.0))
         with self.lock:
             if h.kind == "physical" and self.hypervisor is not None:
                 self.hypervisor.power_off_guests(h)  # its VMs go down with it
             self.machines.stop_host(h)
             self.update_vip()
             if action == "reboot":
-                self.boot(h)
-                if h.kind == "physical" and self.hypervisor is not None:
-                    self.hypervisor.autostart(h)  # libvirtd starts the autostart domains
+                self.start(h, after=self._autostart_of(h))
             self.machines.write_lab_json()
 
+    def _autostart_of(self, h: Host) -> Callable[[], None] | None:
+        """What follows a physical host's boot: libvirtd starts the autostart domains."""
+        hyp = self.hypervisor
+        if h.kind != "physical" or hyp is None:
+            return None
+
+        def autostart() -> None:
+            hyp.autostart(h)
+        return autostart
+
     def halt(self, h: Host) -> None:
-        """The host goes off the network at once (power lock held by the caller)."""
+        """The host goes off the network at once (power lock held by the caller); a boot
+        under way is cancelled."""
         self.machines.stop_host(h)
+        h.booting = 0
         self.update_vip()
 
-    def boot(self, h: Host) -> None:
-        """Start a host at the address in its /etc/network/interfaces (run rc.local)."""
-        root = self.root(h)
-        iface = root / "etc/network/interfaces"
+    def boot_wait(self, h: Host) -> float:
+        """Seconds from power-on until the host answers (0 without timing)."""
+        return self.delays.get("vm_boot" if h.kind == "vm" else "host_boot", 0.0)
+
+    def start(self, h: Host, after: Callable[[], None] | None = None) -> None:
+        """Power a host on (power lock held by the caller). Without timing it boots at once
+        (``boot``). With timing it is booting: its domain runs, its address does not answer
+        until its boot time has passed; then it boots and ``after`` runs. An address already
+        taken is refused now, as a boot at once would."""
+        wait = self.boot_wait(h)
+        if wait <= 0:
+            self.boot(h)
+            if after is not None:
+                after()
+            return
+        self.address_for(h)
+        self.boots += 1
+        h.booting = token = self.boots
+        threading.Thread(target=self._boot_later, args=(h, token, wait, after),
+                         daemon=True).start()
+
+    def _boot_later(self, h: Host, token: int, wait: float,
+                    after: Callable[[], None] | None) -> None:
+        time.sleep(wait)
+        with self.lock:
+            if h.booting != token or h.up:
+                return  # powered off (or booted) meanwhile
+            try:
+                self.boot(h)
+                if after is not None:
+                    after()
+            except LabError as exc:  # the controller's log: the boot failed (address taken)
+                print(f"boot of {h.iid} failed: {exc}", flush=True)
+            finally:
+                h.booting = 0
+            self.machines.write_lab_json()
+
+    def address_for(self, h: Host) -> str | None:
+        """The address in the host's /etc/network/interfaces, refused if another live host
+        (or a squatter) has it."""
+        iface = self.root(h) / "etc/network/interfaces"
         addr = pl.interfaces_address(iface.read_text()) if iface.exists() else None
         other = self.by_address(addr or h.address)
         if (other is not None and other is not h) or (addr or h.address) in self.squatters:
             raise LabError(f"{h.iid} cannot come up at {addr or h.address}: the address is "
                            f"taken by {other.iid if other else 'something else'} (the lab "
                            "cannot run two hosts on one address)")
+        return addr
+
+    def boot(self, h: Host) -> None:
+        """Start a host at the address in its /etc/network/interfaces (run rc.local)."""
+        addr = self.address_for(h)
         if addr:
             h.address = addr
+        root = self.root(h)
         services.reset(root)
         if h.extra.get("keepalived"):
             services.set_running(root, "keepalived", True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 from nodeswap.errors import LabError
 
-from . import faults, hostinfo, hostroot, packages, topology
+from . import faults, hostinfo, hostroot, packages, timing, topology
 from .faults import FaultState
 from .labhost import Host, Machines
 from .libvirt import Libvirt, base_image
@@ -66,6 +67,7 @@ class Zone:
         self.packages = Packages(self.t, self.root, self.etc_hosts, self.power.update_vip)
         self.libvirt = Libvirt(machines, self.power, self.rng)
         self.power.hypervisor = self.libvirt
+        self.power.delays = timing.delays(str(config.get("timing", "off")))
         self.counter = 1
         self.counts: Counter[str] = Counter()
 
@@ -215,6 +217,7 @@ class Zone:
         if phys.iid in self.faults.disk_full or cap["disk_gb"] < VM_DISK_GB:
             raise LabError(f"{name}: cannot create {kernels}/{name}.img on {phys.name}: "
                            "No space left on device")
+        time.sleep(self.power.delays.get("launch", 0.0))  # timing: overlay, XML, define
         self.counter += 1
         vm = Host(iid=f"{name}.{self.counter}", name=name, address=s["mgmt_network_address"],
                   role=s.get("role", ""), kind="vm", physical=phys.iid)
@@ -224,7 +227,7 @@ class Zone:
         cap["disk_gb"] -= VM_DISK_GB
         cap_path.write_text(json.dumps(cap))
         with self.power.lock:
-            self.power.boot(vm)
+            self.power.start(vm)  # with timing: the VM answers once its boot time has passed
         self.machines.write_lab_json()
         return {"launched": vm.iid, "physical": phys.name, "address": vm.address}
 
@@ -247,6 +250,7 @@ class Zone:
         vm = self.power.by_address(s.get("mgmt_network_address", ""))
         if vm is None or vm.name != name:
             raise LabError(f"{name}: no running node at {s.get('mgmt_network_address')}")
+        time.sleep(self.power.delays.get("install_node", 0.0))  # timing: its components
         hostroot.write(self.root(vm.iid) / "etc/network/interfaces", pl.render_interfaces(s))
         self.files.write_rc_files(vm, s)
         return {"node": vm.iid}

@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,14 @@ def ask(op: str, **body: Any) -> tuple[dict[str, Any], str | None]:
     if status >= 400:
         return {}, str(data.get("error", f"HTTP {status}"))
     return data, None
+
+
+def pause(what: str) -> None:
+    """Take the time the real command takes (``what``: a key of lab/timing.py's FIGURES),
+    as the lab's timing says (/lab/host.json "delays"; none by default)."""
+    delay = json.loads(Path("/lab/host.json").read_text()).get("delays", {}).get(what, 0)
+    if delay > 0:
+        time.sleep(delay)
 
 
 # ------------------------------------------------------------------ settings files

@@ -40,6 +40,7 @@ pl.log_dir("update_nodes")
 rc = 0
 for node in nodes:
     print(f"Updating [{' '.join(expanded)}] on [{node}] ...", flush=True)
+    pl.pause("update_node")
     done = subprocess.run(["/pitrix/upgrade/_update_node.sh", node, *expanded],
                           capture_output=True, text=True)
     if done.returncode == 0:
