@@ -23,18 +23,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gettext import NullTranslations as _Catalog
 
 DOMAIN = "nodeswap"
 LANGUAGES = ("en", "zh")
 CATALOG_LOCALE = {"zh": "zh_CN"}  # language -> the catalog's folder under locale/
 LOCALE_VARS = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")  # gettext's order
-
-
-class _Catalog(Protocol):
-    def gettext(self, message: str) -> str: ...
-    def ngettext(self, singular: str, plural: str, n: int) -> str: ...
 
 
 _chosen: str | None = None  # set_language's; None: from the environment
@@ -87,8 +84,8 @@ def language() -> str:
     return _chosen if _chosen is not None else language_of(os.environ)
 
 
-def locale_dir() -> Path:
-    return Path(__file__).resolve().parent / "locale"
+def locale_dir() -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "locale")
 
 
 def catalog(lang: str) -> _Catalog | None:
@@ -100,7 +97,7 @@ def catalog(lang: str) -> _Catalog | None:
             import gettext  # noqa: PLC0415 (only when a translation is needed)
 
             try:
-                found = gettext.translation(DOMAIN, str(locale_dir()), languages=[folder])
+                found = gettext.translation(DOMAIN, locale_dir(), languages=[folder])
             except OSError:
                 found = None
         _catalogs[lang] = found

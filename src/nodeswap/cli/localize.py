@@ -9,6 +9,7 @@ option without its Chinese help fails that test.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,6 @@ import typer.core
 from typer import _click as click
 
 from nodeswap.i18n import N_, _, language
-
-PACKAGE = str(Path(__file__).resolve().parents[1])  # the installed nodeswap package
 
 # typer's own messages (typer.core reads them through gettext's default domain)
 TYPER_MESSAGES = (
@@ -27,14 +26,20 @@ TYPER_MESSAGES = (
 )
 
 
+@cache
+def _package() -> str:
+    """The installed nodeswap package's folder."""
+    return str(Path(__file__).resolve().parents[1])
+
+
 def _key(text: str) -> str:
     """The catalog's form of a help text: the installed package's folder (where plan's help
     finds the examples, lab fault's the lab README) written as ``<nodeswap>``."""
-    return text.replace(PACKAGE, "<nodeswap>")
+    return text.replace(_package(), "<nodeswap>")
 
 
 def _tr(text: str) -> str:
-    return _(_key(text)).replace("<nodeswap>", PACKAGE)
+    return _(_key(text)).replace("<nodeswap>", _package())
 
 
 def help_texts(command: click.core.Command) -> Iterator[str]:
