@@ -28,7 +28,6 @@ import os
 import platform
 import re
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ sys.path.insert(0, str(ROOT / "src"))  # this checkout's nodeswap, not the venv'
 
 from nodeswap.lab import Lab, timing  # noqa: E402
 from nodeswap.lab.byhand import NODES, run_by_hand  # noqa: E402
+from nodeswap.lab.labhost import ssh_banner  # noqa: E402
 
 OUT = ROOT / "bench" / "results"
 STATE = Path("/var/lib/nodeswap-lab")
@@ -57,12 +57,7 @@ def answers(address: str) -> bool:
     """sshd at ``address`` accepts a TCP connection (0.2 s) and sends its SSH banner (within
     1 s: a loaded machine may be slow to fork sshd's child, which is not the address being
     silent; a host that is down refuses the connection at once)."""
-    try:
-        with socket.create_connection((address, 22), timeout=0.2) as s:
-            s.settimeout(1.0)
-            return s.recv(8).startswith(b"SSH-")
-    except OSError:
-        return False
+    return ssh_banner(address, connect=0.2, wait=1.0)
 
 
 class Prober:

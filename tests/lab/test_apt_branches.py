@@ -12,27 +12,25 @@ import json
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from cliproc import run_nodeswap
 from nodeswap.errors import EXIT_INPUT
 from nodeswap.lab import Lab
 from nodeswap.lab.hostroot import HostPaths
 from nodeswap.lab.topology import TOPOLOGY_DIR
 
 pytestmark = pytest.mark.lab
-NODESWAP = [sys.executable, "-m", "nodeswap"]
 STATE_ROOT = Path("/var/lib/nodeswap-lab")
 SPEC = "role: proxy\ntarget: {os_name: bionic, os_version: \"18.04.6\"}\n"
 UPDATE_NODE = "/pitrix/upgrade/_update_node.sh"
 
 
 def ns(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NODESWAP, *args], capture_output=True, text=True, timeout=600,
-                          check=False, stdin=subprocess.DEVNULL)  # fmt: skip
+    return run_nodeswap(*args, timeout=600)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ immediate. Condition waits with deadlines only (no fixed sleeps)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pytest
 
 from nodeswap.lab import Lab, timing
 from nodeswap.lab.api import wait_for
+from nodeswap.lab.labhost import ssh_banner
 
 pytestmark = pytest.mark.lab
 
@@ -24,12 +24,7 @@ STATE_ROOT = "/var/lib/nodeswap-lab"
 
 def answers(address: str) -> bool:
     """Does sshd at ``address`` send its banner (what an operator's ssh would see first)?"""
-    try:
-        with socket.create_connection((address, 22), timeout=0.5) as s:
-            s.settimeout(0.5)
-            return s.recv(8).startswith(b"SSH-")
-    except OSError:
-        return False
+    return ssh_banner(address)
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from cliproc import run_nodeswap
 from nodeswap.errors import EXIT_GATE, EXIT_INPUT, EXIT_LOCKED
 from nodeswap.lab import Lab
 from nodeswap.lab.hostroot import HostPaths
@@ -25,15 +25,13 @@ from nodeswap.run.hints import commands_in
 from nodeswap.run.lock import Lock
 
 pytestmark = pytest.mark.lab
-NODESWAP = [sys.executable, "-m", "nodeswap"]
 STATE_ROOT = Path("/var/lib/nodeswap-lab")
 SPEC = "role: proxy\ntarget: {os_name: bionic, os_version: \"18.04.6\"}\n"
 LOCK = "var/lib/nodeswap/zone.lock"
 
 
 def ns(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NODESWAP, *args], capture_output=True, text=True, timeout=900,
-                          check=False, stdin=subprocess.DEVNULL)  # fmt: skip
+    return run_nodeswap(*args, timeout=900)
 
 
 @pytest.fixture(scope="module")

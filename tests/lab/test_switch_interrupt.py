@@ -11,7 +11,6 @@ machine's process table)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from nodeswap.lab import Lab
+from nodeswap.lab.hostinfo import processes
 from nodeswap.plan.model import Plan, Step, Target
 from nodeswap.runbooks.commands import ping_loop
 
@@ -35,20 +35,8 @@ ANSWERS = "127.255.255.254"
 def loop_processes(lab: Lab, host: str) -> list[str]:
     """Command lines of the live ping-loop processes (timeout, its sh) inside ``host``'s root."""
     iid = str(lab.info().raw["hosts"][host].get("iid") or host)
-    root = str(lab.dir / "hosts" / iid)
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                continue
-            if os.readlink(proc / "root") != root:
-                continue
-            args = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, IndexError):
-            continue
-        if ANSWERS in args:
-            found.append(args)
-    return found
+    return [args for _, _, args in processes(lab.dir / "hosts" / iid, live=True)
+            if ANSWERS in args]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

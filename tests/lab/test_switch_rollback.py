@@ -16,12 +16,12 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from upgrade_kit import Zone, on_step, zone
 
 from nodeswap.errors import StepFailed
+from nodeswap.lab import hostinfo
 from nodeswap.run import journal as J
 from nodeswap.run.events import Event, EventSink, StepStarted
 from nodeswap.run.hints import Hints
@@ -40,20 +40,8 @@ def first_node(z: Zone) -> str:
 def processes(z: Zone, iid: str, needle: str) -> list[int]:
     """PIDs of live processes inside lab host ``iid``'s root whose command line holds
     ``needle`` (the lab's hosts share this machine's process table)."""
-    root = str(z.lab.dir / "hosts" / iid)
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                continue
-            if os.readlink(proc / "root") != root:
-                continue
-            args = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, IndexError):
-            continue
-        if needle in args:
-            found.append(int(proc.name))
-    return found
+    return [pid for pid, _, args in hostinfo.processes(z.lab.dir / "hosts" / iid, live=True)
+            if needle in args]
 
 
 def iid_at(z: Zone, address: str) -> str:

@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,7 +31,7 @@ from nodeswap.errors import LabError
 
 from . import hostroot, timing
 from .hostroot import HostPaths
-from .labhost import JSON, Host, port_free
+from .labhost import JSON, Host, port_free, ssh_banner
 from .system import (
     ProcRecord,
     Records,
@@ -124,7 +123,7 @@ class Controller:
         deadline = time.monotonic() + timeout
         while pending:
             for iid, host in list(pending.items()):
-                if _banner(host.address):
+                if ssh_banner(host.address):
                     del pending[iid]
                     continue
                 proc = self.procs.get(iid)
@@ -317,15 +316,6 @@ def _generation(iid: str) -> int:
     """VM instances are NAME.N (N counts launches); others have no suffix (generation 0)."""
     tail = iid.rsplit(".", 1)[-1]
     return int(tail) if "." in iid and tail.isdigit() else 0
-
-
-def _banner(address: str) -> bool:
-    try:
-        with socket.create_connection((address, 22), timeout=0.5) as s:
-            s.settimeout(0.5)
-            return s.recv(8).startswith(b"SSH-")
-    except OSError:
-        return False
 
 
 def _cmdline_has(pid: int, marker: str) -> bool:

@@ -141,9 +141,10 @@ def df(h: Host, root: Path, *, disk_full: bool) -> JSON:
             "used_kib": max(0, total - avail), "avail_kib": avail, "fstype": "ext4"}
 
 
-def processes(root: Path) -> list[list[Any]]:
+def processes(root: Path, *, live: bool = False) -> list[list[Any]]:
     """The processes running inside a host root, as [pid, ppid, args], read from /proc
-    outside the chroot (the `ps` stand-in: host roots have no /proc)."""
+    outside the chroot (the `ps` stand-in: host roots have no /proc); ``live``: zombies
+    (ended, not yet reaped) left out (tests waiting for a command to be gone)."""
     real = os.path.realpath(root)
     out: list[list[Any]] = []
     for entry in os.listdir("/proc"):
@@ -153,7 +154,10 @@ def processes(root: Path) -> list[list[Any]]:
             if os.readlink(f"/proc/{entry}/root") != real:
                 continue
             with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                state, ppid_text = f.read().rsplit(")", 1)[1].split()[:2]
+            if live and state == "Z":
+                continue
+            ppid = int(ppid_text)
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 args = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
         except (OSError, ValueError, IndexError):

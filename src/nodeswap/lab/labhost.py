@@ -54,6 +54,18 @@ def port_free(address: str, port: int = 22) -> bool:
     return True
 
 
+def ssh_banner(address: str, *, connect: float = 0.5, wait: float = 0.5) -> bool:
+    """Does sshd at ``address`` accept a connection within ``connect`` seconds and send its
+    SSH banner within ``wait`` (what an operator's ssh sees first)? A host that is down
+    refuses at once; a loaded machine may be slow to fork sshd's child (a longer ``wait``)."""
+    try:
+        with socket.create_connection((address, 22), timeout=connect) as s:
+            s.settimeout(wait)
+            return s.recv(8).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
 class Machines(Protocol):
     """What the zone's objects may do to the lab's hosts (the controller provides it): read
     the host table under its lock, build, start, stop or freeze a host, and republish
