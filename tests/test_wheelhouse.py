@@ -137,7 +137,8 @@ def test_nodeswap_wheel_ships_the_examples_and_the_lab_readme(wheelhouse: Path) 
     shipped = [p for p in (PACKAGE / "examples").rglob("*")
                if p.is_file() and "__pycache__" not in p.parts]
     assert len(shipped) > 20  # two zones of a dozen settings files, two specs
-    for path in [*shipped, PACKAGE / "lab" / "README.md"]:
+    mo = PACKAGE / "locale" / "zh_CN" / "LC_MESSAGES" / "nodeswap.mo"  # Chinese, no Babel
+    for path in [*shipped, PACKAGE / "lab" / "README.md", mo]:
         inside = path.relative_to(PACKAGE.parent).as_posix()
         assert inside in names, f"{inside} is not in {wheel.name}"
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
@@ -230,3 +231,9 @@ def test_readme_jump_host_install_from_a_clean_venv_with_no_index(
     assert plan.returncode == 0, plan.stderr[-3000:]
     for text in ("R6 back up /pitrix/conf/settings", "GATE R30", "GATE R37", "plan sha256"):
         assert text in plan.stdout + plan.stderr, text
+    # Chinese from the installed wheel: the compiled catalog ships, Babel is not installed
+    zh = offline("LANG=zh_CN.UTF-8 nodeswap-venv/bin/nodeswap --help", host, python)
+    assert zh.returncode == 0 and "以替换的方式升级 Pitrix 可用区的管理虚拟机" in zh.stdout, \
+        zh.stdout + zh.stderr
+    no_babel = offline("nodeswap-venv/bin/python -c 'import babel'", host, python)
+    assert no_babel.returncode != 0

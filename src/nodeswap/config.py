@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 
 SYSTEM_FILE = Path("/etc/nodeswap/config.yaml")
 # config key -> its NODESWAP_* variable
@@ -70,11 +71,13 @@ def refuse_unsafe(path: Path, st: os.stat_result, uid: int) -> None:
     reader (or root) may be able to change it."""
     name = str(path)
     if st.st_uid not in (uid, 0):
-        raise InputError([Problem(f"refused: owned by uid {st.st_uid}, not by you (uid {uid}) "
-                                  "or root; another user could change it", file=name)])
+        raise InputError([Problem(_("refused: owned by uid {owner}, not by you (uid {uid}) or "
+                                    "root; another user could change it").format(
+                                        owner=st.st_uid, uid=uid), file=name)])
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise InputError([Problem(f"refused: mode {stat.S_IMODE(st.st_mode):04o} lets others "
-                                  f"change it; chmod go-w {name}", file=name)])
+        raise InputError([Problem(_("refused: mode {mode} lets others change it; chmod go-w "
+                                    "{file}").format(mode=f"{stat.S_IMODE(st.st_mode):04o}",
+                                                     file=name), file=name)])
 
 
 def parse(text: str, name: str) -> tuple[dict[str, str | list[str]], list[Problem]]:
@@ -83,19 +86,21 @@ def parse(text: str, name: str) -> tuple[dict[str, str | list[str]], list[Proble
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        return {}, [Problem(f"not YAML: {getattr(exc, 'problem', None) or exc}", file=name,
+        return {}, [Problem(_("not YAML: {error}").format(
+            error=getattr(exc, "problem", None) or exc), file=name,
                             line=mark.line + 1 if mark else None)]
     if root is None:
         return {}, []
     if not isinstance(root, yaml.MappingNode):
-        return {}, [Problem("a config file is a mapping of keys (firstbox: ..., user: ...)",
+        return {}, [Problem(_("a config file is a mapping of keys (firstbox: ..., user: ...)"),
                             file=name, line=root.start_mark.line + 1)]
     values: dict[str, str | list[str]] = {}
     problems: list[Problem] = []
     for knode, vnode in root.value:
         key, line = str(knode.value), knode.start_mark.line + 1
         if key not in KEYS:
-            problems.append(Problem(f"unknown key {key!r}: one of {', '.join(KEYS)}",
+            problems.append(Problem(_("unknown key {key}: one of {keys}").format(
+                key=repr(key), keys=", ".join(KEYS)),
                                     file=name, line=line, key=key))
             continue
         got = _value(key, vnode)
@@ -118,7 +123,8 @@ def _value(key: str, node: yaml.Node) -> str | list[str]:
         return f"!{key}: a non-empty text value"
     value = str(node.value).strip()
     if key == "language" and value not in LANGUAGES:
-        return f"!language: one of {', '.join(LANGUAGES)}, not {value!r}"
+        return "!language: " + _("one of {choices}, not {value}").format(
+            choices=", ".join(LANGUAGES), value=repr(value))
     if key in PATH_KEYS:
         value = str(Path(value).expanduser())
     return [value] if key == "identity" else value
@@ -136,16 +142,17 @@ def load(env: Mapping[str, str] | None = None, uid: int | None = None) -> Config
         try:
             st = path.stat()
             if not stat.S_ISREG(st.st_mode):
-                raise InputError([Problem("not a file", file=str(path))])
+                raise InputError([Problem(_("not a file"), file=str(path))])
             refuse_unsafe(path, st, uid)
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError as exc:
             if not required:
                 continue
-            raise InputError([Problem("no such config file (NODESWAP_CONFIG)",
+            raise InputError([Problem(_("no such config file (NODESWAP_CONFIG)"),
                                       file=str(path))]) from exc
         except (OSError, UnicodeDecodeError) as exc:
-            raise InputError([Problem(f"cannot read: {exc}", file=str(path))]) from exc
+            raise InputError([Problem(_("cannot read: {error}").format(error=exc),
+                                      file=str(path))]) from exc
         got, problems = parse(text, str(path))
         if problems:
             raise InputError(problems)

@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from nodeswap.i18n import _
+
 # Exit codes of the `nodeswap` command (documented in README and --help).
 EXIT_OK = 0  # done; for diff/check commands: nothing unexpected
 EXIT_FAILED = 1  # the zone or a check said no: a step failed, differences found, host failed
@@ -51,7 +53,8 @@ class Problem:
         where = ""
         if self.file is not None:
             where = self.file + (f":{self.line}" if self.line is not None else "")
-        parts = [p for p in (where, self.rule, f"key {self.key}" if self.key else "") if p]
+        key = _("key {key}").format(key=self.key) if self.key else ""
+        parts = [p for p in (where, self.rule, key) if p]
         prefix = ": ".join(parts)
         return f"{prefix}: {self.message}" if prefix else self.message
 

@@ -157,3 +157,30 @@ def test_chinese_text_is_drawn_with_the_cjk_font(runs: dict[str, tuple[Path, str
     out = render(page)
     assert "运维@跳板机" in out.text(1, 1)
     assert "WenQuanYi" in out.fonts()
+
+
+def test_the_report_in_chinese_prints_as_short_and_whole(runs: dict[str, tuple[Path, str]],
+                                                         tmp_path: Path) -> None:
+    """The whole report in Chinese (issue 13): lang="zh", drawn with the CJK font, as short
+    as the English one, page 1 leads with its Chinese summary, and no token breaks."""
+    from nodeswap import i18n  # noqa: PLC0415
+
+    journal, run_id = runs["done"]
+    before = i18n._chosen
+    i18n.set_language("zh")
+    try:
+        rep = _report(journal, run_id)
+        html = render_html(rep)
+    finally:
+        i18n._chosen = before
+    assert '<html lang="zh">' in html
+    page = tmp_path / "zh-report.html"
+    page.write_text(html)
+    out = render(page)
+    assert out.pages() <= MAX_PAGES, out.pages()
+    first = out.text(1, 1)
+    assert "已替换为" in first and "总用时" in first and "最终状态" in first, first[:800]
+    for name in (*rep.zone_ids, *(n.name for n in rep.nodes)):
+        assert name in first, name
+    assert "WenQuanYi" in out.fonts()
+    assert broken_tokens(out.text(), tokens(rep)) == []

@@ -20,6 +20,7 @@ from rich.text import Text
 from nodeswap.checks import haproxy, rcfiles, textfile, validate
 from nodeswap.checks.findings import AddressMap, Difference, has_unexpected, report_json
 from nodeswap.errors import EXIT_FAILED, InputError, Problem
+from nodeswap.i18n import _, word
 
 from .options import JsonOpt
 
@@ -82,17 +83,19 @@ def read_text(path: Path) -> str:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise InputError([Problem("no such file", name)]) from None
+        raise InputError([Problem(_("no such file"), name)]) from None
     except OSError as exc:
-        raise InputError([Problem(f"cannot read: {exc.strerror}", name)]) from exc
+        raise InputError([Problem(_("cannot read: {error}").format(error=exc.strerror),
+                                  name)]) from exc
     if path.is_dir():
-        raise InputError([Problem("is a directory, not a file", name)])
+        raise InputError([Problem(_("is a directory, not a file"), name)])
     if size > textfile.MAX_BYTES:
         raise textfile.too_big(size, name)
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InputError([Problem(f"cannot read: {exc.strerror}", name)]) from exc
+        raise InputError([Problem(_("cannot read: {error}").format(error=exc.strerror),
+                                  name)]) from exc
     return textfile.decode(data, name)
 
 
@@ -138,15 +141,15 @@ def render(findings: Sequence[Difference], title: str, note: str = "") -> None:
         console.print(Text.assemble((f"{d.klass:<10}", style), " ", (d.section, "bold"),
                                     f"  ({d.rule})"))
         if d.old is not None or d.old_line is not None:
-            console.print(Text(f"  - old{_at(d.old_line)}: {_lines(d.old, '  - ')}",
+            console.print(Text("  - " + _("old") + f"{_at(d.old_line)}: {_lines(d.old, '  - ')}",
                                style="red"))
         if d.new is not None or d.new_line is not None:
-            console.print(Text(f"  + new{_at(d.new_line)}: {_lines(d.new, '  + ')}",
+            console.print(Text("  + " + _("new") + f"{_at(d.new_line)}: {_lines(d.new, '  + ')}",
                                style="green"))
         console.print(Text(f"    {d.reason}", style=style if d.klass != "ignored" else "dim"))
     counts = {k: sum(1 for d in findings if d.klass == k) for k in styles}
-    summary = ", ".join(f"{n} {k}" for k, n in counts.items())
-    verdict = "UNEXPECTED differences" if counts["unexpected"] else "nothing unexpected"
+    summary = ", ".join(f"{n} {word(k)}" for k, n in counts.items())
+    verdict = _("UNEXPECTED differences") if counts["unexpected"] else _("nothing unexpected")
     console.print(Text(f"{verdict} ({summary})", style="bold red" if counts["unexpected"]
                        else "bold green"))
     if note:

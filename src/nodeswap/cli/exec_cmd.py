@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperCommand
 
 from nodeswap.errors import EXIT_FAILED, EXIT_OK, InputError, Problem
+from nodeswap.i18n import _
 from nodeswap.live.exec import ExecResult, Job, exec_job, read_hosts_file
 from nodeswap.live.reach import Reach, make_reach
 from nodeswap.run.events import HostDone, host_block
@@ -98,11 +99,12 @@ def remote_command(words: list[str] | None, before: list[str]) -> str:
     """The remote command from the words after ``--`` (None: there was no ``--``): one word
     is a shell command line as written; several are an argument list, each word quoted."""
     if words is None:
-        got = f" (got {' '.join(before)!r}, and no --)" if before else ""
-        raise InputError([Problem("the COMMAND goes after --: nodeswap exec GROUP -- COMMAND"
+        got = _(" (got {words}, and no --)").format(words=repr(" ".join(before))) \
+            if before else ""
+        raise InputError([Problem(_("the COMMAND goes after --: nodeswap exec GROUP -- COMMAND")
                                   + got, key="COMMAND")])  # fmt: skip
     if not words:
-        raise InputError([Problem("no COMMAND given after --", key="COMMAND")])
+        raise InputError([Problem(_("no COMMAND given after --"), key="COMMAND")])
     return words[0] if len(words) == 1 else cmd(*words)
 
 
@@ -110,15 +112,16 @@ def group_of(words: list[str], hosts_file: Path | None) -> str | None:
     """GROUP, the one argument before ``--`` (none with --hosts-file)."""
     if hosts_file is not None:
         if words:
-            raise InputError([Problem(f"give GROUP ({' '.join(words)!r}) or --hosts-file, "
-                                      "not both", key="GROUP")])  # fmt: skip
+            raise InputError([Problem(_("give GROUP ({words}) or --hosts-file, not both").format(
+                words=repr(" ".join(words))), key="GROUP")])
         return None
     if not words:
-        raise InputError([Problem("no GROUP: name a node group (all, proxy, vm, phy, a node, "
-                                  "a comma list) or give --hosts-file", key="GROUP")])
+        raise InputError([Problem(_("no GROUP: name a node group (all, proxy, vm, phy, a node, "
+                                    "a comma list) or give --hosts-file"), key="GROUP")])
     if len(words) > 1:
-        raise InputError([Problem(f"one GROUP (a comma list for several), not {words!r}: the "
-                                  "COMMAND goes after --", key="GROUP")])  # fmt: skip
+        raise InputError([Problem(_("one GROUP (a comma list for several), not {words}: the "
+                                    "COMMAND goes after --").format(words=repr(words)),
+                                  key="GROUP")])
     return words[0]
 
 

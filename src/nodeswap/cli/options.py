@@ -15,6 +15,7 @@ import typer
 from typer import _click as click
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 from nodeswap.run.events import NORMAL, QUIET, VERBOSE
 
 Opt = typer.Option
@@ -114,14 +115,14 @@ QuietOpt = Annotated[bool, Opt("--quiet", "-q", help="Show only gates and errors
 __all__ = [
     "DirectOpt", "FirstboxOpt", "IdentityOpt", "JsonOpt", "JumpOpt",
     "KnownHostsOpt", "LabDirOpt", "LabOpt", "LockPathOpt", "LogFileOpt", "QuietOpt", "StateOpt",
-    "UserOpt", "VerboseOpt", "level_of", "output_synonym",
+    "UserOpt", "VerboseOpt", "lang_option", "level_of", "output_synonym",
 ]
 
 
 def level_of(verbose: bool, quiet: bool) -> int:
     """The view's level from -v / -q (QUIET, NORMAL, VERBOSE); both is an input error."""
     if verbose and quiet:
-        raise InputError([Problem("give -v or -q, not both", key="--quiet")])
+        raise InputError([Problem(_("give -v or -q, not both"), key="--quiet")])
     return VERBOSE if verbose else QUIET if quiet else NORMAL
 
 
@@ -145,6 +146,29 @@ def output_synonym(argv: list[str]) -> list[str]:
             out.append(word)
             continue
         if fmt not in ("json", "text"):
-            raise InputError([Problem(f"-o takes json or text, not {fmt!r}", key="--output")])
+            raise InputError([Problem(_("-o takes json or text, not {value}").format(
+                value=repr(fmt)), key="--output")])
         out += ["--json"] if fmt == "json" else []
     return out
+
+
+def lang_option(argv: list[str]) -> tuple[str | None, list[str]]:
+    """``--lang zh`` / ``--lang=zh`` anywhere before ``--`` (the root's option, also after a
+    command): taken out of ``argv`` and returned, since the language is chosen before any
+    command's module is imported and its help built. The last one wins."""
+    lang: str | None = None
+    out: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            out += [word, *words]
+            break
+        if word == "--lang":
+            lang = next(words, None)
+            if lang is None:
+                raise InputError([Problem(_("--lang needs en or zh"), key="--lang")])
+        elif word.startswith("--lang="):
+            lang = word.split("=", 1)[1]
+        else:
+            out.append(word)
+    return lang, out

@@ -19,6 +19,7 @@ import typer
 
 from nodeswap.errors import InputError, Problem
 from nodeswap.examples import ROOT as EXAMPLES
+from nodeswap.i18n import _
 from nodeswap.live.planzone import plan_offline, plan_zone
 from nodeswap.live.reach import reach_of, using_zone
 from nodeswap.live.zonecheck import write_label
@@ -132,16 +133,19 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         date = today or _today()
         if len(date) != 8 or not date.isdigit():
-            raise InputError([Problem(f"--date must be YYYYMMDD, not {date!r}", key="date")])
+            raise InputError([Problem(_("--date must be YYYYMMDD, not {value}").format(
+                value=repr(date)), key="date")])
         if out is not None and not out.parent.is_dir():
-            raise InputError([Problem(f"no folder {str(out.parent)!r} to save the plan in",
+            raise InputError([Problem(_("no folder {folder} to save the plan in").format(
+                folder=repr(str(out.parent))),
                                       key="out")])
         live = lab is not None or firstbox is not None
         if live:
             if settings_dir is not None or installer_version is not None or components:
                 raise InputError([Problem(
-                    "live planning reads the settings, version and components from the zone: "
-                    "drop --settings-dir/--installer-version/--components", key="--firstbox")])
+                    _("live planning reads the settings, version and components from the zone: "
+                      "drop --settings-dir/--installer-version/--components"),
+                    key="--firstbox")])
             state = state_dir_for(state_dir, lab, firstbox)
             reach = reach_of(lab, firstbox, user, identity_file=identity_file,
                              known_hosts=known_hosts, direct=direct, state_dir=state_dir,
@@ -155,8 +159,8 @@ def register(app: typer.Typer) -> None:
         else:
             if settings_dir is None or installer_version is None:
                 raise InputError([Problem(
-                    "offline planning needs --settings-dir and --installer-version (or plan a "
-                    "live zone with --firstbox / --lab)", key="--settings-dir")])
+                    _("offline planning needs --settings-dir and --installer-version (or plan "
+                      "a live zone with --firstbox / --lab)"), key="--settings-dir")])
             plan = plan_offline(settings_dir, installer_version, spec_file, components=components,
                              seed=seed, today=date)
         if out is not None:
@@ -166,5 +170,5 @@ def register(app: typer.Typer) -> None:
         else:
             render(plan, plan_console())
         if out is not None:
-            typer.echo(f"plan saved to {out}", err=True)
+            typer.echo(_("plan saved to {file}").format(file=out), err=True)
         typer.echo(f"plan sha256 {plan.fingerprint()}", err=True)

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from nodeswap.i18n import _, language, phase_title, rule_title
 from nodeswap.plan.model import Plan, Step
 from nodeswap.run.events import EventSink, JsonView, PlainView, RichView
 from nodeswap.runbooks import components_of
@@ -89,45 +91,50 @@ def render(plan: Plan, console: Console) -> None:
     """The human view: nodes, settings diffs, steps by phase, warnings; secrets masked (the
     JSON plan, for `apply`, keeps every value)."""
     clean = Redactor()
-    console.print(f"[bold]Plan[/]: replace the {plan.role} nodes with "
-                  f"{plan.target_os[0]} {plan.target_os[1]} (installer {plan.installer_version}"
-                  f"; switch order {plan.meta.get('switch_order', '')})")
-    table = Table("node", "old address", "temporary", "old host", "new host", "MGMT MAC",
-                  "EIP MAC", "EIP temp", title="Nodes (R9, R12, R13, R16)")
+    console.print("[bold]" + _("Plan") + "[/]: " + _(
+        "replace the {role} nodes with {os} {version} (installer {installer}; switch order "
+        "{order})").format(role=plan.role, os=plan.target_os[0], version=plan.target_os[1],
+                           installer=plan.installer_version,
+                           order=plan.meta.get("switch_order", "")))
+    table = Table(_("node"), _("old address"), _("temporary"), _("old host"), _("new host"),
+                  "MGMT MAC", "EIP MAC", _("EIP temp"),
+                  title=_("Nodes (R9, R12, R13, R16)"))
     for n in plan.nodes.values():
         table.add_row(n.name, n.old_address, n.temp_address, n.old_physical_host,
                       n.physical_host, n.mgmt_mac, n.eip_mac or "-", n.eip_temp_address or "-")
     console.print(table)
     for n in plan.nodes.values():
-        console.print(f"\n[bold]Settings {n.name}[/] (R7-R17):")
+        console.print("\n[bold]" + _("Settings {node}").format(node=n.name) + "[/] (R7-R17):")
         console.print(_diff(clean(n.old_settings), clean(n.settings), n.name), end="",
                       soft_wrap=True)
     phase = None
     for i, step in enumerate(plan.steps, 1):
         if step.phase != phase:
             phase = step.phase
-            console.print(f"\n[bold]{phase}[/]")
+            console.print(f"\n[bold]{phase_title(phase)}[/]")
         target = plan.targets[step.target]
-        gate = "[yellow]GATE[/] " if step.gate else ""
-        console.print(f"{i:3d}. {gate}[magenta]{step.rule}[/] {step.title}  "
+        gate = "[yellow]" + _("GATE") + "[/] " if step.gate else ""
+        title = step.title if language() == "en" else f"{rule_title(step.rule)}: {step.title}"
+        console.print(f"{i:3d}. {gate}[magenta]{step.rule}[/] {escape(title)}  "
                       f"[dim]@{target.name} ({target.address})[/]")
         console.print(Text(f"       $ {clean(step.command)}", style="dim"), soft_wrap=True)
         if step.side_effect:  # how resume decides after a cut (issue 11)
             console.print(Text(f"       {resume_line(plan, step)}", style="dim"),
                           soft_wrap=True)
     for w in plan.warnings:
-        console.print(f"[yellow]warning[/]: {w}")
-    console.print(f"\ninventory fingerprint {plan.inventory_fingerprint}")
+        console.print("[yellow]" + _("warning") + f"[/]: {w}")
+    console.print("\n" + _("inventory fingerprint {fingerprint}").format(
+        fingerprint=plan.inventory_fingerprint))
 
 
 def resume_line(plan: Plan, step: Step) -> str:
     """How resume decides about the step when it was cut while running."""
     if step.check is not None:
-        where = plan.targets[step.check_target].name if step.check_target else "its target"
-        return f"if cut: resume asks {where}: $ {step.check}"
+        where = plan.targets[step.check_target].name if step.check_target else _("its target")
+        return _("if cut: resume asks {where}: $ {check}").format(where=where, check=step.check)
     if step.rerun_safe:
-        return f"if cut: resume runs it again: {step.rerun_safe}"
-    return "if cut: resume needs a person (--rerun-unchecked, or --mark-done after a look)"
+        return _("if cut: resume runs it again: {why}").format(why=step.rerun_safe)
+    return _("if cut: resume needs a person (--rerun-unchecked, or --mark-done after a look)")
 
 
 def plan_console() -> Console:
@@ -137,27 +144,31 @@ def plan_console() -> Console:
 
 
 def render_snapshot(snap: Snapshot, console: Console) -> None:
-    console.print(f"[bold]Zone[/] behind firstbox {snap.firstbox}: installer "
-                  f"{snap.installer_version}, {len(snap.settings)} settings files, components "
-                  f"{', '.join(sorted(components_of(snap))) or 'none'} (R24-R26)")
-    console.print(f"VIP {snap.vip or '?'} held by {snap.vip_holder or 'no old node'} (R23); "
-                  f"prepared on firstbox (R4): images {', '.join(snap.kernels) or 'none'}; "
-                  f"repos {', '.join(snap.repos) or 'none'}")
-    t = Table("old node", "address", "packages", "supervisor programs", "error",
-              title=f"Old {snap.role} nodes (R27-R29 references kept)")
+    none = _("none")
+    console.print("[bold]" + _("Zone") + "[/] " + _(
+        "behind firstbox {firstbox}: installer {installer}, {n} settings files, components "
+        "{components} (R24-R26)").format(
+            firstbox=snap.firstbox, installer=snap.installer_version, n=len(snap.settings),
+            components=", ".join(sorted(components_of(snap))) or none))
+    console.print(_("VIP {vip} held by {holder} (R23); prepared on firstbox (R4): images "
+                    "{images}; repos {repos}").format(
+        vip=snap.vip or "?", holder=snap.vip_holder or _("no old node"),
+        images=", ".join(snap.kernels) or none, repos=", ".join(snap.repos) or none))
+    t = Table(_("old node"), _("address"), _("packages"), _("supervisor programs"), _("error"),
+              title=_("Old {role} nodes (R27-R29 references kept)").format(role=snap.role))
     for n in snap.old_nodes.values():
         progs = sum(1 for ln in n.supervisor.splitlines() if ln.strip())
         t.add_row(n.name, n.address, ", ".join(n.packages), str(progs), n.error or "")
     console.print(t)
-    c = Table("physical host", "CPUs", "memory MB", "free disk MB", "bridges", "error",
-              title="Candidate physical hosts (R13-R15)")
+    c = Table(_("physical host"), "CPUs", _("memory MB"), _("free disk MB"), _("bridges"),
+              _("error"), title=_("Candidate physical hosts (R13-R15)"))
     for name, cap in snap.capacity.items():
         c.add_row(name, _s(cap.cpus), _s(cap.memory_mb), _s(cap.disk_free_mb),
                   ", ".join(cap.bridges), cap.error or "")
     console.print(c)
     for w in snap.warnings:
-        console.print(f"[yellow]warning[/]: {w}")
-    console.print(f"fingerprint {snap.state_fingerprint()}")
+        console.print("[yellow]" + _("warning") + f"[/]: {w}")
+    console.print(_("fingerprint {fingerprint}").format(fingerprint=snap.state_fingerprint()))
 
 
 def _s(v: Any) -> str:

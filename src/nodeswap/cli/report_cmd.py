@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 from nodeswap.report import RunRecords, build_report, render_html, render_markdown
 from nodeswap.report.privatefile import write_private
 from nodeswap.run.statedir import open_run, state_dir_for
@@ -31,7 +32,8 @@ def _write(path: Path, text: str) -> None:
     try:
         write_private(path, text)
     except OSError as exc:
-        raise InputError([Problem(f"cannot write the report: {exc.strerror or exc}",
+        raise InputError([Problem(_("cannot write the report: {error}").format(
+            error=exc.strerror or exc),
                                   file=str(path))]) from exc
 
 
@@ -67,8 +69,8 @@ def register(app: typer.Typer) -> None:
             journal.close()
         if as_json:
             if html is not None or markdown is not None:
-                raise InputError([Problem("--json prints the report: drop --html/--markdown "
-                                          "(or run twice)", key="--json")])
+                raise InputError([Problem(_("--json prints the report: drop --html/--markdown "
+                                            "(or run twice)"), key="--json")])
             typer.echo(json.dumps(report_dict(rep), indent=2, ensure_ascii=False))
             return
         if html is None and markdown is None:
@@ -83,9 +85,9 @@ def register(app: typer.Typer) -> None:
             return
         if markdown is not None:
             _write(markdown, render_markdown(rep))
-            typer.echo(f"report of run {rid} ({rep.state}): Markdown in {markdown}"
-                       " (mode 0600: only you can read it)")
+            typer.echo(_("report of run {run} ({state}): Markdown in {file} (mode 0600: only "
+                         "you can read it)").format(run=rid, state=rep.state, file=markdown))
         if html is not None:
             _write(html, render_html(rep))
-            typer.echo(f"report of run {rid} ({rep.state}): HTML in {html}"
-                       " (mode 0600: only you can read it)")
+            typer.echo(_("report of run {run} ({state}): HTML in {file} (mode 0600: only "
+                         "you can read it)").format(run=rid, state=rep.state, file=html))

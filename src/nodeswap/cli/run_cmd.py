@@ -21,6 +21,7 @@ from typing import Annotated
 import typer
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 from nodeswap.live.reach import make_reach
 from nodeswap.plan import planfile
 from nodeswap.run import journal as J
@@ -111,9 +112,10 @@ def approver(yes: bool, approve: Sequence[str] = (), events: EventSink | None = 
         if yes and not gate.failed_checks():
             return True
         if yes:
-            typer.echo(f"nodeswap: --yes does not pass gate {gate.id}: a check failed when run"
-                       f" again at the gate; after a look, approve it by name (--approve"
-                       f" {gate.id})", err=True)  # fmt: skip
+            typer.echo("nodeswap: " + _(
+                "--yes does not pass gate {id}: a check failed when run again at the gate; "
+                "after a look, approve it by name (--approve {id})").format(id=gate.id),
+                err=True)  # fmt: skip
         if not interactive:
             return False
         with _paused(events) if events is not None else nullcontext():
@@ -123,7 +125,9 @@ def approver(yes: bool, approve: Sequence[str] = (), events: EventSink | None = 
 
 
 async def ask(gate: Gate) -> bool:
-    prompt = f"Approve gate {gate.id} ({gate.rule})? [y]es, [n]o, [d]etails: "
+    # the answers stay y / n / d in every language
+    prompt = _("Approve gate {id} ({rule})? [y]es, [n]o, [d]etails: ").format(
+        id=gate.id, rule=gate.rule)
     while True:
         line = await read_answer(prompt)
         if line is None:
@@ -135,7 +139,8 @@ async def ask(gate: Gate) -> bool:
         if answer in ("d", "details"):
             typer.echo(gate.details(), nl=False)
         else:
-            typer.echo("Answer y (yes: run it), n (no: stop here, resumable) or d (details).")
+            typer.echo(_("Answer y (yes: run it), n (no: stop here, resumable) or d "
+                         "(details)."))
 
 
 def hints_of(lab: Path | None, state_dir: Path | None, firstbox: str | None = None) -> Hints:
@@ -272,8 +277,8 @@ def register(app: typer.Typer) -> None:
         planfile.refuse_unexpected(plan, expect, str(plan_file))
         if local:
             if lab is not None or firstbox is not None:
-                raise InputError([Problem("--local runs every step on this machine: drop "
-                                          "--lab/--firstbox", key="--local")])
+                raise InputError([Problem(_("--local runs every step on this machine: drop "
+                                            "--lab/--firstbox"), key="--local")])
             planfile.refuse_not_local(plan, str(plan_file))
         reach = None if local else make_reach(
             lab=lab, firstbox=firstbox, user=user, identity_file=identity_file or [],
@@ -419,19 +424,20 @@ def confirm_rollback(journal: Journal, run_id: str, hints: Hints, *flags: str) -
     plan = run.plan()
     todo = [plan.step(s.step_id) for s in to_undo(journal, run_id)
             if plan.step(s.step_id).side_effect]  # fmt: skip
-    lines = [f"rollback of run {run_id} ({run.state}) would undo, last first:"]
-    lines += [f"  {s.id} ({s.rule}) on {s.undo_target or s.target}: "
-              + (s.undo or "(no undo: left as it is)") for s in reversed(todo)]  # fmt: skip
+    lines = [_("rollback of run {run} ({state}) would undo, last first:").format(
+        run=run_id, state=run.state)]
+    lines += ["  " + _("{step} ({rule}) on {host}: ").format(
+                  step=s.id, rule=s.rule, host=s.undo_target or s.target)
+              + (s.undo or _("(no undo: left as it is)")) for s in reversed(todo)]  # fmt: skip
     if not todo:
-        lines.append("  nothing: no step of this run changed the zone")
+        lines.append("  " + _("nothing: no step of this run changed the zone"))
     if not sys.stdin.isatty():
-        raise InputError([Problem("\n".join(lines) + "\nrollback asks for confirmation: run it"
-                                  " at a terminal, or confirm with --yes:\n"
-                                  + hints.next("rollback", run_id, *flags, "--yes"),
-                                  key="--yes")])  # fmt: skip
+        raise InputError([Problem("\n".join(lines) + "\n" + _(
+            "rollback asks for confirmation: run it at a terminal, or confirm with --yes:")
+            + "\n" + hints.next("rollback", run_id, *flags, "--yes"), key="--yes")])
     typer.echo("\n".join(lines))
-    if not typer.confirm(f"Roll back run {run_id}?", default=False):
-        typer.echo("nothing done")
+    if not typer.confirm(_("Roll back run {run}?").format(run=run_id), default=False):
+        typer.echo(_("nothing done"))
         raise typer.Exit(0)
 
 
@@ -449,4 +455,4 @@ def list_runs(folder: Path, json_out: bool) -> None:
     for _started, rid, zone_name, state in rows:
         typer.echo(f"{rid}  {zone_name}  {state}")
     if not rows:
-        typer.echo(f"no runs under {folder}")
+        typer.echo(_("no runs under {folder}").format(folder=folder))

@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 from nodeswap.live.reach import make_reach
 from nodeswap.live.zonecheck import write_label
 from nodeswap.run.statedir import KNOWN_HOSTS, own_known_hosts, state_dir_for
@@ -81,7 +82,7 @@ def register(app: typer.Typer) -> None:
           nodeswap trust --firstbox root@10.16.100.2 --jump ops@bastion --yes
         """
         if firstbox is None:
-            raise InputError([Problem("say which firstbox: --firstbox [USER@]ADDR",
+            raise InputError([Problem(_("say which firstbox: --firstbox [USER@]ADDR"),
                                       key="--firstbox")])
         reach = make_reach(lab=None, firstbox=firstbox, user=user,
                            identity_file=identity_file or [], known_hosts=known_hosts,
@@ -106,25 +107,29 @@ def register(app: typer.Typer) -> None:
                                        "already_trusted": line in have}))  # fmt: skip
 
         if line in have:
-            say(f"firstbox {fb.address}: host key {name} is already trusted ({own})")
+            say(_("firstbox {address}: host key {key} is already trusted ({file})").format(
+                address=fb.address, key=name, file=own))
             result(False, own)
             return
-        say(f"firstbox {fb.address} presents host key {name}")
+        say(_("firstbox {address} presents host key {key}").format(address=fb.address, key=name))
         if have:
-            say(f"WARNING: nodeswap knows other keys for {fb.address} ({own}); trusting "
-                       "this one replaces them. A changed key means another machine answers "
-                       "there, or firstbox was reinstalled: find out which first.")
+            say(_("WARNING: nodeswap knows other keys for {address} ({file}); trusting this one "
+                  "replaces them. A changed key means another machine answers there, or "
+                  "firstbox was reinstalled: find out which first.").format(
+                      address=fb.address, file=own))
         if not yes:
             if not sys.stdin.isatty():
-                raise InputError([Problem("no terminal to ask on: check the fingerprint, then "
-                                          "run again with --yes", key="--yes")])
-            if not typer.confirm(f"Trust this key for {fb.address}?", default=False):
-                say("not trusted: nothing recorded")
+                raise InputError([Problem(_("no terminal to ask on: check the fingerprint, "
+                                            "then run again with --yes"), key="--yes")])
+            if not typer.confirm(_("Trust this key for {address}?").format(address=fb.address),
+                                 default=False):
+                say(_("not trusted: nothing recorded"))
                 result(False, own)
                 raise typer.Exit(1)
         path = Path(own_known_hosts(folder, reach.ssh.known_hosts,
                                     given=reach.given_known_hosts))
         path.write_text(with_key(path.read_text(), fb.address, line))
         write_label(folder, fb.address, ())
-        say(f"recorded: {fb.address} {name} in {path}")
+        say(_("recorded: {address} {key} in {file}").format(address=fb.address, key=name,
+                                                             file=path))
         result(True, path)

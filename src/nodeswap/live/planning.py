@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from nodeswap.errors import PlanFileError, Problem, RuleError, ZoneError
+from nodeswap.i18n import _
 from nodeswap.live import fence
 from nodeswap.live.discover import Asker, discover, firstbox_part, ping_from, read_zone
 from nodeswap.plan.build import build_plan, scope_zone, settings_digests
@@ -68,7 +69,7 @@ async def draw_macs(connector: Connector, fb: Target, spec: Spec, snap: Snapshot
 
 
 async def _one_mac(ask: Asker, fb: Target, taken: set[str]) -> str:
-    for _ in range(MAX_TRIES):
+    for _try in range(MAX_TRIES):
         out = (await ask.must(fb, cmd(GEN_MAC), GEN_MAC)).strip().lower()
         if not _MAC.match(out):
             raise ZoneError(f"{GEN_MAC} on firstbox printed {out!r}, not a MAC (R9)")
@@ -97,7 +98,7 @@ async def plan_live(
     snap = await discover(connector, fb, role=spec.role, zone_id=spec.zone)
     spec = await draw_macs(connector, fb, spec, snap)
     given = {str(n.temp_address) for n in spec.nodes.values() if n.temp_address}
-    for _ in range(MAX_TRIES):  # R16: pick, ping, pick again without what answered
+    for _try in range(MAX_TRIES):  # R16: pick, ping, pick again without what answered
         plan = build_plan(snap.zone(components=components_of(snap), **_overrides(spec)), spec,
                           today=today)
         temps = {n.temp_address for n in plan.nodes.values()}
@@ -106,7 +107,7 @@ async def plan_live(
         if not answering or answering <= given:
             break
     else:
-        raise RuleError([Problem("every temporary address tried answers ping", rule="R16")])
+        raise RuleError([Problem(_("every temporary address tried answers ping"), rule="R16")])
     problems, warnings = preflight(plan, snap)
     if problems:
         raise RuleError(problems)
@@ -142,8 +143,8 @@ async def zone_unchanged(connector: Connector, fb: Target, plan: Plan) -> None:
                    kernels=(), repos=(), old_nodes={}, vip=None, capacity={})
     if now.state_fingerprint() != plan.inventory_fingerprint:
         raise PlanFileError([Problem(
-            "the zone changed since this plan was made (settings folder, installer version or "
-            "zone variables differ): make a new plan with `nodeswap plan`",
+            _("the zone changed since this plan was made (settings folder, installer version or "
+              "zone variables differ): make a new plan with `nodeswap plan`"),
             key="inventory_fingerprint")])
 
 
@@ -154,12 +155,13 @@ def offline_differences(plan: Plan, zone: Zone) -> list[Problem]:
     out: list[Problem] = []
     key = "inventory_fingerprint"
     if str(zone.installer_version) != plan.installer_version:
-        out.append(Problem(f"installer version: the plan was made for {plan.installer_version}, "
-                           f"the zone has {zone.installer_version}", key=key))
+        out.append(Problem(_("installer version: the plan was made for {was}, the zone has {now}"
+                             ).format(was=plan.installer_version, now=zone.installer_version),
+                           key=key))
     was_c, now_c = plan.meta.get("components", ""), ",".join(sorted(zone.components))
     if was_c != now_c:
-        out.append(Problem(f"components: the plan was made for {was_c or 'none'}, the zone "
-                           f"has {now_c or 'none'}", key=key))
+        out.append(Problem(_("components: the plan was made for {was}, the zone has {now}").format(
+            was=was_c or _("none"), now=now_c or _("none")), key=key))
     known = plan.meta.get("settings_files")
     if known:
         was: dict[str, str] = json.loads(known)
@@ -183,8 +185,9 @@ def offline_differences(plan: Plan, zone: Zone) -> list[Problem]:
                 continue
             where = f"nodes.{node.name}.{what}_mac"
             if mac.lower() in zone.macs:
-                out.append(Problem(f"new MAC {mac} of {node.name} is in the zone's settings "
-                                   "now: not unique", rule="R9", key=where))
+                out.append(Problem(_("new MAC {mac} of {node} is in the zone's settings now: not "
+                                     "unique").format(mac=mac, node=node.name), rule="R9",
+                                   key=where))
             if mac.lower() in macs:
                 out.append(Problem(f"new MAC {mac} of {node.name} is also {macs[mac.lower()]}'s",
                                    rule="R9", key=where))
@@ -211,11 +214,13 @@ async def offline_plan_matches(connector: Connector, fb: Target, plan: Plan) -> 
     problems = offline_differences(plan, snap.zone(components=components_of(snap)))
     temps = {n.temp_address: n.name for n in plan.nodes.values()}
     for addr in sorted(await ping_from(connector, fb, temps)):
-        problems.append(Problem(f"temporary address {addr} of {temps[addr]} answers ping from "
-                                "firstbox now: it is in use", rule="R16",
+        problems.append(Problem(_("temporary address {address} of {node} answers ping from "
+                                  "firstbox now: it is in use").format(address=addr,
+                                                                       node=temps[addr]),
+                                rule="R16",
                                 key=f"nodes.{temps[addr]}.temp_address"))
     if problems:
-        raise PlanFileError([Problem("the offline plan does not fit the live zone (apply "
-                                     "--offline-plan compares it first); make a new plan on "
-                                     "the zone with `nodeswap plan --firstbox ...` (or --lab)",
+        raise PlanFileError([Problem(_("the offline plan does not fit the live zone (apply "
+                                       "--offline-plan compares it first); make a new plan on "
+                                       "the zone with `nodeswap plan --firstbox ...` (or --lab)"),
                                      key="zone.offline"), *problems])

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 from nodeswap.plan.model import Target
 from nodeswap.run.statedir import own_known_hosts, state_dir_for
 from nodeswap.transport.ssh import SshConfig, SshConnector
@@ -75,7 +76,8 @@ def read_lab(folder: Path) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(path.read_text())
         data["hosts"], data["ssh"]  # shape check
     except (OSError, ValueError, KeyError) as exc:
-        raise InputError([Problem(f"not a lab state folder: {exc}", file=str(path))]) from exc
+        raise InputError([Problem(_("not a lab state folder: {error}").format(error=exc),
+                                  file=str(path))]) from exc
     return data
 
 
@@ -90,9 +92,10 @@ def make_reach(
     A --known-hosts that is not a readable file is refused (exit 2), as are --firstbox
     values that are no [USER@]ADDRESS."""
     if lab is not None and firstbox is not None:
-        raise InputError([Problem("give --lab or --firstbox, not both", key="--firstbox")])
+        raise InputError([Problem(_("give --lab or --firstbox, not both"), key="--firstbox")])
     if known_hosts is not None and not known_hosts.is_file():
-        raise InputError([Problem(f"--known-hosts {known_hosts}: no such file",
+        raise InputError([Problem(_("--known-hosts {file}: no such file").format(
+            file=known_hosts),
                                   file=str(known_hosts), key="--known-hosts")])
     data = read_lab(lab) if lab is not None else None
     fb: Target | None = None
@@ -107,17 +110,19 @@ def make_reach(
         if name:
             fb = Target(name, data["hosts"][name]["address"], name, via_firstbox=False)
     elif firstbox is not None:
-        who, _, addr = firstbox.rpartition("@")
+        who, _at, addr = firstbox.rpartition("@")
         if not addr or any(c.isspace() or c in "/@" for c in addr):
-            raise InputError([Problem(f"--firstbox takes [USER@]ADDRESS, not {firstbox!r}",
+            raise InputError([Problem(_("--firstbox takes [USER@]ADDRESS, not {value}").format(
+                value=repr(firstbox)),
                                       key="--firstbox")])
         login = user or who or "root"
         fb = Target("firstbox", addr, "firstbox", via_firstbox=False)
     bastion = bastion_user = None
     if jump:
-        who, _, addr = jump.rpartition("@")
+        who, _at, addr = jump.rpartition("@")
         if not addr or any(c.isspace() for c in jump):
-            raise InputError([Problem(f"--jump takes [USER@]HOST, not {jump!r}", key="--jump")])
+            raise InputError([Problem(_("--jump takes [USER@]HOST, not {value}").format(
+                value=repr(jump)), key="--jump")])
         bastion, bastion_user = _bastion(addr), who or login
     ssh = SshConfig(user=login, identity_files=ids, known_hosts=kh,
                     jump=None if direct else fb, connect_timeout=connect_timeout,
@@ -134,7 +139,7 @@ def reach_of(lab: Path | None, firstbox: str | None, user: str | None, *,
     first time, --known-hosts merged in whenever given; apply keeps it up to date after a
     switch), as apply checks them."""
     if lab is None and firstbox is None:
-        raise InputError([Problem("say where the zone is: --firstbox [USER@]ADDR or --lab DIR",
+        raise InputError([Problem(_("say where the zone is: --firstbox [USER@]ADDR or --lab DIR"),
                                   key="--firstbox")])
     reach = make_reach(lab=lab, firstbox=firstbox, user=user,
                        identity_file=identity_file or [], known_hosts=known_hosts,
@@ -149,7 +154,8 @@ async def using_zone(reach: Reach, work: Callable[[SshConnector, Target], Awaita
     caller runs it in its one event loop."""
     fb = reach.firstbox
     if fb is None:
-        raise InputError([Problem("this lab has no firstbox (a plain-hosts lab)", key="--lab")])
+        raise InputError([Problem(_("this lab has no firstbox (a plain-hosts lab)"),
+                                  key="--lab")])
     connector = SshConnector(reach.ssh)
     try:
         return await work(connector, fb)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from nodeswap.errors import BugError, InputError, Problem, RuleError
+from nodeswap.i18n import _
 from nodeswap.plan.model import NodePlan, Plan, PlannedFile, ZoneId
 from nodeswap.runbooks import common, runbook_for
 from nodeswap.runbooks.base import Context, NodeContext
@@ -61,8 +62,9 @@ def scope_zone(zone: Zone, spec: Spec) -> Zone:
     if spec.zone is not None:
         if spec.zone not in zone.region_zone_ids:
             raise RuleError([Problem(
-                f"zone {spec.zone!r} is not a zone of these settings files (zones: "
-                f"{', '.join(zone.region_zone_ids) or 'none named'})", file=spec.path,
+                _("zone {zone} is not a zone of these settings files (zones: {zones})").format(
+                    zone=repr(spec.zone), zones=", ".join(zone.region_zone_ids)
+                    or _("none named")), file=spec.path,
                 key="zone", rule="R2")])
         return zone.scoped(spec.zone)
     by_zone: dict[str, list[str]] = {}
@@ -72,8 +74,9 @@ def scope_zone(zone: Zone, spec: Spec) -> Zone:
     if len(named) > 1:
         spread = "; ".join(f"{z}: {', '.join(sorted_names(by_zone[z]))}" for z in named)
         raise RuleError([Problem(
-            f"the {spec.role} nodes are in {len(named)} zones ({spread}): a plan replaces one "
-            f"zone's nodes; name it in the spec, e.g. `zone: {named[0]}`", file=spec.path,
+            _("the {role} nodes are in {n} zones ({spread}): a plan replaces one zone's nodes; "
+              "name it in the spec, e.g. `zone: {example}`").format(
+                  role=spec.role, n=len(named), spread=spread, example=named[0]), file=spec.path,
             key="zone", rule="R5")])
     return zone.scoped(named[0]) if named else zone
 
@@ -86,27 +89,31 @@ def role_nodes(zone: Zone, spec: Spec) -> list[Node]:
     problems: list[Problem] = []
     if not olds:
         where = f" {spec.zone!r}" if spec.zone else ""
-        raise RuleError([Problem(f"no VM of role {spec.role!r} in the zone{where}",
+        raise RuleError([Problem(_("no VM of role {role} in the zone{where}").format(
+            role=repr(spec.role), where=where),
                                  file=spec.path, key="role", rule="R5")])
     for old in olds.values():  # the Pitrix scripts take a group file over a node name
         members = group(zone, old.name)
         if members is not None:
             problems.append(Problem(
-                f"node name {old.name!r} is also the name of a group ({len(members)} nodes): "
-                f"launch_vms.sh, install_nodes.sh, update.sh and exec_nodes.sh would act on "
-                "the whole group; rename the node", file=old.settings.path,
+                _("node name {node} is also the name of a group ({n} nodes): launch_vms.sh, "
+                  "install_nodes.sh, update.sh and exec_nodes.sh would act on the whole group; "
+                  "rename the node").format(node=repr(old.name), n=len(members)),
+                file=old.settings.path,
                 line=old.settings.line_of("hostname"), key="hostname"))
     for name in spec.nodes:
         if name not in olds:
             other = zone.outside.get(name)
-            also = (f" ({name} is in zone {zone.zone_of(other)}, not this plan's)"
-                    if other is not None else "")
+            also = (_(" ({node} is in zone {zone}, not this plan's)").format(
+                node=name, zone=zone.zone_of(other)) if other is not None else "")
             problems.append(Problem(
-                f"unknown node {name!r}: the {spec.role} nodes are {', '.join(sorted(olds))}"
+                _("unknown node {node}: the {role} nodes are {nodes}").format(
+                    node=repr(name), role=spec.role, nodes=", ".join(sorted(olds)))
                 + also, file=spec.path, key=f"nodes.{name}"))
     if spec.order is not None and sorted(spec.order) != sorted(olds):
         problems.append(Problem(
-            f"order {spec.order} must name each {spec.role} node once: {', '.join(sorted(olds))}",
+            _("order {order} must name each {role} node once: {nodes}").format(
+                order=spec.order, role=spec.role, nodes=", ".join(sorted(olds))),
             file=spec.path, key="order"))
     if problems:
         raise RuleError(problems)
@@ -141,8 +148,8 @@ def choose(zone: Zone, spec: Spec, olds: list[Node], vg_gw: str | None) -> Choic
         if zone.has_vg:
             wanted.append((f"nodes.{o.name}.eip_mac", spec.node(o.name).eip_mac))
         elif spec.node(o.name).eip_mac:
-            problems.append(Problem("eip_mac given but the zone has no VG node: the EIP "
-                                    "section is removed", file=src,
+            problems.append(Problem(_("eip_mac given but the zone has no VG node: the EIP "
+                                      "section is removed"), file=src,
                                     key=f"nodes.{o.name}.eip_mac", rule="R12"))
     mac_list = _collect(problems, lambda: rules.choose_macs(zone, wanted, _seed(zone, spec),
                                                             source=src))
@@ -195,7 +202,8 @@ def _node_context(zone: Zone, spec: Spec, old: Node, ch: Choices, vg_gw: str | N
     new_host = zone.node_by_address(ch.hosts[old.name])
     if old_host is None or new_host is None:
         raise RuleError([Problem(
-            f"{old.name}'s physical_host {old.physical_host} is no node of the zone",
+            _("{node}'s physical_host {host} is no node of the zone").format(
+                node=old.name, host=old.physical_host),
             file=old.settings.path, line=old.settings.line_of("physical_host"),
             key="physical_host", rule="R13")])
     ctx = NodeContext(
@@ -258,7 +266,7 @@ def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
     return Plan(
         role=spec.role, installer_version=str(zone.installer_version),
         target_os=(spec.target.os_name, spec.target.os_version),
-        nodes={p.name: p for _, p in done}, targets=common.targets(ctx),
+        nodes={p.name: p for _name, p in done}, targets=common.targets(ctx),
         steps=common.steps(rb, ctx), files=files, inventory_fingerprint=zone.fingerprint(),
         warnings=(*common.warnings(rb, ctx), *rules.temp_address_warnings(
             olds, ch.temps, {o.name: _s(spec.node(o.name).temp_address) for o in olds})),

@@ -42,6 +42,7 @@ from typing import Any
 
 from nodeswap.checks.registry import KINDS
 from nodeswap.errors import PlanFileError, Problem
+from nodeswap.i18n import _
 from nodeswap.plan.model import (
     DIGEST_KEY,
     LOCAL_TRANSPORT,
@@ -80,8 +81,8 @@ def parse(raw: bytes, name: str) -> Any:
         data = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
         what = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise PlanFileError([Problem(f"not a nodeswap plan: not JSON ({what})", file=name)]
-                            ) from exc  # fmt: skip
+        raise PlanFileError([Problem(_("not a nodeswap plan: not JSON ({why})").format(why=what),
+                                     file=name)]) from exc
     bad = _not_text(data, "")
     if bad is not None:
         raise PlanFileError([Problem(f"{bad}: a string that is not text (a lone surrogate)",
@@ -307,7 +308,7 @@ def check_schema(data: Any, out: _Problems) -> None:
     for i, f in _array(data.get("files"), "files", FILE, out):
         if names is not None and f["target"] not in names:
             out.add(f"files[{i}].target", f"{f['target']!r} is not one of the plan's targets")
-    _checks_on(data, meta, names, [s for _, s in steps], out)
+    _checks_on(data, meta, names, [s for _i, s in steps], out)
 
 
 def _checks_on(data: dict[str, Any], meta: Mapping[str, Any], names: set[str] | None,
@@ -382,16 +383,16 @@ def load(data: Any, name: str) -> Plan:
         raise PlanFileError([Problem(f"not a nodeswap plan: a JSON {_kind(data)}, not an "
                                      "object", file=name)])  # fmt: skip
     if "format" not in data:
-        raise PlanFileError([Problem("not a nodeswap plan: no format", file=name)])
+        raise PlanFileError([Problem(_("not a nodeswap plan: no format"), file=name)])
     fmt = data["format"]
     if isinstance(fmt, bool) or fmt != PLAN_FORMAT:
         raise PlanFileError([Problem(f"format: {format_refusal(fmt)}", file=name)])
     given = data.get(DIGEST_KEY)
     if given is None:
         raise PlanFileError([Problem(
-            "digest: missing: a plan file carries the digest `nodeswap plan` wrote into it "
-            "(this one was made by hand or by an older nodeswap): make the plan again with "
-            "`nodeswap plan`", file=name)])
+            _("digest: missing: a plan file carries the digest `nodeswap plan` wrote into it "
+              "(this one was made by hand or by an older nodeswap): make the plan again with "
+              "`nodeswap plan`"), file=name)])
     try:
         now = digest_of(data)
     except (ValueError, RecursionError) as exc:  # NaN, a lone surrogate, nested too deeply
@@ -399,9 +400,10 @@ def load(data: Any, name: str) -> Plan:
                                      f"({type(exc).__name__}: {exc})", file=name)]) from exc
     if given != now:
         raise PlanFileError([Problem(
-            f"digest: the content does not match the plan's digest (written {given!r}, the "
-            f"content's is {now}): the file was changed after `nodeswap plan` wrote it; "
-            "review it again and make it again with `nodeswap plan`", file=name)])
+            _("digest: the content does not match the plan's digest (written {given}, the "
+              "content's is {now}): the file was changed after `nodeswap plan` wrote it; review "
+              "it again and make it again with `nodeswap plan`").format(given=repr(given),
+                                                                        now=now), file=name)])
     check_schema(data, out)
     out.raise_any()
     try:
@@ -424,7 +426,8 @@ def read(path: Path) -> Plan:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise PlanFileError([Problem(f"cannot read the plan: {exc}", file=str(path))]) from exc
+        raise PlanFileError([Problem(_("cannot read the plan: {error}").format(error=exc),
+                                     file=str(path))]) from exc
     return load(parse(raw, str(path)), str(path))
 
 
@@ -454,9 +457,9 @@ def normal_digest(expect: str) -> str:
     """``--expect``'s value: 64 hex digits (any case)."""
     value = expect.strip().lower()
     if not _HEX64.match(value):
-        raise PlanFileError([Problem(f"--expect {expect!r} is not a plan digest (64 hex digits,"
-                                     " as `nodeswap plan` and `show` print it)",
-                                     key="--expect")])  # fmt: skip
+        raise PlanFileError([Problem(_("--expect {value} is not a plan digest (64 hex digits, "
+                                       "as `nodeswap plan` and `show` print it)").format(
+                                           value=repr(expect)), key="--expect")])
     return value
 
 
@@ -467,8 +470,9 @@ def refuse_unexpected(plan: Plan, expect: str | None, name: str) -> None:
     want = normal_digest(expect)
     if plan.fingerprint() != want:
         raise PlanFileError([Problem(
-            f"{name} is plan sha256 {plan.fingerprint()}, not the expected {want} (--expect): "
-            "not the plan that was reviewed", key="--expect")])
+            _("{file} is plan sha256 {digest}, not the expected {want} (--expect): not the plan "
+              "that was reviewed").format(file=name, digest=plan.fingerprint(), want=want),
+            key="--expect")])
 
 
 def refuse_not_local(plan: Plan, name: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from nodeswap.errors import Problem
+from nodeswap.i18n import _
 from nodeswap.plan.model import Plan
 from nodeswap.zone import aptscript
 from nodeswap.zone.settings import SettingsFile
@@ -36,11 +37,13 @@ def check(plan: Plan, snap: Snapshot) -> tuple[list[Problem], list[str]]:
     prefix = image_prefix(os_version)
     if not any(re.match(re.escape(prefix) + r".*\.img$", k) for k in snap.kernels):
         problems.append(Problem(
-            f"no base image {prefix}*.img in /pitrix/kernels on firstbox for {os_name} "
-            f"{os_version}: prepare it first", rule="R4", key="target.os_version"))
+            _("no base image {prefix}*.img in /pitrix/kernels on firstbox for {os} {version}: "
+              "prepare it first").format(prefix=prefix, os=os_name, version=os_version),
+            rule="R4", key="target.os_version"))
     if os_version not in snap.repos:
         problems.append(Problem(
-            f"no package repository /pitrix/repo/{os_version} on firstbox: prepare it first",
+            _("no package repository /pitrix/repo/{version} on firstbox: prepare it first"
+              ).format(version=os_version),
             rule="R4", key="target.os_version"))
     apt_problems, apt_warnings = apt_branch(snap, os_name, os_version)
     problems.extend(apt_problems)
@@ -49,8 +52,9 @@ def check(plan: Plan, snap: Snapshot) -> tuple[list[Problem], list[str]]:
         problems.extend(_host_room(plan, snap, node.name, node.settings))
         if node.temp_address in snap.answering:
             problems.append(Problem(
-                f"temporary address {node.temp_address} of {node.name} answers ping from "
-                "firstbox: it is in use", rule="R16", key=f"nodes.{node.name}.temp_address"))
+                _("temporary address {address} of {node} answers ping from firstbox: it is in "
+                  "use").format(address=node.temp_address, node=node.name), rule="R16",
+                key=f"nodes.{node.name}.temp_address"))
     return problems, warnings
 
 
@@ -62,27 +66,33 @@ def _host_room(plan: Plan, snap: Snapshot, name: str, settings_text: str) -> lis
     where = f"{host or host_addr} ({host_addr})"
     key = f"nodes.{name}.physical_host"
     if cap is None or cap.error:
-        why = cap.error if cap and cap.error else "not asked"
-        return [Problem(f"physical host {where} for {name}: capacity unknown ({why})",
+        why = cap.error if cap and cap.error else _("not asked")
+        return [Problem(_("physical host {host} for {node}: capacity unknown ({why})").format(
+            host=where, node=name, why=why),
                         rule="R13", key=key)]
     out = []
     cores = int(new.get("cpu_cores") or 0)
     memory = int(new.get("memory_size") or 0)
     if cap.cpus is not None and cap.cpus < cores:
-        out.append(Problem(f"{where} has {cap.cpus} CPUs free, {name} needs {cores}",
+        out.append(Problem(_("{host} has {n} CPUs free, {node} needs {need}").format(
+            host=where, n=cap.cpus, node=name, need=cores),
                            rule="R13", key=key))
     if cap.memory_mb is not None and cap.memory_mb < memory:
-        out.append(Problem(f"{where} has {cap.memory_mb} MB memory free, {name} needs {memory}",
+        out.append(Problem(_("{host} has {n} MB memory free, {node} needs {need}").format(
+            host=where, n=cap.memory_mb, node=name, need=memory),
                            rule="R13", key=key))
     if cap.disk_free_mb is not None and cap.disk_free_mb < MIN_DISK_MB:
-        out.append(Problem(f"{where} has {cap.disk_free_mb} MB free in /pitrix/kernels, a new VM "
-                           f"needs {MIN_DISK_MB}", rule="R13", key=key))
+        out.append(Problem(_("{host} has {n} MB free in /pitrix/kernels, a new VM needs {need}"
+                             ).format(host=where, n=cap.disk_free_mb, need=MIN_DISK_MB),
+                           rule="R13", key=key))
     for bkey, rule in (("physical_host_network_interface", "R14"),
                        ("physical_host_eip_network_interface", "R15")):
         bridge = new.get(bkey) or ""
         if bridge and cap.bridges and bridge not in cap.bridges:
-            out.append(Problem(f"{where} has no bridge {bridge} ({bkey} of {name}); it has "
-                               f"{', '.join(cap.bridges)}", rule=rule, key=key))
+            out.append(Problem(_("{host} has no bridge {bridge} ({key} of {node}); it has "
+                                 "{bridges}").format(host=where, bridge=bridge, key=bkey,
+                                                     node=name, bridges=", ".join(cap.bridges)),
+                               rule=rule, key=key))
     return out
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from ipaddress import IPv4Address, IPv4Network
 
 from nodeswap.errors import Problem, RuleError
+from nodeswap.i18n import _
 from nodeswap.zone.inventory import Node, Zone
 from nodeswap.zone.settings import SettingsFile
 
@@ -62,7 +63,8 @@ def choose_macs(zone: Zone, wanted: Sequence[tuple[str, str | None]], seed: int,
             continue
         if mac in taken:
             used = "another new MAC" if mac not in zone.macs else "a MAC of the zone"
-            problems.append(Problem(f"MAC {mac} collides with {used}", file=source, key=key,
+            problems.append(Problem(_("MAC {mac} collides with {used}").format(
+                mac=mac, used=used), file=source, key=key,
                                     rule="R9"))
         taken.add(mac)
     if problems:
@@ -192,7 +194,7 @@ def eip_addresses(zone: Zone, given: Mapping[str, str | None], *,
         if addr in used:
             who = _who_uses(zone, addr) if addr in zone.addresses else "another new VM"
             problems.append(Problem(
-                f"EIP address {addr} is in use ({who})",
+                _("EIP address {address} is in use ({who})").format(address=addr, who=who),
                 file=source, key=f"nodes.{name}.eip_temp_address", rule="R12"))
         used.add(addr)
         out[name] = addr
@@ -220,16 +222,21 @@ def check_host(zone: Zone, old: Node, host: str, *, source: str = "<spec>") -> N
     key = f"nodes.{old.name}.physical_host"
     node = zone.node_by_address(host)
     if node is None or node.is_vm:
-        what = "no node of the zone" if node is None else f"the VM {node.name}"
-        raise _fail("R13", f"physical_host {host} is {what}, not a physical node",
+        what = _("no node of the zone") if node is None else _("the VM {node}").format(
+            node=node.name)
+        raise _fail("R13", _("physical_host {host} is {what}, not a physical node").format(
+            host=host, what=what),
                     source=source, key=key)
     if host == old.physical_host:
-        raise _fail("R13", f"physical_host {host} ({node.name}) is the host of the old "
-                    f"{old.name}; choose another host", source=source, key=key)
+        raise _fail("R13", _("physical_host {host} ({name}) is the host of the old {node}; "
+                             "choose another host").format(host=host, name=node.name,
+                                                           node=old.name),
+                    source=source, key=key)
     if zone.has_vg and not node.is_vg:
         vgs = ", ".join(f"{n.name} ({n.address})" for n in zone.vg_nodes)
-        raise _fail("R13", f"physical_host {host} ({node.name}) is not a VG node; with VG "
-                    f"nodes the new VM must run on one of: {vgs}", source=source, key=key)
+        raise _fail("R13", _("physical_host {host} ({name}) is not a VG node; with VG nodes "
+                             "the new VM must run on one of: {vgs}").format(
+                                 host=host, name=node.name, vgs=vgs), source=source, key=key)
 
 
 def placement(zone: Zone, olds: Sequence[Node], given: Mapping[str, str | None], *,
@@ -253,8 +260,10 @@ def placement(zone: Zone, olds: Sequence[Node], given: Mapping[str, str | None],
     for old in free:
         options = [h for h in hosts if h != old.physical_host]
         if not options:
-            raise _fail("R13", f"no host for the new {old.name}: allowed hosts are "
-                        f"{', '.join(hosts) or 'none'} and {old.physical_host} runs the old node",
+            raise _fail("R13", _("no host for the new {node}: allowed hosts are {hosts} and "
+                                 "{old_host} runs the old node").format(
+                                     node=old.name, hosts=", ".join(hosts) or _("none"),
+                                     old_host=old.physical_host),
                         source=source, key=f"nodes.{old.name}.physical_host")
         unused = [h for h in options if h not in chosen.values()]
         chosen[old.name] = (unused or options)[0]
@@ -288,15 +297,19 @@ def _temp_problem(zone: Zone, old: Node, addr: str, taken: set[str], gateways: s
     net = temp_network(old)
     ip = IPv4Address(addr)
     if ip not in net:
-        return f"temporary address {addr} is outside {old.name}'s MGMT network {net}"
+        return _("temporary address {address} is outside {node}'s MGMT network {net}").format(
+            address=addr, node=old.name, net=net)
     if net.prefixlen < 31 and ip in (net.network_address, net.broadcast_address):
-        return f"temporary address {addr} is the network or broadcast address of {net}"
+        return _("temporary address {address} is the network or broadcast address of {net}"
+                 ).format(address=addr, net=net)
     if addr in gateways:
-        return f"temporary address {addr} is a gateway"
+        return _("temporary address {address} is a gateway").format(address=addr)
     if addr in zone.addresses:
-        return f"temporary address {addr} is taken: used by {_who_uses(zone, addr)}"
+        return _("temporary address {address} is taken: used by {who}").format(
+            address=addr, who=_who_uses(zone, addr))
     if addr in taken:
-        return f"temporary address {addr} is already the temporary address of another node"
+        return _("temporary address {address} is already the temporary address of another "
+                 "node").format(address=addr)
     return None
 
 
@@ -335,7 +348,8 @@ def temp_addresses(zone: Zone, olds: Sequence[Node], given: Mapping[str, str | N
                 taken.add(addr)
                 break
         else:
-            raise _fail("R16", f"no free temporary address left in {scope} for {old.name}",
+            raise _fail("R16", _("no free temporary address left in {scope} for {node}").format(
+                scope=scope, node=old.name),
                         source=source, key=f"nodes.{old.name}.temp_address")
     return {o.name: out[o.name] for o in olds}
 

@@ -28,6 +28,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from nodeswap import runbooks
 from nodeswap.errors import Problem, SpecError
+from nodeswap.i18n import _
 from nodeswap.zone.values import KEY_TYPES, interface_problem, node_name_problem, os_problem, shown
 
 _MAC = re.compile(r"00:16:3e(?::[0-9a-f]{2}){3}")
@@ -144,12 +145,15 @@ class Spec(BaseModel):
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
-            raise SpecError([Problem(f"not valid YAML: {exc}", file=path, line=line)]) from None
+            raise SpecError([Problem(_("not valid YAML: {error}").format(error=exc), file=path,
+                                     line=line)]) from None
         if not isinstance(data, dict):
             raise SpecError([Problem(
-                f"the spec must be a mapping (role, target, nodes...), not {data!r}", file=path)])
+                _("the spec must be a mapping (role, target, nodes...), not {value}").format(
+                    value=repr(data)), file=path)])
         if "path" in data:
-            raise SpecError([Problem("unknown key 'path'", file=path, key="path")])
+            raise SpecError([Problem(_("unknown key {key}").format(key="'path'"), file=path,
+                                     key="path")])
         try:
             return cls.model_validate({**data, "path": path})
         except ValidationError as exc:
@@ -162,13 +166,13 @@ def _problem(err: Any, root: yaml.Node | None, path: str) -> Problem:
     key = ".".join(shown(str(p)) for p in loc)
     value = err.get("input")
     if err["type"] == "extra_forbidden":
-        msg = f"unknown key {loc[-1]!r}"
+        msg = _("unknown key {key}").format(key=repr(loc[-1]))
     elif err["type"] == "missing":
-        msg = "required key is missing"
+        msg = _("required key is missing")
     elif err["type"] == "value_error" and "error" in err.get("ctx", {}):
         msg = str(err["ctx"]["error"])  # our own validators name the value already
     else:
-        msg = f"{err['msg']} (got {shown(repr(value))})"
+        msg = _("{problem} (got {value})").format(problem=err["msg"], value=shown(repr(value)))
     return Problem(msg, file=path, line=_line_of(root, loc), key=key)
 
 

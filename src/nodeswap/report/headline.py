@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from nodeswap.i18n import _, ngettext
 from nodeswap.run import journal as J
 
 from .formatting import fmt_clock, fmt_duration
@@ -23,12 +24,9 @@ def names(items: Sequence[str]) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
     items = list(items)
     if len(items) <= 1:
-        return "".join(items) or "no node"
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
+        return "".join(items) or _("no node")
+    # TRANSLATORS: the separator of a list's items but the last, then the word before it
+    return _(", ").join(items[:-1]) + _(" and ") + items[-1]
 
 
 def _old_os(nodes: Sequence[NodeLine]) -> str:
@@ -40,53 +38,71 @@ def nodes_sentence(r: RunReport) -> str:
     nodes = sorted(r.nodes, key=lambda n: n.name)
     done = [n.name for n in nodes if n.replaced]
     kept = [n for n in nodes if not n.replaced]
-    took = fmt_duration(r.duration) if r.duration is not None else "a time not recorded"
+    took = fmt_duration(r.duration) if r.duration is not None else _("a time not recorded")
     if r.state == J.RUN_ROLLED_BACK:
-        serve = "serves" if len(nodes) == 1 else "serve"
-        return (f"Rolled back after {took}: {names([n.name for n in nodes])} {serve} on "
-                f"{_old_os(nodes)} again; the upgrade to {r.target_os} was undone")
+        return ngettext(
+            "Rolled back after {took}: {nodes} serves on {old_os} again; the upgrade to "
+            "{os} was undone",
+            "Rolled back after {took}: {nodes} serve on {old_os} again; the upgrade to "
+            "{os} was undone", len(nodes)).format(
+                took=took, nodes=names([n.name for n in nodes]), old_os=_old_os(nodes),
+                os=r.target_os)
     if not kept:
-        return f"{names(done)} replaced by {r.target_os} in {took}"
+        return _("{nodes} replaced by {os} in {took}").format(
+            nodes=names(done), os=r.target_os, took=took)
     if done:
-        return (f"{names(done)} replaced by {r.target_os}; {names([n.name for n in kept])} "
-                f"not replaced (still {_old_os(kept)})")
-    return f"{names([n.name for n in kept])} not replaced (still {_old_os(kept)})"
+        return _("{nodes} replaced by {os}; {kept} not replaced (still {old_os})").format(
+            nodes=names(done), os=r.target_os, kept=names([n.name for n in kept]),
+            old_os=_old_os(kept))
+    return _("{kept} not replaced (still {old_os})").format(
+        kept=names([n.name for n in kept]), old_os=_old_os(kept))
 
 
 def state_sentence(r: RunReport) -> str:
     """Why the run stands where it stands (empty for a finished run)."""
     f = r.failure
-    where = f" at step {f.step.step_id} ({f.step.rule}) on {f.step.target}" if f else ""
+    where = _(" at step {step} ({rule}) on {host}").format(
+        step=f.step.step_id, rule=f.step.rule, host=f.step.target) if f else ""
     waiting = next((g for g in r.gates if g.state == "waiting"), None)
     return {
         J.RUN_DONE: "",
-        J.RUN_FAILED: f"the run failed{where}; resume it after a fix, or roll it back",
-        J.RUN_INTERRUPTED: f"the run was interrupted{where}; resume it or roll it back",
-        J.RUN_GATE: ("the run waits at gate "
-                     + (f"{waiting.step_id} ({waiting.rule})" if waiting else "")
-                     + " for approval"),
-        J.RUN_ROLLED_BACK: (f"before the rollback the run stopped{where}" if f else ""),
-        J.RUN_ROLLBACK_FAILED: f"the rollback failed{where}: the zone needs a hand",
-        J.RUN_RUNNING: "the run is still running (or its process is gone)",
+        J.RUN_FAILED: _("the run failed{where}; resume it after a fix, or roll it back"
+                        ).format(where=where),
+        J.RUN_INTERRUPTED: _("the run was interrupted{where}; resume it or roll it back"
+                             ).format(where=where),
+        J.RUN_GATE: _("the run waits at gate {gate} for approval").format(
+            gate=f"{waiting.step_id} ({waiting.rule})" if waiting else ""),
+        J.RUN_ROLLED_BACK: (_("before the rollback the run stopped{where}").format(where=where)
+                            if f else ""),
+        J.RUN_ROLLBACK_FAILED: _("the rollback failed{where}: the zone needs a hand").format(
+            where=where),
+        J.RUN_RUNNING: _("the run is still running (or its process is gone)"),
     }.get(r.state, r.state)
 
 
 def gates_sentence(r: RunReport) -> str:
     approved = [g for g in r.gates if g.state == "approved"]
     if not r.gates:
-        return "no gates"
+        return _("no gates")
     if not approved:
-        return f"{_plural(len(r.gates), 'gate')}, none approved"
+        return ngettext("{n} gate, none approved", "{n} gates, none approved",
+                        len(r.gates)).format(n=len(r.gates))
     who = sorted({g.operator for g in approved if g.operator})
-    by = f" by {names(who)}" if who else " (who not recorded)"
-    return f"{_plural(len(approved), 'gate')} approved{by}"
+    if who:
+        return ngettext("{n} gate approved by {who}", "{n} gates approved by {who}",
+                        len(approved)).format(n=len(approved), who=names(who))
+    return ngettext("{n} gate approved (who not recorded)",
+                    "{n} gates approved (who not recorded)", len(approved)).format(
+                        n=len(approved))
 
 
 def headline(r: RunReport) -> str:
     """The summary's sentence (see the module doc)."""
     parts = [nodes_sentence(r), state_sentence(r),
-             f"{_plural(r.unexpected, 'unexpected finding')}", gates_sentence(r)]
-    return "; ".join(p for p in parts if p) + "."
+             ngettext("{n} unexpected finding", "{n} unexpected findings",
+                      r.unexpected).format(n=r.unexpected), gates_sentence(r)]
+    # TRANSLATORS: the separator of the summary's clauses, and its final stop
+    return _("; ").join(p for p in parts if p) + _(".")
 
 
 def gates_fact(r: RunReport) -> str:
@@ -95,5 +111,6 @@ def gates_fact(r: RunReport) -> str:
     if not times:
         return gates_sentence(r)
     span = fmt_clock(times[0]) if len(times) == 1 else \
-        f"between {fmt_clock(times[0]).removesuffix(' UTC')} and {fmt_clock(times[-1])}"
-    return f"{gates_sentence(r)}, {span}"
+        _("between {start} and {end}").format(start=fmt_clock(times[0]).removesuffix(" UTC"),
+                                              end=fmt_clock(times[-1]))
+    return f"{gates_sentence(r)}{_(', ')}{span}"

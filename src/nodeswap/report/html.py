@@ -12,6 +12,9 @@ import re
 
 from markupsafe import Markup, escape
 
+from nodeswap.i18n import _ as gettext_
+from nodeswap.i18n import language, phase_title, rule_title, word
+
 from .formatting import fmt_clock, fmt_duration, fmt_exit, fmt_line, fmt_time, step_note, verdict
 from .headline import gates_fact, headline
 from .model import RunReport
@@ -48,6 +51,12 @@ def targets(r: RunReport) -> list[tuple[str, str]]:
     return list(seen.items())
 
 
+def _markup(message: str) -> Markup:
+    """A template's message in the operator's language, escaped, as Markup: its ``.format``
+    escapes plain values and keeps markup (a ``tok`` span) as it is."""
+    return Markup(escape(gettext_(message)))  # noqa: S704 (escaped just before)
+
+
 def render_html(r: RunReport) -> str:
     """The report as one self-contained HTML file (inline CSS, no script, no fetch)."""
     import jinja2  # noqa: PLC0415 (only the HTML rendering needs it)
@@ -59,6 +68,8 @@ def render_html(r: RunReport) -> str:
     )  # fmt: skip
     env.filters.update(time=fmt_time, clock=fmt_clock, duration=fmt_duration, exit=fmt_exit,
                        text=html_text)
-    env.globals.update(fmt_line=fmt_line, verdict=verdict, step_note=step_note)
+    env.filters.update(state=word)
+    env.globals.update(fmt_line=fmt_line, verdict=verdict, step_note=step_note, _=_markup,
+                       rule_title=rule_title, phase_title=phase_title, lang=language())
     return env.get_template("report.html.j2").render(
         r=r, headline=headline(r), gates_text=gates_fact(r), targets=targets(r))

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from nodeswap.i18n import N_, _, phase_title, word
 from nodeswap.run import journal as J
 
 from .formatting import fmt_clock, fmt_duration, fmt_exit, fmt_line, fmt_time, verdict
 from .headline import gates_fact, headline
 from .model import CheckLine, RunReport
 
-SETTINGS_NOTE = ("The new VM's settings file as R7-R17 write it; R30 puts the old MGMT/EIP "
+SETTINGS_NOTE = N_("The new VM's settings file as R7-R17 write it; R30 puts the old MGMT/EIP "
                  "values back at the switch.")
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*[]<>|"})
 
@@ -61,50 +62,51 @@ def _md_table(head: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str
 def render_markdown(r: RunReport) -> str:
     """The report as GitHub-flavoured Markdown: the summary first, the steps last."""
     nodes = sorted(r.nodes, key=lambda n: n.name)
-    out = [f"# nodeswap report: run {md(r.run_id)}", "",
-           f"## Zone {md(', '.join(r.zone_ids))}: {md(', '.join(n.name for n in nodes))} → "
-           f"{md(r.target_os)} — {r.state.upper().replace('_', ' ')}", "",
+    out = ["# " + _("nodeswap report: run {run}").format(run=md(r.run_id)), "",
+           f"## {_('Zone')} {md(', '.join(r.zone_ids))}: {md(', '.join(n.name for n in nodes))}"
+           f" → {md(r.target_os)} — {word(r.state).upper().replace('_', ' ')}", "",
            f"**{md(headline(r))}**", ""]
-    out += _md_table(("Summary", ""), [
-        ("Zone id", ", ".join(r.zone_ids)), ("Final state", r.state.replace("_", " ")),
-        ("Nodes", "; ".join(f"{n.name} ({n.status})" for n in nodes)),
-        ("OS before → after", "; ".join(f"{n.name}: {n.old_os} → {n.os_now}"
-                                        + ("" if n.replaced else " (unchanged)")
+    out += _md_table((_("Summary"), ""), [
+        (_("Zone id"), ", ".join(r.zone_ids)), (_("Final state"), word(r.state).replace("_", " ")),
+        (_("Nodes"), "; ".join(f"{n.name} ({n.status})" for n in nodes)),
+        (_("OS before") + " → " + _("after"), "; ".join(
+            f"{n.name}: {n.old_os} → {n.os_now}"
+            + ("" if n.replaced else f" ({_('unchanged')})")
                                         for n in nodes)),
-        ("Wall time", f"{fmt_duration(r.duration)} ({fmt_time(r.started)} → "
+        (_("Wall time"), f"{fmt_duration(r.duration)} ({fmt_time(r.started)} → "
                       f"{fmt_clock(r.ended)})"),
-        ("Target OS", r.target_os),
-        ("Findings", ", ".join(f"{r.findings(k)} {k}" for k in
-                               ("unexpected", "attention", "ignored"))),
-        ("Gates", gates_fact(r)),
-        ("Steps", ", ".join(f"{n} {o}" for o, n in r.outcome_counts)
-                  + f" (of {len(r.steps)})"),
-        ("Sessions", ", ".join(f"{s.action} ({s.outcome})" for s in r.sessions)
-                     or "not recorded"),
-        ("Started by", r.operator), ("Installer", r.installer_version), ("Run", r.run_id),
-        ("Plan sha256", r.plan_fingerprint),
+        (_("Target OS"), r.target_os),
+        (_("Findings"), ", ".join(f"{r.findings(k)} {word(k)}" for k in
+                                  ("unexpected", "attention", "ignored"))),
+        (_("Gates"), gates_fact(r)),
+        (_("Steps"), ", ".join(f"{n} {word(o)}" for o, n in r.outcome_counts)
+                     + " (" + _("of {n}").format(n=len(r.steps)) + ")"),
+        (_("Sessions"), ", ".join(f"{word(s.action)} ({word(s.outcome)})" for s in r.sessions)
+                        or _("not recorded")),
+        (_("Started by"), r.operator), (_("Installer"), r.installer_version),
+        (_("Run"), r.run_id), (_("Plan sha256"), r.plan_fingerprint),
     ])  # fmt: skip
     if r.failure is not None:
         f = r.failure.step
-        lead = "Before the rollback, the run stopped" if r.state == J.RUN_ROLLED_BACK \
-            else "Stopped"
-        out += [f"> **{lead} at step {md(f.step_id)} ({md(f.rule)}) on {md(f.target)}:** "
-                f"{md(f.title)}: {md(f.outcome)}, exit status "
-                f"{fmt_exit(r.failure.exit_status)}.", ""]
+        lead = _("Before the rollback, the run stopped at step") \
+            if r.state == J.RUN_ROLLED_BACK else _("Stopped at step")
+        out += [f"> **{lead} {md(f.step_id)} ({md(f.rule)}) {_('on')} {md(f.target)}:** "
+                f"{md(f.title)}: {md(word(f.outcome))}, "
+                + _("exit status {n}").format(n=fmt_exit(r.failure.exit_status)) + ".", ""]
     if r.message and r.state not in (J.RUN_DONE, J.RUN_ROLLED_BACK):
-        out += ["**Message:**", "", md_code(r.message), ""]
+        out += [f"**{_('Message')}:**", "", md_code(r.message), ""]
     if r.attention:
-        out += ["## ⚠ Attention: hand edits to make", ""]
+        out += ["## ⚠ " + _("Attention: hand edits to make"), ""]
         out += [f"- **{md(d.rule)}** {md(c.node)} {md(d.section)}: {md(d.reason)}"
                 f" (new: {md(fmt_line(d.new, d.new_line))})" for c, d in r.attention]
         out.append("")
     out += _md_gates(r) + _md_sessions(r) + _md_nodes(r)
     out += _md_diffs(r) + _md_services(r) + _md_failure(r)
     if r.warnings:
-        out += ["## Warnings of the plan", ""] + [f"- {md(w)}" for w in r.warnings] + [""]
+        out += ["## " + _("Warnings of the plan"), ""] + [f"- {md(w)}" for w in r.warnings] + [""]
     if r.backups:
-        out += ["## Backups (R6)", ""]
-        out += _md_table(("Host", "Path", "sha256"),
+        out += ["## " + _("Backups (R6)"), ""]
+        out += _md_table((_("Host"), _("Path"), "sha256"),
                          [(b.host, b.path, b.sha256) for b in r.backups])
     out += _md_timeline(r)
     return "\n".join(out).rstrip("\n") + "\n"
@@ -112,9 +114,9 @@ def render_markdown(r: RunReport) -> str:
 
 def _md_gates(r: RunReport) -> list[str]:
     if not r.gates:
-        return ["## Gates", "", "The plan has no gates.", ""]
-    return ["## Gates", "", *_md_table(
-        ("Gate step", "Rule", "What it allows", "Approved by", "When"),
+        return ["## " + _("Gates"), "", _("The plan has no gates."), ""]
+    return ["## " + _("Gates"), "", *_md_table(
+        (_("Gate step"), _("Rule"), _("What it allows"), _("Approved by"), _("When")),
         [(g.step_id, g.rule, g.title, g.who, fmt_time(g.approved) if g.approved else "—")
          for g in r.gates])]
 
@@ -126,48 +128,48 @@ def _bar(left: float, width: float, cells: int = 24) -> str:
 
 
 def _md_sessions(r: RunReport) -> list[str]:
-    out = ["## Sessions and timeline", ""]
+    out = ["## " + _("Sessions and timeline"), ""]
     if not r.sessions:
         return [*out, "This run's sessions were not recorded (a journal written before"
                 f" nodeswap kept them). The run started {fmt_time(r.started)}.", ""]
     span = f"{fmt_clock(r.span[0])} → {fmt_clock(r.span[1])}"
     return out + _md_table(
-        ("#", "Session", "By", "Started", "Took", "Ended", "Steps", span),
+        ("#", _("Session"), _("By"), _("Started"), _("Took"), _("Ended"), _("Steps"), span),
         [(s.number, s.action, s.operator, fmt_time(s.started), fmt_duration(s.duration),
           s.outcome, s.steps, "`" + _bar(s.left, s.width) + "`") for s in r.sessions])
 
 
 def _md_nodes(r: RunReport) -> list[str]:
-    out = ["## Nodes", ""]
+    out = ["## " + _("Nodes"), ""]
     for n in sorted(r.nodes, key=lambda n: n.name):
-        planned = "" if n.replaced else f" (planned: {n.new_os})"
-        out += [f"### {md(n.name)} — {'replaced' if n.replaced else 'not replaced'}", ""]
+        planned = "" if n.replaced else f" ({_('planned')}: {n.new_os})"
+        out += [f"### {md(n.name)} — {_('replaced') if n.replaced else _('not replaced')}", ""]
         out += _md_table(("", md(n.status)), [
-            ("Address", (n.old_address if n.final_address == n.old_address
+            (_("Address"), (n.old_address if n.final_address == n.old_address
                          else f"{n.old_address} → {n.final_address}")
-             + f" (temporary {n.temp_address})"),
+             + f" ({_('temporary')} {n.temp_address})"),
             ("OS", f"{n.old_os} → {n.os_now}{planned}"),
-            ("Physical host", f"{n.old_host} → {n.new_host}"),
-            ("Host key, old", n.old_key or "not recorded"),
-            ("Host key, new", n.new_key or "not pinned: no step reached the new VM"),
+            (_("Physical host"), f"{n.old_host} → {n.new_host}"),
+            (_("Host key, old"), n.old_key or _("not recorded")),
+            (_("Host key, new"), n.new_key or _("not pinned: no step reached the new VM")),
         ])  # fmt: skip
         if n.settings:
-            out += _md_table(("Settings key (R7-R17)", "Old", "New"),
+            out += _md_table((_("Settings key (R7-R17)"), _("Old"), _("New")),
                              [(c.key, "—" if c.old is None else c.old,
                                "—" if c.new is None else c.new) for c in n.settings])
-            out += [SETTINGS_NOTE, ""]
+            out += [_(SETTINGS_NOTE), ""]
     return out
 
 
 def _md_timeline(r: RunReport) -> list[str]:
-    out = ["## Appendix: every step", ""]
+    out = ["## " + _("Appendix: every step"), ""]
     for p in r.phases:
-        out += [f"### {md(p.name)} — {md(p.summary)}", ""]
+        out += [f"### {md(phase_title(p.name))} — {md(p.summary)}", ""]
         out += _md_table(
-            ("#", "Rule", "Step", "Target", "Title", "Outcome", "Duration", "Exit", "Runs",
-             "Note"),
+            ("#", _("Rule"), _("Step"), _("Target"), _("Title"), _("Outcome"), _("Duration"),
+             _("Exit"), _("Runs"), _("Note")),
             [(s.position, s.rule, s.step_id, f"{s.target} ({s.address})", s.title,
-              s.outcome.upper() if s.outcome == "failed" else s.outcome,
+              word(s.outcome).upper() if s.outcome == "failed" else word(s.outcome),
               fmt_duration(s.duration), fmt_exit(s.exit_status), s.attempts, s.note)
              for s in p.steps])
     return out
@@ -176,8 +178,9 @@ def _md_timeline(r: RunReport) -> list[str]:
 def _md_findings(c: CheckLine) -> list[str]:
     if not c.findings:
         return []
-    return _md_table(("Class", "Rule", "Section", "Old", "New", "Reason"),
-                     [(d.klass.upper() if d.klass != "ignored" else d.klass, d.rule, d.section,
+    return _md_table((_("Class"), _("Rule"), _("Section"), _("Old"), _("New"), _("Reason")),
+                     [(word(d.klass).upper() if d.klass != "ignored" else word(d.klass), d.rule,
+                       d.section,
                        fmt_line(d.old, d.old_line), fmt_line(d.new, d.new_line), d.reason)
                       for d in c.findings])
 
@@ -185,10 +188,11 @@ def _md_findings(c: CheckLine) -> list[str]:
 def _md_diffs(r: RunReport) -> list[str]:
     if not r.diffs:
         return []
-    out = ["## Differences, old vs new node (R27, R28)", ""]
+    out = ["## " + _("Differences, old vs new node (R27, R28)"), ""]
     for c in r.diffs:
         out += [f"### {md(c.rule)} {md(c.subject)} — {md(c.node)}: {md(verdict(c))}", "",
-                f"Step `{c.step_id}` against `{c.against}`.", ""]
+                _("Step `{step}` against `{against}`.").format(step=c.step_id,
+                                                               against=c.against), ""]
         out += _md_findings(c)
     return out
 
@@ -196,13 +200,13 @@ def _md_diffs(r: RunReport) -> list[str]:
 def _md_services(r: RunReport) -> list[str]:
     if not (r.services or r.other_checks):
         return []
-    out = ["## Services and other checks (R23, R29, R35, R36)", ""]
+    out = ["## " + _("Services and other checks (R23, R29, R35, R36)"), ""]
     for c in r.services + r.other_checks:
         who = f" — {md(c.node)}" if c.node else ""
         out += [f"### {md(c.rule)} {md(c.subject)}{who}: {md(verdict(c))}", "",
-                f"Step `{c.step_id}`.", ""]
+                _("Step `{step}`.").format(step=c.step_id), ""]
         if c.programs:
-            out += _md_table(("Node", "Program", "State", "Detail"),
+            out += _md_table((_("Node"), _("Program"), _("State"), _("Detail")),
                              [(p.node, p.name, p.state, p.detail) for p in c.programs])
         out += _md_findings(c)
     return out

@@ -19,6 +19,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from nodeswap.i18n import _, word
+
 
 @dataclass(frozen=True)
 class RunStarted:
@@ -149,16 +151,17 @@ class StepLines:
         if isinstance(event, RunStarted):
             if event.resumed is False or self._total == 0:
                 self._total = event.total_steps
-            verb = "resuming" if event.resumed else "starting"
-            digest = f", plan sha256 {event.plan_sha256}" if event.plan_sha256 else ""
-            return "" if quiet else (f"run {event.run_id}: {verb}, {event.total_steps} steps"
-                                     f"{digest}\n")
+            verb = _("resuming") if event.resumed else _("starting")
+            digest = (_(", plan sha256 {digest}").format(digest=event.plan_sha256)
+                      if event.plan_sha256 else "")
+            return "" if quiet else _("run {run}: {verb}, {n} steps").format(
+                run=event.run_id, verb=verb, n=event.total_steps) + f"{digest}\n"
         if isinstance(event, StepStarted):
             self._started[event.step_id] = event
             if not verbose or event.kind not in ("run", "undo"):
                 return ""
-            verb = "undo " if event.kind == "undo" else ""
-            where = f"{event.step_id} ({event.rule}) on {event.host}"
+            verb = _("undo") + " " if event.kind == "undo" else ""
+            where = _where(event.step_id, event.rule, event.host)
             return f"{self._pos(event.position)} {verb}{where}: {event.title}\n"
         if isinstance(event, StepOutput):
             return _indent(event.host, event.text) if verbose else ""
@@ -170,9 +173,10 @@ class StepLines:
             if quiet:
                 return ""
             # why it stopped, and what to do next, is said once: on stderr, by the CLI's edge
-            return f"run {event.run_id}: {event.state}\n"
+            return _("run {run}: {state}").format(run=event.run_id,
+                                                  state=state_word(event.state)) + "\n"
         if isinstance(event, Notice):
-            return f"note: {event.text}\n"
+            return _("note: {note}").format(note=event.text) + "\n"
         return host_block(event)
 
     def _ended(self, event: StepEnded, *, quiet: bool, verbose: bool) -> str:
@@ -181,24 +185,40 @@ class StepLines:
             return ""
         status = "" if event.exit_status is None else f" (exit {event.exit_status})"
         msg = f": {event.message}" if event.message else ""
+        state = state_word(event.state)
         if verbose:
-            return f"    {event.step_id}: {event.state}{status} {event.duration:.1f}s{msg}\n"
+            return f"    {event.step_id}: {state}{status} {event.duration:.1f}s{msg}\n"
         st = self._started.get(event.step_id)
         if st is None:
-            return f"{event.state:<8} {event.step_id} on {event.host}{status}{msg}\n"
-        where = f"{event.step_id} ({st.rule}) on {event.host}"
+            return f"{state:<8} {event.step_id} {_on(event.host)}{status}{msg}\n"
+        where = _where(event.step_id, st.rule, event.host)
         status = "" if event.exit_status in (0, None) else f" (exit {event.exit_status})"
-        return (f"{self._pos(st.position)} {event.state:<7} {where}: {st.title}"
+        return (f"{self._pos(st.position)} {state:<7} {where}: {st.title}"
                 f" {event.duration:.1f}s{status}{msg}\n")  # fmt: skip
+
+
+def state_word(state: str) -> str:
+    """A step's or run's state in the operator's language (nodeswap.i18n.word)."""
+    return word(state)
+
+
+def _on(host: str) -> str:
+    return _("on {host}").format(host=host)
+
+
+def _where(step_id: str, rule: str, host: str) -> str:
+    return f"{step_id} ({rule}) {_on(host)}"
 
 
 def gate_text(event: GateReached) -> str:
     if event.approved is None:
         if event.summary:
             return event.summary
-        where = f"{event.step_id} ({event.rule}) on {event.host}"
-        return f"GATE {where}: {event.title}\n    $ {event.command}\n"
-    return f"GATE {event.step_id}: {'approved' if event.approved else 'not approved'}\n"
+        where = _where(event.step_id, event.rule, event.host)
+        return _("GATE {where}: {title}").format(where=where, title=event.title) \
+            + f"\n    $ {event.command}\n"
+    return _("GATE {id}: {verdict}").format(
+        id=event.step_id, verdict=_("approved") if event.approved else _("not approved")) + "\n"
 
 
 class PlainView:
@@ -225,9 +245,10 @@ def plain_line(event: Event, show_output: bool = True) -> str:
 def host_block(event: HostDone) -> str:
     """`exec` output for one host: a header line, then its output prefixed by the host."""
     if event.error is not None:
-        head = f"{event.host} ({event.address}): UNREACHABLE: {event.error}\n"
+        head = f"{event.host} ({event.address}): {_('UNREACHABLE')}: {event.error}\n"
     else:
-        tag = "ok" if event.exit_status == 0 else f"FAILED exit {event.exit_status}"
+        tag = _("ok") if event.exit_status == 0 else _("FAILED exit {status}").format(
+            status=event.exit_status)
         head = f"{event.host} ({event.address}): {tag} {event.duration:.2f}s\n"
     return head + _indent(event.host, event.stdout) + _indent(event.host + "!", event.stderr)
 
@@ -269,9 +290,10 @@ class RichView:
     def __call__(self, event: Event) -> None:
         p = self._progress
         if isinstance(event, RunStarted) and self._task is None:
-            self._task = p.add_task(f"run {event.run_id}", total=event.total_steps)
+            self._task = p.add_task(_("run {run}").format(run=event.run_id),
+                                    total=event.total_steps)
         elif isinstance(event, StepStarted) and event.kind == "run" and self._task is not None:
-            p.update(self._task, description=f"{event.step_id} on {event.host}")
+            p.update(self._task, description=f"{event.step_id} {_on(event.host)}")
         elif (
             isinstance(event, StepEnded)
             and self._task is not None

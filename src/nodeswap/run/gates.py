@@ -15,6 +15,7 @@ import difflib
 import shlex
 from dataclasses import dataclass, field
 
+from nodeswap.i18n import _, language, ngettext, rule_title
 from nodeswap.plan.model import Plan, Step
 
 SUMMARY_DIFF_LINES = 40
@@ -34,8 +35,8 @@ class GateCheck:
 
     def verdict(self) -> str:
         if self.error:
-            return "COULD NOT RUN"
-        return "ok" if self.ok else "FAILED"
+            return _("COULD NOT RUN")
+        return _("ok") if self.ok else _("FAILED")
 
     def notable(self) -> tuple[str, ...]:
         """The findings an operator must read: attention and unexpected, not ignored."""
@@ -76,35 +77,44 @@ class Gate:
 
     def _text(self, *, full: bool) -> str:
         s = self.step
-        out = [f"GATE {s.id} ({s.rule}) on {self.host} ({self.address}): {s.title}",
-               f"  run {self.run_id}" + (f", plan sha256 {self.plan_sha256}"
-                                         if self.plan_sha256 else ""),
-               f"  command: {self.command}"]  # fmt: skip
+        # in Chinese the rule's own title first (the step's title is the plan's, in English)
+        title = s.title if language() == "en" else f"{rule_title(s.rule)} ({s.title})"
+        out = [_("GATE {id} ({rule}) on {host} ({address}): {title}").format(
+                   id=s.id, rule=s.rule, host=self.host, address=self.address, title=title),
+               "  " + _("run {run}").format(run=self.run_id)
+               + (_(", plan sha256 {digest}").format(digest=self.plan_sha256)
+                  if self.plan_sha256 else ""),
+               "  " + _("command: {command}").format(command=self.command)]  # fmt: skip
         if self.diff:
             shown = self.diff if full else self.diff[:SUMMARY_DIFF_LINES]
-            out.append("  change it makes:")
+            out.append("  " + _("change it makes:"))
             out += [f"    {ln}" for ln in shown]
             if len(shown) < len(self.diff):
-                out.append(f"    ... {len(self.diff) - len(shown)} more lines (answer d)")
+                out.append("    ... " + _more(len(self.diff) - len(shown)))
         if self.preview:
             lines = self.preview.rstrip("\n").splitlines()
             shown_p = lines if full else lines[:SUMMARY_PREVIEW_LINES]
-            out.append("  what the command sees now:")
+            out.append("  " + _("what the command sees now:"))
             out += [f"    {ln}" for ln in shown_p]
             if len(shown_p) < len(lines):
-                out.append(f"    ... {len(lines) - len(shown_p)} more lines (answer d)")
+                out.append("    ... " + _more(len(lines) - len(shown_p)))
         if self.checks:
-            out.append("  checks, run again now:")
+            out.append("  " + _("checks, run again now:"))
             for c in self.checks:
                 items = c.findings if full else c.notable()
                 ignored = len(c.findings) - len(c.notable())
-                tail = f" ({ignored} ignored differences)" if ignored and not full else ""
+                tail = (" " + _("({n} ignored differences)").format(n=ignored)
+                        if ignored and not full else "")
                 out.append(f"    {c.rule} {c.step_id}: {c.verdict()}{tail}")
                 if c.error:
                     out.append(f"        {c.error}")
                 out += [f"        {ln}" for f in items for ln in f.splitlines()]
-        out += [f"  note: {n}" for n in self.notes]
+        out += ["  " + _("note: {note}").format(note=n) for n in self.notes]
         return "\n".join(out) + "\n"
+
+
+def _more(n: int) -> str:
+    return ngettext("{n} more line (answer d)", "{n} more lines (answer d)", n).format(n=n)
 
 
 def group_findings(text: str) -> tuple[str, ...]:

@@ -27,6 +27,7 @@ from types import FrameType
 from typing import Any
 
 from nodeswap.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
+from nodeswap.i18n import _
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 GRACE = 7.0  # seconds of cleaning up after the first signal before it is cut short
@@ -43,7 +44,7 @@ def describe(signum: int | None) -> str:
     if signum == signal.SIGINT:
         return "Ctrl-C (SIGINT)"
     if signum is None:
-        return "a cancellation"
+        return _("a cancellation")
     return signal.Signals(signum).name
 
 

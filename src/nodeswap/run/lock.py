@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 from nodeswap.errors import LockHeld, TransportError
+from nodeswap.i18n import _
 from nodeswap.plan.model import Plan, Target
 from nodeswap.run.events import EventSink, Notice
 from nodeswap.shell import chain, cmd
@@ -89,21 +90,19 @@ def release_lock_command(path: str, run_id: str) -> str:
 def lock_message(path: str, target: Target, held: Lock | None, raw: str) -> str:
     """LockHeld's text: who holds the lock, since when, whether it looks stale."""
     if held is None:
-        return (
-            f"zone locked: {path} on {target.name} holds {raw.strip()!r};"
-            " if no run is active, use --break-lock"
-        )
+        return _("zone locked: {file} on {host} holds {text}; if no run is active, use "
+                 "--break-lock").format(file=path, host=target.name, text=repr(raw.strip()))
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(held.since))
     stale = (
-        " It looks STALE (that process is gone)."
+        _(" It looks STALE (that process is gone).")
         if held.is_stale_here()
-        else " It may be stale if that process is gone."
+        else _(" It may be stale if that process is gone.")
     )
-    return (
-        f"zone locked by run {held.run_id} of {held.operator} (pid {held.pid} on "
-        f"{held.client_host}, since {since}), lock file {path} on {target.name}.{stale} "
-        f"Break it only if no run is active: --break-lock"
-    )
+    return _(
+        "zone locked by run {run} of {operator} (pid {pid} on {client}, since {since}), lock "
+        "file {file} on {host}.{stale} Break it only if no run is active: --break-lock"
+    ).format(run=held.run_id, operator=held.operator, pid=held.pid, client=held.client_host,
+             since=since, file=path, host=target.name, stale=stale)
 
 
 class ZoneLock:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nodeswap.errors import InputError, Interrupted, NodeswapError, Problem
+from nodeswap.i18n import _, word
 from nodeswap.live.planning import offline_plan_matches, zone_unchanged
 from nodeswap.live.reach import Reach, make_reach
 from nodeswap.live.worldcheck import ZoneMarks, accepted_lines
@@ -346,22 +347,22 @@ def next_lines(journal: Journal, run_id: str, hints: Hints) -> list[str]:
     resume, rollback = hints.next("resume", run_id, *flags), hints.next("rollback", run_id)
     rolling_back = any(a.kind == "undo" for a in journal.attempts(run_id))
     if state == J.RUN_RUNNING or (state == J.RUN_ROLLING_BACK and is_live(journal, run_id)):
-        return ["a nodeswap process on this machine is driving this run now"]
+        return [_("a nodeswap process on this machine is driving this run now")]
     if state in (J.RUN_DONE, J.RUN_ROLLED_BACK):
         return [hints.next("report", run_id)]
     if state == J.RUN_ROLLING_BACK:  # cut (Ctrl-C, a crash): undone steps are not run twice
-        return ["its rollback was cut: go on with it (not resume):", rollback]
+        return [_("its rollback was cut: go on with it (not resume):"), rollback]
     if state == J.RUN_ROLLBACK_FAILED or (state == J.RUN_INTERRUPTED and rolling_back):
-        return ["fix the cause, then roll back again (the failed undo is tried again):",
+        return [_("fix the cause, then roll back again (the failed undo is tried again):"),
                 rollback]
     if state == J.RUN_GATE:
         gate = next((s.step_id for s in journal.steps(run_id) if s.state == J.GATE), "")
-        return ["approve the gate and go on, or undo the run:",
+        return [_("approve the gate and go on, or undo the run:"),
                 hints.next("resume", run_id, "--approve", gate), rollback]
-    why = "look on the host first (a step was cut and has no check); " if flags else ""
+    why = _("look on the host first (a step was cut and has no check); ") if flags else ""
     if state == J.RUN_INTERRUPTED and run.state == J.RUN_RUNNING:
-        why += "its process is gone (killed?); "
-    return [f"{why}go on, or undo the run:", resume, rollback]
+        why += _("its process is gone (killed?); ")
+    return [why + _("go on, or undo the run:"), resume, rollback]
 
 
 def run_summary(journal: Journal, run_id: str) -> str:
@@ -372,26 +373,32 @@ def run_summary(journal: Journal, run_id: str) -> str:
     count: dict[str, int] = {}
     for s in steps:
         count[s.state] = count.get(s.state, 0) + 1
-    shown = ", ".join(f"{n} {st}" for st, n in sorted(count.items()) if st != J.PENDING)
+    shown = ", ".join(f"{n} {word(st)}" for st, n in sorted(count.items()) if st != J.PENDING)
     todo = count.get(J.PENDING, 0)
     took = (run.ended or time.time()) - run.started
     nodes = ", ".join(plan.nodes)
     os_name = " ".join(plan.target_os)
     head = {
-        J.RUN_DONE: f"{len(plan.nodes)} nodes replaced ({nodes}) by {os_name}",
-        J.RUN_ROLLED_BACK: f"rolled back: the old nodes ({nodes}) are in service again",
-    }.get(run.state, f"{run.state}: {nodes} not yet replaced")
+        J.RUN_DONE: _("{n} nodes replaced ({nodes}) by {os}").format(
+            n=len(plan.nodes), nodes=nodes, os=os_name),
+        J.RUN_ROLLED_BACK: _("rolled back: the old nodes ({nodes}) are in service again"
+                             ).format(nodes=nodes),
+    }.get(run.state, _("{state}: {nodes} not yet replaced").format(state=word(run.state),
+                                                                   nodes=nodes))
     approved = [s for s in steps if s.approved]
-    gates = f"; {len(approved)} gates approved by {run.operator}" if approved else ""
-    rest = f", {todo} to go" if todo else ""
-    return (f"run {run_id}: {head}; {len(steps)} steps: {shown or 'none run'}{rest}{gates}; "
-            f"{took:.0f} s since it started\n")  # fmt: skip
+    gates = _("; {n} gates approved by {who}").format(n=len(approved), who=run.operator) \
+        if approved else ""
+    rest = _(", {n} to go").format(n=todo) if todo else ""
+    return _("run {run}: {head}; {n} steps: {shown}{rest}{gates}; {took} s since it started"
+             ).format(run=run_id, head=head, n=len(steps), shown=shown or _("none run"),
+                      rest=rest, gates=gates, took=f"{took:.0f}") + "\n"
 
 
 def status_text(journal: Journal, run_id: str, hints: Hints | None = None) -> str:
     run = journal.run(run_id)
     plan = run.plan()
-    lines = [f"run {run.id} (zone {run.zone}, operator {run.operator}): {run.state}"]
+    lines = [_("run {run} (zone {zone}, operator {operator}): {state}").format(
+        run=run.id, zone=run.zone, operator=run.operator, state=word(run.state))]
     if run.message:  # its own next: lines are replaced by this invocation's, below
         kept = [ln for ln in run.message.splitlines() if not ln.startswith("next: ")]
         lines += ["  " + ln for ln in kept]
@@ -399,17 +406,20 @@ def status_text(journal: Journal, run_id: str, hints: Hints | None = None) -> st
     for s in journal.steps(run_id):
         step = plan.step(s.step_id)
         tries = [a for a in journal.attempts(run_id, s.step_id) if a.kind == "run"]
-        extra = f", {len(tries)} run attempts" if len(tries) > 1 else ""
-        cut = " (cut: started, no end recorded)" if tries and tries[-1].ended is None else ""
+        extra = _(", {n} run attempts").format(n=len(tries)) if len(tries) > 1 else ""
+        cut = " " + _("(cut: started, no end recorded)") \
+            if tries and tries[-1].ended is None else ""
         if s.step_id in marked:
-            cut += " (marked done by {}: {})".format(*marked[s.step_id])
-        lines.append(f"  [{s.position + 1:>3}] {s.state:<11} {s.step_id} ({step.rule}) on "
-                     f"{step.target}: {step.title}{extra}{cut}")  # fmt: skip
+            cut += " " + _("(marked done by {who}: {why})").format(who=marked[s.step_id][0],
+                                                                  why=marked[s.step_id][1])
+        on = _("on {host}").format(host=step.target)
+        lines.append(f"  [{s.position + 1:>3}] {word(s.state):<11} {s.step_id} ({step.rule}) "
+                     f"{on}: {step.title}{extra}{cut}")
     lines += ["  " + ln for ln in accepted_lines(journal, run_id)]
     state = effective_state(journal, run_id)
     if state != run.state:
-        lines.append(f"  (recorded as {run.state}, but no nodeswap process here drives it:"
-                     f" {state})")  # fmt: skip
+        lines.append("  " + _("(recorded as {recorded}, but no nodeswap process here drives "
+                              "it: {state})").format(recorded=run.state, state=state))
     lines += next_lines(journal, run_id, hints or Hints())
     return "\n".join(lines) + "\n"
 

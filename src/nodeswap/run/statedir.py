@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 from nodeswap.run import journal as J
 from nodeswap.run.journal import Journal, default_state_dir
 from nodeswap.zone.knownhosts import merged
@@ -35,7 +36,8 @@ def own_known_hosts(state_dir: Path, source: str | None, *, given: str | None = 
         try:
             extra = Path(given).read_text()
         except OSError as exc:
-            raise InputError([Problem(f"cannot read --known-hosts: {exc}", file=given,
+            raise InputError([Problem(_("cannot read --known-hosts: {error}").format(error=exc),
+                                      file=given,
                                       key="--known-hosts")]) from exc
         text = own.read_text()
         new = merged(text, extra)
@@ -59,8 +61,8 @@ def find_run(state_dir: Path, run_id: str) -> Journal:
         if any(r.id == run_id for r in j.runs()):
             return j
         j.close()
-    raise InputError([Problem(f"no run {run_id!r} in any journal under {state_dir}",
-                              key="RUN")])  # fmt: skip
+    raise InputError([Problem(_("no run {run} in any journal under {folder}").format(
+        run=repr(run_id), folder=state_dir), key="RUN")])
 
 
 def open_run(state_dir: Path, run_id: str | None) -> tuple[Journal, str]:
@@ -70,7 +72,8 @@ def open_run(state_dir: Path, run_id: str | None) -> tuple[Journal, str]:
     paths = journals(state_dir) if state_dir.is_dir() else []
     if not paths:
         raise InputError([Problem(
-            f"no nodeswap journal in {state_dir} (choose one with --state-dir DIR or --lab DIR)",
+            _("no nodeswap journal in {folder} (choose one with --state-dir DIR or --lab DIR)"
+              ).format(folder=state_dir),
             file=str(state_dir))])  # fmt: skip
     if run_id is not None:
         return find_run(state_dir, run_id), run_id
@@ -84,7 +87,8 @@ def open_run(state_dir: Path, run_id: str | None) -> tuple[Journal, str]:
         finally:
             j.close()
     if latest is None:
-        raise InputError([Problem(f"no run recorded in the journals under {state_dir}",
+        raise InputError([Problem(_("no run recorded in the journals under {folder}").format(
+            folder=state_dir),
                                   file=str(state_dir))])  # fmt: skip
     return Journal.open(latest[2]), latest[1]
 

@@ -16,6 +16,7 @@ import asyncio
 from typing import Any
 
 from nodeswap.errors import TransportError
+from nodeswap.i18n import _
 from nodeswap.plan.model import Target
 
 from .base import Connector
@@ -71,18 +72,20 @@ async def scan_key(config: SshConfig, address: str, *, like: str | None = None) 
                 address, config.port, tunnel=tunnel, kex_algs=list(FAST_KEX),
                 server_host_key_algs=list(algs or PREFERRED)), config.connect_timeout)
         except asyncio.TimeoutError as exc:
-            raise TransportError(f"firstbox ({address}): no answer within "
-                                 f"{config.connect_timeout:g}s") from exc
+            raise TransportError(_("firstbox ({address}): no answer within {seconds}s").format(
+                address=address, seconds=f"{config.connect_timeout:g}")) from exc
         except asyncssh.KeyExchangeFailed as exc:
             if algs:
                 return None  # no host key of that type
-            raise TransportError(f"firstbox ({address}): cannot read its host key: {exc}") \
-                from exc
+            raise TransportError(_("firstbox ({address}): cannot read its host key: {error}")
+                                 .format(address=address, error=exc)) from exc
         except (OSError, asyncssh.Error) as exc:
-            raise TransportError(f"firstbox ({address}): cannot read its host key: "
-                                 f"{str(exc) or type(exc).__name__}") from exc
+            raise TransportError(_("firstbox ({address}): cannot read its host key: {error}")
+                                 .format(address=address,
+                                         error=str(exc) or type(exc).__name__)) from exc
         if key is None:
-            raise TransportError(f"firstbox ({address}) showed no host key")
+            raise TransportError(_("firstbox ({address}) showed no host key").format(
+                address=address))
         return key
     finally:
         if connector is not None:

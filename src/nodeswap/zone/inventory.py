@@ -20,6 +20,7 @@ from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
 
 from nodeswap.errors import InputError, Problem, SettingsError
+from nodeswap.i18n import _
 from nodeswap.zone import values
 from nodeswap.zone.settings import SettingsFile
 
@@ -165,14 +166,16 @@ def _validate(name: str, sf: SettingsFile) -> list[Problem]:
     hostname = sf.get("hostname")
     name_problem = values.node_name_problem(name)
     if name_problem is not None and hostname != name:  # else the hostname line says it
-        problems.append(Problem(f"file name {name_problem}", file=sf.path))
+        problems.append(Problem(_("file name {problem}").format(problem=name_problem),
+                                file=sf.path))
     if hostname != name:
         problems.append(Problem(
-            f"file name '{values.shown(name)}' differs from its hostname value "
-            f"'{values.shown(hostname or '')}' (a settings file must be named after its node)",
+            _("file name '{name}' differs from its hostname value '{hostname}' (a settings file "
+              "must be named after its node)").format(name=values.shown(name),
+                                                      hostname=values.shown(hostname or "")),
             file=sf.path, line=sf.line_of("hostname"), key="hostname"))
     if not sf.get("mgmt_network_address"):
-        problems.append(Problem("no mgmt_network_address: every node has one", file=sf.path,
+        problems.append(Problem(_("no mgmt_network_address: every node has one"), file=sf.path,
                                 line=sf.line_of("mgmt_network_address"),
                                 key="mgmt_network_address"))
     return problems

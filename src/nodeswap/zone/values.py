@@ -34,6 +34,7 @@ from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
 
 from nodeswap.errors import Problem
+from nodeswap.i18n import N_, _
 from nodeswap.zone.settings import Assignment, SettingsFile
 
 __all__ = [
@@ -57,7 +58,7 @@ _ROLE = re.compile(r"[A-Za-z0-9_.-]+(?: *, *[A-Za-z0-9_.-]+)*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SHOWN_MAX = 80
 
-NODE_NAME_RULE = ("a node name is a hostname label: 1-63 lowercase letters, digits and '-', "
+NODE_NAME_RULE = N_("a node name is a hostname label: 1-63 lowercase letters, digits and '-', "
                   "a letter first, no '-' last (proxy0, zz1ar01n01, pek3b-proxy0)")
 
 
@@ -76,9 +77,10 @@ def _quoted(text: str) -> str:
 def os_problem(os_name: str, os_version: str) -> str | None:
     """Why (os_name, os_version) is not an OS release such as (bionic, 18.04.6), or None."""
     if not _OS_NAME.fullmatch(os_name):
-        return f"{_quoted(os_name)} is not an OS release name (xenial, bionic)"
+        return _("{value} is not an OS release name (xenial, bionic)").format(
+            value=_quoted(os_name))
     if not _OS_VERSION.fullmatch(os_version):
-        return f"{_quoted(os_version)} is not an OS version (16.04.5)"
+        return _("{value} is not an OS version (16.04.5)").format(value=_quoted(os_version))
     return None
 
 
@@ -86,7 +88,8 @@ def node_name_problem(name: str) -> str | None:
     """Why ``name`` is not a node name, or None when it is one."""
     if _NODE_NAME.fullmatch(name):
         return None
-    return f"{_quoted(name)} is not a node name: {NODE_NAME_RULE}"
+    return _("{value} is not a node name: {rule}").format(value=_quoted(name),
+                                                          rule=_(NODE_NAME_RULE))
 
 
 def interface_problem(value: str) -> str | None:
