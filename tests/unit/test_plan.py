@@ -11,8 +11,7 @@ from zonekit import KINDS, make_spec, make_zone
 
 from nodeswap.errors import RuleError
 from nodeswap.plan.build import build_plan
-from nodeswap.plan.model import Plan
-from nodeswap.run.steps import gathered
+from nodeswap.plan.model import Plan, gathered
 from nodeswap.runbooks.commands import EXEC_NODES
 
 TODAY = "20261127"

@@ -599,3 +599,31 @@ def test_report_masks_secrets_a_journal_holds_in_clear(tmp_path: Path, clock: Cl
         for secret in ("S3cretPass", "N3wS3cret", "CurlPassw0rd"):
             assert secret not in text
         assert "stats auth ops:***" in text and "curl -u backup:***" in text
+
+
+def test_last_look_vip_is_recomputed_from_every_gathered_output(tmp_path: Path, clock: Clock
+                                                                ) -> None:  # fmt: skip
+    """R32's last look judges the ``ip addr`` of every proxy (the analysis option ``gather``):
+    the report builds that reference as the executor did. Before, it compared the old node's
+    output alone and reported "no proxy holds the VIP" for a run that had passed."""
+    from zonekit import make_spec, make_zone  # noqa: PLC0415 (tests/unit helper)
+
+    from nodeswap.plan.build import build_plan  # noqa: PLC0415
+    from nodeswap.plan.model import gathered  # noqa: PLC0415
+
+    vip = "10.16.100.100"
+    plan = build_plan(make_zone("vg-other24", vip=vip), make_spec(seed=1), today="20240101")
+    look = next(s for s in plan.steps if s.analysis is not None
+                and s.analysis.kind == "vip_holders")
+    holder = next(label for label in sorted(gathered(look)) if not label.endswith("-new"))
+    j = Journal.open(tmp_path / "z.journal.sqlite")
+    rid = j.create_run(plan, operator="op", zone="z")
+    for label, sid in gathered(look).items():
+        held = f"    inet {vip}/32 scope global eth0\n" if label == holder else ""
+        done(j, clock, rid, sid, 0.1, stdout=f"2: eth0: <UP>\n    inet 10.16.0.9/24 brd x\n{held}")
+    done(j, clock, rid, look.id, 0.1, stdout="2: eth0: <UP>\n    inet 10.16.0.2/24\n",
+         analysis_ok=True)
+    rep = M.build_report(records.RunRecords.from_journal(j, rid))
+    (line,) = [c for c in rep.other_checks if c.step_id == look.id]
+    assert line.state == "compared" and line.findings == (), line
+    assert rep.findings("unexpected") == 0

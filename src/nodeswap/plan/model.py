@@ -130,6 +130,17 @@ class Step:
     rerun_safe: str | None = None
 
 
+def gathered(step: Step) -> dict[str, str]:
+    """label -> step id of the analysis option ``gather`` ("label=STEP,..."): the steps whose
+    outputs make the analysis' reference, as a JSON object {label: stdout} (the executor
+    builds it when the step runs; the report builds it again to recompute the findings)."""
+    if step.analysis is None:
+        return {}
+    spec = dict(step.analysis.options).get("gather", "")
+    pairs = (item.split("=", 1) for item in spec.split(",") if "=" in item)
+    return {label: sid for label, sid in pairs}
+
+
 @dataclass(frozen=True)
 class PlannedFile:
     """A file the plan writes, with its full text (shown in the plan for review)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -23,7 +24,7 @@ from nodeswap.checks import analyze
 from nodeswap.checks.findings import Difference
 from nodeswap.checks.supervisor import parse_exec_nodes, parse_status
 from nodeswap.errors import InputError, SettingsError
-from nodeswap.plan.model import Plan, Step
+from nodeswap.plan.model import Plan, Step, gathered
 from nodeswap.run import journal as J
 from nodeswap.runbooks.commands import parse_tree_digest
 from nodeswap.zone.settings import SettingsFile
@@ -337,6 +338,14 @@ def _check_line(step: Step, plan: Plan, state: str, rec: RunRecords) -> CheckLin
                      a.against, "not run", ())
     output = _output(rec, step.id)
     reference = _output(rec, a.against)
+    if gathered(step):  # several hosts' outputs by label, as the executor built it (R32)
+        outputs = {label: _output(rec, sid) for label, sid in gathered(step).items()}
+        reference = json.dumps(outputs, sort_keys=True) \
+            if all(o is not None for o in outputs.values()) else None
+        if reference is None and output is not None:
+            return replace(base, state="no reference", note="no output recorded of "
+                           + ", ".join(sorted(sid for label, sid in gathered(step).items()
+                                              if outputs[label] is None)))
     if output is None:
         ran = any(x.step_id == step.id and x.kind == "run" for x in rec.attempts)
         return replace(base, note="its run was cut or failed: nothing to compare") if ran \

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from nodeswap.plan.model import Plan
+from nodeswap.plan.model import Plan, gathered
 from nodeswap.run import journal as J
 from nodeswap.run.sessionlog import ApprovalRecord, SessionRecord
 from nodeswap.runbooks.common import BACKUP_STEP
@@ -103,7 +103,7 @@ def _attempts_shown(plan: Plan, steps: Sequence[J.StepRecord],
     for step in plan.steps:
         if step.analysis is None:
             continue
-        for sid in (step.id, step.analysis.against):
+        for sid in (step.id, step.analysis.against, *gathered(step).values()):
             a = last_complete_run(attempts, sid) if sid else None
             if a is not None:
                 ids.add(a.id)

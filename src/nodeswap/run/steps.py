@@ -21,7 +21,7 @@ from nodeswap.errors import (
     StoppedAtGate,
     TransportError,
 )
-from nodeswap.plan.model import Plan, Step, Target
+from nodeswap.plan.model import Plan, Step, Target, gathered
 from nodeswap.run import journal as J
 from nodeswap.run.events import (
     EventSink,
@@ -121,16 +121,6 @@ def concurrent_batches(steps: Sequence[Step]) -> list[list[tuple[int, Step]]]:
         else:
             batches.append([(pos, step)])
     return batches
-
-
-def gathered(step: Step) -> dict[str, str]:
-    """label -> step id of the analysis option ``gather`` ("label=STEP,..."): the steps whose
-    outputs make the analysis' reference, as a JSON object {label: stdout}."""
-    if step.analysis is None:
-        return {}
-    spec = dict(step.analysis.options).get("gather", "")
-    pairs = (item.split("=", 1) for item in spec.split(",") if "=" in item)
-    return {label: sid for label, sid in pairs}
 
 
 def references(step: Step) -> set[str]:
