@@ -72,6 +72,11 @@ def test_a_config_file_others_can_write_is_refused(tmp_path: Path) -> None:
     assert got.returncode == EXIT_INPUT and got.stdout == ""
     assert got.stderr == (f"nodeswap: invalid input: {cfg}: refused: mode 0664 lets others "
                           f"change it; chmod go-w {cfg}\n")
+    for asks, shows in ((["-h"], "Usage: nodeswap [OPTIONS]"),
+                        (["status", "--help"], "Usage: nodeswap status"), (["-V"], "nodeswap ")):
+        helped = ns(*asks, env={"NODESWAP_CONFIG": str(cfg)})  # how to fix it still shows
+        assert helped.returncode == 0 and helped.stdout.startswith(shows), (asks, helped)
+        assert helped.stderr.startswith(f"nodeswap: warning: {cfg}: refused: mode 0664"), asks
 
 
 def test_the_run_log_is_private_has_the_events_and_no_secret(tmp_path: Path) -> None:

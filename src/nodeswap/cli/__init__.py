@@ -130,6 +130,22 @@ def register(argv: list[str]) -> None:
         importlib.import_module(f"{__name__}.{name}").register(app)
 
 
+HELP_ONLY = frozenset({"-h", "--help", "-V", "--version", "version"})
+
+
+def defaults_for(args: list[str]) -> dict[str, dict[str, str | list[str]]]:
+    """The configured defaults; when the config is broken (exit 2, naming file and line), help
+    and the version are still shown, with the problem as a warning: the operator reads how
+    to fix it."""
+    try:
+        return configured_defaults()
+    except InputError as exc:
+        if args and not HELP_ONLY & set(args[:args.index("--")] if "--" in args else args):
+            raise
+        print(f"nodeswap: {_('warning')}: {exc}", file=sys.stderr)
+        return {}
+
+
 def main() -> None:
     """Console entry point: run the app, turning nodeswap errors into messages and exit codes.
     SIGINT and SIGTERM are handled explicitly, even when inherited as ignored
@@ -138,7 +154,7 @@ def main() -> None:
     interrupt.install()
     try:
         lang, args = lang_option(output_synonym(sys.argv[1:]))
-        defaults = configured_defaults()  # may set NODESWAP_LANG from the config's language
+        defaults = defaults_for(args)  # may set NODESWAP_LANG from the config's language
         choose_language(lang)
         register(args)
         # non-standalone click returns a typer.Exit's code instead of raising it
