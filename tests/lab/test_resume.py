@@ -98,17 +98,20 @@ def rig(plain_lab: Lab, tmp_path: Path) -> Rig:
 
 
 def run_killed(
-    args: list[str], after_events: int | None, *, at_output: bool = False
+    args: list[str], after_events: int | None, *, at_output: bool = False,
+    step: str | None = None,
 ) -> tuple[int, list[dict[str, object]]]:
     """Run nodeswap with --json; SIGKILL it after ``after_events`` events (None: let it end),
-    or (``at_output``) at the first step output: mid-command, after its side effect."""
+    or (``at_output``) at the first step output (of ``step``, when given): mid-command, after
+    its side effect."""
     proc = subprocess.Popen([*args, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
     events: list[dict[str, object]] = []
     assert proc.stdout is not None
     for line in proc.stdout:
         events.append(json.loads(line))
-        mid = at_output and events[-1]["event"] == "StepOutput"
+        mid = at_output and events[-1]["event"] == "StepOutput" \
+            and step in (None, events[-1]["step_id"])
         if mid or (after_events is not None and len(events) >= after_events):
             proc.kill()
             break
@@ -228,22 +231,6 @@ def test_secrets_are_redacted_in_the_journal_and_events(rig: Rig) -> None:
     assert "db_password=***" in log and '"event": "StepOutput"' in log
 
 
-def run_killed_in(args: list[str], step_id: str) -> tuple[int, list[dict[str, object]]]:
-    """Run nodeswap with --json; SIGKILL it at step ``step_id``'s first output (mid-command,
-    after its side effect)."""
-    proc = subprocess.Popen([*args, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
-    events: list[dict[str, object]] = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        events.append(json.loads(line))
-        if events[-1]["event"] == "StepOutput" and events[-1]["step_id"] == step_id:
-            proc.kill()
-            break
-    proc.communicate(timeout=60)
-    return proc.wait(timeout=60), events
-
-
 def test_the_rerun_unchecked_guard_holds_until_given_and_mark_done_is_journaled(
     rig: Rig,
 ) -> None:
@@ -257,7 +244,7 @@ def test_the_rerun_unchecked_guard_holds_until_given_and_mark_done_is_journaled(
                  command=f"echo w >> {cmd(rig.log)}; echo applied w; sleep 0.3",
                  rerun_safe="the test says so")
     plan = rig.plan(extra=(unchecked, again))
-    code, events = run_killed_in(rig.apply_args(plan, "--yes"), "u")
+    code, events = run_killed(rig.apply_args(plan, "--yes"), None, at_output=True, step="u")
     assert code == -9
     run_id = str(events[0]["run_id"])
     for _ in range(2):  # the second plain resume is refused like the first (it re-ran it)
@@ -274,8 +261,8 @@ def test_the_rerun_unchecked_guard_holds_until_given_and_mark_done_is_journaled(
                          capture_output=True, text=True, check=False)  # fmt: skip
     assert bad.returncode == 2 and "--reason" in bad.stderr
     # the next step (w) is cut too; once u is marked done, a plain resume runs w again
-    code, _ = run_killed_in(rig.resume_args(run_id, "--yes", "--mark-done", "u", "--reason",
-                                            "u is in the log on a"), "w")
+    code, _ = run_killed(rig.resume_args(run_id, "--yes", "--mark-done", "u", "--reason",
+                                         "u is in the log on a"), None, at_output=True, step="w")
     assert code == -9
     assert rig.logs().count("u") == 1 and rig.logs().count("w") == 1
     done = subprocess.run(rig.resume_args(run_id, "--yes"), capture_output=True, text=True,
