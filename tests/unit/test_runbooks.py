@@ -28,7 +28,8 @@ from nodeswap.runbooks.commands import (
     start_unless_running,
     supervisor_status,
 )
-from nodeswap.runbooks.common import fetch_id, switch_phase
+from nodeswap.runbooks.common import fetch_id
+from nodeswap.runbooks.switch import switch_phase
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "nodeswap"
@@ -203,7 +204,7 @@ def test_the_switch_runs_r30_to_r36_in_order_behind_one_gate() -> None:
     plan = build_plan(zone, spec, today="20261202")
     for node in plan.nodes:
         steps = [s for s in plan.steps if s.phase == f"switch:{node}"]
-        # R33's apt steps run at the temporary address before R32 (runbooks.common.switch
+        # R33's apt steps run at the temporary address before R32 (runbooks.switch.switch
         # says which rules allow it); every other step in rule order
         moved = {f"r33-apt-update-{node}", f"r33-hosts-{node}"}
         rules = [int(s.rule[1:]) for s in steps if s.id not in moved]

@@ -16,7 +16,8 @@ from nodeswap.shell import cmd
 from . import register
 from .base import Context, Fetch, NodeContext, Package, Rewrite, Runbook
 from .commands import INTERFACES, RC_TAIL, cat_file, exec_nodes, supervisor_status
-from .common import fetch_id, switch_phase
+from .common import fetch_id
+from .switch import switch_phase
 
 HAPROXY = "/etc/haproxy/haproxy.cfg"
 

@@ -1,0 +1,208 @@
+"""R30-R34 for one node (the switch), one helper per rule, composed by ``switch``. Pure.
+
+Targets as in ``runbooks.common``: ``<node>-old``, ``<node>-new``, ``<node>-switched``, the
+physical hosts by their node name, ``firstbox``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from nodeswap.plan.model import Step
+from nodeswap.shell import chain, cmd, write_file_atomic
+
+from .base import Context, NodeContext, Runbook
+from .commands import (
+    INTERFACES,
+    KNOWN_HOSTS,
+    PING_WAIT,
+    REBOOT_WAIT,
+    all_stopped,
+    destroy_if_running,
+    exec_nodes,
+    negate,
+    ping_loop,
+    replace_address,
+    settings_path,
+    sha_matches,
+    start_unless_running,
+    virsh,
+    write_text,
+)
+
+
+def switch_phase(n: NodeContext) -> str:
+    return f"switch:{n.name}"
+
+
+def settings_back(n: NodeContext) -> list[Step]:
+    """R30: the old MGMT/EIP values back in the node's settings (the gate of the switch), then
+    build_global_conf.sh."""
+    path = settings_path(n.name)
+    return [
+        Step(id=f"r30-settings-{n.name}", phase=switch_phase(n), rule="R30", gate=True,
+           title=f"put {n.name}'s old MGMT/EIP values back ({n.old_address}) in its settings",
+           target="firstbox", command=write_file_atomic(path), stdin=n.switched_settings,
+           check=sha_matches(path, n.switched_settings),
+           verify=sha_matches(path, n.switched_settings),
+           undo=write_text(path, n.settings), timeout=60.0),
+        Step(id=f"r30-global-conf-{n.name}", phase=switch_phase(n), rule="R30",
+           title="rebuild the global packages (pitrix-hosts with the restored address)",
+           target="firstbox", command=cmd("/pitrix/upgrade/build_global_conf.sh"),
+           timeout=1800.0,
+           rerun_safe="rebuilds the global packages from the settings files: again, the same "
+                      "packages (nothing is pushed to a node)"),
+    ]
+
+
+def old_address_on_new_vm(rb: Runbook, n: NodeContext) -> list[Step]:
+    """R31: the new VM's files the runbook names take the old address instead of the
+    temporary one. No undo: rollback destroys the new VM (R21, R33 undo)."""
+    rewrites = rb.rewritten_at_switch
+    files = [r.path for r in rewrites]
+    done = chain(cmd("grep", "-qwF", n.old_address, INTERFACES),
+                 *(negate(cmd("grep", "-qwF", n.temp_address, f)) for f in files))
+    where = " and ".join(f.rsplit("/", 1)[-1] for f in files)
+    why = "".join(f" ({r.why})" for r in rewrites if r.why)
+    return [Step(
+        id=f"r31-address-{n.name}", phase=switch_phase(n), rule="R31",
+        title=f"new {n.name}: {n.temp_address} -> {n.old_address} in {where}{why}",
+        target=f"{n.name}-new",
+        command=chain(*(replace_address(f, n.temp_address, n.old_address) for f in files)),
+        check=done, verify=done, timeout=60.0)]
+
+
+def stop_old(n: NodeContext) -> list[Step]:
+    """R32: stop the old node's services, keep its domain from autostarting, shut it down and
+    wait until its address is silent."""
+    phase, old = switch_phase(n), f"{n.name}-old"
+    return [
+        Step(id=f"r32-stop-{n.name}", phase=phase, rule="R32",
+           title=f"stop the services of the old {n.name}", target=old,
+           command=cmd("supervisorctl", "stop", "all"), check=all_stopped(),
+           undo=cmd("supervisorctl", "start", "all"), timeout=300.0),
+        Step(id=f"r32-autostart-{n.name}", phase=phase, rule="R32",
+           title=f"no autostart of the old {n.name} on {n.old_host_name} (a host reboot would "
+                 "revive a second VM with the same address)", target=n.old_host_name,
+           command=virsh("autostart", "--disable", n.name),
+           check=virsh("dominfo", n.name) + " | "
+           + cmd("grep", "-qE", "^Autostart:[[:space:]]+disable"),
+           undo=virsh("autostart", n.name), timeout=60.0),
+        Step(id=f"r32-shutdown-{n.name}", phase=phase, rule="R32",
+           title=f"shut the old {n.name} down", target=old, command=cmd("shutdown", "-h", "now"),
+           disconnects=True, undo_target=n.old_host_name,
+           # decided on the physical host, which is up: the old VM is down on purpose
+           check=virsh("domstate", n.name) + " | " + cmd("grep", "-qx", "shut off"),
+           check_target=n.old_host_name,
+           # rollback (also after a cut or failed shutdown): start the old VM unless it runs
+           undo=chain(start_unless_running(n.name, n.old_address),
+                      ping_loop(n.old_address, until_up=True)),
+           timeout=60.0),
+        Step(id=f"r32-gone-{n.name}", phase=phase, rule="R32",
+           title=f"wait until {n.old_address} stops answering", target="firstbox",
+           command=ping_loop(n.old_address, until_up=False), side_effect=False, waits=True,
+           timeout=PING_WAIT + 30.0),
+    ]
+
+
+def restart_new(n: NodeContext) -> list[Step]:
+    """R33: on the new VM, stop the services, install the rebuilt pitrix-hosts, reboot onto
+    the old address; then wait for it there and make sure it is the new VM (pinned key)."""
+    phase, new = switch_phase(n), f"{n.name}-new"
+    return [
+        Step(id=f"r33-stop-{n.name}", phase=phase, rule="R33",
+           title=f"stop the services of the new {n.name}", target=new,
+           command=cmd("supervisorctl", "stop", "all"), check=all_stopped(), timeout=300.0),
+        Step(id=f"r33-apt-update-{n.name}", phase=phase, rule="R33", title="apt-get update",
+           target=new, command=cmd("apt-get", "update"), timeout=900.0,
+           rerun_safe="apt-get update only refreshes the package lists"),
+        Step(id=f"r33-hosts-{n.name}", phase=phase, rule="R33",
+           title="install the rebuilt pitrix-hosts on the new node only (R20)", target=new,
+           command=cmd("apt-get", "--yes", "--allow-unauthenticated", "install", "pitrix-hosts"),
+           timeout=900.0,
+           rerun_safe="apt-get install of a package installed at its candidate version "
+                      "changes nothing"),
+        Step(id=f"r33-reboot-{n.name}", phase=phase, rule="R33",
+           title=f"reboot the new {n.name} onto {n.old_address}", target=new,
+           command=cmd("shutdown", "-r", "now"), disconnects=True, timeout=60.0,
+           # decided on firstbox, which is up: the VM answers at the old address (R32 made it
+           # silent, R33-identity checks its pinned key next), not at the temporary one
+           check=came_back(n), check_target="firstbox",
+           # rollback (also after a cut or failed reboot): the new VM leaves the old address
+           # before the old VM comes back (R32's undo runs after this one)
+           undo_target=n.new_host_name, undo=destroy_if_running(n.name)),
+        Step(id=f"r33-up-{n.name}", phase=phase, rule="R33",
+           title=f"wait until {n.old_address} answers again", target="firstbox",
+           command=ping_loop(n.old_address, until_up=True), side_effect=False, waits=True,
+           timeout=PING_WAIT + 30.0),
+        Step(id=f"r33-identity-{n.name}", phase=phase, rule="R33",
+           title=f"{n.old_address} is the new VM (same pinned host key as at {n.temp_address})",
+           target=f"{n.name}-switched", command=cmd("hostname"), side_effect=False,
+           timeout=60.0),
+    ]
+
+
+FORGET_AGAIN = "ssh-keygen -R of a name or address no longer known changes nothing (exit 0)"
+
+
+def came_back(n: NodeContext) -> str:
+    """R33's reboot took effect, seen from firstbox: wait (bounded) until the VM answers at
+    either address, then it must be the old one (R32 made the old VM silent there)."""
+    probe = [cmd("ping", "-c", "1", "-W", "1", a) + " >/dev/null 2>&1"
+             for a in (n.old_address, n.temp_address)]
+    wait = cmd("timeout", "--foreground", str(REBOOT_WAIT), "sh", "-c",
+               f"until {probe[0]} || {probe[1]}; do sleep 0.2; done")
+    return f"{wait}; {probe[0]}"
+
+
+def forget_host_keys(n: NodeContext) -> list[Step]:
+    """R34: the stale host keys of the node's name, old and temporary address, on firstbox
+    and on every node."""
+    forget = [cmd("ssh-keygen", "-f", KNOWN_HOSTS, "-R", v)
+              for v in (n.name, n.old_address, n.temp_address)]
+    return [
+        Step(id=f"r34-known-hosts-{n.name}", phase=switch_phase(n), rule="R34",
+           title="forget stale host keys on firstbox", target="firstbox",
+           command=chain(*forget), timeout=60.0, rerun_safe=FORGET_AGAIN),
+        Step(id=f"r34-known-hosts-all-{n.name}", phase=switch_phase(n), rule="R34",
+           title="forget stale host keys on every node", target="firstbox",
+           command=exec_nodes("all", " && ".join(forget)), timeout=600.0,
+           rerun_safe=FORGET_AGAIN),
+    ]
+
+
+# R33's steps that run at the temporary address before R32 (see ``switch``).
+BEFORE_R32 = ("r33-apt-update", "r33-hosts")
+
+
+def switch(rb: Runbook, ctx: Context, n: NodeContext) -> list[Step]:
+    """R30-R34 for one node, then the runbook's checks after the switch (R35/R36); the first
+    step is a gate.
+
+    Order: R30, R31, then R33's ``apt-get update`` and pitrix-hosts install on the new VM at
+    its temporary address, the runbook's last look (read-only: a failure stops the run before
+    the old node is touched), R32, the rest of R33. Moving the two apt steps before R32
+    shortens the outage and keeps the runbook's intent: R33 runs them on the new node
+    "reached by its IP address", which is its temporary address until the reboot (R31 only
+    edited the file), before R32 as after; R20 allows packages to the new nodes; the
+    package is the one R30's build_global_conf.sh just rebuilt with the node's old address,
+    exactly what R33 would install after R32; and R3 wants the new VMs ready before the old
+    ones are switched off. The new VM's services keep running until R33's stop, after R32.
+    Every command run while the node is out of service (R32's stop of the old node until the
+    new one answers at the old address) gets ``ctx.outage_timeout`` at most (the waits and
+    the shutdown/reboot themselves keep theirs: their undo waits for a boot)."""
+    restart = restart_new(n)
+    moved = {f"{prefix}-{n.name}" for prefix in BEFORE_R32}
+    early = [replace(s, title=f"{s.title}, at {n.temp_address} before R32 (R20, R30, R33)")
+             for s in restart if s.id in moved]
+    late = [s for s in restart if s.id not in moved]
+    outage = [short(s, ctx.outage_timeout) for s in stop_old(n) + late]
+    return (settings_back(n) + old_address_on_new_vm(rb, n) + early + rb.last_look(ctx, n)
+            + outage + forget_host_keys(n) + rb.switch_checks(ctx, n))
+
+
+def short(step: Step, limit: float) -> Step:
+    """``step`` with at most ``limit`` seconds, unless it waits or takes its host down."""
+    if step.waits or step.disconnects or step.timeout <= limit:
+        return step
+    return replace(step, timeout=limit)
