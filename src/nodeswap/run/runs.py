@@ -210,8 +210,13 @@ def interrupted(journal: Journal, run_id: str, action: str, how: str, hints: Hin
                      for sid in cut[:1])  # fmt: skip
     what = "rollback of run" if action == "rollback" else "run"
     stopped = ", its command stopped on the host" if cut else ""
-    return (f"{what} {run_id} stopped by {how}{during}{stopped}; recorded in the journal as"
-            f" {journal.run(run_id).state}. To go on:\n{hints.next(verb, run_id)}")
+    head = (f"{what} {run_id} stopped by {how}{during}{stopped}; recorded in the journal as"
+            f" {journal.run(run_id).state}.")
+    if action == "rollback":
+        return f"{head} To go on:\n{hints.next(verb, run_id)}"
+    # as `status` says it: go on, or undo (the operator who pressed Ctrl-C at the switch may
+    # want the old node back more than the new one)
+    return "\n".join([head, *next_lines(journal, run_id, hints)])
 
 
 async def _drive(journal: Journal, run_id: str, options: DriveOptions, events: EventSink, *,
