@@ -409,3 +409,21 @@ def test_a_cut_unchecked_step_stays_refused_until_marked_done_with_a_reason(
     assert "marked done by alice: ran: seen in the log" in line.note
     with pytest.raises(InputError, match="done already"):
         mark_done(rig.journal, rid, "nocheck", reason="again", operator="alice")
+
+
+def test_rollback_undoes_a_step_a_person_marked_done(tmp_path: Path) -> None:
+    """issue 11: a step marked done (--mark-done) is undone at rollback like any done step,
+    also one marked before it ever ran (no run attempt: the person saw it done by hand)."""
+    from nodeswap.run.steps import mark_done  # noqa: PLC0415
+
+    order = tmp_path / "order"
+    steps = [Step(f"u{i}", "p", "R1", f"u{i}", "firstbox", command="false" if i else "true",
+                  undo=f"echo u{i} >> {cmd(str(order))}") for i in range(3)]
+    rig = Rig(tmp_path)
+    rid = rig.ex.start(make_plan(steps), operator="tester")
+    with pytest.raises(StepFailed):
+        asyncio.run(rig.ex.execute(rid))
+    mark_done(rig.journal, rid, "u2", reason="done by hand before the run", operator="alice")
+    asyncio.run(rig.ex.rollback(rid))
+    assert order.read_text().split() == ["u2", "u1", "u0"]
+    assert rig.journal.run(rid).state == J.RUN_ROLLED_BACK

@@ -47,6 +47,7 @@ from nodeswap.run.lock import DEFAULT_LOCK_PATH, ZoneLock, operator_name
 from nodeswap.run.schema import RETIRED_BY_ROLLBACK
 from nodeswap.run.sessionlog import APPLY, RESUME, ROLLBACK
 from nodeswap.run.steps import (
+    MARK_DONE,
     Approver,
     StepRunner,
     ZoneMark,
@@ -289,6 +290,8 @@ def to_undo(journal: Journal, run_id: str) -> list[J.StepRecord]:
     attempt in this run (a step skipped because it was done before the run is left alone)
     that are done, skipped, or possibly done: failed or cut while running (its command may
     have taken effect: a cut ``shutdown -h`` left the old VM off), or whose undo failed or
-    was cut (tried again). Steps already undone are not."""
-    ran = {a.step_id for a in journal.attempts(run_id) if a.kind == "run"}
+    was cut (tried again); and those a person marked done (``resume --mark-done``: judged to
+    have taken effect, so undone like any done step, even one marked before it ever ran).
+    Steps already undone are not."""
+    ran = {a.step_id for a in journal.attempts(run_id) if a.kind in ("run", MARK_DONE)}
     return [s for s in journal.steps(run_id) if s.step_id in ran and s.state in _MAYBE_DONE]
