@@ -18,6 +18,8 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from nodeswap.i18n import _
+
 from .findings import Difference
 
 RULE = "R27"
@@ -93,7 +95,7 @@ def _finding(message: str, line: int | None) -> Difference:
         klass="unexpected",
         rule=RULE,
         reason=(
-            "haproxy -c rejects the new file (validated by this machine's haproxy, users "
-            "and files, which may differ from the node's)"
+            _("haproxy -c rejects the new file (validated by this machine's haproxy, users "
+              "and files, which may differ from the node's)")
         ),
     )

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nodeswap.errors import InputError, NodeswapError, Problem, ZoneError
+from nodeswap.i18n import _
 from nodeswap.plan.model import Plan, Step, Target
 from nodeswap.plan.planfile import FINGERPRINT_KIND
 from nodeswap.run import journal as J
@@ -125,7 +126,8 @@ def parse_read(out: str) -> tuple[ZoneState, dict[str, str]]:
                 "variables_yaml": text("yaml") if "yaml" in raw else None,
                 "variable_files": text("files") if "files" in raw else ""}  # fmt: skip
     except (KeyError, ValueError, binascii.Error, tarfile.TarError) as exc:
-        raise ZoneError(f"firstbox: cannot read the zone's fingerprint ({exc})") from exc
+        raise ZoneError(_("firstbox: cannot read the zone's fingerprint ({exc})").format(
+            exc=exc)) from exc
     try:
         variables = variables_of(part)
     except NodeswapError:  # settings that no longer make a zone: the common variables only
@@ -146,8 +148,9 @@ async def read_state(connector: Any, fb: Target) -> tuple[ZoneState, dict[str, s
     t = await connector.transport(fb)
     res = await t.run(read_command(), timeout=READ_TIMEOUT)
     if res.exit_status != 0:
-        raise ZoneError(f"{fb.name} ({fb.address}): cannot read the zone's fingerprint: exit "
-                        f"{res.exit_status}: {res.tail(5)}")
+        raise ZoneError(_("{fb} ({address}): cannot read the zone's fingerprint: exit "
+                          "{exit_status}: {output}").format(fb=fb.name, address=fb.address,
+                          exit_status=res.exit_status, output=res.tail(5)))
     return parse_read(res.stdout)
 
 
@@ -432,13 +435,14 @@ def refusal(run_id: str, action: str, seen: str, refused: Sequence[Difference], 
     """The problems of a refused resume/rollback, ending with the next: lines."""
     gate = next((s.step_id for s in steps if s.state == J.GATE), None)
     approve = ("--approve", gate) if state == J.RUN_GATE and gate else ()
-    head = (f"the zone changed since run {run_id} last recorded it ({seen}), in ways this run "
-            f"does not explain; nothing was run ({action} refused):")
+    head = (_("the zone changed since run {run_id} last recorded it ({seen}), in ways this run "
+              "does not explain; nothing was run ({action} refused):").format(run_id=run_id,
+              seen=seen, action=action))
     out = [Problem(head)]
     out += [Problem("  - " + d.what) for d in refused]
     out.append(Problem(
-        "another run, or a person, changed the zone: find out which before going on. If the "
-        "change is known and this run may go on from it, or be undone over it:\n"
+        _("another run, or a person, changed the zone: find out which before going on. If the "
+        "change is known and this run may go on from it, or be undone over it:\n")
         + hints.next("resume", run_id, *approve, "--accept-zone-change") + "\n"
         + hints.next("rollback", run_id, "--accept-zone-change")))
     return out

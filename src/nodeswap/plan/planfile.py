@@ -85,7 +85,8 @@ def parse(raw: bytes, name: str) -> Any:
                                      file=name)]) from exc
     bad = _not_text(data, "")
     if bad is not None:
-        raise PlanFileError([Problem(f"{bad}: a string that is not text (a lone surrogate)",
+        raise PlanFileError([Problem(_("{bad}: a string that is not text (a lone surrogate)"
+                                       ).format(bad=bad),
                                      file=name)])  # fmt: skip
     return data
 
@@ -209,7 +210,8 @@ class _Problems:
 
     def add(self, path: str, message: str) -> None:
         if len(self.found) < MAX_PROBLEMS:
-            self.found.append(Problem(f"{path}: {message}" if path else message, file=self.name))
+            self.found.append(Problem(path + ": " + message if path else message,
+                                      file=self.name))
 
     def raise_any(self) -> None:
         if self.found:
@@ -380,13 +382,14 @@ def load(data: Any, name: str) -> Plan:
     and exactly as nodeswap writes it. Raises PlanFileError (exit 2) naming every problem."""
     out = _Problems(name)
     if not isinstance(data, dict):
-        raise PlanFileError([Problem(f"not a nodeswap plan: a JSON {_kind(data)}, not an "
-                                     "object", file=name)])  # fmt: skip
+        raise PlanFileError([Problem(_("not a nodeswap plan: a JSON {kind}, not an object").format(
+            kind=_kind(data)), file=name)])  # fmt: skip
     if "format" not in data:
         raise PlanFileError([Problem(_("not a nodeswap plan: no format"), file=name)])
     fmt = data["format"]
     if isinstance(fmt, bool) or fmt != PLAN_FORMAT:
-        raise PlanFileError([Problem(f"format: {format_refusal(fmt)}", file=name)])
+        raise PlanFileError([Problem(_("format: {format_refusal}").format(
+            format_refusal=format_refusal(fmt)), file=name)])
     given = data.get(DIGEST_KEY)
     if given is None:
         raise PlanFileError([Problem(
@@ -396,8 +399,9 @@ def load(data: Any, name: str) -> Plan:
     try:
         now = digest_of(data)
     except (ValueError, RecursionError) as exc:  # NaN, a lone surrogate, nested too deeply
-        raise PlanFileError([Problem(f"not a nodeswap plan: its content cannot be digested "
-                                     f"({type(exc).__name__}: {exc})", file=name)]) from exc
+        raise PlanFileError([Problem(_("not a nodeswap plan: its content cannot be digested "
+                                       "({name__}: {exc})").format(name__=type(exc).__name__,
+                                       exc=exc), file=name)]) from exc
     if given != now:
         raise PlanFileError([Problem(
             _("digest: the content does not match the plan's digest (written {given}, the "
@@ -409,14 +413,19 @@ def load(data: Any, name: str) -> Plan:
     try:
         plan = Plan.from_dict(data)
     except (ValueError, KeyError, TypeError, IndexError) as exc:  # the schema missed it: a bug
-        raise PlanFileError([Problem(f"not a nodeswap plan ({type(exc).__name__}: {exc})",
+        raise PlanFileError([Problem(_("not a nodeswap plan ({name__}: {exc})").format(
+            name__=type(exc).__name__,
+                                       exc=exc),
                                      file=name)]) from exc  # fmt: skip
     if plan.fingerprint() != now:
         body = {k: v for k, v in data.items() if k != DIGEST_KEY}
         written = {k: v for k, v in plan.to_dict().items() if k != DIGEST_KEY}
         raise PlanFileError([Problem(
-            "not exactly as nodeswap writes a plan, so its digest would not be the one apply "
-            f"records: {_first_difference(body, written, '')}", file=name)])
+            _("not exactly as nodeswap writes a plan, so its digest would not be the one apply "
+              "records: {first_difference}").format(first_difference=_first_difference(body,
+                                                                                       written,
+                                                                                           '')),
+                                                                                               file=name)])
     return plan
 
 
@@ -482,6 +491,7 @@ def refuse_not_local(plan: Plan, name: str) -> None:
     made = f"made for {plan.zone.describe()}" if plan.zone is not None \
         else f"not marked for --local (transport {plan.transport!r})"
     raise PlanFileError([Problem(
-        f"{name} is {made}: --local runs every step on this machine and accepts only a plan "
-        f"made for it (no zone, transport {LOCAL_TRANSPORT!r}); apply this plan with "
-        "--firstbox or --lab", key="--local")])
+        _("{name} is {made}: --local runs every step on this machine and accepts only a plan "
+          "made for it (no zone, transport {local_transport!r}); apply this plan with "
+          "--firstbox or --lab").format(name=name, made=made, local_transport=LOCAL_TRANSPORT),
+              key="--local")])

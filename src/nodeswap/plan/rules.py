@@ -120,8 +120,9 @@ def vg_mgmt_network_gateway(zone: Zone, given: str | None = None) -> str:
                     "vg_mgmt_network_gateway was given: set vg_mgmt_network_gateway in the spec",
                     key="vg_mgmt_network_gateway")
     raise RuleError([Problem(
-        f"VG nodes disagree on mgmt_network_gateway: {gw!r}; set vg_mgmt_network_gateway "
-        "in the spec", file=n.settings.path, line=n.settings.line_of("mgmt_network_gateway"),
+        _("VG nodes disagree on mgmt_network_gateway: {gw!r}; set vg_mgmt_network_gateway in "
+          "the spec").format(gw=gw), file=n.settings.path,
+              line=n.settings.line_of("mgmt_network_gateway"),
         key="mgmt_network_gateway", rule="R10") for gw, n in sorted(seen.items())])
 
 
@@ -181,8 +182,9 @@ def eip_addresses(zone: Zone, given: Mapping[str, str | None], *,
         bad = [n for n, a in given.items() if a]
         if bad:
             raise RuleError([Problem(
-                f"eip_temp_address {given[n]} given but the zone has no VG node: the EIP "
-                "section is removed", file=source, key=f"nodes.{n}.eip_temp_address",
+                _("eip_temp_address {given} given but the zone has no VG node: the EIP section "
+                  "is removed").format(given=given[n]), file=source,
+                      key=f"nodes.{n}.eip_temp_address",
                 rule="R12") for n in bad])
         return dict.fromkeys(given)
     used = set(zone.addresses)

@@ -160,9 +160,10 @@ async def refuse_other_zone_for_run(journal: Journal, run_id: str, *, lab: Path 
         now = reach.firstbox.address if reach.firstbox is not None else None
         if was != now:
             raise InputError([Problem(
-                f"run {run_id} was started on firstbox {was}, but "
-                f"{'--lab ' + str(lab) if lab is not None else '--firstbox ' + str(firstbox)} "
-                f"is firstbox {now}", key="--firstbox")])  # fmt: skip
+                _("run {run_id} was started on firstbox {was}, but {given} is firstbox {now}"
+                  ).format(run_id=run_id, was=was, now=now,
+                           given=f"--lab {lab}" if lab is not None else f"--firstbox {firstbox}"),
+                key="--firstbox")])  # fmt: skip
     await refuse_other_zone(run.plan(), reach, journal.path.parent, name=f"run {run_id}")
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 
 _USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
@@ -54,28 +55,30 @@ def parse_hosts(data: bytes, source: str) -> list[HostEntry]:
             entry = parse_entry(item, number)
         except ValueError as exc:
             shown = item if len(item) <= 80 else item[:77] + "..."
-            problems.append(Problem(f"{shown!r}: {exc}", file=source, line=number))
+            problems.append(Problem(_("{shown!r}: {exc}").format(shown=shown, exc=exc),
+                                    file=source, line=number))
             continue
         entries.setdefault(entry.text, entry)
     if problems:
         raise InputError(problems)
     if not entries:
         raise InputError([Problem(
-            "no hosts: expected one [USER@]HOST[:PORT] per line ('#' comments and blank "
-            "lines allowed)", file=source)])
+            _("no hosts: expected one [USER@]HOST[:PORT] per line ('#' comments and blank "
+              "lines allowed)"), file=source)])
     return list(entries.values())
 
 
 def _decode(data: bytes, source: str) -> str:
     nul = data.find(b"\0")
     if nul >= 0:
-        raise InputError([Problem("a binary file (NUL byte), not a hosts file", file=source,
+        raise InputError([Problem(_("a binary file (NUL byte), not a hosts file"), file=source,
                                   line=data.count(b"\n", 0, nul) + 1)])
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError([Problem(
-            f"not UTF-8 text (byte {data[exc.start]:#04x}): a binary file, not a hosts file",
+            _("not UTF-8 text (byte {byte:#04x}): a binary file, not a hosts file").format(
+                byte=data[exc.start]),
             file=source, line=data.count(b"\n", 0, exc.start) + 1)]) from None
 
 
