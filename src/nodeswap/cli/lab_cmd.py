@@ -114,7 +114,7 @@ def status(lab_dir: LabDirOpt = DEFAULT_STATE_DIR, as_json: JsonOpt = False) -> 
     elif st["running"]:
         Console().print(_table(lab))
     if not st["running"]:
-        raise LabError(_("no lab running in {lab_dir}").format(lab_dir=lab_dir))
+        raise LabError(_("no lab running in {dir}").format(dir=lab_dir))
 
 
 @lab_app.command("fault", help=f"Inject (or --clear) a fault in a running lab.\n\n\b\n"

@@ -201,7 +201,7 @@ class Lab:
         """One admin call to the controller (see README: controller protocol)."""
         ctl = json.loads((self.dir / "controller.json").read_text())
         if not ctl["url"].startswith("http://127."):
-            raise LabError(_("controller URL {ctl!r} is not on loopback").format(ctl=ctl['url']))
+            raise LabError(_("controller URL {url!r} is not on loopback").format(url=ctl["url"]))
         headers = {"X-Lab-Token": ctl["token"], "Content-Type": "application/json"}
         url = ctl["url"] + "/op/" + op
         req = urllib.request.Request(url, json.dumps(body).encode(), headers)  # noqa: S310
@@ -210,8 +210,8 @@ class Lab:
                 data: JSON = json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             data = json.loads(exc.read() or b"{}")
-            raise LabError(_("lab controller refused {op}: {get}").format(op=op,
-                             get=data.get('error', exc))) from exc
+            raise LabError(_("lab controller refused {op}: {error}").format(op=op,
+                             error=data.get("error", exc))) from exc
         except OSError as exc:
             raise LabError(_("lab controller in {dir} does not answer: {exc}").format(dir=self.dir,
                              exc=exc)) from exc
@@ -269,8 +269,8 @@ class Lab:
         if self.dir.exists():
             self.down()
             if mounts_under(self.dir):
-                raise LabError(_("mounts remain under {dir}: {mounts_under}").format(dir=self.dir,
-                                 mounts_under=mounts_under(self.dir)[:3]))
+                raise LabError(_("mounts remain under {dir}: {mounts}").format(dir=self.dir,
+                                 mounts=mounts_under(self.dir)[:3]))
             safe_rmtree(self.dir)
 
     # ------------------------------------------------------------------ faults
@@ -313,12 +313,12 @@ def _check_state_path(path: Path) -> None:
     for part in [path, *path.parents]:
         st = part.stat()
         if st.st_uid != 0 or st.st_mode & 0o022:
-            raise LabError(_("state dir {path} is below {part} (owner uid {st_uid}, mode "
-                             "{value:o}): sshd refuses chroots under a folder not owned by "
+            raise LabError(_("state dir {path} is below {part} (owner uid {uid}, mode "
+                             "{mode:o}): sshd refuses chroots under a folder not owned by "
                              "root or writable by group/others; use e.g. "
-                             "{default_state_root}/NAME").format(path=path, part=part,
-                             st_uid=st.st_uid, value=st.st_mode & 0o777,
-                             default_state_root=DEFAULT_STATE_ROOT))
+                             "{root}/NAME").format(path=path, part=part,
+                             uid=st.st_uid, mode=st.st_mode & 0o777,
+                             root=DEFAULT_STATE_ROOT))
 
 
 def wait_for(cond: Any, timeout: float, what: str) -> None:

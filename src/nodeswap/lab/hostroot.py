@@ -140,8 +140,8 @@ def generate_host_keys(paths: HostPaths, kinds: Sequence[str]) -> None:
             args[4:4] = ["-b", "2048"]
         done = subprocess.run(args, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise LabError(_("ssh-keygen for {iid} ({kind}) failed: {strip}").format(iid=paths.iid,
-                             kind=kind, strip=done.stderr.strip()))
+            raise LabError(_("ssh-keygen for {iid} ({kind}) failed: {error}").format(iid=paths.iid,
+                             kind=kind, error=done.stderr.strip()))
 
 
 def public_keys(paths: HostPaths) -> list[str]:

@@ -70,12 +70,12 @@ def read_hosts_file(path: Path) -> list[HostEntry]:
         with path.open("rb") as f:
             data = f.read(HOSTS_FILE_MAX + 1)
     except OSError as exc:
-        raise InputError([Problem(_("cannot read: {value}").format(value=exc.strerror or exc),
+        raise InputError([Problem(_("cannot read: {error}").format(error=exc.strerror or exc),
                                   file=str(path))]) \
             from exc
     if len(data) > HOSTS_FILE_MAX:
-        raise InputError([Problem(_("larger than {hosts_file_max} bytes: not a hosts file").format(
-            hosts_file_max=HOSTS_FILE_MAX),
+        raise InputError([Problem(_("larger than {limit} bytes: not a hosts file").format(
+            limit=HOSTS_FILE_MAX),
                                   file=str(path))])  # fmt: skip
     return parse_hosts(data, str(path))
 

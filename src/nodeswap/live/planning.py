@@ -136,9 +136,9 @@ async def zone_unchanged(connector: Connector, fb: Target, plan: Plan) -> None:
     if plan.fingerprint_kind != FINGERPRINT_KIND:
         if zone is not None and not zone.offline:
             raise PlanFileError([Problem(
-                _("the plan was made live on {describe} but carries no fingerprint_kind "
+                _("the plan was made live on {zone} but carries no fingerprint_kind "
                   "{fingerprint_kind!r}: the zone-changed check cannot run; make a new plan "
-                  "with `nodeswap plan`").format(describe=zone.describe(),
+                  "with `nodeswap plan`").format(zone=zone.describe(),
                   fingerprint_kind=FINGERPRINT_KIND), key="fingerprint_kind")])
         return  # an offline plan: built from a copy, nothing live to compare
     part = await firstbox_part(Asker(connector), fb)
@@ -194,8 +194,8 @@ def offline_differences(plan: Plan, zone: Zone) -> list[Problem]:
                                      "unique").format(mac=mac, node=node.name), rule="R9",
                                    key=where))
             if mac.lower() in macs:
-                out.append(Problem(_("new MAC {mac} of {node} is also {macs}'s").format(mac=mac,
-                                     node=node.name, macs=macs[mac.lower()]),
+                out.append(Problem(_("new MAC {mac} of {node} is also {other}'s").format(
+                                     mac=mac, node=node.name, other=macs[mac.lower()]),
                                    rule="R9", key=where))
             if not _MAC.match(mac.lower()):
                 out.append(Problem(_("new MAC {mac} of {node} is not one {gen_mac} draws").format(

@@ -80,10 +80,10 @@ async def refuse_locked(connector: Connector, fb: Target, lock_path: str,
         return
     lock, raw = held
     if lock is None:
-        raise LockHeld(_("zone locked: {lock_path} on firstbox {address} holds {strip!r}: a "
+        raise LockHeld(_("zone locked: {lock_path} on firstbox {address} holds {text!r}: a "
                          "run is upgrading the zone; plan it after that run ends").format(
                              lock_path=lock_path,
-                         address=fb.address, strip=raw.strip()))
+                         address=fb.address, text=raw.strip()))
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(lock.since))
     raise LockHeld(
         _("zone locked by run {run_id} of {operator} (pid {pid} on {client_host}, since "

@@ -148,9 +148,10 @@ async def read_state(connector: Any, fb: Target) -> tuple[ZoneState, dict[str, s
     t = await connector.transport(fb)
     res = await t.run(read_command(), timeout=READ_TIMEOUT)
     if res.exit_status != 0:
-        raise ZoneError(_("{fb} ({address}): cannot read the zone's fingerprint: exit "
-                          "{exit_status}: {output}").format(fb=fb.name, address=fb.address,
-                          exit_status=res.exit_status, output=res.tail(5)))
+        raise ZoneError(_("{host} ({address}): cannot read the zone's fingerprint: exit "
+                          "{status}: {output}").format(host=fb.name, address=fb.address,
+                                                       status=res.exit_status,
+                                                       output=res.tail(5)))
     return parse_read(res.stdout)
 
 

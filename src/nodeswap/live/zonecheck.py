@@ -81,28 +81,28 @@ def problems_before_contact(plan: Plan, given: Given, *, name: str = "the plan",
                           "`nodeswap plan`").format(name=name, how=given.how), key="zone")]
     out: list[Problem] = []
     if given.firstbox is None:
-        out.append(Problem(_("{name} was made on {describe}; {how} has no firstbox (a lab of "
-                             "plain hosts)").format(name=name, describe=z.describe(),
+        out.append(Problem(_("{name} was made on {zone}; {how} has no firstbox (a lab of "
+                             "plain hosts)").format(name=name, zone=z.describe(),
                              how=given.how), key="zone.firstbox"))
         return out
     if (z.offline or not z.host_key) and not (offline_plan and z.offline):
         out.append(Problem(_("{name} was made offline from a copy of the settings "
-                             "({describe}): it cannot be applied to {how}; plan the zone live "
+                             "({zone}): it cannot be applied to {how}; plan the zone live "
                              "with `nodeswap plan --firstbox ...` (or --lab) and apply that "
                              "plan, or apply it with --offline-plan to have it compared with "
-                             "the live zone first").format(name=name, describe=z.describe(),
+                             "the live zone first").format(name=name, zone=z.describe(),
                              how=given.how), key="zone.offline"))
         return out
     if z.firstbox != given.firstbox:
         out.append(Problem(_("{name} was made on firstbox {firstbox}, but {how} is firstbox "
-                             "{firstbox2}: another zone's plan").format(name=name,
-                             firstbox=z.firstbox, how=given.how, firstbox2=given.firstbox),
+                             "{given}: another zone's plan").format(
+                                 name=name, firstbox=z.firstbox, how=given.how,
+                                 given=given.firstbox),
                            key="zone.firstbox"))
     if given.zone_ids and set(given.zone_ids) != set(z.zone_ids):
-        out.append(Problem(_("{name} is for zone {value}, but {how} is zone {zone_ids}").format(
-            name=name,
-                             value='+'.join(z.zone_ids) or '?', how=given.how,
-                             zone_ids='+'.join(given.zone_ids)),
+        out.append(Problem(_("{name} is for zone {zone}, but {how} is zone {given}").format(
+                                 name=name, zone="+".join(z.zone_ids) or "?", how=given.how,
+                                 given="+".join(given.zone_ids)),
                            key="zone.zone_ids"))
     return out
 
@@ -118,9 +118,9 @@ async def key_problems(plan: Plan, reach: Reach, given: Given, *,
     key = await scan_key(reach.ssh, given.firstbox, like=z.host_key)
     if key is None:
         return [Problem(_("{name} was made on firstbox {firstbox} with host key {host_key}; "
-                          "{how} presents no {split} key at all: another machine").format(name=name,
+                          "{how} presents no {type} key at all: another machine").format(name=name,
                           firstbox=z.firstbox, host_key=z.host_key, how=given.how,
-                          split=z.host_key.split()[0]), key="zone.host_key")]
+                          type=z.host_key.split()[0]), key="zone.host_key")]
     now = key_name(key)
     if now != z.host_key:
         return [Problem(_("{name} was made on firstbox {firstbox} with host key {host_key}; "

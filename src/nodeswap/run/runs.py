@@ -207,12 +207,14 @@ def interrupted(journal: Journal, run_id: str, action: str, how: str, hints: Hin
                               f"stopped by {how}; to go on: {hints.command(verb, run_id)}")
     plan = run.plan()
     cut = [s.step_id for s in journal.steps(run_id) if s.state == J.INTERRUPTED]
-    during = "".join(f" during step {sid} ({plan.step(sid).rule}) on {plan.step(sid).target}"
-                     for sid in cut[:1])  # fmt: skip
-    what = "rollback of run" if action == "rollback" else "run"
-    stopped = ", its command stopped on the host" if cut else ""
-    return (f"{what} {run_id} stopped by {how}{during}{stopped}; recorded in the journal as"
-            f" {journal.run(run_id).state}. To go on:\n{hints.next(verb, run_id)}")
+    during = "".join(_(" during step {step} ({rule}) on {host}").format(
+        step=sid, rule=plan.step(sid).rule, host=plan.step(sid).target) for sid in cut[:1])
+    what = _("rollback of run {run}") if action == "rollback" else _("run {run}")
+    stopped = _(", its command stopped on the host") if cut else ""
+    return _("{what} stopped by {how}{during}{stopped}; recorded in the journal as {state}. To "
+             "go on:\n{hint}").format(what=what.format(run=run_id), how=how, during=during,
+                                       stopped=stopped, state=word(journal.run(run_id).state),
+                                       hint=hints.next(verb, run_id))
 
 
 async def _drive(journal: Journal, run_id: str, options: DriveOptions, events: EventSink, *,
