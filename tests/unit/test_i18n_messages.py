@@ -85,7 +85,7 @@ class _Finder(ast.NodeVisitor):
         self.generic_visit(node)
         self.scopes.pop()
 
-    visit_AsyncFunctionDef = visit_FunctionDef  # noqa: N815 (ast.NodeVisitor's naming)
+    visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_Call(self, node: ast.Call) -> None:
         name = _name(node.func)
@@ -108,13 +108,12 @@ class _Finder(ast.NodeVisitor):
         if scope is None:
             return
         for sub in ast.walk(scope):
-            if isinstance(sub, ast.Assign) and any(
-                    isinstance(t, ast.Name) and t.id == name for t in sub.targets):
-                yield sub.value
-            elif isinstance(sub, ast.AnnAssign | ast.AugAssign) and \
-                    isinstance(sub.target, ast.Name) and sub.target.id == name and \
-                    sub.value is not None:
-                yield sub.value
+            targets = sub.targets if isinstance(sub, ast.Assign) else \
+                [sub.target] if isinstance(sub, ast.AnnAssign | ast.AugAssign) else []
+            value = getattr(sub, "value", None)
+            if value is not None and any(isinstance(t, ast.Name) and t.id == name
+                                         for t in targets):
+                yield value
 
     def _bare(self, node: ast.expr, depth: int) -> Iterator[ast.expr]:
         if depth > 4:
