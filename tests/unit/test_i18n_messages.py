@@ -42,7 +42,8 @@ USER_FACING = _user_facing()
 # finding's reason (R23, R27-R29, R35, R36: the diff output and the report).
 TEXT_ARGS = {"Difference": (7, "reason"), "of_lines": (None, "reason"),
              "_diff": (3, "reason"), "_finding": (2, "reason"),
-             "add": (1, "message")}  # a plan file's problems (plan/planfile.py)
+             "add": (1, "message"),  # a plan file's problems (plan/planfile.py)
+             "notice": (0, "text")}  # a warning on stderr (--break-lock)
 TRANSLATORS = frozenset(("_", "ngettext"))
 
 # (file under src/nodeswap, the start of the message as written) -> why it stays as it is.

@@ -52,8 +52,8 @@ async def acquire(t: Transport, target: Target, path: str, mine: Lock, *,
     if not break_lock:
         raise LockHeld(lock_message(path, target, held, res.stdout))
     if notice is not None:
-        notice(f"lock {path} on {target.name} held by {res.stdout.strip()!r}: broken on "
-               "request (--break-lock)")
+        notice(_("lock {path} on {host} held by {text!r}: broken on request (--break-lock)"
+                 ).format(path=path, host=target.name, text=res.stdout.strip()))
     await t.run(cmd("rm", "-f", path), timeout=LOCK_TIMEOUT)
     await acquire(t, target, path, mine, notice=notice)
 
