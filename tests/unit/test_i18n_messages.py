@@ -43,7 +43,10 @@ USER_FACING = _user_facing()
 TEXT_ARGS = {"Difference": (7, "reason"), "of_lines": (None, "reason"),
              "_diff": (3, "reason"), "_finding": (2, "reason"),
              "add": (1, "message"),  # a plan file's problems (plan/planfile.py)
-             "notice": (0, "text")}  # a warning on stderr (--break-lock)
+             "notice": (0, "text"),  # a warning on stderr (--break-lock)
+             "_fail": (1, "message"),  # a rule that cannot be met (plan/rules.py: R10-R16)
+             "_error": (0, "message"),  # a text file that is not one (checks/textfile.py)
+             "problem": (0, "message")}  # a settings value (zone/values.py)
 TRANSLATORS = frozenset(("_", "ngettext"))
 
 # (file under src/nodeswap, the start of the message as written) -> why it stays as it is.

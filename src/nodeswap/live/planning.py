@@ -73,8 +73,7 @@ async def _one_mac(ask: Asker, fb: Target, taken: set[str]) -> str:
         out = (await ask.must(fb, cmd(GEN_MAC), GEN_MAC)).strip().lower()
         if not _MAC.match(out):
             raise ZoneError(_("{gen_mac} on firstbox printed {out!r}, not a MAC (R9)").format(
-                gen_mac=GEN_MAC,
-                              out=out))
+                gen_mac=GEN_MAC, out=out))
         if out not in taken:
             return out
     raise ZoneError(_("R9: {gen_mac} gave only MACs already in the zone in {tries} tries"
@@ -195,12 +194,11 @@ def offline_differences(plan: Plan, zone: Zone) -> list[Problem]:
                                    key=where))
             if mac.lower() in macs:
                 out.append(Problem(_("new MAC {mac} of {node} is also {other}'s").format(
-                                     mac=mac, node=node.name, other=macs[mac.lower()]),
+                    mac=mac, node=node.name, other=macs[mac.lower()]),
                                    rule="R9", key=where))
             if not _MAC.match(mac.lower()):
                 out.append(Problem(_("new MAC {mac} of {node} is not one {gen_mac} draws").format(
-                    mac=mac,
-                                     node=node.name, gen_mac=GEN_MAC),
+                    mac=mac, node=node.name, gen_mac=GEN_MAC),
                                    rule="R9", key=where))
             macs[mac.lower()] = node.name
         for what, addr in (("temp_address", node.temp_address),

@@ -82,8 +82,7 @@ async def refuse_locked(connector: Connector, fb: Target, lock_path: str,
     if lock is None:
         raise LockHeld(_("zone locked: {lock_path} on firstbox {address} holds {text!r}: a "
                          "run is upgrading the zone; plan it after that run ends").format(
-                             lock_path=lock_path,
-                         address=fb.address, text=raw.strip()))
+                             lock_path=lock_path, address=fb.address, text=raw.strip()))
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(lock.since))
     raise LockHeld(
         _("zone locked by run {run_id} of {operator} (pid {pid} on {client_host}, since "

@@ -26,8 +26,8 @@ def _read_regular(path: Path, shown_path: str) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # O_NOFOLLOW on a symbolic link
-            why = (_("is a symbolic link: settings files must be regular files "
-                   "(a link is not followed, so nothing it points at is read or shown)"))
+            why = _("is a symbolic link: settings files must be regular files (a link is not "
+                    "followed, so nothing it points at is read or shown)")
         else:
             why = _("cannot be read: {strerror}").format(strerror=exc.strerror)
         raise SettingsError([Problem(why, file=shown_path)]) from None
@@ -36,7 +36,7 @@ def _read_regular(path: Path, shown_path: str) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise SettingsError([Problem(
                 _("is not a regular file (a FIFO, socket or device): settings files must be "
-                "regular files"), file=shown_path)])
+                  "regular files"), file=shown_path)])
         with os.fdopen(fd, "rb", closefd=False) as f:
             return f.read()
     finally:
