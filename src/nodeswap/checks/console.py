@@ -104,11 +104,12 @@ def parse_curl(output: str, url: str, timeout: float = 10.0) -> Answer:
 
 def _curl_error(code: int | None, msg: str | None, timeout: float, output: str) -> str:
     if code == 28:
-        return f"no answer within {timeout:g} s (timeout: {msg})"
+        return _("no answer within {seconds:g} s (timeout: {error})").format(seconds=timeout,
+                                                                              error=msg)
     if code in _CURL_TLS:
-        return f"TLS error: {msg}"
+        return _("TLS error: {error}").format(error=msg)
     if code == 7:
-        return f"connection refused or unreachable: {msg}"
+        return _("connection refused or unreachable: {error}").format(error=msg)
     if msg:
-        return f"curl error {code}: {msg}"
-    return f"unreadable curl output: {output.strip()[-200:]!r}"
+        return _("curl error {code}: {error}").format(code=code, error=msg)
+    return _("unreadable curl output: {output!r}").format(output=output.strip()[-200:])

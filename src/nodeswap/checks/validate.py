@@ -80,8 +80,9 @@ def findings_from(result: CheckRun, path: str) -> list[Difference]:
         line = int(where.group("line")) if where else None
         out.append(_finding(msg, line))
     if not out:
-        tail = " | ".join(result.output.strip().splitlines()[-3:]) or "no output"
-        out.append(_finding(f"haproxy -c failed (exit status {result.returncode}): {tail}", None))
+        tail = " | ".join(result.output.strip().splitlines()[-3:]) or _("no output")
+        out.append(_finding(_("haproxy -c failed (exit status {status}): {output}").format(
+            status=result.returncode, output=tail), None))
     return out
 
 
