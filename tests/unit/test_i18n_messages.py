@@ -47,7 +47,6 @@ TEXT_ARGS = {"Difference": (7, "reason"), "of_lines": (None, "reason"),
              "_fail": (1, "message"),  # a rule that cannot be met (plan/rules.py: R10-R16)
              "_error": (0, "message"),  # a text file that is not one (checks/textfile.py)
              "problem": (0, "message")}  # a settings value (zone/values.py)
-TRANSLATORS = frozenset(("_", "ngettext"))
 
 # (file under src/nodeswap, the start of the message as written) -> why it stays as it is.
 # Short on purpose: a message an operator reads belongs in the catalog.
