@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,6 +72,31 @@ def test_input_error_in_chinese_names_file_line_key_and_rule(tmp_path: Path) -> 
     res = nodeswap(*example_plan()[:5], "--spec", spec, LANG="zh_CN.UTF-8")
     assert res.returncode == 2
     assert res.stderr.strip() == f"nodeswap: 输入无效: {spec}:3: 键 bogus: 未知的键 'bogus'"
+
+
+def test_settings_parse_errors_in_chinese_name_file_line_and_key(tmp_path: Path) -> None:
+    """A settings file bash could not source faithfully: every problem at once, each naming
+    the file, its line and the key, in the operator's language (exit 2, nothing planned)."""
+    zone = tmp_path / "zone"
+    shutil.copytree(EXAMPLES / "zone", zone)
+    settings = zone / "proxy1"
+    lines = settings.read_text().splitlines()
+    settings.write_text("\n".join([*lines, "ntp_server=$(cat /etc/ntp)", 'motd="unclosed', ""]))
+    first, second = len(lines) + 1, len(lines) + 2
+    args = ["plan", "--settings-dir", zone, *example_plan()[3:]]
+    zh = nodeswap("--lang", "zh", *args, LANG="C")
+    assert zh.returncode == 2, zh.stdout + zh.stderr
+    assert zh.stdout == ""
+    assert zh.stderr.splitlines() == [
+        f"nodeswap: 输入无效: {settings}:{first}: 键 ntp_server: 命令替换 $(...) 不执行就无法读取",
+        f"{settings}:{second}: 键 motd: 引号没有闭合：bash 将无法 source 这个文件"]
+    en = nodeswap(*args, LANG="C")
+    assert en.returncode == 2
+    assert en.stderr.splitlines() == [
+        f"nodeswap: invalid input: {settings}:{first}: key ntp_server: command substitution "
+        "$(...) cannot be read without running it",
+        f"{settings}:{second}: key motd: unterminated quote: bash would fail to source the "
+        "file"]
 
 
 def test_offline_plan_of_the_example_zone_in_chinese() -> None:

@@ -13,7 +13,7 @@ from nodeswap.plan.model import Plan, Step, Target
 from nodeswap.run import journal as J
 from nodeswap.run.journal import Journal
 from nodeswap.run.schema import RETIRED_BY_ROLLBACK
-from nodeswap.transport.ssh import pin_fate, pinned_key_message
+from nodeswap.transport.keymessages import pin_fate, pinned_key_message
 
 TARGET = Target("proxy1-new", "10.0.0.7", "proxy1-new", pin=True)
 

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 from nodeswap.shell import cmd
 
 from .findings import Difference
@@ -51,22 +52,24 @@ def judge(answer: Answer) -> list[Difference]:
 
 def _problem(a: Answer) -> str | None:
     if a.error is not None:
-        return f"the console did not answer: {a.error}"
+        return _("the console did not answer: {error}").format(error=a.error)
     if a.status is None:
-        return "the console did not answer"
+        return _("the console did not answer")
     if 200 <= a.status < 300:
-        return None if a.body_bytes > 0 else f"HTTP {a.status} with an empty page"
+        return None if a.body_bytes > 0 else _("HTTP {status} with an empty page").format(
+            status=a.status)
     if 300 <= a.status < 400:
         if a.body_bytes > 0 or a.location:
             return None
-        return f"HTTP {a.status} redirect without a body or Location"
-    return f"HTTP {a.status}: an error, not the console page"
+        return _("HTTP {status} redirect without a body or Location").format(status=a.status)
+    return _("HTTP {status}: an error, not the console page").format(status=a.status)
 
 
 def check_url(url: str) -> None:
     """Refuse anything but an http(s) URL with a host."""
     if not re.match(r"^https?://[^/\s]+", url):
-        raise InputError([Problem(f"console URL must be http:// or https://, got {url!r}",
+        raise InputError([Problem(_("console URL must be http:// or https://, got {url!r}").format(
+            url=url),
                                   key="url", rule=RULE)])
 
 
@@ -101,11 +104,12 @@ def parse_curl(output: str, url: str, timeout: float = 10.0) -> Answer:
 
 def _curl_error(code: int | None, msg: str | None, timeout: float, output: str) -> str:
     if code == 28:
-        return f"no answer within {timeout:g} s (timeout: {msg})"
+        return _("no answer within {seconds:g} s (timeout: {error})").format(seconds=timeout,
+                                                                              error=msg)
     if code in _CURL_TLS:
-        return f"TLS error: {msg}"
+        return _("TLS error: {error}").format(error=msg)
     if code == 7:
-        return f"connection refused or unreachable: {msg}"
+        return _("connection refused or unreachable: {error}").format(error=msg)
     if msg:
-        return f"curl error {code}: {msg}"
-    return f"unreadable curl output: {output.strip()[-200:]!r}"
+        return _("curl error {code}: {error}").format(code=code, error=msg)
+    return _("unreadable curl output: {output!r}").format(output=output.strip()[-200:])

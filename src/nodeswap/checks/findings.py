@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 
 Klass = Literal["ignored", "attention", "unexpected"]
 KLASSES: tuple[Klass, ...] = ("ignored", "attention", "unexpected")
@@ -86,7 +87,8 @@ class Difference:
         """Read back what ``to_json`` wrote."""
         klass = data["class"]
         if klass not in KLASSES:
-            raise InputError([Problem(f"unknown class {klass!r}", key="class")])
+            raise InputError([Problem(_("unknown class {klass!r}").format(klass=klass),
+                                      key="class")])
         return cls(
             section=str(data["section"]),
             old=data["old"],
@@ -154,14 +156,16 @@ class AddressMap:
                 old, new = old.strip(), new.strip()
                 if not sep or not _IPV4.match(old) or not _IPV4.match(new):
                     problems.append(
-                        Problem(f"expected OLD=NEW with two IPv4 addresses, got {part!r}",
+                        Problem(_("expected OLD=NEW with two IPv4 addresses, got {part!r}").format(
+                            part=part),
                                 key=source)
                     )
                     continue
                 pairs.append((old, new))
         news = [n for _, n in pairs]
         for n in sorted({n for n in news if news.count(n) > 1}):
-            problems.append(Problem(f"new address {n} is mapped from two old ones", key=source))
+            problems.append(Problem(_("new address {n} is mapped from two old ones").format(n=n),
+                                    key=source))
         if problems:
             raise InputError(problems)
         return cls(tuple(pairs))

@@ -17,6 +17,7 @@ from difflib import SequenceMatcher
 from typing import Generic, TypeVar
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 
 from .findings import AddressMap, Difference
 from .haproxy_parse import (
@@ -90,8 +91,8 @@ def _compare_units(ou: Unit, nu: Unit, ctx: Context) -> list[Difference]:
         out.append(
             Difference(section, ou.head.text, nu.head.text, ou.head.line, nu.head.line,
                        "ignored", RULE,
-                       f"section layout changed (`{ou.label}` → `{nu.label}`); "
-                       "its contents are compared as one proxy (R27)")
+                       _("section layout changed (`{old}` → `{new}`); its contents are "
+                         "compared as one proxy (R27)").format(old=ou.label, new=nu.label))
         )
     scope = Scope(section, ou, nu, ctx)
     out.extend(_compare_binds(scope))
@@ -159,8 +160,8 @@ def _compare_binds(scope: Scope) -> list[Difference]:
             extra = "" if canon(o.words) == canon(n.words) else (
                 "; it differs only by the new node's temporary address")
             out.append(Difference(section, o.text, n.text, o.line, n.line, "ignored", RULE,
-                                  f"bind moved {where}; the place of port bindings is "
-                                  f"ignored (R27){extra}"))
+                                  _("bind moved {where}; the place of port bindings is ignored "
+                                    "(R27){extra}").format(where=where, extra=extra)))
         elif canon(o.words) != canon(n.words):
             out.append(address_only(section, o, n, ctx))
     out.extend(_leftovers(leftover_old, [b.directive for b in pool.rest()], scope))
@@ -211,9 +212,9 @@ def _compare_sequence(
         klass = klass_of(o, scope)
         out.append(Difference(
             section, o.text, moved.text, o.line, moved.line, klass, RULE,
-            f"`{o.keyword}` rules are evaluated in order and this one moved "
-            f"(position {i + 1} → {j + 1})"
-            + ("; website forward, not compared (R27)" if klass == "ignored" else ""),
+            _("`{keyword}` rules are evaluated in order and this one moved (position {old} → "
+              "{new})").format(keyword=o.keyword, old=i + 1, new=j + 1)
+            + (_("; website forward, not compared (R27)") if klass == "ignored" else ""),
         ))
     out.extend(_leftovers(still_deleted, [news[j] for j in pool.rest()], scope))
     return out

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 from nodeswap.transport.redact import redact_line
 
 RULE = "R27"
@@ -191,7 +192,8 @@ def parse(text: str, file: str = "haproxy.cfg") -> HaproxyConfig:
         try:
             words = tokenize(raw)
         except TokenError as exc:
-            problems.append(Problem(f"{exc}: {raw.strip()!r}", file, number, rule=RULE))
+            problems.append(Problem(_("{exc}: {line!r}").format(exc=exc, line=raw.strip()), file,
+                                    number, rule=RULE))
             continue
         if not words:
             continue
@@ -208,19 +210,20 @@ def parse(text: str, file: str = "haproxy.cfg") -> HaproxyConfig:
             body.append(Directive(words, number, shown))
         elif not _KEYWORD.match(words[0]):
             problems.append(
-                Problem(f"not a haproxy keyword: {words[0]!r} in {raw.strip()!r}", file,
+                Problem(_("not a haproxy keyword: {word!r} in {line!r}").format(word=words[0],
+                          line=raw.strip()), file,
                         number, rule=RULE)
             )
         elif head is None:
             problems.append(
-                Problem(f"{words[0]!r} outside any section (not haproxy syntax): "
-                        f"{raw.strip()!r}", file, number, rule=RULE)
+                Problem(_("{word!r} outside any section (not haproxy syntax): {line!r}").format(
+                    word=words[0], line=raw.strip()), file, number, rule=RULE)
             )
         else:
             body.append(Directive(words, number, shown))
     close()
     if not sections and not problems:
-        problems.append(Problem("no haproxy section (global, defaults, listen...) found", file))
+        problems.append(Problem(_("no haproxy section (global, defaults, listen...) found"), file))
     if problems:
         raise InputError(problems[:20])
     return HaproxyConfig(file, tuple(sections))

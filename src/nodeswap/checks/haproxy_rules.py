@@ -35,6 +35,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from nodeswap.i18n import _
+
 from .findings import AddressMap, Difference, Klass
 from .haproxy_parse import CONDITIONALS, Directive, HaproxyConfig, Section
 
@@ -92,6 +94,10 @@ class Unit:
             return True
         ports = (_port(b.directive.args[0]) for b in self.binds if b.directive.args)
         return WEBSITE_PORT in ports
+
+
+def _website() -> str:
+    return _("the website forward (port {port}) is not compared (R27)")
 
 
 def _port(address: str) -> str:
@@ -247,7 +253,7 @@ def whole(unit: Unit, side: str, ctx: Context) -> Difference:
                       *("    " + t for line, t in lines if line != unit.head.line)])
     if unit.is_website:
         klass: Klass = "ignored"
-        reason = f"the website forward (port {WEBSITE_PORT}) is not compared (R27)"
+        reason = _website().format(port=WEBSITE_PORT)
     else:
         klass = "unexpected"
         where = (
@@ -255,7 +261,7 @@ def whole(unit: Unit, side: str, ctx: Context) -> Difference:
             "the new node if it is still needed" if side == "old"
             else "the new node only: the old node does not have it"
         )
-        reason = f"section `{unit.label}` is on {where}"
+        reason = _("section `{label}` is on {where}").format(label=unit.label, where=where)
     old_side = side == "old"
     return Difference(
         section=unit.label,
@@ -277,13 +283,13 @@ def changed(o: Directive | None, n: Directive | None, scope: Scope) -> Differenc
     if klass == "attention":
         reason = _attention_reason(section, o, n)
     elif klass == "ignored":
-        reason = f"the website forward (port {WEBSITE_PORT}) is not compared (R27)"
+        reason = _website().format(port=WEBSITE_PORT)
     elif o is None:
-        reason = f"`{d.keyword}` line only on the new node"
+        reason = _("`{keyword}` line only on the new node").format(keyword=d.keyword)
     elif n is None:
-        reason = f"`{d.keyword}` line missing on the new node"
+        reason = _("`{keyword}` line missing on the new node").format(keyword=d.keyword)
     else:
-        reason = f"`{' '.join(identity(d))}` differs"
+        reason = _("`{line}` differs").format(line=" ".join(identity(d)))
     return Difference.of_lines(section, o, n, klass=klass, rule=RULE, reason=reason)
 
 
@@ -300,22 +306,21 @@ def klass_of(d: Directive, scope: Scope) -> Klass:
 
 
 def _attention_reason(section: str, o: Directive | None, n: Directive | None) -> str:
-    head = (
-        f"sub region (R27): the servers of `{section}` are hand-edited to point at the "
-        "global webservices: "
-    )
+    head = _("sub region (R27): the servers of `{section}` are hand-edited to point at the "
+             "global webservices: ").format(section=section)
     if o is not None and n is not None:
-        return head + f"on the new node replace `{n.text}` with `{o.text}`"
+        return head + _("on the new node replace `{new}` with `{old}`").format(new=n.text,
+                                                                                 old=o.text)
     if o is not None:
-        return head + f"on the new node add `{o.text}`"
+        return head + _("on the new node add `{old}`").format(old=o.text)
     assert n is not None
-    return head + f"on the new node remove `{n.text}` (the old node has no such server)"
+    return head + _("on the new node remove `{new}` (the old node has no such server)").format(
+        new=n.text)
 
 
 def address_only(section: str, o: Directive, n: Directive, ctx: Context) -> Difference:
     return Difference(
         section, o.text, n.text, o.line, n.line, "ignored", RULE,
-        "differs only by the new node's temporary address (address map "
-        + ", ".join(f"{a}={b}" for a, b in ctx.amap.pairs)
-        + ")",
+        _("differs only by the new node's temporary address (address map {pairs})").format(
+            pairs=", ".join(f"{a}={b}" for a, b in ctx.amap.pairs)),
     )

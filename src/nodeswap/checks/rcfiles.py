@@ -27,6 +27,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 
+from nodeswap.i18n import _
 from nodeswap.transport.redact import Redactor
 
 from .findings import AddressMap, Difference
@@ -91,8 +92,8 @@ def compare(
             continue
         n = queue.popleft()
         moved.add(n.line)
-        out.append(_diff(section, o, n, "line moved: rc files run top to bottom, "
-                         "so the order can matter"))
+        out.append(_diff(section, o, n, _("line moved: rc files run top to bottom, "
+                         "so the order can matter")))
     rest = [n for n in inserted if n.line not in moved]
     out.extend(_pair_changes(section, still_deleted, rest))
     return sorted((_masked(d) for d in out), key=lambda d: (d.old_line or 0, d.new_line or 0))
@@ -106,7 +107,7 @@ def _masked(d: Difference) -> Difference:
         return d
     reason = d.reason
     if old is not None and old == new and d.old != d.new:
-        reason += " (in a secret, shown as ***)"
+        reason += _(" (in a secret, shown as ***)")
     return replace(d, old=old, new=new, reason=reason)
 
 
@@ -131,7 +132,7 @@ def compare_text(
 
 
 def _note_absent(d: Difference, file: str) -> Difference:
-    return replace(d, reason=f"{d.reason} ({file} is empty or absent)")
+    return replace(d, reason=d.reason + _(" ({file} is empty or absent)").format(file=file))
 
 
 def _pair_changes(
@@ -148,10 +149,10 @@ def _pair_changes(
         if queue:
             n = queue.popleft()
             paired.add(n.line)
-            out.append(_diff(section, o, n, "line differs"))
+            out.append(_diff(section, o, n, _("line differs")))
         else:
-            out.append(_diff(section, o, None, "line missing on the new node"))
-    out.extend(_diff(section, None, n, "line only on the new node")
+            out.append(_diff(section, o, None, _("line missing on the new node")))
+    out.extend(_diff(section, None, n, _("line only on the new node"))
                for n in inserted if n.line not in paired)
     return out
 
@@ -167,15 +168,16 @@ def _diff(section: str, o: RcLine | None, n: RcLine | None, reason: str) -> Diff
 
 def _temporary(section: str, o: RcLine, n: RcLine, amap: AddressMap,
                rewritten_at_switch: bool) -> Difference:
-    pairs = ", ".join(f"{old} (now {new})" for old, new in amap.pairs if new in n.text)
+    pairs = ", ".join(_("{old} (now {new})").format(old=old, new=new)
+                      for old, new in amap.pairs if new in n.text)
     if rewritten_at_switch:
         return Difference(
             section, o.text, n.text, o.line, n.line, "ignored", RULE,
-            f"differs only by the new node's temporary address, which the plan's switch step "
-            f"(R31) rewrites to the old address {pairs}")
+            _("differs only by the new node's temporary address, which the plan's switch step "
+              "(R31) rewrites to the old address {pairs}").format(pairs=pairs))
     return Difference(
         section, o.text, n.text, o.line, n.line, "attention", RULE,
-        f"differs only by the new node's temporary address; after the switch it must read "
-        f"the old address {pairs}: edit this line on the new node when switching (R30-R31 "
-        "change only the interfaces file)",
+        _("differs only by the new node's temporary address; after the switch it must read the "
+          "old address {pairs}: edit this line on the new node when switching (R30-R31 change "
+          "only the interfaces file)").format(pairs=pairs),
     )

@@ -43,6 +43,7 @@ import json
 from collections.abc import Callable, Mapping
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 
 from . import haproxy, rcfiles, supervisor, vip
 from .console import judge, parse_curl
@@ -58,7 +59,8 @@ def analyze(
     """Parse and judge one check's output (see the module docstring for kinds and options)."""
     analyzer = _ANALYZERS.get(kind)
     if analyzer is None:
-        raise InputError([Problem(f"unknown check kind {kind!r}; known: {', '.join(KINDS)}",
+        raise InputError([Problem(_("unknown check kind {kind!r}; known: {kinds}").format(
+            kind=kind, kinds=", ".join(KINDS)),
                                   key="kind")])
     return CheckResult(kind, tuple(analyzer(output, reference, options)))
 
@@ -66,27 +68,31 @@ def analyze(
 def _flag(options: Mapping[str, str], key: str) -> bool:
     value = options.get(key, "0")
     if value not in ("0", "1", "", "true", "false"):
-        raise InputError([Problem(f"option {key} must be 0 or 1, got {value!r}", key=key)])
+        raise InputError([Problem(_("option {key} must be 0 or 1, got {value!r}").format(key=key,
+                                    value=value), key=key)])
     return value in ("1", "true")
 
 
 def _required(options: Mapping[str, str], key: str, kind: str) -> str:
     value = options.get(key, "")
     if not value:
-        raise InputError([Problem(f"check {kind} needs option {key}", key=key)])
+        raise InputError([Problem(_("check {kind} needs option {key}").format(kind=kind, key=key),
+                                  key=key)])
     return value
 
 
 def _reference(reference: str | None, kind: str) -> str:
     if reference is None:
-        raise InputError([Problem(f"check {kind} compares with the old node: reference "
-                                  "(the old node's output) is required", key="reference")])
+        raise InputError([Problem(_("check {kind} compares with the old node: reference (the "
+                                    "old node's output) is required").format(kind=kind),
+                                  key="reference")])
     return reference
 
 
 def _unreadable(section: str, rule: str, exc: InputError) -> list[Difference]:
     return [Difference(section, None, None, p.line, None, "unexpected", rule,
-                       f"cannot read {p.file}: {p.message}") for p in exc.problems]
+                       _("cannot read {file}: {message}").format(file=p.file, message=p.message))
+            for p in exc.problems]
 
 
 def _haproxy(output: str, reference: str | None, options: Mapping[str, str]
@@ -147,8 +153,8 @@ def _vip_holders(output: str, reference: str | None, options: Mapping[str, str]
     except ValueError:
         others = None
     if not isinstance(others, dict):
-        raise InputError([Problem("check vip_holders needs a JSON object as reference (the "
-                                  "gather option)", key="reference")])
+        raise InputError([Problem(_("check vip_holders needs a JSON object as reference (the "
+                                    "gather option)"), key="reference")])
     outputs = {str(k): str(v) for k, v in others.items()}
     outputs[options.get("label", "this host")] = output
     temporary = [t for t in options.get("temporary", "").split(",") if t]
@@ -161,8 +167,9 @@ def _console(output: str, reference: str | None, options: Mapping[str, str]
     try:
         timeout = float(options.get("timeout", "10"))
     except ValueError:
-        raise InputError([Problem(f"option timeout must be a number of seconds, got "
-                                  f"{options['timeout']!r}", key="timeout")]) from None
+        raise InputError([Problem(
+            _("option timeout must be a number of seconds, got {value!r}").format(
+                value=options["timeout"]), key="timeout")]) from None
     return judge(parse_curl(output, url, timeout))
 
 

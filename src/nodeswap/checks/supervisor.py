@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from nodeswap.i18n import _
+
 from .findings import Difference
 
 STATES = frozenset(
@@ -158,16 +160,17 @@ def check(status: Status, old: Status | None = None, *, node: str = "", rule: st
     out: list[Difference] = []
     for number, text in status.unparsed:
         reason = (
-            "exec_nodes.sh could not run the command there" if text.startswith("Error")
-            else "supervisorctl said something that is not a status line (is supervisord "
-            "running?)"
+            _("exec_nodes.sh could not run the command there") if text.startswith("Error")
+            else _("supervisorctl said something that is not a status line (is supervisord "
+                   "running?)")
         )
         out.append(_finding(section, rule, reason, text=text, line=number))
     if not status.programs and not status.unparsed:
-        out.append(_finding(section, rule, "no program listed: supervisord has no programs"))
+        out.append(_finding(section, rule, _("no program listed: supervisord has no programs")))
     for p in status.programs:
         if p.state != "RUNNING":
-            out.append(_finding(section, rule, f"program {p.name} is {p.state}, not RUNNING",
+            out.append(_finding(section, rule, _("program {name} is {state}, not RUNNING").format(
+                name=p.name, state=p.state),
                                 new=p))
     if old is not None:
         out.extend(_set_findings(section, status, old, rule))
@@ -180,11 +183,13 @@ def _set_findings(section: str, status: Status, old: Status, rule: str) -> list[
         o = old.program(name)
         assert o is not None
         out.append(_finding(section, rule,
-                            f"program {name} runs on the old node but is missing here", old=o))
+                            _("program {name} runs on the old node but is missing here").format(
+                                name=name), old=o))
     for name in sorted(status.names - old.names):
         n = status.program(name)
         assert n is not None
-        out.append(_finding(section, rule, f"program {name} is not on the old node", new=n))
+        out.append(_finding(section, rule,
+                            _("program {name} is not on the old node").format(name=name), new=n))
     return out
 
 
@@ -202,16 +207,17 @@ def check_exec(
     """
     out: list[Difference] = []
     nodes = tuple(nodes) or run.targets
-    out.extend(_finding("exec_nodes", rule, "exec_nodes.sh refused a target", text=e)
+    out.extend(_finding("exec_nodes", rule, _("exec_nodes.sh refused a target"), text=e)
                for e in run.errors)
     if not run.done:
         out.append(_finding("exec_nodes", rule,
-                            "exec_nodes.sh output has no final `Done.`: the run did not finish"))
+                            _("exec_nodes.sh output has no final `Done.`: the run did not finish")))
     for node in nodes:
         if run.block(node) is None:
             out.append(_finding(f"supervisor {node}", rule,
-                                f"no `Execing [{node}]` block: exec_nodes.sh did not run the "
-                                "command there (settings file missing or no ping answer?)"))
+                                _("no `Execing [{node}]` block: exec_nodes.sh did not run the "
+                                  "command there (settings file missing or no ping answer?)"
+                                  ).format(node=node)))
     for block in run.blocks:
         status = parse_status(block.output, first_line=block.line + 1)
         ref = old.block(block.node) if old is not None else None

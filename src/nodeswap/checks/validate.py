@@ -18,6 +18,8 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from nodeswap.i18n import _
+
 from .findings import Difference
 
 RULE = "R27"
@@ -78,8 +80,9 @@ def findings_from(result: CheckRun, path: str) -> list[Difference]:
         line = int(where.group("line")) if where else None
         out.append(_finding(msg, line))
     if not out:
-        tail = " | ".join(result.output.strip().splitlines()[-3:]) or "no output"
-        out.append(_finding(f"haproxy -c failed (exit status {result.returncode}): {tail}", None))
+        tail = " | ".join(result.output.strip().splitlines()[-3:]) or _("no output")
+        out.append(_finding(_("haproxy -c failed (exit status {status}): {output}").format(
+            status=result.returncode, output=tail), None))
     return out
 
 
@@ -93,7 +96,7 @@ def _finding(message: str, line: int | None) -> Difference:
         klass="unexpected",
         rule=RULE,
         reason=(
-            "haproxy -c rejects the new file (validated by this machine's haproxy, users "
-            "and files, which may differ from the node's)"
+            _("haproxy -c rejects the new file (validated by this machine's haproxy, users "
+              "and files, which may differ from the node's)")
         ),
     )

@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from nodeswap.i18n import _
+
 from .findings import Difference, Klass
 
 RULE = "R23"
@@ -81,12 +83,14 @@ def check_holders(
     holders = [n for n, text in outputs.items() if holds_vip(text, vip).holds]
     out = [_finding(n, vip, remedy(n, vip)) for n in holders if n in temporary]
     if not holders:
-        out.append(_finding("", vip, f"no proxy node holds the VIP {vip}: the console is "
-                            "unreachable; check keepalived on the old proxies"))
+        out.append(_finding("", vip, _("no proxy node holds the VIP {vip}: the console is "
+                                       "unreachable; check keepalived on the old proxies"
+                                       ).format(vip=vip)))
     elif len(holders) > 1:
-        out.append(_finding(",".join(holders), vip, f"more than one node holds the VIP {vip} "
-                            f"({', '.join(holders)}): split brain, stop keepalived on the "
-                            "new nodes"))
+        out.append(_finding(",".join(holders), vip, _("more than one node holds the VIP {vip} "
+                                                      "({holders}): split brain, stop "
+                                                      "keepalived on the new nodes").format(
+                                vip=vip, holders=", ".join(holders))))
     return out
 
 
@@ -99,15 +103,19 @@ def check_one_holder(outputs: Mapping[str, str], vip: str, temporary: Iterable[s
     temporary = set(temporary)
     holders = [h for h, text in outputs.items() if holds_vip(text, vip).holds]
     if not holders:
-        return [_finding("", vip, f"no proxy holds the VIP {vip}: the console is unreachable;"
-                         " check keepalived before stopping an old node", rule=rule)]
+        return [_finding("", vip, _("no proxy holds the VIP {vip}: the console is unreachable; "
+                                    "check keepalived before stopping an old node"
+                                    ).format(vip=vip), rule=rule)]
     if len(holders) > 1:
-        return [_finding(",".join(holders), vip, f"more than one host holds the VIP {vip} "
-                         f"({', '.join(holders)}): split brain; stop keepalived on the new "
-                         "nodes before stopping an old node", rule=rule)]
+        return [_finding(",".join(holders), vip, _("more than one host holds the VIP {vip} "
+                                                   "({holders}): split brain; stop keepalived "
+                                                   "on the new nodes before stopping an old "
+                                                   "node").format(
+                             vip=vip, holders=", ".join(holders)), rule=rule)]
     if holders[0] in temporary:
-        return [_finding(holders[0], vip, f"the new VM {holders[0]} (temporary address) holds"
-                         f" the VIP {vip}; it serves the zone now (reported, not fatal)",
+        return [_finding(holders[0], vip, _("the new VM {node} (temporary address) holds "
+                                            "the VIP {vip}; it serves the zone now (reported, "
+                                            "not fatal)").format(node=holders[0], vip=vip),
                          klass="attention", rule=rule)]
     return []
 

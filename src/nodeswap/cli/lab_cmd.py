@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nodeswap.errors import InputError, LabError, Problem
+from nodeswap.i18n import _
 from nodeswap.lab import DEFAULT_STATE_DIR, README, Lab
 from nodeswap.lab.faults import HELP as FAULT_HELP
 from nodeswap.lab.faults import KINDS as FAULT_KINDS
@@ -48,8 +49,8 @@ def _key_types(text: str | None) -> list[str] | None:
     kinds = [k.strip() for k in text.split(",")]
     bad = [k for k in kinds if k not in KEY_TYPES]
     if bad:
-        raise InputError([Problem(f"unknown host key type {bad[0]!r}: one of "
-                                  f"{', '.join(KEY_TYPES)}", key="--key-types")])
+        raise InputError([Problem(_("unknown host key type {bad!r}: one of {types}").format(
+            bad=bad[0], types=", ".join(KEY_TYPES)), key="--key-types")])
     return kinds
 
 
@@ -74,11 +75,12 @@ def up(  # noqa: PLR0917 (typer maps parameters to options)
 ) -> None:
     """Bring a lab up and print its hosts; writes DIR/lab.json."""
     if hosts is not None and topology is not None:
-        raise InputError([Problem("give --hosts N or --topology NAME, not both",
+        raise InputError([Problem(_("give --hosts N or --topology NAME, not both"),
                                   key="--topology")])
     kinds = _key_types(key_types)
     if timing not in PROFILES:
-        raise InputError([Problem(f"{timing!r} is not a timing: one of {', '.join(PROFILES)}",
+        raise InputError([Problem(_("{timing!r} is not a timing: one of {profiles}").format(
+            timing=timing, profiles=", ".join(PROFILES)),
                                   key="--timing")])
     if hosts is None:
         checked_topology(topology or "default")
@@ -112,7 +114,7 @@ def status(lab_dir: LabDirOpt = DEFAULT_STATE_DIR, as_json: JsonOpt = False) -> 
     elif st["running"]:
         Console().print(_table(lab))
     if not st["running"]:
-        raise LabError(f"no lab running in {lab_dir}")
+        raise LabError(_("no lab running in {dir}").format(dir=lab_dir))
 
 
 @lab_app.command("fault", help=f"Inject (or --clear) a fault in a running lab.\n\n\b\n"
@@ -135,8 +137,9 @@ def fault(  # noqa: PLR0917 (typer maps parameters to options)
     as_json: JsonOpt = False,
 ) -> None:
     if kind not in FAULT_HELP:
-        raise InputError([Problem(f"unknown fault {kind!r}: one of {', '.join(FAULT_KINDS)} "
-                                  "(nodeswap lab faults)", key="KIND")])
+        raise InputError([Problem(_("unknown fault {kind!r}: one of {fault_kinds} (nodeswap "
+                                    "lab faults)").format(kind=kind,
+                                    fault_kinds=", ".join(FAULT_KINDS)), key="KIND")])
     params = {k: v for k, v in (("host", host), ("command", command), ("program", program),
                                 ("address", address)) if v is not None}
     lab = Lab(lab_dir)

@@ -334,7 +334,7 @@ def register(app: typer.Typer) -> None:
         level = level_of(verbose, quiet)
         journal = find_run(state_dir_for(state_dir, lab, firstbox), run_id)
         if (mark_done is None) != (reason is None):
-            raise InputError([Problem("--mark-done STEP and --reason WHY go together",
+            raise InputError([Problem(_("--mark-done STEP and --reason WHY go together"),
                                       key="--mark-done" if mark_done is None else "--reason")])
 
         async def begin() -> tuple[Journal, str]:

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 from nodeswap.run.events import Event, EventSink, event_dict
 from nodeswap.transport.redact import Redactor
 
@@ -52,8 +53,9 @@ def private_log(path: Path) -> Path:
         os.close(fd)
         os.chmod(path, 0o600)
     except OSError as exc:
-        raise InputError([Problem(f"cannot write the log: {exc.strerror or exc}",
-                                  file=str(path), key="--log-file")]) from exc
+        raise InputError([Problem(
+            _("cannot write the log: {error}").format(error=exc.strerror or exc),
+            file=str(path), key="--log-file")]) from exc
     return path
 
 

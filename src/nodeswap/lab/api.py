@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nodeswap.errors import LabError
+from nodeswap.i18n import _
 
 from . import faults
 from . import timing as timing_
@@ -115,8 +116,9 @@ class Lab:
         """
         lab = cls(state_dir)
         if lab.running():
-            raise LabError(f"a lab is already running in {lab.dir} (controller pid "
-                           f"{lab._controller_record().pid}); `nodeswap lab down` first")
+            raise LabError(_("a lab is already running in {dir} (controller pid {pid}); "
+                             "`nodeswap lab down` first").format(dir=lab.dir,
+                             pid=lab._controller_record().pid))
         lab.cleanup()
         config = {**lab._config(hosts, topology, key_types),
                   "timing": timing_.check_profile(timing)}
@@ -136,7 +138,7 @@ class Lab:
     def _config(self, hosts: int | None, topology: str | None,
                 key_types: Sequence[str] | None) -> JSON:
         if (hosts is None) == (topology is None):
-            raise LabError("give either a number of plain hosts or a topology, not both")
+            raise LabError(_("give either a number of plain hosts or a topology, not both"))
         if hosts is not None:
             default = ["ed25519", "rsa"] if hosts <= 64 else ["ed25519"]
             kinds = list(key_types) if key_types else default
@@ -168,18 +170,19 @@ class Lab:
         if failed.exists():
             why = failed.read_text().strip()
         elif self._proc.poll() is not None:
-            why = "controller exited"
+            why = _("controller exited")
         else:
-            why = f"not up after {timeout:.0f}s"
+            why = _("not up after {timeout:.0f}s").format(timeout=timeout)
         self.down()
-        raise LabError(f"lab did not come up in {self.dir}: {why} (see {self.dir}/controller.log)")
+        raise LabError(_("lab did not come up in {dir}: {why} (see {dir}/controller.log)").format(
+            dir=self.dir, why=why))
 
     # ------------------------------------------------------------------ state
 
     def _controller_record(self) -> ProcRecord:
         recs = [r for r in self.records.proc_records() if r.what == "controller"]
         if not recs:
-            raise LabError(f"no lab in {self.dir}")
+            raise LabError(_("no lab in {dir}").format(dir=self.dir))
         return recs[-1]
 
     def running(self) -> bool:
@@ -191,14 +194,14 @@ class Lab:
     def info(self) -> LabInfo:
         path = self.dir / "lab.json"
         if not path.exists():
-            raise LabError(f"no lab.json in {self.dir}: is a lab up there?")
+            raise LabError(_("no lab.json in {dir}: is a lab up there?").format(dir=self.dir))
         return LabInfo.from_file(path)
 
     def call(self, op: str, **body: Any) -> JSON:
         """One admin call to the controller (see README: controller protocol)."""
         ctl = json.loads((self.dir / "controller.json").read_text())
         if not ctl["url"].startswith("http://127."):
-            raise LabError(f"controller URL {ctl['url']!r} is not on loopback")
+            raise LabError(_("controller URL {url!r} is not on loopback").format(url=ctl["url"]))
         headers = {"X-Lab-Token": ctl["token"], "Content-Type": "application/json"}
         url = ctl["url"] + "/op/" + op
         req = urllib.request.Request(url, json.dumps(body).encode(), headers)  # noqa: S310
@@ -207,9 +210,11 @@ class Lab:
                 data: JSON = json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             data = json.loads(exc.read() or b"{}")
-            raise LabError(f"lab controller refused {op}: {data.get('error', exc)}") from exc
+            raise LabError(_("lab controller refused {op}: {error}").format(op=op,
+                             error=data.get("error", exc))) from exc
         except OSError as exc:
-            raise LabError(f"lab controller in {self.dir} does not answer: {exc}") from exc
+            raise LabError(_("lab controller in {dir} does not answer: {exc}").format(dir=self.dir,
+                             exc=exc)) from exc
         return data
 
     def status(self) -> JSON:
@@ -259,11 +264,13 @@ class Lab:
     def cleanup(self) -> None:
         """Remove a stopped lab's files (refuses while anything is mounted below)."""
         if self.running():
-            raise LabError(f"lab in {self.dir} is running; `nodeswap lab down` first")
+            raise LabError(
+                _("lab in {dir} is running; `nodeswap lab down` first").format(dir=self.dir))
         if self.dir.exists():
             self.down()
             if mounts_under(self.dir):
-                raise LabError(f"mounts remain under {self.dir}: {mounts_under(self.dir)[:3]}")
+                raise LabError(_("mounts remain under {dir}: {mounts}").format(dir=self.dir,
+                                 mounts=mounts_under(self.dir)[:3]))
             safe_rmtree(self.dir)
 
     # ------------------------------------------------------------------ faults
@@ -297,7 +304,8 @@ def _startup_lock(root: Path) -> Iterator[None]:
 
 def _check_fault(kind: str) -> None:
     if kind not in faults.FAULTS:
-        raise LabError(f"unknown fault {kind!r}: one of {', '.join(faults.KINDS)}")
+        raise LabError(_("unknown fault {kind!r}: one of {kinds}").format(kind=kind,
+                         kinds=', '.join(faults.KINDS)))
 
 
 def _check_state_path(path: Path) -> None:
@@ -305,16 +313,19 @@ def _check_state_path(path: Path) -> None:
     for part in [path, *path.parents]:
         st = part.stat()
         if st.st_uid != 0 or st.st_mode & 0o022:
-            raise LabError(f"state dir {path} is below {part} (owner uid {st.st_uid}, mode "
-                           f"{st.st_mode & 0o777:o}): sshd refuses chroots under a folder not "
-                           "owned by root or writable by group/others; "
-                           f"use e.g. {DEFAULT_STATE_ROOT}/NAME")
+            raise LabError(_("state dir {path} is below {part} (owner uid {uid}, mode "
+                             "{mode:o}): sshd refuses chroots under a folder not owned by "
+                             "root or writable by group/others; use e.g. "
+                             "{root}/NAME").format(path=path, part=part,
+                             uid=st.st_uid, mode=st.st_mode & 0o777,
+                             root=DEFAULT_STATE_ROOT))
 
 
 def wait_for(cond: Any, timeout: float, what: str) -> None:
     """Wait for a condition with a deadline (tests use this instead of sleeping)."""
     if not wait_until(cond, timeout, 0.02):
-        raise LabError(f"timed out after {timeout:.0f}s waiting for {what}")
+        raise LabError(_("timed out after {timeout:.0f}s waiting for {what}").format(
+            timeout=timeout, what=what))
 
 
 def now() -> float:

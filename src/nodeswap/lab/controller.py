@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from nodeswap.errors import LabError
+from nodeswap.i18n import _
 
 from . import hostroot, timing
 from .hostroot import HostPaths
@@ -109,7 +110,8 @@ class Controller:
         marker = str(paths.sshd_config)
         wait_until(lambda: _cmdline_has(proc.pid, marker) or proc.poll() is not None, 5.0)
         if proc.poll() is not None:
-            raise LabError(f"sshd of {host.iid} exited at once: {_tail(paths.sshd_log)}")
+            raise LabError(_("sshd of {iid} exited at once: {tail}").format(iid=host.iid,
+                             tail=_tail(paths.sshd_log)))
         rec = ProcRecord.of(proc.pid, str(paths.sshd_config), f"sshd {host.iid}")
         self.records.add_proc(rec)
         with self.lock:
@@ -128,9 +130,11 @@ class Controller:
                     continue
                 proc = self.procs.get(iid)
                 if proc is not None and proc[0].poll() is not None:
-                    raise LabError(f"sshd of {iid} died: {_tail(self.paths(iid).sshd_log)}")
+                    raise LabError(_("sshd of {iid} died: {tail}").format(iid=iid,
+                                     tail=_tail(self.paths(iid).sshd_log)))
             if pending and time.monotonic() > deadline:
-                raise LabError(f"hosts not answering after {timeout:.0f}s: {sorted(pending)}")
+                raise LabError(_("hosts not answering after {timeout:.0f}s: {pending}").format(
+                    timeout=timeout, pending=sorted(pending)))
             if pending:
                 time.sleep(0.02)
 
@@ -153,7 +157,7 @@ class Controller:
         """Fault: the host stops answering (sshd frozen; TCP connects, but no banner)."""
         entry = self.procs.get(host.iid)
         if entry is None:
-            raise LabError(f"{host.iid} is not running")
+            raise LabError(_("{iid} is not running").format(iid=host.iid))
         if entry[1].is_alive():
             os.kill(entry[1].pid, signal.SIGSTOP if stalled else signal.SIGCONT)
         host.stalled = stalled
@@ -299,13 +303,13 @@ def plain_hosts(n: int) -> list[Host]:
     (other state dirs) can run side by side.
     """
     if not 1 <= n <= 60000:
-        raise LabError(f"--hosts must be between 1 and 60000, not {n}")
+        raise LabError(_("--hosts must be between 1 and 60000, not {n}").format(n=n))
     for b in range(20, 100):
         addrs = [f"127.{b}.{i // 250}.{i % 250 + 1}" for i in range(n)]
         if all(port_free(a) for a in addrs):
             return [Host(iid=f"h{i + 1:04d}", name=f"h{i + 1:04d}", address=a, role="plain",
                          kind="plain") for i, a in enumerate(addrs)]
-    raise LabError("no free block of loopback addresses 127.20-99.x.y for the plain hosts")
+    raise LabError(_("no free block of loopback addresses 127.20-99.x.y for the plain hosts"))
 
 
 def _plain_etc_hosts(hosts: list[Host]) -> str:

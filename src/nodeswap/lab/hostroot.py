@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nodeswap.errors import LabError
+from nodeswap.i18n import _
 
 from .system import Records, bind_mount, safe_rmtree
 
@@ -139,7 +140,8 @@ def generate_host_keys(paths: HostPaths, kinds: Sequence[str]) -> None:
             args[4:4] = ["-b", "2048"]
         done = subprocess.run(args, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise LabError(f"ssh-keygen for {paths.iid} ({kind}) failed: {done.stderr.strip()}")
+            raise LabError(_("ssh-keygen for {iid} ({kind}) failed: {error}").format(iid=paths.iid,
+                             kind=kind, error=done.stderr.strip()))
 
 
 def public_keys(paths: HostPaths) -> list[str]:

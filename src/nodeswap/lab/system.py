@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nodeswap.errors import LabError
+from nodeswap.i18n import _
 
 MS_RDONLY = 1
 MS_REMOUNT = 32
@@ -34,7 +35,8 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True
 def _check(rc: int, what: str) -> None:
     if rc != 0:
         err = ctypes.get_errno()
-        raise LabError(f"{what}: {os.strerror(err)} (errno {err})")
+        raise LabError(_("{what}: {strerror} (errno {err})").format(what=what,
+                         strerror=os.strerror(err), err=err))
 
 
 def bind_mount(source: Path, target: Path, *, readonly: bool) -> None:
@@ -96,7 +98,8 @@ class ProcRecord:
     def of(cls, pid: int, marker: str, what: str) -> ProcRecord:
         started = proc_start_time(pid)
         if started is None:
-            raise LabError(f"process {pid} ({what}) exited right after it was started")
+            raise LabError(_("process {pid} ({what}) exited right after it was started").format(
+                pid=pid, what=what))
         return cls(pid, started, marker, what)
 
     def is_alive(self) -> bool:
@@ -261,5 +264,6 @@ def safe_rmtree(path: Path) -> None:
     """Delete a lab folder, but never while anything is mounted below it (/usr, /dev binds)."""
     busy = mounts_under(path)
     if busy:
-        raise LabError(f"refusing to delete {path}: still mounted below it: {busy[:3]}")
+        raise LabError(_("refusing to delete {path}: still mounted below it: {busy}").format(
+            path=path, busy=busy[:3]))
     shutil.rmtree(path, ignore_errors=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nodeswap.errors import LabError
+from nodeswap.i18n import _
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ PROFILES: dict[str, float] = {"off": 0.0, "realistic": 1.0 / 30.0}
 def check_profile(name: str) -> str:
     """A profile name, or LabError naming the known ones (`lab up --timing`)."""
     if name not in PROFILES:
-        raise LabError(f"unknown timing {name!r}: one of {', '.join(PROFILES)}")
+        raise LabError(_("unknown timing {name!r}: one of {profiles}").format(name=name,
+                         profiles=', '.join(PROFILES)))
     return name
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from nodeswap.errors import InputError, LabError, Problem
+from nodeswap.i18n import _
 
 from .labhost import Host, port_free
 
@@ -33,7 +34,8 @@ def resolve_topology(name_or_file: str) -> Path:
     if builtin.exists():
         return builtin
     known = sorted(p.stem for p in TOPOLOGY_DIR.glob("*.yaml"))
-    raise LabError(f"unknown topology {name_or_file!r}: not a file, and not one of {known}")
+    raise LabError(_("unknown topology {name!r}: not a file, and not one of {known}").format(
+        name=name_or_file, known=known))
 
 
 def checked(name_or_file: str) -> Path:
@@ -52,7 +54,7 @@ def load(path: Path) -> JSON:
     data = yaml.safe_load(path.read_text())
     problems = check(data)
     if problems:
-        raise LabError(f"topology {path}: " + "; ".join(problems))
+        raise LabError(_("topology {path}: ").format(path=path) + "; ".join(problems))
     return dict(data)
 
 
@@ -60,28 +62,30 @@ def check(t: Any) -> list[str]:
     """What is wrong with a topology: missing keys, VMs on unknown physical hosts, names
     used twice."""
     if not isinstance(t, dict):
-        return ["not a mapping"]
-    problems = [f"missing key {k!r}" for k in REQUIRED if k not in t]
+        return [_("not a mapping")]
+    problems = [_("missing key {key!r}").format(key=k) for k in REQUIRED if k not in t]
     if problems:
         return problems
     physical = {p.get("name") for p in t["physical"]}
     names = [t["firstbox"].get("name")] + [h.get("name") for h in t["physical"] + t["vms"]]
-    problems += [f"name {n!r} is used twice" for n in sorted({n for n in names
-                                                               if names.count(n) > 1})]
-    problems += [f"VM {v.get('name')!r} runs on unknown physical host {v.get('physical')!r}"
+    problems += [_("name {name!r} is used twice").format(name=n)
+                 for n in sorted({n for n in names if names.count(n) > 1})]
+    problems += [_("VM {vm!r} runs on unknown physical host {host!r}").format(
+        vm=v.get("name"), host=v.get("physical"))
                  for v in t["vms"] if v.get("physical") not in physical]
     if not any(v.get("role") == "proxy" for v in t["vms"]):
-        problems.append("no proxy VM (the VIP needs one)")
+        problems.append(_("no proxy VM (the VIP needs one)"))
     zone_of = {p.get("name"): p.get("zone_id", t["zone_id"]) for p in t["physical"]}
-    problems += [f"VM {v.get('name')!r} of zone {v.get('zone_id', t['zone_id'])!r} runs on "
-                 f"{v.get('physical')!r} of zone {zone_of[v.get('physical')]!r}"
+    problems += [_("VM {vm!r} of zone {zone!r} runs on {host!r} of zone {host_zone!r}").format(
+        vm=v.get("name"), zone=v.get("zone_id", t["zone_id"]), host=v.get("physical"),
+        host_zone=zone_of[v.get("physical")])
                  for v in t["vms"] if v.get("physical") in zone_of
                  and v.get("zone_id", t["zone_id"]) != zone_of[v.get("physical")]]
     releases = t.get("update_node_releases", [])
     if not isinstance(releases, list) or not all(
             isinstance(r, str) and re.fullmatch(r"\d{2}\.\d{2}", r) for r in releases):
-        problems.append(f"update_node_releases must be a list of OS releases such as "
-                        f'"16.04", not {releases!r}')
+        problems.append(_('update_node_releases must be a list of OS releases such as '
+                          '"16.04", not {releases!r}').format(releases=releases))
     return problems
 
 
@@ -104,7 +108,7 @@ def place(topo: JSON) -> JSON:
         addrs += [h["address"] for h in t["physical"] + t["vms"]]
         if all(port_free(a) for a in addrs) and all(port_free(t["vip"], p) for p in (80,)):
             return t
-    raise LabError("no free 127.N.x.y block for the zone's addresses")
+    raise LabError(_("no free 127.N.x.y block for the zone's addresses"))
 
 
 def hosts(t: JSON) -> list[Host]:

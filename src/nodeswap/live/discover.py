@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from nodeswap.errors import TransportError, ZoneError
+from nodeswap.i18n import _
 from nodeswap.plan.model import Target
 from nodeswap.runbooks import components_of, runbook_for
 from nodeswap.transport.base import Connector, Result
@@ -72,8 +73,9 @@ class Asker:
 
 def _check(target: Target, res: Result, what: str) -> None:
     if res.exit_status != 0:
-        raise ZoneError(f"{target.name} ({target.address}): cannot read {what}: "
-                        f"exit {res.exit_status}: {res.tail(5)}")
+        raise ZoneError(_("{host} ({address}): cannot read {what}: exit {status}: {output}"
+                          ).format(host=target.name, address=target.address, what=what,
+                                   status=res.exit_status, output=res.tail(5)))
 
 
 async def _settings_and_version(ask: Asker, fb: Target) -> tuple[dict[str, str], str]:

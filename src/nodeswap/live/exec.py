@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 from nodeswap.live.reach import Reach
 from nodeswap.plan.model import Target
 from nodeswap.run.events import HostDone
@@ -54,7 +55,8 @@ def resolve_from_lab(data: dict[str, Any], group: str) -> list[Target]:
             members = {k for k, v in hosts.items() if name in str(v.get("role", "")).split(",")}
             members |= {name} if name in hosts else set()
         if not members and name not in ("vm", "phy"):
-            problems.append(Problem(f"unknown node or group {name!r}", key="GROUP"))
+            problems.append(Problem(_("unknown node or group {name!r}").format(name=name),
+                                    key="GROUP"))
         out |= members
     if problems:
         raise InputError(problems)
@@ -68,10 +70,12 @@ def read_hosts_file(path: Path) -> list[HostEntry]:
         with path.open("rb") as f:
             data = f.read(HOSTS_FILE_MAX + 1)
     except OSError as exc:
-        raise InputError([Problem(f"cannot read: {exc.strerror or exc}", file=str(path))]) \
+        raise InputError([Problem(_("cannot read: {error}").format(error=exc.strerror or exc),
+                                  file=str(path))]) \
             from exc
     if len(data) > HOSTS_FILE_MAX:
-        raise InputError([Problem(f"larger than {HOSTS_FILE_MAX} bytes: not a hosts file",
+        raise InputError([Problem(_("larger than {limit} bytes: not a hosts file").format(
+            limit=HOSTS_FILE_MAX),
                                   file=str(path))])  # fmt: skip
     return parse_hosts(data, str(path))
 
@@ -133,7 +137,7 @@ async def resolve(
         zone = await read_zone(connector, reach.firstbox)
         targets = resolve_from_zone(zone, job.group or "", reach.ssh.jump is None)
     else:
-        raise InputError([Problem("GROUP needs --firstbox or --lab (or use --hosts-file)",
+        raise InputError([Problem(_("GROUP needs --firstbox or --lab (or use --hosts-file)"),
                                   key="GROUP")])  # fmt: skip
     return targets, {t.name: t.name for t in targets}
 

@@ -72,10 +72,12 @@ async def _one_mac(ask: Asker, fb: Target, taken: set[str]) -> str:
     for _try in range(MAX_TRIES):
         out = (await ask.must(fb, cmd(GEN_MAC), GEN_MAC)).strip().lower()
         if not _MAC.match(out):
-            raise ZoneError(f"{GEN_MAC} on firstbox printed {out!r}, not a MAC (R9)")
+            raise ZoneError(_("{gen_mac} on firstbox printed {out!r}, not a MAC (R9)").format(
+                gen_mac=GEN_MAC, out=out))
         if out not in taken:
             return out
-    raise ZoneError(f"R9: {GEN_MAC} gave only MACs already in the zone in {MAX_TRIES} tries")
+    raise ZoneError(_("R9: {gen_mac} gave only MACs already in the zone in {tries} tries"
+                      ).format(gen_mac=GEN_MAC, tries=MAX_TRIES))
 
 
 async def zone_of_plan(connector: Connector, fb: Target, spec: Spec) -> Spec:
@@ -133,9 +135,10 @@ async def zone_unchanged(connector: Connector, fb: Target, plan: Plan) -> None:
     if plan.fingerprint_kind != FINGERPRINT_KIND:
         if zone is not None and not zone.offline:
             raise PlanFileError([Problem(
-                f"the plan was made live on {zone.describe()} but carries no "
-                f"fingerprint_kind {FINGERPRINT_KIND!r}: the zone-changed check cannot "
-                "run; make a new plan with `nodeswap plan`", key="fingerprint_kind")])
+                _("the plan was made live on {zone} but carries no fingerprint_kind "
+                  "{fingerprint_kind!r}: the zone-changed check cannot run; make a new plan "
+                  "with `nodeswap plan`").format(zone=zone.describe(),
+                  fingerprint_kind=FINGERPRINT_KIND), key="fingerprint_kind")])
         return  # an offline plan: built from a copy, nothing live to compare
     part = await firstbox_part(Asker(connector), fb)
     now = Snapshot(firstbox=fb.address, settings=part["settings"],
@@ -170,14 +173,15 @@ def offline_differences(plan: Plan, zone: Zone) -> list[Problem]:
                             ("new in the zone", [n for n in now if n not in was]),
                             ("gone from the zone", [n for n in was if n not in now])):
             if names:
-                out.append(Problem(f"settings files {what} since the plan was made: "
-                                   f"{', '.join(sorted(names))}", key=key))
+                out.append(Problem(_("settings files {what} since the plan was made: {names}"
+                                     ).format(what=what, names=", ".join(sorted(names))),
+                                   key=key))
     else:  # a plan from before the settings digests: its own nodes' settings at least
         for node in plan.nodes.values():
             live = zone.nodes.get(node.name)
             if live is None or live.settings.render() != node.old_settings:
-                out.append(Problem(f"settings file {node.name} changed since the plan was "
-                                   "made", key=key))
+                out.append(Problem(_("settings file {node} changed since the plan was made").format(
+                    node=node.name), key=key))
     macs: dict[str, str] = {}
     for node in plan.nodes.values():
         for what, mac in (("mgmt", node.mgmt_mac), ("eip", node.eip_mac)):
@@ -189,18 +193,21 @@ def offline_differences(plan: Plan, zone: Zone) -> list[Problem]:
                                      "unique").format(mac=mac, node=node.name), rule="R9",
                                    key=where))
             if mac.lower() in macs:
-                out.append(Problem(f"new MAC {mac} of {node.name} is also {macs[mac.lower()]}'s",
+                out.append(Problem(_("new MAC {mac} of {node} is also {other}'s").format(
+                    mac=mac, node=node.name, other=macs[mac.lower()]),
                                    rule="R9", key=where))
             if not _MAC.match(mac.lower()):
-                out.append(Problem(f"new MAC {mac} of {node.name} is not one {GEN_MAC} draws",
+                out.append(Problem(_("new MAC {mac} of {node} is not one {gen_mac} draws").format(
+                    mac=mac, node=node.name, gen_mac=GEN_MAC),
                                    rule="R9", key=where))
             macs[mac.lower()] = node.name
         for what, addr in (("temp_address", node.temp_address),
                            ("eip_temp_address", node.eip_temp_address)):
             if addr and addr in zone.address_index:
                 other, k = zone.address_index[addr]
-                out.append(Problem(f"temporary address {addr} of {node.name} is in the zone's "
-                                   f"settings now ({k} of {other})", rule="R16",
+                out.append(Problem(_("temporary address {addr} of {node} is in the zone's "
+                                     "settings now ({k} of {other})").format(addr=addr,
+                                     node=node.name, k=k, other=other), rule="R16",
                                    key=f"nodes.{node.name}.{what}"))
     return out
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nodeswap.errors import InputError, LockHeld, Problem
+from nodeswap.i18n import _
 from nodeswap.live.planning import plan_live
 from nodeswap.live.sources import read_spec, read_zone
 from nodeswap.live.zonelock import read_held
@@ -79,15 +80,17 @@ async def refuse_locked(connector: Connector, fb: Target, lock_path: str,
         return
     lock, raw = held
     if lock is None:
-        raise LockHeld(f"zone locked: {lock_path} on firstbox {fb.address} holds "
-                       f"{raw.strip()!r}: a run is upgrading the zone; plan it after that "
-                       "run ends")
+        raise LockHeld(_("zone locked: {lock_path} on firstbox {address} holds {text!r}: a "
+                         "run is upgrading the zone; plan it after that run ends").format(
+                             lock_path=lock_path, address=fb.address, text=raw.strip()))
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(lock.since))
     raise LockHeld(
-        f"zone locked by run {lock.run_id} of {lock.operator} (pid {lock.pid} on "
-        f"{lock.client_host}, since {since}), lock file {lock_path} on firstbox "
-        f"{fb.address}: that run is upgrading the zone, and a plan made now would take its "
-        "half-done state for the zone's; plan again when it has ended. Where it stands:\n"
+        _("zone locked by run {run_id} of {operator} (pid {pid} on {client_host}, since "
+          "{since}), lock file {lock_path} on firstbox {address}: that run is upgrading the "
+          "zone, and a plan made now would take its half-done state for the zone's; plan again "
+          "when it has ended. Where it stands:\n").format(run_id=lock.run_id,
+          operator=lock.operator, pid=lock.pid, client_host=lock.client_host, since=since,
+          lock_path=lock_path, address=fb.address)
         + hints.next("status", lock.run_id))
 
 
@@ -105,17 +108,18 @@ def refuse_unfinished(state: Path, firstbox: str, hints: Hints, *, ignore: bool,
                        "plan made on it would take that for the zone's state",
                   next_lines(j, rid, hints)) for j, rid in found]  # fmt: skip
     finally:
-        for j in {id(j): j for j, _ in found}.values():
+        for j in {id(j): j for j, _rid in found}.values():
             j.close()
     if not texts:
         return []
     if ignore:
-        return [f"{text}; planned anyway (--ignore-unfinished)" for _, text, _ in texts]
+        return [_("{text}; planned anyway (--ignore-unfinished)").format(text=text)
+                for _run, text, _next in texts]
     lines: list[str] = []
-    for _, text, nexts in texts:
-        lines += [text + "; finish it or undo it first:", *nexts]
+    for _run, text, nexts in texts:
+        lines += [text + _("; finish it or undo it first:"), *nexts]
     words = sys.argv[1:] if argv is None else list(argv)
     again = [w for w in words if w != "--ignore-unfinished"] + ["--ignore-unfinished"]
-    lines += ["or plan anyway, knowing it (--ignore-unfinished):",
+    lines += [_("or plan anyway, knowing it (--ignore-unfinished):"),
               PREFIX + " ".join(shlex.quote(w) for w in ["nodeswap", *again])]
     raise InputError([Problem("\n".join(lines), key="--ignore-unfinished")])

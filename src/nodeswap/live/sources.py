@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 
 from nodeswap.errors import InputError, Problem, SettingsError, SpecError
+from nodeswap.i18n import _
 from nodeswap.plan.spec import Spec
 from nodeswap.zone.inventory import InstallerVersion, Zone, ZoneFacts, parse_components
 from nodeswap.zone.settings import SettingsFile
@@ -25,17 +26,17 @@ def _read_regular(path: Path, shown_path: str) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # O_NOFOLLOW on a symbolic link
-            why = ("is a symbolic link: settings files must be regular files "
-                   "(a link is not followed, so nothing it points at is read or shown)")
+            why = _("is a symbolic link: settings files must be regular files (a link is not "
+                    "followed, so nothing it points at is read or shown)")
         else:
-            why = f"cannot be read: {exc.strerror}"
+            why = _("cannot be read: {strerror}").format(strerror=exc.strerror)
         raise SettingsError([Problem(why, file=shown_path)]) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise SettingsError([Problem(
-                "is not a regular file (a FIFO, socket or device): settings files must be "
-                "regular files", file=shown_path)])
+                _("is not a regular file (a FIFO, socket or device): settings files must be "
+                  "regular files"), file=shown_path)])
         with os.fdopen(fd, "rb", closefd=False) as f:
             return f.read()
     finally:
@@ -51,7 +52,8 @@ def read_settings_dir(folder: str | Path) -> dict[str, SettingsFile]:
     """
     root = Path(folder)
     if not root.is_dir():
-        raise SettingsError([Problem(f"{shown(str(root))!r} is not a folder of settings files",
+        raise SettingsError([Problem(_("{root!r} is not a folder of settings files").format(
+            root=shown(str(root))),
                                      file=shown(str(root)), key="settings_dir")])
     files: dict[str, SettingsFile] = {}
     problems: list[Problem] = []
@@ -69,7 +71,7 @@ def read_settings_dir(folder: str | Path) -> dict[str, SettingsFile]:
     if problems:
         raise SettingsError(problems)
     if not files:
-        raise SettingsError([Problem("no settings files in this folder", file=str(root))])
+        raise SettingsError([Problem(_("no settings files in this folder"), file=str(root))])
     return files
 
 
@@ -78,7 +80,8 @@ def read_spec(path: str | Path) -> Spec:
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([Problem(f"cannot read the spec: {exc}", file=str(p))]) from None
+        raise SpecError([Problem(_("cannot read the spec: {exc}").format(exc=exc),
+                                 file=str(p))]) from None
     return Spec.from_yaml(text, path=str(p))
 
 

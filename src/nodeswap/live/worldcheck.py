@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nodeswap.errors import InputError, NodeswapError, Problem, ZoneError
+from nodeswap.i18n import _
 from nodeswap.plan.model import Plan, Step, Target
 from nodeswap.plan.planfile import FINGERPRINT_KIND
 from nodeswap.run import journal as J
@@ -125,7 +126,8 @@ def parse_read(out: str) -> tuple[ZoneState, dict[str, str]]:
                 "variables_yaml": text("yaml") if "yaml" in raw else None,
                 "variable_files": text("files") if "files" in raw else ""}  # fmt: skip
     except (KeyError, ValueError, binascii.Error, tarfile.TarError) as exc:
-        raise ZoneError(f"firstbox: cannot read the zone's fingerprint ({exc})") from exc
+        raise ZoneError(_("firstbox: cannot read the zone's fingerprint ({exc})").format(
+            exc=exc)) from exc
     try:
         variables = variables_of(part)
     except NodeswapError:  # settings that no longer make a zone: the common variables only
@@ -146,8 +148,10 @@ async def read_state(connector: Any, fb: Target) -> tuple[ZoneState, dict[str, s
     t = await connector.transport(fb)
     res = await t.run(read_command(), timeout=READ_TIMEOUT)
     if res.exit_status != 0:
-        raise ZoneError(f"{fb.name} ({fb.address}): cannot read the zone's fingerprint: exit "
-                        f"{res.exit_status}: {res.tail(5)}")
+        raise ZoneError(_("{host} ({address}): cannot read the zone's fingerprint: exit "
+                          "{status}: {output}").format(host=fb.name, address=fb.address,
+                                                       status=res.exit_status,
+                                                       output=res.tail(5)))
     return parse_read(res.stdout)
 
 
@@ -218,16 +222,17 @@ def effects_since(plan: Plan, attempts: Sequence[AttemptRecord], marks: Sequence
         if name is None or not records_after(plan, step, a.kind) or step.stdin is None:
             continue
         if a.kind == KIND_RUN:
-            out.append(Effect(name, sha(step.stdin), f"step {step.id} ({step.rule}) was cut "
-                              "after writing it: its check says it took effect"))
+            out.append(Effect(name, sha(step.stdin), _(
+                "step {step} ({rule}) was cut after writing it: its check says it took effect"
+            ).format(step=step.id, rule=step.rule)))
             continue
         ran = [r.id for r in attempts if r.step_id == step.id and r.kind == KIND_RUN
                and r.id < a.id]  # fmt: skip
         before = [m for m in marks if ran and m.after_attempt < ran[-1]]
         if before:
             out.append(Effect(name, before[-1].state["settings"].get(name),
-                              f"the undo of step {step.id} ({step.rule}) was cut after "
-                              "putting back the text it had before"))
+                              _("the undo of step {step} ({rule}) was cut after putting back "
+                                "the text it had before").format(step=step.id, rule=step.rule)))
     return out
 
 
@@ -241,23 +246,27 @@ def compare(live: ZoneState, last: ZoneState, effects: Sequence[Effect] = ()) ->
         was, now = last.settings.get(name), live.settings.get(name)
         if was == now:
             continue
-        what = "is new" if was is None else "was removed" if now is None else "changed"
+        what = _("settings file {file} is new") if was is None else \
+            _("settings file {file} was removed") if now is None else \
+            _("settings file {file} changed")
         why = next((e.why for e in effects if e.file == name and e.sha == now), None)
-        out.append(Difference(f"settings/{name}", f"settings file {SETTINGS_DIR}/{name} {what}",
+        out.append(Difference(f"settings/{name}", what.format(file=f"{SETTINGS_DIR}/{name}"),
                               why))
     if live.installer_version != last.installer_version:
-        out.append(Difference("installer_version", f"installer version {VERSION_JSON}: "
-                              f"{last.installer_version} -> {live.installer_version}"))
+        out.append(Difference("installer_version", _("installer version {file}: {was} -> "
+                                                     "{now}").format(
+            file=VERSION_JSON, was=last.installer_version, now=live.installer_version)))
     for key in sorted(set(live.variables) | set(last.variables)):
         was_v, now_v = last.variables.get(key), live.variables.get(key)
         if was_v != now_v:
-            out.append(Difference(f"variables.{key}", f"zone variable {key}: "
-                                  f"{_shown(was_v)} -> {_shown(now_v)}"))
+            out.append(Difference(f"variables.{key}", _("zone variable {key}: {was} -> {now}"
+                                                        ).format(key=key, was=_shown(was_v),
+                                                                 now=_shown(now_v))))
     return out
 
 
 def _shown(value: str | None) -> str:
-    return "(none)" if value is None else repr(value)
+    return _("(none)") if value is None else repr(value)
 
 
 def against_plan(plan: Plan, live: ZoneState, texts: Mapping[str, str]) -> list[Difference]:
@@ -269,14 +278,14 @@ def against_plan(plan: Plan, live: ZoneState, texts: Mapping[str, str]) -> list[
     out = []
     for name, node in sorted(plan.nodes.items()):
         if sha(texts.get(name, "")) != sha(node.old_settings) or name not in texts:
-            what = "was removed" if name not in texts else "changed"
-            out.append(Difference(f"settings/{name}", f"settings file {SETTINGS_DIR}/{name} "
-                                  f"{what} since the plan was made"))
-    out.append(Difference("zone", ("other settings files, the installer version or the zone "
-                                   "variables may differ too" if out else
-                                   "settings files, the installer version or the zone variables"
-                                   " differ")
-                          + " (the plan keeps only the fingerprint of the whole zone)"))
+            what = _("settings file {file} was removed since the plan was made") \
+                if name not in texts else _("settings file {file} changed since the plan was made")
+            out.append(Difference(f"settings/{name}", what.format(file=f"{SETTINGS_DIR}/{name}")))
+    out.append(Difference("zone", (_("other settings files, the installer version or the zone "
+                                     "variables may differ too") if out else
+                                   _("settings files, the installer version or the zone "
+                                     "variables differ"))
+                          + _(" (the plan keeps only the fingerprint of the whole zone)")))
     return out
 
 
@@ -319,8 +328,8 @@ def detail(diffs: Sequence[Difference], last: ZoneState | None, texts: Mapping[s
         if d.part.startswith("settings/") and was is not None and name in texts:
             keys = changed_keys(was, texts[name])
             if keys:
-                out.append(Difference(d.part, f"{d.what} (keys: {', '.join(keys)})",
-                                      d.explained))
+                out.append(Difference(d.part, _("{what} (keys: {keys})").format(
+                    what=d.what, keys=", ".join(keys)), d.explained))
                 continue
         out.append(d)
     return out
@@ -396,16 +405,16 @@ class ZoneMarks:
                 note = "; ".join(f"{d.what}: {d.explained}" for d in explained)
                 self.journal.record_zone(run_id, action, live.fingerprint, live.to_dict(),
                                          note=note)
-                self._emit(Notice(f"the zone changed as run {run_id} explains it: {note}",
-                                  run_id))
+                self._emit(Notice(_("the zone changed as run {run} explains it: {note}").format(
+                    run=run_id, note=note), run_id))
             return
-        seen = _seen(marks[-1]) if marks else "when its plan was made"
+        seen = _seen(marks[-1]) if marks else _("when its plan was made")
         if accept:
             note = "; ".join(d.what for d in refused)
             self.journal.record_zone(run_id, KIND_ACCEPTED, live.fingerprint, live.to_dict(),
                                      operator=operator, note=note)
-            self._emit(Notice(f"zone change accepted by {operator} (--accept-zone-change): "
-                              f"{note}", run_id))
+            self._emit(Notice(_("zone change accepted by {operator} (--accept-zone-change): "
+                                "{note}").format(operator=operator, note=note), run_id))
             return
         raise InputError(refusal(run_id, action, seen, refused, state=run.state,
                                  steps=self.journal.steps(run_id), hints=hints or Hints()))
@@ -413,11 +422,13 @@ class ZoneMarks:
 
 def _seen(mark: ZoneMark) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mark.recorded))
-    what = {KIND_START: "at its start", KIND_RUN: f"after step {mark.step_id}",
-            KIND_UNDO: f"after the undo of step {mark.step_id}",
-            KIND_ACCEPTED: f"when {mark.operator} accepted a zone change"}.get(
-                mark.kind, f"at its {mark.kind}")  # fmt: skip
-    return f"{what}, at {when}"
+    what = {KIND_START: _("at its start"),
+            KIND_RUN: _("after step {step}").format(step=mark.step_id),
+            KIND_UNDO: _("after the undo of step {step}").format(step=mark.step_id),
+            KIND_ACCEPTED: _("when {operator} accepted a zone change").format(
+                operator=mark.operator)}.get(mark.kind) or \
+        _("at its {kind}").format(kind=mark.kind)
+    return _("{what}, at {time}").format(what=what, time=when)
 
 
 def _nothing_to_do(journal: Journal, run_id: str, action: str) -> bool:
@@ -432,13 +443,14 @@ def refusal(run_id: str, action: str, seen: str, refused: Sequence[Difference], 
     """The problems of a refused resume/rollback, ending with the next: lines."""
     gate = next((s.step_id for s in steps if s.state == J.GATE), None)
     approve = ("--approve", gate) if state == J.RUN_GATE and gate else ()
-    head = (f"the zone changed since run {run_id} last recorded it ({seen}), in ways this run "
-            f"does not explain; nothing was run ({action} refused):")
+    head = (_("the zone changed since run {run_id} last recorded it ({seen}), in ways this run "
+              "does not explain; nothing was run ({action} refused):").format(run_id=run_id,
+              seen=seen, action=action))
     out = [Problem(head)]
     out += [Problem("  - " + d.what) for d in refused]
     out.append(Problem(
-        "another run, or a person, changed the zone: find out which before going on. If the "
-        "change is known and this run may go on from it, or be undone over it:\n"
+        _("another run, or a person, changed the zone: find out which before going on. If the "
+          "change is known and this run may go on from it, or be undone over it:\n")
         + hints.next("resume", run_id, *approve, "--accept-zone-change") + "\n"
         + hints.next("rollback", run_id, "--accept-zone-change")))
     return out
@@ -450,5 +462,6 @@ def accepted_lines(journal: Journal, run_id: str) -> list[str]:
     for m in journal.zone_marks(run_id):
         if m.kind == KIND_ACCEPTED:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.recorded))
-            out.append(f"zone change accepted by {m.operator} at {when}: {m.note}")
+            out.append(_("zone change accepted by {operator} at {time}: {note}").format(
+                operator=m.operator, time=when, note=m.note))
     return out

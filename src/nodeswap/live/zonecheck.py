@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 from nodeswap.live.reach import Reach
 from nodeswap.plan.model import Plan
 
@@ -75,28 +76,33 @@ def problems_before_contact(plan: Plan, given: Given, *, name: str = "the plan",
     if z is None:
         if given.firstbox is None:
             return []  # a hand-made plan on a lab without a zone (plain hosts): nothing to compare
-        return [Problem(f"{name} names no zone (not made by `nodeswap plan`, or by an older "
-                        f"one), so it cannot be checked against {given.how}: make a new plan "
-                        "with `nodeswap plan`", key="zone")]
+        return [Problem(_("{name} names no zone (not made by `nodeswap plan`, or by an older "
+                          "one), so it cannot be checked against {how}: make a new plan with "
+                          "`nodeswap plan`").format(name=name, how=given.how), key="zone")]
     out: list[Problem] = []
     if given.firstbox is None:
-        out.append(Problem(f"{name} was made on {z.describe()}; {given.how} has no firstbox "
-                           "(a lab of plain hosts)", key="zone.firstbox"))
+        out.append(Problem(_("{name} was made on {zone}; {how} has no firstbox (a lab of "
+                             "plain hosts)").format(name=name, zone=z.describe(),
+                             how=given.how), key="zone.firstbox"))
         return out
     if (z.offline or not z.host_key) and not (offline_plan and z.offline):
-        out.append(Problem(f"{name} was made offline from a copy of the settings ({z.describe()})"
-                           f": it cannot be applied to {given.how}; plan the zone live with "
-                           "`nodeswap plan --firstbox ...` (or --lab) and apply that plan, or "
-                           "apply it with --offline-plan to have it compared with the live "
-                           "zone first", key="zone.offline"))
+        out.append(Problem(_("{name} was made offline from a copy of the settings "
+                             "({zone}): it cannot be applied to {how}; plan the zone live "
+                             "with `nodeswap plan --firstbox ...` (or --lab) and apply that "
+                             "plan, or apply it with --offline-plan to have it compared with "
+                             "the live zone first").format(name=name, zone=z.describe(),
+                             how=given.how), key="zone.offline"))
         return out
     if z.firstbox != given.firstbox:
-        out.append(Problem(f"{name} was made on firstbox {z.firstbox}, but {given.how} is "
-                           f"firstbox {given.firstbox}: another zone's plan",
+        out.append(Problem(_("{name} was made on firstbox {firstbox}, but {how} is firstbox "
+                             "{given}: another zone's plan").format(
+                                 name=name, firstbox=z.firstbox, how=given.how,
+                                 given=given.firstbox),
                            key="zone.firstbox"))
     if given.zone_ids and set(given.zone_ids) != set(z.zone_ids):
-        out.append(Problem(f"{name} is for zone {'+'.join(z.zone_ids) or '?'}, but "
-                           f"{given.how} is zone {'+'.join(given.zone_ids)}",
+        out.append(Problem(_("{name} is for zone {zone}, but {how} is zone {given}").format(
+                                 name=name, zone="+".join(z.zone_ids) or "?", how=given.how,
+                                 given="+".join(given.zone_ids)),
                            key="zone.zone_ids"))
     return out
 
@@ -111,14 +117,17 @@ async def key_problems(plan: Plan, reach: Reach, given: Given, *,
         return []
     key = await scan_key(reach.ssh, given.firstbox, like=z.host_key)
     if key is None:
-        return [Problem(f"{name} was made on firstbox {z.firstbox} with host key {z.host_key}; "
-                        f"{given.how} presents no {z.host_key.split()[0]} key at all: another "
-                        "machine", key="zone.host_key")]
+        return [Problem(_("{name} was made on firstbox {firstbox} with host key {host_key}; "
+                          "{how} presents no {type} key at all: another machine").format(name=name,
+                          firstbox=z.firstbox, host_key=z.host_key, how=given.how,
+                          type=z.host_key.split()[0]), key="zone.host_key")]
     now = key_name(key)
     if now != z.host_key:
-        return [Problem(f"{name} was made on firstbox {z.firstbox} with host key {z.host_key}; "
-                        f"{given.how} presents host key {now}: another machine at that address "
-                        "(a twin zone, or firstbox was replaced): make a new plan there",
+        return [Problem(_("{name} was made on firstbox {firstbox} with host key {host_key}; "
+                          "{how} presents host key {now}: another machine at that address (a "
+                          "twin zone, or firstbox was replaced): make a new plan there").format(
+                              name=name,
+                          firstbox=z.firstbox, host_key=z.host_key, how=given.how, now=now),
                         key="zone.host_key")]
     return []
 

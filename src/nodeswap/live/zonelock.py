@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nodeswap.errors import LockHeld, TransportError
+from nodeswap.i18n import _
 from nodeswap.plan.model import Target
 from nodeswap.run.lock import (
     LOCK_TIMEOUT,
@@ -45,13 +46,14 @@ async def acquire(t: Transport, target: Target, path: str, mine: Lock, *,
     if res.exit_status == 0:
         return
     if res.exit_status != 3:
-        raise TransportError(f"cannot take the lock {path} on {target.name}: {res.tail()}")
+        raise TransportError(_("cannot take the lock {path} on {host}: {output}").format(path=path,
+                               host=target.name, output=res.tail()))
     held = Lock.from_text(res.stdout)
     if not break_lock:
         raise LockHeld(lock_message(path, target, held, res.stdout))
     if notice is not None:
-        notice(f"lock {path} on {target.name} held by {res.stdout.strip()!r}: broken on "
-               "request (--break-lock)")
+        notice(_("lock {path} on {host} held by {text!r}: broken on request (--break-lock)"
+                 ).format(path=path, host=target.name, text=res.stdout.strip()))
     await t.run(cmd("rm", "-f", path), timeout=LOCK_TIMEOUT)
     await acquire(t, target, path, mine, notice=notice)
 
@@ -67,7 +69,8 @@ async def read_held(t: Transport, path: str) -> tuple[Lock | None, str] | None:
     if res.exit_status == 3 and not res.stdout:
         return None
     if res.exit_status not in (0, 3):
-        raise TransportError(f"cannot read the lock {path}: {res.tail()}")
+        raise TransportError(_("cannot read the lock {path}: {output}").format(path=path,
+                               output=res.tail()))
     return Lock.from_text(res.stdout), res.stdout
 
 

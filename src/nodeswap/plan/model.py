@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from nodeswap.i18n import _
+
 PLAN_FORMAT = 3  # the one plan format this nodeswap reads (``zone`` is optional in it)
 # Format 1 carried what steers apply (irreversible_phase, manual_restore, firstbox, zone) as
 # strings in ``meta``; format 2 has them as typed top-level fields (``MOVED_META``); format 3
@@ -53,10 +55,11 @@ def format_refusal(fmt: Any) -> str:
     """Why a plan of format ``fmt`` is not read, and what to do."""
     why = OLD_FORMATS.get(fmt) if isinstance(fmt, int) and not isinstance(fmt, bool) else None
     if why is not None:
-        return (f"plan format {fmt!r} was written by an older nodeswap ({why}): this nodeswap "
-                f"reads format {PLAN_FORMAT} only; make the plan again with `nodeswap plan` "
-                "and review it again")
-    return f"plan format {fmt!r}: this nodeswap reads format {PLAN_FORMAT} only"
+        return _("plan format {fmt!r} was written by an older nodeswap ({why}): this nodeswap "
+                 "reads format {format} only; make the plan again with `nodeswap plan` and "
+                 "review it again").format(fmt=fmt, why=why, format=PLAN_FORMAT)
+    return _("plan format {fmt!r}: this nodeswap reads format {format} only").format(
+        fmt=fmt, format=PLAN_FORMAT)
 
 
 @dataclass(frozen=True)

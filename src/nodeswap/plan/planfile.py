@@ -32,17 +32,27 @@ it does not say who wrote the plan. To apply the plan a reviewer read, compare t
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from nodeswap.checks.registry import KINDS
 from nodeswap.errors import PlanFileError, Problem
 from nodeswap.i18n import _
+from nodeswap.plan.fieldchecks import Check
+from nodeswap.plan.fieldchecks import boolean as _bool
+from nodeswap.plan.fieldchecks import kind as _kind
+from nodeswap.plan.fieldchecks import mode as _mode
+from nodeswap.plan.fieldchecks import nonempty as _nonempty
+from nodeswap.plan.fieldchecks import opt_string as _opt_str
+from nodeswap.plan.fieldchecks import options as _options
+from nodeswap.plan.fieldchecks import string as _str
+from nodeswap.plan.fieldchecks import string_list as _str_list
+from nodeswap.plan.fieldchecks import string_pair as _str_pair
+from nodeswap.plan.fieldchecks import timeout as _timeout
 from nodeswap.plan.model import (
     DIGEST_KEY,
     LOCAL_TRANSPORT,
@@ -85,7 +95,8 @@ def parse(raw: bytes, name: str) -> Any:
                                      file=name)]) from exc
     bad = _not_text(data, "")
     if bad is not None:
-        raise PlanFileError([Problem(f"{bad}: a string that is not text (a lone surrogate)",
+        raise PlanFileError([Problem(_("{bad}: a string that is not text (a lone surrogate)"
+                                       ).format(bad=bad),
                                      file=name)])  # fmt: skip
     return data
 
@@ -114,63 +125,6 @@ def _not_text(value: Any, path: str) -> str | None:
 
 
 # --- the schema --------------------------------------------------------------------------
-
-Check = Callable[[Any], str | None]  # None: fine; else what is wrong
-
-
-def _kind(v: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-            int: "an integer", float: "a number", type(None): "null"}.get(type(v), type(v).__name__)
-
-
-def _str(v: Any) -> str | None:
-    return None if isinstance(v, str) else f"must be a string, not {_kind(v)}"
-
-
-def _nonempty(v: Any) -> str | None:
-    return _str(v) or (None if v else "must not be empty")
-
-
-def _opt_str(v: Any) -> str | None:
-    return None if v is None or isinstance(v, str) else f"must be a string or null, not {_kind(v)}"
-
-
-def _bool(v: Any) -> str | None:
-    return None if isinstance(v, bool) else f"must be true or false, not {_kind(v)}"
-
-
-def _timeout(v: Any) -> str | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return f"must be a number of seconds, not {_kind(v)}"
-    return None if math.isfinite(v) and v > 0 else f"must be more than 0, not {v!r}"
-
-
-def _mode(v: Any) -> str | None:
-    if isinstance(v, bool) or not isinstance(v, int):
-        return f"must be an integer (a file mode), not {_kind(v)}"
-    return None if 0 <= v <= 0o7777 else f"must be a file mode (0 to 4095), not {v}"
-
-
-def _str_list(v: Any) -> str | None:
-    if not isinstance(v, list):
-        return f"must be an array of strings, not {_kind(v)}"
-    bad = next((i for i, x in enumerate(v) if not isinstance(x, str)), None)
-    return None if bad is None else f"[{bad}] must be a string, not {_kind(v[bad])}"
-
-
-def _str_pair(v: Any) -> str | None:
-    return _str_list(v) or (None if len(v) == 2 else f"must have 2 strings, not {len(v)}")
-
-
-def _options(v: Any) -> str | None:
-    if not isinstance(v, list):
-        return f"must be an array of [key, value] pairs, not {_kind(v)}"
-    for i, pair in enumerate(v):
-        why = _str_pair(pair)
-        if why:
-            return f"[{i}] {why}"
-    return None
-
 
 TARGET: dict[str, Check] = {"name": _nonempty, "address": _nonempty, "key_id": _nonempty,
                             "via_firstbox": _bool, "pin": _bool}
@@ -209,7 +163,8 @@ class _Problems:
 
     def add(self, path: str, message: str) -> None:
         if len(self.found) < MAX_PROBLEMS:
-            self.found.append(Problem(f"{path}: {message}" if path else message, file=self.name))
+            self.found.append(Problem(path + ": " + message if path else message,
+                                      file=self.name))
 
     def raise_any(self) -> None:
         if self.found:
@@ -220,14 +175,14 @@ def _object(v: Any, path: str, fields: Mapping[str, Check], out: _Problems,
             optional: set[str] | frozenset[str] = frozenset()) -> bool:  # fmt: skip
     """Check an object's fields: each present (unless optional), known and well typed."""
     if not isinstance(v, dict):
-        out.add(path, f"must be an object, not {_kind(v)}")
+        out.add(path, _("must be an object, not {kind}").format(kind=_kind(v)))
         return False
     ok = True
     for key, check in fields.items():
         at = f"{path}.{key}" if path else key
         if key not in v:
             if key not in optional:
-                out.add(at, "missing")
+                out.add(at, _("missing"))
                 ok = False
             continue
         why = check(v[key])
@@ -236,7 +191,7 @@ def _object(v: Any, path: str, fields: Mapping[str, Check], out: _Problems,
             ok = False
     for key in v:
         if key not in fields and key not in optional:
-            out.add(f"{path}.{key}" if path else key, "unknown field (not in a nodeswap plan)")
+            out.add(f"{path}.{key}" if path else key, _("unknown field (not in a nodeswap plan)"))
             ok = False
     return ok
 
@@ -244,14 +199,16 @@ def _object(v: Any, path: str, fields: Mapping[str, Check], out: _Problems,
 def _mapping(v: Any, path: str, fields: Mapping[str, Check], out: _Problems) -> dict[str, Any]:
     """An object of objects keyed by their ``name``."""
     if not isinstance(v, dict):
-        out.add(path, f"must be an object, not {_kind(v)}")
+        out.add(path, _("must be an object, not {kind}").format(kind=_kind(v)))
         return {}
     good = {}
     for key, item in v.items():
         at = f"{path}.{key}"
         if _object(item, at, fields, out):
             if item["name"] != key:
-                out.add(f"{at}.name", f"{item['name']!r} must be the key it is under, {key!r}")
+                out.add(f"{at}.name",
+                        _("{name!r} must be the key it is under, {key!r}").format(
+                            name=item["name"], key=key))
             else:
                 good[key] = item
     return good
@@ -260,7 +217,7 @@ def _mapping(v: Any, path: str, fields: Mapping[str, Check], out: _Problems) -> 
 def _array(v: Any, path: str, fields: Mapping[str, Check], out: _Problems
            ) -> list[tuple[int, dict[str, Any]]]:  # fmt: skip
     if not isinstance(v, list):
-        out.add(path, f"must be an array, not {_kind(v)}")
+        out.add(path, _("must be an array, not {kind}").format(kind=_kind(v)))
         return []
     return [(i, item) for i, item in enumerate(v) if _object(item, f"{path}[{i}]", fields, out)]
 
@@ -275,15 +232,16 @@ def check_schema(data: Any, out: _Problems) -> None:
     _mapping(data.get("nodes"), "nodes", NODE, out)
     meta = data.get("meta")
     if not isinstance(meta, dict):
-        out.add("meta", f"must be an object of strings, not {_kind(meta)}")
+        out.add("meta", _("must be an object of strings, not {kind}").format(kind=_kind(meta)))
         meta = {}
     for key, value in meta.items():
         if key in MOVED_META:
-            out.add(f"meta.{key}", f"not read from meta (plan format {PLAN_FORMAT}): it is the "
-                    f"top-level field {MOVED_META[key]!r} (make the plan again with "
-                    "`nodeswap plan`)")
+            out.add(f"meta.{key}", _("not read from meta (plan format {format}): it is "
+                                     "the top-level field {field!r} (make the plan again "
+                                     "with `nodeswap plan`)").format(format=PLAN_FORMAT,
+                                                                     field=MOVED_META[key]))
         elif not isinstance(value, str):
-            out.add(f"meta.{key}", f"must be a string, not {_kind(value)}")
+            out.add(f"meta.{key}", _("must be a string, not {kind}").format(kind=_kind(value)))
     meta = {k: v for k, v in meta.items() if isinstance(v, str)}
     steps = _array(data.get("steps"), "steps", STEP, out)
     first: dict[str, int] = {}  # each step id: the index of its first step, valid or not
@@ -293,21 +251,25 @@ def check_schema(data: Any, out: _Problems) -> None:
     for i, s in steps:
         at = f"steps[{i}]"
         if first[s["id"]] != i:
-            out.add(f"{at}.id", f"{s['id']!r} is also the id of steps[{first[s['id']]}]")
+            out.add(f"{at}.id", _("{id!r} is also the id of steps[{first}]").format(
+                id=s["id"], first=first[s["id"]]))
         for key in ("target", "undo_target", "check_target"):
             if names is not None and s[key] is not None and s[key] not in names:
-                out.add(f"{at}.{key}", f"{s[key]!r} is not one of the plan's targets")
+                out.add(f"{at}.{key}", _("{target!r} is not one of the plan's targets").format(
+                    target=s[key]))
         a = s["analysis"]
         if a is not None and _object(a, f"{at}.analysis", ANALYSIS, out):
             if a["kind"] not in KINDS:
                 out.add(f"{at}.analysis.kind",
-                        f"unknown check kind {a['kind']!r} (known: {', '.join(KINDS)})")
+                        _("unknown check kind {kind!r} (known: {kinds})").format(
+                            kind=a["kind"], kinds=", ".join(KINDS)))
             if a["against"] is not None and first.get(a["against"], i) >= i:
                 out.add(f"{at}.analysis.against",
-                        f"{a['against']!r} is not the id of an earlier step")
+                        _("{id!r} is not the id of an earlier step").format(id=a["against"]))
     for i, f in _array(data.get("files"), "files", FILE, out):
         if names is not None and f["target"] not in names:
-            out.add(f"files[{i}].target", f"{f['target']!r} is not one of the plan's targets")
+            out.add(f"files[{i}].target",
+                    _("{target!r} is not one of the plan's targets").format(target=f["target"]))
     _checks_on(data, meta, names, [s for _i, s in steps], out)
 
 
@@ -317,41 +279,48 @@ def _checks_on(data: dict[str, Any], meta: Mapping[str, Any], names: set[str] | 
     lock_host = data.get("firstbox_target")
     lock_host = lock_host if isinstance(lock_host, str) and lock_host else None
     if lock_host not in (None, "firstbox") and names is not None and lock_host not in names:
-        out.add("firstbox_target", f"{lock_host!r} (the zone lock's host) is not one of the "
-                "plan's targets")
+        out.add("firstbox_target", _("{lock_host!r} (the zone lock's host) is not one of the "
+                                     "plan's targets").format(lock_host=lock_host))
     phase = data.get("irreversible_phase")
     phase = phase if isinstance(phase, str) and phase else None
     if phase is not None and phase not in {s["phase"] for s in steps}:
-        out.add("irreversible_phase", f"{phase!r} is the phase of no step")
+        out.add("irreversible_phase", _("{phase!r} is the phase of no step").format(phase=phase))
     kind = data.get("fingerprint_kind")
     if isinstance(kind, str) and kind != FINGERPRINT_KIND:
-        out.add("fingerprint_kind", f"{kind!r}: nodeswap knows only {FINGERPRINT_KIND!r}")
+        out.add("fingerprint_kind",
+                _("{kind!r}: nodeswap knows only {known!r}").format(kind=kind,
+                                                                     known=FINGERPRINT_KIND))
     transport = data.get("transport")
     if isinstance(transport, str) and transport != LOCAL_TRANSPORT:
-        out.add("transport", f"{transport!r}: null (SSH) or {LOCAL_TRANSPORT!r} (--local)")
+        out.add("transport",
+                _("{transport!r}: null (SSH) or {local!r} (--local)").format(
+                    transport=transport, local=LOCAL_TRANSPORT))
     if "zone" not in data:
         return
     zone = data["zone"]
     if not _object(zone, "zone", ZONE, out):
         return
     if transport == LOCAL_TRANSPORT:
-        out.add("transport", f"{LOCAL_TRANSPORT!r}, but the plan names a zone (firstbox "
-                f"{zone['firstbox']}): a plan for --local names none")
+        out.add("transport", _("{local!r}, but the plan names a zone (firstbox {firstbox}): "
+                               "a plan for --local names none").format(
+            local=LOCAL_TRANSPORT, firstbox=zone["firstbox"]))
     if lock_host is not None and names is not None and lock_host not in names:
-        out.add("targets", f"no target {lock_host!r}: a plan that names its zone names the "
-                "host of the zone lock")
+        out.add("targets", _("no target {lock_host!r}: a plan that names its zone names the "
+                             "host of the zone lock").format(lock_host=lock_host))
     if phase is None and steps and "irreversible_phase" in data:
-        out.add("irreversible_phase", "null: a plan that names its zone names the phase "
-                "after which rollback is refused (R37's archive)")
+        out.add("irreversible_phase", _("null: a plan that names its zone names the phase "
+                                        "after which rollback is refused (R37's archive)"))
     if zone["offline"]:
         return
     if kind is None:
-        out.add("fingerprint_kind", f"null: a live plan carries {FINGERPRINT_KIND!r} "
-                "(apply's check that the zone did not change since the plan was made)")
+        out.add("fingerprint_kind", _("null: a live plan carries {fingerprint_kind!r} (apply's "
+                                      "check that the zone did not change since the plan was "
+                                      "made)").format(fingerprint_kind=FINGERPRINT_KIND))
     fp = data.get("inventory_fingerprint")
     if isinstance(fp, str) and not _HEX64.match(fp):
-        out.add("inventory_fingerprint", f"{fp!r} is not a sha256 (64 hex digits): a live "
-                "plan carries the fingerprint of the zone it was made on")
+        out.add("inventory_fingerprint", _("{fp!r} is not a sha256 (64 hex digits): a live "
+                                           "plan carries the fingerprint of the zone it was "
+                                           "made on").format(fp=fp))
 
 
 def _first_difference(a: Any, b: Any, path: str) -> str:
@@ -360,16 +329,17 @@ def _first_difference(a: Any, b: Any, path: str) -> str:
         for k in sorted(set(a) | set(b)):
             at = f"{path}.{k}" if path else k
             if k not in b:
-                return f"{at}: {a[k]!r} is not written by nodeswap"
+                return _("{at}: {value!r} is not written by nodeswap").format(at=at, value=a[k])
             if k not in a:
-                return f"{at}: missing (nodeswap writes {b[k]!r})"
+                return _("{at}: missing (nodeswap writes {value!r})").format(at=at, value=b[k])
             if canonical_json(a[k]) != canonical_json(b[k]):
                 return _first_difference(a[k], b[k], at)
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
             if canonical_json(x) != canonical_json(y):
                 return _first_difference(x, y, f"{path}[{i}]")
-    return f"{path or '(top)'}: {a!r} is written {b!r} by nodeswap"
+    return _("{at}: {value!r} is written {written!r} by nodeswap").format(
+        at=path or "(top)", value=a, written=b)
 
 
 # --- loading -----------------------------------------------------------------------------
@@ -380,13 +350,14 @@ def load(data: Any, name: str) -> Plan:
     and exactly as nodeswap writes it. Raises PlanFileError (exit 2) naming every problem."""
     out = _Problems(name)
     if not isinstance(data, dict):
-        raise PlanFileError([Problem(f"not a nodeswap plan: a JSON {_kind(data)}, not an "
-                                     "object", file=name)])  # fmt: skip
+        raise PlanFileError([Problem(_("not a nodeswap plan: a JSON {kind}, not an object").format(
+            kind=_kind(data)), file=name)])  # fmt: skip
     if "format" not in data:
         raise PlanFileError([Problem(_("not a nodeswap plan: no format"), file=name)])
     fmt = data["format"]
     if isinstance(fmt, bool) or fmt != PLAN_FORMAT:
-        raise PlanFileError([Problem(f"format: {format_refusal(fmt)}", file=name)])
+        raise PlanFileError([Problem(_("format: {why}").format(why=format_refusal(fmt)),
+                                     file=name)])
     given = data.get(DIGEST_KEY)
     if given is None:
         raise PlanFileError([Problem(
@@ -396,8 +367,9 @@ def load(data: Any, name: str) -> Plan:
     try:
         now = digest_of(data)
     except (ValueError, RecursionError) as exc:  # NaN, a lone surrogate, nested too deeply
-        raise PlanFileError([Problem(f"not a nodeswap plan: its content cannot be digested "
-                                     f"({type(exc).__name__}: {exc})", file=name)]) from exc
+        raise PlanFileError([Problem(_("not a nodeswap plan: its content cannot be digested "
+                                       "({error_type}: {exc})").format(
+            error_type=type(exc).__name__, exc=exc), file=name)]) from exc
     if given != now:
         raise PlanFileError([Problem(
             _("digest: the content does not match the plan's digest (written {given}, the "
@@ -409,14 +381,15 @@ def load(data: Any, name: str) -> Plan:
     try:
         plan = Plan.from_dict(data)
     except (ValueError, KeyError, TypeError, IndexError) as exc:  # the schema missed it: a bug
-        raise PlanFileError([Problem(f"not a nodeswap plan ({type(exc).__name__}: {exc})",
-                                     file=name)]) from exc  # fmt: skip
+        raise PlanFileError([Problem(_("not a nodeswap plan ({error_type}: {exc})").format(
+            error_type=type(exc).__name__, exc=exc), file=name)]) from exc
     if plan.fingerprint() != now:
         body = {k: v for k, v in data.items() if k != DIGEST_KEY}
         written = {k: v for k, v in plan.to_dict().items() if k != DIGEST_KEY}
         raise PlanFileError([Problem(
-            "not exactly as nodeswap writes a plan, so its digest would not be the one apply "
-            f"records: {_first_difference(body, written, '')}", file=name)])
+            _("not exactly as nodeswap writes a plan, so its digest would not be the one apply "
+              "records: {where}").format(where=_first_difference(body, written, "")),
+            file=name)])
     return plan
 
 
@@ -482,6 +455,7 @@ def refuse_not_local(plan: Plan, name: str) -> None:
     made = f"made for {plan.zone.describe()}" if plan.zone is not None \
         else f"not marked for --local (transport {plan.transport!r})"
     raise PlanFileError([Problem(
-        f"{name} is {made}: --local runs every step on this machine and accepts only a plan "
-        f"made for it (no zone, transport {LOCAL_TRANSPORT!r}); apply this plan with "
-        "--firstbox or --lab", key="--local")])
+        _("{name} is {made}: --local runs every step on this machine and accepts only a plan "
+          "made for it (no zone, transport {local_transport!r}); apply this plan with "
+          "--firstbox or --lab").format(name=name, made=made, local_transport=LOCAL_TRANSPORT),
+              key="--local")])

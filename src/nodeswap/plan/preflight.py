@@ -130,8 +130,9 @@ def apt_branch(snap: Snapshot, os_name: str, os_version: str
         what = f"{script.path} on firstbox runs `{script.install_line}`"
         fix = f"add --yes to the apt-get install line of {script.path}"
     return [Problem(
-        f"{what}: on {os_name} {os_version} update.sh would run `apt-get install` without "
-        f"--yes (line {script.install_lineno}), which aborts at its first question, so "
-        f"R23-R26 would install nothing on the new VMs. Fix: {fix}, then plan again",
+        _("{what}: on {os_name} {os_version} update.sh would run `apt-get install` without "
+          "--yes (line {install_lineno}), which aborts at its first question, so R23-R26 would "
+          "install nothing on the new VMs. Fix: {fix}, then plan again").format(what=what,
+          os_name=os_name, os_version=os_version, install_lineno=script.install_lineno, fix=fix),
         file=script.path, line=script.last_branch_line or script.install_lineno,
         key="target.os_version", rule="R23")], []

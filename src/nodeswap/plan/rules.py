@@ -92,8 +92,8 @@ def ks_mgmt_network(zone: Zone) -> IPv4Network:
     nets = {n.network for n in zone.ks_nodes if n.network is not None}
     if len(nets) != 1:
         found = ", ".join(sorted(str(n) for n in nets)) or "no KS node"
-        raise _fail("R10", f"cannot tell the KS MGMT network: KS nodes give {found}; "
-                    "set mgmt_network in the spec", key="mgmt_network")
+        raise _fail("R10", _("cannot tell the KS MGMT network: KS nodes give {found}; set "
+                             "mgmt_network in the spec").format(found=found), key="mgmt_network")
     return nets.pop()
 
 
@@ -116,12 +116,14 @@ def vg_mgmt_network_gateway(zone: Zone, given: str | None = None) -> str:
     if len(seen) == 1:
         return next(iter(seen))
     if not seen:
-        raise _fail("R10", "no VG node names its mgmt_network_gateway and no "
-                    "vg_mgmt_network_gateway was given: set vg_mgmt_network_gateway in the spec",
+        raise _fail("R10", _("no VG node names its mgmt_network_gateway and no "
+                             "vg_mgmt_network_gateway was given: set vg_mgmt_network_gateway "
+                             "in the spec"),
                     key="vg_mgmt_network_gateway")
     raise RuleError([Problem(
-        f"VG nodes disagree on mgmt_network_gateway: {gw!r}; set vg_mgmt_network_gateway "
-        "in the spec", file=n.settings.path, line=n.settings.line_of("mgmt_network_gateway"),
+        _("VG nodes disagree on mgmt_network_gateway: {gw!r}; set vg_mgmt_network_gateway in "
+          "the spec").format(gw=gw), file=n.settings.path,
+              line=n.settings.line_of("mgmt_network_gateway"),
         key="mgmt_network_gateway", rule="R10") for gw, n in sorted(seen.items())])
 
 
@@ -138,8 +140,9 @@ def vm_base_network(zone: Zone, old: Node, given: str | None = None) -> str:
             return str(IPv4Network(m.group(1), strict=False))
         except ValueError:
             pass
-    raise _fail("R11", f"cannot read the VM base network from vm_network_routing_rule={rule!r}; "
-                "set vm_base_network in the spec", file=old.settings.path,
+    raise _fail("R11", _("cannot read the VM base network from "
+                         "vm_network_routing_rule={rule!r}; set vm_base_network in the spec"
+                         ).format(rule=rule), file=old.settings.path,
                 line=old.settings.line_of("vm_network_routing_rule"),
                 key="vm_network_routing_rule")
 
@@ -151,7 +154,7 @@ def mgmt_routing_rule(zone: Zone, mgmt_network: str | None, vg_gateway: str | No
         return ""
     network = mgmt_network or str(ks_mgmt_network(zone))
     if not vg_gateway:
-        raise _fail("R10", "VG nodes are in another /24 but vg_mgmt_network_gateway is unknown",
+        raise _fail("R10", _("VG nodes are in another /24 but vg_mgmt_network_gateway is unknown"),
                     key="vg_mgmt_network_gateway")
     return f"ip route add {network} via {vg_gateway}"
 
@@ -161,8 +164,9 @@ def vm_routing_rule(vm_base_network: str, address: str, gateway: str, *,
     """R11: ``ip route add {vm_base_network} src {address} via {gateway}``; the gateway is
     the R8 gateway, or the VG MGMT gateway when the zone has VG nodes."""
     if not gateway:
-        raise _fail("R11", f"{node}: no gateway for vm_network_routing_rule (the old node's "
-                    "mgmt_network_gateway is empty)", key="mgmt_network_gateway")
+        raise _fail("R11", _("{node}: no gateway for vm_network_routing_rule (the old node's "
+                             "mgmt_network_gateway is empty)").format(node=node),
+                    key="mgmt_network_gateway")
     return f"ip route add {vm_base_network} src {address} via {gateway}"
 
 
@@ -181,8 +185,9 @@ def eip_addresses(zone: Zone, given: Mapping[str, str | None], *,
         bad = [n for n, a in given.items() if a]
         if bad:
             raise RuleError([Problem(
-                f"eip_temp_address {given[n]} given but the zone has no VG node: the EIP "
-                "section is removed", file=source, key=f"nodes.{n}.eip_temp_address",
+                _("eip_temp_address {given} given but the zone has no VG node: the EIP section "
+                  "is removed").format(given=given[n]), file=source,
+                      key=f"nodes.{n}.eip_temp_address",
                 rule="R12") for n in bad])
         return dict.fromkeys(given)
     used = set(zone.addresses)
@@ -286,8 +291,9 @@ def temp_network(old: Node) -> IPv4Network:
     """R16: the MGMT network the new VM sits in (the old node's: it takes the old address)."""
     net = old.network
     if net is None:
-        raise _fail("R16", f"cannot tell {old.name}'s MGMT network from "
-                    f"{old.address!r}/{old.netmask!r}", file=old.settings.path,
+        raise _fail("R16", _("cannot tell {node}'s MGMT network from {address!r}/{netmask!r}"
+                             ).format(node=old.name, address=old.address, netmask=old.netmask),
+                    file=old.settings.path,
                     line=old.settings.line_of("mgmt_network_netmask"), key="mgmt_network_netmask")
     return net
 

@@ -28,6 +28,7 @@ from nodeswap.errors import (
     TransportError,
     ZoneError,
 )
+from nodeswap.i18n import N_, _
 from nodeswap.plan.model import Plan, Step
 from nodeswap.run import journal as J
 from nodeswap.run.events import (
@@ -120,9 +121,10 @@ class Executor:
         if plan.fingerprint() != run.plan_fingerprint:
             raise BugError(f"run {run_id}: stored plan does not match its fingerprint")
         if run.state in (J.RUN_ROLLING_BACK, J.RUN_ROLLBACK_FAILED, J.RUN_ROLLED_BACK):
-            raise ZoneError(f"run {run_id} is {run.state}: its rollback began, so it is not"
-                            f" resumed (steps it undid would run again); go on with it:\n"
-                            f"{self._hints.next('rollback', run_id)}")  # fmt: skip
+            raise ZoneError(_("run {run_id} is {state}: its rollback began, so it is not "
+                              "resumed (steps it undid would run again); go on with it:\n"
+                              "{hint}").format(run_id=run_id, state=run.state,
+                                               hint=self._hints.next("rollback", run_id)))
         self._emit(RunStarted(run_id, len(plan.steps), resumed, run.plan_fingerprint))
         try:
             await self._zone_lock.take(plan, run_id, run.operator)
@@ -232,9 +234,9 @@ class Executor:
                 if plan.step(sid).phase == phase and plan.step(sid).side_effect]
         if past:
             raise ZoneError(
-                f"rollback is not possible any more: the {phase} phase has begun "
-                f"({', '.join(f'{sid} ({plan.step(sid).rule})' for sid in past)}). Nothing "
-                "was changed.\n"
+                _("rollback is not possible any more: the {phase} phase has begun ({steps}). "
+                  "Nothing was changed.\n").format(
+                    phase=phase, steps=", ".join(f"{sid} ({plan.step(sid).rule})" for sid in past))
                 + plan.manual_restore)
 
     async def _undo(self, run_id: str, plan: Plan, step: Step, pos: int) -> None:
@@ -254,7 +256,7 @@ class Executor:
             self._undo_failed(run_id, step, target.name, None, f"could not reach the host: {exc}",
                               cause=exc)  # fmt: skip
         if res.exit_status != 0:
-            why = f"timed out after {step.timeout:g}s" if res.timed_out else "failed"
+            why = f"timed out after {step.timeout:g}s" if res.timed_out else N_("failed")
             self._undo_failed(run_id, step, target.name, res, why)
         if self._zone_mark is not None:  # issue 14: the zone's fingerprint after the undo
             await self._zone_mark(run_id, plan, step, "undo")
@@ -270,12 +272,14 @@ class Executor:
         tail = self._redact(res.tail()) if res is not None else ""
         why = self._redact(why)
         self._emit(StepEnded(run_id, step.id, host, J.UNDO_FAILED, status, 0.0, why))
-        shown = f"\n--- last lines ---\n{tail}" if tail else ""
+        shown = _("\n--- last lines ---\n{tail}").format(tail=tail) if tail else ""
         raise StepFailed(
-            f"undo of step {step.id} ({step.rule}: {step.title}) on {host} {why} (exit status "
-            f"{status}); command: {self._redact(step.undo or '')}{shown}\nfix the cause, then "
-            f"roll back again (undone steps are not run twice; this one is tried again):\n"
-            f"{self._hints.next('rollback', run_id)}",
+            _("undo of step {step} ({rule}: {title}) on {host} {why} (exit status {status}); "
+              "command: {command}{shown}\nfix the cause, then roll back again (undone steps "
+              "are not run twice; this one is tried again):\n{hint}").format(step=step.id,
+              rule=step.rule, title=step.title, host=host, why=_(why), status=status,
+              command=self._redact(step.undo or ""), shown=shown,
+              hint=self._hints.next("rollback", run_id)),
             host=host, step=step.id, rule=step.rule, command=self._redact(step.undo or ""),
             exit_status=status, output_tail=tail,
         ) from cause  # fmt: skip

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 
 from nodeswap.errors import BugError, TransportError
+from nodeswap.i18n import _
 from nodeswap.live import fence
 from nodeswap.plan.model import Plan, Step, Target
 from nodeswap.run.gates import Gate, GateCheck, file_diff, group_findings, rechecks, written_path
@@ -62,14 +63,16 @@ class GateViews:
             if path is not None and step.stdin is not None:
                 now = await t.run(cmd("cat", "--", path), timeout=LOCK_TIMEOUT)
                 if now.exit_status != 0:
-                    notes.append(f"{path} cannot be read on {target.name}: shown as new")
+                    notes.append(_("{path} cannot be read on {host}: shown as new").format(
+                        path=path, host=target.name))
                 diff = file_diff(path, self._redact(now.stdout if now.ok else ""),
                                  self._redact(step.stdin), step.rule)  # fmt: skip
             if not step.side_effect:
                 seen = await t.run(step.command, timeout=step.timeout)
                 preview = self._redact(seen.stdout + seen.stderr)
         except TransportError as exc:
-            notes.append(f"could not read {target.name}: {self._redact(str(exc))}")
+            notes.append(_("could not read {host}: {error}").format(
+                host=target.name, error=self._redact(str(exc))))
         notes += await self._fence_notes(plan)  # before the checks: some run exec_nodes.sh
         checks = await asyncio.gather(*(self._recheck(run_id, plan, s)
                                         for s in rechecks(plan, step)))  # fmt: skip
@@ -87,8 +90,8 @@ class GateViews:
             t = await self._conn.transport(fb)
             res = await t.run(fence.FENCE_COMMAND, timeout=LOCK_TIMEOUT)
         except TransportError as exc:
-            return [f"R20: could not look for foreign jobs on {fb.name}: "
-                    f"{self._redact(str(exc))}"]
+            return [_("R20: could not look for foreign jobs on {host}: {error}").format(
+                host=fb.name, error=self._redact(str(exc)))]
         return [self._redact(w) for w in fence.warnings(fence.parse(res.stdout))]
 
     async def _recheck(self, run_id: str, plan: Plan, step: Step) -> GateCheck:
@@ -110,11 +113,13 @@ class GateViews:
             t = await self._conn.transport(target)
             res = await t.run(step.command, stdin=step.stdin, timeout=step.timeout)
         except TransportError as exc:
-            why = f"could not reach {target.name}: {self._redact(str(exc))}"
+            why = _("could not reach {host}: {error}").format(host=target.name,
+                                                               error=self._redact(str(exc)))
             end("error", "", why)
             return GateCheck(step.id, step.rule, a.kind, False, (), why)
         if res.exit_status != 0:
-            why = f"{target.name}: exit status {res.exit_status}: {self._redact(res.tail())}"
+            why = _("{host}: exit status {status}: {output}").format(
+                host=target.name, status=res.exit_status, output=self._redact(res.tail()))
             end("failed", "", why)
             return GateCheck(step.id, step.rule, a.kind, False, (), why)
         reference = None if a.against is None else self.journal.last_output(run_id, a.against)

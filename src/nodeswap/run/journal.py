@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from nodeswap.errors import BugError, InputError, Problem
+from nodeswap.i18n import _
 from nodeswap.plan.model import Plan
 from nodeswap.run import schema
 from nodeswap.run.sessionlog import SessionLog
@@ -73,8 +74,9 @@ class RunRecord:
         try:
             return Plan.from_dict(json.loads(self.plan_json))
         except ValueError as exc:  # a run recorded by a nodeswap of another plan format
-            raise InputError([Problem(f"run {self.id}: {exc}; resume or roll it back with the "
-                                      "nodeswap that started it")]) from exc
+            raise InputError([Problem(_("run {id}: {exc}; resume or roll it back with the "
+                                        "nodeswap that started it").format(
+                                            id=self.id, exc=exc))]) from exc
 
 
 @dataclass(frozen=True)
@@ -273,7 +275,8 @@ class Journal(PinStore, SessionLog):
             db.execute("PRAGMA foreign_keys=ON")
             schema.create(db, path)
         except sqlite3.DatabaseError as exc:
-            raise InputError([Problem(f"not a nodeswap journal: {exc}", file=str(path))]) from exc
+            raise InputError([Problem(_("not a nodeswap journal: {exc}").format(exc=exc),
+                                      file=str(path))]) from exc
         finally:
             os.umask(old_umask)
         for suffix in ("-wal", "-shm"):
@@ -320,7 +323,8 @@ class Journal(PinStore, SessionLog):
         if row is None:
             known = ", ".join(r.id for r in self.runs()[:5]) or "none"
             raise InputError(
-                [Problem(f"no run {run_id!r} in this journal (latest: {known})",
+                [Problem(_("no run {run_id!r} in this journal (latest: {known})").format(
+                    run_id=run_id, known=known),
                          file=str(self.path))]
             )  # fmt: skip
         return RunRecord(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), *row[6:])

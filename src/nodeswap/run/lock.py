@@ -131,7 +131,8 @@ class ZoneLock:
             return
         held = Lock.from_text(res.stdout)
         if res.exit_status != 3:
-            raise TransportError(f"cannot take the lock {path} on {target.name}: {res.tail()}")
+            raise TransportError(_("cannot take the lock {path} on {host}: {output}").format(
+                path=path, host=target.name, output=res.tail()))
         if held is not None and held.is_this_process(run_id):
             self._target = target  # runs.start took it for this run, in this process
             return

@@ -160,9 +160,10 @@ async def refuse_other_zone_for_run(journal: Journal, run_id: str, *, lab: Path 
         now = reach.firstbox.address if reach.firstbox is not None else None
         if was != now:
             raise InputError([Problem(
-                f"run {run_id} was started on firstbox {was}, but "
-                f"{'--lab ' + str(lab) if lab is not None else '--firstbox ' + str(firstbox)} "
-                f"is firstbox {now}", key="--firstbox")])  # fmt: skip
+                _("run {run_id} was started on firstbox {was}, but {given} is firstbox {now}"
+                  ).format(run_id=run_id, was=was, now=now,
+                           given=f"--lab {lab}" if lab is not None else f"--firstbox {firstbox}"),
+                key="--firstbox")])  # fmt: skip
     await refuse_other_zone(run.plan(), reach, journal.path.parent, name=f"run {run_id}")
 
 
@@ -206,16 +207,21 @@ def interrupted(journal: Journal, run_id: str, action: str, how: str, hints: Hin
                               f"stopped by {how}; to go on: {hints.command(verb, run_id)}")
     plan = run.plan()
     cut = [s.step_id for s in journal.steps(run_id) if s.state == J.INTERRUPTED]
-    during = "".join(f" during step {sid} ({plan.step(sid).rule}) on {plan.step(sid).target}"
-                     for sid in cut[:1])  # fmt: skip
-    what = "rollback of run" if action == "rollback" else "run"
-    stopped = ", its command stopped on the host" if cut else ""
-    head = (f"{what} {run_id} stopped by {how}{during}{stopped}; recorded in the journal as"
-            f" {journal.run(run_id).state}.")
+    during = "".join(_(" during step {step} ({rule}) on {host}").format(
+        step=sid, rule=plan.step(sid).rule, host=plan.step(sid).target) for sid in cut[:1])
+    what = _("rollback of run {run}") if action == "rollback" else _("run {run}")
+    stopped = _(", its command stopped on the host") if cut else ""
     if action == "rollback":
-        return f"{head} To go on:\n{hints.next(verb, run_id)}"
+        return _("{what} stopped by {how}{during}{stopped}; recorded in the journal as {state}. "
+                 "To go on:\n{hint}").format(what=what.format(run=run_id), how=how,
+                                              during=during, stopped=stopped,
+                                              state=word(journal.run(run_id).state),
+                                              hint=hints.next(verb, run_id))
     # as `status` says it: go on, or undo (the operator who pressed Ctrl-C at the switch may
     # want the old node back more than the new one)
+    head = _("{what} stopped by {how}{during}{stopped}; recorded in the journal as "
+             "{state}.").format(what=what.format(run=run_id), how=how, during=during,
+                                  stopped=stopped, state=word(journal.run(run_id).state))
     return "\n".join([head, *next_lines(journal, run_id, hints)])
 
 

@@ -15,6 +15,7 @@ import sqlite3
 from pathlib import Path
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 
 SCHEMA_VERSION = 4
 
@@ -110,8 +111,9 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
         version = schema_version(db)
         if version > SCHEMA_VERSION:
             raise InputError([Problem(
-                f"journal schema {version} is newer than this nodeswap's ({SCHEMA_VERSION}):"
-                " use the nodeswap that wrote it", file=str(path))])  # fmt: skip
+                _("journal schema {version} is newer than this nodeswap's ({schema_version}): "
+                  "use the nodeswap that wrote it").format(version=version,
+                  schema_version=SCHEMA_VERSION), file=str(path))])  # fmt: skip
         if version == 1:
             _pins_v1_to_v2(db)
         if version <= 2:

@@ -21,6 +21,7 @@ from nodeswap.errors import (
     StoppedAtGate,
     TransportError,
 )
+from nodeswap.i18n import N_, _
 from nodeswap.plan.model import Plan, Step, Target, gathered
 from nodeswap.run import journal as J
 from nodeswap.run.events import (
@@ -85,12 +86,14 @@ def mark_done(journal: Journal, run_id: str, step_id: str, *, reason: str, opera
     one already done, or an empty reason."""
     plan = journal.run(run_id).plan()
     if step_id not in {s.id for s in plan.steps}:
-        raise InputError([Problem(f"run {run_id} has no step {step_id!r}", key="--mark-done")])
+        raise InputError([Problem(_("run {run_id} has no step {step_id!r}").format(
+            run_id=run_id, step_id=step_id), key="--mark-done")])
     if not reason.strip():
-        raise InputError([Problem("--mark-done needs --reason WHY: what you saw on the host",
+        raise InputError([Problem(_("--mark-done needs --reason WHY: what you saw on the host"),
                                   key="--reason")])
     if journal.step(run_id, step_id).state in (J.DONE, J.SKIPPED):
-        raise InputError([Problem(f"step {step_id} of run {run_id} is done already",
+        raise InputError([Problem(_("step {step_id} of run {run_id} is done already").format(
+                                    step_id=step_id, run_id=run_id),
                                   key="--mark-done")])
     text = (redact or Redactor.of(()))(reason.strip())
     aid = journal.begin_attempt(run_id, step_id, MARK_DONE, operator, text)
@@ -210,7 +213,7 @@ class StepRunner:
                 run_id, step, "verify", step.verify, transport, timeout=step.timeout
             )
             if v.exit_status != 0:
-                self._fail(run_id, step, target, v, "ran but its verify failed")
+                self._fail(run_id, step, target, v, N_("ran but its verify failed"))
         if self._zone_mark is not None:  # issue 14: the zone's fingerprint after the step
             await self._zone_mark(run_id, plan, step, "run")
         if step.analysis is not None:
@@ -234,7 +237,7 @@ class StepRunner:
             if res.exit_status is None and not res.timed_out:
                 res = Result(target.name, step.command, 0, res.stdout, res.stderr)
         if res.exit_status != 0:
-            why = f"timed out after {step.timeout:g}s" if res.timed_out else "failed"
+            why = f"timed out after {step.timeout:g}s" if res.timed_out else N_("failed")
             self._fail(run_id, step, target, res, why)
         return res
 
@@ -250,10 +253,11 @@ class StepRunner:
         if not ok:
             self.journal.set_step_state(run_id, step.id, J.GATE)
             raise StoppedAtGate(
-                f"run {run_id} stopped at gate {step.id} ({step.rule}: {step.title}) on "
-                f"{target.name}; to approve it and go on, or to undo the run:\n"
-                f"{self._hints.next('resume', run_id, '--approve', step.id)}\n"
-                f"{self._hints.next('rollback', run_id)}"
+                _("run {run_id} stopped at gate {step} ({rule}: {title}) on {host}; to approve "
+                  "it and go on, or to undo the run:\n{hint}\n{hint2}").format(run_id=run_id,
+                  step=step.id, rule=step.rule, title=step.title, host=target.name,
+                  hint=self._hints.next("resume", run_id, "--approve", step.id),
+                  hint2=self._hints.next("rollback", run_id))
             )
         self.journal.approve(run_id, step.id, operator_name())  # who and when: the report
 
@@ -311,13 +315,14 @@ class StepRunner:
         tail = self._redact(res.tail()) if res is not None else ""
         status = None if res is None else res.exit_status
         self._emit(StepEnded(run_id, step.id, target.name, J.FAILED, status, 0.0, why))
-        shown = f"\n--- last lines ---\n{tail}" if tail else ""
+        shown = _("\n--- last lines ---\n{tail}").format(tail=tail) if tail else ""
         raise StepFailed(
-            f"step {step.id} ({step.rule}: {step.title}) on {target.name} {why}"
-            f" (exit status {status}); command: {self._redact(step.command)}{shown}\n"
-            f"fix the cause, then resume the run, or undo it:\n"
-            f"{self._hints.next('resume', run_id, *resume_flags)}\n"
-            f"{self._hints.next('rollback', run_id)}",
+            _("step {step} ({rule}: {title}) on {host} {why} (exit status {status}); command: "
+              "{command}{shown}\nfix the cause, then resume the run, or undo "
+              "it:\n{hint}\n{hint2}").format(step=step.id, rule=step.rule, title=step.title,
+              host=target.name, why=_(why), status=status, command=self._redact(step.command),
+              shown=shown, hint=self._hints.next("resume", run_id, *resume_flags),
+              hint2=self._hints.next("rollback", run_id)),
             host=target.name, step=step.id, rule=step.rule, command=self._redact(step.command),
             exit_status=status, output_tail=tail,
         )  # fmt: skip

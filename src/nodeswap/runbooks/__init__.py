@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from nodeswap.errors import BugError, Problem, RuleError
+from nodeswap.i18n import _
 from nodeswap.plugins import import_modules
 
 from .base import Runbook
@@ -61,7 +62,8 @@ def runbook_for(role: str) -> Runbook:
 
 
 def unknown_role(role: str) -> str:
-    return f"no runbook for role {role!r}: the known roles are {', '.join(roles()) or 'none'}"
+    return _("no runbook for role {role!r}: the known roles are {roles}").format(
+        role=role, roles=", ".join(roles()) or _("none"))
 
 
 def components_of(snap: Snapshot) -> frozenset[str]:

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from nodeswap.errors import TransportError
+from nodeswap.i18n import _
 from nodeswap.plan.model import Target
 
 from .base import CappedBuffer, Connector, OutputSink, Result, Transport
@@ -72,7 +73,8 @@ class LocalTransport(Transport):
                 env=self._env,
             )  # fmt: skip
         except OSError as exc:
-            raise TransportError(f"{self.host}: cannot start bash: {exc}") from exc
+            raise TransportError(_("{host}: cannot start bash: {exc}").format(host=self.host,
+                                   exc=exc)) from exc
         out, err = CappedBuffer(), CappedBuffer()
         assert proc.stdout is not None and proc.stderr is not None
         pumps = asyncio.gather(
@@ -120,14 +122,16 @@ class LocalTransport(Transport):
             os.chmod(tmp, mode)
             os.replace(tmp, path)
         except OSError as exc:
-            raise TransportError(f"{self.host}: cannot write {path}: {exc}") from exc
+            raise TransportError(_("{host}: cannot write {path}: {exc}").format(host=self.host,
+                                   path=path, exc=exc)) from exc
 
     async def get(self, path: str) -> bytes:
         try:
             with open(path, "rb") as f:
                 return f.read()
         except OSError as exc:
-            raise TransportError(f"{self.host}: cannot read {path}: {exc}") from exc
+            raise TransportError(_("{host}: cannot read {path}: {exc}").format(host=self.host,
+                                   path=path, exc=exc)) from exc
 
     async def close(self) -> None:
         return None

@@ -33,9 +33,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from nodeswap.errors import HostKeyError, InputError, Problem, TransportError
+from nodeswap.i18n import _
 from nodeswap.plan.model import Target
 
 from .base import CappedBuffer, Connector, OutputSink, Result, Transport
+from .keymessages import fingerprint, pinned_key_message, unknown_key_message
 
 if TYPE_CHECKING:
     from nodeswap.run.journal import PinRecord
@@ -77,71 +79,6 @@ class SshConfig:
     keepalive_interval: float = 15.0
 
 
-def _fingerprint(key: Any) -> str:
-    try:
-        return str(key.get_fingerprint("sha256"))
-    except Exception:  # a key we cannot fingerprint: say so
-        return "<unknown key>"
-
-
-def _text_fingerprint(public_key: str) -> str:
-    import asyncssh  # noqa: PLC0415 (on first use: start-up)
-    try:
-        return _fingerprint(asyncssh.import_public_key(public_key))
-    except (asyncssh.KeyImportError, ValueError):
-        return "<unknown key>"
-
-
-def _utc(t: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
-
-
-def _pinned_by(pin: PinRecord) -> str:
-    return f"run {pin.run_id}" if pin.run_id else "no run (pinned outside a run)"
-
-
-def pin_fate(pin: PinRecord) -> str:
-    """What became of the VM a pin is for: 'destroyed by rollback of run X at TIME', or
-    'still pinned by run X which is STATE'."""
-    if pin.retired is not None:
-        return f"{pin.retired_reason or 'retired'} at {_utc(pin.retired)}"
-    if pin.run_id is None:
-        return "still pinned, outside any run"
-    return f"still pinned by run {pin.run_id} which is {pin.run_state or 'not in this journal'}"
-
-
-def pinned_key_message(target: Target, shown: str, pinned: str, run_id: str | None,
-                       history: Sequence[PinRecord]) -> str:  # fmt: skip
-    """The HostKeyError text for a host that does not present the key run ``run_id`` pinned
-    for its key_id: which run pinned it, when, where, what became of that VM, whose key the
-    host presented if nodeswap ever pinned it, and the next move."""
-    mine = [p for p in history if p.run_id == run_id and p.retired is None
-            and p.public_key == pinned]  # fmt: skip
-    expected = _text_fingerprint(pinned)
-    if mine:
-        pin = mine[-1]
-        origin = (f"by {_pinned_by(pin)} on {_utc(pin.pinned)}, when it first answered at "
-                  f"{pin.first_address} ({pin_fate(pin)})")  # fmt: skip
-    else:
-        origin = f"by run {run_id}"
-    text = (
-        f"{target.name} ({target.address}) presented host key {shown}, but key_id "
-        f"{target.key_id!r} is pinned to {expected} {origin}: this is not the host nodeswap "
-        f"built."
-    )
-    known = [p for p in history if _text_fingerprint(p.public_key) == shown]
-    for p in known[-3:]:
-        text += (f" The key it presented was pinned by {_pinned_by(p)} at {p.first_address} "
-                 f"on {_utc(p.pinned)}: that VM was {pin_fate(p)}.")  # fmt: skip
-    again = f"`nodeswap rollback {run_id}`, then a new plan" if run_id else "a new plan"
-    return text + (
-        f" The run stops. Next: find out who answers at {target.address} "
-        f"(`ssh-keyscan {target.address}`, the VM's console). If the VM this run built there was "
-        f"destroyed or rebuilt outside nodeswap, start over with {again}: a run never re-pins "
-        f"a key it holds."
-    )
-
-
 @functools.cache
 def _client_class() -> type[Any]:
     """The asyncssh client nodeswap uses, made on first use (asyncssh loads only when a
@@ -170,7 +107,8 @@ def _load_keys(paths: Sequence[str]) -> list[Any]:
         try:
             keys.append(asyncssh.read_private_key(p))
         except (OSError, asyncssh.KeyImportError) as exc:
-            raise InputError([Problem(f"cannot read identity file: {exc}", file=p)]) from exc
+            raise InputError([Problem(_("cannot read identity file: {exc}").format(exc=exc),
+                                      file=p)]) from exc
     return keys
 
 
@@ -182,7 +120,8 @@ def _load_known_hosts(path: str | None) -> Any:
     except FileNotFoundError:
         return asyncssh.import_known_hosts("")
     except (OSError, ValueError) as exc:
-        raise InputError([Problem(f"cannot read known_hosts: {exc}", file=str(p))]) from exc
+        raise InputError([Problem(_("cannot read known_hosts: {exc}").format(exc=exc),
+                                  file=str(p))]) from exc
 
 
 class SshConnector(Connector):
@@ -280,7 +219,7 @@ class SshConnector(Connector):
             hop = bastion
         if hop is not None:
             tunnel = await self.connection(hop)
-        via = f" via {hop.name}" if hop is not None else ""
+        via = _(" via {host}").format(host=hop.name) if hop is not None else ""
         where = f"{target.name} ({target.address}{via})"
         own_user, own_port = self._logins.get((target.name, target.address), (None, None))
         login = self.config.bastion_user if target is bastion and self.config.bastion_user \
@@ -293,34 +232,34 @@ class SshConnector(Connector):
         except asyncssh.HostKeyNotVerifiable as exc:
             raise HostKeyError(self._key_message(target, client, pinned, str(exc))) from exc
         except asyncssh.PermissionDenied as exc:
-            err = TransportError(f"{where}: login as {login} refused: {exc.reason}")
+            err = TransportError(_("{where}: login as {login} refused: {reason}").format(
+                where=where, login=login, reason=exc.reason))
             err.final = True  # type: ignore[attr-defined]
             raise err from exc
         except (OSError, asyncio.TimeoutError, asyncssh.Error) as exc:
             reason = str(exc) or type(exc).__name__
             if isinstance(exc, asyncio.TimeoutError):
-                reason = f"no answer within {self.config.connect_timeout:g}s"
-            raise TransportError(f"{where}: cannot connect: {reason}") from exc
+                reason = _("no answer within {seconds:g}s").format(
+                    seconds=self.config.connect_timeout)
+            raise TransportError(_("{where}: cannot connect: {reason}").format(where=where,
+                                   reason=reason)) from exc
         key = conn.get_server_host_key()
         text = key.export_public_key("openssh").decode().strip() if key is not None else None
         if tofu and self._keys is not None:
             if text is None:
-                raise TransportError(f"{where}: no host key seen (cannot pin it)")
+                raise TransportError(
+                    _("{where}: no host key seen (cannot pin it)").format(where=where))
             self._keys.pin_key(target.key_id, text, target.address, self._run_id)
         elif pinned is None and self._keys is not None and text is not None:  # a known host:
             self._keys.saw_key(target.key_id, text, target.address, self._run_id)  # (report)
         return conn
 
     def _key_message(self, target: Target, client: Any, pinned: str | None, why: str) -> str:
-        shown = _fingerprint(client.refused_key) if client.refused_key is not None else why
+        shown = fingerprint(client.refused_key) if client.refused_key is not None else why
         if pinned is not None:
             history = self._keys.pins(target.key_id) if self._keys is not None else ()
             return pinned_key_message(target, shown, pinned, self._run_id, history)
-        return (
-            f"{target.name} ({target.address}) presented host key {shown}, which is not in "
-            f"known_hosts ({self.config.known_hosts or '~/.ssh/known_hosts'}): unknown or "
-            f"changed host key. Check the host, then add its key to that file."
-        )
+        return unknown_key_message(target, shown, self.config.known_hosts)
 
     async def forget(self, target: Target) -> None:
         key = (target.name, target.address)
@@ -423,7 +362,8 @@ class SshTransport(Transport):
         try:
             proc = await conn.create_process(with_pid_mark(command), encoding=None)
         except (OSError, asyncssh.Error) as exc:
-            raise TransportError(f"{self.host}: cannot start command: {exc}") from exc
+            raise TransportError(_("{host}: cannot start command: {exc}").format(host=self.host,
+                                   exc=exc)) from exc
         out, err = CappedBuffer(), CappedBuffer()
         mark = _PidMark()
         timed_out = False
@@ -438,7 +378,8 @@ class SshTransport(Transport):
             await self._stop(conn, mark.pgid)
         except (OSError, asyncssh.Error) as exc:
             self._abandon(proc)
-            raise TransportError(f"{self.host}: connection lost while running: {exc}") from exc
+            raise TransportError(_("{host}: connection lost while running: {exc}").format(
+                host=self.host, exc=exc)) from exc
         except BaseException:  # Ctrl-C, SIGTERM, cancellation: stop the command, propagate
             self._abandon(proc)
             await self._stop(conn, mark.pgid)
@@ -446,7 +387,8 @@ class SshTransport(Transport):
         status = None if timed_out else proc.exit_status
         lost = not timed_out and status in (None, -1) and proc.exit_signal is None
         if lost and conn.is_closed():
-            raise TransportError(f"{self.host}: connection lost while running the command")
+            raise TransportError(
+                _("{host}: connection lost while running the command").format(host=self.host))
         if status == -1 and proc.exit_signal is not None:
             status = 128 + 15 if proc.exit_signal[0] == "TERM" else 255
         return Result(
@@ -485,14 +427,16 @@ class SshTransport(Transport):
 
         res = await self.run(write_file_atomic(path, mode), stdin=data.decode(), timeout=120.0)
         if res.exit_status != 0:
-            raise TransportError(f"{self.host}: cannot write {path}: {res.tail(5)}")
+            raise TransportError(_("{host}: cannot write {path}: {output}").format(host=self.host,
+                                   path=path, output=res.tail(5)))
 
     async def get(self, path: str) -> bytes:
         from nodeswap.shell import cmd  # noqa: PLC0415
 
         res = await self.run(cmd("cat", "--", path), timeout=120.0)
         if res.exit_status != 0:
-            raise TransportError(f"{self.host}: cannot read {path}: {res.tail(5)}")
+            raise TransportError(_("{host}: cannot read {path}: {output}").format(host=self.host,
+                                   path=path, output=res.tail(5)))
         return res.stdout.encode()
 
     async def close(self) -> None:

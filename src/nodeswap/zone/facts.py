@@ -27,6 +27,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import yaml
 
 from nodeswap.errors import InputError, Problem, SettingsError, ZoneError
+from nodeswap.i18n import _
 from nodeswap.shell import cmd
 from nodeswap.zone.settings import decode
 from nodeswap.zone.values import shown
@@ -109,13 +110,13 @@ def parse_settings_tar(b64: str) -> dict[str, str]:
             if member.issym() or member.islnk():
                 kind = "symbolic" if member.issym() else "hard"
                 problems.append(Problem(
-                    f"is a {kind} link: settings files must be regular files (the link was "
-                    "not followed)", file=path))
+                    _("is a {kind} link: settings files must be regular files (the link was "
+                      "not followed)").format(kind=kind), file=path))
                 continue
             data = tar.extractfile(member) if member.isfile() else None
             if data is None:
-                problems.append(Problem("is not a regular file (a FIFO, socket or device): "
-                                        "settings files must be regular files", file=path))
+                problems.append(Problem(_("is not a regular file (a FIFO, socket or device): "
+                                          "settings files must be regular files"), file=path))
                 continue
             try:
                 out[name] = decode(data.read(), path)
@@ -144,9 +145,11 @@ def parse_version_json(text: str) -> str:
         data = json.loads(text)
         value = data["current"]["installer"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise ZoneError(f"{VERSION_JSON}: no current.installer ({exc})") from None
+        raise ZoneError(_("{file}: no current.installer ({exc})").format(
+            file=VERSION_JSON, exc=exc)) from None
     if not isinstance(value, str | int | float):
-        raise ZoneError(f"{VERSION_JSON}: current.installer is {value!r}")
+        raise ZoneError(_("{file}: current.installer is {value!r}").format(
+            file=VERSION_JSON, value=value))
     return str(value)
 
 

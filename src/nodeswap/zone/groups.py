@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 from nodeswap.zone.inventory import Node, Zone
 
 # Group names gen_node_list writes besides the fixed ones: a substring match on `role`.
@@ -54,7 +55,8 @@ def resolve_targets(zone: Zone, targets: str) -> tuple[str, ...]:
             out.add(name)
         else:
             problems.append(Problem(
-                f"unknown node or group {name!r} in targets {targets!r}", key="targets"))
+                _("unknown node or group {name!r} in targets {targets!r}").format(
+                    name=name, targets=targets), key="targets"))
     if problems:
         raise InputError(problems)
     return tuple(sorted(out))

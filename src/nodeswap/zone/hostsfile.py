@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
 from nodeswap.errors import InputError, Problem
+from nodeswap.i18n import _
 
 _USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
@@ -54,28 +55,30 @@ def parse_hosts(data: bytes, source: str) -> list[HostEntry]:
             entry = parse_entry(item, number)
         except ValueError as exc:
             shown = item if len(item) <= 80 else item[:77] + "..."
-            problems.append(Problem(f"{shown!r}: {exc}", file=source, line=number))
+            problems.append(Problem(_("{shown!r}: {exc}").format(shown=shown, exc=exc),
+                                    file=source, line=number))
             continue
         entries.setdefault(entry.text, entry)
     if problems:
         raise InputError(problems)
     if not entries:
         raise InputError([Problem(
-            "no hosts: expected one [USER@]HOST[:PORT] per line ('#' comments and blank "
-            "lines allowed)", file=source)])
+            _("no hosts: expected one [USER@]HOST[:PORT] per line ('#' comments and blank "
+              "lines allowed)"), file=source)])
     return list(entries.values())
 
 
 def _decode(data: bytes, source: str) -> str:
     nul = data.find(b"\0")
     if nul >= 0:
-        raise InputError([Problem("a binary file (NUL byte), not a hosts file", file=source,
+        raise InputError([Problem(_("a binary file (NUL byte), not a hosts file"), file=source,
                                   line=data.count(b"\n", 0, nul) + 1)])
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError([Problem(
-            f"not UTF-8 text (byte {data[exc.start]:#04x}): a binary file, not a hosts file",
+            _("not UTF-8 text (byte {byte:#04x}): a binary file, not a hosts file").format(
+                byte=data[exc.start]),
             file=source, line=data.count(b"\n", 0, exc.start) + 1)]) from None
 
 
@@ -83,14 +86,14 @@ def parse_entry(item: str, line: int = 0) -> HostEntry:
     """``[user@]host[:port]`` (already stripped of comments and outer blanks); ValueError
     saying what is wrong."""
     if any(c.isspace() for c in item):
-        raise ValueError("space inside an entry: one [USER@]HOST[:PORT] per line")
+        raise ValueError(_("space inside an entry: one [USER@]HOST[:PORT] per line"))
     user: str | None = None
     if "@" in item:
-        user, _, item = item.partition("@")
+        user, _at, item = item.partition("@")
         if not user:
-            raise ValueError("empty user before '@'")
+            raise ValueError(_("empty user before '@'"))
         if not _USER.fullmatch(user):
-            raise ValueError(f"{user!r} is not a valid user name")
+            raise ValueError(_("{user!r} is not a valid user name").format(user=user))
     host, port = _split_port(item)
     _check_host(host)
     return HostEntry(host, user, None if port is None else _port(port), line)
@@ -100,11 +103,12 @@ def _split_port(item: str) -> tuple[str, str | None]:
     if item.startswith("["):
         m = _BRACKETED.fullmatch(item)
         if m is None:
-            raise ValueError("expected [IPV6] or [IPV6]:PORT")
+            raise ValueError(_("expected [IPV6] or [IPV6]:PORT"))
         try:
             IPv6Address(m.group(1))
         except ValueError:
-            raise ValueError(f"{m.group(1)!r} in brackets is not an IPv6 address") from None
+            raise ValueError(_("{address!r} in brackets is not an IPv6 address").format(
+                address=m.group(1))) from None
         return m.group(1), m.group(2)
     if item.count(":") > 1:  # a bare IPv6 address takes no port
         return item, None
@@ -114,29 +118,31 @@ def _split_port(item: str) -> tuple[str, str | None]:
 
 def _port(text: str) -> int:
     if not _PORT.fullmatch(text) or not 1 <= int(text) <= 65535:
-        raise ValueError(f"bad port {text!r}: expected a number from 1 to 65535")
+        raise ValueError(_("bad port {text!r}: expected a number from 1 to 65535").format(
+            text=text))
     return int(text)
 
 
 def _check_host(host: str) -> None:
     if not host:
-        raise ValueError("no host")
+        raise ValueError(_("no host"))
     if ":" in host:
         if "%" in host:
-            raise ValueError(f"{host!r}: scoped IPv6 addresses are not supported")
+            raise ValueError(_("{host!r}: scoped IPv6 addresses are not supported").format(
+                host=host))
         try:
             IPv6Address(host)
         except ValueError:
-            raise ValueError(f"{host!r} is not a valid IPv6 address (write [ADDRESS]:PORT "
-                             "for a port)") from None
+            raise ValueError(_("{host!r} is not a valid IPv6 address (write [ADDRESS]:PORT for "
+                               "a port)").format(host=host)) from None
         return
     if _NUMERIC.fullmatch(host):
         try:
             IPv4Address(host)
         except ValueError:
-            raise ValueError(f"{host!r} is not a valid IPv4 address") from None
+            raise ValueError(_("{host!r} is not a valid IPv4 address").format(host=host)) from None
         return
     name = host.removesuffix(".")
     if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
-        raise ValueError(f"{host!r} is not a valid host name or IP address (letters, digits, "
-                         "'-' and '.' only)")
+        raise ValueError(_("{host!r} is not a valid host name or IP address (letters, digits, "
+                           "'-' and '.' only)").format(host=host))

@@ -46,8 +46,8 @@ class InstallerVersion:
         value = text.strip()
         if not _VERSION.fullmatch(value):
             raise InputError([Problem(
-                f"invalid installer version {text!r}: expected 2 or 3 dotted numbers "
-                "such as 4.3.1 or 3.7", file=source, key="installer_version")])
+                _("invalid installer version {text!r}: expected 2 or 3 dotted numbers such as "
+                  "4.3.1 or 3.7").format(text=text), file=source, key="installer_version")])
         parts = [int(p) for p in value.split(".")] + [0]
         return cls(parts[0], parts[1], parts[2])
 
@@ -64,7 +64,8 @@ def parse_components(text: str, *, source: str = "--components") -> frozenset[st
     bad = [n for n in names if n not in COMPONENTS]
     if bad:
         raise InputError([Problem(
-            f"unknown component {b!r}: expected a comma list of {', '.join(COMPONENTS)}",
+            _("unknown component {name!r}: expected a comma list of {components}").format(
+                name=b, components=", ".join(COMPONENTS)),
             file=source, key="components") for b in bad])
     return frozenset(names)
 
@@ -211,8 +212,9 @@ class Zone:
         try:
             return self.nodes[name]
         except KeyError:
-            raise InputError([Problem(f"unknown node {name!r}: no settings file of that name "
-                                      f"(nodes: {', '.join(self.nodes)})")]) from None
+            raise InputError([Problem(_("unknown node {name!r}: no settings file of that name "
+                                        "(nodes: {nodes})").format(
+                name=name, nodes=", ".join(self.nodes)))]) from None
 
     @property
     def installer_version(self) -> InstallerVersion:

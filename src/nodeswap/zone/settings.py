@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from nodeswap.errors import BugError, Problem, SettingsError
+from nodeswap.i18n import _
 from nodeswap.zone.settings_syntax import Line, edit_problems, in_style, lex_file, quote_value
 
 __all__ = ["Assignment", "SettingsFile", "decode"]
@@ -45,7 +46,8 @@ def decode(data: bytes, path: str = "<settings>") -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise SettingsError([Problem(
-            f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded",
+            _("not UTF-8 text: byte 0x{byte:02x} cannot be decoded").format(
+                byte=data[exc.start]),
             file=path, line=line)]) from None
 
 
@@ -152,7 +154,8 @@ class SettingsFile:
     def drop_section(self, title: str) -> SettingsFile:
         """Remove every ``## title`` header and all lines up to the next section (R12)."""
         if title not in self.sections():
-            raise SettingsError([Problem(f"no section '## {title}' to remove", file=self.path)])
+            raise SettingsError([Problem(
+                _("no section '## {title}' to remove").format(title=title), file=self.path)])
         kept, dropping = [], False
         for e in self.lines:
             if e.kind == "section":
@@ -164,7 +167,8 @@ class SettingsFile:
     def _edit(self, values: Mapping[str, str], section: str | None) -> SettingsFile:
         problems = [p for k, v in values.items() for p in edit_problems(self.path, k, v)]
         if section is not None and section not in self.sections():
-            problems.append(Problem(f"no section '## {section}' to add keys to", file=self.path))
+            problems.append(Problem(_("no section '## {section}' to add keys to").format(
+                section=section), file=self.path))
         if problems:
             raise SettingsError(problems)
         texts = [e.text for e in self.lines]

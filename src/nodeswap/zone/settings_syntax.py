@@ -45,6 +45,7 @@ import re
 from typing import NamedTuple
 
 from nodeswap.errors import Problem, SettingsError
+from nodeswap.i18n import N_, _
 
 __all__ = ["Line", "edit_problems", "in_style", "lex_file", "parse_value", "quote_value"]
 
@@ -80,7 +81,7 @@ _DQ_RUN = re.compile(r'[^"\\$`]+')
 _BARE_SAFE = re.compile(r"[A-Za-z0-9_./:,@%+=-]*\Z")
 _DQ_ESCAPE = re.compile(r'([\\"$`])')
 _DOLLAR_LITERAL_NEXT = frozenset(" \t\n%+,./:=]}^~")
-_UNTERMINATED = "unterminated quote: bash would fail to source the file"
+_UNTERMINATED = N_("unterminated quote: bash would fail to source the file")
 
 
 class Line(NamedTuple):
@@ -109,9 +110,11 @@ class _Word(NamedTuple):
 def quote_value(value: str) -> str:
     """The double-quoted form that bash reads back as exactly ``value``."""
     if "\x00" in value:
-        raise SettingsError([Problem(f"value {value!r} contains a NUL byte; bash cannot hold it")])
+        raise SettingsError([Problem(
+            _("value {value!r} contains a NUL byte; bash cannot hold it").format(value=value))])
     if not _is_utf8(value):
-        raise SettingsError([Problem(f"value {value!r} is not valid text (lone surrogate)")])
+        raise SettingsError([Problem(
+            _("value {value!r} is not valid text (lone surrogate)").format(value=value))])
     return '"' + _DQ_ESCAPE.sub(r"\\\1", value) + '"'
 
 
@@ -122,7 +125,8 @@ def parse_value(raw: str) -> str:
     if problem is None and word.end != len(raw):
         problem = f"{raw[word.end :]!r} after the value: only one shell word is supported"
     if problem is not None:
-        raise SettingsError([Problem(f"value {raw!r}: {problem}")])
+        raise SettingsError([Problem(_("value {raw!r}: {problem}").format(
+            raw=raw, problem=problem))])
     return word.value
 
 
@@ -138,38 +142,44 @@ def _dollar_is_literal(text: str, pos: int, in_dq: bool) -> bool:
 def _dollar_problem(text: str, pos: int) -> str:
     rest = text[pos : pos + 3]
     if rest.startswith("$(("):
-        return "arithmetic expansion $((...)) cannot be read without evaluating it"
+        return _("arithmetic expansion $((...)) cannot be read without evaluating it")
     if rest.startswith("$("):
-        return "command substitution $(...) cannot be read without running it"
+        return _("command substitution $(...) cannot be read without running it")
     if rest.startswith("${"):
-        return "parameter expansion ${...} depends on the environment"
+        return _("parameter expansion ${...} depends on the environment")
     if rest.startswith("$'"):
-        return "ANSI-C quoting $'...' is not supported; use double quotes"
+        return _("ANSI-C quoting $'...' is not supported; use double quotes")
     if rest.startswith('$"'):
-        return 'locale translation $"..." is not supported; use double quotes'
+        return _('locale translation $"..." is not supported; use double quotes')
     if rest.startswith("$["):
-        return "arithmetic expansion $[...] cannot be read without evaluating it"
+        return _("arithmetic expansion $[...] cannot be read without evaluating it")
     m = _IDENT.match(text, pos + 1)
     name = m.group() if m else text[pos + 1 : pos + 2]
-    return f"variable expansion ${name} depends on the environment; escape it as \\$"
+    return _("variable expansion ${name} depends on the environment; escape it as \\$").format(
+        name=name)
+
+
+def _shell_operator() -> str:
+    return _("shell operator {c!r}: only one plain assignment per line is supported")
 
 
 def _bare_problem(c: str, at_start: bool) -> str:
     if c == "(" and at_start:
-        return "array assignment (...) is not supported"
+        return _("array assignment (...) is not supported")
     if c == "`":
-        return "command substitution `...` cannot be read without running it"
+        return _("command substitution `...` cannot be read without running it")
     if c in "*?[":
-        return f"unquoted glob character {c!r}: quote the value"
+        return _("unquoted glob character {c!r}: quote the value").format(c=c)
     if c == "~":
-        return "unquoted '~' (tilde expansion): quote the value"
+        return _("unquoted '~' (tilde expansion): quote the value")
     if c in "{}":
-        return f"unquoted brace {c!r}: quote the value"
+        return _("unquoted brace {c!r}: quote the value").format(c=c)
     if c == "\r":
-        return "carriage return outside quotes (CRLF line ending?): bash reads it into the value"
+        return _("carriage return outside quotes (CRLF line ending?): bash reads it into "
+                 "the value")
     if c in ";&|<>()":
-        return f"shell operator {c!r}: only one plain assignment per line is supported"
-    return f"control character {c!r} outside quotes: quote the value"
+        return _shell_operator().format(c=c)
+    return _("control character {c!r} outside quotes: quote the value").format(c=c)
 
 
 def _lex_dq(text: str, pos: int) -> tuple[int, str, str | None]:
@@ -209,7 +219,7 @@ def _lex_dq(text: str, pos: int) -> tuple[int, str, str | None]:
                 problem = _dollar_problem(text, pos)
             pos += 1
         else:  # a backtick
-            problem = problem or "command substitution `...` cannot be read without running it"
+            problem = problem or _("command substitution `...` cannot be read without running it")
             pos += 1
 
 
@@ -234,7 +244,7 @@ def _lex_word(text: str, pos: int) -> _Word:
         elif c == '"':
             end, seg, prob = _lex_dq(text, pos + 1)
             if end < 0:
-                return _Word(n, "", "mixed", _UNTERMINATED, True)
+                return _Word(n, "", "mixed", _(_UNTERMINATED), True)
             problem = problem or prob
             parts.append(seg)
             kinds.append("dq")
@@ -242,14 +252,14 @@ def _lex_word(text: str, pos: int) -> _Word:
         elif c == "'":
             end = text.find("'", pos + 1)
             if end < 0:
-                return _Word(n, "", "mixed", _UNTERMINATED, True)
+                return _Word(n, "", "mixed", _(_UNTERMINATED), True)
             parts.append(text[pos + 1 : end])
             kinds.append("sq")
             pos = end + 1
         elif c == "\\":
             nxt = text[pos + 1 : pos + 2]
             if nxt == "":
-                return _Word(pos, "", "mixed", "backslash at the end of the file", False)
+                return _Word(pos, "", "mixed", _("backslash at the end of the file"), False)
             if nxt != "\n":
                 parts.append(nxt)
             kinds.append("escape")
@@ -281,22 +291,23 @@ def _not_an_assignment(text: str, pos: int, has_export: bool) -> tuple[str, str 
     """Why the logical line at ``pos`` (after indentation/export) is not an assignment."""
     m = _IDENT.match(text, pos)
     if m and text.startswith("+=", m.end()):
-        return "append assignment '+=' is not supported", m.group()
+        return _("append assignment '+=' is not supported"), m.group()
     if m and text.startswith("[", m.end()):
-        return "array element assignment is not supported", m.group()
+        return _("array element assignment is not supported"), m.group()
     end = pos
     while end < len(text) and text[end] not in " \t\n":
         end += 1
     word = text[pos:end]
     if "=" in word:
         key = word.split("=", 1)[0]
-        return f"{key!r} is not a shell identifier (letters, digits, '_'; not a digit first)", None
+        return _("{key!r} is not a shell identifier (letters, digits, '_'; not a digit first)"
+                 ).format(key=key), None
     if has_export:
-        return "'export' without an assignment is not supported", None
+        return _("'export' without an assignment is not supported"), None
     shown = text[pos : _line_end(text, pos)].rstrip("\n")
     return (
-        f'not an assignment: {shown!r} is a command; only key="value" lines, '
-        "comments and blank lines are allowed"
+        _('not an assignment: {shown!r} is a command; only key="value" lines, '
+          "comments and blank lines are allowed").format(shown=shown)
     ), None
 
 
@@ -306,16 +317,16 @@ def _after_problem(text: str, pos: int) -> str:
         pos += 1
     c = text[pos]
     if c == "\\" and text.startswith("\\\n", pos):
-        return "line continuation after the value is not supported"
+        return _("line continuation after the value is not supported")
     if c == "\r":
         return _bare_problem(c, False)
     if c in ";&|<>()":
-        return f"shell operator {c!r}: only one plain assignment per line is supported"
+        return _shell_operator().format(c=c)
     m = _IDENT.match(text, pos)
     if m and text.startswith("=", m.end()):
-        return "several assignments on one line are not supported"
+        return _("several assignments on one line are not supported")
     shown = text[pos : _line_end(text, pos)].rstrip("\n")
-    return f"{shown!r} after the value: bash would run it as a command"
+    return _("{shown!r} after the value: bash would run it as a command").format(shown=shown)
 
 
 def _lex_slow(text: str, pos: int, line: int, section: str | None) -> tuple[int, Line | Problem]:
@@ -329,12 +340,13 @@ def _lex_slow(text: str, pos: int, line: int, section: str | None) -> tuple[int,
         return _line_end(text, kpos), Problem(why, line=line, key=key)
     key = m.group()
     if key in _BASH_MANAGED or key.startswith("BASH"):
-        why = f"{key} is managed by bash itself; a value assigned to it would not read back"
+        why = _("{key} is managed by bash itself; a value assigned to it would not read "
+                "back").format(key=key)
         return _line_end(text, kpos), Problem(why, line=line, key=key)
     vstart = m.end() + 1
     word = _lex_word(text, vstart)
     if word.fatal:
-        return word.end, Problem(word.problem or _UNTERMINATED, line=line, key=key)
+        return word.end, Problem(word.problem or _(_UNTERMINATED), line=line, key=key)
     if word.problem is not None:
         return _line_end(text, word.end), Problem(word.problem, line=line, key=key)
     after = _AFTER.match(text, word.end)
@@ -401,7 +413,7 @@ def lex_file(text: str, path: str) -> tuple[list[Line], list[Problem]]:
         reported = {p.line for p in problems}
         for i, physical in enumerate(text.split("\n"), start=1):
             if "\x00" in physical and i not in reported:
-                problems.append(Problem("NUL byte: bash cannot hold it", file=path, line=i))
+                problems.append(Problem(_("NUL byte: bash cannot hold it"), file=path, line=i))
         problems.sort(key=lambda p: p.line or 0)
     return lines, problems
 
@@ -427,14 +439,18 @@ def in_style(value: str, style: str) -> str:
 def edit_problems(path: str, key: str, value: str) -> list[Problem]:
     """Why ``key=value`` cannot be written so that bash reads it back (empty: it can)."""
     if not _IDENT_FULL.match(key):
-        return [Problem(f"{key!r} is not a shell identifier", file=path, key=key)]
+        return [Problem(_("{key!r} is not a shell identifier").format(key=key), file=path,
+                        key=key)]
     if key in _BASH_MANAGED or key.startswith("BASH"):
-        msg = f"{key} is managed by bash itself; a value assigned to it would not read back"
+        msg = _("{key} is managed by bash itself; a value assigned to it would not read "
+                "back").format(key=key)
         return [Problem(msg, file=path, key=key)]
     if "\x00" in value:
-        return [Problem(f"value {value!r} contains a NUL byte", file=path, key=key)]
+        return [Problem(_("value {value!r} contains a NUL byte").format(value=value), file=path,
+                        key=key)]
     if not _is_utf8(value):
-        msg = f"value {value!r} is not valid text (a lone surrogate cannot be written as UTF-8)"
+        msg = _("value {value!r} is not valid text (a lone surrogate cannot be written as "
+                "UTF-8)").format(value=value)
         return [Problem(msg, file=path, key=key)]
     return []
 

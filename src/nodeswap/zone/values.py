@@ -95,7 +95,7 @@ def node_name_problem(name: str) -> str | None:
 def interface_problem(value: str) -> str | None:
     """Why ``value`` is not a network interface (or bridge) name, or None."""
     why = _interface(value)
-    return None if why is None else f"{_quoted(value)} {why}"
+    return None if why is None else _("{value} {why}").format(value=_quoted(value), why=why)
 
 
 # ---- one checker per type: None when the (non-empty) value is of the type --------------------
@@ -103,14 +103,14 @@ def _ipv4(value: str) -> str | None:
     try:
         IPv4Address(value)
     except ValueError:
-        return "is not an IPv4 address (a.b.c.d)"
+        return _("is not an IPv4 address (a.b.c.d)")
     return None
 
 
 def _ipv4_list(value: str) -> str | None:
     words = value.split()  # tabs and newlines are refused before (plain one-line text)
     if not words or any(_ipv4(w) for w in words):
-        return "is not a list of IPv4 addresses separated by spaces"
+        return _("is not a list of IPv4 addresses separated by spaces")
     return None
 
 
@@ -120,49 +120,50 @@ def _netmask(value: str) -> str | None:
         ok = "." in value and net.netmask == IPv4Address(value)
     except ValueError:
         ok = False
-    return None if ok else "is not a netmask (255.255.255.0)"
+    return None if ok else _("is not a netmask (255.255.255.0)")
 
 
 def _network(value: str) -> str | None:
     try:
         IPv4Network(value, strict=False)
     except ValueError:
-        return "is not an IPv4 network (172.21.130.0 or 172.21.0.0/16)"
-    return None if "." in value else "is not an IPv4 network (172.21.130.0 or 172.21.0.0/16)"
+        return _("is not an IPv4 network (172.21.130.0 or 172.21.0.0/16)")
+    return None if "." in value else _("is not an IPv4 network (172.21.130.0 or 172.21.0.0/16)")
 
 
 def _pattern(regex: re.Pattern[str], what: str) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
-        return None if regex.fullmatch(value) else what
+        return None if regex.fullmatch(value) else _(what)
     return check
 
 
 def _node_name(value: str) -> str | None:
-    return None if _NODE_NAME.fullmatch(value) else f"is not a node name: {NODE_NAME_RULE}"
+    return None if _NODE_NAME.fullmatch(value) else \
+        _("is not a node name: {rule}").format(rule=_(NODE_NAME_RULE))
 
 
 def _interface(value: str) -> str | None:
     if _IFNAME.fullmatch(value):
         return None
-    return ("is not an interface name: 1-15 characters of letters, digits, '_', '.', '-', "
-            "not starting with '.' or '-' (eth0, br0, bond0.100)")
+    return _("is not an interface name: 1-15 characters of letters, digits, '_', '.', '-', "
+             "not starting with '.' or '-' (eth0, br0, bond0.100)")
 
 
-_INTEGER = _pattern(_INT, "is not a whole number (digits only)")
-_MAC_CHECK = _pattern(_MAC, "is not a MAC address (00:16:3e:xx:xx:xx)")
+_INTEGER = _pattern(_INT, N_("is not a whole number (digits only)"))
+_MAC_CHECK = _pattern(_MAC, N_("is not a MAC address (00:16:3e:xx:xx:xx)"))
 
 # key -> checker of a non-empty value (explicit: unknown keys are only held to plain text)
 KEY_TYPES: dict[str, Callable[[str], str | None]] = {
     "hostname": _node_name,
-    "role": _pattern(_ROLE, "is not a comma list of roles (proxy, seed,vbr,snapshot)"),
-    "zone_id": _pattern(_LABEL, "is not a zone id (lowercase letters, digits, '-')"),
-    "region_id": _pattern(_LABEL, "is not a region id (lowercase letters, digits, '-')"),
+    "role": _pattern(_ROLE, N_("is not a comma list of roles (proxy, seed,vbr,snapshot)")),
+    "zone_id": _pattern(_LABEL, N_("is not a zone id (lowercase letters, digits, '-')")),
+    "region_id": _pattern(_LABEL, N_("is not a region id (lowercase letters, digits, '-')")),
     "is_region": _INTEGER,
     "cpu_cores": _INTEGER,
     "memory_size": _INTEGER,
-    "cpu_arch": _pattern(_ARCH, "is not a CPU architecture (x86_64)"),
-    "os_name": _pattern(_OS_NAME, "is not an OS release name (xenial, bionic)"),
-    "os_version": _pattern(_OS_VERSION, "is not an OS version (16.04.5)"),
+    "cpu_arch": _pattern(_ARCH, N_("is not a CPU architecture (x86_64)")),
+    "os_name": _pattern(_OS_NAME, N_("is not an OS release name (xenial, bionic)")),
+    "os_version": _pattern(_OS_VERSION, N_("is not an OS version (16.04.5)")),
     "firstbox_address": _ipv4,
     "physical_host": _ipv4,
     "bm_ipmi_address": _ipv4,
@@ -196,21 +197,23 @@ def settings_problems(sf: SettingsFile) -> list[Problem]:
         def problem(message: str, a: Assignment = a) -> None:
             problems.append(Problem(message, file=sf.path, line=a.line, key=a.key))
         if a.key in first:
-            problem(f"{a.key} is assigned again (first on line {first[a.key]}): bash would "
-                    "keep the last value silently; keep one assignment")
+            problem(_("{key} is assigned again (first on line {first}): bash would keep the "
+                      "last value silently; keep one assignment").format(key=a.key,
+                                                                        first=first[a.key]))
             continue
         first[a.key] = a.line
         if a.lines > 1:
-            problem(f"the assignment spans {a.lines} lines: a settings value is one line")
+            problem(_("the assignment spans {n} lines: a settings value is one line").format(
+                n=a.lines))
         elif _CONTROL.search(a.value):
-            problem("the value holds a control character (newline, tab, escape...): a "
-                    "settings value is one line of plain text")
+            problem(_("the value holds a control character (newline, tab, escape...): a "
+                      "settings value is one line of plain text"))
         elif a.value == "":
             if a.key in REQUIRED:
-                problem("the value is empty")
+                problem(_("the value is empty"))
         else:
             check = KEY_TYPES.get(a.key)
             why = check(a.value) if check is not None else None
             if why is not None:
-                problem(f"{_quoted(a.value)} {why}")
+                problem(_("{value} {why}").format(value=_quoted(a.value), why=why))
     return problems
