@@ -22,7 +22,7 @@ import typer
 
 from nodeswap.errors import InputError, Problem
 from nodeswap.i18n import _
-from nodeswap.live.reach import make_reach
+from nodeswap.live.reach import Reach, make_reach
 from nodeswap.plan import planfile
 from nodeswap.run import journal as J
 from nodeswap.run.events import QUIET, EventSink, RichView
@@ -36,6 +36,7 @@ from nodeswap.run.runs import (
     drive,
     effective_state,
     live,
+    mirror_of,
     next_lines,
     read_plan,
     refuse_other_zone_for_run,
@@ -318,6 +319,9 @@ def register(app: typer.Typer) -> None:
             "lost state folder): import it from its mirror on firstbox (needs --lab or "
             "--firstbox), take its zone lock over, then resume.")] = False,
         lock_path: LockPathOpt = DEFAULT_LOCK_PATH,
+        user: UserOpt = None,
+        identity_file: IdentityOpt = None,
+        known_hosts: KnownHostsOpt = None,
         verbose: VerboseOpt = False,
         quiet: QuietOpt = False,
         json_out: JsonOpt = False,
@@ -352,7 +356,9 @@ def register(app: typer.Typer) -> None:
                                       key="--mark-done" if mark_done is None else "--reason")])
 
         async def begin() -> tuple[Journal, str]:
-            j = journal or await taken_over(folder, run_id, lab, firstbox, lock_path)
+            j = journal or await taken_over(folder, run_id, lock_path, make_reach(
+                lab=lab, firstbox=firstbox, user=user, identity_file=identity_file or [],
+                known_hosts=known_hosts))
             await refuse_other_zone_for_run(j, run_id, lab=lab, firstbox=firstbox)
             if mark_done is not None and reason is not None:
                 mark_step_done(j, run_id, mark_done, reason=reason, operator=operator_name())
@@ -424,18 +430,17 @@ def register(app: typer.Typer) -> None:
             body = {"run": run.id, "state": run.state, "effective_state": state,
                     "message": run.message, "exit_status": status_exit(journal, run_id),
                     "next": commands_in("\n".join(next_lines(journal, run_id, hints))),
-                    "steps": {s.step_id: s.state for s in journal.steps(run_id)}}  # fmt: skip
+                    "steps": {s.step_id: s.state for s in journal.steps(run_id)},
+                    "mirror": mirror_of(journal, run_id)}  # fmt: skip
             typer.echo(json.dumps(body))
         else:
             typer.echo(status_text(journal, run_id, hints), nl=False)
         raise typer.Exit(status_exit(journal, run_id))
 
 
-async def taken_over(folder: Path, run_id: str, lab: Path | None, firstbox: str | None,
-                     lock_path: str) -> Journal:  # fmt: skip
+async def taken_over(folder: Path, run_id: str, lock_path: str, reach: Reach) -> Journal:
     """`resume --take-over`: the run imported from its mirror on firstbox, lock taken over."""
-    return await take_over_run(folder, run_id, make_reach(lab=lab, firstbox=firstbox),
-                               lock_path=lock_path,
+    return await take_over_run(folder, run_id, reach, lock_path=lock_path,
                                notice=lambda text: typer.echo(f"nodeswap: {text}"))
 
 

@@ -110,6 +110,7 @@ class Executor:
                 await self._execute(run_id, resumed=resumed)
         finally:  # how it ended (done, gate, failure, Ctrl-C), on firstbox too
             await self.mirror.sync(run_id)
+            self.mirror.log_cost(run_id)
 
     @contextmanager
     def _session(self, run_id: str, action: str) -> Iterator[None]:

@@ -28,6 +28,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import logging
 import posixpath
 import time
 from collections.abc import Iterable, Mapping
@@ -293,6 +294,11 @@ class MirrorWriter:
                 raise
             finally:
                 self.seconds += time.monotonic() - started
+
+    def log_cost(self, run_id: str) -> None:
+        """What the mirror cost this process (the run's log; bench/bench_mirror.py reads it)."""
+        logging.getLogger(__name__).info("mirror of run %s: %d writes, %.3f s", run_id,
+                                         self.writes, self.seconds)
 
     async def _write(self, plan_json: str, run_id: str, target: Target) -> None:
         lines = export(self.journal, run_id, self._redact)
