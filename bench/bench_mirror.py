@@ -26,7 +26,7 @@ from nodeswap.lab import Lab  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "mirror.md"
 SPEC = 'role: proxy\ntarget: {os_name: bionic, os_version: "18.04.6"}\n'
-COST = re.compile(r"mirror of run (\S+): (\d+) writes, ([\d.]+) s")
+COST = re.compile(r"mirror of run (\S+): (\d+) writes, ([\d.]+) s, waited ([\d.]+) s")
 
 
 def nodeswap(*args: str) -> subprocess.CompletedProcess[str]:
@@ -53,6 +53,7 @@ def main() -> int:
         m = COST.search(log.read_text())
         assert m is not None, "no mirror cost line in the run's log"
         run_id, writes, spent = m.group(1), int(m.group(2)), float(m.group(3))
+        waited = float(m.group(4))
         info = lab.info()
         size = subprocess.run(info.ssh_command(info.firstbox or "", "du -sb /var/lib/nodeswap/"
                                                f"runs/{run_id}"),
@@ -61,10 +62,13 @@ def main() -> int:
         text = (f"# The run's mirror on firstbox (issue 11)\n\n"
                 f"`nodeswap apply --yes` of the default lab (timing off), {time.strftime('%F')}, "
                 f"{os.cpu_count()} cores:\n\n"
-                f"| apply wall time | step lines | mirror writes | time in them | share | "
-                f"mirror size |\n|---|---|---|---|---|---|\n"
-                f"| {wall:.1f} s | {steps} | {writes} | {spent:.2f} s | "
-                f"{100 * spent / wall:.1f} % | {int(size) // 1024} KiB |\n")
+                f"| apply wall time | step lines | mirror writes | time in them (beside the "
+                f"steps) | the run waited for them | share | mirror size |\n"
+                f"|---|---|---|---|---|---|---|\n"
+                f"| {wall:.1f} s | {steps} | {writes} | {spent:.2f} s | {waited:.2f} s | "
+                f"{100 * waited / wall:.1f} % | {int(size) // 1024} KiB |\n"
+                f"\nLoad average when it ended: {os.getloadavg()[0]:.1f} (other work shares "
+                "this machine).\n")
         OUT.write_text(text)
         print(text)
     finally:

@@ -141,10 +141,10 @@ class Executor:
             raise
         try:
             self.journal.set_run_state(run_id, J.RUN_RUNNING)
-            await self.mirror.sync(run_id)
+            self.mirror.soon(run_id)
             for batch in concurrent_batches(plan.steps):
                 await self._batch(run_id, plan, batch)
-                await self.mirror.sync(run_id)  # after each step: one command
+                self.mirror.soon(run_id)  # after each step: one command, while the next runs
         except asyncio.CancelledError as exc:
             self._stopped(run_id, J.RUN_INTERRUPTED, f"stopped by {cause(exc)}; to go on:"
                           f" {self._hints.command('resume', run_id)}")  # fmt: skip
@@ -212,7 +212,7 @@ class Executor:
                                        f" cut, go on with it: {again}")  # fmt: skip
             for srec in reversed(todo):
                 await self._undo(run_id, plan, plan.step(srec.step_id), srec.position)
-                await self.mirror.sync(run_id)
+                self.mirror.soon(run_id)
         except asyncio.CancelledError as exc:
             self._stopped(run_id, J.RUN_ROLLING_BACK, f"rollback stopped by {cause(exc)}; to go"
                           f" on with it: {again}")  # fmt: skip

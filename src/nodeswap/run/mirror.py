@@ -163,11 +163,28 @@ def parse(text: str, where: str = JOURNAL_FILE) -> Mirror:
     return mirror
 
 
-def export(journal: Journal, run_id: str, redact: Redactor | None = None) -> dict[Key, str]:
-    """Every record of ``run_id`` in ``journal`` as mirror lines, by (t, k)."""
+# Rows that never change once written (an attempt: once it ended): a writer sends each once.
+_IMMUTABLE = ("attempt", "approval", "seen_key", "zone_mark")
+
+
+@dataclass
+class Sent:
+    """How far a writer's mirror is: per immutable kind, the highest row id sent, and the
+    attempts sent while still open (sent again when they end)."""
+
+    last_id: dict[str, int] = field(default_factory=dict)
+    open_attempts: frozenset[int] = frozenset()
+
+
+def export(journal: Journal, run_id: str, redact: Redactor | None = None,
+           since: Sent | None = None) -> tuple[dict[Key, str], Sent]:  # fmt: skip
+    """The records of ``run_id`` in ``journal`` as mirror lines, by (t, k): all of them, or
+    (``since``) all but the immutable ones already sent; and how far they go."""
     db = journal._db  # the journal's own connection
     scrub = redact or Redactor.of(())
+    since = since or Sent()
     out: dict[Key, str] = {}
+    last, still_open = dict(since.last_id), set()
 
     def put(t: str, k: str, row: dict[str, Any]) -> None:
         for col in _TEXTS:
@@ -183,12 +200,21 @@ def export(journal: Journal, run_id: str, redact: Redactor | None = None) -> dic
     if run is not None:
         put("run", run_id, dict(zip(_RUN_COLUMNS, run, strict=True)))
     for t, table, key, cols in _TABLES:
-        rows = db.execute(f"SELECT {', '.join(cols)} FROM {table} WHERE run_id=?",  # noqa: S608
-                          (run_id,))  # fmt: skip
-        for r in rows:
+        sql = f"SELECT {', '.join(cols)} FROM {table} WHERE run_id=?"  # noqa: S608
+        args: list[str | int] = [run_id]
+        if t in _IMMUTABLE:
+            opened = sorted(since.open_attempts) if t == "attempt" else []
+            again = f" OR id IN ({','.join('?' * len(opened))})" if opened else ""
+            sql += f" AND (id > ?{again})"
+            args += [since.last_id.get(t, 0), *opened]
+        for r in db.execute(sql, args):
             row = dict(zip(cols, r, strict=True))
+            if t in _IMMUTABLE:
+                last[t] = max(last.get(t, 0), int(row["id"]))
+                if t == "attempt" and row["ended"] is None:
+                    still_open.add(int(row["id"]))
             put(t, str(row[key]), row)
-    return out
+    return out, Sent(last, frozenset(still_open))
 
 
 def import_run(journal: Journal, mirror: Mirror, plan_json: str,
@@ -271,20 +297,41 @@ class MirrorWriter:
         self._emit = events
         self._redact = redact
         self._sent: dict[Key, str] = {}
+        self._upto = Sent()
         self._whole = True
         self._busy = asyncio.Lock()
-        self.writes, self.seconds = 0, 0.0  # for the bench: what the mirror costs
+        self._pending: list[asyncio.Future[None]] = []
+        self._targets: dict[str, Target | None] = {}
+        # for the bench: commands sent, time in them, time the run waited for them
+        self.writes, self.seconds, self.waited = 0, 0.0, 0.0
+
+    def soon(self, run_id: str) -> None:
+        """Start a write and go on (the next step runs while it goes): after each step. The
+        next ``sync`` waits for it; so a lost machine's mirror may lack the read-only steps
+        after its last side effect (they run again: reading is safe)."""
+        self._pending.append(asyncio.ensure_future(self._sync(run_id)))
 
     async def sync(self, run_id: str) -> None:
-        """Bring the mirror of ``run_id`` up to the journal (no firstbox: nothing to do)."""
-        run = self.journal.run(run_id)
-        target = run.plan().firstbox if run.connection.get("mode") == "ssh" else None
-        if target is None:
+        """Bring the mirror of ``run_id`` up to the journal now, and wait for it: before a
+        side-effect command is sent (the machine that takes over sees the step was begun, as
+        the journal here does) and at the end of a session."""
+        started = time.monotonic()
+        try:
+            pending, self._pending = self._pending, []
+            for task in pending:
+                await task
+            await self._sync(run_id)
+        finally:
+            self.waited += time.monotonic() - started
+
+    async def _sync(self, run_id: str) -> None:
+        target = self._target(run_id)
+        if target is None:  # no firstbox: nothing to do
             return
         async with self._busy:
             started = time.monotonic()
             try:
-                await self._write(run.plan_json, run_id, target)
+                await self._write(self.journal.run(run_id).plan_json, run_id, target)
             except TransportError as exc:
                 self._whole = True
                 self._emit(Notice(f"could not write the run's mirror on {target.name}: {exc};"
@@ -295,13 +342,21 @@ class MirrorWriter:
             finally:
                 self.seconds += time.monotonic() - started
 
+    def _target(self, run_id: str) -> Target | None:
+        if run_id not in self._targets:
+            run = self.journal.run(run_id)
+            self._targets[run_id] = run.plan().firstbox \
+                if run.connection.get("mode") == "ssh" else None
+        return self._targets[run_id]
+
     def log_cost(self, run_id: str) -> None:
         """What the mirror cost this process (the run's log; bench/bench_mirror.py reads it)."""
-        logging.getLogger(__name__).info("mirror of run %s: %d writes, %.3f s", run_id,
-                                         self.writes, self.seconds)
+        logging.getLogger(__name__).info("mirror of run %s: %d writes, %.3f s, waited %.3f s",
+                                         run_id, self.writes, self.seconds, self.waited)
 
     async def _write(self, plan_json: str, run_id: str, target: Target) -> None:
-        lines = export(self.journal, run_id, self._redact)
+        fresh, upto = export(self.journal, run_id, self._redact, self._upto)
+        lines = {**self._sent, **fresh}
         folder = mirror_dir(self._lock_path, run_id)
         if self._whole:
             writes = [(PLAN_FILE, plan_json, True),
@@ -319,4 +374,4 @@ class MirrorWriter:
             self.writes += 1
             if res.exit_status != 0:
                 raise TransportError(f"{folder}/{name}: {res.tail()}")
-        self._sent, self._whole = dict(lines), False
+        self._sent, self._upto, self._whole = lines, upto, False

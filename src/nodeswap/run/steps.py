@@ -335,7 +335,7 @@ class StepRunner:
         rec = OutputRecorder(self._redact)
         loud = kind in ("run", "undo")
         if loud and step.side_effect and self._before_effect is not None:
-            await self._before_effect(run_id)  # begun, before its command is sent
+            await self._before_effect(run_id)  # begun, on firstbox before its command is sent
 
         def sink(stream: str, text: str) -> None:
             clean = rec.feed(stream, text)
