@@ -13,7 +13,7 @@ from crash_kit import Crash, Kill, switch_order
 from upgrade_kit import zone
 
 from nodeswap.run import journal as J
-from nodeswap.run.lock import DEFAULT_LOCK_PATH
+from nodeswap.run.lock import DEFAULT_LOCK_PATH, client_host
 from nodeswap.run.mirror import mirror_dir, parse
 from nodeswap.run.sessionlog import APPLY, RESUME, TAKE_OVER
 from nodeswap.shell import cmd
@@ -49,6 +49,9 @@ def assert_taken_over(c: Crash) -> None:
     assert sessions[-2:] == [(TAKE_OVER, "laptop-b"), (RESUME, "laptop-b")], sessions
     assert sessions[0][0] == APPLY and all(s[1] != "laptop-b" for s in sessions[:-2])
     assert any(p.run_id == c.run_id for p in j.pins())  # the new VMs' keys came along
+    # the killed process's lock (this machine) was taken over, naming it
+    assert f"took the zone lock over from {j.sessions(c.run_id)[-3].operator}" in c.log[-1]
+    assert f"on {client_host()})" in c.log[-1]
     folder = mirror_dir(DEFAULT_LOCK_PATH, c.run_id)
     modes = c.z.ssh.out(c.z.firstbox, f"stat -c '%a %n' {cmd(os.path.dirname(folder))} "
                                       f"{cmd(folder)} {cmd(folder)}/*").split("\n")

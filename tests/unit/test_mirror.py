@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nodeswap.errors import InputError
+from nodeswap.errors import InputError, LockHeld
 from nodeswap.plan.model import Plan, Step, Target
 from nodeswap.run import journal as J
 from nodeswap.run.execute import Executor
@@ -35,7 +35,7 @@ from nodeswap.run.mirror import (
     whole,
 )
 from nodeswap.run.sessionlog import TAKE_OVER
-from nodeswap.run.takeover import checked_plan, refusal
+from nodeswap.run.takeover import checked_plan, refusal, take_lock_over
 from nodeswap.shell import cmd
 from nodeswap.transport.local import LocalConnector
 
@@ -208,3 +208,41 @@ def _dead_pid() -> int:
         os._exit(0)
     os.waitpid(pid, 0)
     return pid
+
+
+def test_take_lock_over_replaces_the_lock_naming_the_old_holder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock file is replaced only as it was read; the new one names the old holder; a
+    live holder on this machine keeps it (LockHeld, exit 4); a free lock is simply taken."""
+    monkeypatch.setenv(CLIENT_HOST_ENV, "laptop-b")
+    path = tmp_path / "fb" / "zone.lock"
+    path.parent.mkdir()
+    fb = Target("fb", "127.0.0.1", "fb", via_firstbox=False)
+    notes: list[str] = []
+
+    async def take(run_id: str) -> Lock | None:
+        connector = LocalConnector()
+        try:
+            t = await connector.transport(fb)
+            return await take_lock_over(t, str(path), run_id, fb, notes.append)
+        finally:
+            await connector.close()
+
+    old = Lock("r1", "alice@laptop-a", "laptop-a", 4242, 1.0)
+    path.write_text(old.to_line() + "\n")
+    assert asyncio.run(take("r1")) == old
+    now = Lock.from_text(path.read_text())
+    assert now is not None and (now.run_id, now.client_host, now.pid) == \
+        ("r1", "laptop-b", os.getpid())
+    assert (now.previous_holder, now.previous_host, now.previous_pid) == \
+        ("alice@laptop-a", "laptop-a", 4242)
+    assert notes == ["took the zone lock over from alice@laptop-a (pid 4242 on laptop-a)"]
+    with pytest.raises(LockHeld, match="still driven by pid"):  # this process: alive, here
+        asyncio.run(take("r1"))
+    with pytest.raises(LockHeld, match="another run"):
+        asyncio.run(take("r2"))
+    path.unlink()
+    assert asyncio.run(take("r2")) is None
+    taken = Lock.from_text(path.read_text())
+    assert taken is not None and taken.run_id == "r2" and taken.previous_host is None
