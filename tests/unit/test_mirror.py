@@ -35,7 +35,7 @@ from nodeswap.run.mirror import (
     whole,
 )
 from nodeswap.run.sessionlog import TAKE_OVER
-from nodeswap.run.takeover import checked_plan, refusal, take_lock_over
+from nodeswap.run.takeover import checked_plan, refusal, refuse_local_copy, take_lock_over
 from nodeswap.shell import cmd
 from nodeswap.transport.local import LocalConnector
 
@@ -246,3 +246,17 @@ def test_take_lock_over_replaces_the_lock_naming_the_old_holder(
     assert asyncio.run(take("r2")) is None
     taken = Lock.from_text(path.read_text())
     assert taken is not None and taken.run_id == "r2" and taken.previous_host is None
+
+
+def test_a_journal_that_has_the_run_is_replaced_only_by_a_mirror_ahead_of_it(
+    rig: Rig,
+) -> None:
+    rid = rig.run()
+    m = parse((rig.folder(rid) / JOURNAL_FILE).read_text())
+    with pytest.raises(InputError, match="resume it without --take-over"):
+        refuse_local_copy(rig.tmp / "a", rid, m)  # as far as the mirror
+    refuse_local_copy(rig.tmp / "elsewhere", rid, m)  # no journal there: fine
+    last = max(int(k) for t, k in m.records if t == "attempt")
+    m.records[("attempt", str(last + 1))] = {**m.records[("attempt", str(last))],
+                                             "id": last + 1}  # fmt: skip
+    refuse_local_copy(rig.tmp / "a", rid, m)  # the mirror is ahead: taken over
