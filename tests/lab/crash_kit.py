@@ -17,6 +17,7 @@ check said it had run.
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from upgrade_kit import Zone, today
 from nodeswap.plan.model import Plan, Step
 from nodeswap.run import journal as J
 from nodeswap.run.journal import Journal
+from nodeswap.run.lock import CLIENT_HOST_ENV
 
 CRASH_CLI = Path(__file__).with_name("crash_cli.py")
 NODESWAP = [sys.executable, "-m", "nodeswap"]
@@ -144,17 +146,33 @@ class Crash:
         """One plain ``nodeswap resume RUN --lab DIR --yes``, as printed."""
         return self.cli([*NODESWAP, *self.args()])
 
-    def chain(self, kills: list[Kill]) -> None:
+    def chain(self, kills: list[Kill], *, take_over: str = "") -> None:
         """Kill at each point in turn (each resume must get past the previous one), then one
-        plain resume to the end; the zone (upgrade_kit) then reads the journal."""
+        plain resume to the end; the zone (upgrade_kit) then reads the journal. ``take_over``
+        (a client host name): that last resume is done from another machine, `resume RUN
+        --take-over` with a state folder of its own (``tmp/other``), from the run's mirror on
+        firstbox (issue 11); the zone then reads that machine's journal."""
         for kill in kills:
             if self.passed(kill.step):
                 continue  # an earlier after: timer fired past this step: nothing to cut
             self.kill_at(kill)
-        done = self.resume()
+        done = self.take_over(take_over) if take_over else self.resume()
         assert done.returncode == 0, "\n".join(self.log[-2:])
-        self.z.journal = self.journal()
+        self.z.journal = self.other_journal() if take_over else self.journal()
         self.z.run_id = self.run_id
+
+    def take_over(self, host: str) -> subprocess.CompletedProcess[str]:
+        argv = [*NODESWAP, "resume", self.run_id, "--take-over", "--lab", str(self.z.lab.dir),
+                "--state-dir", str(self.tmp / "other"), "--yes"]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False,
+                              env={**os.environ, CLIENT_HOST_ENV: host})  # fmt: skip
+        self.log.append(f"$ {' '.join(argv)}\n-> {done.returncode}\n{done.stdout[-3000:]}"
+                        f"{done.stderr[-3000:]}")
+        return done
+
+    def other_journal(self) -> Journal:
+        (path,) = (self.tmp / "other").glob("*.journal.sqlite")
+        return Journal.open(path)
 
     # -- what the journal and the lab say --------------------------------------------------
     def run_attempts(self, step_id: str) -> int:

@@ -4,11 +4,13 @@ zone lock on firstbox, and redaction in the journal, through the CLI."""
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import subprocess
 import sys
 import uuid
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from nodeswap.lab import Lab
 from nodeswap.plan.model import Plan, Step, Target
 from nodeswap.run import journal as J
 from nodeswap.run.journal import Journal
+from nodeswap.run.mirror import mirror_dir, parse
 from nodeswap.shell import cmd
 
 pytestmark = pytest.mark.lab
@@ -229,6 +232,12 @@ def test_secrets_are_redacted_in_the_journal_and_events(rig: Rig) -> None:
     log = (rig.tmp / "state" / "logs" / f"{run_id}.log").read_text()  # the run's log (0600)
     assert "Sup3rS3cret" not in log and "abcdef123" not in log
     assert "db_password=***" in log and '"event": "StepOutput"' in log
+    # issue 11: the run's mirror on firstbox is redacted like the journal
+    mirror = parse(rig.remote(0, f"cat {cmd(mirror_dir(rig.lock, run_id))}/journal.jsonl"))
+    outputs = "".join(zlib.decompress(base64.b64decode(a["stdout"])).decode()
+                      for a in mirror.rows("attempt") if a["stdout"])  # fmt: skip
+    assert "api_key: ***" in outputs and "Sup3rS3cret" not in outputs
+    assert "abcdef123" not in outputs
 
 
 def test_the_rerun_unchecked_guard_holds_until_given_and_mark_done_is_journaled(

@@ -22,7 +22,7 @@ import typer
 
 from nodeswap.errors import InputError, Problem
 from nodeswap.i18n import _
-from nodeswap.live.reach import make_reach
+from nodeswap.live.reach import Reach, make_reach
 from nodeswap.plan import planfile
 from nodeswap.run import journal as J
 from nodeswap.run.events import QUIET, EventSink, RichView
@@ -36,6 +36,7 @@ from nodeswap.run.runs import (
     drive,
     effective_state,
     live,
+    mirror_of,
     next_lines,
     read_plan,
     refuse_other_zone_for_run,
@@ -47,6 +48,7 @@ from nodeswap.run.runs import (
 from nodeswap.run.statedir import find_run, journals, state_dir_for
 from nodeswap.run.steps import Approver
 from nodeswap.run.steps import mark_done as mark_step_done
+from nodeswap.run.takeover import take_over as take_over_run
 
 from .options import (
     DirectOpt,
@@ -312,6 +314,14 @@ def register(app: typer.Typer) -> None:
         reason: Annotated[str | None, Opt(
             "--reason", metavar="WHY", help="Why --mark-done STEP is done (what you saw).")] = None,
         accept_zone_change: Annotated[bool, ACCEPT_OPT] = False,
+        take_over: Annotated[bool, Opt(
+            "--take-over", help="Go on with a run driven from another machine (or from a "
+            "lost state folder): import it from its mirror on firstbox (needs --lab or "
+            "--firstbox), take its zone lock over, then resume.")] = False,
+        lock_path: LockPathOpt = DEFAULT_LOCK_PATH,
+        user: UserOpt = None,
+        identity_file: IdentityOpt = None,
+        known_hosts: KnownHostsOpt = None,
         verbose: VerboseOpt = False,
         quiet: QuietOpt = False,
         json_out: JsonOpt = False,
@@ -326,23 +336,33 @@ def register(app: typer.Typer) -> None:
         --reason WHY when it did run (the refusal holds until one is given).
         Gates are shown and asked as in apply (--approve GATE, --yes).
 
+        The operator's machine died? From another one, --take-over --firstbox (or --lab)
+        reads the run's mirror on firstbox (LOCK-FOLDER/runs/RUN, written after every step),
+        checks its plan digest, takes the zone lock over (refused while the old process may
+        still run on this machine; the lock names the old holder and host), imports the run
+        into this machine's journal (journaled as a take_over session) and resumes it.
+
         \b
         Example (the command nodeswap printed when the run stopped):
           nodeswap resume 20261202-071500-ab12cd --approve r30-settings-proxy1 \\
               --lab /var/lib/nodeswap-lab/try
+          nodeswap resume 20261202-071500-ab12cd --take-over --firstbox root@10.16.100.2
         """
         level = level_of(verbose, quiet)
-        journal = find_run(state_dir_for(state_dir, lab, firstbox), run_id)
+        folder = state_dir_for(state_dir, lab, firstbox)
+        journal = None if take_over else find_run(folder, run_id)
         if (mark_done is None) != (reason is None):
             raise InputError([Problem(_("--mark-done STEP and --reason WHY go together"),
                                       key="--mark-done" if mark_done is None else "--reason")])
 
         async def begin() -> tuple[Journal, str]:
-            await refuse_other_zone_for_run(journal, run_id, lab=lab, firstbox=firstbox)
+            j = journal or await taken_over(folder, run_id, lock_path, make_reach(
+                lab=lab, firstbox=firstbox, user=user, identity_file=identity_file or [],
+                known_hosts=known_hosts))
+            await refuse_other_zone_for_run(j, run_id, lab=lab, firstbox=firstbox)
             if mark_done is not None and reason is not None:
-                mark_step_done(journal, run_id, mark_done, reason=reason,
-                               operator=operator_name())
-            return journal, run_id
+                mark_step_done(j, run_id, mark_done, reason=reason, operator=operator_name())
+            return j, run_id
 
         opts = DriveOptions(break_lock=break_lock, rerun_unchecked=rerun_unchecked,
                             accept_zone_change=accept_zone_change)
@@ -410,11 +430,18 @@ def register(app: typer.Typer) -> None:
             body = {"run": run.id, "state": run.state, "effective_state": state,
                     "message": run.message, "exit_status": status_exit(journal, run_id),
                     "next": commands_in("\n".join(next_lines(journal, run_id, hints))),
-                    "steps": {s.step_id: s.state for s in journal.steps(run_id)}}  # fmt: skip
+                    "steps": {s.step_id: s.state for s in journal.steps(run_id)},
+                    "mirror": mirror_of(journal, run_id)}  # fmt: skip
             typer.echo(json.dumps(body))
         else:
             typer.echo(status_text(journal, run_id, hints), nl=False)
         raise typer.Exit(status_exit(journal, run_id))
+
+
+async def taken_over(folder: Path, run_id: str, lock_path: str, reach: Reach) -> Journal:
+    """`resume --take-over`: the run imported from its mirror on firstbox, lock taken over."""
+    return await take_over_run(folder, run_id, reach, lock_path=lock_path,
+                               notice=lambda text: typer.echo(f"nodeswap: {text}"))
 
 
 def confirm_rollback(journal: Journal, run_id: str, hints: Hints, *flags: str) -> None:

@@ -10,7 +10,6 @@ goes on under it; resume and rollback take it themselves, as before.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ from nodeswap.plan.model import Target
 from nodeswap.run.lock import (
     LOCK_TIMEOUT,
     Lock,
+    client_host,
     lock_message,
     operator_name,
     release_lock_command,
@@ -34,7 +34,7 @@ REFUSALS_LOG = "refusals.log"
 
 def lock_for(run_id: str) -> Lock:
     """The lock content for ``run_id``, taken by this process on this machine now."""
-    return Lock(run_id, operator_name(), socket.gethostname(), os.getpid(), time.time())
+    return Lock(run_id, operator_name(), client_host(), os.getpid(), time.time())
 
 
 async def acquire(t: Transport, target: Target, path: str, mine: Lock, *,

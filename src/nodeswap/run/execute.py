@@ -45,6 +45,7 @@ from nodeswap.run.hints import Hints
 from nodeswap.run.interrupt import cause
 from nodeswap.run.journal import Journal
 from nodeswap.run.lock import DEFAULT_LOCK_PATH, ZoneLock, operator_name
+from nodeswap.run.mirror import MirrorWriter
 from nodeswap.run.schema import RETIRED_BY_ROLLBACK
 from nodeswap.run.sessionlog import APPLY, RESUME, ROLLBACK
 from nodeswap.run.steps import (
@@ -86,9 +87,13 @@ class Executor:
         self._analyze = analyzer
         self._redact = Redactor.of(secrets)
         self._zone_lock = ZoneLock(connector, lock_path, events=events, break_lock=break_lock)
+        # issue 11: the run's record on firstbox, for `resume --take-over` from elsewhere
+        self.mirror = MirrorWriter(journal, connector, lock_path, events=events,
+                                   redact=self._redact)
         self._steps = StepRunner(journal, connector, events=events, approver=approver,
                                  analyzer=analyzer, redact=self._redact, hints=self._hints,
-                                 rerun_unchecked=rerun_unchecked, zone_mark=zone_mark)
+                                 rerun_unchecked=rerun_unchecked, zone_mark=zone_mark,
+                                 before_effect=self.mirror.sync)
 
     # --- runs -------------------------------------------------------------------------------
 
@@ -102,8 +107,12 @@ class Executor:
     async def execute(self, run_id: str, *, resumed: bool = False) -> None:
         """Run (or continue) ``run_id`` to its end. Raises StepFailed, StoppedAtGate,
         LockHeld; on cancellation (Ctrl-C) records the interruption and re-raises."""
-        with self._session(run_id, RESUME if resumed else APPLY):
-            await self._execute(run_id, resumed=resumed)
+        try:
+            with self._session(run_id, RESUME if resumed else APPLY):
+                await self._execute(run_id, resumed=resumed)
+        finally:  # how it ended (done, gate, failure, Ctrl-C), on firstbox too
+            await self.mirror.sync(run_id)
+            self.mirror.log_cost(run_id)
 
     @contextmanager
     def _session(self, run_id: str, action: str) -> Iterator[None]:
@@ -135,8 +144,10 @@ class Executor:
             raise
         try:
             self.journal.set_run_state(run_id, J.RUN_RUNNING)
+            self.mirror.soon(run_id)
             for batch in concurrent_batches(plan.steps):
                 await self._batch(run_id, plan, batch)
+                self.mirror.soon(run_id)  # after each step: one command, while the next runs
         except asyncio.CancelledError as exc:
             self._stopped(run_id, J.RUN_INTERRUPTED, f"stopped by {cause(exc)}; to go on:"
                           f" {self._hints.command('resume', run_id)}")  # fmt: skip
@@ -184,8 +195,11 @@ class Executor:
         stops at the first undo that fails (StepFailed naming step and rule, run
         rollback_failed).
         """
-        with self._session(run_id, ROLLBACK):
-            await self._rollback(run_id)
+        try:
+            with self._session(run_id, ROLLBACK):
+                await self._rollback(run_id)
+        finally:
+            await self.mirror.sync(run_id)
 
     async def _rollback(self, run_id: str) -> None:
         run = self.journal.run(run_id)
@@ -201,6 +215,7 @@ class Executor:
                                        f" cut, go on with it: {again}")  # fmt: skip
             for srec in reversed(todo):
                 await self._undo(run_id, plan, plan.step(srec.step_id), srec.position)
+                self.mirror.soon(run_id)
         except asyncio.CancelledError as exc:
             self._stopped(run_id, J.RUN_ROLLING_BACK, f"rollback stopped by {cause(exc)}; to go"
                           f" on with it: {again}")  # fmt: skip

@@ -27,8 +27,18 @@ DEFAULT_LOCK_PATH = "/var/lib/nodeswap/zone.lock"
 LOCK_TIMEOUT = 30.0
 
 
+CLIENT_HOST_ENV = "NODESWAP_CLIENT_HOST"
+
+
+def client_host() -> str:
+    """This machine's name as the lock records it: $NODESWAP_CLIENT_HOST when set (machines
+    that share a hostname, e.g. containers; the take-over tests' "other machine"), else the
+    hostname."""
+    return os.environ.get(CLIENT_HOST_ENV) or socket.gethostname()
+
+
 def operator_name() -> str:
-    return f"{getpass.getuser()}@{socket.gethostname()}"
+    return f"{getpass.getuser()}@{client_host()}"
 
 
 @dataclass(frozen=True)
@@ -40,28 +50,36 @@ class Lock:
     client_host: str
     pid: int
     since: float
+    # a take-over (resume --take-over, issue 11): the holder it was taken from
+    previous_holder: str | None = None  # operator
+    previous_host: str | None = None  # its client_host
+    previous_pid: int | None = None
 
     def to_line(self) -> str:
-        return json.dumps(self.__dict__, sort_keys=True)
+        return json.dumps({k: v for k, v in self.__dict__.items() if v is not None},
+                          sort_keys=True)  # fmt: skip
 
     @classmethod
     def from_text(cls, text: str) -> Lock | None:
         try:
             d = json.loads(text.strip().splitlines()[0])
+            prev_pid = d.get("previous_pid")
             return cls(str(d["run_id"]), str(d["operator"]), str(d["client_host"]),
-                       int(d["pid"]), float(d["since"]))  # fmt: skip
+                       int(d["pid"]), float(d["since"]), d.get("previous_holder"),
+                       d.get("previous_host"),
+                       None if prev_pid is None else int(prev_pid))  # fmt: skip
         except (ValueError, KeyError, IndexError, TypeError):
             return None
 
     def is_this_process(self, run_id: str) -> bool:
         """True when this very process took the lock for ``run_id`` (``runs.start`` takes it
         before the run is recorded; ``execute`` then goes on under it)."""
-        return (self.run_id == run_id and self.client_host == socket.gethostname()
+        return (self.run_id == run_id and self.client_host == client_host()
                 and self.pid == os.getpid())
 
     def is_stale_here(self) -> bool:
         """True when the lock was taken on this machine by a process that is gone."""
-        if self.client_host != socket.gethostname():
+        if self.client_host != client_host():
             return False
         try:
             os.kill(self.pid, 0)
@@ -122,7 +140,7 @@ class ZoneLock:
         target = plan.firstbox
         if self.path is None or target is None:
             return
-        mine = Lock(run_id, operator, socket.gethostname(), os.getpid(), time.time())
+        mine = Lock(run_id, operator, client_host(), os.getpid(), time.time())
         t = await self._conn.transport(target)
         path = self.path
         res = await t.run(take_lock_command(path, mine), timeout=LOCK_TIMEOUT)

@@ -32,6 +32,7 @@ from nodeswap.run.hints import Hints
 from nodeswap.run.interrupt import cancel_on_signals
 from nodeswap.run.journal import Journal, journal_path
 from nodeswap.run.lock import DEFAULT_LOCK_PATH, operator_name
+from nodeswap.run.mirror import mirror_dir
 from nodeswap.run.statedir import firstbox_folder, own_known_hosts
 from nodeswap.run.steps import Approver, marked_done, was_cut_mid_run
 from nodeswap.transport.base import Connector
@@ -405,6 +406,15 @@ def run_summary(journal: Journal, run_id: str) -> str:
                       rest=rest, gates=gates, took=f"{took:.0f}") + "\n"
 
 
+def mirror_of(journal: Journal, run_id: str) -> tuple[str, str] | None:
+    """(firstbox's name, folder) of the run's mirror (issue 11); None for a local run."""
+    run = journal.run(run_id)
+    fb = run.plan().firstbox
+    if run.connection.get("mode") != "ssh" or fb is None:
+        return None
+    return fb.name, mirror_dir(run.connection.get("lock_path", DEFAULT_LOCK_PATH), run_id)
+
+
 def status_text(journal: Journal, run_id: str, hints: Hints | None = None) -> str:
     run = journal.run(run_id)
     plan = run.plan()
@@ -427,6 +437,10 @@ def status_text(journal: Journal, run_id: str, hints: Hints | None = None) -> st
         lines.append(f"  [{s.position + 1:>3}] {word(s.state):<11} {s.step_id} ({step.rule}) "
                      f"{on}: {step.title}{extra}{cut}")
     lines += ["  " + ln for ln in accepted_lines(journal, run_id)]
+    where = mirror_of(journal, run_id)
+    if where is not None:
+        lines.append("  " + _("mirror: {folder} on {host} (resume --take-over reads it from "
+                              "another machine)").format(folder=where[1], host=where[0]))
     state = effective_state(journal, run_id)
     if state != run.state:
         lines.append("  " + _("(recorded as {recorded}, but no nodeswap process here drives "

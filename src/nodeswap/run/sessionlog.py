@@ -22,14 +22,17 @@ from pathlib import Path
 
 # What a session did with its run.
 APPLY, RESUME, ROLLBACK = "apply", "resume", "rollback"
-SESSION_ACTIONS = (APPLY, RESUME, ROLLBACK)
+# take_over: `resume --take-over` imported the run from its mirror on firstbox (issue 11); the
+# session before it is the old holder's (its operator user@host, its pid)
+TAKE_OVER = "take_over"
+SESSION_ACTIONS = (APPLY, RESUME, ROLLBACK, TAKE_OVER)
 
 
 @dataclass(frozen=True)
 class SessionRecord:
     id: int
     run_id: str
-    action: str  # apply | resume | rollback
+    action: str  # apply | resume | rollback | take_over
     operator: str  # user@host
     pid: int
     started: float

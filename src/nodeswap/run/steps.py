@@ -143,8 +143,9 @@ class StepRunner:
 
     def __init__(self, journal: Journal, connector: Connector, *, events: EventSink,
                  approver: Approver | None, analyzer: Analyzer, redact: Redactor, hints: Hints,
-                 rerun_unchecked: bool = False,
-                 zone_mark: ZoneMark | None = None) -> None:  # fmt: skip
+                 rerun_unchecked: bool = False, zone_mark: ZoneMark | None = None,
+                 before_effect: Callable[[str], Awaitable[None]] | None = None,
+                 ) -> None:  # fmt: skip
         self.journal = journal
         self._conn = connector
         self._emit = events
@@ -154,6 +155,7 @@ class StepRunner:
         self._hints = hints
         self._rerun_unchecked = rerun_unchecked
         self._zone_mark = zone_mark
+        self._before_effect = before_effect  # the mirror (issue 11): a cut step is seen there
         self._views = GateViews(journal, connector, analyzer=analyzer, redact=redact)
 
     # --- one step ---------------------------------------------------------------------------
@@ -337,6 +339,8 @@ class StepRunner:
         )
         rec = OutputRecorder(self._redact)
         loud = kind in ("run", "undo")
+        if loud and step.side_effect and self._before_effect is not None:
+            await self._before_effect(run_id)  # begun, on firstbox before its command is sent
 
         def sink(stream: str, text: str) -> None:
             clean = rec.feed(stream, text)
