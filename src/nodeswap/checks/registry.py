@@ -27,6 +27,10 @@ vip_holders        ``ip addr`` of one host / JSON {label: ``ip     vip (required
                    addr`` of each other host} (the executor's      host's), temporary (labels
                    ``gather`` option builds it)                    of new VMs at temporary
                                                                    addresses), rule
+exec_nodes         ``exec_nodes.sh -f TARGETS "CMD && echo MARK"``  nodes (must have done it:
+                   (MARK: ``execnodes.done_marker()``), judged     "proxy0,proxy1"), rule,
+                   node by node, never by its exit code            what (it did not ...),
+                                                                   remedy (for other nodes)
 =================  ==============================================  ==========================
 
 The executor reads one option itself: ``gather`` ("label=STEP,label2=STEP2"), whose reference
@@ -44,11 +48,12 @@ from collections.abc import Callable, Mapping
 
 from nodeswap.errors import InputError, Problem
 
-from . import haproxy, rcfiles, supervisor, vip
+from . import execnodes, haproxy, rcfiles, supervisor, vip
 from .console import judge, parse_curl
 from .findings import AddressMap, CheckResult, Difference
 
-KINDS = ("haproxy", "rc", "supervisor", "supervisor_exec", "vip", "vip_holders", "console")
+KINDS = ("haproxy", "rc", "supervisor", "supervisor_exec", "vip", "vip_holders", "console",
+         "exec_nodes")
 Analyzer = Callable[[str, str | None, Mapping[str, str]], list[Difference]]
 
 
@@ -166,6 +171,15 @@ def _console(output: str, reference: str | None, options: Mapping[str, str]
     return judge(parse_curl(output, url, timeout))
 
 
+def _exec_nodes(output: str, reference: str | None, options: Mapping[str, str]
+                ) -> list[Difference]:
+    nodes = [n.strip() for n in options.get("nodes", "").split(",") if n.strip()]
+    return execnodes.check_run(
+        supervisor.parse_exec_nodes(output), required=nodes, rule=options.get("rule", "?"),
+        what=options.get("what", "run the command"),
+        remedy=options.get("remedy", "run the command there by hand"))
+
+
 _ANALYZERS: dict[str, Analyzer] = {
     "haproxy": _haproxy,
     "rc": _rc,
@@ -174,4 +188,5 @@ _ANALYZERS: dict[str, Analyzer] = {
     "vip": _vip,
     "vip_holders": _vip_holders,
     "console": _console,
+    "exec_nodes": _exec_nodes,
 }
