@@ -233,7 +233,7 @@ def test_every_analysis_speaks_the_checks_registry(kind: str) -> None:
     analysed = [s for s in plan.steps if s.analysis is not None]
     assert {s.analysis.kind for s in analysed if s.analysis} == {
         "vip", "vip_holders", "haproxy", "rc", "supervisor", "supervisor_exec", "console",
-        "exec_nodes"}
+        "exec_nodes", "name_reach", "ports"}
     for step in analysed:
         assert step.analysis is not None
         if step.analysis.against is not None:

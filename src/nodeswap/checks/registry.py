@@ -31,6 +31,11 @@ exec_nodes         ``exec_nodes.sh -f TARGETS "CMD && echo MARK"``  nodes (must 
                    (MARK: ``execnodes.done_marker()``), judged     "proxy0,proxy1"), rule,
                    node by node, never by its exit code            what (it did not ...),
                                                                    remedy (for other nodes)
+name_reach         firstbox's ``getent hosts NAME`` and            node (required),
+                   ``ssh-keyscan NAME`` / JSON {label: the new     temporary, old (addresses)
+                   VM's public key files} (``gather``)
+ports              ``ports.probe_command`` output (``ADDR PORT     nodes "proxy0=ADDR,...",
+                   open|closed`` lines)                            ports "7777,8565", rule
 =================  ==============================================  ==========================
 
 The executor reads one option itself: ``gather`` ("label=STEP,label2=STEP2"), whose reference
@@ -48,12 +53,12 @@ from collections.abc import Callable, Mapping
 
 from nodeswap.errors import InputError, Problem
 
-from . import execnodes, haproxy, rcfiles, supervisor, vip
+from . import execnodes, haproxy, names, ports, rcfiles, supervisor, vip
 from .console import judge, parse_curl
 from .findings import AddressMap, CheckResult, Difference
 
 KINDS = ("haproxy", "rc", "supervisor", "supervisor_exec", "vip", "vip_holders", "console",
-         "exec_nodes")
+         "exec_nodes", "name_reach", "ports")
 Analyzer = Callable[[str, str | None, Mapping[str, str]], list[Difference]]
 
 
@@ -180,6 +185,32 @@ def _exec_nodes(output: str, reference: str | None, options: Mapping[str, str]
         remedy=options.get("remedy", "run the command there by hand"))
 
 
+def _name_reach(output: str, reference: str | None, options: Mapping[str, str]
+                ) -> list[Difference]:
+    node = _required(options, "node", "name_reach")
+    try:
+        gathered = json.loads(reference) if reference is not None else None
+    except ValueError:
+        gathered = None
+    if not isinstance(gathered, dict):
+        raise InputError([Problem("check name_reach needs a JSON object as reference (the "
+                                  "gather option: the new VM's key files)", key="reference")])
+    return names.check_reach(output, "\n".join(str(v) for v in gathered.values()), node=node,
+                             temporary=options.get("temporary", ""),
+                             old=options.get("old", ""))
+
+
+def _ports(output: str, reference: str | None, options: Mapping[str, str]) -> list[Difference]:
+    try:
+        expected = dict(item.split("=", 1) for item in
+                        _required(options, "nodes", "ports").split(",") if item)
+        numbers = tuple(int(p) for p in _required(options, "ports", "ports").split(","))
+    except ValueError:
+        raise InputError([Problem("check ports needs nodes NODE=ADDRESS,... and ports "
+                                  "N,N,...", key="ports")]) from None
+    return ports.check(output, expected, numbers, options.get("rule", "R35"))
+
+
 _ANALYZERS: dict[str, Analyzer] = {
     "haproxy": _haproxy,
     "rc": _rc,
@@ -189,4 +220,6 @@ _ANALYZERS: dict[str, Analyzer] = {
     "vip_holders": _vip_holders,
     "console": _console,
     "exec_nodes": _exec_nodes,
+    "name_reach": _name_reach,
+    "ports": _ports,
 }

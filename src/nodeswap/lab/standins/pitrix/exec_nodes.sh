@@ -2,7 +2,8 @@
 # exec_nodes.sh stand-in: run a command on nodes (reference.md section 4).
 # Like the real script: ping each node's settings address (2 tries), then ssh to it BY HOST
 # NAME (3 s timeout), 10 at a time; a node fails only if it is unknown or does not answer
-# ping: a remote command's own exit status is lost in the pipe through tee.
+# ping: a remote command's own exit status is lost in the pipe through tee. The name resolves
+# through firstbox's /etc/hosts (files only).
 force=0
 if [ "$1" = "-f" ]; then force=1; shift; fi
 targets="$1"; cmd="$2"
