@@ -240,8 +240,9 @@ def on_every_node(ctx: Context, test: str) -> str:
     """Read-only, on firstbox: exit 0 iff ``test`` passes on every one of the new nodes, each
     reached by firstbox's ssh at its temporary address exactly as update.sh reaches it (its
     host-key policy is firstbox's own, as for update.sh and exec_nodes.sh; never a prompt).
-    Not exec_nodes.sh: it reaches nodes by name, which still means the old nodes before the
-    switch, and its exit code says nothing of the command's."""
+    Not exec_nodes.sh: it reaches nodes by name, which means whatever firstbox's /etc/hosts
+    says (``name_reaches_new_vm`` checks it before R22), and its exit code says nothing of
+    the command's."""
     return chain(*(cmd("ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
                        f"root@{n.temp_address}", test)
                    for n in ctx.nodes))
