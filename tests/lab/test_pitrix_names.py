@@ -4,7 +4,10 @@ By default the lab's builds (R18/R19, R30) refresh firstbox's /etc/hosts from th
 so during the parallel phase a node's name leads to its new VM (tests/lab/test_upgrade_e2e.py
 upgrades that way). The fault ``stale-hosts`` keeps it on the old VMs: update.sh would then
 install R22-R26's packages onto the old proxies (an R20 breach); nodeswap stops before R22,
-naming the node and the remedy, and the old VMs get nothing (checked over plain ssh)."""
+naming the node and the remedy, and the old VMs get nothing (checked over plain ssh).
+
+Both tests take over 20 s of wall time: make test-slow (the passing check runs in make test
+in every default upgrade: tests/lab/test_upgrade_e2e.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ def packages_touched(z: Zone) -> dict[str, str]:
             for name, n in z.plan_.nodes.items()}
 
 
+@pytest.mark.slow
 def test_names_on_the_old_vms_stop_the_run_before_r22() -> None:
     with zone() as z:
         plan = z.plan()
