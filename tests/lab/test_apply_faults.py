@@ -56,8 +56,8 @@ def assert_stopped_at(z: Zone, step_id: str, rule: str, *words: str) -> StepFail
 
 @pytest.mark.slow
 def test_new_vm_goes_down_mid_step_then_resume_finishes() -> None:
-    """host-down on the new VM at the moment its first step starts (R23's VIP watch: the
-    connection is open, the command not yet run): the step fails naming the lost connection;
+    """host-down on the new VM at the moment R23's VIP watch starts (its connection, opened
+    before R22, is open, the command not yet run): the step fails naming the lost connection;
     the VM booted again, resume finishes the upgrade."""
     with zone() as z:
         z.plan()
@@ -96,9 +96,10 @@ def test_update_sh_fails_then_resume_after_clearing() -> None:
 
 @pytest.mark.slow
 def test_service_fatal_on_a_new_node_fails_r29_then_resume_finishes() -> None:
-    """A program FATAL on the new node: exec_nodes.sh (by name: still the old nodes, and its
-    exit status masks remote failures) says nothing; R29's per-node parse of
-    `supervisorctl status` stops the run naming the program."""
+    """A program FATAL on the new node: R29 stops the run naming the program, whether
+    exec_nodes.sh's per-node parse (it reaches the node by name: the new VM, firstbox's
+    /etc/hosts follows the build, issue 10; its exit status masks remote failures) or the
+    node's own `supervisorctl status` sees it first."""
     with zone() as z:
         z.plan()
         node = first_node(z)
@@ -110,10 +111,29 @@ def test_service_fatal_on_a_new_node_fails_r29_then_resume_finishes() -> None:
             z.lab.fault("supervisor-fatal", host=where[0], program=program)
 
         assert z.run(events=on_step("r22-install", fatal)) == J.RUN_FAILED
-        assert_stopped_at(z, f"r29-supervisor-{node}", "R29", program, "FATAL")
-        assert z.step_state("r29-exec") == J.DONE
-        assert z.attempt_outcomes(f"r29-supervisor-{node}", "analysis") == ["failed"]
+        err = z.errors[-1]
+        assert isinstance(err, StepFailed) and err.step in ("r29-exec", f"r29-supervisor-{node}")
+        assert_stopped_at(z, err.step, "R29", program, "FATAL")
+        assert z.attempt_outcomes(err.step, "analysis") == ["failed"]
         z.lab.clear_fault("supervisor-fatal", host=where[0], program=program)
+        assert z.resume() == J.RUN_DONE, z.errors
+        z.assert_upgraded()
+
+
+@pytest.mark.slow
+def test_haproxy_down_on_a_switched_node_fails_the_port_check() -> None:
+    """Issue 10: after a switch, R35 probes haproxy's ports of the switched nodes for real (the
+    lab's proxy VMs listen on what their haproxy.cfg binds while haproxy runs): haproxy
+    stopped on the node switched first (it holds no VIP: the console still answers) stops
+    the run at the port check, naming the address and port; started again, resume ends."""
+    with zone() as z:
+        z.plan()
+        node = first_node(z)
+        old = z.node_plan(node)[0]
+        assert z.run(events=on_step(f"r34-known-hosts-all-{node}", lambda: z.ssh.out(
+            old, "service haproxy stop"), when="ended")) == J.RUN_FAILED
+        assert_stopped_at(z, f"r35-ports-{node}", "R35", f"{old}:7777", f"{old}:8565")
+        z.ssh.out(old, "service haproxy start")
         assert z.resume() == J.RUN_DONE, z.errors
         z.assert_upgraded()
 

@@ -27,6 +27,15 @@ vip_holders        ``ip addr`` of one host / JSON {label: ``ip     vip (required
                    addr`` of each other host} (the executor's      host's), temporary (labels
                    ``gather`` option builds it)                    of new VMs at temporary
                                                                    addresses), rule
+exec_nodes         ``exec_nodes.sh -f TARGETS "CMD && echo MARK"``  nodes (must have done it:
+                   (MARK: ``execnodes.done_marker()``), judged     "proxy0,proxy1"), rule,
+                   node by node, never by its exit code            what (it did not ...),
+                                                                   remedy (for other nodes)
+name_reach         firstbox's ``getent hosts NAME`` and            node (required),
+                   ``ssh-keyscan NAME`` / JSON {label: the new     temporary, old (addresses)
+                   VM's public key files} (``gather``)
+ports              ``ports.probe_command`` output (``ADDR PORT     nodes "proxy0=ADDR,...",
+                   open|closed`` lines)                            ports "7777,8565", rule
 =================  ==============================================  ==========================
 
 The executor reads one option itself: ``gather`` ("label=STEP,label2=STEP2"), whose reference
@@ -45,11 +54,12 @@ from collections.abc import Callable, Mapping
 from nodeswap.errors import InputError, Problem
 from nodeswap.i18n import _
 
-from . import haproxy, rcfiles, supervisor, vip
+from . import execnodes, haproxy, names, ports, rcfiles, supervisor, vip
 from .console import judge, parse_curl
 from .findings import AddressMap, CheckResult, Difference
 
-KINDS = ("haproxy", "rc", "supervisor", "supervisor_exec", "vip", "vip_holders", "console")
+KINDS = ("haproxy", "rc", "supervisor", "supervisor_exec", "vip", "vip_holders", "console",
+         "exec_nodes", "name_reach", "ports")
 Analyzer = Callable[[str, str | None, Mapping[str, str]], list[Difference]]
 
 
@@ -173,6 +183,41 @@ def _console(output: str, reference: str | None, options: Mapping[str, str]
     return judge(parse_curl(output, url, timeout))
 
 
+def _exec_nodes(output: str, reference: str | None, options: Mapping[str, str]
+                ) -> list[Difference]:
+    nodes = [n.strip() for n in options.get("nodes", "").split(",") if n.strip()]
+    return execnodes.check_run(
+        supervisor.parse_exec_nodes(output), required=nodes, rule=options.get("rule", "?"),
+        what=options.get("what", "run the command"),
+        remedy=options.get("remedy", "run the command there by hand"))
+
+
+def _name_reach(output: str, reference: str | None, options: Mapping[str, str]
+                ) -> list[Difference]:
+    node = _required(options, "node", "name_reach")
+    try:
+        gathered = json.loads(reference) if reference is not None else None
+    except ValueError:
+        gathered = None
+    if not isinstance(gathered, dict):
+        raise InputError([Problem("check name_reach needs a JSON object as reference (the "
+                                  "gather option: the new VM's key files)", key="reference")])
+    return names.check_reach(output, "\n".join(str(v) for v in gathered.values()), node=node,
+                             temporary=options.get("temporary", ""),
+                             old=options.get("old", ""))
+
+
+def _ports(output: str, reference: str | None, options: Mapping[str, str]) -> list[Difference]:
+    try:
+        expected = dict(item.split("=", 1) for item in
+                        _required(options, "nodes", "ports").split(",") if item)
+        numbers = tuple(int(p) for p in _required(options, "ports", "ports").split(","))
+    except ValueError:
+        raise InputError([Problem("check ports needs nodes NODE=ADDRESS,... and ports "
+                                  "N,N,...", key="ports")]) from None
+    return ports.check(output, expected, numbers, options.get("rule", "R35"))
+
+
 _ANALYZERS: dict[str, Analyzer] = {
     "haproxy": _haproxy,
     "rc": _rc,
@@ -181,4 +226,7 @@ _ANALYZERS: dict[str, Analyzer] = {
     "vip": _vip,
     "vip_holders": _vip_holders,
     "console": _console,
+    "exec_nodes": _exec_nodes,
+    "name_reach": _name_reach,
+    "ports": _ports,
 }

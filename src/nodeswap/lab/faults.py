@@ -201,6 +201,18 @@ def cron_push(z: FaultTarget, body: JSON, clear: bool) -> JSON:
     return {"host": h.iid, "path": "/etc/cron.d/lab-pitrix-hosts"}
 
 
+def stale_hosts(z: FaultTarget, body: JSON, clear: bool) -> JSON:
+    """Issue 10: firstbox's /etc/hosts stays as it is (on the old VMs): the package builds
+    (R18/R19, R30) leave it alone while the marker /lab/faults/stale-hosts is there."""
+    h = z.find(z.firstbox["name"])
+    path = z.root(h.iid) / "lab/faults/stale-hosts"
+    if clear:
+        path.unlink(missing_ok=True)
+    else:
+        hostroot.write(path, "firstbox's /etc/hosts is not refreshed by the builds\n")
+    return {"host": h.iid, "path": "/lab/faults/stale-hosts"}
+
+
 def haproxy_hand_edit(z: FaultTarget, body: JSON, clear: bool) -> JSON:
     h = z.find(body["host"])
     cfg = z.root(h.iid) / "etc/haproxy/haproxy.cfg"
@@ -228,6 +240,7 @@ FAULTS: dict[str, Handler] = {
     "haproxy-hand-edit": haproxy_hand_edit,
     "foreign-job": foreign_job,
     "cron-push": cron_push,
+    "stale-hosts": stale_hosts,
 }
 KINDS = tuple(FAULTS)
 
@@ -274,6 +287,10 @@ HELP: dict[str, tuple[str, str]] = {
         'host (default firstbox)',
         'R20: `/etc/cron.d/lab-pitrix-hosts`, an entry that runs `update.sh -f all pitrix-'
         'hosts` every night (nothing runs it)'),
+    'stale-hosts': (
+        'none (firstbox)',
+        "firstbox's /etc/hosts keeps the old VMs' addresses: the package builds (R18/R19, "
+        "R30) no longer refresh it from the settings (the Pitrix scripts reach nodes by name)"),
 }
 
 

@@ -22,6 +22,7 @@ from nodeswap.errors import LabError
 
 from . import services
 from .labhost import Host, Machines
+from .listeners import Listeners, bound_ports
 from .standins import pitrixlab as pl
 
 JSON = dict[str, Any]
@@ -48,6 +49,7 @@ class Power:
         self.console: ThreadingHTTPServer | None = None
         self.delays: dict[str, float] = {}  # timing.delays(profile): the lab's waits
         self.boots = 0  # boot tokens (Host.booting)
+        self.listeners = Listeners()  # haproxy's ports on the proxy VMs (lab/listeners.py)
 
     def root(self, h: Host) -> Path:
         return self.machines.paths(h.iid).root
@@ -167,7 +169,9 @@ class Power:
 
     def update_vip(self) -> None:
         """keepalived: the holder keeps the VIP while it is eligible; else the first eligible
-        proxy (old nodes first) takes it. A forced holder (fault) wins while eligible."""
+        proxy (old nodes first) takes it. A forced holder (fault) wins while eligible. Then
+        haproxy's listening ports follow the proxy VMs' state (lab/listeners.py): every
+        change of power or service passes here."""
         hosts = self.machines.hosts
         with self.machines.lock:
             def eligible(iid: str | None) -> bool:
@@ -180,6 +184,11 @@ class Power:
                 cands = sorted((h for h in hosts.values() if eligible(h.iid)),
                                key=lambda h: (int(h.iid.rsplit(".", 1)[-1]), h.iid))
                 self.vip_holder = cands[0].iid if cands else None
+            wanted = [(h.address, port) for h in hosts.values() if h.up and not h.booting
+                      and h.extra.get("keepalived")
+                      and services.is_running(self.root(h), "haproxy")
+                      for port in bound_ports(self.root(h) / "etc/haproxy/haproxy.cfg")]
+        self.listeners.sync(wanted)
 
     def force_vip(self, iid: str | None) -> None:
         """Fault vip-to: keepalived on ``iid`` takes the VIP while eligible (None: clear)."""
@@ -233,6 +242,7 @@ class Power:
         threading.Thread(target=self.console.serve_forever, daemon=True).start()
 
     def close(self) -> None:
+        self.listeners.close()
         if self.console is not None:
             self.console.shutdown()
             self.console.server_close()

@@ -13,7 +13,7 @@ VM after R31-R33), and physical hosts by their node name.
 from __future__ import annotations
 
 from nodeswap.errors import BugError
-from nodeswap.plan.model import Step, Target
+from nodeswap.plan.model import Analysis, Step, Target
 from nodeswap.shell import chain, cmd, write_file_atomic
 from nodeswap.zone.values import node_name_problem
 
@@ -183,11 +183,50 @@ def launch(ctx: Context) -> list[Step]:
             title=f"wait until the new {n.name} answers at {n.temp_address}", target="firstbox",
             command=ping_loop(n.temp_address, until_up=True), side_effect=False, waits=True,
             timeout=PING_WAIT + 30.0))
+    steps += [s for n in ctx.nodes for s in name_reaches_new_vm(n)]
     steps.append(Step(
         id="r22-install", phase="launch", rule="R22", title="install the new VMs' OS layer",
         target="firstbox", command=cmd("/pitrix/install/install_nodes.sh", ctx.names),
         check=on_every_node(ctx, cmd("test", "-s", RC_TAIL)), timeout=3600.0))
     return steps
+
+
+HOST_KEYS = "cat /etc/ssh/ssh_host_*_key.pub"  # no value of the zone in it
+
+
+def name_reaches_new_vm(n: NodeContext) -> list[Step]:
+    """Before R22: update.sh and exec_nodes.sh reach the node BY NAME (firstbox's name
+    resolution, its /etc/hosts), with firstbox's own host-key policy. The check: the host
+    firstbox reaches as ``n.name`` must present the key nodeswap pinned at the temporary
+    address (the new VM's key files, read over that pinned connection), or R22-R26 would
+    install onto the old VM (R20): the run stops before R22 with the remedy (analysis
+    ``name_reach``). Then firstbox's known_hosts takes the keys the name presents (the new
+    VM's, just checked) instead of the old VM's: a strict firstbox would refuse the new VM
+    under the old name; R34 forgets them again after the switch, rollback too."""
+    keys = Step(
+        id=f"r22-keys-{n.name}", phase="launch", rule="R22",
+        title=f"the new {n.name}'s host keys (at {n.temp_address}, its key pinned)",
+        target=f"{n.name}-new", command=HOST_KEYS, side_effect=False, timeout=60.0)
+    forget = cmd("ssh-keygen", "-f", KNOWN_HOSTS, "-R", n.name) + " >/dev/null 2>&1"
+    learn = Step(
+        id=f"r22-known-name-{n.name}", phase="launch", rule="R22",
+        title=f"firstbox's known_hosts: {n.name} with the keys its name presents now (the "
+              "Pitrix scripts go by name; the step before checked they are the new VM's)",
+        target="firstbox",
+        command=f"{forget}; {cmd('ssh-keyscan', '-T', '5', n.name)} 2>/dev/null >> "
+                + cmd(KNOWN_HOSTS) + "; " + cmd("ssh-keygen", "-f", KNOWN_HOSTS, "-F", n.name)
+                + " >/dev/null",
+        undo=f"{forget} || true", timeout=60.0,
+        rerun_safe="forgets the name's keys and learns what it presents again")
+    look = chain(cmd("getent", "hosts", n.name) + " || true",
+                 cmd("ssh-keyscan", "-T", "5", n.name) + " 2>/dev/null || true")
+    return [keys, Step(
+        id=f"r22-name-{n.name}", phase="launch", rule="R22",
+        title=f"firstbox reaches {n.name} by name at the new VM (update.sh and exec_nodes.sh "
+              "go by name: R20)", target="firstbox", command=look, side_effect=False,
+        timeout=60.0, analysis=Analysis("name_reach", options=(
+            ("node", n.name), ("temporary", n.temp_address), ("old", n.old_address),
+            ("gather", f"{n.name}-new={keys.id}")))), learn]
 
 
 def launched(n: NodeContext) -> str:
@@ -201,8 +240,9 @@ def on_every_node(ctx: Context, test: str) -> str:
     """Read-only, on firstbox: exit 0 iff ``test`` passes on every one of the new nodes, each
     reached by firstbox's ssh at its temporary address exactly as update.sh reaches it (its
     host-key policy is firstbox's own, as for update.sh and exec_nodes.sh; never a prompt).
-    Not exec_nodes.sh: it reaches nodes by name, which still means the old nodes before the
-    switch, and its exit code says nothing of the command's."""
+    Not exec_nodes.sh: it reaches nodes by name, which means whatever firstbox's /etc/hosts
+    says (``name_reaches_new_vm`` checks it before R22), and its exit code says nothing of
+    the command's."""
     return chain(*(cmd("ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
                        f"root@{n.temp_address}", test)
                    for n in ctx.nodes))

@@ -10,6 +10,7 @@ R35, R36 console) and the warnings.
 from __future__ import annotations
 
 from nodeswap.checks.console import curl_command
+from nodeswap.checks.ports import probe_command, proxy_ports
 from nodeswap.plan.model import Analysis, Step
 from nodeswap.shell import cmd
 
@@ -113,7 +114,8 @@ def checks(ctx: Context) -> list[Step]:
 
 
 def switch_checks(ctx: Context, n: NodeContext) -> list[Step]:
-    """R35 (the switched node's services, then every proxy's) and R36 (the console)."""
+    """R35 (the switched node's services, then every proxy's, then haproxy's ports of the
+    nodes switched so far) and R36 (the console)."""
     phase = switch_phase(n)
     steps = [
         Step(id=f"r35-supervisor-{n.name}", phase=phase, rule="R35",
@@ -123,6 +125,7 @@ def switch_checks(ctx: Context, n: NodeContext) -> list[Step]:
              analysis=Analysis("supervisor", against=fetch_id(n.name, "supervisor"),
                                options=(("node", n.name), ("rule", "R35")))),
         supervisor_exec(ctx, f"r35-exec-{n.name}", phase, "R35"),
+        port_check(ctx, n),
     ]
     url = console_url(ctx)
     if url:
@@ -132,6 +135,25 @@ def switch_checks(ctx: Context, n: NodeContext) -> list[Step]:
             command=curl_command(url), side_effect=False, timeout=60.0,
             analysis=Analysis("console", options=(("url", url),))))
     return steps
+
+
+def port_check(ctx: Context, n: NodeContext) -> Step:
+    """R35 (issue 10: the platform services answer, not only run): every node switched so far
+    answers at its address on haproxy's ports (api, ws, io; warehouse where deployed), probed
+    from firstbox."""
+    order = [m.name for m in ctx.nodes]
+    switched = ctx.nodes[:order.index(n.name) + 1]
+    numbers = proxy_ports(ctx.components)
+    shown = ", ".join(str(p) for p in numbers)
+    return Step(
+        id=f"r35-ports-{n.name}", phase=switch_phase(n), rule="R35",
+        title=f"the switched {', '.join(m.name for m in switched)} answer on haproxy's ports "
+              f"({shown})", target="firstbox",
+        command=probe_command([m.old_address for m in switched], numbers), side_effect=False,
+        timeout=60.0 + 5.0 * len(numbers) * len(switched),
+        analysis=Analysis("ports", options=(
+            ("nodes", ",".join(f"{m.name}={m.old_address}" for m in switched)),
+            ("ports", ",".join(str(p) for p in numbers)), ("rule", "R35"))))
 
 
 IP_ADDR = cmd("ip", "-4", "-o", "addr", "show")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from nodeswap.plan.model import Step
+from nodeswap.checks.execnodes import done_marker
+from nodeswap.plan.model import Analysis, Step
 from nodeswap.shell import chain, cmd, write_file_atomic
 
 from .base import Context, NodeContext, Runbook
@@ -21,6 +22,7 @@ from .commands import (
     destroy_if_running,
     exec_nodes,
     negate,
+    or_true,
     ping_loop,
     replace_address,
     settings_path,
@@ -155,19 +157,34 @@ def came_back(n: NodeContext) -> str:
     return f"{wait}; {probe[0]}"
 
 
-def forget_host_keys(n: NodeContext) -> list[Step]:
+def forget_host_keys(ctx: Context, n: NodeContext) -> list[Step]:
     """R34: the stale host keys of the node's name, old and temporary address, on firstbox
-    and on every node."""
-    forget = [cmd("ssh-keygen", "-f", KNOWN_HOSTS, "-R", v)
-              for v in (n.name, n.old_address, n.temp_address)]
+    (verified gone) and on every node. exec_nodes.sh's exit code says nothing (1 when any
+    node of the zone is down, 0 when a command failed): its output is judged node by node
+    (analysis ``exec_nodes``): the nodes being upgraded must have forgotten the keys; any
+    other node that did not (down, unreachable) is named in the report, not fatal: the old
+    VM is already halted, and stopping between two switches helps nobody."""
+    values = (n.name, n.old_address, n.temp_address)
+    forget = [cmd("ssh-keygen", "-f", KNOWN_HOSTS, "-R", v) for v in values]
+    gone = chain(*(negate(cmd("ssh-keygen", "-f", KNOWN_HOSTS, "-F", v)) + " >/dev/null"
+                   for v in values))
+    # a node without a known_hosts file has nothing stale (ssh-keygen -R would fail there)
+    on_node = (f"{{ {cmd('test', '!', '-e', KNOWN_HOSTS)} || {{ {' && '.join(forget)}; }}; }}"
+               f" && {cmd('echo', done_marker())}")
+    forgotten = " ".join(values)
     return [
         Step(id=f"r34-known-hosts-{n.name}", phase=switch_phase(n), rule="R34",
            title="forget stale host keys on firstbox", target="firstbox",
-           command=chain(*forget), timeout=60.0, rerun_safe=FORGET_AGAIN),
+           command=chain(*forget), verify=gone, timeout=60.0, rerun_safe=FORGET_AGAIN),
         Step(id=f"r34-known-hosts-all-{n.name}", phase=switch_phase(n), rule="R34",
-           title="forget stale host keys on every node", target="firstbox",
-           command=exec_nodes("all", " && ".join(forget)), timeout=600.0,
-           rerun_safe=FORGET_AGAIN),
+           title="forget stale host keys on every node (judged node by node: a node not "
+                 "being upgraded that is down is a warning)", target="firstbox",
+           command=or_true(exec_nodes("all", on_node)), timeout=600.0,
+           rerun_safe=FORGET_AGAIN,
+           analysis=Analysis("exec_nodes", options=(
+               ("nodes", ctx.names), ("rule", "R34"),
+               ("what", f"forget the stale host keys of {forgotten}"),
+               ("remedy", f"there, ssh-keygen -f {KNOWN_HOSTS} -R each of {forgotten}")))),
     ]
 
 
@@ -198,7 +215,7 @@ def switch(rb: Runbook, ctx: Context, n: NodeContext) -> list[Step]:
     late = [s for s in restart if s.id not in moved]
     outage = [short(s, ctx.outage_timeout) for s in stop_old(n) + late]
     return (settings_back(n) + old_address_on_new_vm(rb, n) + early + rb.last_look(ctx, n)
-            + outage + forget_host_keys(n) + rb.switch_checks(ctx, n))
+            + outage + forget_host_keys(ctx, n) + rb.switch_checks(ctx, n))
 
 
 def short(step: Step, limit: float) -> Step:

@@ -8,7 +8,10 @@
 # update apt and install. A release without a branch gets no options at all: apt-get install
 # runs without --yes and aborts (R23). Exit 0 = "OK.", anything else = "Error!".
 #
-# The lab reaches the node at its settings address (the real script uses `ssh $node`).
+# As the real script, it reaches the node BY NAME (`ssh $node`): firstbox's /etc/hosts decides
+# which VM that is (issue 10). A changed host key under the name (the new VM, before R34) is
+# not refused: StrictHostKeyChecking=no, so OpenSSH connects and prints its warning. The
+# runbook typed by hand needs that: R23 reaches the new VMs by their old names.
 
 if [ $# -lt 2 ]; then
     echo "Usage: _update_node.sh <node> <packages>" >&2
@@ -34,9 +37,9 @@ apt_options=""
 
 log_file="/pitrix/log/update_nodes/update_${node}.log"
 echo "$(date +'%Y-%m-%d %H:%M:%S') Updating [$node] with [$packages] (apt options: [${apt_options}]) ..." >>"$log_file"
-ssh -o ConnectTimeout=3 "root@${mgmt_network_address}" \
+ssh -o ConnectTimeout=3 -o StrictHostKeyChecking=no "root@${node}" \
     "dpkg --configure -a >/dev/null 2>&1; apt-get clean; apt-get update" >>"$log_file" 2>&1
-ssh -o ConnectTimeout=3 "root@${mgmt_network_address}" \
+ssh -o ConnectTimeout=3 -o StrictHostKeyChecking=no "root@${node}" \
     "apt-get ${apt_options} install ${packages}" >>"$log_file" 2>&1 </dev/null
 status=$?
 if [ $status -ne 0 ]; then
