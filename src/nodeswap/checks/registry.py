@@ -27,6 +27,13 @@ vip_holders        ``ip addr`` of one host / JSON {label: ``ip     vip (required
                    addr`` of each other host} (the executor's      host's), temporary (labels
                    ``gather`` option builds it)                    of new VMs at temporary
                                                                    addresses), rule
+network            the new VM's network files (``network.NETWORK_    address_map (old=temporary
+                   DUMP``) / the old VM's interfaces file          before R31), node, rule
+                   (required)
+addresses          ``ip -4 -o addr`` of the switched VM / the old  vip, node, rule
+                   VM's interfaces file (required)
+stale              a ``grep -HnowF`` sweep (``path:line:address``  addresses "a=who,b=who",
+                   lines; none: nothing left)                      node, rule
 =================  ==============================================  ==========================
 
 The executor reads one option itself: ``gather`` ("label=STEP,label2=STEP2"), whose reference
@@ -44,11 +51,12 @@ from collections.abc import Callable, Mapping
 
 from nodeswap.errors import InputError, Problem
 
-from . import haproxy, rcfiles, supervisor, vip
+from . import haproxy, network, rcfiles, supervisor, vip
 from .console import judge, parse_curl
 from .findings import AddressMap, CheckResult, Difference
 
-KINDS = ("haproxy", "rc", "supervisor", "supervisor_exec", "vip", "vip_holders", "console")
+KINDS = ("haproxy", "rc", "supervisor", "supervisor_exec", "vip", "vip_holders", "console",
+         "network", "addresses", "stale")
 Analyzer = Callable[[str, str | None, Mapping[str, str]], list[Difference]]
 
 
@@ -166,6 +174,26 @@ def _console(output: str, reference: str | None, options: Mapping[str, str]
     return judge(parse_curl(output, url, timeout))
 
 
+def _network(output: str, reference: str | None, options: Mapping[str, str]
+             ) -> list[Difference]:
+    return network.compare_config(_reference(reference, "network"), output,
+                                  AddressMap.from_option(options.get("address_map")),
+                                  node=options.get("node", "new"), rule=options.get("rule", "R31"))
+
+
+def _addresses(output: str, reference: str | None, options: Mapping[str, str]
+               ) -> list[Difference]:
+    return network.check_live(output, _reference(reference, "addresses"),
+                              vip=options.get("vip", ""), node=options.get("node", "new"),
+                              rule=options.get("rule", "R33"))
+
+
+def _stale(output: str, reference: str | None, options: Mapping[str, str]) -> list[Difference]:
+    names = dict(p.split("=", 1) for p in options.get("addresses", "").split(",") if "=" in p)
+    return network.check_stale(output, node=options.get("node", "?"),
+                               rule=options.get("rule", "R33"), names=names)
+
+
 _ANALYZERS: dict[str, Analyzer] = {
     "haproxy": _haproxy,
     "rc": _rc,
@@ -174,4 +202,7 @@ _ANALYZERS: dict[str, Analyzer] = {
     "vip": _vip,
     "vip_holders": _vip_holders,
     "console": _console,
+    "network": _network,
+    "addresses": _addresses,
+    "stale": _stale,
 }
