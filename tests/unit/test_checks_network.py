@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from nodeswap.checks import analyze
 from nodeswap.checks.findings import AddressMap
 from nodeswap.checks.network import check_live, check_stale, compare_config, parse_config
-from nodeswap.runbooks.commands import holds_none, rewrite_addresses, sweep
+from nodeswap.runbooks.commands import holds_none, replace_addresses, rewrite_addresses, sweep
 
 
 def interfaces(mgmt: str, eip: str | None, *, mac: str = "", gw: str = "10.16.100.1") -> str:
@@ -181,6 +181,17 @@ def test_r31_rewrite_and_sweep_by_bash_on_a_real_tree(tmp_path: Path) -> None:
     assert compare_config(interfaces("10.16.100.21", "198.51.100.21"), new, AddressMap(),
                           node="p", rule="R31") == []
     assert bash(rewrite_addresses(pairs, str(etc))).returncode == 0  # again: nothing to do
+    # the files the runbook names: rewritten where present, an absent one (netplan) is fine
+    outside = tmp_path / "rc.local.tail"
+    outside.write_text("ip route add 10.16.0.0/16 src 10.16.100.254 via 10.16.100.1\n")
+    assert bash(replace_addresses(str(outside), pairs)).returncode == 0
+    assert "src 10.16.100.21 via" in outside.read_text()
+    assert bash(replace_addresses(str(tmp_path / "absent"), pairs)).returncode == 0
+    # chained (as in R31's command), a failing rewrite is not hidden by the next one
+    unreadable = tmp_path / "a-dir"
+    unreadable.mkdir()
+    chained = " && ".join(replace_addresses(str(p), pairs) for p in (unreadable, outside))
+    assert bash(chained).returncode != 0
 
 
 octet = st.integers(min_value=1, max_value=254)

@@ -127,8 +127,11 @@ def address_expr(old: str, new: str) -> str:
     return f"s/(^|[^0-9.]){pattern}([^0-9.]|$)/\\1{new}\\2/g"
 
 
-def replace_address(path: str, old: str, new: str) -> str:
-    return cmd("sed", "-i", "-E", address_expr(old, new), path)
+def replace_addresses(path: str, pairs: Sequence[tuple[str, str]]) -> str:
+    """Each ``(from, to)`` address replaced in ``path``, when the file exists (a VM on
+    netplan may have no /etc/network/interfaces)."""
+    exprs = [w for a, b in pairs for w in ("-e", address_expr(a, b))]
+    return f"{{ {cmd('test', '!', '-e', path)} || {cmd('sed', '-i', '-E', *exprs, path)}; }}"
 
 
 def _words(addresses: Iterable[str]) -> list[str]:
