@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from nodeswap.i18n import _
+
 from .findings import AddressMap, Difference
 from .vip import addresses as live_addresses
 
@@ -155,15 +157,17 @@ def compare_config(old_text: str, new_text: str, address_map: AddressMap, *, nod
     for name in sorted(old.keys() | new.keys()):
         o, n = old.get(name), new.get(name)
         if o is None or n is None:
-            where = f"the new {node}" if n is None else f"the old {node}"
-            diff(name, o, n, f"interface {name} is not configured on {where}")
+            msg = _("interface {name} is not configured on the new {node}") if n is None \
+                else _("interface {name} is not configured on the old {node}")
+            diff(name, o, n, msg.format(name=name, node=node))
             continue
         for attr in ("addresses", "gateway", "dns"):
             if getattr(o, attr) != getattr(n, attr):
-                diff(name, o, n, f"{attr} of {name} differ on the new {node} ({n.source})")
+                diff(name, o, n, _("{what} of {name} differ on the new {node} ({file})").format(
+                    what=attr, name=name, node=node, file=n.source))
         if o.kind == n.kind and o.options != n.options:
-            diff(name, o, n, f"options of {name} differ: old {list(o.options)}, new "
-                 f"{list(n.options)}")
+            diff(name, o, n, _("options of {name} differ: old {old}, new {new}").format(
+                name=name, old=list(o.options), new=list(n.options)))
     return out
 
 
@@ -176,11 +180,13 @@ def check_live(ip_output: str, old_text: str, *, vip: str, node: str, rule: str
     live = [(iface, addr) for iface, addr in live_addresses(ip_output) if iface != "lo"]
     out: list[Difference] = []
     names_old = {i.name.split(":")[0] for i in old.values()}
-    names_new = {iface for iface, _ in live}
+    names_new = {iface for iface, _addr in live}
     for name in sorted(names_old ^ names_new):
-        side = "the old configuration" if name in names_old else "the switched VM"
+        msg = _("interface {name} has addresses only on the old configuration ({node})") \
+            if name in names_old else \
+            _("interface {name} has addresses only on the switched VM ({node})")
         out.append(Difference(f"addresses {name}", None, None, None, None, "unexpected", rule,
-                              f"interface {name} has addresses only on {side} ({node})"))
+                              msg.format(name=name, node=node)))
     seen = set()
     for iface, addr in live:
         seen.add(addr)
@@ -188,16 +194,21 @@ def check_live(ip_output: str, old_text: str, *, vip: str, node: str, rule: str
             continue
         if addr not in want:
             out.append(Difference(f"addresses {iface}", None, f"{iface} {addr}", None, None,
-                                  "unexpected", rule, f"{node} holds {addr}, not an address of"
-                                  " the old VM (a temporary address left behind?)"))
+                                  "unexpected", rule, _(
+                                      "{node} holds {address}, not an address of the old VM (a "
+                                      "temporary address left behind?)").format(
+                                          node=node, address=addr)))
         elif want[addr] != iface:
             out.append(Difference(f"addresses {iface}", f"{want[addr]} {addr}",
                                   f"{iface} {addr}", None, None, "unexpected", rule,
-                                  f"{addr} is on {iface}, the old VM had it on {want[addr]}"))
+                                  _("{address} is on {iface}, the old VM had it on "
+                                    "{old}").format(address=addr, iface=iface,
+                                                    old=want[addr])))
     for addr in sorted(set(want) - seen):
         out.append(Difference(f"addresses {want[addr]}", f"{want[addr]} {addr}", None, None,
                               None, "unexpected", rule,
-                              f"{node} does not hold the old VM's address {addr}"))
+                              _("{node} does not hold the old VM's address {address}").format(
+                                  node=node, address=addr)))
     return out
 
 
@@ -213,6 +224,7 @@ def check_stale(output: str, *, node: str, rule: str,
         path, line, addr = parts
         whose = f" ({names[addr]})" if names and addr in names else ""
         out.append(Difference(path, None, raw, None, int(line), "unexpected", rule,
-                              f"{path} on {node} still holds the temporary address "
-                              f"{addr}{whose}"))
+                              _("{path} on {node} still holds the temporary address "
+                                "{address}{whose}").format(path=path, node=node, address=addr,
+                                                           whose=whose)))
     return out
