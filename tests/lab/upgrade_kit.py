@@ -257,6 +257,52 @@ class Zone:
         assert self.console_code() == "200"
         assert len(self.vip_holders()) == 1
         self.assert_backup_verified()
+        self.assert_old_addresses_only()
+        self.assert_no_temporary_names()
+
+    def temporary_addresses(self) -> set[str]:
+        """Every temporary address of the plan: MGMT (R16) and, with VG nodes, EIP (R12)."""
+        assert self.plan_ is not None
+        return {a for n in self.plan_.nodes.values()
+                for a in (n.temp_address, n.eip_temp_address) if a}
+
+    def old_addresses(self, name: str) -> set[str]:
+        """The old VM's addresses: its MGMT address and its EIP (as discovery read it)."""
+        assert self.plan_ is not None and self.snap is not None
+        eip = [ln.split("=", 1)[1].strip().strip('"') for ln in
+               self.snap.settings[name].splitlines() if ln.startswith("eip_network_address=")]
+        return {self.plan_.nodes[name].old_address, *(a for a in eip if a)}
+
+    def assert_old_addresses_only(self) -> None:
+        """R31 (issue 10): each switched VM's /etc/network/interfaces and live addresses are
+        exactly the old VM's (MGMT and EIP; the VIP aside), and no file under its /etc holds
+        a temporary address of its own."""
+        assert self.plan_ is not None and self.snap is not None
+        for name, n in self.plan_.nodes.items():
+            want = self.old_addresses(name)
+            iface = self.ssh.out(n.old_address, "cat /etc/network/interfaces")
+            configured = {ln.split()[1] for ln in iface.splitlines()
+                          if ln.split()[:1] == ["address"]}
+            assert configured == want, f"{name}: interfaces file {configured} != {want}"
+            live = self.ssh.out(n.old_address, "ip -4 -o addr show").splitlines()
+            addrs = {ln.split()[3].split("/")[0] for ln in live} - {"127.0.0.1", self.snap.vip}
+            assert addrs == want, f"{name}: ip -4 addr {addrs} != {want}"
+            names = {ln.split()[1] for ln in live} - {"lo"}
+            assert names == ({"eth0", "eth1"} if len(want) > 1 else {"eth0"}), names
+            own = [a for a in (n.temp_address, n.eip_temp_address) if a]
+            stale = self.ssh.run(n.old_address, "grep -rlwIF "
+                                 + " ".join(f"-e {a}" for a in own) + " /etc", check=False)
+            assert stale.stdout == "", f"{name}: temporary address left in {stale.stdout}"
+
+    def assert_no_temporary_names(self) -> None:
+        """Issue 10: after the last switch no host of the zone up (and not firstbox) maps a
+        temporary address in /etc/hosts (the first switched node got pitrix-hosts while the
+        others were still at theirs)."""
+        pattern = " ".join(f"-e {a}" for a in sorted(self.temporary_addresses()))
+        up = [str(h["address"]) for h in self.info.raw["hosts"].values() if h.get("up")]
+        for address in {self.firstbox, *up}:
+            res = self.ssh.run(address, f"grep -nwF {pattern} /etc/hosts", check=False)
+            assert res.returncode == 1, f"{address}: /etc/hosts maps {res.stdout}{res.stderr}"
 
     def assert_backup_verified(self) -> None:
         """R6: the backup folder holds exactly the settings as discovery found them, and the

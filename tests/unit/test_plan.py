@@ -88,8 +88,12 @@ def test_r20_no_package_push_outside_the_new_nodes_before_the_switch(kind: str) 
         if words:
             assert set(words[2].split(",")) <= new_nodes, step
         assert "apt-get" not in step.command or step.target.endswith("-new"), step
+    # after the switches only the new VMs get packages: at their temporary address (-new) or,
+    # pitrix-hosts again after the last switch (issue 10), at the old one (-switched)
     switch_apts = [s for s in plan.steps if "apt-get" in s.command]
-    assert switch_apts and all(s.target.endswith("-new") for s in switch_apts)
+    assert switch_apts and all(s.target.endswith(("-new", "-switched")) for s in switch_apts)
+    assert [s.target for s in switch_apts if s.target.endswith("-switched")] == [
+        f"{n}-switched" for n in plan.meta["switch_order"].split(",")[:-1]]
 
 
 def test_default_switch_order_and_vip_holder_last() -> None:
@@ -139,13 +143,17 @@ def test_switch_steps_in_runbook_order() -> None:
     plan = plan_for()
     sw = [(s.id, s.target) for s in plan.steps if s.phase == "switch:proxy0"]
     ids = [i for i, _ in sw if not i.startswith("r32-look-")]
-    assert ids[:14] == [
+    assert ids[:19] == [
         "r30-settings-proxy0", "r30-global-conf-proxy0", "r31-address-proxy0",
+        "r31-network-proxy0",  # issue 10: equal to the old VM's, or stop before R32
         # R33's apt steps at the temporary address before R32 (issue 11: a shorter outage)
         "r33-apt-update-proxy0", "r33-hosts-proxy0",
         "r32-stop-proxy0", "r32-autostart-proxy0", "r32-shutdown-proxy0", "r32-gone-proxy0",
         "r33-stop-proxy0", "r33-reboot-proxy0",
-        "r33-up-proxy0", "r33-identity-proxy0", "r34-known-hosts-proxy0"]
+        "r33-up-proxy0", "r33-identity-proxy0",
+        # issue 10: gratuitous ARP, network files, live addresses, no temporary address left
+        "r33-arp-proxy0", "r33-network-proxy0", "r33-addresses-proxy0", "r33-sweep-proxy0",
+        "r34-known-hosts-proxy0"]
     looks = [i for i, _ in sw if i.startswith("r32-look-")]
     first_look = [i for i, _ in sw].index(looks[0])
     assert [i for i, _ in sw][first_look:first_look + len(looks)] == looks  # all together,
@@ -233,7 +241,7 @@ def test_every_analysis_speaks_the_checks_registry(kind: str) -> None:
     analysed = [s for s in plan.steps if s.analysis is not None]
     assert {s.analysis.kind for s in analysed if s.analysis} == {
         "vip", "vip_holders", "haproxy", "rc", "supervisor", "supervisor_exec", "console",
-        "exec_nodes", "name_reach", "ports"}
+        "exec_nodes", "name_reach", "ports", "network", "addresses", "stale"}
     for step in analysed:
         assert step.analysis is not None
         if step.analysis.against is not None:

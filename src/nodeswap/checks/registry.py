@@ -36,6 +36,13 @@ name_reach         firstbox's ``getent hosts NAME`` and            node (require
                    VM's public key files} (``gather``)
 ports              ``ports.probe_command`` output (``ADDR PORT     nodes "proxy0=ADDR,...",
                    open|closed`` lines)                            ports "7777,8565", rule
+network            the new VM's network files (``network.NETWORK_    address_map (old=temporary
+                   DUMP``) / the old VM's interfaces file          before R31), node, rule
+                   (required)
+addresses          ``ip -4 -o addr`` of the switched VM / the old  vip, node, rule
+                   VM's interfaces file (required)
+stale              a ``grep -HnowF`` sweep (``path:line:address``  addresses "a=who,b=who",
+                   lines; none: nothing left)                      node, rule
 =================  ==============================================  ==========================
 
 The executor reads one option itself: ``gather`` ("label=STEP,label2=STEP2"), whose reference
@@ -54,12 +61,13 @@ from collections.abc import Callable, Mapping
 from nodeswap.errors import InputError, Problem
 from nodeswap.i18n import _
 
-from . import execnodes, haproxy, names, ports, rcfiles, supervisor, vip
+from . import execnodes, haproxy, names, network, ports, rcfiles, supervisor, vip
 from .console import judge, parse_curl
 from .findings import AddressMap, CheckResult, Difference
 
 KINDS = ("haproxy", "rc", "supervisor", "supervisor_exec", "vip", "vip_holders", "console",
-         "exec_nodes", "name_reach", "ports")
+         "exec_nodes", "name_reach", "ports",
+         "network", "addresses", "stale")
 Analyzer = Callable[[str, str | None, Mapping[str, str]], list[Difference]]
 
 
@@ -218,6 +226,26 @@ def _ports(output: str, reference: str | None, options: Mapping[str, str]) -> li
     return ports.check(output, expected, numbers, options.get("rule", "R35"))
 
 
+def _network(output: str, reference: str | None, options: Mapping[str, str]
+             ) -> list[Difference]:
+    return network.compare_config(_reference(reference, "network"), output,
+                                  AddressMap.from_option(options.get("address_map")),
+                                  node=options.get("node", "new"), rule=options.get("rule", "R31"))
+
+
+def _addresses(output: str, reference: str | None, options: Mapping[str, str]
+               ) -> list[Difference]:
+    return network.check_live(output, _reference(reference, "addresses"),
+                              vip=options.get("vip", ""), node=options.get("node", "new"),
+                              rule=options.get("rule", "R33"))
+
+
+def _stale(output: str, reference: str | None, options: Mapping[str, str]) -> list[Difference]:
+    names = dict(p.split("=", 1) for p in options.get("addresses", "").split(",") if "=" in p)
+    return network.check_stale(output, node=options.get("node", "?"),
+                               rule=options.get("rule", "R33"), names=names)
+
+
 _ANALYZERS: dict[str, Analyzer] = {
     "haproxy": _haproxy,
     "rc": _rc,
@@ -229,4 +257,7 @@ _ANALYZERS: dict[str, Analyzer] = {
     "exec_nodes": _exec_nodes,
     "name_reach": _name_reach,
     "ports": _ports,
+    "network": _network,
+    "addresses": _addresses,
+    "stale": _stale,
 }

@@ -102,6 +102,9 @@ class Controller:
     def start_host(self, host: Host) -> None:
         """Start the host's sshd in its own UTS namespace and record it (not waiting)."""
         paths = self.paths(host.iid)
+        iface = paths.root / "etc/network/interfaces"
+        # what `ip addr` shows until the next boot (hostinfo.links), as ifupdown brought it up
+        host.extra["boot_interfaces"] = iface.read_text() if iface.exists() else ""
         hostroot.write_sshd_config(paths, host.address, self.key_types, self.permit)
         with paths.sshd_log.open("ab") as log:
             proc = subprocess.Popen(hostroot.sshd_command(paths, host.name),

@@ -3,9 +3,10 @@
 The zone answers the `links`, `df` and `ps` operations from here; the stand-ins
 (standins/bin/ip, df, ps) only print. Interfaces: `lo` and `eth0` everywhere;
 a VM's `eth0` carries its live address (and keepalived's VIP while it holds it), its
-`eth1` the EIP address of its interfaces file; a physical host's `eth0` is enslaved to
-`br0` which carries the address, `eth1`/`br1` exist where the host has an EIP network
-(a VG host, or one whose VMs bridge into br1), and each running guest NIC is a `vnetN`.
+`eth1` the EIP address of its interfaces file as it was at boot (an edit shows at the next
+boot); a physical host's `eth0` is enslaved to `br0` which carries the address,
+`eth1`/`br1` exist where the host has an EIP network (a VG host, or one whose VMs bridge
+into br1), and each running guest NIC is a `vnetN`.
 Disk: the host's capacity figures (`lab/state/capacity.json`), nearly nothing left under
 the disk-full fault. Processes: what runs in the host's root (`ps`). Must not: change any
 state (reads only).
@@ -80,8 +81,12 @@ def links(h: Host, *, root: Path, fb_root: Path, vip: str | None,
                                                    "label": "lo"}]}]
     if h.kind == "physical":
         return out + _physical_links(h, fb_root, guests)
-    iface = root / "etc/network/interfaces"
-    stanzas = _stanzas(iface.read_text()) if iface.exists() else {}
+    # the interfaces file as it was when the host booted (a later edit shows at the next boot)
+    booted = h.extra.get("boot_interfaces")
+    if booted is None:
+        iface = root / "etc/network/interfaces"
+        booted = iface.read_text() if iface.exists() else ""
+    stanzas = _stanzas(str(booted))
     nics = h.extra.get("nics") or []
     mgmt = stanzas.get("eth0", {})
     eth0: JSON = {"name": "eth0", "kind": "ether", "master": None,

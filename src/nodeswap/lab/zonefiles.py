@@ -49,7 +49,7 @@ APT_OPTIONS = {"12.04": "--yes --force-yes --allow-unauthenticated --reinstall",
                "14.04": "--yes --force-yes --allow-unauthenticated --reinstall"}
 APT_OPTIONS_DEFAULT = "--yes --allow-unauthenticated --reinstall"  # --force-yes: deprecated
 HOST_COMMANDS = ("ping", "virsh", "supervisorctl", "apt-get", "dpkg-query", "shutdown",
-                 "reboot", "poweroff", "ip", "service", "systemctl", "df", "ps")
+                 "reboot", "poweroff", "ip", "service", "systemctl", "df", "ps", "arping")
 
 
 def random_mac(rng: random.Random) -> str:

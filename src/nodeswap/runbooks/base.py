@@ -27,6 +27,22 @@ class NodeContext:
     new_host_address: str
     settings: str  # new settings text (R7-R17)
     switched_settings: str  # R30: the new settings with the old MGMT/EIP values back
+    eip_temp_address: str | None = None  # R12: the new VM's dummy EIP (VG nodes only)
+    old_eip_address: str | None = None  # R30/R31: the EIP the new VM takes back
+    nics: tuple[str, str] = ("eth0", "eth1")  # the MGMT and EIP interfaces (settings)
+
+    @property
+    def address_map(self) -> tuple[tuple[str, str], ...]:
+        """(temporary, old) of every address R31 changes: MGMT, and the EIP with VG nodes."""
+        pairs = [(self.temp_address, self.old_address)]
+        if self.eip_temp_address and self.old_eip_address:
+            pairs.append((self.eip_temp_address, self.old_eip_address))
+        return tuple(pairs)
+
+    @property
+    def temporary(self) -> tuple[str, ...]:
+        """The node's temporary addresses (MGMT, and the dummy EIP with VG nodes)."""
+        return tuple(a for a in (self.temp_address, self.eip_temp_address) if a)
 
 
 @dataclass(frozen=True)

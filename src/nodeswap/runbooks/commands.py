@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Sequence
 
 from nodeswap.errors import BugError
 from nodeswap.shell import chain, cmd
@@ -22,6 +23,11 @@ RC_TAIL = "/etc/rc.local.tail"  # install_nodes.sh writes it (R22's marker)
 
 PING_WAIT = 600  # seconds a bounded ping loop may wait for a host to come or go
 REBOOT_WAIT = 120  # seconds resume waits for a VM cut in its reboot to answer again (R33)
+
+
+def fetch_id(node: str, key: str) -> str:
+    """The id of the read-only step keeping the old node's ``key`` (runbooks.base.Fetch)."""
+    return f"fetch-{node}-{key}"
 
 
 def settings_path(node: str) -> str:
@@ -115,9 +121,43 @@ def virsh(action: str, *args: str) -> str:
     return cmd("virsh", action, *flags, "--", domain)
 
 
-def replace_address(path: str, old: str, new: str) -> str:
+def address_expr(old: str, new: str) -> str:
+    """A sed -E expression replacing the whole address ``old`` by ``new``."""
     pattern = old.replace(".", r"\.")
-    return cmd("sed", "-i", "-E", f"s/(^|[^0-9.]){pattern}([^0-9.]|$)/\\1{new}\\2/g", path)
+    return f"s/(^|[^0-9.]){pattern}([^0-9.]|$)/\\1{new}\\2/g"
+
+
+def replace_addresses(path: str, pairs: Sequence[tuple[str, str]]) -> str:
+    """Each ``(from, to)`` address replaced in ``path``, when the file exists (a VM on
+    netplan may have no /etc/network/interfaces)."""
+    exprs = [w for a, b in pairs for w in ("-e", address_expr(a, b))]
+    return f"{{ {cmd('test', '!', '-e', path)} || {cmd('sed', '-i', '-E', *exprs, path)}; }}"
+
+
+def _words(addresses: Iterable[str]) -> list[str]:
+    return [w for a in addresses for w in ("-e", a)]
+
+
+def rewrite_addresses(pairs: Sequence[tuple[str, str]], root: str) -> str:
+    """R31: every text file under ``root`` holding one of the ``(from, to)`` addresses (a
+    whole word) gets each ``to`` instead (grep -r follows no symlink: files only)."""
+    find = cmd("grep", "-D", "skip", "-rlwIFZ", *_words(a for a, _ in pairs), "--", root)
+    exprs = [w for a, b in pairs for w in ("-e", address_expr(a, b))]
+    return f"{find} | " + cmd("xargs", "-0", "-r", "sed", "-i", "-E", *exprs)
+
+
+def holds_none(addresses: Iterable[str], *paths: str) -> str:
+    """Read-only: exit 0 iff no text file under ``paths`` holds any of ``addresses``."""
+    return negate(cmd("grep", "-D", "skip", "-rqswIF", *_words(addresses), "--", *paths))
+
+
+def sweep(addresses: Iterable[str], *paths: str, recursive: bool = False) -> str:
+    """Read-only: ``path:line:address`` for each whole-word hit of ``addresses`` in ``paths``
+    (checks.network.check_stale reads it); exit 0 when nothing is found too, not on a read
+    error."""
+    flags = "-rHnowIF" if recursive else "-HnowF"
+    return (cmd("grep", "-D", "skip", flags, *_words(addresses), "--", *paths)
+            + "; test $? -le 1")
 
 
 def supervisor_status() -> str:

@@ -18,7 +18,7 @@ from nodeswap.shell import chain, cmd, write_file_atomic
 from nodeswap.zone.values import node_name_problem
 
 from .archive import archive
-from .base import Context, NodeContext, Runbook
+from .base import Context, Fetch, NodeContext, Runbook
 from .commands import (
     INTERFACES,
     KERNELS,
@@ -27,7 +27,9 @@ from .commands import (
     RC_TAIL,
     SETTINGS_DIR,
     UPDATE,
+    cat_file,
     destroy_if_running,
+    fetch_id,
     ping_loop,
     same_tree_digest,
     settings_path,
@@ -53,16 +55,19 @@ def targets(ctx: Context) -> dict[str, Target]:
 
 
 # ---- prepare: reference copies, R6 --------------------------------------------------------
-def fetch_id(node: str, key: str) -> str:
-    return f"fetch-{node}-{key}"
+# R31/R33 compare the new VM's network configuration with the old one's (runbooks.switch)
+INTERFACES_FETCH = Fetch("interfaces", "R31", INTERFACES, cat_file(INTERFACES), path=INTERFACES)
 
 
 def fetches(rb: Runbook, ctx: Context) -> list[Step]:
-    """The runbook's reference copies from each old node (read-only), before any change."""
+    """The runbook's reference copies from each old node (read-only), before any change, and
+    the interfaces file (R31) when the runbook does not keep it itself."""
+    own = rb.fetches + (() if any(f.key == "interfaces" for f in rb.fetches)
+                        else (INTERFACES_FETCH,))
     return [Step(id=fetch_id(n.name, f.key), phase="prepare", rule=f.rule,
                  title=f"keep the old {n.name}'s {f.what} for {f.title_rules}",
                  target=f"{n.name}-old", command=f.command, side_effect=False, timeout=60.0)
-            for n in ctx.nodes for f in rb.fetches]
+            for n in ctx.nodes for f in own]
 
 
 BACKUP_STEP = "r6-backup"

@@ -16,9 +16,8 @@ from nodeswap.shell import cmd
 
 from . import register
 from .base import Context, Fetch, NodeContext, Package, Rewrite, Runbook
-from .commands import INTERFACES, RC_TAIL, cat_file, exec_nodes, supervisor_status
-from .common import fetch_id
-from .switch import switch_phase
+from .commands import INTERFACES, RC_TAIL, cat_file, exec_nodes, fetch_id, supervisor_status
+from .switch import network_check, switch_phase
 
 HAPROXY = "/etc/haproxy/haproxy.cfg"
 
@@ -100,8 +99,14 @@ def supervisor_exec(ctx: Context, step_id: str, phase: str, rule: str) -> Step:
 
 
 def checks(ctx: Context) -> list[Step]:
-    """R27 haproxy.cfg, R28 rc files, R29 supervisor (parsed, never exec_nodes' exit code)."""
+    """R27 haproxy.cfg, R28 rc files, R29 the network configuration (under the address map)
+    and supervisor (parsed, never exec_nodes' exit code)."""
     steps = [s for n in ctx.nodes for s in file_comparisons(ctx, n)]
+    steps += [network_check(n, f"r29-network-{n.name}", "R29", f"{n.name}-new",
+                            f"how the new {n.name} configures its network (ifupdown or "
+                            "netplan): the old VM's configuration at the temporary addresses "
+                            "(what R31 rewrites)", phase="check", mapped=True)
+              for n in ctx.nodes]
     steps.append(supervisor_exec(ctx, "r29-exec", "check", "R29"))
     for n in ctx.nodes:
         steps.append(Step(

@@ -9,25 +9,29 @@ from __future__ import annotations
 from dataclasses import replace
 
 from nodeswap.checks.execnodes import done_marker
+from nodeswap.checks.network import NETWORK_DUMP
 from nodeswap.plan.model import Analysis, Step
 from nodeswap.shell import chain, cmd, write_file_atomic
 
 from .base import Context, NodeContext, Runbook
 from .commands import (
-    INTERFACES,
     KNOWN_HOSTS,
     PING_WAIT,
     REBOOT_WAIT,
     all_stopped,
     destroy_if_running,
     exec_nodes,
+    fetch_id,
+    holds_none,
     negate,
     or_true,
     ping_loop,
-    replace_address,
+    replace_addresses,
+    rewrite_addresses,
     settings_path,
     sha_matches,
     start_unless_running,
+    sweep,
     virsh,
     write_text,
 )
@@ -57,21 +61,111 @@ def settings_back(n: NodeContext) -> list[Step]:
     ]
 
 
+NETWORK_FILES = ("/etc/network/interfaces", "/etc/network/interfaces.d", "/etc/netplan")
+
+
 def old_address_on_new_vm(rb: Runbook, n: NodeContext) -> list[Step]:
-    """R31: the new VM's files the runbook names take the old address instead of the
-    temporary one. No undo: rollback destroys the new VM (R21, R33 undo)."""
+    """R31: every temporary address of the node (MGMT, and with VG nodes the dummy EIP of R12)
+    becomes the old node's, in the files the runbook names and in every other text file
+    under the new VM's /etc (its network configuration, ifupdown's or netplan's, included);
+    then that configuration must equal the old VM's (MAC lines aside), or the run stops
+    before R32. No undo: rollback destroys the new VM (R21, R33 undo)."""
     rewrites = rb.rewritten_at_switch
     files = [r.path for r in rewrites]
-    done = chain(cmd("grep", "-qwF", n.old_address, INTERFACES),
-                 *(negate(cmd("grep", "-qwF", n.temp_address, f)) for f in files))
+    pairs = n.address_map
+    outside = [f for f in files if not f.startswith("/etc/")]
+    done = chain(*(cmd("grep", "-rqswF", old, *NETWORK_FILES) for _, old in pairs),
+                 holds_none(n.temporary, "/etc", *outside))
     where = " and ".join(f.rsplit("/", 1)[-1] for f in files)
     why = "".join(f" ({r.why})" for r in rewrites if r.why)
-    return [Step(
-        id=f"r31-address-{n.name}", phase=switch_phase(n), rule="R31",
-        title=f"new {n.name}: {n.temp_address} -> {n.old_address} in {where}{why}",
-        target=f"{n.name}-new",
-        command=chain(*(replace_address(f, n.temp_address, n.old_address) for f in files)),
-        check=done, verify=done, timeout=60.0)]
+    change = ", ".join(f"{a} -> {b}" for a, b in pairs)
+    return [
+        Step(id=f"r31-address-{n.name}", phase=switch_phase(n), rule="R31",
+             title=f"new {n.name}: {change} in {where}{why} and every file under /etc",
+             target=f"{n.name}-new",
+             command=chain(*(replace_addresses(f, pairs) for f in files),
+                           rewrite_addresses(pairs, "/etc")),
+             check=done, verify=done, timeout=60.0),
+        network_check(n, f"r31-network-{n.name}", "R31", f"{n.name}-new",
+                      f"the new {n.name}'s network configuration now equals the old VM's "
+                      "(MAC lines aside)"),
+    ]
+
+
+def network_check(n: NodeContext, step_id: str, rule: str, target: str, title: str, *,
+                  phase: str | None = None, mapped: bool = False) -> Step:
+    """Read-only: the VM's network files (ifupdown or netplan) against the old VM's
+    interfaces file fetched at prepare; ``mapped``: still at the temporary addresses."""
+    options: tuple[tuple[str, str], ...] = (("node", n.name), ("rule", rule))
+    if mapped:
+        amap = ",".join(f"{old}={temp}" for temp, old in n.address_map)
+        options = (("address_map", amap), *options)
+    return Step(id=step_id, phase=phase or switch_phase(n), rule=rule, title=title,
+                target=target, command=NETWORK_DUMP, side_effect=False, timeout=60.0,
+                analysis=Analysis("network", against=fetch_id(n.name, "interfaces"),
+                                  options=options))
+
+
+def after_reboot(ctx: Context, n: NodeContext) -> list[Step]:
+    """After R33: neighbours learn the new MAC at once (gratuitous ARP), the switched VM's
+    network files and live addresses are the old VM's, and no file under its /etc holds one
+    of its temporary addresses."""
+    phase, switched = switch_phase(n), f"{n.name}-switched"
+    olds = [b for _, b in n.address_map]
+    arp = chain(*(cmd("arping", "-U", "-c", "1", "-I", nic, addr)
+                  for nic, addr in zip(n.nics, olds, strict=False)))
+    missing = cmd("echo", "R33: no arping on the VM: neighbours keep the old MAC until their "
+                  "ARP entries expire") + " >&2"
+    whose = ",".join(f"{a}={n.name}" for a in n.temporary)
+    return [
+        Step(id=f"r33-arp-{n.name}", phase=phase, rule="R33",
+             title=f"gratuitous ARP for {', '.join(olds)} (neighbours learn the new MAC)",
+             target=switched, timeout=60.0,
+             command=f"if command -v arping >/dev/null; then {arp}; else {missing}; fi",
+             rerun_safe="a gratuitous ARP again only refreshes the neighbours' caches"),
+        network_check(n, f"r33-network-{n.name}", "R33", switched,
+                      f"the switched {n.name}'s network configuration equals the old VM's"),
+        Step(id=f"r33-addresses-{n.name}", phase=phase, rule="R33",
+             title=f"the switched {n.name} holds exactly the old VM's addresses (and the VIP)",
+             target=switched, command=cmd("ip", "-4", "-o", "addr", "show"), side_effect=False,
+             timeout=60.0, analysis=Analysis("addresses", against=fetch_id(n.name, "interfaces"),
+                                             options=(("vip", ctx.vip or ""), ("node", n.name),
+                                                      ("rule", "R33")))),
+        Step(id=f"r33-sweep-{n.name}", phase=phase, rule="R33",
+             title=f"no file under /etc of the switched {n.name} holds "
+                   f"{' or '.join(n.temporary)}", target=switched,
+             command=sweep(n.temporary, "/etc", recursive=True), side_effect=False,
+             timeout=120.0, analysis=Analysis("stale", options=(
+                 ("addresses", whose), ("node", n.name), ("rule", "R33")))),
+    ]
+
+
+def names_refreshed(ctx: Context) -> list[Step]:
+    """After the last switch: the nodes switched before it got a pitrix-hosts built while the
+    later ones were still at their temporary addresses; they get the last one (R33's
+    install again, on the role's new nodes only: R20), then no /etc/hosts of the role's
+    nodes nor firstbox's maps a temporary address."""
+    last = ctx.nodes[-1]
+    phase = switch_phase(last)
+    whose = ",".join(f"{a}={m.name}" for m in ctx.nodes for a in m.temporary)
+    temps = [a for m in ctx.nodes for a in m.temporary]
+    steps = [Step(
+        id=f"r33-hosts-again-{m.name}", phase=phase, rule="R33",
+        title=f"install the last pitrix-hosts again on {m.name} (built after {last.name}'s "
+              "R30; new nodes only: R20)", target=f"{m.name}-switched", timeout=900.0,
+        command=chain(cmd("apt-get", "update"),
+                      cmd("apt-get", "--yes", "--allow-unauthenticated", "install",
+                          "--reinstall", "pitrix-hosts")),
+        rerun_safe="apt-get install --reinstall of the same package writes the same files")
+        for m in ctx.nodes[:-1]]
+    for host in [f"{m.name}-switched" for m in ctx.nodes] + ["firstbox"]:
+        steps.append(Step(
+            id=f"r33-hosts-stale-{host}", phase=phase, rule="R33",
+            title=f"/etc/hosts of {host} maps no temporary address", target=host,
+            command=sweep(temps, "/etc/hosts"), side_effect=False, timeout=60.0,
+            analysis=Analysis("stale", options=(("addresses", whose), ("node", host),
+                                                ("rule", "R33")))))
+    return steps
 
 
 def stop_old(n: NodeContext) -> list[Step]:
@@ -214,8 +308,10 @@ def switch(rb: Runbook, ctx: Context, n: NodeContext) -> list[Step]:
              for s in restart if s.id in moved]
     late = [s for s in restart if s.id not in moved]
     outage = [short(s, ctx.outage_timeout) for s in stop_old(n) + late]
+    names = names_refreshed(ctx) if n is ctx.nodes[-1] else []
     return (settings_back(n) + old_address_on_new_vm(rb, n) + early + rb.last_look(ctx, n)
-            + outage + forget_host_keys(ctx, n) + rb.switch_checks(ctx, n))
+            + outage + after_reboot(ctx, n) + names + forget_host_keys(ctx, n)
+            + rb.switch_checks(ctx, n))
 
 
 def short(step: Step, limit: float) -> Step:
