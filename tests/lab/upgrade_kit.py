@@ -34,10 +34,12 @@ from nodeswap.plan.model import Plan
 from nodeswap.plan.spec import Spec
 from nodeswap.report import RunRecords, build_report
 from nodeswap.run import journal as J
+from nodeswap.run.deadman import parse_state
 from nodeswap.run.events import Event, EventSink, StepEnded, StepStarted, discard
 from nodeswap.run.gates import Gate
 from nodeswap.run.journal import Journal
 from nodeswap.run.runs import DriveOptions, drive, start
+from nodeswap.runbooks import deadman
 from nodeswap.transport.ssh import SshConnector
 from nodeswap.zone.snapshot import Snapshot
 
@@ -257,6 +259,33 @@ class Zone:
         assert self.console_code() == "200"
         assert len(self.vip_holders()) == 1
         self.assert_backup_verified()
+        self.assert_deadman_disarmed()
+
+    def deadman_state(self, node: str) -> dict[str, str]:
+        """The dead-man job's state file on firstbox (runbooks.deadman), read over ssh."""
+        out = self.ssh.run(self.firstbox, f"cat {deadman.paths(node)['state']}",
+                           check=False).stdout
+        return parse_state(out)
+
+    def deadman_alive(self, node: str, pid: str) -> bool:
+        """The pid runs the node's dead-man script on firstbox (firstbox's own ps)."""
+        out = self.ssh.out(self.firstbox, "ps -eo pid=,ppid=,args=")
+        return any(ln.split()[0] == pid and deadman.paths(node)["script"] in ln
+                   for ln in out.splitlines() if ln.strip())
+
+    def assert_deadman_disarmed(self) -> None:
+        """Issue 11: every node's dead-man was armed (its pid in the journal and its state
+        file) and disarmed after the switch checks; no job is left running on firstbox."""
+        assert self.plan_ is not None and self.journal is not None
+        for name in self.plan_.nodes:
+            state = self.deadman_state(name)
+            assert state.get("state") == "disarmed", (name, state)
+            armed = parse_state(self.journal.last_output(self.run_id, deadman.arm_id(name))
+                                or "")
+            assert armed.get("pid") == state["pid"], (name, armed, state)
+            assert not self.deadman_alive(name, state["pid"]), f"{name}: dead-man still runs"
+            assert self.journal.step(self.run_id, deadman.disarm_id(name)).state in (
+                J.DONE, J.SKIPPED)
 
     def assert_backup_verified(self) -> None:
         """R6: the backup folder holds exactly the settings as discovery found them, and the

@@ -210,7 +210,7 @@ def _node_context(zone: Zone, spec: Spec, old: Node, ch: Choices, vg_gw: str | N
         name=old.name, old_address=old.address, temp_address=temp,
         old_host_name=old_host.name, old_host_address=old_host.address,
         new_host_name=new_host.name, new_host_address=new_host.address,
-        settings=new_text, switched_settings=switched)
+        settings=new_text, switched_settings=switched, old_settings=old.settings.render())
     node_plan = NodePlan(
         name=old.name, old_address=old.address, temp_address=temp,
         old_physical_host=old.physical_host, physical_host=ch.hosts[old.name],

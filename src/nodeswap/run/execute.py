@@ -30,6 +30,7 @@ from nodeswap.errors import (
 )
 from nodeswap.plan.model import Plan, Step
 from nodeswap.run import journal as J
+from nodeswap.run.deadman import Deadman
 from nodeswap.run.events import (
     EventSink,
     Notice,
@@ -84,6 +85,8 @@ class Executor:
         self._analyze = analyzer
         self._redact = Redactor.of(secrets)
         self._zone_lock = ZoneLock(connector, lock_path, events=events, break_lock=break_lock)
+        self._deadman = Deadman(journal, connector, self._zone_lock, events=events,
+                                hints=self._hints)
         self._steps = StepRunner(journal, connector, events=events, approver=approver,
                                  analyzer=analyzer, redact=self._redact, hints=self._hints,
                                  rerun_unchecked=rerun_unchecked, zone_mark=zone_mark)
@@ -132,8 +135,11 @@ class Executor:
             raise
         try:
             self.journal.set_run_state(run_id, J.RUN_RUNNING)
+            if resumed:  # a dead-man armed by an earlier process: fired, adopted or re-armed
+                await self._deadman.adopt(run_id, plan, RESUME)
             for batch in concurrent_batches(plan.steps):
                 await self._batch(run_id, plan, batch)
+                await self._deadman.after(run_id, plan, batch)
         except asyncio.CancelledError as exc:
             self._stopped(run_id, J.RUN_INTERRUPTED, f"stopped by {cause(exc)}; to go on:"
                           f" {self._hints.command('resume', run_id)}")  # fmt: skip
@@ -196,6 +202,7 @@ class Executor:
             self.journal.set_run_state(run_id, J.RUN_ROLLING_BACK,
                                        f"rolling back ({len(todo)} steps to undo); if it is"
                                        f" cut, go on with it: {again}")  # fmt: skip
+            await self._deadman.adopt(run_id, plan, ROLLBACK)  # disarmed before any undo
             for srec in reversed(todo):
                 await self._undo(run_id, plan, plan.step(srec.step_id), srec.position)
         except asyncio.CancelledError as exc:

@@ -27,6 +27,7 @@ class NodeContext:
     new_host_address: str
     settings: str  # new settings text (R7-R17)
     switched_settings: str  # R30: the new settings with the old MGMT/EIP values back
+    old_settings: str = ""  # the settings before the upgrade (the dead-man restores them)
 
 
 @dataclass(frozen=True)
