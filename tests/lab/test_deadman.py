@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from crash_kit import CRASH_CLI, KILLED, NODESWAP, Crash, switch_order
-from upgrade_kit import Zone, zone
+from upgrade_kit import Zone, on_step, zone
 
 from nodeswap.run import journal as J
 from nodeswap.runbooks import deadman as D
@@ -109,3 +109,43 @@ def test_killed_after_r32_a_broken_new_vm_is_reverted_by_firstbox_alone(
         assert res.returncode == 0, "\n".join(c.log[-1:])
         z.journal, z.run_id = c.journal(), c.run_id
         z.assert_rolled_back()
+
+
+# fault injected as the new VM reboots onto the old address (R33), nodeswap running all along
+FAULTS = {
+    # comes back at a wrong address: the old address stays silent until the dead-man fires
+    "interfaces-broken": lambda z, node: z.lab.fault(
+        "interfaces-broken", host=z.instance(node),
+        address=z.node_plan(node)[1].rsplit(".", 1)[0] + ".250"),
+    # never comes back at all
+    "boot-fails": lambda z, node: z.lab.fault("boot-fails", host=z.instance(node)),
+    # comes back, but a service is FATAL: R35 stops the run, the dead-man reverts the node
+    "supervisor-fatal": lambda z, node: z.lab.fault(
+        "supervisor-fatal", host=z.instance(node), program="cb_server"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_a_switch_that_goes_wrong_is_reverted_by_the_dead_man(fault: str) -> None:
+    with zone("default", tag=f"deadman-{fault}") as z:
+        z.switch_deadline = DEADLINE
+        plan = z.plan()
+        first = switch_order(plan)[0]
+        n = plan.nodes[first]
+        state = z.run(events=on_step(f"r33-reboot-{first}", lambda: FAULTS[fault](z, first)))
+        assert state == J.RUN_FAILED, z.errors
+        text = str(z.errors[-1])
+        assert f"dead-man of {first}" in text, text  # fired, or armed and about to
+        # the revert needs no nodeswap process: wait for it, then look over plain ssh
+        wait_fired(z, first, n.old_address)
+        fired = job_state(z, first)
+        print(f"\n{fault}: the revert of {first} took {fired.get('revert_seconds')}s until "
+              f"{n.old_address} answered ({fired.get('why')})")
+        assert fired["failed"] == "0", z.ssh.out(z.firstbox, f"cat {D.paths(first)['log']}")
+        assert z.ssh.out(n.old_address, "hostname").strip() == first
+        assert z.supervisor_ok(n.old_address)
+        assert z.settings(first) == (z.snap.settings[first] if z.snap else "")
+        assert z.console_code() == "200"
+        assert z.resume() == J.RUN_FAILED  # resume of the same run reports the firing
+        assert f"dead-man of {first} fired" in str(z.errors[-1]), z.errors

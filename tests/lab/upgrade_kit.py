@@ -82,6 +82,7 @@ class Zone:
     journal: Journal | None = None
     run_id: str = ""
     errors: list[NodeswapError] = field(default_factory=list)
+    switch_deadline: int | None = None  # apply --switch-deadline (None: the default)
 
     @property
     def info(self) -> LabInfo:
@@ -119,8 +120,9 @@ class Zone:
 
         async def go() -> None:  # one event loop: start (when new) and drive, as the CLI
             if self.journal is None:
-                self.journal, self.run_id = await start(plan, reach=self.reach,
-                                                        state_dir=self.lab.dir / "nodeswap")
+                self.journal, self.run_id = await start(
+                    plan, reach=self.reach, state_dir=self.lab.dir / "nodeswap",
+                    switch_deadline=self.switch_deadline)
             await drive(self.journal, self.run_id, DriveOptions(), events or discard,
                         action=action, approver=ok)
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nodeswap.errors import ZoneError
+from nodeswap.errors import NodeswapError, ZoneError
 from nodeswap.i18n import _
 from nodeswap.plan.model import Plan, Step
 from nodeswap.run import journal as J
@@ -36,6 +36,10 @@ from nodeswap.transport.base import Connector
 
 MAYBE_ARMED = (J.DONE, J.SKIPPED, J.RUNNING, J.INTERRUPTED, J.FAILED)
 CONFIRMED = (J.DONE, J.SKIPPED)
+
+
+class DeadmanFired(ZoneError):
+    """Resume found a dead-man that fired: the node's switch was undone by firstbox."""
 
 
 def deadline_of(journal: Journal, run_id: str) -> int:
@@ -163,7 +167,7 @@ class Deadman:
             if found.status in ("fired", "firing"):
                 text = found.fired_text(run_id, self._hints, action)
                 if action != "rollback":
-                    raise ZoneError(text)
+                    raise DeadmanFired(text)
                 self._emit(Notice(text, run_id))
             elif found.status == "armed" and await self._alive(plan, node,
                                                                found.state.get("pid", "")):
@@ -173,6 +177,26 @@ class Deadman:
                 self._emit(Notice(_("the dead-man of {node} is recorded as armed but its "
                                     "process is gone (firstbox rebooted?): it is armed again "
                                     "before the switch goes on").format(node=node), run_id))
+
+    async def explain(self, run_id: str, plan: Plan) -> str:
+        """Why a run that stopped during a switch may not be what it seems: a dead-man that
+        fired (its revert ran beside nodeswap), or one still armed (it will revert the node
+        unless a resume confirms it in time). Empty when none is armed; never raises."""
+        lines = []
+        try:
+            for node in maybe_armed(self.journal, run_id):
+                found = await self.read(plan, node)
+                if found.status in ("fired", "firing"):
+                    lines.append(found.fired_text(run_id, self._hints, "rollback"))
+                elif found.status == "armed":
+                    lines.append(_("the dead-man of {node} is armed on firstbox: at {at} it "
+                                   "reverts {node} by itself unless a resume confirms {node} "
+                                   "(R33, R35) first").format(
+                        node=node, at=_clock(found.state.get("deadline", "?"))))
+        except NodeswapError as exc:  # firstbox unreachable: say so, keep the first error
+            lines.append(_("could not read the dead-man's state on firstbox: {why}").format(
+                why=exc))
+        return "\n".join(lines)
 
     async def _adopt_armed(self, run_id: str, plan: Plan, found: Found, action: str) -> None:
         if action == "rollback":

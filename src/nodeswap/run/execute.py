@@ -30,7 +30,7 @@ from nodeswap.errors import (
 )
 from nodeswap.plan.model import Plan, Step
 from nodeswap.run import journal as J
-from nodeswap.run.deadman import Deadman
+from nodeswap.run.deadman import Deadman, DeadmanFired
 from nodeswap.run.events import (
     EventSink,
     Notice,
@@ -148,6 +148,9 @@ class Executor:
             self._stopped(run_id, J.RUN_GATE, str(exc))
             raise
         except NodeswapError as exc:
+            if not isinstance(exc, DeadmanFired):  # a switch left to firstbox: said first
+                why = await self._deadman.explain(run_id, plan)
+                exc.args = (f"{why}\n{exc}",) if why else exc.args
             self._stopped(run_id, J.RUN_FAILED, str(exc))
             raise
         finally:
