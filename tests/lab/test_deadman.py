@@ -18,6 +18,8 @@ from crash_kit import CRASH_CLI, KILLED, NODESWAP, Crash, switch_order
 from upgrade_kit import Zone, on_step, zone
 
 from nodeswap.run import journal as J
+from nodeswap.run.deadman import parse_state
+from nodeswap.run.lock import DEFAULT_LOCK_PATH
 from nodeswap.runbooks import deadman as D
 
 pytestmark = pytest.mark.lab
@@ -55,8 +57,10 @@ def wait_fired(z: Zone, node: str, address: str) -> float:
 
 def test_killed_after_r32_a_broken_new_vm_is_reverted_by_firstbox_alone(
         tmp_path: Path) -> None:
+    t0 = time.monotonic()
     with zone("default", tag="deadman") as z:
         c = Crash.of(z, tmp_path)
+        t1 = time.monotonic()
         first = switch_order(c.plan)[0]
         n = c.plan.nodes[first]
         old_text = z.snap.settings[first] if z.snap else ""
@@ -66,13 +70,22 @@ def test_killed_after_r32_a_broken_new_vm_is_reverted_by_firstbox_alone(
                       "--switch-deadline", str(DEADLINE)])
         assert done.returncode == KILLED, "\n".join(c.log)
         c._learn_run()
+        t2 = time.monotonic()
         # the new VM is broken too: were it rebooted, it would come back at a wrong address
         wrong = n.temp_address.rsplit(".", 1)[0] + ".250"
         z.lab.fault("interfaces-broken", host=z.instance(first), address=wrong)
         armed = job_state(z, first)
         assert armed["state"] == "armed" and job_alive(z, first, armed["pid"]), armed
+        # recorded in the zone lock (left by the killed nodeswap) and in the journal
+        lock = z.ssh.out(z.firstbox, f"cat {DEFAULT_LOCK_PATH}").splitlines()
+        assert c.run_id in lock[0] and f'"deadman": "{first}"' in lock[-1], lock
+        assert f'"pid": "{armed["pid"]}"' in lock[-1], lock
+        j = c.journal()
+        assert parse_state(j.last_output(c.run_id, D.arm_id(first)) or "")["pid"] == armed["pid"]
+        j.close()
         silent = wait_fired(z, first, n.old_address)
-        print(f"\n{first}: {n.old_address} unanswered {silent:.1f}s after nodeswap died "
+        print(f"\nlab up + plan {t1 - t0:.1f}s, apply to R32 {t2 - t1:.1f}s")
+        print(f"{first}: {n.old_address} unanswered {silent:.1f}s after nodeswap died "
               f"(deadline {DEADLINE}s; the revert itself took "
               f"{job_state(z, first).get('revert_seconds')}s until it answered)")
         # the revert, seen over plain ssh
@@ -104,11 +117,6 @@ def test_killed_after_r32_a_broken_new_vm_is_reverted_by_firstbox_alone(
                                 capture_output=True, text=True, timeout=60, check=False)
         assert "fired" in status.stdout and f"dead-man of {first}" in status.stdout
         j.close()
-        # the rest of the run is undone by rollback (its undos idempotent after the revert)
-        res = c.cli([*NODESWAP, "rollback", c.run_id, "--lab", str(z.lab.dir), "--yes"])
-        assert res.returncode == 0, "\n".join(c.log[-1:])
-        z.journal, z.run_id = c.journal(), c.run_id
-        z.assert_rolled_back()
 
 
 # fault injected as the new VM reboots onto the old address (R33), nodeswap running all along
@@ -149,3 +157,6 @@ def test_a_switch_that_goes_wrong_is_reverted_by_the_dead_man(fault: str) -> Non
         assert z.console_code() == "200"
         assert z.resume() == J.RUN_FAILED  # resume of the same run reports the firing
         assert f"dead-man of {first} fired" in str(z.errors[-1]), z.errors
+        # the rest of the run is undone by rollback (its undos idempotent after the revert)
+        assert z.rollback() == J.RUN_ROLLED_BACK, z.errors
+        z.assert_rolled_back()

@@ -141,13 +141,15 @@ class Deadman:
         return (await t.run(probe, timeout=60.0)).exit_status == 0
 
     async def after(self, run_id: str, plan: Plan, batch: Sequence[tuple[int, Step]]) -> None:
-        """After an arm step: its job in the zone lock, and said."""
+        """After an arm step (run now, or done by an earlier process: adopted): its armed job
+        in the zone lock, and said."""
         for _pos, step in batch:
             node = D.node_of(step.id)
             if node is None or not step.id.startswith(D.ARM):
                 continue
             found = await self.read(plan, node)
-            await self._record(run_id, found)
+            if found.status == "armed":  # (also when resume passes an arm step done before)
+                await self._record(run_id, found)
 
     async def _record(self, run_id: str, found: Found) -> None:
         p = D.paths(found.node)
@@ -210,7 +212,6 @@ class Deadman:
             self._emit(Notice(_("dead-man of {node} disarmed before the rollback").format(
                 node=found.node), run_id))
             return
-        await self._record(run_id, found)
         self._emit(Notice(_("adopted the armed dead-man of {node}: the switch goes on and it "
                             "is disarmed once {node} is confirmed (R33, R35)").format(
             node=found.node), run_id))
