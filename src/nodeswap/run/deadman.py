@@ -18,6 +18,7 @@ nodeswap.runbooks.deadman).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -153,9 +154,9 @@ class Deadman:
 
     async def _record(self, run_id: str, found: Found) -> None:
         p = D.paths(found.node)
-        line = (f'{{"deadman": "{found.node}", "state_file": "{p["state"]}", '
-                f'"pid": "{found.state.get("pid", "?")}", '
-                f'"deadline": "{found.state.get("deadline", "?")}"}}')
+        line = json.dumps({"deadman": found.node, "state_file": p["state"],
+                           "pid": found.state.get("pid", "?"),
+                           "deadline": found.state.get("deadline", "?")})
         await self._lock.note(run_id, line)
         self._emit(Notice(_("dead-man of {node} armed on firstbox (pid {pid}, state file {file}):"
                             " it reverts {node} at {at} unless disarmed").format(
