@@ -80,6 +80,8 @@ def test_the_run_gives_the_arm_step_its_deadline(tmp_path: Path) -> None:
     journal.set_step_state(short, arm.id, J.DONE)
     (line,) = status_lines(journal, short)
     assert "dead-man of proxy0: armed" in line and D.paths("proxy0")["state"] in line
+    journal.set_step_state(short, D.disarm_id("proxy0"), J.FAILED)
+    assert "dead-man of proxy0: fired" in status_lines(journal, short)[0]
     journal.set_step_state(short, D.disarm_id("proxy0"), J.DONE)
     assert status_lines(journal, short) == ["dead-man of proxy0: disarmed (proxy0 confirmed)"]
     journal.close()

@@ -169,7 +169,8 @@ class Deadman:
             found = await self.read(plan, node)
             if found.status in ("fired", "firing"):
                 text = found.fired_text(run_id, self._hints, action)
-                if action != "rollback":
+                if action != "rollback":  # its disarm can never pass: status says fired
+                    self.journal.set_step_state(run_id, D.disarm_id(node), J.FAILED)
                     raise DeadmanFired(text)
                 self._emit(Notice(text, run_id))
             elif found.status == "armed" and await self._alive(plan, node,
@@ -230,6 +231,11 @@ def status_lines(journal: Journal, run_id: str) -> list[str]:
         state = parse_state(journal.last_output(run_id, D.arm_id(node)) or "")
         if disarm in CONFIRMED:
             lines.append(_("dead-man of {node}: disarmed ({node} confirmed)").format(node=node))
+            continue
+        if disarm == J.FAILED:
+            lines.append(_("dead-man of {node}: fired, or firstbox did not answer its disarm "
+                           "(the run's message says which; log {log})").format(
+                node=node, log=D.paths(node)["log"]))
             continue
         lines.append(_("dead-man of {node}: armed on firstbox (pid {pid}, {file}) until {at}: "
                        "if nothing disarms it then, firstbox reverts {node} alone; resume "
