@@ -11,7 +11,7 @@ import pytest
 
 from nodeswap.lab import Lab
 from nodeswap.lab.api import wait_for
-from nodeswap.lab.system import mounts_under, processes_under
+from nodeswap.lab.system import mounts_under, proc_start_time, processes_under
 
 pytestmark = pytest.mark.lab
 
@@ -28,13 +28,25 @@ def test_down_leaves_nothing_behind() -> None:
     addresses = [h.address for h in info.hosts.values()]
     session = subprocess.Popen(info.ssh_command("h0001", "sleep 300"),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # a detached job, as nodeswap's dead-man (issue 11): its own session, outliving the ssh
+    # session that started it, its PID recorded in a file of the host's root
+    subprocess.run(info.ssh_command("h0001", "(setsid nohup bash -c 'echo $$ > /tmp/job.pid; "
+                                    "exec sleep 300' </dev/null >/dev/null 2>&1 &)"),
+                   check=True, timeout=60)
+    job = subprocess.run(info.ssh_command(
+        "h0001", "timeout 10 sh -c 'until test -s /tmp/job.pid; do sleep 0.05; done'; "
+        "cat /tmp/job.pid"), capture_output=True,
+                         text=True, check=True, timeout=60)
+    job_pid = int(job.stdout)
     try:
         wait_for(lambda: bool(processes_under(lab.dir / "hosts")), 30,
                  "the ssh session in h0001's root (chrooted)")
+        assert job_pid in processes_under(lab.dir / "hosts")  # found by its root, not name
         assert processes_under(lab.dir)
         assert mounts_under(lab.dir)
         lab.down()
         assert processes_under(lab.dir) == []
+        assert proc_start_time(job_pid) is None  # the detached job ended too
         assert mounts_under(lab.dir) == []
         assert not any(_listening(a) for a in addresses)
         assert lab.records.live_procs() == []

@@ -34,10 +34,12 @@ from nodeswap.plan.model import Plan
 from nodeswap.plan.spec import Spec
 from nodeswap.report import RunRecords, build_report
 from nodeswap.run import journal as J
+from nodeswap.run.deadman import parse_state
 from nodeswap.run.events import Event, EventSink, StepEnded, StepStarted, discard
 from nodeswap.run.gates import Gate
 from nodeswap.run.journal import Journal
 from nodeswap.run.runs import DriveOptions, drive, start
+from nodeswap.runbooks import deadman
 from nodeswap.transport.ssh import SshConnector
 from nodeswap.zone.snapshot import Snapshot
 
@@ -80,6 +82,7 @@ class Zone:
     journal: Journal | None = None
     run_id: str = ""
     errors: list[NodeswapError] = field(default_factory=list)
+    switch_deadline: int | None = None  # apply --switch-deadline (None: the default)
 
     @property
     def info(self) -> LabInfo:
@@ -117,8 +120,9 @@ class Zone:
 
         async def go() -> None:  # one event loop: start (when new) and drive, as the CLI
             if self.journal is None:
-                self.journal, self.run_id = await start(plan, reach=self.reach,
-                                                        state_dir=self.lab.dir / "nodeswap")
+                self.journal, self.run_id = await start(
+                    plan, reach=self.reach, state_dir=self.lab.dir / "nodeswap",
+                    switch_deadline=self.switch_deadline)
             await drive(self.journal, self.run_id, DriveOptions(), events or discard,
                         action=action, approver=ok)
 
@@ -259,6 +263,7 @@ class Zone:
         self.assert_backup_verified()
         self.assert_old_addresses_only()
         self.assert_no_temporary_names()
+        self.assert_deadman_disarmed()
 
     def temporary_addresses(self) -> set[str]:
         """Every temporary address of the plan: MGMT (R16) and, with VG nodes, EIP (R12)."""
@@ -304,6 +309,33 @@ class Zone:
             res = self.ssh.run(address, f"grep -nwF {pattern} /etc/hosts", check=False)
             assert res.returncode == 1, f"{address}: /etc/hosts maps {res.stdout}{res.stderr}"
 
+    def deadman_state(self, node: str) -> dict[str, str]:
+        """The dead-man job's state file on firstbox (runbooks.deadman), read over ssh."""
+        out = self.ssh.run(self.firstbox, f"cat {deadman.paths(node)['state']}",
+                           check=False).stdout
+        return parse_state(out)
+
+    def deadman_alive(self, node: str, pid: str) -> bool:
+        """The pid runs the node's dead-man script on firstbox (firstbox's own ps)."""
+        out = self.ssh.out(self.firstbox, "ps -eo pid=,ppid=,args=")
+        return any(ln.split()[0] == pid and deadman.paths(node)["script"] in ln
+                   for ln in out.splitlines() if ln.strip())
+
+    def assert_deadman_disarmed(self) -> None:
+        """Issue 11: every node's dead-man was armed (its pid in the journal and its state
+        file) and disarmed after the switch checks; no job is left running on firstbox."""
+        assert self.plan_ is not None and self.journal is not None
+        for name in self.plan_.nodes:
+            state = self.deadman_state(name)
+            assert state.get("state") == "disarmed", (name, state)
+            if self.journal.step(self.run_id, deadman.arm_id(name)).state == J.DONE:
+                armed = parse_state(self.journal.last_output(self.run_id,
+                                                             deadman.arm_id(name)) or "")
+                assert armed.get("pid") == state["pid"], (name, armed, state)
+            assert not self.deadman_alive(name, state["pid"]), f"{name}: dead-man still runs"
+            assert self.journal.step(self.run_id, deadman.disarm_id(name)).state in (
+                J.DONE, J.SKIPPED)
+
     def assert_backup_verified(self) -> None:
         """R6: the backup folder holds exactly the settings as discovery found them, and the
         run's report names it with the digest of its sorted per-file checksums."""
@@ -333,6 +365,10 @@ class Zone:
             assert not self.answers(n.temp_address), f"{name}: new VM still at {n.temp_address}"
             dominfo = self.ssh.out(n.old_physical_host, f"virsh dominfo {name}")
             assert "enable" in dominfo.split("Autostart:")[1].split("\n")[0], dominfo
+            # issue 11: a dead-man armed by the run was disarmed first (or fired): none runs
+            job = self.deadman_state(name)
+            assert job.get("state") in (None, "disarmed", "fired"), (name, job)
+            assert not job or not self.deadman_alive(name, job["pid"]), (name, job)
         names = ",".join(self.plan_.nodes)
         out = self.ssh.out(self.firstbox,
                            f"/pitrix/upgrade/exec_nodes.sh -f {names} hostname")

@@ -143,11 +143,13 @@ def test_switch_steps_in_runbook_order() -> None:
     plan = plan_for()
     sw = [(s.id, s.target) for s in plan.steps if s.phase == "switch:proxy0"]
     ids = [i for i, _ in sw if not i.startswith("r32-look-")]
-    assert ids[:19] == [
+    assert ids[:20] == [
         "r30-settings-proxy0", "r30-global-conf-proxy0", "r31-address-proxy0",
         "r31-network-proxy0",  # issue 10: equal to the old VM's, or stop before R32
         # R33's apt steps at the temporary address before R32 (issue 11: a shorter outage)
         "r33-apt-update-proxy0", "r33-hosts-proxy0",
+        # the dead-man armed on firstbox after the last look, before R32 touches the old node
+        "deadman-arm-proxy0",
         "r32-stop-proxy0", "r32-autostart-proxy0", "r32-shutdown-proxy0", "r32-gone-proxy0",
         "r33-stop-proxy0", "r33-reboot-proxy0",
         "r33-up-proxy0", "r33-identity-proxy0",
@@ -157,7 +159,9 @@ def test_switch_steps_in_runbook_order() -> None:
     looks = [i for i, _ in sw if i.startswith("r32-look-")]
     first_look = [i for i, _ in sw].index(looks[0])
     assert [i for i, _ in sw][first_look:first_look + len(looks)] == looks  # all together,
-    assert [i for i, _ in sw][first_look + len(looks)] == "r32-stop-proxy0"  # right before R32
+    after = [i for i, _ in sw][first_look + len(looks):first_look + len(looks) + 2]
+    assert after == ["deadman-arm-proxy0", "r32-stop-proxy0"]  # right before R32
+    assert ids[-1] == "deadman-disarm-proxy0"  # after every switch check (R33-R36)
     assert dict(sw)["r32-autostart-proxy0"] == "zz1ar01n01"  # the OLD host
     assert plan.step("r32-shutdown-proxy0").disconnects
     assert plan.step("r33-reboot-proxy0").disconnects

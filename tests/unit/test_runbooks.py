@@ -33,7 +33,8 @@ from nodeswap.runbooks.switch import switch_phase
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "nodeswap"
-ROLE_FREE = {"__init__", "base", "commands", "common"}  # runbooks/ modules that are no role's
+# runbooks/ modules that are no role's
+ROLE_FREE = {"__init__", "base", "commands", "common", "deadman"}
 NGINX = "/etc/nginx/nginx.conf"
 
 
@@ -124,7 +125,7 @@ def test_a_toy_runbook_plans_the_common_phases_and_its_own_steps() -> None:
     assert "toy-nginx-webservice1" in ids
     switch = [s.id for s in plan.steps if s.phase == "switch:webservice0"]
     assert switch[0] == "r30-settings-webservice0" and plan.step(switch[0]).gate
-    assert switch[-1] == "toy-supervisor-webservice0"
+    assert switch[-2:] == ["toy-supervisor-webservice0", "deadman-disarm-webservice0"]
     assert "r31-address-webservice0" in switch and "r34-known-hosts-all-webservice0" in switch
     r31 = plan.step("r31-address-webservice0")
     assert "/etc/network/interfaces" in r31.command and "rc.local.tail" not in r31.command
@@ -209,11 +210,15 @@ def test_the_switch_runs_r30_to_r36_in_order_behind_one_gate() -> None:
         # R33's apt steps run at the temporary address before R32 (runbooks.switch.switch
         # says which rules allow it); every other step in rule order
         moved = {f"r33-apt-update-{node}", f"r33-hosts-{node}"}
-        rules = [int(s.rule[1:]) for s in steps if s.id not in moved]
+        # the dead-man: armed right before R32 (rule R32), disarmed after every check (R35)
+        dead = {f"deadman-arm-{node}", f"deadman-disarm-{node}"}
+        rules = [int(s.rule[1:]) for s in steps if s.id not in moved | dead]
         assert rules == sorted(rules) and rules[0] == 30 and rules[-1] == 36
         ids = [s.id for s in steps]
         assert max(ids.index(m) for m in moved) < ids.index(f"r32-stop-{node}")
         assert min(ids.index(m) for m in moved) > ids.index(f"r31-address-{node}")
+        assert ids.index(f"deadman-arm-{node}") + 1 == ids.index(f"r32-stop-{node}")
+        assert ids[-1] == f"deadman-disarm-{node}"
         assert [s.gate for s in steps] == [True] + [False] * (len(steps) - 1)
 
 

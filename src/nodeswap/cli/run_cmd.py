@@ -233,6 +233,12 @@ def register(app: typer.Typer) -> None:
         yes: Annotated[bool, YES_OPT] = False,
         approve: Annotated[list[str] | None, APPROVE_OPT] = None,
         break_lock: Annotated[bool, BREAK_LOCK_OPT] = False,
+        switch_deadline: Annotated[int, Opt(
+            "--switch-deadline", metavar="SECONDS", min=5, max=86400,
+            help="The dead-man at each switch: armed on firstbox before R32 stops the old node, "
+                 "it reverts the node by itself (new VM destroyed, old VM started, settings "
+                 "restored) unless the switched node is confirmed (R33, R35) within SECONDS.")
+        ] = 600,
         offline_plan: Annotated[bool, Opt(
             "--offline-plan", help="Apply a plan made offline (--settings-dir) after comparing "
             "it with the live zone (settings, installer version, components; R9 MACs and R16 "
@@ -288,7 +294,7 @@ def register(app: typer.Typer) -> None:
         begin = partial(start, plan, reach=reach, zone=zone, lock_path=lock_path,
                         state_dir=state_dir_for(state_dir, lab, firstbox),
                         plan_name=str(plan_file), offline_plan=offline_plan,
-                        break_lock=break_lock,
+                        break_lock=break_lock, switch_deadline=switch_deadline,
                         notice=lambda text: typer.echo(f"nodeswap: {text}", err=True))
         run_and_finish(begin, DriveOptions(),
                        action="apply", json_out=json_out, level=level,

@@ -14,6 +14,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -228,6 +229,39 @@ def haproxy_hand_edit(z: FaultTarget, body: JSON, clear: bool) -> JSON:
     return {"host": h.iid}
 
 
+def interfaces_broken(z: FaultTarget, body: JSON, clear: bool) -> JSON:
+    """Issue 11: the VM's /etc/network/interfaces names another address (``address``), so
+    its next boot comes back there (the wrong address); the original is kept beside it and
+    put back on clear."""
+    h = z.find(body["host"])
+    addr = str(ipaddress.IPv4Address(body["address"]))
+    if not addr.startswith("127."):
+        raise ValueError(f"lab addresses are in 127.0.0.0/8, not {addr}")
+    path = z.root(h.iid) / "etc/network/interfaces"
+    keep = path.with_name("interfaces.lab-orig")
+    if clear:
+        if keep.exists():
+            keep.replace(path)
+        return {"host": h.iid}
+    text = path.read_text()
+    if not keep.exists():
+        hostroot.write(keep, text)
+    hostroot.write(path, re.sub(r"^(\s+address\s+)\S+", lambda m: m.group(1) + addr, text,
+                                count=1, flags=re.M))
+    return {"host": h.iid, "address": addr}
+
+
+def boot_fails(z: FaultTarget, body: JSON, clear: bool) -> JSON:
+    """Issue 11: the host's boots never complete (its domain runs, its address never
+    answers) until cleared."""
+    h = z.find(body["host"])
+    if clear:
+        h.extra.pop("boot_fails", None)
+    else:
+        h.extra["boot_fails"] = True
+    return {"host": h.iid}
+
+
 FAULTS: dict[str, Handler] = {
     "host-down": host_down,
     "host-hang": host_hang,
@@ -241,6 +275,8 @@ FAULTS: dict[str, Handler] = {
     "foreign-job": foreign_job,
     "cron-push": cron_push,
     "stale-hosts": stale_hosts,
+    "interfaces-broken": interfaces_broken,
+    "boot-fails": boot_fails,
 }
 KINDS = tuple(FAULTS)
 
@@ -291,6 +327,14 @@ HELP: dict[str, tuple[str, str]] = {
         'none (firstbox)',
         "firstbox's /etc/hosts keeps the old VMs' addresses: the package builds (R18/R19, "
         "R30) no longer refresh it from the settings (the Pitrix scripts reach nodes by name)"),
+    'interfaces-broken': (
+        'host, address',
+        "issue 11: the host's `/etc/network/interfaces` names `address` instead: its next boot "
+        'comes back there (the wrong address); clear puts the file back'),
+    'boot-fails': (
+        'host',
+        "issue 11: the host's boots never complete (a VM's domain runs, its address never "
+        'answers) until cleared'),
 }
 
 

@@ -43,6 +43,7 @@ from nodeswap.i18n import _
 from nodeswap.plan.model import Plan, Step, Target
 from nodeswap.plan.planfile import FINGERPRINT_KIND
 from nodeswap.run import journal as J
+from nodeswap.run.deadman import maybe_armed
 from nodeswap.run.events import EventSink, Notice, discard
 from nodeswap.run.hints import Hints
 from nodeswap.run.journal import AttemptRecord, Journal, ZoneMark
@@ -236,6 +237,15 @@ def effects_since(plan: Plan, attempts: Sequence[AttemptRecord], marks: Sequence
     return out
 
 
+def deadman_effects(journal: Journal, run_id: str) -> list[Effect]:
+    """A node whose dead-man may be armed (its arm step ran, its disarm did not) may have
+    been reverted by it: its settings file back at the text it had before the upgrade."""
+    plan = journal.run(run_id).plan()
+    return [Effect(node, sha(plan.nodes[node].old_settings),
+                   f"the dead-man of {node} may have fired on firstbox and restored it")
+            for node in maybe_armed(journal, run_id)]
+
+
 def compare(live: ZoneState, last: ZoneState, effects: Sequence[Effect] = ()) -> list[Difference]:
     """Every part of ``live`` that differs from ``last``; a settings file holding a text an
     ``Effect`` allows is explained. Pure."""
@@ -378,7 +388,9 @@ class ZoneMarks:
                       hints: Hints | None = None) -> None:  # fmt: skip
         """Before resume or rollback runs anything: refuse (InputError, exit 2) a zone that
         changed since the run last recorded it in ways the run does not explain, unless
-        ``accept`` (recorded, with ``operator`` and the differences)."""
+        ``accept`` (recorded, with ``operator`` and the differences). A dead-man that may have
+        fired explains its node's settings back at their text before the upgrade (the
+        executor then reads the job's state: nodeswap.run.deadman)."""
         run = self.journal.run(run_id)
         plan = run.plan()
         if not is_live(plan) or _nothing_to_do(self.journal, run_id, action):
@@ -390,7 +402,8 @@ class ZoneMarks:
         if marks:
             last = ZoneState.from_mark(marks[-1])
             diffs = compare(live, last, effects_since(plan, attempts, marks,
-                                                      marks[-1].after_attempt))
+                                                      marks[-1].after_attempt)
+                            + deadman_effects(self.journal, run_id))
         elif any(records_after(plan, plan.step(a.step_id), a.kind) for a in attempts
                  if a.kind in (KIND_RUN, KIND_UNDO)):  # fmt: skip
             self._emit(Notice(f"run {run_id} recorded no zone fingerprint (a journal from an "

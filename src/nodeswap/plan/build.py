@@ -210,7 +210,7 @@ def _node_context(zone: Zone, spec: Spec, old: Node, ch: Choices, vg_gw: str | N
         name=old.name, old_address=old.address, temp_address=temp,
         old_host_name=old_host.name, old_host_address=old_host.address,
         new_host_name=new_host.name, new_host_address=new_host.address,
-        settings=new_text, switched_settings=switched,
+        settings=new_text, switched_settings=switched, old_settings=old.settings.render(),
         eip_temp_address=ch.eips[old.name] if zone.has_vg else None,
         old_eip_address=(old.get("eip_network_address") or None) if zone.has_vg else None,
         nics=(old.get("mgmt_network_interface") or "eth0",

@@ -31,6 +31,7 @@ from nodeswap.errors import (
 from nodeswap.i18n import N_, _
 from nodeswap.plan.model import Plan, Step
 from nodeswap.run import journal as J
+from nodeswap.run.deadman import Deadman, DeadmanFired
 from nodeswap.run.events import (
     EventSink,
     Notice,
@@ -90,6 +91,8 @@ class Executor:
         # issue 11: the run's record on firstbox, for `resume --take-over` from elsewhere
         self.mirror = MirrorWriter(journal, connector, lock_path, events=events,
                                    redact=self._redact)
+        self._deadman = Deadman(journal, connector, self._zone_lock, events=events,
+                                hints=self._hints)
         self._steps = StepRunner(journal, connector, events=events, approver=approver,
                                  analyzer=analyzer, redact=self._redact, hints=self._hints,
                                  rerun_unchecked=rerun_unchecked, zone_mark=zone_mark,
@@ -145,8 +148,11 @@ class Executor:
         try:
             self.journal.set_run_state(run_id, J.RUN_RUNNING)
             self.mirror.soon(run_id)
+            if resumed:  # a dead-man armed by an earlier process: fired, adopted or re-armed
+                await self._deadman.adopt(run_id, plan, RESUME)
             for batch in concurrent_batches(plan.steps):
                 await self._batch(run_id, plan, batch)
+                await self._deadman.after(run_id, plan, batch)
                 self.mirror.soon(run_id)  # after each step: one command, while the next runs
         except asyncio.CancelledError as exc:
             self._stopped(run_id, J.RUN_INTERRUPTED, f"stopped by {cause(exc)}; to go on:"
@@ -156,6 +162,9 @@ class Executor:
             self._stopped(run_id, J.RUN_GATE, str(exc))
             raise
         except NodeswapError as exc:
+            if not isinstance(exc, DeadmanFired):  # a switch left to firstbox: said first
+                why = await self._deadman.explain(run_id, plan)
+                exc.args = (f"{why}\n{exc}",) if why else exc.args
             self._stopped(run_id, J.RUN_FAILED, str(exc))
             raise
         finally:
@@ -213,6 +222,7 @@ class Executor:
             self.journal.set_run_state(run_id, J.RUN_ROLLING_BACK,
                                        f"rolling back ({len(todo)} steps to undo); if it is"
                                        f" cut, go on with it: {again}")  # fmt: skip
+            await self._deadman.adopt(run_id, plan, ROLLBACK)  # disarmed before any undo
             for srec in reversed(todo):
                 await self._undo(run_id, plan, plan.step(srec.step_id), srec.position)
                 self.mirror.soon(run_id)

@@ -169,6 +169,16 @@ class ZoneLock:
         self._break_lock = False
         await self.take(plan, run_id, operator)
 
+    async def note(self, run_id: str, line: str) -> None:
+        """Append ``line`` to the lock file while this run holds it (what the run left
+        running on firstbox: the dead-man job); the lock's own line stays the first."""
+        if self._target is None or self.path is None:
+            return
+        t = await self._conn.transport(self._target)
+        await t.run(f"grep -qF {cmd(run_id)} {cmd(self.path)} && "
+                    f"{cmd('printf', '%s' + chr(10), line)} >> {cmd(self.path)}",
+                    timeout=LOCK_TIMEOUT)
+
     async def release(self, run_id: str) -> None:
         """Release the lock when this run holds it (a failure is said, not raised)."""
         target, self._target = self._target, None

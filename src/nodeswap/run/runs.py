@@ -26,6 +26,7 @@ from nodeswap.live.zonelock import acquire, lock_for, log_refusal, release
 from nodeswap.plan import planfile
 from nodeswap.plan.model import Plan, Target
 from nodeswap.run import journal as J
+from nodeswap.run.deadman import status_lines
 from nodeswap.run.events import EventSink
 from nodeswap.run.execute import Executor
 from nodeswap.run.hints import Hints
@@ -80,7 +81,8 @@ def new_run_id() -> str:
 async def start(plan: Plan, *, reach: Reach | None, state_dir: Path, zone: str | None = None,
                 lock_path: str | None = DEFAULT_LOCK_PATH, plan_name: str = "the plan",
                 offline_plan: bool = False, break_lock: bool = False,
-                notice: Callable[[str], None] | None = None) -> tuple[Journal, str]:
+                notice: Callable[[str], None] | None = None,
+                switch_deadline: int | None = None) -> tuple[Journal, str]:
     """Record a new run of ``plan`` (reach None: every step on this machine), holding the zone
     lock for it.
 
@@ -92,6 +94,7 @@ async def start(plan: Plan, *, reach: Reach | None, state_dir: Path, zone: str |
     R16 checked again). A refusal records no run: it is logged in ``STATE/refusals.log`` and
     the lock released. The state folder is labelled with the zone (zone.json). The executor
     driving the run in this process finds the lock its own (``Lock.is_this_process``).
+    ``switch_deadline`` (seconds; None: 600) is the run's dead-man deadline (run.deadman).
     Awaited in the command's one event loop, before ``drive`` in the same loop."""
     run_id = new_run_id()
     try:
@@ -112,6 +115,8 @@ async def start(plan: Plan, *, reach: Reach | None, state_dir: Path, zone: str |
         write_label(state_dir, reach.firstbox.address,
                     plan.zone.zone_ids if plan.zone is not None else ())
     conn["lock_path"] = lock_path
+    if switch_deadline is not None:
+        conn["switch_deadline"] = switch_deadline
     zone_name = zone or journal_name(plan, reach)
     journal = Journal.open(journal_path(state_dir, zone_name))
     journal.create_run(plan, operator=operator_name(), zone=zone_name, connection=conn,
@@ -441,6 +446,7 @@ def status_text(journal: Journal, run_id: str, hints: Hints | None = None) -> st
     if where is not None:
         lines.append("  " + _("mirror: {folder} on {host} (resume --take-over reads it from "
                               "another machine)").format(folder=where[1], host=where[0]))
+    lines += ["  " + ln for ln in status_lines(journal, run_id)]
     state = effective_state(journal, run_id)
     if state != run.state:
         lines.append("  " + _("(recorded as {recorded}, but no nodeswap process here drives "

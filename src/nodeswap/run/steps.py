@@ -24,6 +24,7 @@ from nodeswap.errors import (
 from nodeswap.i18n import N_, _
 from nodeswap.plan.model import Plan, Step, Target, gathered
 from nodeswap.run import journal as J
+from nodeswap.run.deadman import command_for
 from nodeswap.run.events import (
     EventSink,
     GateReached,
@@ -228,8 +229,9 @@ class StepRunner:
         self, run_id: str, step: Step, target: Target, transport: Transport
     ) -> Result:
         try:
-            res = await self.attempt(run_id, step, "run", step.command, transport,
-                                      stdin=step.stdin, timeout=step.timeout)  # fmt: skip
+            res = await self.attempt(run_id, step, "run", command_for(self.journal, run_id, step),
+                                     transport, stdin=step.stdin,
+                                     timeout=step.timeout)  # fmt: skip
         except TransportError as exc:
             if not step.disconnects:
                 self._fail(run_id, step, target, None, f"lost its connection: {exc}")

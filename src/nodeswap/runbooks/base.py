@@ -43,6 +43,7 @@ class NodeContext:
     def temporary(self) -> tuple[str, ...]:
         """The node's temporary addresses (MGMT, and the dummy EIP with VG nodes)."""
         return tuple(a for a in (self.temp_address, self.eip_temp_address) if a)
+    old_settings: str = ""  # the settings before the upgrade (the dead-man restores them)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from nodeswap.checks.network import NETWORK_DUMP
 from nodeswap.plan.model import Analysis, Step
 from nodeswap.shell import chain, cmd, write_file_atomic
 
+from . import deadman
 from .base import Context, NodeContext, Runbook
 from .commands import (
     KNOWN_HOSTS,
@@ -301,7 +302,12 @@ def switch(rb: Runbook, ctx: Context, n: NodeContext) -> list[Step]:
     ones are switched off. The new VM's services keep running until R33's stop, after R32.
     Every command run while the node is out of service (R32's stop of the old node until the
     new one answers at the old address) gets ``ctx.outage_timeout`` at most (the waits and
-    the shutdown/reboot themselves keep theirs: their undo waits for a boot)."""
+    the shutdown/reboot themselves keep theirs: their undo waits for a boot).
+
+    The dead-man (``runbooks.deadman``) is armed on firstbox right after the last look,
+    before R32 touches the old node, and disarmed after the switch checks (R33's pinned key
+    at the old address, R35's services): a node left out of service by a dead nodeswap, or a
+    switched node that never comes back right, is reverted by firstbox alone."""
     restart = restart_new(n)
     moved = {f"{prefix}-{n.name}" for prefix in BEFORE_R32}
     early = [replace(s, title=f"{s.title}, at {n.temp_address} before R32 (R20, R30, R33)")
@@ -309,9 +315,11 @@ def switch(rb: Runbook, ctx: Context, n: NodeContext) -> list[Step]:
     late = [s for s in restart if s.id not in moved]
     outage = [short(s, ctx.outage_timeout) for s in stop_old(n) + late]
     names = names_refreshed(ctx) if n is ctx.nodes[-1] else []
+    phase = switch_phase(n)
     return (settings_back(n) + old_address_on_new_vm(rb, n) + early + rb.last_look(ctx, n)
-            + outage + after_reboot(ctx, n) + names + forget_host_keys(ctx, n)
-            + rb.switch_checks(ctx, n))
+            + [deadman.arm(n, n.old_settings, phase)] + outage + after_reboot(ctx, n) + names
+            + forget_host_keys(ctx, n) + rb.switch_checks(ctx, n)
+            + [deadman.disarm(n.name, phase)])
 
 
 def short(step: Step, limit: float) -> Step:
