@@ -101,10 +101,11 @@ class Controller:
     def start_host(self, host: Host) -> None:
         """Start the host's sshd in its own UTS namespace and record it (not waiting)."""
         paths = self.paths(host.iid)
-        hostroot.write_sshd_config(paths, host.address, self.key_types, self.permit)
+        hostroot.write_sshd_config(paths, host.address, self.key_types, self.permit,
+                                   host.extra.get("listen_also", ()))
+        argv = hostroot.sshd_command(paths, host.name, host.extra.get("netns"))
         with paths.sshd_log.open("ab") as log:
-            proc = subprocess.Popen(hostroot.sshd_command(paths, host.name),
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                     start_new_session=True)
         marker = str(paths.sshd_config)
         wait_until(lambda: _cmdline_has(proc.pid, marker) or proc.poll() is not None, 5.0)
@@ -123,7 +124,7 @@ class Controller:
         deadline = time.monotonic() + timeout
         while pending:
             for iid, host in list(pending.items()):
-                if ssh_banner(host.address):
+                if self.banner(host):
                     del pending[iid]
                     continue
                 proc = self.procs.get(iid)
@@ -133,6 +134,9 @@ class Controller:
                 raise LabError(f"hosts not answering after {timeout:.0f}s: {sorted(pending)}")
             if pending:
                 time.sleep(0.02)
+
+    def banner(self, host: Host) -> bool:  # does its sshd send its banner? (netctl.py too)
+        return ssh_banner(host.address)
 
     def stop_host(self, host: Host) -> None:
         """Take a host off the network: its sshd and every process inside it end."""
@@ -188,7 +192,11 @@ class Controller:
         }
         if self.zone is not None:
             data["zone"] = self.zone.public()
+        self.extend_lab_json(data)
         _atomic_write(self.dir / "lab.json", json.dumps(data, indent=2) + "\n")
+
+    def extend_lab_json(self, data: JSON) -> None:
+        """Keys a kind of lab adds to lab.json (netctl.py: ssh.jump, ssh.config, net)."""
 
     def json_key(self, host: Host) -> str:
         """lab.json's key: the host name, or the instance id while two share a name."""
@@ -208,6 +216,7 @@ class Controller:
             hosts = [h for h in self.hosts.values() if h.up or h.address not in live]
         for h in hosts:
             names = [h.address] if self.json_key(h) != h.name else [h.name, h.address]
+            names += h.extra.get("listen_also", [])  # a netns lab's firstbox at its /30
             lines += hostroot.known_hosts_lines(names, hostroot.public_keys(self.paths(h.iid)))
         _atomic_write(self.ssh_dir / "known_hosts", "".join(line + "\n" for line in lines))
 
@@ -382,11 +391,15 @@ def _handler(ctl: Controller) -> type[BaseHTTPRequestHandler]:
 
 def serve(state_dir: Path) -> int:
     """Entry point of the controller process: build, start, serve, tear down."""
+    from .netctl import NetController, unix_server  # noqa: PLC0415 (netctl imports this)
+
     config = json.loads((state_dir / "config.json").read_text())
-    ctl = Controller(state_dir, config)
+    netns = config.get("net") == "netns"
+    ctl = (NetController if netns else Controller)(state_dir, config)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(ctl))
     server.daemon_threads = True
     ctl.url = f"http://127.0.0.1:{server.server_address[1]}"
+    unix = unix_server(ctl, _handler(ctl)) if netns else None
 
     def on_shutdown(_host: Host | None, _body: JSON) -> JSON:
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -409,6 +422,9 @@ def serve(state_dir: Path) -> int:
     _atomic_write(state_dir / "ready", json.dumps({"pid": os.getpid()}) + "\n")
     thread.join()
     server.server_close()
+    if unix is not None:
+        unix.shutdown()
+        unix.server_close()
     ctl.shut_down()
     (state_dir / "ready").unlink(missing_ok=True)
     return 0

@@ -293,6 +293,7 @@ class NetLab:
         self.operator_address, self.jump_address = jump_addresses(jump)
         self.lock = threading.Lock()
         self.count = 0
+        self.host_ns: dict[str, str] = {}  # host instance id -> its namespace
 
     @classmethod
     def place(cls, state_dir: Path, topology: JSON) -> NetLab:
@@ -333,6 +334,7 @@ class NetLab:
             n = self.count
         ns, veth = self.names.host_ns(n), self.names.host_veth(n)
         k, _net = network_of(address, self.nets)
+        self.host_ns[iid] = ns
         self._new_ns(ns)
         br_ns = self.names.bridge_ns
         ip("-n", br_ns, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
@@ -367,10 +369,11 @@ class NetLab:
     def remove_host(self, ns: str) -> None:
         if ns in namespaces():
             ip("netns", "del", ns)
+        self.host_ns = {i: n for i, n in self.host_ns.items() if n != ns}
 
     def public(self) -> JSON:
         """lab.json's ``net``."""
         return {"mode": "netns", "labid": self.names.labid, "block": f"10.{self.block}.0.0/16",
                 "networks": [str(n) for n in self.nets], "bridge_ns": self.names.bridge_ns,
                 "operator_link": self.names.operator, "operator_address": self.operator_address,
-                "jump": self.jump_address}
+                "jump": self.jump_address, "namespaces": dict(sorted(self.host_ns.items()))}
