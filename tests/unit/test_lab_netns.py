@@ -5,6 +5,7 @@ route table (docs/lab-netns.md)."""
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nodeswap.errors import LabError
-from nodeswap.lab import netns, topology
+from nodeswap.lab import Lab, netns, topology
 from nodeswap.lab.netns import Names
+from nodeswap.live.reach import Reach, make_reach
 
 ROUTES_HERE = """\
 default via 192.0.2.1 dev eth0
@@ -104,3 +106,31 @@ def test_overlap_is_symmetric_containment(prefix: int, addr: int) -> None:
     hit = netns.overlaps([zone], [route])
     inside = zone.subnet_of(route) or route.subnet_of(zone)
     assert bool(hit) == inside
+
+
+def _lab_json(folder: Path, jump: str | None) -> Path:
+    ssh: dict[str, str] = {"user": "root", "identity_file": "/k", "known_hosts": "/kh"}
+    if jump:
+        ssh["jump"] = jump
+    data = {"firstbox": "fb", "ssh": ssh,
+            "hosts": {"fb": {"address": "10.200.100.2", "role": "firstbox", "kind": "firstbox"}}}
+    (folder / "lab.json").write_text(json.dumps(data))
+    return folder
+
+
+def test_lab_with_a_jump_is_reached_through_it_only(tmp_path: Path) -> None:
+    """--lab on a netns lab: the bastion is ssh.jump; firstbox keeps its zone address (the
+    plan's), reached through the bastion; a loopback lab has no bastion."""
+    reach = make_reach(lab=_lab_json(tmp_path, "root@169.254.200.2"), firstbox=None)
+    assert reach.ssh.bastion is not None and reach.ssh.bastion.address == "169.254.200.2"
+    assert reach.ssh.bastion_user == "root"
+    assert reach.firstbox is not None and reach.firstbox.address == "10.200.100.2"
+    assert Reach.from_dict(reach.to_dict()).ssh.bastion == reach.ssh.bastion  # resume
+    assert make_reach(lab=_lab_json(tmp_path, None), firstbox=None).ssh.bastion is None
+
+
+def test_netns_is_for_topologies_only(tmp_path: Path) -> None:
+    with pytest.raises(LabError, match="--hosts labs are always loopback"):
+        Lab.up(tmp_path / "lab", hosts=2, net="netns")
+    with pytest.raises(LabError, match="one of loopback, netns"):
+        Lab.up(tmp_path / "lab", topology="default", net="vlan")
