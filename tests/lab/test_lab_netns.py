@@ -144,13 +144,16 @@ def test_a_host_that_is_down_has_no_address(netns_lab: Lab) -> None:
     netns_lab.fault("host-down", host="webservice0")
     try:
         assert _eth0(ns) == []
-        fb = info.raw["net"]["namespaces"]["firstbox"]
-        got = subprocess.run(["nsenter", f"--net=/run/netns/{fb}", "ping", "-c1", "-W1",
-                              address], capture_output=True, text=True, check=False)
-        assert got.returncode != 0  # ARP finds nobody on the bridge: no answer
+        got = subprocess.run(info.ssh_command(info.firstbox or "", "ping", "-c1", "-W1",
+                                              address),
+                             capture_output=True, text=True, timeout=60, check=False)
+        assert got.returncode == 1, got  # real ping: ARP finds nobody on the bridge
     finally:
         netns_lab.clear_fault("host-down", host="webservice0")
     assert _eth0(ns) == [address]
+    got = subprocess.run(info.ssh_command(info.firstbox or "", "ping", "-c1", "-W1", address),
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert got.returncode == 0 and "1 received" in got.stdout, got
     res = subprocess.run(info.ssh_command("webservice0", "hostname"), capture_output=True,
                          text=True, timeout=60, check=False)
     assert res.stdout.strip() == "webservice0", res.stderr

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from nodeswap.errors import LabError
 from nodeswap.lab import Lab, netns, topology
 from nodeswap.lab.netns import Names
+from nodeswap.lab.standins import pitrixlab as pl
 from nodeswap.live.reach import Reach, make_reach
 
 ROUTES_HERE = """\
@@ -134,3 +135,17 @@ def test_netns_is_for_topologies_only(tmp_path: Path) -> None:
         Lab.up(tmp_path / "lab", hosts=2, net="netns")
     with pytest.raises(LabError, match="one of loopback, netns"):
         Lab.up(tmp_path / "lab", topology="default", net="vlan")
+
+
+def test_interfaces_file_addresses_with_their_netmask() -> None:
+    """What a VM's boot brings up: every static stanza's address with its netmask."""
+    text = pl.render_interfaces({"mgmt_network_address": "10.200.100.21",
+                                 "mgmt_network_netmask": "255.255.254.0",
+                                 "eip_network_address": "10.200.200.21",
+                                 "mgmt_network_gateway": "10.200.100.1"})
+    assert netns.interface_addresses(text) == {"eth0": ["10.200.100.21/23"],
+                                              "eth1": ["10.200.200.21/24"]}
+    assert netns.interface_addresses("auto lo\niface lo inet loopback\n") == {}
+    assert netns.interface_addresses("iface eth0 inet dhcp\n    address 1.2.3.4\n") == {}
+    assert netns.interface_addresses("iface eth0 inet static\n address 10.0.0.5/30\n") == {
+        "eth0": ["10.0.0.5/30"]}

@@ -58,7 +58,11 @@ class NetController(Controller):
     def start_host(self, host: Host) -> None:
         """Its address on its `eth0` (from the interfaces file at boot: power.py), then sshd
         inside its namespace."""
-        self.net.set_address(host.extra["netns"], host.address)
+        iface = self.paths(host.iid).root / "etc/network/interfaces"
+        text = iface.read_text() if host.kind == "vm" and iface.exists() else None
+        unwired = self.net.set_address(host.extra["netns"], host.address, text)
+        if unwired:
+            print(f"{host.iid}: no lab network for {', '.join(unwired)}", flush=True)
         super().start_host(host)
 
     def stop_host(self, host: Host) -> None:

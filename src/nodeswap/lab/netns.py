@@ -182,6 +182,32 @@ def jump_addresses(net: Net) -> tuple[str, str]:
     return str(hosts[0]), str(hosts[1])
 
 
+def interface_addresses(text: str) -> dict[str, list[str]]:
+    """``{interface: ["ADDRESS/PREFIX", ...]}`` of an ifupdown interfaces file's static
+    stanzas (`address` with `netmask`, or `address A/P`), loopback left out: what the host's
+    boot brings up (issue 10)."""
+    out: dict[str, list[str]] = {}
+    nic, address, mask = None, None, None
+
+    def flush() -> None:
+        if nic and address:
+            pfx = address if "/" in address else f"{address}/{mask or '255.255.255.0'}"
+            out.setdefault(nic, []).append(str(ipaddress.IPv4Interface(pfx)))
+
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["iface"]:
+            flush()
+            nic, address, mask = (words[1] if len(words) > 3 and words[3] == "static"
+                                  and words[1] != "lo" else None), None, None
+        elif len(words) == 2 and words[0] == "address":
+            address = words[1]
+        elif len(words) == 2 and words[0] == "netmask":
+            mask = words[1]
+    flush()
+    return out
+
+
 # ---------------------------------------------------------------------- the machine
 
 
@@ -355,11 +381,18 @@ class NetLab:
         ip("-n", ns, "addr", "add", f"{self.jump_address}/30", "dev", "jump0")
         ip("-n", ns, "link", "set", "jump0", "up")
 
-    def set_address(self, ns: str, address: str) -> None:
-        """The host's address on its `eth0` (any other taken away): it is up."""
-        _k, net = network_of(address, self.nets)
+    def set_address(self, ns: str, address: str, interfaces: str | None = None) -> list[str]:
+        """The host is up: its `eth0` gets the addresses its interfaces file gives `eth0`,
+        with that file's netmask (a VM's boot), else ``address`` in its zone network (hosts
+        without one); any other address is taken away. The addresses the file gives other
+        interfaces are returned (no bridge for them yet: a VG node's EIP is not wired)."""
+        wanted = interface_addresses(interfaces or "")
+        zone_prefix = network_of(address, self.nets)[1].prefixlen
+        eth0 = wanted.pop("eth0", None) or [f"{address}/{zone_prefix}"]
         ip("-n", ns, "addr", "flush", "dev", "eth0")
-        ip("-n", ns, "addr", "add", f"{address}/{net.prefixlen}", "dev", "eth0")
+        for a in eth0:
+            ip("-n", ns, "addr", "add", a, "dev", "eth0")
+        return [f"{nic} {a}" for nic, addrs in wanted.items() for a in addrs]
 
     def clear_address(self, ns: str) -> None:
         """The host is down: no address on its `eth0`."""
