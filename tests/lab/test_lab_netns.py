@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import shlex
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -157,6 +158,44 @@ def test_a_host_that_is_down_has_no_address(netns_lab: Lab) -> None:
     res = subprocess.run(info.ssh_command("webservice0", "hostname"), capture_output=True,
                          text=True, timeout=60, check=False)
     assert res.stdout.strip() == "webservice0", res.stderr
+
+
+def _eth0_cidr(ns: str) -> list[str]:
+    data = json.loads(_ip("-n", ns, "-j", "-4", "addr", "show", "dev", "eth0").stdout)
+    return [f"{a['local']}/{a['prefixlen']}" for link in data for a in link.get("addr_info", [])]
+
+
+def _boot_with(lab: Lab, ns: str, at: str, address: str, netmask: str) -> None:
+    """Rewrite webservice1's interfaces (reached at ``at``), reboot it, wait for its boot."""
+    info = lab.info()
+    text = (f"auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet static\n"
+            f"    address {address}\n    netmask {netmask}\n")
+    cmd = info.ssh_command(at, f"printf %s {shlex.quote(text)} >/etc/network/interfaces && reboot")
+    subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True)
+    prefix = ipaddress.ip_network(f"0.0.0.0/{netmask}").prefixlen
+    assert wait_until(lambda: _eth0_cidr(ns) == [f"{address}/{prefix}"]
+                      and lab.info().address("webservice1") == address, 30.0), _eth0_cidr(ns)
+
+
+def test_a_vm_boots_onto_its_interfaces_file(netns_lab: Lab) -> None:
+    """A VM's boot brings eth0 up from its own /etc/network/interfaces, netmask included: the
+    old address answers no more, the new one does (ssh through the jump, ping from firstbox)."""
+    info = netns_lab.info()
+    ns = info.raw["net"]["namespaces"]["webservice1.1"]
+    old = info.address("webservice1")
+    new = old.rsplit(".", 1)[0] + ".42"
+    _boot_with(netns_lab, ns, old, new, "255.255.254.0")
+    try:
+        fb = info.firstbox or ""
+        pings = {a: subprocess.run(info.ssh_command(fb, "ping", "-c1", "-W1", a),
+                                   capture_output=True, text=True, timeout=60,
+                                   check=False).returncode for a in (old, new)}
+        assert pings == {old: 1, new: 0}
+        res = subprocess.run(netns_lab.info().ssh_command(new, "hostname"), capture_output=True,
+                             text=True, timeout=60, check=False)
+        assert res.stdout.strip() == "webservice1", res.stderr
+    finally:
+        _boot_with(netns_lab, ns, new, old, "255.255.255.0")
 
 
 def test_lab_down_removes_everything_even_after_a_crash() -> None:
