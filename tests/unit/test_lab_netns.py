@@ -149,3 +149,13 @@ def test_interfaces_file_addresses_with_their_netmask() -> None:
     assert netns.interface_addresses("iface eth0 inet dhcp\n    address 1.2.3.4\n") == {}
     assert netns.interface_addresses("iface eth0 inet static\n address 10.0.0.5/30\n") == {
         "eth0": ["10.0.0.5/30"]}
+
+
+def test_hosts_in_several_networks_are_refused_until_the_lab_routes(tmp_path: Path) -> None:
+    """vg-other-24's VG nodes are in another /24: no router between the bridges yet."""
+    assert netns.unroutable(default_topology()) is None
+    assert netns.unroutable(topology.load(topology.resolve_topology("vg-same-24"))) is None
+    why = netns.unroutable(topology.load(topology.resolve_topology("vg-other-24")))
+    assert why is not None and "127.16.100.0/24, 127.16.101.0/24" in why
+    with pytest.raises(LabError, match="use --net loopback"):
+        Lab.up(tmp_path / "lab", topology="vg-other-24", net="netns")

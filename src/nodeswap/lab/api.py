@@ -27,7 +27,7 @@ from nodeswap.errors import LabError
 from . import faults
 from . import timing as timing_
 from . import topology as topologies
-from .netns import NetRecords
+from .netns import NetRecords, unroutable
 from .system import (
     ProcRecord,
     Records,
@@ -131,6 +131,9 @@ class Lab:
                            "only: --hosts labs are always loopback)")
         config = {**lab._config(hosts, topology, key_types),
                   "timing": timing_.check_profile(timing), "net": net}
+        why = unroutable(config["zone"]) if net == "netns" else None
+        if why:
+            raise LabError(f"--net netns: topology {topology}: {why}")
         lab.dir.mkdir(parents=True, exist_ok=True)
         lab.dir.chmod(0o755)
         _check_state_path(lab.dir)

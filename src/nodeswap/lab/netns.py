@@ -122,6 +122,19 @@ def host_addresses(t: JSON) -> list[str]:
     return out
 
 
+def unroutable(t: JSON) -> str | None:
+    """Why a topology cannot run as a netns lab yet, or None: hosts whose MGMT addresses are
+    in several networks need a router between them (the VG nodes' routing), not built yet."""
+    nets = zone_networks(t)
+    hosts = [t["firstbox"], *t["physical"], *t["vms"]]
+    used = sorted({network_of(str(h["address"]), nets)[1] for h in hosts})
+    if len(used) > 1:
+        return (f"its hosts' MGMT addresses are in {len(used)} networks "
+                f"({', '.join(map(str, used))}): a netns lab routes between networks not yet "
+                "(docs/lab-netns.md); use --net loopback")
+    return None
+
+
 def network_of(address: str, nets: Sequence[Net]) -> tuple[int, Net]:
     """(index, network) of the zone network holding ``address``."""
     ip = ipaddress.IPv4Address(address)
