@@ -119,6 +119,11 @@ def test_nothing_leaves_the_machine(netns_lab: Lab) -> None:
     addrs = [a["local"] for link in mine for a in link.get("addr_info", [])]
     assert not [a for a in addrs if any(ipaddress.ip_address(a) in z for z in zone)]
     assert _ip("link", "show", "dev", f"b{net['labid']}n0").returncode != 0
+    # the operator's end of the /30 has that IPv4 address and nothing else (no IPv6 either)
+    op = json.loads(_ip("-j", "addr", "show", "dev", net["operator_link"]).stdout)
+    assert [a["local"] for a in op[0]["addr_info"]] == [net["operator_address"]]
+    for ns in [net["bridge_ns"], *net["namespaces"].values()]:
+        assert _ip("-n", ns, "-6", "addr").stdout.strip() == "", ns
     # only the /30 leads into the lab: every zone address is unreachable from here
     for host in info.hosts.values():
         got = _ip("route", "get", host.address)

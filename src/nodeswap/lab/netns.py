@@ -36,6 +36,7 @@ JUMP_RANGE = ipaddress.IPv4Network("169.254.200.0/22")  # operator /30s: link-lo
 ROUTE_TYPES = {"unicast", "local", "broadcast", "multicast", "unreachable", "blackhole",
                "prohibit", "throw", "nat", "anycast"}
 CLONE_NEWNET = 0x40000000
+NO_IPV6 = ("net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -232,6 +233,13 @@ def ip(*args: str, check: bool = True) -> str:
     return done.stdout
 
 
+def _sysctl(setting: str) -> None:
+    done = subprocess.run(["sysctl", "-qw", setting], capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise LabError(f"sysctl {setting}: {done.stderr.strip()}")
+
+
 def machine_routes() -> list[Net]:
     return parse_routes(ip("-4", "route", "show", "table", "all"))
 
@@ -363,6 +371,7 @@ class NetLab:
             raise LabError(f"network namespace {ns} exists already (another lab's?): refusing")
         self.records.add("netns", ns)
         ip("netns", "add", ns)
+        ip("netns", "exec", ns, "sysctl", "-qw", *NO_IPV6)  # IPv4 only: no link-local v6
         ip("-n", ns, "link", "set", "lo", "up")
 
     def add_host(self, iid: str, address: str, *, firstbox: bool) -> str:
@@ -389,6 +398,7 @@ class NetLab:
             raise LabError(f"link {op} exists already (another lab's?): refusing")
         self.records.add("link", op)
         ip("link", "add", op, "type", "veth", "peer", "name", "jump0", "netns", ns)
+        _sysctl(f"net.ipv6.conf.{op}.disable_ipv6=1")  # the /30 is this machine's only address
         ip("addr", "add", f"{self.operator_address}/30", "dev", op)
         ip("link", "set", op, "up")
         ip("-n", ns, "addr", "add", f"{self.jump_address}/30", "dev", "jump0")
