@@ -147,6 +147,11 @@ def test_a_host_that_is_down_has_no_address(netns_lab: Lab) -> None:
     ns = info.raw["net"]["namespaces"]["webservice0.1"]
     address = info.address("webservice0")
     assert _eth0(ns) == [address]
+    # the real eth0 carries the MAC the lab's `ip link` shows (its domain's NIC)
+    shown = subprocess.run(info.ssh_command("webservice0", "ip", "-o", "link", "show", "eth0"),
+                           capture_output=True, text=True, timeout=60, check=True).stdout
+    real = json.loads(_ip("-n", ns, "-j", "link", "show", "dev", "eth0").stdout)[0]["address"]
+    assert f"link/ether {real} " in shown
     netns_lab.fault("host-down", host="webservice0")
     try:
         assert _eth0(ns) == []

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from nodeswap.errors import LabError
 
-from . import hostroot, netns, timing
+from . import hostinfo, hostroot, netns, timing
 from .controller import Controller, _atomic_write
 from .labhost import JSON, Host, ssh_banner
 from .netns import NetLab
@@ -60,6 +60,7 @@ class NetController(Controller):
         inside its namespace."""
         iface = self.paths(host.iid).root / "etc/network/interfaces"
         text = iface.read_text() if host.kind == "vm" and iface.exists() else None
+        self.net.set_mac(host.extra["netns"], hostinfo.eth0_mac(host))
         unwired = self.net.set_address(host.extra["netns"], host.address, text)
         if unwired:
             print(f"{host.iid}: no lab network for {', '.join(unwired)}", flush=True)

@@ -404,6 +404,12 @@ class NetLab:
         ip("-n", ns, "addr", "add", f"{self.jump_address}/30", "dev", "jump0")
         ip("-n", ns, "link", "set", "jump0", "up")
 
+    def set_mac(self, ns: str, mac: str) -> None:
+        """`eth0` gets the host's own MAC (a new VM's is new: ARP caches see the change)."""
+        ip("-n", ns, "link", "set", "dev", "eth0", "down")
+        ip("-n", ns, "link", "set", "dev", "eth0", "address", mac)
+        ip("-n", ns, "link", "set", "dev", "eth0", "up")
+
     def set_address(self, ns: str, address: str, interfaces: str | None = None) -> list[str]:
         """The host is up: its `eth0` gets the addresses its interfaces file gives `eth0`,
         with that file's netmask (a VM's boot), else ``address`` in its zone network (hosts
