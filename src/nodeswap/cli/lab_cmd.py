@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nodeswap.errors import InputError, LabError, Problem
+from nodeswap.i18n import _
 from nodeswap.lab import DEFAULT_STATE_DIR, README, Lab
 from nodeswap.lab.api import NETS
 from nodeswap.lab.faults import HELP as FAULT_HELP
@@ -87,8 +88,8 @@ def up(  # noqa: PLR0917 (typer maps parameters to options)
         raise InputError([Problem(f"{timing!r} is not a timing: one of {', '.join(PROFILES)}",
                                   key="--timing")])
     if net not in NETS or (net == "netns" and hosts is not None):
-        raise InputError([Problem(f"--net {net!r}: loopback, or netns with a topology (--hosts "
-                                  "labs are always loopback)", key="--net")])
+        raise InputError([Problem(_("--net {net!r}: loopback, or netns with a topology (--hosts "
+                                    "labs are always loopback)").format(net=net), key="--net")])
     if hosts is None:
         checked_topology(topology or "default")
     lab = Lab.up(lab_dir, hosts=hosts, topology=None if hosts else (topology or "default"),

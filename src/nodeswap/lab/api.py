@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nodeswap.errors import LabError
+from nodeswap.i18n import _
 
 from . import faults
 from . import timing as timing_
@@ -127,13 +128,14 @@ class Lab:
                            f"{lab._controller_record().pid}); `nodeswap lab down` first")
         lab.cleanup()
         if net not in NETS or (net == "netns" and hosts is not None):
-            raise LabError(f"--net {net!r}: one of {', '.join(NETS)} (netns for a topology "
-                           "only: --hosts labs are always loopback)")
+            raise LabError(_("--net {net!r}: one of {nets} (netns for a topology only: --hosts "
+                             "labs are always loopback)").format(net=net, nets=", ".join(NETS)))
         config = {**lab._config(hosts, topology, key_types),
                   "timing": timing_.check_profile(timing), "net": net}
         why = unroutable(config["zone"]) if net == "netns" else None
         if why:
-            raise LabError(f"--net netns: topology {topology}: {why}")
+            raise LabError(_("--net netns: topology {topology}: {why}").format(
+                topology=topology, why=why))
         lab.dir.mkdir(parents=True, exist_ok=True)
         lab.dir.chmod(0o755)
         _check_state_path(lab.dir)

@@ -29,7 +29,7 @@ from typing import Any
 
 from nodeswap.errors import LabError
 
-from . import hostroot, timing
+from . import hostroot, netns, timing
 from .hostroot import HostPaths
 from .labhost import JSON, Host, port_free, ssh_banner
 from .system import (
@@ -101,8 +101,7 @@ class Controller:
     def start_host(self, host: Host) -> None:
         """Start the host's sshd in its own UTS namespace and record it (not waiting)."""
         paths = self.paths(host.iid)
-        hostroot.write_sshd_config(paths, host.address, self.key_types, self.permit,
-                                   host.extra.get("listen_also", ()))
+        hostroot.write_sshd_config(paths, host.address, self.key_types, self.permit, _also(host))
         argv = hostroot.sshd_command(paths, host.name, host.extra.get("netns"))
         with paths.sshd_log.open("ab") as log:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -124,7 +123,7 @@ class Controller:
         deadline = time.monotonic() + timeout
         while pending:
             for iid, host in list(pending.items()):
-                if self.banner(host):
+                if _banner(host):
                     del pending[iid]
                     continue
                 proc = self.procs.get(iid)
@@ -134,9 +133,6 @@ class Controller:
                 raise LabError(f"hosts not answering after {timeout:.0f}s: {sorted(pending)}")
             if pending:
                 time.sleep(0.02)
-
-    def banner(self, host: Host) -> bool:  # does its sshd send its banner? (netctl.py too)
-        return ssh_banner(host.address)
 
     def stop_host(self, host: Host) -> None:
         """Take a host off the network: its sshd and every process inside it end."""
@@ -191,12 +187,8 @@ class Controller:
             "timing": timing.public(self.timing),
         }
         if self.zone is not None:
-            data["zone"] = self.zone.public()
-        self.extend_lab_json(data)
+            self.zone.publish(data)  # "zone", and a netns lab's ssh.jump and "net"
         _atomic_write(self.dir / "lab.json", json.dumps(data, indent=2) + "\n")
-
-    def extend_lab_json(self, data: JSON) -> None:
-        """Keys a kind of lab adds to lab.json (netctl.py: ssh.jump, ssh.config, net)."""
 
     def json_key(self, host: Host) -> str:
         """lab.json's key: the host name, or the instance id while two share a name."""
@@ -319,6 +311,18 @@ def plain_hosts(n: int) -> list[Host]:
 
 def _plain_etc_hosts(hosts: list[Host]) -> str:
     return "127.0.0.1 localhost\n" + "".join(f"{h.address} {h.name}\n" for h in hosts)
+
+
+def _also(host: Host) -> list[str]:
+    """Where a host's sshd listens besides its address (a netns lab's firstbox: its /30)."""
+    return list(host.extra.get("listen_also", ()))
+
+
+def _banner(host: Host) -> bool:
+    """Does the host's sshd send its banner? Asked from the host's own network namespace in a
+    netns lab (this machine's cannot reach it: lab/netctl.py)."""
+    ns = str(host.extra.get("netns") or "")
+    return netns.run_in(ns, lambda: ssh_banner(host.address)) if ns else ssh_banner(host.address)
 
 
 def _generation(iid: str) -> int:

@@ -16,13 +16,13 @@ import os
 import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 
 from nodeswap.errors import LabError
+from nodeswap.i18n import _
 
 from . import hostinfo, hostroot, netns, timing
-from .controller import Controller, _atomic_write
-from .labhost import JSON, Host, ssh_banner
+from .controller import Controller
+from .labhost import Host
 from .netns import NetLab
 
 SOCKET = "controller.sock"  # in the lab folder; /lab/ctl.sock in each host root
@@ -36,7 +36,7 @@ class NetController(Controller):
     def net(self) -> NetLab:
         net = self.zone.net if self.zone is not None else None
         if net is None:
-            raise LabError("--net netns needs a topology (a zone lab)")
+            raise LabError(_("--net netns needs a topology (a zone lab)"))
         return net
 
     def build_host(self, host: Host, hosts_text: str, authorized: list[str]) -> None:
@@ -77,34 +77,10 @@ class NetController(Controller):
         if host.extra.get("netns"):
             self.net.remove_host(host.extra["netns"])
 
-    def banner(self, host: Host) -> bool:
-        """Probed from inside the host's namespace (this machine's cannot reach it)."""
-        ns = str(host.extra.get("netns") or "")
-        return bool(ns) and netns.run_in(ns, lambda: ssh_banner(host.address))
-
-    def extend_lab_json(self, data: JSON) -> None:
-        """``ssh.jump`` (firstbox at its /30), ``ssh.config`` (plain OpenSSH: ``ssh -F
-        CONFIG -J JUMP root@ADDRESS``) and ``net`` (docs/lab-netns.md)."""
-        config = self.ssh_dir / "config"
-        if not config.exists():
-            _atomic_write(config, client_config(self.ssh_dir))
-        data["ssh"].update(jump=f"root@{self.net.jump_address}", config=str(config))
-        data["net"] = self.net.public()
-
     def shut_down(self) -> None:
         """Everything the loopback controller stops, then the recorded network, by name."""
         super().shut_down()
         netns.NetRecords(self.dir).teardown()
-
-
-def client_config(ssh_dir: Path) -> str:
-    """An ssh_config for plain OpenSSH with the lab's key and known_hosts (passed on to the
-    `-J` hop by `ssh -F`), strict host keys."""
-    options = [("User", "root"), ("IdentityFile", ssh_dir / "id_ed25519"),
-               ("IdentitiesOnly", "yes"), ("UserKnownHostsFile", ssh_dir / "known_hosts"),
-               ("StrictHostKeyChecking", "yes"), ("BatchMode", "yes"),
-               ("KexAlgorithms", "curve25519-sha256"), ("ConnectTimeout", "5")]
-    return "Host *\n" + "".join(f"    {k} {v}\n" for k, v in options)
 
 
 def unix_server(ctl: Controller,

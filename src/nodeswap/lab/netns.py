@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nodeswap.errors import LabError
+from nodeswap.i18n import _
 
 T = TypeVar("T")
 JSON = dict[str, Any]
@@ -47,7 +48,7 @@ def lab_id(folder: Path) -> str:
     """5 characters of [a-z0-9] from the lab folder's absolute path (labs side by side)."""
     n = int.from_bytes(hashlib.sha256(str(Path(folder).absolute()).encode()).digest()[:8], "big")
     out = ""
-    for _ in range(5):
+    for _i in range(5):
         n, r = divmod(n, len(_ALPHABET))
         out += _ALPHABET[r]
     return out
@@ -83,7 +84,8 @@ class Names:
 
 def _short(name: str) -> str:
     if len(name) > IFNAMSIZ:
-        raise LabError(f"name {name!r} is over {IFNAMSIZ} characters (too many hosts)")
+        raise LabError(_("name {name!r} is over {n} characters (too many hosts)").format(
+            name=name, n=IFNAMSIZ))
     return name
 
 
@@ -130,9 +132,9 @@ def unroutable(t: JSON) -> str | None:
     hosts = [t["firstbox"], *t["physical"], *t["vms"]]
     used = sorted({network_of(str(h["address"]), nets)[1] for h in hosts})
     if len(used) > 1:
-        return (f"its hosts' MGMT addresses are in {len(used)} networks "
-                f"({', '.join(map(str, used))}): a netns lab routes between networks not yet "
-                "(docs/lab-netns.md); use --net loopback")
+        return _("its hosts' MGMT addresses are in {n} networks ({networks}): a netns lab "
+                 "routes between networks not yet (docs/lab-netns.md); use --net loopback"
+                 ).format(n=len(used), networks=", ".join(map(str, used)))
     return None
 
 
@@ -142,8 +144,8 @@ def network_of(address: str, nets: Sequence[Net]) -> tuple[int, Net]:
     for k, net in enumerate(nets):
         if ip in net:
             return k, net
-    raise LabError(f"address {address} is in none of the zone's networks "
-                   f"{', '.join(map(str, nets))}")
+    raise LabError(_("address {address} is in none of the zone's networks {networks}").format(
+        address=address, networks=", ".join(map(str, nets))))
 
 
 def parse_routes(text: str) -> list[Net]:
@@ -178,8 +180,9 @@ def pick_block(topology: JSON, routes: Sequence[Net]) -> int:
         if not overlaps(zone_networks(map_topology(topology, block)), routes):
             return block
     bad = overlaps(zone_networks(map_topology(topology, BLOCKS[0])), routes)
-    raise LabError(f"every lab block 10.{BLOCKS[0]}-{BLOCKS[-1]}.0.0/16 overlaps a route of this "
-                   f"machine (e.g. {bad[0][0]} and {bad[0][1]}: `ip route show table all`)")
+    raise LabError(_("every lab block 10.{first}-{last}.0.0/16 overlaps a route of this machine "
+                     "(e.g. {net} and {route}: `ip route show table all`)").format(
+        first=BLOCKS[0], last=BLOCKS[-1], net=bad[0][0], route=bad[0][1]))
 
 
 def pick_jump(routes: Sequence[Net]) -> Net:
@@ -187,7 +190,8 @@ def pick_jump(routes: Sequence[Net]) -> Net:
     for net in JUMP_RANGE.subnets(new_prefix=30):
         if not overlaps([net], routes):
             return net
-    raise LabError(f"no free /30 in {JUMP_RANGE} for the operator's link to firstbox")
+    raise LabError(_("no free /30 in {range} for the operator's link to firstbox").format(
+        range=JUMP_RANGE))
 
 
 def jump_addresses(net: Net) -> tuple[str, str]:
@@ -229,7 +233,8 @@ def ip(*args: str, check: bool = True) -> str:
     """Run `ip ARGS` (no shell); its stdout, or LabError with its stderr."""
     done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
     if check and done.returncode != 0:
-        raise LabError(f"ip {' '.join(args)}: {done.stderr.strip()}")
+        raise LabError(_("ip {args}: {error}").format(args=" ".join(args),
+                                                      error=done.stderr.strip()))
     return done.stdout
 
 
@@ -237,7 +242,8 @@ def _sysctl(setting: str) -> None:
     done = subprocess.run(["sysctl", "-qw", setting], capture_output=True, text=True,
                           check=False)
     if done.returncode != 0:
-        raise LabError(f"sysctl {setting}: {done.stderr.strip()}")
+        raise LabError(_("sysctl {setting}: {error}").format(setting=setting,
+                                                             error=done.stderr.strip()))
 
 
 def machine_routes() -> list[Net]:
@@ -303,8 +309,11 @@ class NetRecords:
     def teardown(self) -> list[str]:
         """Remove every recorded route, link and namespace still there (idempotent)."""
         removed: list[str] = []
+        entries = list(dict.fromkeys(self.entries()))
+        if not entries:  # a loopback lab
+            return removed
         present = namespaces()
-        for kind, name in reversed(list(dict.fromkeys(self.entries()))):
+        for kind, name in reversed(entries):
             if kind == "route" and name in _unreachable_routes():
                 ip("route", "del", "unreachable", name)
             elif kind == "link" and link_exists(name):
@@ -316,6 +325,16 @@ class NetRecords:
                 continue
             removed.append(f"{kind} {name}")
         return removed
+
+
+def client_config(ssh_dir: Path) -> str:
+    """An ssh_config for plain OpenSSH with the lab's key and known_hosts (passed on to the
+    `-J` hop by `ssh -F`), strict host keys."""
+    options = [("User", "root"), ("IdentityFile", ssh_dir / "id_ed25519"),
+               ("IdentitiesOnly", "yes"), ("UserKnownHostsFile", ssh_dir / "known_hosts"),
+               ("StrictHostKeyChecking", "yes"), ("BatchMode", "yes"),
+               ("KexAlgorithms", "curve25519-sha256"), ("ConnectTimeout", "5")]
+    return "Host *\n" + "".join(f"    {k} {v}\n" for k, v in options)
 
 
 def _unreachable_routes() -> set[str]:
@@ -355,8 +374,9 @@ class NetLab:
         is taken)."""
         bad = overlaps([*self.nets, self.jump_net], machine_routes())
         if bad:
-            raise LabError(f"zone network {bad[0][0]} overlaps route {bad[0][1]} of this "
-                           "machine (`ip route show table all`): refusing to start")
+            raise LabError(_("zone network {net} overlaps route {route} of this machine (`ip "
+                             "route show table all`): refusing to start").format(
+                net=bad[0][0], route=bad[0][1]))
         self._new_ns(self.names.bridge_ns)
         for k in range(len(self.nets)):
             br = self.names.bridge(k)
@@ -368,7 +388,8 @@ class NetLab:
 
     def _new_ns(self, ns: str) -> None:
         if ns in namespaces():
-            raise LabError(f"network namespace {ns} exists already (another lab's?): refusing")
+            raise LabError(_("network namespace {ns} exists already (another lab's?): "
+                             "refusing").format(ns=ns))
         self.records.add("netns", ns)
         ip("netns", "add", ns)
         ip("netns", "exec", ns, "sysctl", "-qw", *NO_IPV6)  # IPv4 only: no link-local v6
@@ -395,7 +416,8 @@ class NetLab:
     def _operator_link(self, ns: str) -> None:
         op = self.names.operator
         if link_exists(op):
-            raise LabError(f"link {op} exists already (another lab's?): refusing")
+            raise LabError(_("link {link} exists already (another lab's?): refusing").format(
+                link=op))
         self.records.add("link", op)
         ip("link", "add", op, "type", "veth", "peer", "name", "jump0", "netns", ns)
         _sysctl(f"net.ipv6.conf.{op}.disable_ipv6=1")  # the /30 is this machine's only address
@@ -432,6 +454,14 @@ class NetLab:
         if ns in namespaces():
             ip("netns", "del", ns)
         self.host_ns = {i: n for i, n in self.host_ns.items() if n != ns}
+
+    def ssh_keys(self, ssh_dir: Path) -> JSON:
+        """lab.json's ``ssh.jump`` (firstbox at its /30) and ``ssh.config`` (for plain OpenSSH:
+        ``ssh -F CONFIG -J JUMP root@ADDRESS``; written once)."""
+        config = ssh_dir / "config"
+        if not config.exists():
+            config.write_text(client_config(ssh_dir))
+        return {"jump": f"root@{self.jump_address}", "config": str(config)}
 
     def public(self) -> JSON:
         """lab.json's ``net``."""

@@ -121,6 +121,13 @@ class Zone:
     def public(self) -> JSON:
         return topology.public(self.t, self.power.vip_holder)
 
+    def publish(self, data: JSON) -> None:
+        """lab.json's ``zone``; a netns lab adds ``ssh.jump``, ``ssh.config`` and ``net``."""
+        data["zone"] = self.public()
+        if self.net is not None:
+            data["ssh"].update(self.net.ssh_keys(self.machines.dir / "ssh"))
+            data["net"] = self.net.public()
+
     def populate(self) -> None:
         """Write the zone's files into every host root and install the stand-ins."""
         t, hosts = self.t, self.machines.hosts
