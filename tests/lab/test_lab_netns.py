@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from nodeswap.errors import LabError
 from nodeswap.lab import Lab, LabInfo
-from nodeswap.lab.netns import NetRecords, namespaces
+from nodeswap.lab.netns import Names, NetRecords, lab_id, namespaces
 from nodeswap.lab.system import wait_until
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -206,6 +207,24 @@ def test_a_vm_boots_onto_its_interfaces_file(netns_lab: Lab) -> None:
         assert res.stdout.strip() == "webservice1", res.stderr
     finally:
         _boot_with(netns_lab, ns, new, old, "255.255.255.0")
+
+
+def test_a_name_that_exists_refuses_the_lab_and_stays() -> None:
+    """A namespace already named as this lab's bridge namespace (another lab's, say): `lab up`
+    is refused, and that namespace is not touched, nor anything else left behind."""
+    folder = STATE_ROOT / f"pytest-{os.getpid()}-netns-taken"
+    taken = Names(lab_id(folder)).bridge_ns
+    assert _ip("netns", "add", taken).returncode == 0
+    try:
+        with pytest.raises(LabError, match=f"network namespace {taken} exists already"):
+            Lab.up(folder, topology="default", net="netns")
+        assert taken in namespaces()
+        assert NetRecords(folder).entries() == []
+        assert not [r for r in _ip("-4", "route", "show", "type", "unreachable").stdout
+                    .splitlines() if r.split()[1].startswith("10.200.")]
+    finally:
+        _ip("netns", "del", taken)  # this test's own
+        Lab(folder).cleanup()
 
 
 def test_lab_down_removes_everything_even_after_a_crash() -> None:

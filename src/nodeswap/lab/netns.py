@@ -295,15 +295,28 @@ class NetRecords:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / "records" / "net.jsonl"
 
-    def add(self, kind: str, name: str) -> None:
+    def add(self, kind: str, name: str, *, failed: bool = False) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        row = {"kind": kind, "name": name, **({"failed": True} if failed else {})}
         with self.path.open("a") as f:
-            f.write(json.dumps({"kind": kind, "name": name}) + "\n")
+            f.write(json.dumps(row) + "\n")
+
+    def make(self, kind: str, name: str, *args: str) -> None:
+        """Record, then `ip ARGS` creating it; if that fails the record is marked failed (the
+        name may be someone else's: teardown leaves it alone)."""
+        self.add(kind, name)
+        try:
+            ip(*args)
+        except LabError:
+            self.add(kind, name, failed=True)
+            raise
 
     def entries(self) -> list[tuple[str, str]]:
         if not self.path.exists():
             return []
         rows = [json.loads(line) for line in self.path.read_text().splitlines() if line]
+        failed = {(r["kind"], r["name"]) for r in rows if r.get("failed")}
+        rows = [r for r in rows if (r["kind"], r["name"]) not in failed]
         return [(str(r["kind"]), str(r["name"])) for r in rows]
 
     def teardown(self) -> list[str]:
@@ -383,15 +396,13 @@ class NetLab:
             ip("-n", self.names.bridge_ns, "link", "add", br, "type", "bridge")
             ip("-n", self.names.bridge_ns, "link", "set", br, "up")
         for net in self.nets:
-            self.records.add("route", str(net))
-            ip("route", "add", "unreachable", str(net))
+            self.records.make("route", str(net), "route", "add", "unreachable", str(net))
 
     def _new_ns(self, ns: str) -> None:
         if ns in namespaces():
             raise LabError(_("network namespace {ns} exists already (another lab's?): "
                              "refusing").format(ns=ns))
-        self.records.add("netns", ns)
-        ip("netns", "add", ns)
+        self.records.make("netns", ns, "netns", "add", ns)
         ip("netns", "exec", ns, "sysctl", "-qw", *NO_IPV6)  # IPv4 only: no link-local v6
         ip("-n", ns, "link", "set", "lo", "up")
 
@@ -418,8 +429,8 @@ class NetLab:
         if link_exists(op):
             raise LabError(_("link {link} exists already (another lab's?): refusing").format(
                 link=op))
-        self.records.add("link", op)
-        ip("link", "add", op, "type", "veth", "peer", "name", "jump0", "netns", ns)
+        self.records.make("link", op, "link", "add", op, "type", "veth", "peer", "name", "jump0",
+                          "netns", ns)
         _sysctl(f"net.ipv6.conf.{op}.disable_ipv6=1")  # the /30 is this machine's only address
         ip("addr", "add", f"{self.operator_address}/30", "dev", op)
         ip("link", "set", op, "up")

@@ -159,3 +159,13 @@ def test_hosts_in_several_networks_are_refused_until_the_lab_routes(tmp_path: Pa
     assert why is not None and "127.16.100.0/24, 127.16.101.0/24" in why
     with pytest.raises(LabError, match="use --net loopback"):
         Lab.up(tmp_path / "lab", topology="vg-other-24", net="netns")
+
+
+def test_a_creation_that_failed_is_never_torn_down(tmp_path: Path) -> None:
+    """A name whose creation failed may be someone else's: teardown leaves it alone."""
+    rec = netns.NetRecords(tmp_path)
+    rec.add("netns", "nwabcdeb")
+    rec.add("route", "10.200.100.0/24")
+    rec.add("netns", "nwabcdeh1")
+    rec.add("netns", "nwabcdeh1", failed=True)
+    assert rec.entries() == [("netns", "nwabcdeb"), ("route", "10.200.100.0/24")]
