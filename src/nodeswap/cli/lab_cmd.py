@@ -14,6 +14,7 @@ from rich.table import Table
 from nodeswap.errors import InputError, LabError, Problem
 from nodeswap.i18n import _
 from nodeswap.lab import DEFAULT_STATE_DIR, README, Lab
+from nodeswap.lab.api import NETS
 from nodeswap.lab.faults import HELP as FAULT_HELP
 from nodeswap.lab.faults import KINDS as FAULT_KINDS
 from nodeswap.lab.timing import PROFILES
@@ -72,6 +73,11 @@ def up(  # noqa: PLR0917 (typer maps parameters to options)
         help="off: every boot, shutdown, launch, install and apt is immediate; realistic: "
         "real-world durations scaled down 1/30 (a VM boot of ~60 s takes 2 s; "
         "lab/timing.py).")] = "off",
+    net: Annotated[str, Opt(
+        "--net", metavar="loopback|netns",
+        help="loopback: hosts on 127/8 addresses; netns: a topology's hosts in their own "
+        "network namespaces on 10.200.a.b, reached through firstbox (ssh.jump in lab.json; "
+        "docs/lab-netns.md).")] = "loopback",
 ) -> None:
     """Bring a lab up and print its hosts; writes DIR/lab.json."""
     if hosts is not None and topology is not None:
@@ -82,10 +88,13 @@ def up(  # noqa: PLR0917 (typer maps parameters to options)
         raise InputError([Problem(_("{timing!r} is not a timing: one of {profiles}").format(
             timing=timing, profiles=", ".join(PROFILES)),
                                   key="--timing")])
+    if net not in NETS or (net == "netns" and hosts is not None):
+        raise InputError([Problem(_("--net {net!r}: loopback, or netns with a topology (--hosts "
+                                    "labs are always loopback)").format(net=net), key="--net")])
     if hosts is None:
         checked_topology(topology or "default")
     lab = Lab.up(lab_dir, hosts=hosts, topology=None if hosts else (topology or "default"),
-                 key_types=kinds, timing=timing)
+                 key_types=kinds, timing=timing, net=net)
     if as_json:
         typer.echo(json.dumps(lab.status(), indent=2))
         return

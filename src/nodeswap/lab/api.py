@@ -28,6 +28,7 @@ from nodeswap.i18n import _
 from . import faults
 from . import timing as timing_
 from . import topology as topologies
+from .netns import NetRecords, unroutable
 from .system import (
     ProcRecord,
     Records,
@@ -44,6 +45,7 @@ DEFAULT_STATE_DIR = DEFAULT_STATE_ROOT / "default"
 TOPOLOGY_DIR = topologies.TOPOLOGY_DIR
 resolve_topology = topologies.resolve_topology  # kept here: callers import it from the API
 CONTROLLER_MARKER = "nodeswap.lab.controller"
+NETS = ("loopback", "netns")
 JSON = dict[str, Any]
 
 
@@ -88,6 +90,10 @@ class LabInfo:
         """A plain `ssh` command line (strict host keys, the lab's key) to a host."""
         host = self.hosts.get(name_or_address)
         target = host.address if host is not None else name_or_address
+        ssh = self.raw["ssh"]
+        if ssh.get("jump"):  # a netns lab: through firstbox's /30 (docs/lab-netns.md)
+            return ["ssh", "-F", ssh["config"], "-J", ssh["jump"], f"{self.user}@{target}",
+                    *remote]
         return ["ssh", "-o", "StrictHostKeyChecking=yes",
                 "-o", f"UserKnownHostsFile={self.known_hosts}",
                 "-o", "KexAlgorithms=curve25519-sha256", "-o", "BatchMode=yes",
@@ -107,10 +113,12 @@ class Lab:
     @classmethod
     def up(cls, state_dir: Path = DEFAULT_STATE_DIR, *, hosts: int | None = None,
            topology: str | None = None, key_types: Sequence[str] | None = None,
-           timeout: float | None = None, timing: str = "off") -> Lab:
+           timeout: float | None = None, timing: str = "off", net: str = "loopback") -> Lab:
         """Start a lab: N plain hosts, or a zone from a topology name or YAML file.
         ``timing``: "off" (every operation at once) or "realistic" (boots, shutdowns,
         launches, installs and apt take scaled-down real times: lab/timing.py).
+        ``net``: "loopback" (hosts on 127/8) or "netns" (a zone's hosts in their own network
+        namespaces, reached through firstbox: docs/lab-netns.md; zone labs only).
 
         Raises LabError if a lab already runs in ``state_dir`` or it does not come up.
         """
@@ -120,8 +128,15 @@ class Lab:
                              "`nodeswap lab down` first").format(dir=lab.dir,
                              pid=lab._controller_record().pid))
         lab.cleanup()
+        if net not in NETS or (net == "netns" and hosts is not None):
+            raise LabError(_("--net {net!r}: one of {nets} (netns for a topology only: --hosts "
+                             "labs are always loopback)").format(net=net, nets=", ".join(NETS)))
         config = {**lab._config(hosts, topology, key_types),
-                  "timing": timing_.check_profile(timing)}
+                  "timing": timing_.check_profile(timing), "net": net}
+        why = unroutable(config["zone"]) if net == "netns" else None
+        if why:
+            raise LabError(_("--net netns: topology {topology}: {why}").format(
+                topology=topology, why=why))
         lab.dir.mkdir(parents=True, exist_ok=True)
         lab.dir.chmod(0o755)
         _check_state_path(lab.dir)
@@ -241,10 +256,11 @@ class Lab:
                 stopped_ctl = False
         leftovers, unmounted = release_all(self.records)
         strays = self._kill_strays()
+        net = NetRecords(self.dir).teardown()  # after the processes: by recorded name
         for name in ("ready", "failed", "lab.json", "controller.json"):
             (self.dir / name).unlink(missing_ok=True)
         return {"controller_stopped": stopped_ctl, "forced": leftovers, "unmounted": unmounted,
-                "stray_processes": len(strays)}
+                "stray_processes": len(strays), "net_removed": net}
 
     def _kill_strays(self, settle: float = 1.0) -> list[int]:
         """Kill what still runs in a host root (sessions), again until none shows up for

@@ -30,7 +30,7 @@ from typing import Any
 from nodeswap.errors import LabError
 from nodeswap.i18n import _
 
-from . import hostroot, timing
+from . import hostroot, netns, timing
 from .hostroot import HostPaths
 from .labhost import JSON, Host, port_free, ssh_banner
 from .system import (
@@ -105,10 +105,10 @@ class Controller:
         iface = paths.root / "etc/network/interfaces"
         # what `ip addr` shows until the next boot (hostinfo.links), as ifupdown brought it up
         host.extra["boot_interfaces"] = iface.read_text() if iface.exists() else ""
-        hostroot.write_sshd_config(paths, host.address, self.key_types, self.permit)
+        hostroot.write_sshd_config(paths, host.address, self.key_types, self.permit, _also(host))
+        argv = hostroot.sshd_command(paths, host.name, host.extra.get("netns"))
         with paths.sshd_log.open("ab") as log:
-            proc = subprocess.Popen(hostroot.sshd_command(paths, host.name),
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                     start_new_session=True)
         marker = str(paths.sshd_config)
         wait_until(lambda: _cmdline_has(proc.pid, marker) or proc.poll() is not None, 5.0)
@@ -128,7 +128,7 @@ class Controller:
         deadline = time.monotonic() + timeout
         while pending:
             for iid, host in list(pending.items()):
-                if ssh_banner(host.address):
+                if _banner(host):
                     del pending[iid]
                     continue
                 proc = self.procs.get(iid)
@@ -194,7 +194,7 @@ class Controller:
             "timing": timing.public(self.timing),
         }
         if self.zone is not None:
-            data["zone"] = self.zone.public()
+            self.zone.publish(data)  # "zone", and a netns lab's ssh.jump and "net"
         _atomic_write(self.dir / "lab.json", json.dumps(data, indent=2) + "\n")
 
     def json_key(self, host: Host) -> str:
@@ -215,6 +215,7 @@ class Controller:
             hosts = [h for h in self.hosts.values() if h.up or h.address not in live]
         for h in hosts:
             names = [h.address] if self.json_key(h) != h.name else [h.name, h.address]
+            names += h.extra.get("listen_also", [])  # a netns lab's firstbox at its /30
             lines += hostroot.known_hosts_lines(names, hostroot.public_keys(self.paths(h.iid)))
         _atomic_write(self.ssh_dir / "known_hosts", "".join(line + "\n" for line in lines))
 
@@ -319,6 +320,18 @@ def _plain_etc_hosts(hosts: list[Host]) -> str:
     return "127.0.0.1 localhost\n" + "".join(f"{h.address} {h.name}\n" for h in hosts)
 
 
+def _also(host: Host) -> list[str]:
+    """Where a host's sshd listens besides its address (a netns lab's firstbox: its /30)."""
+    return list(host.extra.get("listen_also", ()))
+
+
+def _banner(host: Host) -> bool:
+    """Does the host's sshd send its banner? Asked from the host's own network namespace in a
+    netns lab (this machine's cannot reach it: lab/netctl.py)."""
+    ns = str(host.extra.get("netns") or "")
+    return netns.run_in(ns, lambda: ssh_banner(host.address)) if ns else ssh_banner(host.address)
+
+
 def _generation(iid: str) -> int:
     """VM instances are NAME.N (N counts launches); others have no suffix (generation 0)."""
     tail = iid.rsplit(".", 1)[-1]
@@ -389,11 +402,15 @@ def _handler(ctl: Controller) -> type[BaseHTTPRequestHandler]:
 
 def serve(state_dir: Path) -> int:
     """Entry point of the controller process: build, start, serve, tear down."""
+    from .netctl import NetController, unix_server  # noqa: PLC0415 (netctl imports this)
+
     config = json.loads((state_dir / "config.json").read_text())
-    ctl = Controller(state_dir, config)
+    netns = config.get("net") == "netns"
+    ctl = (NetController if netns else Controller)(state_dir, config)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(ctl))
     server.daemon_threads = True
     ctl.url = f"http://127.0.0.1:{server.server_address[1]}"
+    unix = unix_server(ctl, _handler(ctl)) if netns else None
 
     def on_shutdown(_host: Host | None, _body: JSON) -> JSON:
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -416,6 +433,9 @@ def serve(state_dir: Path) -> int:
     _atomic_write(state_dir / "ready", json.dumps({"pid": os.getpid()}) + "\n")
     thread.join()
     server.server_close()
+    if unix is not None:
+        unix.shutdown()
+        unix.server_close()
     ctl.shut_down()
     (state_dir / "ready").unlink(missing_ok=True)
     return 0

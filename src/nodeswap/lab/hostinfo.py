@@ -69,6 +69,13 @@ def _stanzas(text: str) -> dict[str, dict[str, str]]:
     return out
 
 
+def eth0_mac(h: Host) -> str:
+    """A host's MGMT MAC: its domain's first NIC (a VM), its settings' (physical), else one
+    made from its instance id (a netns lab puts it on the real eth0)."""
+    nics = h.extra.get("nics") or []
+    return str(nics[0]["mac"] if nics else h.extra.get("mac") or _mac(h.iid))
+
+
 def links(h: Host, *, root: Path, fb_root: Path, vip: str | None,
           guests: list[tuple[str, JSON]]) -> list[JSON]:
     """The host's interfaces in ifindex order (name, mac, master, state, addresses).
@@ -89,8 +96,7 @@ def links(h: Host, *, root: Path, fb_root: Path, vip: str | None,
     stanzas = _stanzas(str(booted))
     nics = h.extra.get("nics") or []
     mgmt = stanzas.get("eth0", {})
-    eth0: JSON = {"name": "eth0", "kind": "ether", "master": None,
-            "mac": nics[0]["mac"] if nics else h.extra.get("mac") or _mac(h.iid),
+    eth0: JSON = {"name": "eth0", "kind": "ether", "master": None, "mac": eth0_mac(h),
             "addrs": [_inet(h.address, _prefix(mgmt.get("netmask", "")), "eth0")]}
     if vip:
         eth0["addrs"].append(_inet(vip, 32, "eth0"))

@@ -183,14 +183,15 @@ def permit_open(addresses: Iterable[str], *, whole_24: bool) -> tuple[str, ...]:
 
 
 def render_sshd_config(paths: HostPaths, address: str, kinds: Sequence[str],
-                       permit: Sequence[str] = ()) -> str:  # fmt: skip
-    """The sshd_config of one host: its address, keys, chroot and generous limits. A jump
-    host forwards only to ``permit`` (HOST:PORT; empty: no forwarding at all)."""
+                       permit: Sequence[str] = (), also: Sequence[str] = ()) -> str:  # fmt: skip
+    """The sshd_config of one host: its address (and ``also``: a netns lab's firstbox on its
+    /30 jump address), keys, chroot and generous limits. A jump host forwards only to
+    ``permit`` (HOST:PORT; empty: no forwarding at all)."""
     keys = "\n".join(f"HostKey {paths.host_key(k)}" for k in kinds)
     opens = " ".join(permit) or "none"
+    listen = "".join(f"ListenAddress {a}:22\n" for a in (address, *also))
     return f"""# nodeswap lab host {paths.iid}
-ListenAddress {address}:22
-{keys}
+{listen}{keys}
 PermitRootLogin prohibit-password
 PubkeyAuthentication yes
 PasswordAuthentication no
@@ -220,19 +221,22 @@ LogLevel INFO
 
 
 def write_sshd_config(paths: HostPaths, address: str, kinds: Sequence[str],
-                      permit: Sequence[str] = ()) -> None:  # fmt: skip
+                      permit: Sequence[str] = (), also: Sequence[str] = ()) -> None:  # fmt: skip
     paths.data.mkdir(parents=True, exist_ok=True)
-    write(paths.sshd_config, render_sshd_config(paths, address, kinds, permit), 0o600)
+    write(paths.sshd_config, render_sshd_config(paths, address, kinds, permit, also), 0o600)
 
 
-def sshd_command(paths: HostPaths, hostname: str) -> list[str]:
-    """Run sshd in its own UTS namespace, so `hostname` inside prints the host's own name.
+def sshd_command(paths: HostPaths, hostname: str, netns: str | None = None) -> list[str]:
+    """Run sshd in its own UTS namespace, so `hostname` inside prints the host's own name;
+    in a netns lab also in the host's network namespace (``nsenter --net``, which changes
+    nothing else: `ip netns exec` would also make a mount namespace and remount /sys).
 
-    ``unshare`` and ``sh`` exec in place, so the PID of this command is sshd's own PID.
+    ``nsenter``, ``unshare`` and ``sh`` exec in place, so the PID of this command is sshd's.
     """
     script = 'hostname "$1" && exec /usr/sbin/sshd -D -e -f "$2"'
     conf = str(paths.sshd_config)
-    return ["unshare", "--uts", "/bin/sh", "-c", script, "lab-host", hostname, conf]
+    enter = ["nsenter", f"--net=/run/netns/{netns}"] if netns else []
+    return [*enter, "unshare", "--uts", "/bin/sh", "-c", script, "lab-host", hostname, conf]
 
 
 def remove_root(paths: HostPaths) -> None:

@@ -25,6 +25,7 @@ from . import faults, hostinfo, hostroot, packages, timing, topology
 from .faults import FaultState
 from .labhost import Host, Machines
 from .libvirt import Libvirt, base_image
+from .netns import NetLab
 from .packages import Packages
 from .power import Power
 from .standins import pitrixlab as pl
@@ -57,7 +58,13 @@ class Zone:
 
     def __init__(self, machines: Machines, config: JSON) -> None:
         self.machines = machines
-        self.t = topology.place(config["zone"])
+        self.net: NetLab | None = None  # --net netns: the zone in 10.200.a.b (lab/netns.py)
+        if config.get("net") == "netns":
+            self.net = NetLab.place(machines.dir, config["zone"])
+            self.net.create()  # its bridges and this machine's unreachable routes
+            self.t = self.net.t
+        else:
+            self.t = topology.place(config["zone"])
         self.firstbox: JSON = self.t["firstbox"]
         self.new_installer = topology.installer_tuple(str(self.t["installer"])) >= (4, 3, 0)
         self.rng = random.Random(str(self.t["zone_id"]))
@@ -114,6 +121,13 @@ class Zone:
     def public(self) -> JSON:
         return topology.public(self.t, self.power.vip_holder)
 
+    def publish(self, data: JSON) -> None:
+        """lab.json's ``zone``; a netns lab adds ``ssh.jump``, ``ssh.config`` and ``net``."""
+        data["zone"] = self.public()
+        if self.net is not None:
+            data["ssh"].update(self.net.ssh_keys(self.machines.dir / "ssh"))
+            data["net"] = self.net.public()
+
     def populate(self) -> None:
         """Write the zone's files into every host root and install the stand-ins."""
         t, hosts = self.t, self.machines.hosts
@@ -143,7 +157,8 @@ class Zone:
 
     def after_start(self) -> None:
         self.power.vip_holder = topology.first_proxy(self.t)
-        self.power.start_console(str(self.t["zone_id"]))
+        if self.net is None:  # netns: the console at the VIP is phase 2 (docs/lab-netns.md)
+            self.power.start_console(str(self.t["zone_id"]))
 
     def close(self) -> None:
         self.power.close()

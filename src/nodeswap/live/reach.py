@@ -109,6 +109,9 @@ def make_reach(
         name = data.get("firstbox")
         if name:
             fb = Target(name, data["hosts"][name]["address"], name, via_firstbox=False)
+        # a netns lab (issue 10): this machine reaches firstbox only at its /30 address, the
+        # lab's `ssh.jump`; it is the bastion, firstbox and the zone are reached through it
+        jump = jump or data["ssh"].get("jump")
     elif firstbox is not None:
         who, _at, addr = firstbox.rpartition("@")
         if not addr or any(c.isspace() or c in "/@" for c in addr):

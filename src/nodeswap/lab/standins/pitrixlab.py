@@ -36,7 +36,13 @@ def _post(op: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     head = (f"POST /op/{op} HTTP/1.1\r\nHost: {host}:{port}\r\nX-Lab-Token: {info['token']}"
             f"\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
             "Connection: close\r\n\r\n")
-    with socket.create_connection((host, int(port)), timeout=300) as conn:
+    if host == "unix":  # a netns lab: the controller's unix socket (url unix:/lab/ctl.sock)
+        conn = socket.socket(socket.AF_UNIX)
+        conn.settimeout(300)
+        conn.connect(port)
+    else:
+        conn = socket.create_connection((host, int(port)), timeout=300)
+    with conn:
         conn.sendall(head.encode() + data)
         chunks = []
         while chunk := conn.recv(65536):

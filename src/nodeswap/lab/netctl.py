@@ -1,0 +1,96 @@
+"""The controller of a `--net netns` lab (issue 10): the loopback controller, with each host
+in its own network namespace (lab/netns.py) and the API also on a unix socket.
+
+A host gets its namespace when it is built, its address on `eth0` when it starts (taken away
+when it stops), sshd inside it (``host.extra["netns"]``: hostroot.sshd_command), and
+`/lab/ctl.sock`, a hard link to the controller's unix socket (a namespace's 127.0.0.1 is its
+own). Firstbox's sshd also listens on its /30 jump address (``host.extra["listen_also"]``),
+which lab.json gives as ``ssh.jump``. Must not: reach a host from this machine's namespace
+(the readiness probe enters the host's), or leave anything it made at shutdown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socketserver
+import threading
+from http.server import BaseHTTPRequestHandler
+
+from nodeswap.errors import LabError
+from nodeswap.i18n import _
+
+from . import hostinfo, hostroot, netns, timing
+from .controller import Controller
+from .labhost import Host
+from .netns import NetLab
+
+SOCKET = "controller.sock"  # in the lab folder; /lab/ctl.sock in each host root
+HOST_URL = "unix:/lab/ctl.sock"
+
+
+class NetController(Controller):
+    """A zone lab's controller whose hosts live in network namespaces."""
+
+    @property
+    def net(self) -> NetLab:
+        net = self.zone.net if self.zone is not None else None
+        if net is None:
+            raise LabError(_("--net netns needs a topology (a zone lab)"))
+        return net
+
+    def build_host(self, host: Host, hosts_text: str, authorized: list[str]) -> None:
+        """The loopback host, plus its namespace and the controller's socket inside."""
+        super().build_host(host, hosts_text, authorized)
+        firstbox = host.kind == "firstbox"
+        host.extra["netns"] = self.net.add_host(host.iid, host.address, firstbox=firstbox)
+        if firstbox:
+            host.extra["listen_also"] = [self.net.jump_address]
+        link = self.paths(host.iid).root / "lab/ctl.sock"
+        link.unlink(missing_ok=True)
+        os.link(self.dir / SOCKET, link)
+
+    def write_host_json(self, host: Host) -> None:
+        info = {"url": HOST_URL, "token": host.token, "iid": host.iid, "name": host.name,
+                "kind": host.kind, "delays": timing.delays(self.timing)}
+        hostroot.write(self.paths(host.iid).root / "lab/host.json", json.dumps(info), 0o600)
+
+    def start_host(self, host: Host) -> None:
+        """Its address on its `eth0` (from the interfaces file at boot: power.py), then sshd
+        inside its namespace."""
+        iface = self.paths(host.iid).root / "etc/network/interfaces"
+        text = iface.read_text() if host.kind == "vm" and iface.exists() else None
+        self.net.set_mac(host.extra["netns"], hostinfo.eth0_mac(host))
+        unwired = self.net.set_address(host.extra["netns"], host.address, text)
+        if unwired:
+            print(f"{host.iid}: no lab network for {', '.join(unwired)}", flush=True)
+        super().start_host(host)
+
+    def stop_host(self, host: Host) -> None:
+        """Off the network: sshd and sessions end, and `eth0` loses its address."""
+        super().stop_host(host)
+        if host.extra.get("netns"):
+            self.net.clear_address(host.extra["netns"])
+
+    def destroy_host(self, host: Host) -> None:
+        super().destroy_host(host)
+        if host.extra.get("netns"):
+            self.net.remove_host(host.extra["netns"])
+
+    def shut_down(self) -> None:
+        """Everything the loopback controller stops, then the recorded network, by name."""
+        super().shut_down()
+        netns.NetRecords(self.dir).teardown()
+
+
+def unix_server(ctl: Controller,
+                handler: type[BaseHTTPRequestHandler]) -> socketserver.ThreadingUnixStreamServer:
+    """The controller's API on STATE/controller.sock (serving in a thread; the caller shuts it
+    down), for the hosts that cannot reach this namespace's 127.0.0.1."""
+    path = ctl.dir / SOCKET
+    path.unlink(missing_ok=True)
+    server = socketserver.ThreadingUnixStreamServer(str(path), handler)
+    server.daemon_threads = True
+    path.chmod(0o600)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
