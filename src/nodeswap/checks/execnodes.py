@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from nodeswap.i18n import _
+
 from .findings import Difference
 from .supervisor import ExecRun, NodeBlock
 
@@ -48,11 +50,11 @@ def check_run(run: ExecRun, *, required: Iterable[str], rule: str, what: str,
     must = tuple(required)
     out: list[Difference] = [
         Difference("exec_nodes", None, e, None, None, "unexpected", rule,
-                   "exec_nodes.sh refused a target") for e in run.errors]
+                   _("exec_nodes.sh refused a target")) for e in run.errors]
     if not run.done:
         out.append(Difference("exec_nodes", None, None, None, None, "unexpected", rule,
-                              "exec_nodes.sh output has no final `Done.`: the run did not "
-                              "finish"))
+                              _("exec_nodes.sh output has no final `Done.`: the run did "
+                                "not finish")))
     targets = list(run.targets)
     targets += [n for n in must if n not in targets]
     for node in targets:
@@ -63,9 +65,11 @@ def check_run(run: ExecRun, *, required: Iterable[str], rule: str, what: str,
         line = block.line if block is not None else None
         if node in must:
             out.append(Difference(f"exec_nodes {node}", None, why, None, line, "unexpected",
-                                  rule, f"{node} is being upgraded and did not {what}"))
+                                  rule, _("{node} is being upgraded and did not {what}")
+                                  .format(node=node, what=what)))
         else:
             out.append(Difference(f"exec_nodes {node}", None, why, None, line, "attention",
-                                  rule, f"{node} did not {what} (not being upgraded: the run "
-                                  f"goes on); once it answers again: {remedy}"))
+                                  rule, _("{node} did not {what} (not being upgraded: the "
+                                          "run goes on); once it answers again: {remedy}")
+                                  .format(node=node, what=what, remedy=remedy)))
     return out

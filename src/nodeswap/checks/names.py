@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import ipaddress
 
+from nodeswap.i18n import _
+
 from .findings import Difference
 
 RULE = "R20/R22"
@@ -49,24 +51,25 @@ def check_reach(output: str, new_keys: str, *, node: str, temporary: str, old: s
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
     resolved = next((a for a in map(_address, lines) if a is not None), None)
     section = f"name {node} on firstbox"
-    remedy = (f"make firstbox resolve {node} to {temporary} (its /etc/hosts: the line "
-              "pitrix-hosts got at R18/R19, /pitrix/build/packages/deb/pitrix-hosts/hosts), "
-              "check with `getent hosts " + node + "` on firstbox, then resume")
+    remedy = _("make firstbox resolve {node} to {temporary} (its /etc/hosts: the line "
+               "pitrix-hosts got at R18/R19, /pitrix/build/packages/deb/pitrix-hosts/hosts), "
+               "check with `getent hosts {node}` on firstbox, then resume").format(
+        node=node, temporary=temporary)
     if resolved is None:
         return [Difference(section, None, None, None, None, "unexpected", RULE,
-                           f"firstbox cannot resolve {node}: update.sh and exec_nodes.sh "
-                           f"reach nodes by name; {remedy}")]
+                           _("firstbox cannot resolve {node}: update.sh and exec_nodes.sh "
+                             "reach nodes by name; {remedy}").format(node=node, remedy=remedy))]
     seen = keys_of("\n".join(ln for ln in lines if _address(ln) is None))
     pinned = keys_of(new_keys)
     if seen & pinned:
         return []
-    where = f"firstbox resolves {node} to {resolved}"
     if resolved == old:
-        why = (f"{where}, the old VM: R22-R26 would install onto the old {node} (an R20 "
-               f"breach); {remedy}")
+        why = _("firstbox resolves {node} to {address}, the old VM: R22-R26 would install onto "
+                "the old {node} (an R20 breach); {remedy}")
     elif not seen:
-        why = f"{where}, where no ssh host answers; {remedy}"
+        why = _("firstbox resolves {node} to {address}, where no ssh host answers; {remedy}")
     else:
-        why = (f"{where}, whose host key is not the new VM's (pinned at {temporary}): the "
-               f"scripts would reach another host; {remedy}")
+        why = _("firstbox resolves {node} to {address}, whose host key is not the new VM's "
+                "(pinned at {temporary}): the scripts would reach another host; {remedy}")
+    why = why.format(node=node, address=resolved, temporary=temporary, remedy=remedy)
     return [Difference(section, None, lines[0], None, 1, "unexpected", RULE, why)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from nodeswap.i18n import _
 from nodeswap.shell import cmd
 
 from .findings import Difference
@@ -48,6 +49,7 @@ def check(output: str, expected: dict[str, str], ports: tuple[int, ...], rule: s
             if state != "open":
                 out.append(Difference(f"ports {node}", None, f"{address}:{port} {state}",
                                       None, line, "unexpected", rule,
-                                      f"{node} does not answer on {address}:{port} "
-                                      "(haproxy's listener: is haproxy running there?)"))
+                                      _("{node} does not answer on {address}:{port} "
+                                        "(haproxy's listener: is haproxy running there?)")
+                                      .format(node=node, address=address, port=port)))
     return out

@@ -208,8 +208,8 @@ def _name_reach(output: str, reference: str | None, options: Mapping[str, str]
     except ValueError:
         gathered = None
     if not isinstance(gathered, dict):
-        raise InputError([Problem("check name_reach needs a JSON object as reference (the "
-                                  "gather option: the new VM's key files)", key="reference")])
+        raise InputError([Problem(_("check name_reach needs a JSON object as reference (the "
+                                    "gather option: the new VM's key files)"), key="reference")])
     return names.check_reach(output, "\n".join(str(v) for v in gathered.values()), node=node,
                              temporary=options.get("temporary", ""),
                              old=options.get("old", ""))
@@ -221,8 +221,8 @@ def _ports(output: str, reference: str | None, options: Mapping[str, str]) -> li
                         _required(options, "nodes", "ports").split(",") if item)
         numbers = tuple(int(p) for p in _required(options, "ports", "ports").split(","))
     except ValueError:
-        raise InputError([Problem("check ports needs nodes NODE=ADDRESS,... and ports "
-                                  "N,N,...", key="ports")]) from None
+        raise InputError([Problem(_("check ports needs nodes NODE=ADDRESS,... and ports "
+                                    "N,N,..."), key="ports")]) from None
     return ports.check(output, expected, numbers, options.get("rule", "R35"))
 
 

@@ -373,5 +373,7 @@ class MirrorWriter:
             res = await t.run(command, stdin=text, timeout=MIRROR_TIMEOUT)
             self.writes += 1
             if res.exit_status != 0:
-                raise TransportError(f"{folder}/{name}: {res.tail()}")
+                raise TransportError(_("cannot write the mirror {path}: {output}")
+                                     .format(path=posixpath.join(folder, name),
+                                             output=res.tail()))
         self._sent, self._upto, self._whole = lines, upto, False
