@@ -148,3 +148,20 @@ def test_output_of_overlapping_steps_names_the_step() -> None:
         "  firstbox launch-n1| b\n"
     lines(StepEnded("r", "launch-n0", "firstbox", J.DONE))
     assert lines(StepOutput("launch-n1", "firstbox", "stdout", "c\n")) == "  firstbox| c\n"
+
+
+def test_of_several_failures_the_run_names_the_first_in_plan_order(tmp_path: Path) -> None:
+    """Steps that fail side by side (every step reaching a host that went down): n1's fails
+    first, n0's (earlier in the plan) only after it; the run names n0's, whatever the timing."""
+    flag = tmp_path / "flag"
+    steps = [about("n0", "look", f"{waits_for(flag)} && exit 1", side_effect=False),
+             about("n1", "look", f"touch {cmd(str(flag))}; exit 2", side_effect=False)]
+    rig = Rig(tmp_path)
+    rid = rig.ex.start(plan_of(steps), operator="tester")
+    with pytest.raises(StepFailed) as err:
+        asyncio.run(rig.ex.execute(rid))
+    assert err.value.step == "look-n0"
+    ended = [e.step_id for e in rig.events if isinstance(e, StepEnded)]
+    assert ended == ["look-n1", "look-n0"]
+    assert rig.journal.run(rid).message is not None
+    assert "step look-n0 " in rig.journal.run(rid).message

@@ -4,7 +4,9 @@ side-effect step per host at a time (two launches from firstbox run one after th
 the first VM's wait runs beside the second launch).
 
 The first step to fail (or to stop at a gate) stops the scheduling of new steps; the steps
-already running finish (each records its own end), then that first failure is raised. A
+already running finish (each records its own end), then the failure of the step first in
+plan order is raised (several read-only steps may fail at once, e.g. all that reach a host
+that went down: the one named is the same whatever the timing). A
 cancellation (Ctrl-C, SIGTERM) cancels every running step, so each records its interruption in
 the journal, and is re-raised once they have.
 """
@@ -40,13 +42,13 @@ class Scheduler:
         self._pending = [s for s in plan.steps if s.id not in self.finished]
         self._running: dict[asyncio.Task[None], Step] = {}
         self._busy: set[str] = set()  # hosts running a side-effect step
-        self.failure: BaseException | None = None
+        self.failures: dict[int, BaseException] = {}  # plan position -> what it raised
 
     async def run(self) -> None:
         """Run every step not finished; raise the first failure once nothing runs."""
         try:
             while True:
-                if self.failure is None:
+                if not self.failures:
                     self._start_ready()
                 if not self._running:
                     break
@@ -59,8 +61,8 @@ class Scheduler:
                 task.cancel()
             await asyncio.gather(*self._running, return_exceptions=True)
             raise
-        if self.failure is not None:
-            raise self.failure
+        if self.failures:
+            raise self.failures[min(self.failures)]
         if self._pending:  # a valid graph (plan.graph.problems) always drains
             raise BugError(f"steps never became ready: {[s.id for s in self._pending]}")
 
@@ -86,5 +88,5 @@ class Scheduler:
         exc = task.exception() if not task.cancelled() else asyncio.CancelledError()
         if exc is None:
             self.finished.add(step.id)
-        elif self.failure is None:
-            self.failure = exc
+        else:
+            self.failures[self._pos[step.id]] = exc
