@@ -122,7 +122,8 @@ class Step:
     # started again by its physical host (R32), a new VM is destroyed there (R21, R33).
     undo_target: str | None = None
     # The step waits for a condition (a host coming or going) that the next steps rely on:
-    # it runs alone, never beside other read-only steps (see nodeswap.plan.graph).
+    # it runs alone (in a per-node phase, beside the other nodes' steps only: R21's waits for
+    # both new VMs; see nodeswap.plan.graph).
     waits: bool = False
     # Where ``check`` runs when not on the step's own target: a host that is up when the
     # target may be down on purpose (R32's shutdown is decided by the physical host's

@@ -105,7 +105,7 @@ def marked_done(journal: Journal, run_id: str) -> dict[str, tuple[str, str]]:
 
 
 class StepRunner:
-    """Runs one step of a run at a time (or a batch's steps at once), recorded."""
+    """Runs one step of a run, recorded (run.schedule runs several of them at once)."""
 
     def __init__(self, journal: Journal, connector: Connector, *, events: EventSink,
                  approver: Approver | None, analyzer: Analyzer, redact: Redactor, hints: Hints,
