@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from nodeswap.plan import planfile
 from nodeswap.plan.build import build_plan
-from nodeswap.plan.model import Plan, Step, Target, ZoneId, digest_of
+from nodeswap.plan.model import PLAN_FORMAT, Plan, Step, Target, ZoneId, digest_of
 from nodeswap.run.runs import read_plan
 
 pytestmark = pytest.mark.fuzz
@@ -68,7 +68,7 @@ def test_plan_files_of_random_bytes(raw: bytes) -> None:
 @given(json_value, st.booleans())
 def test_plan_files_of_random_json(value: Any, with_digest: bool) -> None:
     if with_digest and isinstance(value, dict):
-        value = {**value, "format": 3}
+        value = {**value, "format": PLAN_FORMAT}
         value["digest"] = digest_of(value)
     load_bytes(json.dumps(value).encode())
 

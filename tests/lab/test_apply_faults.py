@@ -32,8 +32,8 @@ def first_node(z: Zone) -> str:
 def assert_stopped_at(z: Zone, step_id: str, rule: str, *words: str) -> StepFailed:
     """The run failed at ``step_id``: the error names the step and the rule (and ``words``),
     the journal has the step failed and the run failed with the same message, and no step
-    that changes the zone ran after it (read-only steps batched with it may have run: the
-    executor runs consecutive read-only steps at once)."""
+    that changes the zone ran after it (read-only steps beside it may have run: the executor
+    runs the plan's graph, nodeswap.plan.graph)."""
     assert z.state() == J.RUN_FAILED, z.errors
     err = z.errors[-1]
     assert isinstance(err, StepFailed), f"{type(err).__name__}: {err}"

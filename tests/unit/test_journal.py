@@ -321,19 +321,25 @@ def test_a_journal_with_an_unreadable_schema_version_is_an_input_error(tmp_path:
         Journal.open(path)
 
 
-def test_a_run_of_an_older_plan_format_is_refused_by_name(tmp_path: Path) -> None:
-    """issue 11 bumped the plan format to 3: a run recorded with a format 2 plan is not
-    misread (its steps would lack check_target and rerun_safe): exit 2, naming the run."""
+@pytest.mark.parametrize("fmt", [2, 3])
+def test_a_run_of_an_older_plan_format_is_refused_by_name(tmp_path: Path, fmt: int) -> None:
+    """issue 11 bumped the plan format to 3, then 4: a run recorded with a format 2 plan is
+    not misread (its steps would lack check_target and rerun_safe), nor one of format 3 (no
+    ``after``: its digest is of a plan without the graph, so it is not rebuilt with one):
+    exit 2, naming the run and its format."""
     t = Target("fb", "127.0.0.1", "fb", via_firstbox=False)
     plan = Plan("proxy", "4.3.0", ("xenial", "16.04.5"), {}, {"fb": t},
                 (Step("s", "p", "R1", "s", "fb", command="true"),))
     j = Journal.open(tmp_path / "z.journal.sqlite")
     rid = j.create_run(plan, operator="t")
-    old = {**json.loads(j.run(rid).plan_json), "format": 2}
+    old = {**json.loads(j.run(rid).plan_json), "format": fmt}
+    for step in old["steps"]:
+        if fmt == 3:
+            del step["after"]
     db = sqlite3.connect(str(j.path))
     with db:
         db.execute("UPDATE runs SET plan_json=? WHERE id=?", (json.dumps(old), rid))
     db.close()
-    with pytest.raises(InputError, match=f"run {rid}: plan format 2 .* with the nodeswap "
+    with pytest.raises(InputError, match=f"run {rid}: plan format {fmt} .* with the nodeswap "
                                          "that started it"):
         j.run(rid).plan()

@@ -175,11 +175,11 @@ def test_zone_unchanged_refuses_a_live_plan_without_its_fingerprint_kind() -> No
     (lambda d: d.update(irreversible_phase="never"),
      "irreversible_phase: 'never' is the phase of no step"),
     (lambda d: d["meta"].update(irreversible_phase="archive"),
-     "meta.irreversible_phase: not read from meta (plan format 3): it is the top-level"),
+     "meta.irreversible_phase: not read from meta (plan format 4): it is the top-level"),
     (lambda d: d["meta"].update(firstbox="firstbox"),
-     "meta.firstbox: not read from meta (plan format 3): it is the top-level field "
+     "meta.firstbox: not read from meta (plan format 4): it is the top-level field "
      "'firstbox_target'"),
-    (lambda d: d["meta"].update(zone="z"), "meta.zone: not read from meta (plan format 3)"),
+    (lambda d: d["meta"].update(zone="z"), "meta.zone: not read from meta (plan format 4)"),
     (lambda d: d.update(inventory_fingerprint=""), "inventory_fingerprint: '' is not a sha256"),
     (lambda d: d.update(transport="local"), "transport: 'local', but the plan "
      "names a zone"),
@@ -220,8 +220,8 @@ def test_what_is_not_a_json_plan_is_refused(tmp_path: Path, raw: bytes, expected
 def test_a_plan_not_exactly_as_nodeswap_writes_it_is_refused(tmp_path: Path) -> None:
     """So the digest apply records (of the plan as parsed) is always the file's."""
     plan = local_plan(tmp_path)
-    path = edited(saved(plan, tmp_path), lambda d: d.update(format=3.0), redigest=True)
-    assert "format: 3.0 is written 3 by nodeswap" in refused(path)
+    path = edited(saved(plan, tmp_path), lambda d: d.update(format=4.0), redigest=True)
+    assert "format: 4.0 is written 4 by nodeswap" in refused(path)
 
 
 def test_expect_refuses_another_plan_naming_both(tmp_path: Path) -> None:
@@ -247,9 +247,9 @@ def test_local_accepts_only_a_plan_made_for_it(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("change", "says"), [
     (lambda d: d["meta"].update(transport="local"),
-     "meta.transport: not read from meta (plan format 3): it is the top-level field 'transport'"),
+     "meta.transport: not read from meta (plan format 4): it is the top-level field 'transport'"),
     (lambda d: d["meta"].update(fingerprint_kind="zone-state"),
-     "meta.fingerprint_kind: not read from meta (plan format 3): it is the top-level field"),
+     "meta.fingerprint_kind: not read from meta (plan format 4): it is the top-level field"),
     (lambda d: d.update(transport="ssh"), "transport: 'ssh': null (SSH) or 'local' (--local)"),
 ])
 def test_what_steers_apply_is_typed_never_a_meta_string(tmp_path: Path, change: Any,

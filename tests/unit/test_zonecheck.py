@@ -95,7 +95,7 @@ def test_the_zone_round_trips_and_older_plans_keep_their_fingerprint() -> None:
     assert Plan.from_dict(old).fingerprint() == replace(plan, zone=None).fingerprint()
 
 
-@pytest.mark.parametrize("fmt", [4, 2, 0, None, "3"])
+@pytest.mark.parametrize("fmt", [5, 3, 2, 0, None, "4"])
 def test_a_plan_of_an_unknown_format_is_refused(tmp_path: Path, fmt: object) -> None:
     data = live_plan().to_dict()
     data["format"] = fmt

@@ -118,6 +118,8 @@ def render(plan: Plan, console: Console) -> None:
         console.print(f"{i:3d}. {gate}[magenta]{step.rule}[/] {escape(title)}  "
                       f"[dim]@{target.name} ({target.address})[/]")
         console.print(Text(f"       $ {clean(step.command)}", style="dim"), soft_wrap=True)
+        if step.after != tuple(s.id for s in plan.steps[i - 2:i - 1]):  # not just the last
+            console.print(Text(f"       {after_line(plan, step)}", style="dim"), soft_wrap=True)
         if step.side_effect:  # how resume decides after a cut (issue 11)
             console.print(Text(f"       {resume_line(plan, step)}", style="dim"),
                           soft_wrap=True)
@@ -132,6 +134,15 @@ def render(plan: Plan, console: Console) -> None:
         console.print("[yellow]" + _("warning") + f"[/]: {w}")
     console.print("\n" + _("inventory fingerprint {fingerprint}").format(
         fingerprint=plan.inventory_fingerprint))
+
+
+def after_line(plan: Plan, step: Step) -> str:
+    """When the step may start (the plan's graph, issue 11), by step number."""
+    if not step.after:
+        return _("starts first (beside the steps around it)")
+    nums = {s.id: i for i, s in enumerate(plan.steps, 1)}
+    return _("starts after {steps}").format(
+        steps=", ".join(str(nums[d]) for d in step.after))
 
 
 def resume_line(plan: Plan, step: Step) -> str:

@@ -18,16 +18,20 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nodeswap.i18n import _
+from nodeswap.plan import graph  # graph reads Step for types only
 
-PLAN_FORMAT = 3  # the one plan format this nodeswap reads (``zone`` is optional in it)
+PLAN_FORMAT = 4  # the one plan format this nodeswap reads (``zone`` is optional in it)
 # Format 1 carried what steers apply (irreversible_phase, manual_restore, firstbox, zone) as
 # strings in ``meta``; format 2 has them as typed top-level fields (``MOVED_META``); format 3
 # adds the steps' ``check_target`` and ``rerun_safe`` (how resume decides about a cut step),
 # and moves the last two strings of meta that steered apply to typed fields: ``transport``
 # ("local": a plan for ``apply --local``) and ``fingerprint_kind`` (a live plan's zone check).
+# Format 4 adds the steps' ``after`` (the dependency graph: nodeswap.plan.graph).
 OLD_FORMATS = {1: "what steers apply was strings in meta",
                2: "its steps have no check_target or rerun_safe, so a cut step could not be "
-                  "decided by resume"}
+                  "decided by resume",
+               3: "its steps have no after, so apply could not tell which steps may run at "
+                  "once"}
 # meta key (formats 1 and 2): its typed field now
 MOVED_META = {"irreversible_phase": "irreversible_phase", "manual_restore": "manual_restore",
               "firstbox": "firstbox_target", "zone": "journal_zone",
@@ -120,7 +124,8 @@ class Step:
     # started again by its physical host (R32), a new VM is destroyed there (R21, R33).
     undo_target: str | None = None
     # The step waits for a condition (a host coming or going) that the next steps rely on:
-    # it runs alone, never beside other read-only steps (see execute.concurrent_batches).
+    # it runs alone (in a per-node phase, beside the other nodes' steps only: R21's waits for
+    # both new VMs; see nodeswap.plan.graph).
     waits: bool = False
     # Where ``check`` runs when not on the step's own target: a host that is up when the
     # target may be down on purpose (R32's shutdown is decided by the physical host's
@@ -131,6 +136,10 @@ class Step:
     # `nodeswap show`): resume re-runs it when it was cut. A side-effect step with neither a
     # check nor this reason needs --rerun-unchecked (or --mark-done) after a cut.
     rerun_safe: str | None = None
+    # The ids of the earlier steps this one waits for (the plan's dependency graph, issue 11):
+    # None in a Step made in code means "by the rules" (nodeswap.plan.graph.derive), which
+    # the Plan fills in; a plan file always carries the list.
+    after: tuple[str, ...] | None = None
 
 
 def gathered(step: Step) -> dict[str, str]:
@@ -226,6 +235,15 @@ class Plan:
     # checks the zone did not change since; nodeswap.live.planning); None for offline plans.
     fingerprint_kind: str | None = None
 
+    def __post_init__(self) -> None:
+        """Steps made without ``after`` get it from the rules of nodeswap.plan.graph; a
+        graph that refers forward or to no step is a bug of whoever made the plan."""
+        if any(s.after is None for s in self.steps):
+            object.__setattr__(self, "steps", graph.derive(self.steps, list(self.nodes)))
+        found = graph.problems(self.steps)
+        if found:
+            raise ValueError("the plan's step graph: " + "; ".join(found))
+
     @property
     def firstbox(self) -> Target | None:
         """The target holding the zone lock, when the plan has it."""
@@ -297,6 +315,7 @@ class Plan:
                     against=a.get("against"),
                     options=tuple((str(k), str(v)) for k, v in a.get("options", ())),
                 )
+            d["after"] = tuple(str(x) for x in d["after"])
             return Step(**d, analysis=analysis)
 
         return cls(

@@ -138,7 +138,7 @@ STEP: dict[str, Check] = {
     "command": _nonempty, "stdin": _opt_str, "check": _opt_str, "verify": _opt_str,
     "undo": _opt_str, "timeout": _timeout, "gate": _bool, "side_effect": _bool,
     "analysis": lambda v: None, "disconnects": _bool, "undo_target": _opt_str, "waits": _bool,
-    "check_target": _opt_str, "rerun_safe": _opt_str}
+    "check_target": _opt_str, "rerun_safe": _opt_str, "after": _str_list}
 FILE: dict[str, Check] = {"target": _nonempty, "path": _nonempty, "content": _str,
                           "mode": _mode, "rule": _str}
 ZONE: dict[str, Check] = {"firstbox": _str, "zone_ids": _str_list, "host_key": _opt_str,
@@ -257,6 +257,10 @@ def check_schema(data: Any, out: _Problems) -> None:
             if names is not None and s[key] is not None and s[key] not in names:
                 out.add(f"{at}.{key}", _("{target!r} is not one of the plan's targets").format(
                     target=s[key]))
+        for d in s["after"]:  # the graph refers back only (plan order is a valid order)
+            if first.get(d, i) >= i:
+                out.add(f"{at}.after", _("{step!r} is not the id of an earlier step").format(
+                    step=d))
         a = s["analysis"]
         if a is not None and _object(a, f"{at}.analysis", ANALYSIS, out):
             if a["kind"] not in KINDS:

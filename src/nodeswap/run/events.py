@@ -142,6 +142,7 @@ class StepLines:
         self.level = level
         self._total = 0
         self._started: dict[str, StepStarted] = {}
+        self._running: set[str] = set()  # steps started and not ended (several: overlapping)
 
     def _pos(self, position: int) -> str:
         return f"[{position + 1}/{self._total}]" if self._total else f"[{position + 1}]"
@@ -158,14 +159,18 @@ class StepLines:
                 run=event.run_id, verb=verb, n=event.total_steps) + f"{digest}\n"
         if isinstance(event, StepStarted):
             self._started[event.step_id] = event
+            self._running.add(event.step_id)
             if not verbose or event.kind not in ("run", "undo"):
                 return ""
             verb = _("undo") + " " if event.kind == "undo" else ""
             where = _where(event.step_id, event.rule, event.host)
             return f"{self._pos(event.position)} {verb}{where}: {event.title}\n"
         if isinstance(event, StepOutput):
-            return _indent(event.host, event.text) if verbose else ""
+            # steps that overlap (the plan's graph) may share a host: then name the step too
+            who = event.host if len(self._running) < 2 else f"{event.host} {event.step_id}"
+            return _indent(who, event.text) if verbose else ""
         if isinstance(event, StepEnded):
+            self._running.discard(event.step_id)
             return self._ended(event, quiet=quiet, verbose=verbose)
         if isinstance(event, GateReached):
             return gate_text(event)

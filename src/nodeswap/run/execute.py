@@ -7,8 +7,12 @@ whether it ran. A failed step stops the run (StepFailed), a gate without approva
 (StoppedAtGate); both are resumable. ``rollback`` runs the ``undo`` of the steps this run did,
 in reverse order, and treats a step that failed or was cut as possibly done (see ``to_undo``).
 
-Steps run one after the other, in plan order (the plan carries no dependency graph yet; per-
-host concurrency is left for when it does). The executor never prints: it announces events.
+Steps run along the plan's graph (each step's ``after``, nodeswap.plan.graph): a step starts
+once the steps it depends on are done, beside others (run.schedule: a few at once, one side
+effect per host at a time); resume skips what is done and goes on along the same graph.
+Rollback undoes in reverse plan order, one undo at a time: plan order is a topological order
+of the graph, so its reverse undoes every step before the steps it depended on. The executor
+never prints: it announces events.
 It owns no connection policy: a Connector hands it one transport per target.
 """
 
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -47,6 +51,7 @@ from nodeswap.run.interrupt import cause
 from nodeswap.run.journal import Journal
 from nodeswap.run.lock import DEFAULT_LOCK_PATH, ZoneLock, operator_name
 from nodeswap.run.mirror import MirrorWriter
+from nodeswap.run.schedule import Scheduler
 from nodeswap.run.schema import RETIRED_BY_ROLLBACK
 from nodeswap.run.sessionlog import APPLY, RESUME, ROLLBACK
 from nodeswap.run.steps import (
@@ -54,7 +59,6 @@ from nodeswap.run.steps import (
     Approver,
     StepRunner,
     ZoneMark,
-    concurrent_batches,
     default_analyzer,
 )
 from nodeswap.transport.base import Connector, Result
@@ -150,10 +154,15 @@ class Executor:
             self.mirror.soon(run_id)
             if resumed:  # a dead-man armed by an earlier process: fired, adopted or re-armed
                 await self._deadman.adopt(run_id, plan, RESUME)
-            for batch in concurrent_batches(plan.steps):
-                await self._batch(run_id, plan, batch)
-                await self._deadman.after(run_id, plan, batch)
-                self.mirror.soon(run_id)  # after each step: one command, while the next runs
+            finished = {r.step_id for r in self.journal.steps(run_id)
+                        if r.state in (J.DONE, J.SKIPPED)}
+
+            async def one(step: Step, pos: int) -> None:
+                await self._steps.step(run_id, plan, step, pos)
+                await self._deadman.after(run_id, plan, [(pos, step)])
+                self.mirror.soon(run_id)  # after each step: one command, while others run
+
+            await Scheduler(plan, finished, one).run()
         except asyncio.CancelledError as exc:
             self._stopped(run_id, J.RUN_INTERRUPTED, f"stopped by {cause(exc)}; to go on:"
                           f" {self._hints.command('resume', run_id)}")  # fmt: skip
@@ -176,20 +185,6 @@ class Executor:
         message = self._redact(message)  # a NodeswapError's text may quote the zone
         self.journal.set_run_state(run_id, state, message)
         self._emit(RunEnded(run_id, state, message))
-
-    async def _batch(self, run_id: str, plan: Plan, batch: Sequence[tuple[int, Step]]) -> None:
-        """Run a batch of steps at once: every step is awaited, then the first failure in plan
-        order (if any) is raised, so one host's failure never abandons another's command."""
-        if len(batch) == 1:
-            pos, step = batch[0]
-            await self._steps.step(run_id, plan, step, pos)
-            return
-        results = await asyncio.gather(
-            *(self._steps.step(run_id, plan, step, pos) for pos, step in batch),
-            return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
 
     # --- rollback ---------------------------------------------------------------------------
 

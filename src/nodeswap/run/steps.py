@@ -2,7 +2,7 @@
 
 Each step: gate (ask) -> check (exit 0: already done, skip) -> run -> verify -> analysis ->
 record; every command is one attempt, written to the journal before and after it runs.
-``concurrent_batches`` says which steps may run at once.
+Which steps may run at once is the plan's graph (nodeswap.plan.graph, run.schedule).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import inspect
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 
 from nodeswap.errors import (
     BugError,
@@ -108,39 +108,8 @@ def marked_done(journal: Journal, run_id: str) -> dict[str, tuple[str, str]]:
             if a.kind == MARK_DONE}
 
 
-def concurrent_batches(steps: Sequence[Step]) -> list[list[tuple[int, Step]]]:
-    """The plan's steps in order, cut into batches that may run at once: consecutive read-only
-    steps (fetches, status, checks: no side effect, no gate, no disconnect, no wait) share a
-    batch; every other step runs alone. A step whose analysis compares against a step of the same
-    batch starts a new one. Pure."""
-    batches: list[list[tuple[int, Step]]] = []
-    for pos, step in enumerate(steps):
-        last = batches[-1] if batches else None
-        joins = (
-            _may_share(step) and last is not None and _may_share(last[0][1])
-            and not (references(step) & {s.id for _, s in last})
-        )
-        if joins and last is not None:
-            last.append((pos, step))
-        else:
-            batches.append([(pos, step)])
-    return batches
-
-
-def references(step: Step) -> set[str]:
-    """The earlier steps whose output the step's analysis reads."""
-    if step.analysis is None:
-        return set()
-    against = {step.analysis.against} if step.analysis.against else set()
-    return against | set(gathered(step).values())
-
-
-def _may_share(step: Step) -> bool:
-    return not (step.side_effect or step.gate or step.disconnects or step.waits)
-
-
 class StepRunner:
-    """Runs one step of a run at a time (or a batch's steps at once), recorded."""
+    """Runs one step of a run, recorded (run.schedule runs several of them at once)."""
 
     def __init__(self, journal: Journal, connector: Connector, *, events: EventSink,
                  approver: Approver | None, analyzer: Analyzer, redact: Redactor, hints: Hints,
