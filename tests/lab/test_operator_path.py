@@ -168,6 +168,8 @@ def run_line(line: str, tmp: Path) -> subprocess.CompletedProcess[str]:
     return done
 
 
+# two upgrades (a rollback, then a whole run by pasted hints): ~40 s, in make test-slow
+@pytest.mark.slow
 def test_without_a_terminal_every_printed_hint_runs_as_printed(lab: Lab, tmp_path: Path) -> None:
     """No terminal: a gate stops with what is decided on stdout and the next commands on
     stderr. The printed rollback (then the printed rollback --yes it asks for) brings the old

@@ -13,7 +13,8 @@ import pytest
 from nodeswap.lab import Lab
 from nodeswap.lab.byhand import TARGET_OS, Shell, host_key, run_by_hand, settings
 
-pytestmark = pytest.mark.lab
+# ~25 s (the whole runbook typed over plain ssh): make test-slow, and make bench uses it
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
 def test_runbook_r6_to_r37_by_hand(fresh_zone_lab: Lab) -> None:

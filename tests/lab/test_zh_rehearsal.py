@@ -21,7 +21,8 @@ from nodeswap.lab import Lab
 from nodeswap.run import journal as J
 from nodeswap.run.journal import Journal
 
-pytestmark = pytest.mark.lab  # about 15 s: lab up, plan, 84 steps, report
+# about 35 s (lab up, plan, 124 steps, report): make test-slow; test_cli_zh.py covers the CLI
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 SPEC = 'role: proxy\ntarget: {os_name: bionic, os_version: "18.04.6"}\n'
 ENV = {**{k: v for k, v in os.environ.items()
