@@ -174,7 +174,8 @@ def phase_title(phase: str) -> str:
 # Step titles and plan warnings are plan data: stored in English (the plan's digest, its JSON,
 # the journal), made from N_-marked templates (module-level constants of these modules) and
 # shown translated by ``retranslate``.
-DATA_MODULES = ("nodeswap.runbooks", "nodeswap.plan.rules")
+DATA_MODULES = ("nodeswap.runbooks", "nodeswap.plan.rules", "nodeswap.plan.preflight",
+                "nodeswap.zone.snapshot", "nodeswap.live.fence", "nodeswap.live.discover")
 
 
 def retranslate(text: str) -> str:

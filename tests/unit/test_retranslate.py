@@ -153,3 +153,25 @@ def test_progress_lines_and_gate_text_show_the_title_translated(zh: None) -> Non
                              switch.SETTINGS_BACK.format(node="proxy0", address="10.1.0.2"),
                              "cat > x"))
     assert "将 proxy0 旧的 MGMT/EIP 值（10.1.0.2）写回其 settings" in gate
+
+
+def test_live_plan_warnings_are_shown_in_chinese(zh: None) -> None:
+    from nodeswap.live import discover, fence  # noqa: PLC0415
+    from nodeswap.plan import preflight  # noqa: PLC0415
+    from nodeswap.zone import snapshot  # noqa: PLC0415
+
+    cases = {
+        snapshot.NO_VIP_HOLDER.format(vip="10.1.0.20"): "R23：没有旧节点持有 VIP 10.1.0.20",
+        snapshot.BOSS_WARNING.format(boss="2"): "R24/R25：deploy_boss 为 2，",
+        fence.CRON_PUSH.format(where="/etc/cron.d/push", line="* * * * * root update.sh -f all"):
+            "R20：firstbox 上有一条推送软件包的 cron 任务（/etc/cron.d/push）："
+            "* * * * * root update.sh -f all",
+        fence.FOREIGN_JOB.format(pid=42, args="bash /pitrix/upgrade/update.sh -f all"):
+            "pid 42：bash /pitrix/upgrade/update.sh -f all",
+        discover.OLD_NODE_SILENT.format(node="proxy1", address="10.1.0.22", error="timed out"):
+            "R2：旧节点 proxy1（10.1.0.22）没有响应：timed out",
+        preflight.APT_UNREAD.format(looked="a, b", read="none", os_name="jammy",
+                                    os_version="22.04"): "请在 R23 之前确认它有 jammy 22.04 的分支",
+    }
+    for english, chinese in cases.items():
+        assert chinese in i18n.retranslate(english), english

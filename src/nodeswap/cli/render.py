@@ -186,7 +186,7 @@ def render_snapshot(snap: Snapshot, console: Console) -> None:
                   ", ".join(cap.bridges), cap.error or "")
     console.print(c)
     for w in snap.warnings:
-        console.print("[yellow]" + _("warning") + f"[/]: {w}")
+        console.print("[yellow]" + _("warning") + f"[/]: {escape(retranslate(w))}")
     console.print(_("fingerprint {fingerprint}").format(fingerprint=snap.state_fingerprint()))
 
 
