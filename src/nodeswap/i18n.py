@@ -175,7 +175,8 @@ def phase_title(phase: str) -> str:
 # the journal), made from N_-marked templates (module-level constants of these modules) and
 # shown translated by ``retranslate``.
 DATA_MODULES = ("nodeswap.runbooks", "nodeswap.plan.rules", "nodeswap.plan.preflight",
-                "nodeswap.zone.snapshot", "nodeswap.live.fence", "nodeswap.live.discover")
+                "nodeswap.zone.snapshot", "nodeswap.live.fence", "nodeswap.live.discover",
+                "nodeswap.live.planzone")
 
 
 def retranslate(text: str) -> str:

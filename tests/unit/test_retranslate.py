@@ -175,3 +175,14 @@ def test_live_plan_warnings_are_shown_in_chinese(zh: None) -> None:
     }
     for english, chinese in cases.items():
         assert chinese in i18n.retranslate(english), english
+
+
+def test_ignore_unfinished_warning_is_stored_in_english_shown_in_chinese(zh: None) -> None:
+    from nodeswap.live import planzone  # noqa: PLC0415
+
+    inner = planzone.UNFINISHED.format(run="r1", firstbox="10.1.0.2", state="gate")
+    stored = planzone.PLANNED_ANYWAY.format(text=inner)
+    assert stored.startswith("run r1 of this zone")  # the plan's warning: English
+    shown = i18n.retranslate(stored)
+    assert shown.startswith("本可用区的运行 r1（firstbox 10.1.0.2）未完成（gate）")
+    assert "planned anyway" not in shown and "of this zone" not in shown

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nodeswap.errors import InputError, LockHeld, Problem
-from nodeswap.i18n import _
+from nodeswap.i18n import N_, _, retranslate
 from nodeswap.live.planning import plan_live
 from nodeswap.live.sources import read_spec, read_zone
 from nodeswap.live.zonelock import read_held
@@ -94,6 +94,14 @@ async def refuse_locked(connector: Connector, fb: Target, lock_path: str,
         + hints.next("status", lock.run_id))
 
 
+# --ignore-unfinished's plan warning: data, in English (the plan is the same in any language);
+# shown translated (i18n.retranslate, issue 13)
+UNFINISHED = N_("run {run} of this zone (firstbox {firstbox}) is unfinished ({state}) and holds "
+                "no lock: the zone may be half-applied (a temporary address in use, settings "
+                "rewritten), and a plan made on it would take that for the zone's state")
+PLANNED_ANYWAY = N_("{text}; planned anyway (--ignore-unfinished)")
+
+
 def refuse_unfinished(state: Path, firstbox: str, hints: Hints, *, ignore: bool,
                       argv: Sequence[str] | None = None) -> list[str]:  # fmt: skip
     """A run of this zone that began and neither finished nor was rolled back, and holds no
@@ -102,10 +110,8 @@ def refuse_unfinished(state: Path, firstbox: str, hints: Hints, *, ignore: bool,
     arguments) is the command shown to plan anyway."""
     found = unfinished_runs(state, firstbox)
     try:
-        texts = [(rid, f"run {rid} of this zone (firstbox {firstbox}) is unfinished "
-                       f"({effective_state(j, rid)}) and holds no lock: the zone may be "
-                       "half-applied (a temporary address in use, settings rewritten), and a "
-                       "plan made on it would take that for the zone's state",
+        texts = [(rid, UNFINISHED.format(run=rid, firstbox=firstbox,
+                                         state=effective_state(j, rid)),
                   next_lines(j, rid, hints)) for j, rid in found]  # fmt: skip
     finally:
         for j in {id(j): j for j, _rid in found}.values():
@@ -113,11 +119,10 @@ def refuse_unfinished(state: Path, firstbox: str, hints: Hints, *, ignore: bool,
     if not texts:
         return []
     if ignore:
-        return [_("{text}; planned anyway (--ignore-unfinished)").format(text=text)
-                for _run, text, _next in texts]
+        return [PLANNED_ANYWAY.format(text=text) for _run, text, _next in texts]
     lines: list[str] = []
     for _run, text, nexts in texts:
-        lines += [text + _("; finish it or undo it first:"), *nexts]
+        lines += [retranslate(text) + _("; finish it or undo it first:"), *nexts]
     words = sys.argv[1:] if argv is None else list(argv)
     again = [w for w in words if w != "--ignore-unfinished"] + ["--ignore-unfinished"]
     lines += [_("or plan anyway, knowing it (--ignore-unfinished):"),
