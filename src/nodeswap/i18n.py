@@ -176,7 +176,7 @@ def phase_title(phase: str) -> str:
 # shown translated by ``retranslate``.
 DATA_MODULES = ("nodeswap.runbooks", "nodeswap.plan.rules", "nodeswap.plan.preflight",
                 "nodeswap.zone.snapshot", "nodeswap.live.fence", "nodeswap.live.discover",
-                "nodeswap.live.planzone")
+                "nodeswap.run.statedir")
 
 
 def retranslate(text: str) -> str:

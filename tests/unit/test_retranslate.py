@@ -178,7 +178,7 @@ def test_live_plan_warnings_are_shown_in_chinese(zh: None) -> None:
 
 
 def test_ignore_unfinished_warning_is_stored_in_english_shown_in_chinese(zh: None) -> None:
-    from nodeswap.live import planzone  # noqa: PLC0415
+    from nodeswap.run import statedir as planzone  # noqa: PLC0415 (where the templates are)
 
     inner = planzone.UNFINISHED.format(run="r1", firstbox="10.1.0.2", state="gate")
     stored = planzone.PLANNED_ANYWAY.format(text=inner)

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nodeswap.errors import InputError, LockHeld, Problem
-from nodeswap.i18n import N_, _, retranslate
+from nodeswap.i18n import _, retranslate
 from nodeswap.live.planning import plan_live
 from nodeswap.live.sources import read_spec, read_zone
 from nodeswap.live.zonelock import read_held
@@ -24,7 +24,7 @@ from nodeswap.plan.model import Plan, Target
 from nodeswap.plan.spec import Spec
 from nodeswap.run.hints import PREFIX, Hints
 from nodeswap.run.runs import effective_state, next_lines
-from nodeswap.run.statedir import unfinished_runs
+from nodeswap.run.statedir import PLANNED_ANYWAY, UNFINISHED, unfinished_runs
 from nodeswap.transport.base import Connector
 
 
@@ -92,14 +92,6 @@ async def refuse_locked(connector: Connector, fb: Target, lock_path: str,
           operator=lock.operator, pid=lock.pid, client_host=lock.client_host, since=since,
           lock_path=lock_path, address=fb.address)
         + hints.next("status", lock.run_id))
-
-
-# --ignore-unfinished's plan warning: data, in English (the plan is the same in any language);
-# shown translated (i18n.retranslate, issue 13)
-UNFINISHED = N_("run {run} of this zone (firstbox {firstbox}) is unfinished ({state}) and holds "
-                "no lock: the zone may be half-applied (a temporary address in use, settings "
-                "rewritten), and a plan made on it would take that for the zone's state")
-PLANNED_ANYWAY = N_("{text}; planned anyway (--ignore-unfinished)")
 
 
 def refuse_unfinished(state: Path, firstbox: str, hints: Hints, *, ignore: bool,
