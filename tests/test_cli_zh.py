@@ -109,6 +109,11 @@ def test_offline_plan_of_the_example_zone_in_chinese() -> None:
     # a gate in the plan: the rule's Chinese title (the runbook's words), then the step's own
     assert re.search(r"关卡 R30 更新firstbox节点的settings文件中的MGMT和EIP网络配置: ", out)
     assert "清单指纹 " in out
+    # the steps' titles and the plan's warnings are plan data (English in the plan), shown in
+    # Chinese: made again from the translation of the template that made them
+    assert "保存旧 proxy0 的 /etc/haproxy/haproxy.cfg，供 R27 使用  @proxy0-old" in out
+    assert "R20：构建软件包之后、切换之前，除新的 proxy 节点外不向任何节点推送软件包" in out
+    assert "keep the old proxy0" not in out and "R20: after the package build" not in out
     # data is not translated: commands, addresses, settings lines
     assert "&& cp -arf /pitrix/conf/settings /pitrix/conf/settings.20261127" in out
     assert "│ proxy0 │ 10.16.100.21 │" in out

@@ -34,6 +34,7 @@ CATALOG_LOCALE = {"zh": "zh_CN"}  # language -> the catalog's folder under local
 LOCALE_VARS = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")  # gettext's order
 
 
+_marked: dict[str, None] = {}  # every N_ message, in the order marked (deterministic)
 _chosen: str | None = None  # set_language's; None: from the environment
 _catalogs: dict[str, _Catalog | None] = {}
 
@@ -123,7 +124,10 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 
 
 def N_(message: str) -> str:
-    """Marks ``message`` for extraction; translated later, where it is shown."""
+    """Marks ``message`` for extraction; translated later, where it is shown. Every marked
+    message is remembered (in the order marked): the templates of plan data, module-level
+    constants of the modules named in ``DATA_MODULES``, are found there by ``retranslate``."""
+    _marked.setdefault(message, None)
     return message
 
 
@@ -164,3 +168,36 @@ def phase_title(phase: str) -> str:
     if name == "switch" and node:
         return _("switch {node}").format(node=node)
     return _(name) if name in PHASES else phase
+
+
+# ---- plan data in the operator's language -----------------------------------------------------
+# Step titles and plan warnings are plan data: stored in English (the plan's digest, its JSON,
+# the journal), made from N_-marked templates (module-level constants of these modules) and
+# shown translated by ``retranslate``.
+DATA_MODULES = ("nodeswap.runbooks", "nodeswap.plan.rules", "nodeswap.plan.preflight",
+                "nodeswap.zone.snapshot", "nodeswap.live.fence", "nodeswap.live.discover",
+                "nodeswap.run.statedir")
+
+
+def retranslate(text: str) -> str:
+    """A step title or plan warning in the operator's language: in English ``text`` as it is
+    (nothing loaded); in Chinese, the translation of the N_-marked template it was formatted
+    from, formatted with the values it holds (each value in turn retranslated: a template may
+    hold another's result); ``text`` as it is when no template made it."""
+    if language() == "en":
+        return text
+    from nodeswap.datatext import match  # noqa: PLC0415 (only when shown in Chinese)
+
+    return match(text, data_templates(), _)
+
+
+def data_templates() -> tuple[str, ...]:
+    """Every N_-marked template of plan data (importing ``DATA_MODULES`` marks them)."""
+    import importlib  # noqa: PLC0415
+
+    for name in DATA_MODULES:
+        module = importlib.import_module(name)
+        load = getattr(module, "_load", None)
+        if callable(load):  # the runbooks package imports its modules on demand
+            load()
+    return tuple(_marked)

@@ -128,3 +128,37 @@ def test_markdown_report_in_chinese(tmp_path: Path, clock: Clock, zh: None) -> N
                     "## 附录：全部步骤", "### 切换 proxy0 — "):
         assert heading in text, heading
     assert "Appendix" not in text and "Final state" not in text
+
+
+def test_step_titles_and_warnings_shown_in_chinese_stored_in_english(
+        tmp_path: Path, clock: Clock, zh: None) -> None:
+    """The plan's titles and warnings (English plan data) are shown translated in both the
+    HTML and the Markdown report; the journal keeps the plan as it was."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from nodeswap.report.markdown import render_markdown  # noqa: PLC0415
+    from nodeswap.runbooks import common, switch  # noqa: PLC0415
+
+    plan = make_plan()
+    r30 = switch.SETTINGS_BACK.format(node="proxy0", address="10.16.0.2")
+    r20 = common.R20_WARNING.format(role="proxy")
+    plan = replace(plan, warnings=(r20,), steps=tuple(
+        replace(s, title=r30) if s.id == "r30-settings-proxy0" else s for s in plan.steps))
+    j = Journal.open(tmp_path / "z.journal.sqlite")
+    try:
+        rid = j.create_run(plan, operator="op", zone="z")
+        for s in plan.steps:
+            if s.gate:
+                j.approve(rid, s.id, "ops@desk")
+            done(j, clock, rid, s.id, 1.0)
+        j.set_run_state(rid, J.RUN_DONE)
+        recs = records.RunRecords.from_journal(j, rid)
+        rep = M.build_report(recs)
+    finally:
+        j.close()
+    assert recs.plan.warnings == (r20,)  # stored: English
+    assert any(s.title == r30 for s in recs.plan.steps)
+    for text in ("".join(parsed(H.render_html(rep)).parts), render_markdown(rep)):
+        assert "将 proxy0 旧的 MGMT/EIP 值（10.16.0.2）写回其 settings" in text
+        assert "R20：构建软件包之后、切换之前" in text
+        assert r30 not in text and "R20: after the package build" not in text

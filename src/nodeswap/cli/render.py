@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from nodeswap.i18n import _, language, phase_title, rule_title
+from nodeswap.i18n import _, language, phase_title, retranslate, rule_title
 from nodeswap.plan.model import Plan, Step
 from nodeswap.run.events import EventSink, JsonView, PlainView, RichView
 from nodeswap.runbooks import components_of, deadman
@@ -114,7 +114,8 @@ def render(plan: Plan, console: Console) -> None:
             console.print(f"\n[bold]{phase_title(phase)}[/]")
         target = plan.targets[step.target]
         gate = "[yellow]" + _("GATE") + "[/] " if step.gate else ""
-        title = step.title if language() == "en" else f"{rule_title(step.rule)}: {step.title}"
+        title = step.title if language() == "en" \
+            else f"{rule_title(step.rule)}: {retranslate(step.title)}"
         console.print(f"{i:3d}. {gate}[magenta]{step.rule}[/] {escape(title)}  "
                       f"[dim]@{target.name} ({target.address})[/]")
         console.print(Text(f"       $ {clean(step.command)}", style="dim"), soft_wrap=True)
@@ -131,7 +132,7 @@ def render(plan: Plan, console: Console) -> None:
                                        clean(step.stdin).splitlines()), style="dim"),
                           end="", soft_wrap=True)
     for w in plan.warnings:
-        console.print("[yellow]" + _("warning") + f"[/]: {w}")
+        console.print("[yellow]" + _("warning") + f"[/]: {escape(retranslate(w))}")
     console.print("\n" + _("inventory fingerprint {fingerprint}").format(
         fingerprint=plan.inventory_fingerprint))
 
@@ -185,7 +186,7 @@ def render_snapshot(snap: Snapshot, console: Console) -> None:
                   ", ".join(cap.bridges), cap.error or "")
     console.print(c)
     for w in snap.warnings:
-        console.print("[yellow]" + _("warning") + f"[/]: {w}")
+        console.print("[yellow]" + _("warning") + f"[/]: {escape(retranslate(w))}")
     console.print(_("fingerprint {fingerprint}").format(fingerprint=snap.state_fingerprint()))
 
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from nodeswap.errors import TransportError, ZoneError
-from nodeswap.i18n import _
+from nodeswap.i18n import N_, _
 from nodeswap.plan.model import Target
 from nodeswap.runbooks import components_of, runbook_for
 from nodeswap.transport.base import Connector, Result
@@ -41,6 +41,8 @@ from nodeswap.zone.snapshot import (
 )
 
 T = TypeVar("T")
+# a plan warning: data, in English; shown translated (i18n.retranslate, issue 13)
+OLD_NODE_SILENT = N_("R2: old node {node} ({address}) did not answer: {error}")
 
 
 class Asker:
@@ -155,8 +157,8 @@ async def discover(connector: Connector, firstbox: Target, *, role: str = "proxy
             for n in zone.role_nodes(role) if not zone_id or zone.zone_of(n) in (zone_id, "")}
     for node in olds.values():
         if node.error:
-            warnings.append(f"R2: old node {node.name} ({node.address}) did not answer: "
-                            f"{node.error}")
+            warnings.append(OLD_NODE_SILENT.format(node=node.name, address=node.address,
+                                                   error=node.error))
     capacity = {n.name: await _capacity(ask, n.name, n.address) for n in zone.physical_nodes}
     snap = Snapshot(
         firstbox=firstbox.address, settings=fb["settings"], installer_version=fb["version"],

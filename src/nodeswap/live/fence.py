@@ -19,6 +19,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from nodeswap.i18n import N_
+
 SELF = "== self "
 CRONTAB = "== crontab"
 CROND = "== cron.d "
@@ -133,13 +135,17 @@ def cron_pushes(seen: Seen) -> list[tuple[str, str]]:
             if _CRON_PUSH.search(line) and not re.match(r"^[A-Za-z_]\w*=", line)]
 
 
+# plan (and gate) warnings: data, in English; shown translated (i18n.retranslate, issue 13)
+FOREIGN_JOB = N_("R20: firstbox runs a job nodeswap did not start: pid {pid}: {args} — it may "
+                 "push packages built with the temporary addresses to other nodes; make sure "
+                 "it ends (or stop it) before the new settings are built")
+CRON_PUSH = N_("R20: a cron entry on firstbox pushes packages ({where}): {line} — disable it "
+               "for the upgrade: it would send pitrix-hosts with the temporary addresses to "
+               "the zone")
+
+
 def warnings(seen: Seen, ours: Iterable[int] = ()) -> list[str]:
     """One warning per foreign job and per pushing cron entry (R20)."""
-    out = [f"R20: firstbox runs a job nodeswap did not start: pid {p.pid}: {p.args} — it may "
-           "push packages built with the temporary addresses to other nodes; make sure it "
-           "ends (or stop it) before the new settings are built"
-           for p in foreign_jobs(seen, ours)]
-    out += [f"R20: a cron entry on firstbox pushes packages ({where}): {line} — disable it "
-            "for the upgrade: it would send pitrix-hosts with the temporary addresses to "
-            "the zone" for where, line in cron_pushes(seen)]
+    out = [FOREIGN_JOB.format(pid=p.pid, args=p.args) for p in foreign_jobs(seen, ours)]
+    out += [CRON_PUSH.format(where=where, line=line) for where, line in cron_pushes(seen)]
     return out

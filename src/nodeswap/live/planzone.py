@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nodeswap.errors import InputError, LockHeld, Problem
-from nodeswap.i18n import _
+from nodeswap.i18n import _, retranslate
 from nodeswap.live.planning import plan_live
 from nodeswap.live.sources import read_spec, read_zone
 from nodeswap.live.zonelock import read_held
@@ -24,7 +24,7 @@ from nodeswap.plan.model import Plan, Target
 from nodeswap.plan.spec import Spec
 from nodeswap.run.hints import PREFIX, Hints
 from nodeswap.run.runs import effective_state, next_lines
-from nodeswap.run.statedir import unfinished_runs
+from nodeswap.run.statedir import PLANNED_ANYWAY, UNFINISHED, unfinished_runs
 from nodeswap.transport.base import Connector
 
 
@@ -102,10 +102,8 @@ def refuse_unfinished(state: Path, firstbox: str, hints: Hints, *, ignore: bool,
     arguments) is the command shown to plan anyway."""
     found = unfinished_runs(state, firstbox)
     try:
-        texts = [(rid, f"run {rid} of this zone (firstbox {firstbox}) is unfinished "
-                       f"({effective_state(j, rid)}) and holds no lock: the zone may be "
-                       "half-applied (a temporary address in use, settings rewritten), and a "
-                       "plan made on it would take that for the zone's state",
+        texts = [(rid, UNFINISHED.format(run=rid, firstbox=firstbox,
+                                         state=effective_state(j, rid)),
                   next_lines(j, rid, hints)) for j, rid in found]  # fmt: skip
     finally:
         for j in {id(j): j for j, _rid in found}.values():
@@ -113,11 +111,10 @@ def refuse_unfinished(state: Path, firstbox: str, hints: Hints, *, ignore: bool,
     if not texts:
         return []
     if ignore:
-        return [_("{text}; planned anyway (--ignore-unfinished)").format(text=text)
-                for _run, text, _next in texts]
+        return [PLANNED_ANYWAY.format(text=text) for _run, text, _next in texts]
     lines: list[str] = []
     for _run, text, nexts in texts:
-        lines += [text + _("; finish it or undo it first:"), *nexts]
+        lines += [retranslate(text) + _("; finish it or undo it first:"), *nexts]
     words = sys.argv[1:] if argv is None else list(argv)
     again = [w for w in words if w != "--ignore-unfinished"] + ["--ignore-unfinished"]
     lines += [_("or plan anyway, knowing it (--ignore-unfinished):"),

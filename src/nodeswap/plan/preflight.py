@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from nodeswap.errors import Problem
-from nodeswap.i18n import _
+from nodeswap.i18n import N_, _
 from nodeswap.plan.model import Plan
 from nodeswap.zone import aptscript
 from nodeswap.zone.settings import SettingsFile
@@ -103,6 +103,14 @@ def _host_name(snap: Snapshot, address: str) -> str | None:
     return None
 
 
+# a plan warning: data, in English; shown translated (i18n.retranslate, issue 13)
+APT_UNREAD = N_("R23-R26: could not read how update.sh runs apt-get on firstbox (looked for "
+                "{looked}; read: {read}); Pitrix's _update_node.sh sets apt options (--yes ...) "
+                "only for the OS releases it has a branch for, and without one `apt-get "
+                "install` runs without --yes and aborts: check that it has a branch for "
+                "{os_name} {os_version} before R23")
+
+
 def apt_branch(snap: Snapshot, os_name: str, os_version: str
                ) -> tuple[list[Problem], list[str]]:
     """R23-R26: does firstbox's update script run ``apt-get install`` with --yes for the
@@ -112,12 +120,8 @@ def apt_branch(snap: Snapshot, os_name: str, os_version: str
     script = next((s for s in scripts if s.install_line is not None), None)
     if script is None:
         read = ", ".join(path for path, _ in texts) or "none"
-        return [], [
-            f"R23-R26: could not read how update.sh runs apt-get on firstbox (looked for "
-            f"{', '.join(aptscript.UPDATE_SCRIPTS)}; read: {read}); Pitrix's _update_node.sh "
-            "sets apt options (--yes ...) only for the OS releases it has a branch for, and "
-            f"without one `apt-get install` runs without --yes and aborts: check that it has a "
-            f"branch for {os_name} {os_version} before R23"]
+        return [], [APT_UNREAD.format(looked=", ".join(aptscript.UPDATE_SCRIPTS), read=read,
+                                      os_name=os_name, os_version=os_version)]
     if script.gives_yes(os_version):
         return [], []
     known = ", ".join(script.releases) or "no release"

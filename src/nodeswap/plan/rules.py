@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from ipaddress import IPv4Address, IPv4Network
 
 from nodeswap.errors import Problem, RuleError
-from nodeswap.i18n import _
+from nodeswap.i18n import N_, _
 from nodeswap.zone.inventory import Node, Zone
 from nodeswap.zone.settings import SettingsFile
 
@@ -361,6 +361,15 @@ def temp_addresses(zone: Zone, olds: Sequence[Node], given: Mapping[str, str | N
 
 
 GATEWAY_LIKE_ENDINGS = (0, 1, 253, 254, 255)  # last octet: routers, VRRP peers, broadcast
+# R16's warning: plan data, in English; shown translated (i18n.retranslate, issue 13)
+FIRST_HOST = N_("the first host of {network}")
+LAST_HOST = N_("the last host of {network}")
+NEXT_TO_LAST_HOST = N_("the next-to-last host of {network}")
+ENDS_IN = N_("it ends in .{ending}")
+R16_WARNING = N_("R16: temporary address {address} of {node} was chosen automatically and looks "
+                 "like a gateway or broadcast address ({why}); no settings file names it, but a "
+                 "router or a VRRP peer may hold it without answering ping: make sure it is "
+                 "free, or set nodes.{node}.temp_address in the spec")
 
 
 def gateway_like(address: str, network: IPv4Network) -> str | None:
@@ -375,12 +384,12 @@ def gateway_like(address: str, network: IPv4Network) -> str | None:
         first = network.network_address + 1
         last = network.broadcast_address - 1
         if ip == first:
-            return f"the first host of {network}"
+            return FIRST_HOST.format(network=network)
         if ip in (last, last - 1):
-            return f"{'the last' if ip == last else 'the next-to-last'} host of {network}"
+            return (LAST_HOST if ip == last else NEXT_TO_LAST_HOST).format(network=network)
     ending = int(ip) & 0xFF
     if ending in GATEWAY_LIKE_ENDINGS:
-        return f"it ends in .{ending}"
+        return ENDS_IN.format(ending=ending)
     return None
 
 
@@ -396,11 +405,7 @@ def temp_address_warnings(olds: Sequence[Node], temps: Mapping[str, str],
             continue
         why = gateway_like(addr, temp_network(old))
         if why is not None:
-            out.append(
-                f"R16: temporary address {addr} of {old.name} was chosen automatically and "
-                f"looks like a gateway or broadcast address ({why}); no settings file names "
-                "it, but a router or a VRRP peer may hold it without answering ping: make sure "
-                f"it is free, or set nodes.{old.name}.temp_address in the spec")
+            out.append(R16_WARNING.format(address=addr, node=old.name, why=why))
     return out
 
 

@@ -13,7 +13,7 @@ import re
 from markupsafe import Markup, escape
 
 from nodeswap.i18n import _ as gettext_
-from nodeswap.i18n import language, phase_title, rule_title, word
+from nodeswap.i18n import language, phase_title, retranslate, rule_title, word
 
 from .formatting import fmt_clock, fmt_duration, fmt_exit, fmt_line, fmt_time, step_note, verdict
 from .headline import gates_fact, headline
@@ -67,7 +67,7 @@ def render_html(r: RunReport) -> str:
         trim_blocks=True, lstrip_blocks=True,
     )  # fmt: skip
     env.filters.update(time=fmt_time, clock=fmt_clock, duration=fmt_duration, exit=fmt_exit,
-                       text=html_text)
+                       text=html_text, data=retranslate)
     env.filters.update(state=word)
     env.globals.update(fmt_line=fmt_line, verdict=verdict, step_note=step_note, _=_markup,
                        rule_title=rule_title, phase_title=phase_title, lang=language())

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from nodeswap.i18n import N_, _, phase_title, word
+from nodeswap.i18n import N_, _, phase_title, retranslate, word
 from nodeswap.run import journal as J
 
 from .formatting import fmt_clock, fmt_duration, fmt_exit, fmt_line, fmt_time, verdict
@@ -91,7 +91,7 @@ def render_markdown(r: RunReport) -> str:
         lead = _("Before the rollback, the run stopped at step") \
             if r.state == J.RUN_ROLLED_BACK else _("Stopped at step")
         out += [f"> **{lead} {md(f.step_id)} ({md(f.rule)}) {_('on')} {md(f.target)}:** "
-                f"{md(f.title)}: {md(word(f.outcome))}, "
+                f"{md(retranslate(f.title))}: {md(word(f.outcome))}, "
                 + _("exit status {n}").format(n=fmt_exit(r.failure.exit_status)) + ".", ""]
     if r.message and r.state not in (J.RUN_DONE, J.RUN_ROLLED_BACK):
         out += [f"**{_('Message')}:**", "", md_code(r.message), ""]
@@ -103,7 +103,8 @@ def render_markdown(r: RunReport) -> str:
     out += _md_gates(r) + _md_sessions(r) + _md_nodes(r)
     out += _md_diffs(r) + _md_services(r) + _md_failure(r)
     if r.warnings:
-        out += ["## " + _("Warnings of the plan"), ""] + [f"- {md(w)}" for w in r.warnings] + [""]
+        out += ["## " + _("Warnings of the plan"), ""] + [f"- {md(retranslate(w))}"
+                                                            for w in r.warnings] + [""]
     if r.backups:
         out += ["## " + _("Backups (R6)"), ""]
         out += _md_table((_("Host"), _("Path"), "sha256"),
@@ -117,7 +118,8 @@ def _md_gates(r: RunReport) -> list[str]:
         return ["## " + _("Gates"), "", _("The plan has no gates."), ""]
     return ["## " + _("Gates"), "", *_md_table(
         (_("Gate step"), _("Rule"), _("What it allows"), _("Approved by"), _("When")),
-        [(g.step_id, g.rule, g.title, g.who, fmt_time(g.approved) if g.approved else "—")
+        [(g.step_id, g.rule, retranslate(g.title), g.who,
+          fmt_time(g.approved) if g.approved else "—")
          for g in r.gates])]
 
 
@@ -168,7 +170,7 @@ def _md_timeline(r: RunReport) -> list[str]:
         out += _md_table(
             ("#", _("Rule"), _("Step"), _("Target"), _("Title"), _("Outcome"), _("Duration"),
              _("Exit"), _("Runs"), _("Note")),
-            [(s.position, s.rule, s.step_id, f"{s.target} ({s.address})", s.title,
+            [(s.position, s.rule, s.step_id, f"{s.target} ({s.address})", retranslate(s.title),
               word(s.outcome).upper() if s.outcome == "failed" else word(s.outcome),
               fmt_duration(s.duration), fmt_exit(s.exit_status), s.attempts, s.note)
              for s in p.steps])
@@ -219,7 +221,8 @@ def _md_failure(r: RunReport) -> list[str]:
     s = f.step
     what = "Interrupted" if s.outcome == "interrupted" else "Failed"
     out = [f"## {what} step: {md(s.step_id)} ({md(s.rule)})", "",
-           f"{md(s.title)} — on {md(s.target)} ({md(s.address)}), {md(f.kind or 'no')} attempt,"
+           f"{md(retranslate(s.title))} — on {md(s.target)} ({md(s.address)}), "
+           f"{md(f.kind or 'no')} attempt,"
            f" exit status {fmt_exit(f.exit_status)}.", ""]
     if f.command:
         out += ["Command:", "", md_code(f.command), ""]

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from nodeswap.i18n import _, word
+from nodeswap.i18n import _, retranslate, word
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ class StepLines:
                 return ""
             verb = _("undo") + " " if event.kind == "undo" else ""
             where = _where(event.step_id, event.rule, event.host)
-            return f"{self._pos(event.position)} {verb}{where}: {event.title}\n"
+            return f"{self._pos(event.position)} {verb}{where}: {retranslate(event.title)}\n"
         if isinstance(event, StepOutput):
             # steps that overlap (the plan's graph) may share a host: then name the step too
             who = event.host if len(self._running) < 2 else f"{event.host} {event.step_id}"
@@ -198,7 +198,7 @@ class StepLines:
             return f"{state:<8} {event.step_id} {_on(event.host)}{status}{msg}\n"
         where = _where(event.step_id, st.rule, event.host)
         status = "" if event.exit_status in (0, None) else f" (exit {event.exit_status})"
-        return (f"{self._pos(st.position)} {state:<7} {where}: {st.title}"
+        return (f"{self._pos(st.position)} {state:<7} {where}: {retranslate(st.title)}"
                 f" {event.duration:.1f}s{status}{msg}\n")  # fmt: skip
 
 
@@ -220,7 +220,7 @@ def gate_text(event: GateReached) -> str:
         if event.summary:
             return event.summary
         where = _where(event.step_id, event.rule, event.host)
-        return _("GATE {where}: {title}").format(where=where, title=event.title) \
+        return _("GATE {where}: {title}").format(where=where, title=retranslate(event.title)) \
             + f"\n    $ {event.command}\n"
     return _("GATE {id}: {verdict}").format(
         id=event.step_id, verdict=_("approved") if event.approved else _("not approved")) + "\n"

@@ -15,7 +15,7 @@ import difflib
 import shlex
 from dataclasses import dataclass, field
 
-from nodeswap.i18n import _, language, ngettext, rule_title
+from nodeswap.i18n import _, language, ngettext, retranslate, rule_title
 from nodeswap.plan.model import Plan, Step
 
 SUMMARY_DIFF_LINES = 40
@@ -78,7 +78,8 @@ class Gate:
     def _text(self, *, full: bool) -> str:
         s = self.step
         # in Chinese the rule's own title first (the step's title is the plan's, in English)
-        title = s.title if language() == "en" else f"{rule_title(s.rule)} ({s.title})"
+        title = s.title if language() == "en" \
+            else f"{rule_title(s.rule)} ({retranslate(s.title)})"
         out = [_("GATE {id} ({rule}) on {host} ({address}): {title}").format(
                    id=s.id, rule=s.rule, host=self.host, address=self.address, title=title),
                "  " + _("run {run}").format(run=self.run_id)

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 
 from nodeswap.errors import BugError, TransportError
-from nodeswap.i18n import _
+from nodeswap.i18n import _, retranslate
 from nodeswap.live import fence
 from nodeswap.plan.model import Plan, Step, Target
 from nodeswap.run.gates import Gate, GateCheck, file_diff, group_findings, rechecks, written_path
@@ -92,7 +92,7 @@ class GateViews:
         except TransportError as exc:
             return [_("R20: could not look for foreign jobs on {host}: {error}").format(
                 host=fb.name, error=self._redact(str(exc)))]
-        return [self._redact(w) for w in fence.warnings(fence.parse(res.stdout))]
+        return [self._redact(retranslate(w)) for w in fence.warnings(fence.parse(res.stdout))]
 
     async def _recheck(self, run_id: str, plan: Plan, step: Step) -> GateCheck:
         """Run a read-only check step again (its fetch, then its analysis) for a gate."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nodeswap.errors import InputError, Interrupted, NodeswapError, Problem
-from nodeswap.i18n import _, word
+from nodeswap.i18n import _, retranslate, word
 from nodeswap.live.planning import offline_plan_matches, zone_unchanged
 from nodeswap.live.reach import Reach, make_reach
 from nodeswap.live.worldcheck import ZoneMarks, accepted_lines
@@ -440,7 +440,7 @@ def status_text(journal: Journal, run_id: str, hints: Hints | None = None) -> st
                                                                   why=marked[s.step_id][1])
         on = _("on {host}").format(host=step.target)
         lines.append(f"  [{s.position + 1:>3}] {word(s.state):<11} {s.step_id} ({step.rule}) "
-                     f"{on}: {step.title}{extra}{cut}")
+                     f"{on}: {retranslate(step.title)}{extra}{cut}")
     lines += ["  " + ln for ln in accepted_lines(journal, run_id)]
     where = mirror_of(journal, run_id)
     if where is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nodeswap.errors import InputError, Problem
-from nodeswap.i18n import _
+from nodeswap.i18n import N_, _
 from nodeswap.run import journal as J
 from nodeswap.run.journal import Journal, default_state_dir
 from nodeswap.zone.knownhosts import merged
@@ -91,6 +91,14 @@ def open_run(state_dir: Path, run_id: str | None) -> tuple[Journal, str]:
             folder=state_dir),
                                   file=str(state_dir))])  # fmt: skip
     return Journal.open(latest[2]), latest[1]
+
+
+# --ignore-unfinished's plan warning: data, in English (the plan is the same in any language);
+# shown translated (i18n.retranslate, issue 13)
+UNFINISHED = N_("run {run} of this zone (firstbox {firstbox}) is unfinished ({state}) and holds "
+                "no lock: the zone may be half-applied (a temporary address in use, settings "
+                "rewritten), and a plan made on it would take that for the zone's state")
+PLANNED_ANYWAY = N_("{text}; planned anyway (--ignore-unfinished)")
 
 
 def unfinished_runs(state_dir: Path, firstbox: str) -> list[tuple[Journal, str]]:

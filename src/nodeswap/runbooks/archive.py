@@ -3,11 +3,19 @@ undefined. Pure."""
 
 from __future__ import annotations
 
+from nodeswap.i18n import N_
 from nodeswap.plan.model import Step
 from nodeswap.shell import cmd
 
 from .base import Context, NodeContext
 from .commands import KERNELS, keep_as, negate, virsh
+
+# step titles: plan data, in English; shown translated (i18n.retranslate, issue 13)
+LIST_DOMAINS = N_("list the domains on {host}")
+KEEP_AS = N_("keep {file} as {archive} (or {dated} if taken)")
+UNDEFINE = N_("undefine the old domain {node} on {host}")
+KEEP_DONE = N_("keep {file} as {archive} (launch_vms.sh skips a node whose .Done it finds: R21 "
+               "of a later upgrade)")
 
 
 def archive_names(ctx: Context, n: NodeContext, ext: str) -> tuple[str, str, str]:
@@ -26,21 +34,21 @@ def archive(ctx: Context) -> list[Step]:
     for i, n in enumerate(ctx.nodes):
         steps.append(Step(
             id=f"r37-list-{n.name}", phase="archive", rule="R37", gate=(i == 0),
-            title=f"list the domains on {n.old_host_name}", target=n.old_host_name,
+            title=LIST_DOMAINS.format(host=n.old_host_name), target=n.old_host_name,
             command=cmd("virsh", "list", "--all"), side_effect=False, timeout=60.0))
         for ext in ("img", "xml"):
             src, dst, dated = archive_names(ctx, n, ext)
             command, check = keep_as(src, dst, dated)
             steps.append(Step(
                 id=f"r37-rename-{ext}-{n.name}", phase="archive", rule="R37",
-                title=f"keep {src} as {dst} (or {dated.rsplit('/', 1)[-1]} if taken)",
+                title=KEEP_AS.format(file=src, archive=dst, dated=dated.rsplit("/", 1)[-1]),
                 target=n.old_host_name, command=command, check=check,
                 undo=f"if {cmd('test', '-e', dated)}; then {cmd('mv', dated, src)}; "
                      f"else {cmd('mv', dst, src)}; fi", timeout=300.0))
         _, plain_xml, dated_xml = archive_names(ctx, n, "xml")
         steps.append(Step(
             id=f"r37-undefine-{n.name}", phase="archive", rule="R37",
-            title=f"undefine the old domain {n.name} on {n.old_host_name}",
+            title=UNDEFINE.format(node=n.name, host=n.old_host_name),
             target=n.old_host_name, command=virsh("undefine", n.name),
             check=negate(virsh("dominfo", n.name) + " >/dev/null 2>&1"),
             undo=f"if {cmd('test', '-e', dated_xml)}; then {cmd('virsh', 'define', dated_xml)}"
@@ -49,8 +57,7 @@ def archive(ctx: Context) -> list[Step]:
         command, check = keep_as(done, plain_done, dated_done, optional=True)
         steps.append(Step(
             id=f"r37-done-{n.name}", phase="archive", rule="R37",
-            title=f"keep {done} as {plain_done} (launch_vms.sh skips a node whose .Done it "
-                  "finds: R21 of a later upgrade)",
+            title=KEEP_DONE.format(file=done, archive=plain_done),
             target=n.old_host_name, command=command, check=check,
             undo=f"if {cmd('test', '-e', dated_done)}; then {cmd('mv', dated_done, done)}; "
                  f"elif {cmd('test', '-e', plain_done)}; then {cmd('mv', plain_done, done)};"

@@ -13,6 +13,7 @@ VM after R31-R33), and physical hosts by their node name.
 from __future__ import annotations
 
 from nodeswap.errors import BugError
+from nodeswap.i18n import N_
 from nodeswap.plan.model import Analysis, Step, Target
 from nodeswap.shell import chain, cmd, write_file_atomic
 from nodeswap.zone.values import node_name_problem
@@ -38,6 +39,30 @@ from .commands import (
     virsh,
 )
 from .switch import switch
+
+# Step titles and warnings: plan data, in English; shown translated (i18n.retranslate, issue 13)
+KEEP_OLD = N_("keep the old {node}'s {what} for {rules}")
+BACKUP = N_("back up {folder} to {dest}")
+ROLLBACK_POINT = N_("rollback point: undoing it rebuilds node lists and packages from the "
+                    "restored settings and cleans firstbox's known_hosts")
+WRITE_SETTINGS = N_("write the new settings of {node} (temporary address {temporary}, host "
+                    "{host})")
+NODE_LISTS = N_("refresh the zone's node lists")
+BUILD_PACKAGES = N_("build the packages (pitrix-hosts now carries the temporary addresses: "
+                    "R20)")
+LAUNCH = N_("launch the new {node} on {host} ({address})")
+DOMAIN_RUNS = N_("the domain {node} runs on {host}")
+WAIT_NEW = N_("wait until the new {node} answers at {address}")
+INSTALL_OS = N_("install the new VMs' OS layer")
+NEW_KEYS = N_("the new {node}'s host keys (at {address}, its key pinned)")
+KNOWN_NAME = N_("firstbox's known_hosts: {node} with the keys its name presents now (the "
+                "Pitrix scripts go by name; the step before checked they are the new VM's)")
+REACHES = N_("firstbox reaches {node} by name at the new VM (update.sh and exec_nodes.sh go "
+             "by name: R20)")
+INSTALL_PACKAGE = N_("install {package} on the new nodes")
+R20_WARNING = N_("R20: after the package build, no package is pushed to any node but the new "
+                 "{role} nodes until the switch (pitrix-hosts carries the temporary "
+                 "addresses).")
 
 
 # ---- targets ----------------------------------------------------------------------------------
@@ -65,7 +90,7 @@ def fetches(rb: Runbook, ctx: Context) -> list[Step]:
     own = rb.fetches + (() if any(f.key == "interfaces" for f in rb.fetches)
                         else (INTERFACES_FETCH,))
     return [Step(id=fetch_id(n.name, f.key), phase="prepare", rule=f.rule,
-                 title=f"keep the old {n.name}'s {f.what} for {f.title_rules}",
+                 title=KEEP_OLD.format(node=n.name, what=f.what, rules=f.title_rules),
                  target=f"{n.name}-old", command=f.command, side_effect=False, timeout=60.0)
             for n in ctx.nodes for f in own]
 
@@ -82,7 +107,7 @@ def backup(ctx: Context) -> Step:
     tmp = f"{dest}.nodeswap-tmp"
     return Step(
         id=BACKUP_STEP, phase="prepare", rule="R6",
-        title=f"back up {SETTINGS_DIR} to {dest}", target="firstbox",
+        title=BACKUP.format(folder=SETTINGS_DIR, dest=dest), target="firstbox",
         command=chain(cmd("test", "!", "-e", dest), cmd("rm", "-rf", tmp),
                       cmd("cp", "-arf", SETTINGS_DIR, tmp), cmd("mv", "-T", tmp, dest)),
         check=chain(cmd("test", "-d", dest), same_tree_digest(SETTINGS_DIR, dest)),
@@ -100,8 +125,7 @@ def rollback_point(ctx: Context) -> Step:
               for n in ctx.nodes for v in (n.name, n.old_address, n.temp_address)]
     return Step(
         id="rollback-point", phase="prepare", rule="R6",
-        title="rollback point: undoing it rebuilds node lists and packages from the restored "
-              "settings and cleans firstbox's known_hosts",
+        title=ROLLBACK_POINT,
         target="firstbox", command="true",
         rerun_safe="does nothing going forward (only its undo acts)",
         undo=chain(cmd(f"/pitrix/bin/gen_node_list.{ext}"),
@@ -138,8 +162,8 @@ def write_settings(ctx: Context) -> list[Step]:
         path = settings_path(n.name)
         steps.append(Step(
             id=f"r17-settings-{n.name}", phase="settings", rule="R7-R17",
-            title=f"write the new settings of {n.name} (temporary address {n.temp_address}, "
-                  f"host {n.new_host_name})", target="firstbox",
+            title=WRITE_SETTINGS.format(node=n.name, temporary=n.temp_address,
+                                        host=n.new_host_name), target="firstbox",
             command=write_file_atomic(path), stdin=n.settings,
             check=sha_matches(path, n.settings), verify=sha_matches(path, n.settings),
             undo=cmd("cp", "-af", f"{SETTINGS_DIR}.{ctx.today}/{n.name}", path), timeout=60.0))
@@ -152,12 +176,12 @@ def build(ctx: Context) -> list[Step]:
     rule, ext = ("R18", "py") if ctx.new_tools else ("R19", "sh")
     return [
         Step(id=f"{rule.lower()}-node-list", phase="build", rule=rule,
-           title="refresh the zone's node lists", target="firstbox",
+           title=NODE_LISTS, target="firstbox",
            command=cmd(f"/pitrix/bin/gen_node_list.{ext}"), timeout=600.0,
            rerun_safe="gen_node_list rewrites the node lists from the settings files: "
                       "again, the same lists"),
         Step(id=f"{rule.lower()}-build-pkgs", phase="build", rule=rule,
-           title="build the packages (pitrix-hosts now carries the temporary addresses: R20)",
+           title=BUILD_PACKAGES,
            target="firstbox", command=cmd(f"/pitrix/build/build_pkgs_allinone.{ext}"),
            timeout=3600.0,
            rerun_safe="builds the packages from the settings files: again, the same packages "
@@ -174,23 +198,23 @@ def launch(ctx: Context) -> list[Step]:
                        cmd("rm", "-f", f"{kern}.img", f"{kern}.xml", f"{kern}.Done"))
         steps.append(Step(
             id=f"r21-launch-{n.name}", phase="launch", rule="R21",
-            title=f"launch the new {n.name} on {n.new_host_name} ({n.new_host_address})",
+            title=LAUNCH.format(node=n.name, host=n.new_host_name, address=n.new_host_address),
             target="firstbox", command=cmd("/pitrix/install/launch_vms.sh", n.name),
             check=launched(n), check_target=n.new_host_name,
             undo=remove, undo_target=n.new_host_name, timeout=1800.0))
         steps.append(Step(
             id=f"r21-domain-{n.name}", phase="launch", rule="R21",
-            title=f"the domain {n.name} runs on {n.new_host_name}", target=n.new_host_name,
+            title=DOMAIN_RUNS.format(node=n.name, host=n.new_host_name), target=n.new_host_name,
             command=virsh("domstate", n.name) + " | " + cmd("grep", "-qx", "running"),
             side_effect=False, timeout=60.0))
         steps.append(Step(
             id=f"r21-wait-{n.name}", phase="launch", rule="R21",
-            title=f"wait until the new {n.name} answers at {n.temp_address}", target="firstbox",
+            title=WAIT_NEW.format(node=n.name, address=n.temp_address), target="firstbox",
             command=ping_loop(n.temp_address, until_up=True), side_effect=False, waits=True,
             timeout=PING_WAIT + 30.0))
     steps += [s for n in ctx.nodes for s in name_reaches_new_vm(n)]
     steps.append(Step(
-        id="r22-install", phase="launch", rule="R22", title="install the new VMs' OS layer",
+        id="r22-install", phase="launch", rule="R22", title=INSTALL_OS,
         target="firstbox", command=cmd("/pitrix/install/install_nodes.sh", ctx.names),
         check=on_every_node(ctx, cmd("test", "-s", RC_TAIL)), timeout=3600.0))
     return steps
@@ -210,13 +234,12 @@ def name_reaches_new_vm(n: NodeContext) -> list[Step]:
     under the old name; R34 forgets them again after the switch, rollback too."""
     keys = Step(
         id=f"r22-keys-{n.name}", phase="launch", rule="R22",
-        title=f"the new {n.name}'s host keys (at {n.temp_address}, its key pinned)",
+        title=NEW_KEYS.format(node=n.name, address=n.temp_address),
         target=f"{n.name}-new", command=HOST_KEYS, side_effect=False, timeout=60.0)
     forget = cmd("ssh-keygen", "-f", KNOWN_HOSTS, "-R", n.name) + " >/dev/null 2>&1"
     learn = Step(
         id=f"r22-known-name-{n.name}", phase="launch", rule="R22",
-        title=f"firstbox's known_hosts: {n.name} with the keys its name presents now (the "
-              "Pitrix scripts go by name; the step before checked they are the new VM's)",
+        title=KNOWN_NAME.format(node=n.name),
         target="firstbox",
         command=f"{forget}; {cmd('ssh-keyscan', '-T', '5', n.name)} 2>/dev/null >> "
                 + cmd(KNOWN_HOSTS) + "; " + cmd("ssh-keygen", "-f", KNOWN_HOSTS, "-F", n.name)
@@ -227,8 +250,7 @@ def name_reaches_new_vm(n: NodeContext) -> list[Step]:
                  cmd("ssh-keyscan", "-T", "5", n.name) + " 2>/dev/null || true")
     return [keys, Step(
         id=f"r22-name-{n.name}", phase="launch", rule="R22",
-        title=f"firstbox reaches {n.name} by name at the new VM (update.sh and exec_nodes.sh "
-              "go by name: R20)", target="firstbox", command=look, side_effect=False,
+        title=REACHES.format(node=n.name), target="firstbox", command=look, side_effect=False,
         timeout=60.0, analysis=Analysis("name_reach", options=(
             ("node", n.name), ("temporary", n.temp_address), ("old", n.old_address),
             ("gather", f"{n.name}-new={keys.id}")))), learn]
@@ -264,7 +286,7 @@ def deploy(rb: Runbook, ctx: Context) -> list[Step]:
     """R23-R26: the runbook's packages (those of deployed components only), to the new nodes
     only (R20); then the runbook's checks of the deploy."""
     return [Step(id=f"{p.rule.lower()}-update", phase="deploy", rule=p.rule,
-                 title=f"install {p.name} on the new nodes", target="firstbox",
+                 title=INSTALL_PACKAGE.format(package=p.name), target="firstbox",
                  command=cmd(UPDATE, "-f", ctx.names, p.name),
                  check=packages_installed(ctx, p.name), timeout=3600.0)
             for p in rb.packages
@@ -290,6 +312,5 @@ def steps(rb: Runbook, ctx: Context) -> tuple[Step, ...]:
 
 
 def warnings(rb: Runbook, ctx: Context) -> tuple[str, ...]:
-    r20 = ("R20: after the package build, no package is pushed to any node but the new "
-           f"{ctx.role} nodes until the switch (pitrix-hosts carries the temporary addresses).")
+    r20 = R20_WARNING.format(role=ctx.role)
     return (r20, *rb.warnings(ctx))

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 
+from nodeswap.i18n import N_
 from nodeswap.plan.model import Step
 from nodeswap.shell import chain, cmd, write_file_atomic
 
@@ -49,6 +50,11 @@ DEFAULT_DEADLINE = 600  # seconds (10 min)
 ARM, DISARM = "deadman-arm-", "deadman-disarm-"
 ARM_WAIT = 10  # seconds the arm step waits for the job to say it is armed
 STATES = ("armed", "firing", "fired", "disarmed")
+# step titles: plan data, in English; shown translated (i18n.retranslate, issue 13)
+ARM_TITLE = N_("arm the dead-man on firstbox: {node} is reverted (new VM destroyed, old VM "
+               "started on {host}, settings restored) unless confirmed in time")
+DISARM_TITLE = N_("disarm the dead-man of {node}: the switched {node} answers with its pinned "
+                  "key and its services pass (R33, R35)")
 
 
 def arm_id(node: str) -> str:
@@ -206,8 +212,7 @@ def arm(n: NodeContext, old_settings: str, phase: str) -> Step:
                   f"{{ {pid}; {alive(p['script'])}; }}; }}")
     return Step(
         id=arm_id(n.name), phase=phase, rule="R32",
-        title=f"arm the dead-man on firstbox: {n.name} is reverted (new VM destroyed, old VM "
-              f"started on {n.old_host_name}, settings restored) unless confirmed in time",
+        title=ARM_TITLE.format(node=n.name, host=n.old_host_name),
         target="firstbox", command=command, stdin=text, check=check,
         undo=disarm_command(n.name, strict=False), timeout=60.0)
 
@@ -235,7 +240,6 @@ def disarm(node: str, phase: str) -> Step:
     p = paths(node)
     return Step(
         id=disarm_id(node), phase=phase, rule="R35",
-        title=f"disarm the dead-man of {node}: the switched {node} answers with its pinned key "
-              "and its services pass (R33, R35)",
+        title=DISARM_TITLE.format(node=node),
         target="firstbox", command=disarm_command(node),
         check=_state_is(p["state"], "disarmed"), timeout=60.0)

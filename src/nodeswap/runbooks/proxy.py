@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from nodeswap.checks.console import curl_command
 from nodeswap.checks.ports import probe_command, proxy_ports
+from nodeswap.i18n import N_
 from nodeswap.plan.model import Analysis, Step
 from nodeswap.shell import cmd
 
@@ -21,6 +22,27 @@ from .switch import network_check, switch_phase
 
 HAPROXY = "/etc/haproxy/haproxy.cfg"
 
+# Step titles and warnings: plan data, in English; shown translated (i18n.retranslate, issue 13)
+NO_VIP = N_("the new {node} must not hold the VIP {vip}")
+COMPARE = N_("compare {path}: old {node} vs new")
+SUPERVISOR_EXEC = N_("supervisor status via exec_nodes.sh")
+NETWORK_MAPPED = N_("how the new {node} configures its network (ifupdown or netplan): the old "
+                    "VM's configuration at the temporary addresses (what R31 rewrites)")
+SUPERVISOR_NEW = N_("supervisor status of the new {node} vs the old")
+SUPERVISOR_SWITCHED = N_("supervisor status of the switched {node} vs the old")
+CONSOLE = N_("the console answers at {url}")
+PORTS = N_("the switched {nodes} answer on haproxy's ports ({ports})")
+LOOK_SERVICES = N_("last look before R32: the new {node} answers at {address} with its pinned "
+                   "key, its services run (R29)")
+LOOK_HAPROXY = N_("last look before R32: haproxy.cfg of the new {node} vs the old (R27)")
+LOOK_CONSOLE = N_("last look before R32: the console answers at {url} (R36)")
+LOOK_ADDRESSES = N_("last look before R32: the addresses of {host}")
+LOOK_VIP = N_("last look before R32: exactly one proxy holds the VIP {vip}")
+NO_CONSOLE_WARNING = N_("R36: no console URL or VIP known: check the console web page by eye "
+                        "after each switch.")
+NO_VIP_WARNING = N_("R23: the VIP is unknown: the VIP watch after deploy cannot tell which node "
+                    "holds it; watch the console during deploy.")
+
 # Reference copies fetched from each old node before anything changes (R27-R29 compare the
 # new node against them; R31 needs the interfaces file).
 FETCHES = (
@@ -29,7 +51,7 @@ FETCHES = (
       for key, path in (("rc.local", "/etc/rc.local"), ("rc.local.head", "/etc/rc.local.head"),
                         ("rc.local.tail", RC_TAIL))),
     Fetch("interfaces", "R31", INTERFACES, cat_file(INTERFACES), path=INTERFACES),
-    Fetch("supervisor", "R29", "supervisor status", supervisor_status(), uses="R29/R35"),
+    Fetch("supervisor", "R29", N_("supervisor status"), supervisor_status(), uses="R29/R35"),
 )
 
 # R23 always; R24-R26 for the deployed components only.
@@ -44,7 +66,7 @@ PACKAGES = (
 # names only the interfaces file; vm_network_routing_rule also put it in rc.local.tail).
 REWRITTEN_AT_SWITCH = (
     Rewrite(INTERFACES),
-    Rewrite(RC_TAIL, why="vm_network_routing_rule put the temporary address there"),
+    Rewrite(RC_TAIL, why=N_("vm_network_routing_rule put the temporary address there")),
 )
 
 
@@ -59,7 +81,7 @@ def vip_watch(ctx: Context) -> list[Step]:
     plan warning instead)."""
     return [Step(
         id=f"r23-vip-{n.name}", phase="deploy", rule="R23",
-        title=f"the new {n.name} must not hold the VIP {ctx.vip}", target=f"{n.name}-new",
+        title=NO_VIP.format(node=n.name, vip=ctx.vip), target=f"{n.name}-new",
         command=cmd("ip", "-4", "-o", "addr", "show"), side_effect=False, timeout=60.0,
         analysis=Analysis("vip", options=(("vip", ctx.vip or ""), ("node", n.name),
                                           ("temporary", "1"))))
@@ -80,7 +102,7 @@ def file_comparisons(ctx: Context, n: NodeContext) -> list[Step]:
             options += (("rewritten_at_switch", "1"),)
         steps.append(Step(
             id=f"{f.rule.lower()}-{f.key}-{n.name}", phase="check", rule=f.rule,
-            title=f"compare {f.path}: old {n.name} vs new", target=f"{n.name}-new",
+            title=COMPARE.format(path=f.path, node=n.name), target=f"{n.name}-new",
             command=f.command, side_effect=False, timeout=60.0,
             analysis=Analysis("haproxy" if f.key == "haproxy" else "rc",
                               against=fetch_id(n.name, f.key), options=options)))
@@ -91,7 +113,7 @@ def supervisor_exec(ctx: Context, step_id: str, phase: str, rule: str) -> Step:
     """R29/R35: supervisor status of the role's nodes via exec_nodes.sh, parsed (never its
     exit code)."""
     return Step(
-        id=step_id, phase=phase, rule=rule, title="supervisor status via exec_nodes.sh",
+        id=step_id, phase=phase, rule=rule, title=SUPERVISOR_EXEC,
         target="firstbox",
         command=exec_nodes(ctx.names, "supervisorctl status"), side_effect=False,
         timeout=300.0, analysis=Analysis("supervisor_exec",
@@ -103,15 +125,13 @@ def checks(ctx: Context) -> list[Step]:
     and supervisor (parsed, never exec_nodes' exit code)."""
     steps = [s for n in ctx.nodes for s in file_comparisons(ctx, n)]
     steps += [network_check(n, f"r29-network-{n.name}", "R29", f"{n.name}-new",
-                            f"how the new {n.name} configures its network (ifupdown or "
-                            "netplan): the old VM's configuration at the temporary addresses "
-                            "(what R31 rewrites)", phase="check", mapped=True)
+                            NETWORK_MAPPED.format(node=n.name), phase="check", mapped=True)
               for n in ctx.nodes]
     steps.append(supervisor_exec(ctx, "r29-exec", "check", "R29"))
     for n in ctx.nodes:
         steps.append(Step(
             id=f"r29-supervisor-{n.name}", phase="check", rule="R29",
-            title=f"supervisor status of the new {n.name} vs the old", target=f"{n.name}-new",
+            title=SUPERVISOR_NEW.format(node=n.name), target=f"{n.name}-new",
             command=supervisor_status(), side_effect=False, timeout=60.0,
             analysis=Analysis("supervisor", against=fetch_id(n.name, "supervisor"),
                               options=(("node", n.name), ("rule", "R29")))))
@@ -124,7 +144,7 @@ def switch_checks(ctx: Context, n: NodeContext) -> list[Step]:
     phase = switch_phase(n)
     steps = [
         Step(id=f"r35-supervisor-{n.name}", phase=phase, rule="R35",
-             title=f"supervisor status of the switched {n.name} vs the old",
+             title=SUPERVISOR_SWITCHED.format(node=n.name),
              target=f"{n.name}-switched", command=supervisor_status(), side_effect=False,
              timeout=60.0,
              analysis=Analysis("supervisor", against=fetch_id(n.name, "supervisor"),
@@ -136,7 +156,7 @@ def switch_checks(ctx: Context, n: NodeContext) -> list[Step]:
     if url:
         steps.append(Step(
             id=f"r36-console-{n.name}", phase=phase, rule="R36",
-            title=f"the console answers at {url}", target="firstbox",
+            title=CONSOLE.format(url=url), target="firstbox",
             command=curl_command(url), side_effect=False, timeout=60.0,
             analysis=Analysis("console", options=(("url", url),))))
     return steps
@@ -152,8 +172,8 @@ def port_check(ctx: Context, n: NodeContext) -> Step:
     shown = ", ".join(str(p) for p in numbers)
     return Step(
         id=f"r35-ports-{n.name}", phase=switch_phase(n), rule="R35",
-        title=f"the switched {', '.join(m.name for m in switched)} answer on haproxy's ports "
-              f"({shown})", target="firstbox",
+        title=PORTS.format(nodes=", ".join(m.name for m in switched), ports=shown),
+        target="firstbox",
         command=probe_command([m.old_address for m in switched], numbers), side_effect=False,
         timeout=60.0 + 5.0 * len(numbers) * len(switched),
         analysis=Analysis("ports", options=(
@@ -176,13 +196,12 @@ def last_look(ctx: Context, n: NodeContext) -> list[Step]:
                    s.analysis.kind == "haproxy")
     steps = [
         Step(id=f"r32-look-services-{n.name}", phase=phase, rule="R32",
-             title=f"last look before R32: the new {n.name} answers at {n.temp_address} with "
-                   "its pinned key, its services run (R29)", target=new,
+             title=LOOK_SERVICES.format(node=n.name, address=n.temp_address), target=new,
              command=supervisor_status(), side_effect=False, timeout=60.0,
              analysis=Analysis("supervisor", against=fetch_id(n.name, "supervisor"),
                                options=(("node", n.name), ("rule", "R32")))),
         Step(id=f"r32-look-haproxy-{n.name}", phase=phase, rule="R32",
-             title=f"last look before R32: haproxy.cfg of the new {n.name} vs the old (R27)",
+             title=LOOK_HAPROXY.format(node=n.name),
              target=new, command=haproxy.command, side_effect=False, timeout=60.0,
              analysis=haproxy.analysis),
     ]
@@ -192,7 +211,7 @@ def last_look(ctx: Context, n: NodeContext) -> list[Step]:
     if url:
         steps.append(Step(
             id=f"r32-look-console-{n.name}", phase=phase, rule="R32",
-            title=f"last look before R32: the console answers at {url} (R36)",
+            title=LOOK_CONSOLE.format(url=url),
             target="firstbox", command=curl_command(url), side_effect=False, timeout=60.0,
             analysis=Analysis("console", options=(("url", url),))))
     return steps
@@ -209,14 +228,14 @@ def vip_look(ctx: Context, n: NodeContext) -> list[Step]:
             else [f"{m}-old", f"{m}-new"]
     phase, own = switch_phase(n), f"{n.name}-old"
     steps = [Step(id=f"r32-look-ip-{n.name}-{h}", phase=phase, rule="R32",
-                  title=f"last look before R32: the addresses of {h}", target=h,
+                  title=LOOK_ADDRESSES.format(host=h), target=h,
                   command=IP_ADDR, side_effect=False, timeout=60.0)
              for h in hosts if h != own]
     gather = ",".join(f"{s.target}={s.id}" for s in steps)
     temporary = ",".join(h for h in hosts if h.endswith("-new"))
     steps.append(Step(
         id=f"r32-look-vip-{n.name}", phase=phase, rule="R32",
-        title=f"last look before R32: exactly one proxy holds the VIP {ctx.vip}", target=own,
+        title=LOOK_VIP.format(vip=ctx.vip), target=own,
         command=IP_ADDR, side_effect=False, timeout=60.0,
         analysis=Analysis("vip_holders", options=(
             ("vip", ctx.vip or ""), ("label", own), ("gather", gather),
@@ -227,11 +246,9 @@ def vip_look(ctx: Context, n: NodeContext) -> list[Step]:
 def warnings(ctx: Context) -> tuple[str, ...]:
     out = []
     if console_url(ctx) is None:
-        out.append("R36: no console URL or VIP known: check the console web page by eye "
-                   "after each switch.")
+        out.append(NO_CONSOLE_WARNING)
     if not ctx.vip:
-        out.append("R23: the VIP is unknown: the VIP watch after deploy cannot tell which "
-                   "node holds it; watch the console during deploy.")
+        out.append(NO_VIP_WARNING)
     return tuple(out)
 
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from nodeswap.checks.execnodes import done_marker
 from nodeswap.checks.network import NETWORK_DUMP
+from nodeswap.i18n import N_
 from nodeswap.plan.model import Analysis, Step
 from nodeswap.shell import chain, cmd, write_file_atomic
 
@@ -37,6 +38,37 @@ from .commands import (
     write_text,
 )
 
+# Step titles: plan data, in English; shown translated (i18n.retranslate, issue 13)
+SETTINGS_BACK = N_("put {node}'s old MGMT/EIP values back ({address}) in its settings")
+GLOBAL_CONF = N_("rebuild the global packages (pitrix-hosts with the restored address)")
+NEW_ADDRESS = N_("new {node}: {change} in {files} and every file under /etc")
+NEW_ADDRESS_WHY = N_("new {node}: {change} in {files} ({why}) and every file under /etc")
+NETWORK_NOW = N_("the new {node}'s network configuration now equals the old VM's (MAC lines "
+                 "aside)")
+ARP = N_("gratuitous ARP for {addresses} (neighbours learn the new MAC)")
+NETWORK_SWITCHED = N_("the switched {node}'s network configuration equals the old VM's")
+ADDRESSES_SWITCHED = N_("the switched {node} holds exactly the old VM's addresses (and the "
+                        "VIP)")
+SWEEP_SWITCHED = N_("no file under /etc of the switched {node} holds {addresses}")
+HOSTS_AGAIN = N_("install the last pitrix-hosts again on {node} (built after {last}'s R30; new "
+                 "nodes only: R20)")
+HOSTS_STALE = N_("/etc/hosts of {host} maps no temporary address")
+STOP_OLD = N_("stop the services of the old {node}")
+NO_AUTOSTART = N_("no autostart of the old {node} on {host} (a host reboot would revive a "
+                  "second VM with the same address)")
+SHUT_DOWN = N_("shut the old {node} down")
+GONE = N_("wait until {address} stops answering")
+STOP_NEW = N_("stop the services of the new {node}")
+APT_UPDATE = N_("apt-get update")
+HOSTS_NEW = N_("install the rebuilt pitrix-hosts on the new node only (R20)")
+REBOOT = N_("reboot the new {node} onto {address}")
+BACK_UP = N_("wait until {address} answers again")
+IDENTITY = N_("{address} is the new VM (same pinned host key as at {temporary})")
+FORGET_FIRSTBOX = N_("forget stale host keys on firstbox")
+FORGET_ALL = N_("forget stale host keys on every node (judged node by node: a node not being "
+                "upgraded that is down is a warning)")
+EARLY = N_("{title}, at {address} before R32 (R20, R30, R33)")
+
 
 def switch_phase(n: NodeContext) -> str:
     return f"switch:{n.name}"
@@ -48,13 +80,13 @@ def settings_back(n: NodeContext) -> list[Step]:
     path = settings_path(n.name)
     return [
         Step(id=f"r30-settings-{n.name}", phase=switch_phase(n), rule="R30", gate=True,
-           title=f"put {n.name}'s old MGMT/EIP values back ({n.old_address}) in its settings",
+           title=SETTINGS_BACK.format(node=n.name, address=n.old_address),
            target="firstbox", command=write_file_atomic(path), stdin=n.switched_settings,
            check=sha_matches(path, n.switched_settings),
            verify=sha_matches(path, n.switched_settings),
            undo=write_text(path, n.settings), timeout=60.0),
         Step(id=f"r30-global-conf-{n.name}", phase=switch_phase(n), rule="R30",
-           title="rebuild the global packages (pitrix-hosts with the restored address)",
+           title=GLOBAL_CONF,
            target="firstbox", command=cmd("/pitrix/upgrade/build_global_conf.sh"),
            timeout=1800.0,
            rerun_safe="rebuilds the global packages from the settings files: again, the same "
@@ -78,18 +110,20 @@ def old_address_on_new_vm(rb: Runbook, n: NodeContext) -> list[Step]:
     done = chain(*(cmd("grep", "-rqswF", old, *NETWORK_FILES) for _, old in pairs),
                  holds_none(n.temporary, "/etc", *outside))
     where = " and ".join(f.rsplit("/", 1)[-1] for f in files)
-    why = "".join(f" ({r.why})" for r in rewrites if r.why)
+    whys = [r.why for r in rewrites if r.why]
     change = ", ".join(f"{a} -> {b}" for a, b in pairs)
+    title = (NEW_ADDRESS_WHY.format(node=n.name, change=change, files=where,
+                                    why=") (".join(whys)) if whys
+             else NEW_ADDRESS.format(node=n.name, change=change, files=where))
     return [
         Step(id=f"r31-address-{n.name}", phase=switch_phase(n), rule="R31",
-             title=f"new {n.name}: {change} in {where}{why} and every file under /etc",
+             title=title,
              target=f"{n.name}-new",
              command=chain(*(replace_addresses(f, pairs) for f in files),
                            rewrite_addresses(pairs, "/etc")),
              check=done, verify=done, timeout=60.0),
         network_check(n, f"r31-network-{n.name}", "R31", f"{n.name}-new",
-                      f"the new {n.name}'s network configuration now equals the old VM's "
-                      "(MAC lines aside)"),
+                      NETWORK_NOW.format(node=n.name)),
     ]
 
 
@@ -120,21 +154,21 @@ def after_reboot(ctx: Context, n: NodeContext) -> list[Step]:
     whose = ",".join(f"{a}={n.name}" for a in n.temporary)
     return [
         Step(id=f"r33-arp-{n.name}", phase=phase, rule="R33",
-             title=f"gratuitous ARP for {', '.join(olds)} (neighbours learn the new MAC)",
+             title=ARP.format(addresses=", ".join(olds)),
              target=switched, timeout=60.0,
              command=f"if command -v arping >/dev/null; then {arp}; else {missing}; fi",
              rerun_safe="a gratuitous ARP again only refreshes the neighbours' caches"),
         network_check(n, f"r33-network-{n.name}", "R33", switched,
-                      f"the switched {n.name}'s network configuration equals the old VM's"),
+                      NETWORK_SWITCHED.format(node=n.name)),
         Step(id=f"r33-addresses-{n.name}", phase=phase, rule="R33",
-             title=f"the switched {n.name} holds exactly the old VM's addresses (and the VIP)",
+             title=ADDRESSES_SWITCHED.format(node=n.name),
              target=switched, command=cmd("ip", "-4", "-o", "addr", "show"), side_effect=False,
              timeout=60.0, analysis=Analysis("addresses", against=fetch_id(n.name, "interfaces"),
                                              options=(("vip", ctx.vip or ""), ("node", n.name),
                                                       ("rule", "R33")))),
         Step(id=f"r33-sweep-{n.name}", phase=phase, rule="R33",
-             title=f"no file under /etc of the switched {n.name} holds "
-                   f"{' or '.join(n.temporary)}", target=switched,
+             title=SWEEP_SWITCHED.format(node=n.name, addresses=" or ".join(n.temporary)),
+             target=switched,
              command=sweep(n.temporary, "/etc", recursive=True), side_effect=False,
              timeout=120.0, analysis=Analysis("stale", options=(
                  ("addresses", whose), ("node", n.name), ("rule", "R33")))),
@@ -152,8 +186,8 @@ def names_refreshed(ctx: Context) -> list[Step]:
     temps = [a for m in ctx.nodes for a in m.temporary]
     steps = [Step(
         id=f"r33-hosts-again-{m.name}", phase=phase, rule="R33",
-        title=f"install the last pitrix-hosts again on {m.name} (built after {last.name}'s "
-              "R30; new nodes only: R20)", target=f"{m.name}-switched", timeout=900.0,
+        title=HOSTS_AGAIN.format(node=m.name, last=last.name), target=f"{m.name}-switched",
+        timeout=900.0,
         command=chain(cmd("apt-get", "update"),
                       cmd("apt-get", "--yes", "--allow-unauthenticated", "install",
                           "--reinstall", "pitrix-hosts")),
@@ -162,7 +196,7 @@ def names_refreshed(ctx: Context) -> list[Step]:
     for host in [f"{m.name}-switched" for m in ctx.nodes] + ["firstbox"]:
         steps.append(Step(
             id=f"r33-hosts-stale-{host}", phase=phase, rule="R33",
-            title=f"/etc/hosts of {host} maps no temporary address", target=host,
+            title=HOSTS_STALE.format(host=host), target=host,
             command=sweep(temps, "/etc/hosts"), side_effect=False, timeout=60.0,
             analysis=Analysis("stale", options=(("addresses", whose), ("node", host),
                                                 ("rule", "R33")))))
@@ -175,18 +209,18 @@ def stop_old(n: NodeContext) -> list[Step]:
     phase, old = switch_phase(n), f"{n.name}-old"
     return [
         Step(id=f"r32-stop-{n.name}", phase=phase, rule="R32",
-           title=f"stop the services of the old {n.name}", target=old,
+           title=STOP_OLD.format(node=n.name), target=old,
            command=cmd("supervisorctl", "stop", "all"), check=all_stopped(),
            undo=cmd("supervisorctl", "start", "all"), timeout=300.0),
         Step(id=f"r32-autostart-{n.name}", phase=phase, rule="R32",
-           title=f"no autostart of the old {n.name} on {n.old_host_name} (a host reboot would "
-                 "revive a second VM with the same address)", target=n.old_host_name,
+           title=NO_AUTOSTART.format(node=n.name, host=n.old_host_name),
+           target=n.old_host_name,
            command=virsh("autostart", "--disable", n.name),
            check=virsh("dominfo", n.name) + " | "
            + cmd("grep", "-qE", "^Autostart:[[:space:]]+disable"),
            undo=virsh("autostart", n.name), timeout=60.0),
         Step(id=f"r32-shutdown-{n.name}", phase=phase, rule="R32",
-           title=f"shut the old {n.name} down", target=old, command=cmd("shutdown", "-h", "now"),
+           title=SHUT_DOWN.format(node=n.name), target=old, command=cmd("shutdown", "-h", "now"),
            disconnects=True, undo_target=n.old_host_name,
            # decided on the physical host, which is up: the old VM is down on purpose
            check=virsh("domstate", n.name) + " | " + cmd("grep", "-qx", "shut off"),
@@ -196,7 +230,7 @@ def stop_old(n: NodeContext) -> list[Step]:
                       ping_loop(n.old_address, until_up=True)),
            timeout=60.0),
         Step(id=f"r32-gone-{n.name}", phase=phase, rule="R32",
-           title=f"wait until {n.old_address} stops answering", target="firstbox",
+           title=GONE.format(address=n.old_address), target="firstbox",
            command=ping_loop(n.old_address, until_up=False), side_effect=False, waits=True,
            timeout=PING_WAIT + 30.0),
     ]
@@ -208,19 +242,19 @@ def restart_new(n: NodeContext) -> list[Step]:
     phase, new = switch_phase(n), f"{n.name}-new"
     return [
         Step(id=f"r33-stop-{n.name}", phase=phase, rule="R33",
-           title=f"stop the services of the new {n.name}", target=new,
+           title=STOP_NEW.format(node=n.name), target=new,
            command=cmd("supervisorctl", "stop", "all"), check=all_stopped(), timeout=300.0),
-        Step(id=f"r33-apt-update-{n.name}", phase=phase, rule="R33", title="apt-get update",
+        Step(id=f"r33-apt-update-{n.name}", phase=phase, rule="R33", title=APT_UPDATE,
            target=new, command=cmd("apt-get", "update"), timeout=900.0,
            rerun_safe="apt-get update only refreshes the package lists"),
         Step(id=f"r33-hosts-{n.name}", phase=phase, rule="R33",
-           title="install the rebuilt pitrix-hosts on the new node only (R20)", target=new,
+           title=HOSTS_NEW, target=new,
            command=cmd("apt-get", "--yes", "--allow-unauthenticated", "install", "pitrix-hosts"),
            timeout=900.0,
            rerun_safe="apt-get install of a package installed at its candidate version "
                       "changes nothing"),
         Step(id=f"r33-reboot-{n.name}", phase=phase, rule="R33",
-           title=f"reboot the new {n.name} onto {n.old_address}", target=new,
+           title=REBOOT.format(node=n.name, address=n.old_address), target=new,
            command=cmd("shutdown", "-r", "now"), disconnects=True, timeout=60.0,
            # decided on firstbox, which is up: the VM answers at the old address (R32 made it
            # silent, R33-identity checks its pinned key next), not at the temporary one
@@ -229,11 +263,11 @@ def restart_new(n: NodeContext) -> list[Step]:
            # before the old VM comes back (R32's undo runs after this one)
            undo_target=n.new_host_name, undo=destroy_if_running(n.name)),
         Step(id=f"r33-up-{n.name}", phase=phase, rule="R33",
-           title=f"wait until {n.old_address} answers again", target="firstbox",
+           title=BACK_UP.format(address=n.old_address), target="firstbox",
            command=ping_loop(n.old_address, until_up=True), side_effect=False, waits=True,
            timeout=PING_WAIT + 30.0),
         Step(id=f"r33-identity-{n.name}", phase=phase, rule="R33",
-           title=f"{n.old_address} is the new VM (same pinned host key as at {n.temp_address})",
+           title=IDENTITY.format(address=n.old_address, temporary=n.temp_address),
            target=f"{n.name}-switched", command=cmd("hostname"), side_effect=False,
            timeout=60.0),
     ]
@@ -269,11 +303,10 @@ def forget_host_keys(ctx: Context, n: NodeContext) -> list[Step]:
     forgotten = " ".join(values)
     return [
         Step(id=f"r34-known-hosts-{n.name}", phase=switch_phase(n), rule="R34",
-           title="forget stale host keys on firstbox", target="firstbox",
+           title=FORGET_FIRSTBOX, target="firstbox",
            command=chain(*forget), verify=gone, timeout=60.0, rerun_safe=FORGET_AGAIN),
         Step(id=f"r34-known-hosts-all-{n.name}", phase=switch_phase(n), rule="R34",
-           title="forget stale host keys on every node (judged node by node: a node not "
-                 "being upgraded that is down is a warning)", target="firstbox",
+           title=FORGET_ALL, target="firstbox",
            command=or_true(exec_nodes("all", on_node)), timeout=600.0,
            rerun_safe=FORGET_AGAIN,
            analysis=Analysis("exec_nodes", options=(
@@ -310,7 +343,7 @@ def switch(rb: Runbook, ctx: Context, n: NodeContext) -> list[Step]:
     switched node that never comes back right, is reverted by firstbox alone."""
     restart = restart_new(n)
     moved = {f"{prefix}-{n.name}" for prefix in BEFORE_R32}
-    early = [replace(s, title=f"{s.title}, at {n.temp_address} before R32 (R20, R30, R33)")
+    early = [replace(s, title=EARLY.format(title=s.title, address=n.temp_address))
              for s in restart if s.id in moved]
     late = [s for s in restart if s.id not in moved]
     outage = [short(s, ctx.outage_timeout) for s in stop_old(n) + late]

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nodeswap.errors import InputError, Problem, SettingsError
+from nodeswap.i18n import N_
 from nodeswap.zone.facts import (
     VERSION_JSON,
     parse_variable_files,
@@ -214,6 +215,14 @@ def variables_of(part: Mapping[str, Any], zone: Zone | None = None,
     return parse_variable_files(part["variable_files"], zone_id)
 
 
+# the snapshot's warnings: plan data, in English; shown translated (i18n.retranslate, issue 13)
+BOSS_WARNING = N_("R24/R25: deploy_boss is {boss} but no old node has a pitrix-ks-proxy-boss* "
+                  "package; the packages decide")
+WAREHOUSE_WARNING = N_("R26: deploy_warehouse is 1 but no old node has "
+                       "pitrix-ks-proxy-warehouse; the packages decide")
+NO_VIP_HOLDER = N_("R23: no old node holds the VIP {vip}")
+
+
 def cross_checked(snap: Snapshot, comp: frozenset[str]) -> Snapshot:
     """The snapshot, warning where the zone variables and what the nodes show disagree
     (R24-R26: ``comp``, the components its old nodes have) and where no old node holds the
@@ -221,11 +230,9 @@ def cross_checked(snap: Snapshot, comp: frozenset[str]) -> Snapshot:
     warnings = list(snap.warnings)
     boss = snap.planned_variables.get("deploy_boss", "")
     if boss in ("1", "2") and not comp & {"boss", "boss2"}:
-        warnings.append(f"R24/R25: deploy_boss is {boss} but no old node has a "
-                        "pitrix-ks-proxy-boss* package; the packages decide")
+        warnings.append(BOSS_WARNING.format(boss=boss))
     if snap.planned_variables.get("deploy_warehouse") == "1" and "warehouse" not in comp:
-        warnings.append("R26: deploy_warehouse is 1 but no old node has "
-                        "pitrix-ks-proxy-warehouse; the packages decide")
+        warnings.append(WAREHOUSE_WARNING)
     if snap.vip and snap.vip_holder is None:
-        warnings.append(f"R23: no old node holds the VIP {snap.vip}")
+        warnings.append(NO_VIP_HOLDER.format(vip=snap.vip))
     return Snapshot(**{**snap.__dict__, "warnings": tuple(warnings)})
