@@ -118,6 +118,7 @@ def test_cut_in_r32_shutdown_then_rollback_starts_the_old_vm_again() -> None:
         z.assert_rolled_back()
 
 
+@pytest.mark.slow  # ~22 s: make test-slow (make test's 5-minute budget)
 def test_last_look_stops_before_r32() -> None:
     """A FATAL service on the new VM after R29, then (cleared) the new VM down just before
     R32: each time the last look stops the run before anything touches the old node, which

@@ -45,6 +45,7 @@ def run_attempts(z: Zone) -> int:
     return len(z.journal.attempts(z.run_id))
 
 
+@pytest.mark.slow  # ~24 s: make test-slow (make test's 5-minute budget)
 def test_a_hand_edit_at_a_gate_is_refused_naming_the_file() -> None:
     """(a) stopped at the first switch's gate; someone edits a settings value on firstbox;
     resume refuses before running anything and names the file and the key."""
