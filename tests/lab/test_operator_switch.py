@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from test_operator_path import ENV, NODESWAP, PROMPT, finish, hints, journal, plan_file, terminal
+from upgrade_kit import Ssh, wait_for
 
 from nodeswap.errors import EXIT_INTERRUPTED
 from nodeswap.lab import Lab, hostinfo
@@ -39,25 +39,6 @@ def hanging(lab: Lab, iid: str) -> list[int]:
             if HANG in args]
 
 
-def wait_for(predicate: object, seconds: float = 60.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def on_host(lab: Lab, address: str, *command: str) -> subprocess.CompletedProcess[str]:
-    """``command`` over plain OpenSSH at ``address`` with the lab's key and known_hosts."""
-    info = lab.info()
-    return subprocess.run(
-        ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-         "-o", f"UserKnownHostsFile={info.raw['ssh']['known_hosts']}",
-         "-i", str(info.raw["ssh"]["identity_file"]), f"root@{address}", *command],
-        capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
-
-
 def test_ctrl_c_in_r32_shutdown_then_pasted_rollback(tmp_path: Path) -> None:
     lab = Lab.up(Path("/var/lib/nodeswap-lab") / f"pytest-{id(tmp_path):x}-opswitch",
                  topology="default")
@@ -73,7 +54,7 @@ def test_ctrl_c_in_r32_shutdown_then_pasted_rollback(tmp_path: Path) -> None:
         child.expect(rf"GATE r30-settings-{node} \(R30\) on firstbox")
         child.expect(PROMPT)
         child.sendline("y")
-        assert wait_for(lambda: hanging(lab, old_iid)), "R32's shutdown never ran"
+        assert wait_for(lambda: hanging(lab, old_iid), 60.0), "R32's shutdown never ran"
         child.sendintr()  # Ctrl-C while the old node's shutdown runs
         out, code = finish(child)
         assert code == EXIT_INTERRUPTED, out
@@ -99,8 +80,9 @@ def test_ctrl_c_in_r32_shutdown_then_pasted_rollback(tmp_path: Path) -> None:
         assert journal(lab).run(run_id).state == J.RUN_ROLLED_BACK
 
         # over plain ssh: the old VM serves at its address; the new VM is gone
-        assert on_host(lab, old_address, "hostname").stdout.strip() == node
-        services = on_host(lab, old_address, "supervisorctl", "status")
+        ssh = Ssh(lab.info())
+        assert ssh.run(old_address, "hostname").stdout.strip() == node
+        services = ssh.run(old_address, "supervisorctl status", check=False)
         assert services.returncode == 0 and "RUNNING" in services.stdout, services.stdout
         status = subprocess.run([*NODESWAP, "status", run_id, "--lab", str(lab.dir)],
                                 capture_output=True, text=True, env=ENV, check=False)

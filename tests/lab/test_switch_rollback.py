@@ -18,7 +18,7 @@ import threading
 import time
 
 import pytest
-from upgrade_kit import Zone, on_step, zone
+from upgrade_kit import Zone, on_step, wait_for, zone
 
 from nodeswap.errors import StepFailed
 from nodeswap.lab import hostinfo
@@ -48,15 +48,6 @@ def iid_at(z: Zone, address: str) -> str:
     """The lab instance id of the live host at ``address`` (lab.json)."""
     return next(str(h["iid"]) for h in z.info.raw["hosts"].values()
                 if h["address"] == address and h.get("up", True))
-
-
-def wait_for(predicate: object, seconds: float = 15.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def ctrl_c_when_running(z: Zone, step_id: str, iid: str, seen: list[int]) -> EventSink:

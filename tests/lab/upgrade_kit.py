@@ -17,6 +17,7 @@ import asyncio
 import datetime as _dt
 import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -376,6 +377,16 @@ class Zone:
             assert f"Execing [{name}]" in out and "Host key verification failed" not in out, out
             assert "IDENTIFICATION HAS CHANGED" not in out, out  # the scripts' ssh warns only
         assert self.console_code() == "200"
+
+
+def wait_for(predicate: Callable[[], object], seconds: float = 15.0) -> bool:
+    """Poll ``predicate`` every 0.1 s until it is true (True) or ``seconds`` pass (False)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def on_step(step_id: str, do: Callable[[], object], *, when: str = "started") -> EventSink:
