@@ -118,7 +118,11 @@ def run_by_hand(lab: Lab, mark: Callable[[str], None] | None = None) -> ByHand:
         wait_ping(sh, temp[p], up=True)
     sh.fb("/pitrix/install/install_nodes.sh proxy")
     note("R21-R22 launch and install")
-    # R23, R25 (boss v2): deploy the platform services.
+    # R23, R25 (boss v2): deploy the platform services. update.sh reaches the nodes by name,
+    # which now means the new VMs: ssh refuses the changed key it still knows for each name, so
+    # the operator forgets the old VMs' keys first (ssh then learns the new ones: accept-new).
+    for p in NODES:
+        sh.fb(f"ssh-keygen -f /root/.ssh/known_hosts -R {p}")
     sh.fb("/pitrix/upgrade/update.sh -f proxy pitrix-ks-proxy")
     sh.fb("/pitrix/upgrade/update.sh -f proxy pitrix-ks-proxy-boss2")
     note("R23-R25 deploy")

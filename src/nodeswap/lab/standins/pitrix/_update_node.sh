@@ -9,9 +9,9 @@
 # runs without --yes and aborts (R23). Exit 0 = "OK.", anything else = "Error!".
 #
 # As the real script, it reaches the node BY NAME (`ssh $node`): firstbox's /etc/hosts decides
-# which VM that is (issue 10). A changed host key under the name (the new VM, before R34) is
-# not refused: StrictHostKeyChecking=no, so OpenSSH connects and prints its warning. The
-# runbook typed by hand needs that: R23 reaches the new VMs by their old names.
+# which VM that is (issue 10). Host keys stay checked: StrictHostKeyChecking=accept-new learns
+# a name it does not know yet and refuses a changed key (the new VM under a name firstbox
+# still knows with the old VM's key: forget it first, as nodeswap's r22-known-name does).
 
 if [ $# -lt 2 ]; then
     echo "Usage: _update_node.sh <node> <packages>" >&2
@@ -37,9 +37,9 @@ apt_options=""
 
 log_file="/pitrix/log/update_nodes/update_${node}.log"
 echo "$(date +'%Y-%m-%d %H:%M:%S') Updating [$node] with [$packages] (apt options: [${apt_options}]) ..." >>"$log_file"
-ssh -o ConnectTimeout=3 -o StrictHostKeyChecking=no "root@${node}" \
+ssh -o ConnectTimeout=3 -o StrictHostKeyChecking=accept-new "root@${node}" \
     "dpkg --configure -a >/dev/null 2>&1; apt-get clean; apt-get update" >>"$log_file" 2>&1
-ssh -o ConnectTimeout=3 -o StrictHostKeyChecking=no "root@${node}" \
+ssh -o ConnectTimeout=3 -o StrictHostKeyChecking=accept-new "root@${node}" \
     "apt-get ${apt_options} install ${packages}" >>"$log_file" 2>&1 </dev/null
 status=$?
 if [ $status -ne 0 ]; then

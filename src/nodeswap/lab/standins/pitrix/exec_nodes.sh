@@ -3,8 +3,8 @@
 # Like the real script: ping each node's settings address (2 tries), then ssh to it BY HOST
 # NAME (3 s timeout), 10 at a time; a node fails only if it is unknown or does not answer
 # ping: a remote command's own exit status is lost in the pipe through tee. The name resolves
-# through firstbox's /etc/hosts (files only); a changed host key under the name is not refused
-# (StrictHostKeyChecking=no: OpenSSH warns in the output and connects), as _update_node.sh.
+# through firstbox's /etc/hosts (files only); host keys stay checked as in _update_node.sh
+# (StrictHostKeyChecking=accept-new: an unknown name is learned, a changed key refused).
 force=0
 if [ "$1" = "-f" ]; then force=1; shift; fi
 targets="$1"; cmd="$2"
@@ -42,7 +42,7 @@ run_one() {
         echo 1 > "$out.rc"
         return
     fi
-    ssh -o ConnectTimeout=3 -o BatchMode=yes -o StrictHostKeyChecking=no "root@$node" "$cmd" 2>&1 | tee -a "$LOG_DIR/exec_$node.log" > "$out"
+    ssh -o ConnectTimeout=3 -o BatchMode=yes -o StrictHostKeyChecking=accept-new "root@$node" "$cmd" 2>&1 | tee -a "$LOG_DIR/exec_$node.log" > "$out"
     echo 0 > "$out.rc"
 }
 running=0
