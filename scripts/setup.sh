@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 
 . scripts/apt-need.sh
 apt_need setup /usr/sbin/sshd=openssh-server ssh=openssh-client haproxy=haproxy \
-  ping=iputils-ping unshare=util-linux ip=iproute2 curl=curl
+  ping=iputils-ping unshare=util-linux ip=iproute2 curl=curl \
+  keepalived=keepalived arping=iputils-arping nsenter=util-linux
 # Debian starts the packaged services; the lab runs its own sshd and haproxy instances only.
 if [ "$APT_INSTALLED" = 1 ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-  systemctl disable --now ssh haproxy >/dev/null 2>&1 || true
+  systemctl disable --now ssh haproxy keepalived >/dev/null 2>&1 || true
 fi
 
 PY=${PYTHON:-python3}
