@@ -55,7 +55,9 @@ class Ssh:
 
     def run(self, address: str, command: str, *, check: bool = True,
             known_hosts: str | None = None) -> subprocess.CompletedProcess[str]:
-        argv = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+        jump = self.info.raw["ssh"].get("jump")
+        via = ["-F", self.info.raw["ssh"]["config"], "-J", jump] if jump else []
+        argv = ["ssh", *via, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
                 "-o", f"UserKnownHostsFile={known_hosts or self.info.known_hosts}",
                 "-o", "KexAlgorithms=curve25519-sha256", "-o", "ConnectTimeout=5",
                 "-i", self.info.identity_file, f"{self.info.user}@{address}", command]
@@ -204,8 +206,11 @@ class Zone:
 
     def host_keys(self, address: str) -> set[str]:
         """The host keys an address presents (ssh-keyscan, as `type base64`)."""
-        res = subprocess.run(["ssh-keyscan", "-T", "5", "-t", "ed25519,rsa", address],
-                             capture_output=True, text=True, timeout=30, check=False)
+        scan = ["ssh-keyscan", "-T", "5", "-t", "ed25519,rsa", address]
+        if self.info.raw["ssh"].get("jump"):  # a netns lab: only firstbox reaches the zone
+            res = self.ssh.run(self.firstbox, " ".join(scan), check=False)
+        else:
+            res = subprocess.run(scan, capture_output=True, text=True, timeout=30, check=False)
         return {" ".join(ln.split()[1:3]) for ln in res.stdout.splitlines()
                 if ln and not ln.startswith("#")}
 
@@ -410,13 +415,14 @@ def today() -> str:
 
 @contextmanager
 def zone(topology: str = "default", *, connect_timeout: float = 10.0,
-         tag: str = "") -> Iterator[Zone]:
+         tag: str = "", net: str = "loopback") -> Iterator[Zone]:
     """A fresh lab of ``topology`` for one test, down and removed afterwards (``tag``: a
-    state folder name of its own, for a zone that lives beside another of its topology)."""
+    state folder name of its own, for a zone that lives beside another of its topology;
+    ``net``: "netns" for hosts in their own network namespaces, reached through firstbox)."""
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
     state = STATE_ROOT / f"pytest-{os.getpid()}-e2e-{tag or topology}"
-    lab = Lab.up(state, topology=topology)
+    lab = Lab.up(state, topology=topology, net=net)
     try:
         reach = make_reach(lab=state, firstbox=None,  # the lab's key and known_hosts
                            connect_timeout=connect_timeout)
