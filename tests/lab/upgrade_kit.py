@@ -290,6 +290,11 @@ class Zone:
             configured = {ln.split()[1] for ln in iface.splitlines()
                           if ln.split()[:1] == ["address"]}
             assert configured == want, f"{name}: interfaces file {configured} != {want}"
+            # R31 (issue 10): the whole file is the old VM's (netmask, gateway, EIP: a /23 or
+            # /25 network keeps its prefix), MAC lines aside
+            before = self.snap.old_nodes[name].files.get("/etc/network/interfaces")
+            assert before is not None, f"{name}: discovery kept no interfaces file"
+            assert _no_mac(iface) == _no_mac(before), f"{name}: {iface!r} != {before!r}"
             live = self.ssh.out(n.old_address, "ip -4 -o addr show").splitlines()
             addrs = {ln.split()[3].split("/")[0] for ln in live} - {"127.0.0.1", self.snap.vip}
             assert addrs == want, f"{name}: ip -4 addr {addrs} != {want}"
@@ -402,6 +407,12 @@ def on_step(step_id: str, do: Callable[[], object], *, when: str = "started") ->
             do()
 
     return sink
+
+
+def _no_mac(text: str) -> list[str]:
+    """An interfaces file's lines without its MAC lines (a new VM has new MACs)."""
+    return [ln.rstrip() for ln in text.splitlines()
+            if ln.split()[:1] not in (["hwaddress"], ["hw-mac-address"])]
 
 
 def today() -> str:
