@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -346,7 +347,12 @@ class Zone:
         """R6: the backup folder holds exactly the settings as discovery found them, and the
         run's report names it with the digest of its sorted per-file checksums."""
         assert self.snap is not None
-        backup = f"/pitrix/conf/settings.{today()}"
+        assert self.plan_ is not None
+        r6 = next(s for s in self.plan_.steps if s.id == "r6-backup")
+        backup = f"/pitrix/conf/settings.{today()}"  # a region's: .ZONE after the date
+        found = re.search(re.escape(backup) + r"(\.[a-z0-9-]+)?(?=\s)", r6.command)
+        assert found is not None, r6.command
+        backup = found.group(0)
         for name, text in self.snap.settings.items():
             assert self.ssh.out(self.firstbox, f"cat {backup}/{name}") == text, name
         if self.journal is not None:
