@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -295,6 +296,11 @@ class Zone:
             configured = {ln.split()[1] for ln in iface.splitlines()
                           if ln.split()[:1] == ["address"]}
             assert configured == want, f"{name}: interfaces file {configured} != {want}"
+            # R31 (issue 10): the whole file is the old VM's (netmask, gateway, EIP: a /23 or
+            # /25 network keeps its prefix), MAC lines aside
+            before = self.snap.old_nodes[name].files.get("/etc/network/interfaces")
+            assert before is not None, f"{name}: discovery kept no interfaces file"
+            assert _no_mac(iface) == _no_mac(before), f"{name}: {iface!r} != {before!r}"
             live = self.ssh.out(n.old_address, "ip -4 -o addr show").splitlines()
             addrs = {ln.split()[3].split("/")[0] for ln in live} - {"127.0.0.1", self.snap.vip}
             assert addrs == want, f"{name}: ip -4 addr {addrs} != {want}"
@@ -346,7 +352,12 @@ class Zone:
         """R6: the backup folder holds exactly the settings as discovery found them, and the
         run's report names it with the digest of its sorted per-file checksums."""
         assert self.snap is not None
-        backup = f"/pitrix/conf/settings.{today()}"
+        assert self.plan_ is not None
+        r6 = next(s for s in self.plan_.steps if s.id == "r6-backup")
+        backup = f"/pitrix/conf/settings.{today()}"  # a region's: .ZONE after the date
+        found = re.search(re.escape(backup) + r"(\.[a-z0-9-]+)?(?=\s)", r6.command)
+        assert found is not None, r6.command
+        backup = found.group(0)
         for name, text in self.snap.settings.items():
             assert self.ssh.out(self.firstbox, f"cat {backup}/{name}") == text, name
         if self.journal is not None:
@@ -407,6 +418,12 @@ def on_step(step_id: str, do: Callable[[], object], *, when: str = "started") ->
             do()
 
     return sink
+
+
+def _no_mac(text: str) -> list[str]:
+    """An interfaces file's lines without its MAC lines (a new VM has new MACs)."""
+    return [ln.rstrip() for ln in text.splitlines()
+            if ln.split()[:1] not in (["hwaddress"], ["hw-mac-address"])]
 
 
 def today() -> str:

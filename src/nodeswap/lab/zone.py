@@ -28,6 +28,7 @@ from .libvirt import Libvirt, base_image
 from .netns import NetLab
 from .packages import Packages
 from .power import Power
+from .regionvip import RegionPower
 from .standins import pitrixlab as pl
 from .zonefiles import VM_DISK_GB, ZoneFiles
 
@@ -69,7 +70,9 @@ class Zone:
         self.new_installer = topology.installer_tuple(str(self.t["installer"])) >= (4, 3, 0)
         self.rng = random.Random(str(self.t["zone_id"]))
         self.faults = FaultState()
-        self.power = Power(machines, self.t["vip"], self.faults.squatters)
+        vips = topology.zone_vips(self.t)
+        self.power = Power(machines, self.t["vip"], self.faults.squatters) if len(vips) < 2 \
+            else RegionPower(machines, vips, topology.zone_of_names(self.t), self.faults.squatters)
         self.files = ZoneFiles(self.t, self.rng, machines, self.new_installer)
         self.packages = Packages(self.t, self.root, self.etc_hosts, self.power.update_vip)
         self.libvirt = Libvirt(machines, self.power, self.rng)
@@ -119,7 +122,8 @@ class Zone:
         return self.files.extra_authorized()
 
     def public(self) -> JSON:
-        return topology.public(self.t, self.power.vip_holder)
+        holders = self.power.holders if isinstance(self.power, RegionPower) else None
+        return topology.public(self.t, self.power.vip_holder, holders)
 
     def publish(self, data: JSON) -> None:
         """lab.json's ``zone``; a netns lab adds ``ssh.jump``, ``ssh.config`` and ``net``."""
@@ -157,6 +161,8 @@ class Zone:
 
     def after_start(self) -> None:
         self.power.vip_holder = topology.first_proxy(self.t)
+        if isinstance(self.power, RegionPower):
+            self.power.start_holders(topology.first_proxies(self.t))
         if self.net is None:  # netns: the console at the VIP is phase 2 (docs/lab-netns.md)
             self.power.start_console(str(self.t["zone_id"]))
 
@@ -186,8 +192,11 @@ class Zone:
         """The caller's interfaces and addresses (for the `ip` stand-in)."""
         assert caller is not None
         guests = self.libvirt.guests(caller) if caller.kind == "physical" else []
-        self.power.update_vip()
-        vip = self.t["vip"] if self.power.vip_holder == caller.iid else None
+        if isinstance(self.power, RegionPower):
+            vip = self.power.held_vip(caller)
+        else:
+            self.power.update_vip()
+            vip = self.t["vip"] if self.power.vip_holder == caller.iid else None
         return {"links": hostinfo.links(caller, root=self.root(caller.iid),
                                         fb_root=self.root("firstbox"), vip=vip, guests=guests)}
 

@@ -257,7 +257,8 @@ def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
         components=zone.components, firstbox_address=firstbox_address(olds),
         nodes=tuple(c for c, _ in done), today=today,
         vip=_s(spec.vip) or zone.facts.vip, console_url=spec.console_url or zone.facts.console_url,
-        sub_region=spec.sub_region, outage_timeout=spec.outage_timeout)
+        sub_region=spec.sub_region, outage_timeout=spec.outage_timeout,
+        backup_zone=zone.zone_ids[0] if len(zone.region_zone_ids) > 1 and zone.zone_ids else "")
     files = tuple(
         PlannedFile("firstbox", settings_path(c.name), text, rule=rule)
         for c, _ in done

@@ -58,6 +58,9 @@ class Context:
     console_url: str | None = None
     sub_region: bool = False
     outage_timeout: float = 60.0  # per command while a node is out of service (R32-R33)
+    # R6 in a region: the zone the plan is for, named in the backup folder (two zones of one
+    # firstbox upgraded the same day each keep their own backup); empty: one zone
+    backup_zone: str = ""
 
     @property
     def names(self) -> str:

@@ -98,12 +98,17 @@ def fetches(rb: Runbook, ctx: Context) -> list[Step]:
 BACKUP_STEP = "r6-backup"
 
 
+def backup_dir(ctx: Context) -> str:
+    """R6's folder: ``settings.YYYYMMDD``, and ``.ZONE`` after it in a region (issue 10)."""
+    return f"{SETTINGS_DIR}.{ctx.today}" + (f".{ctx.backup_zone}" if ctx.backup_zone else "")
+
+
 def backup(ctx: Context) -> Step:
     """R6: back up the settings folder (once: a backup of today's is never overwritten). Its
     check and verify print the backup's path and digest; the report shows them. The copy is
     made under a temporary name, then renamed: a copy cut half-way (kill -9, a lost link) is
     never taken for the backup, and the next attempt starts it again."""
-    dest = f"{SETTINGS_DIR}.{ctx.today}"
+    dest = backup_dir(ctx)
     tmp = f"{dest}.nodeswap-tmp"
     return Step(
         id=BACKUP_STEP, phase="prepare", rule="R6",
@@ -149,7 +154,7 @@ def manual_restore(ctx: Context) -> str:
             f"`mv {k}.img {KERNELS}/{n.name}.img; mv {k}.xml {KERNELS}/{n.name}.xml; "
             f"mv {k}.Done {KERNELS}/{n.name}.Done; "
             f"virsh define {KERNELS}/{n.name}.xml; virsh start {n.name}`; on firstbox restore "
-            f"{settings_path(n.name)} from {SETTINGS_DIR}.{ctx.today} and run "
+            f"{settings_path(n.name)} from {backup_dir(ctx)} and run "
             "build_global_conf.sh")
     return "\n".join(lines)
 
@@ -166,7 +171,7 @@ def write_settings(ctx: Context) -> list[Step]:
                                         host=n.new_host_name), target="firstbox",
             command=write_file_atomic(path), stdin=n.settings,
             check=sha_matches(path, n.settings), verify=sha_matches(path, n.settings),
-            undo=cmd("cp", "-af", f"{SETTINGS_DIR}.{ctx.today}/{n.name}", path), timeout=60.0))
+            undo=cmd("cp", "-af", f"{backup_dir(ctx)}/{n.name}", path), timeout=60.0))
     return steps
 
 
