@@ -103,3 +103,25 @@ def test_every_gateway_like_automatic_choice_is_warned_and_no_other(
         assert (name in got) == (looks and name not in pinned), (name, node.temp_address)
         if name in got:
             assert got[name] == node.temp_address
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_before_each_launch_the_new_host_probes_the_temporary_addresses(kind: str) -> None:
+    """R16/R12 (issue 10): right before R21 launches a new VM, its physical host (R13)
+    probes the temporary MGMT address on the MGMT bridge and, with VG nodes, the dummy EIP
+    on the EIP bridge; read-only, judged by the address_free analysis."""
+    plan = build_plan(make_zone(kind), make_spec(seed=1), today=TODAY)
+    ids = [s.id for s in plan.steps]
+    for name, node in plan.nodes.items():
+        step = plan.steps[ids.index(f"r16-free-{name}")]
+        assert step.phase == "build" and ids.index(step.id) > ids.index("r17-settings-proxy0")
+        for other in plan.nodes:  # no VM is launched before every address is probed
+            assert step.id in (plan.steps[ids.index(f"r21-launch-{other}")].after or ())
+        assert plan.targets[step.target].address == node.physical_host
+        assert not step.side_effect and step.analysis is not None
+        opts = dict(step.analysis.options)
+        want = f"br0={node.temp_address}"
+        if node.eip_temp_address:
+            want += f",br1={node.eip_temp_address}"
+        assert opts["probes"] == want
+        assert f"arping -D -c 2 -w 3 -I br0 {node.temp_address}" in step.command

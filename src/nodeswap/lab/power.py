@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from nodeswap.errors import LabError
 
-from . import services
+from . import hostinfo, services
 from .labhost import Host, Machines
 from .listeners import Listeners, bound_ports
 from .standins import pitrixlab as pl
@@ -210,6 +210,14 @@ class Power:
             return {"alive": self.vip_holder is not None}
         h = self.by_address(addr)
         return {"alive": h is not None and not h.stalled}
+
+    def op_arp(self, caller: Host | None, body: JSON) -> JSON:
+        """Does anything answer ARP for this address (the arping stand-in's -D, R16)? What
+        answers ping does (``op_ping``); ``taken`` is the holder's MAC, "" when free."""
+        if not self.op_ping(caller, body)["alive"]:
+            return {"taken": ""}
+        h = self.by_address(body["address"])
+        return {"taken": hostinfo.eth0_mac(h) if h is not None else "02:00:5e:00:53:01"}
 
     def op_ipaddr(self, caller: Host | None, body: JSON) -> JSON:
         assert caller is not None

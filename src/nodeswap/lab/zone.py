@@ -87,7 +87,8 @@ class Zone:
             "launch": self.op_launch, "install_node": self.op_install_node,
         }
         return {
-            "ping": self.power.op_ping, "ipaddr": self.power.op_ipaddr,
+            "ping": self.power.op_ping, "arp": self.power.op_arp,
+            "ipaddr": self.power.op_ipaddr,
             "links": self.op_links, "df": self.op_df, "ps": self.op_ps,
             **{op: self._counted(op, fn) for op, fn in changing.items()},
             "fault": self.op_fault, "counts": self.op_counts,
