@@ -22,7 +22,8 @@ supervisor_exec    ``exec_nodes.sh -f proxy "supervisorctl         nodes "proxy0
 vip                ``ip addr`` (or ``ip -o addr``) of the node     vip (required), node,
                                                                    temporary "0"|"1", or
                                                                    address + address_map
-console            output of ``console.curl_command(url)``         url (required), timeout
+console            output of ``console.curl_command(url)``         url (required), timeout,
+                                                                   via (the VIP it is pinned to)
 vip_holders        ``ip addr`` of one host / JSON {label: ``ip     vip (required), label (this
                    addr`` of each other host} (the executor's      host's), temporary (labels
                    ``gather`` option builds it)                    of new VMs at temporary
@@ -192,7 +193,7 @@ def _console(output: str, reference: str | None, options: Mapping[str, str]
         raise InputError([Problem(
             _("option timeout must be a number of seconds, got {value!r}").format(
                 value=options["timeout"]), key="timeout")]) from None
-    return judge(parse_curl(output, url, timeout))
+    return judge(parse_curl(output, url, timeout, via=options.get("via") or None))
 
 
 def _exec_nodes(output: str, reference: str | None, options: Mapping[str, str]

@@ -246,9 +246,11 @@ class Power:
         return 200, (f"<html><title>QingCloud Console</title><body>console of zone "
                      f"{zone_id} via {holder.name}</body></html>")
 
-    def start_console(self, zone_id: str) -> None:
-        """Serve the console on VIP:80 (a thread; ``close`` stops it)."""
-        self.console = ThreadingHTTPServer((self.vip, 80), _console(self, zone_id))
+    def start_console(self, zone_id: str, name: str = "") -> None:
+        """Serve the console on VIP:80 (a thread; ``close`` stops it): to a request whose
+        Host is the VIP or ``name`` (the console's name, like haproxy's name-based routing),
+        404 to any other Host (R36 through the VIP keeps the Host header: issue 10)."""
+        self.console = ThreadingHTTPServer((self.vip, 80), _console(self, zone_id, name))
         self.console.daemon_threads = True
         threading.Thread(target=self.console.serve_forever, daemon=True).start()
 
@@ -259,10 +261,12 @@ class Power:
             self.console.server_close()
 
 
-def _console(power: Power, zone_id: str) -> type[BaseHTTPRequestHandler]:
+def _console(power: Power, zone_id: str, name: str) -> type[BaseHTTPRequestHandler]:
     class Console(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            code, body = power.console_answer(zone_id)
+            host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
+            code, body = power.console_answer(zone_id) if host in (power.vip, name) else (
+                404, f"<html><body>no site {host!r} here</body></html>")
             raw = body.encode()
             self.send_response(code)
             self.send_header("Content-Length", str(len(raw)))

@@ -159,7 +159,7 @@ class Zone:
     def after_start(self) -> None:
         self.power.vip_holder = topology.first_proxy(self.t)
         if self.net is None:  # netns: the console at the VIP is phase 2 (docs/lab-netns.md)
-            self.power.start_console(str(self.t["zone_id"]))
+            self.power.start_console(str(self.t["zone_id"]), f"console.{self.t['domain']}")
 
     def close(self) -> None:
         self.power.close()

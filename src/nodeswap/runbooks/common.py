@@ -237,7 +237,7 @@ def address_free(n: NodeContext) -> Step:
     return Step(
         id=sid, phase="build", rule="R16",
         title=ADDRESS_FREE.format(node=n.name, host=n.new_host_name,
-                                  probes=", ".join(f"{a} on {b}" for b, a in probes)),
+                                  probes=", ".join(f"{b} {a}" for b, a in probes)),
         target=n.new_host_name, command=arp.probe_command(probes), side_effect=False,
         timeout=60.0, analysis=Analysis("address_free", options=(
             ("probes", ",".join(f"{b}={a}" for b, a in probes)), ("node", n.name),
