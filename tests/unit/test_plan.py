@@ -133,7 +133,7 @@ def test_targets() -> None:
     assert not t["firstbox"].via_firstbox and t["firstbox"].address == "10.16.100.2"
     assert (t["proxy0-old"].address, t["proxy0-old"].pin) == ("10.16.100.21", False)
     assert (t["proxy0-new"].address, t["proxy0-new"].key_id, t["proxy0-new"].pin) == \
-        ("10.16.100.254", "proxy0-new", True)
+        ("10.16.100.252", "proxy0-new", True)
     assert (t["proxy0-switched"].address, t["proxy0-switched"].key_id) == \
         ("10.16.100.21", "proxy0-new")
     assert t["zz1ar01n01"].address == "10.16.100.11"
@@ -176,7 +176,7 @@ def test_exec_nodes_commands_are_quoted_and_hash_free() -> None:
             words = shlex.split(s.command.removesuffix(" || true"))  # judged by its output
             assert words[1] == "-f" and len(words) == 4 and "#" not in words[3]
     forget = shlex.split(plan.step("r34-known-hosts-all-proxy0").command)
-    assert forget[2] == "all" and "-R 10.16.100.254" in forget[3]
+    assert forget[2] == "all" and "-R 10.16.100.252" in forget[3]
 
 
 def test_checks_carry_analyses() -> None:
@@ -184,7 +184,7 @@ def test_checks_carry_analyses() -> None:
     h = plan.step("r27-haproxy-proxy0")
     assert h.analysis is not None and h.analysis.kind == "haproxy"
     assert h.analysis.against == "fetch-proxy0-haproxy" and not h.side_effect
-    assert ("address_map", "10.16.100.21=10.16.100.254") in h.analysis.options
+    assert ("address_map", "10.16.100.21=10.16.100.252") in h.analysis.options
     assert plan.step("r29-exec").analysis.kind == "supervisor_exec"  # type: ignore[union-attr]
     sup = plan.step("r29-supervisor-proxy1").analysis
     assert sup is not None and sup.against == "fetch-proxy1-supervisor"
