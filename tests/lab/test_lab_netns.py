@@ -209,6 +209,33 @@ def test_a_vm_boots_onto_its_interfaces_file(netns_lab: Lab) -> None:
         _boot_with(netns_lab, ns, new, old, "255.255.255.0")
 
 
+def test_arping_dad_probes_the_real_mgmt_network_of_a_physical_host(netns_lab: Lab) -> None:
+    """R16 (issue 10): the arping stand-in's -D runs the real iputils arping in the host's
+    namespace; a physical host's br0 (the MGMT bridge) is its eth0 there: a zone address
+    answers (exit 1), a free one does not (exit 0); br1 has no interface (exit 2, said)."""
+    info = netns_lab.info()
+    phys = next(k for k, h in info.hosts.items() if h.kind == "physical")
+    taken = info.address("webservice0")
+    used = {h.address for h in info.hosts.values()}
+    free = next(a for a in (taken.rsplit(".", 1)[0] + f".{i}" for i in range(200, 250))
+                if a not in used)
+
+    def arping(iface: str, address: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(info.ssh_command(phys, "arping", "-D", "-c", "2", "-w", "3",
+                                               "-I", iface, address),
+                              capture_output=True, text=True, timeout=60, check=False)
+
+    version = subprocess.run(info.ssh_command(phys, "arping", "-V"), capture_output=True,
+                             text=True, timeout=60, check=False)
+    assert "iputils" in version.stdout + version.stderr
+    got = {a: arping("br0", a) for a in (taken, free)}
+    assert got[taken].returncode == 1 and "Unicast reply from" in got[taken].stdout, got[taken]
+    assert "from 0.0.0.0 eth0" in got[taken].stdout
+    assert got[free].returncode == 0 and "Received 0 response" in got[free].stdout, got[free]
+    eip = arping("br1", free)
+    assert eip.returncode == 2 and "no interface of this host carries br1" in eip.stderr, eip
+
+
 def test_a_name_that_exists_refuses_the_lab_and_stays() -> None:
     """A namespace already named as this lab's bridge namespace (another lab's, say): `lab up`
     is refused, and that namespace is not touched, nor anything else left behind."""

@@ -303,7 +303,8 @@ HELP: dict[str, tuple[str, str]] = {
         '`supervisorctl status` shows the program FATAL (exit 3)'),
     'address-taken': (
         'address',
-        'the address answers ping and accepts TCP on :22 (never speaks SSH)'),
+        'the address answers ping and ARP (arping -D) and accepts TCP on :22 (never speaks '
+        'SSH)'),
     'vip-to': (
         'host',
         'keepalived VIP moves to that host while it is eligible (R23)'),

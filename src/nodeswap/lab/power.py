@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from nodeswap.errors import LabError
 
-from . import services
+from . import hostinfo, services
 from .labhost import Host, Machines
 from .listeners import Listeners, bound_ports
 from .standins import pitrixlab as pl
@@ -211,6 +211,14 @@ class Power:
         h = self.by_address(addr)
         return {"alive": h is not None and not h.stalled}
 
+    def op_arp(self, caller: Host | None, body: JSON) -> JSON:
+        """Does anything answer ARP for this address (the arping stand-in's -D, R16)? What
+        answers ping does (``op_ping``); ``taken`` is the holder's MAC, "" when free."""
+        if not self.op_ping(caller, body)["alive"]:
+            return {"taken": ""}
+        h = self.by_address(body["address"])
+        return {"taken": hostinfo.eth0_mac(h) if h is not None else "02:00:5e:00:53:01"}
+
     def op_ipaddr(self, caller: Host | None, body: JSON) -> JSON:
         assert caller is not None
         self.update_vip()
@@ -238,9 +246,11 @@ class Power:
         return 200, (f"<html><title>QingCloud Console</title><body>console of zone "
                      f"{zone_id} via {holder.name}</body></html>")
 
-    def start_console(self, zone_id: str) -> None:
-        """Serve the console on VIP:80 (a thread; ``close`` stops it)."""
-        self.console = ThreadingHTTPServer((self.vip, 80), _console(self, zone_id))
+    def start_console(self, zone_id: str, name: str = "") -> None:
+        """Serve the console on VIP:80 (a thread; ``close`` stops it): to a request whose
+        Host is the VIP or ``name`` (the console's name, like haproxy's name-based routing),
+        404 to any other Host (R36 through the VIP keeps the Host header: issue 10)."""
+        self.console = ThreadingHTTPServer((self.vip, 80), _console(self, zone_id, name))
         self.console.daemon_threads = True
         threading.Thread(target=self.console.serve_forever, daemon=True).start()
 
@@ -251,10 +261,12 @@ class Power:
             self.console.server_close()
 
 
-def _console(power: Power, zone_id: str) -> type[BaseHTTPRequestHandler]:
+def _console(power: Power, zone_id: str, name: str) -> type[BaseHTTPRequestHandler]:
     class Console(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            code, body = power.console_answer(zone_id)
+            host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
+            code, body = power.console_answer(zone_id) if host in (power.vip, name) else (
+                404, f"<html><body>no site {host!r} here</body></html>")
             raw = body.encode()
             self.send_response(code)
             self.send_header("Content-Length", str(len(raw)))

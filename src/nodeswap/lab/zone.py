@@ -90,7 +90,8 @@ class Zone:
             "launch": self.op_launch, "install_node": self.op_install_node,
         }
         return {
-            "ping": self.power.op_ping, "ipaddr": self.power.op_ipaddr,
+            "ping": self.power.op_ping, "arp": self.power.op_arp,
+            "ipaddr": self.power.op_ipaddr,
             "links": self.op_links, "df": self.op_df, "ps": self.op_ps,
             **{op: self._counted(op, fn) for op, fn in changing.items()},
             "fault": self.op_fault, "counts": self.op_counts,
@@ -164,7 +165,7 @@ class Zone:
         if isinstance(self.power, RegionPower):
             self.power.start_holders(topology.first_proxies(self.t))
         if self.net is None:  # netns: the console at the VIP is phase 2 (docs/lab-netns.md)
-            self.power.start_console(str(self.t["zone_id"]))
+            self.power.start_console(str(self.t["zone_id"]), f"console.{self.t['domain']}")
 
     def close(self) -> None:
         self.power.close()

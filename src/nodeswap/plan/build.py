@@ -214,7 +214,9 @@ def _node_context(zone: Zone, spec: Spec, old: Node, ch: Choices, vg_gw: str | N
         eip_temp_address=ch.eips[old.name] if zone.has_vg else None,
         old_eip_address=(old.get("eip_network_address") or None) if zone.has_vg else None,
         nics=(old.get("mgmt_network_interface") or "eth0",
-              old.get("eip_network_interface") or "eth1"))
+              old.get("eip_network_interface") or "eth1"),
+        bridges=(values["physical_host_network_interface"],
+                 values["physical_host_eip_network_interface"]))
     node_plan = NodePlan(
         name=old.name, old_address=old.address, temp_address=temp,
         old_physical_host=old.physical_host, physical_host=ch.hosts[old.name],

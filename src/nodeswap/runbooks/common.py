@@ -12,6 +12,7 @@ VM after R31-R33), and physical hosts by their node name.
 
 from __future__ import annotations
 
+from nodeswap.checks import arp
 from nodeswap.errors import BugError
 from nodeswap.i18n import N_
 from nodeswap.plan.model import Analysis, Step, Target
@@ -50,6 +51,8 @@ WRITE_SETTINGS = N_("write the new settings of {node} (temporary address {tempor
 NODE_LISTS = N_("refresh the zone's node lists")
 BUILD_PACKAGES = N_("build the packages (pitrix-hosts now carries the temporary addresses: "
                     "R20)")
+ADDRESS_FREE = N_("before launch: nothing answers ARP for the new {node}'s temporary "
+                  "addresses on {host} ({probes}; ping misses holders that drop ICMP)")
 LAUNCH = N_("launch the new {node} on {host} ({address})")
 DOMAIN_RUNS = N_("the domain {node} runs on {host}")
 WAIT_NEW = N_("wait until the new {node} answers at {address}")
@@ -195,8 +198,9 @@ def build(ctx: Context) -> list[Step]:
 
 
 def launch(ctx: Context) -> list[Step]:
-    """R21 (one VM per step, so undo removes exactly it) and R22."""
-    steps: list[Step] = []
+    """R16's last look (every new host, before any launch), R21 (one VM per step, so undo
+    removes exactly it) and R22."""
+    steps: list[Step] = [address_free(n) for n in ctx.nodes]
     for n in ctx.nodes:
         kern = f"{KERNELS}/{n.name}"
         remove = chain(destroy_if_running(n.name), undefine_if_defined(n.name),
@@ -223,6 +227,26 @@ def launch(ctx: Context) -> list[Step]:
         target="firstbox", command=cmd("/pitrix/install/install_nodes.sh", ctx.names),
         check=on_every_node(ctx, cmd("test", "-s", RC_TAIL)), timeout=3600.0))
     return steps
+
+
+def address_free(n: NodeContext) -> Step:
+    """Before R21 (R3, R16, R12): the physical host that will run the new VM (R13) probes
+    each temporary address with ``arping -D`` on the bridge the VM will join (checks.arp);
+    an address that answers stops the run before anything is launched. Phase ``build``
+    (no per-node lane: nodeswap.plan.graph): every launch waits for every node's probe."""
+    sid = f"r16-free-{n.name}"
+    probes = n.arp_probes
+    keys = [f"{n.temp_address}=nodes.{n.name}.temp_address"]
+    if n.eip_temp_address:
+        keys.append(f"{n.eip_temp_address}=nodes.{n.name}.eip_temp_address")
+    return Step(
+        id=sid, phase="build", rule="R16",
+        title=ADDRESS_FREE.format(node=n.name, host=n.new_host_name,
+                                  probes=", ".join(f"{b} {a}" for b, a in probes)),
+        target=n.new_host_name, command=arp.probe_command(probes), side_effect=False,
+        timeout=60.0, analysis=Analysis("address_free", options=(
+            ("probes", ",".join(f"{b}={a}" for b, a in probes)), ("node", n.name),
+            ("host", n.new_host_name), ("keys", ",".join(keys)), ("step", sid))))
 
 
 HOST_KEYS = "cat /etc/ssh/ssh_host_*_key.pub"  # no value of the zone in it
