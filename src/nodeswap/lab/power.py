@@ -265,7 +265,8 @@ def _console(power: Power, zone_id: str, name: str) -> type[BaseHTTPRequestHandl
     class Console(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
-            code, body = power.console_answer(zone_id) if host in (power.vip, name) else (
+            vip = str(self.connection.getsockname()[0])  # the VIP asked (one per zone)
+            code, body = power.console_answer(zone_id) if host in (vip, name) else (
                 404, f"<html><body>no site {host!r} here</body></html>")
             raw = body.encode()
             self.send_response(code)

@@ -99,10 +99,11 @@ class RegionPower(Power):
         return 200, (f"<html><title>QingCloud Console</title><body>console of zone "
                      f"{zone_id} via {holder.name}</body></html>")
 
-    def start_console(self, zone_id: str) -> None:
-        """Serve each zone's console on its VIP:80 (threads; ``close`` stops them)."""
+    def start_console(self, zone_id: str, name: str = "") -> None:
+        """Serve each zone's console on its VIP:80 (threads; ``close`` stops them), to a
+        request whose Host is that VIP or ``name``."""
         for zone, vip in self.vips.items():
-            server = ThreadingHTTPServer((vip, 80), _console(self, zone))
+            server = ThreadingHTTPServer((vip, 80), _console(self, zone, name))
             server.daemon_threads = True
             threading.Thread(target=server.serve_forever, daemon=True).start()
             self.consoles.append(server)
