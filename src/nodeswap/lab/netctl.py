@@ -16,6 +16,7 @@ import os
 import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 from nodeswap.errors import LabError
 from nodeswap.i18n import _
@@ -27,6 +28,7 @@ from .netns import NetLab
 
 SOCKET = "controller.sock"  # in the lab folder; /lab/ctl.sock in each host root
 HOST_URL = "unix:/lab/ctl.sock"
+JSON = dict[str, Any]
 
 
 class NetController(Controller):
@@ -76,7 +78,7 @@ class NetController(Controller):
     def _gateway(self, host: Host) -> str | None:
         """A physical host's settings gateway (the topology's), firstbox's the zone's."""
         t = self.net.t
-        node = next((p for p in t["physical"] if p["name"] == host.name), {})
+        node: JSON = next((p for p in t["physical"] if p["name"] == host.name), {})
         return str(node.get("gateway") or t.get("gateway") or "") or None
 
     def stop_host(self, host: Host) -> None:

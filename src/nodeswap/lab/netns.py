@@ -126,26 +126,6 @@ def host_addresses(t: JSON) -> list[str]:
     return out
 
 
-def unroutable(t: JSON) -> str | None:
-    """Why a topology cannot run as a netns lab, or None: hosts whose MGMT addresses are in
-    several networks are routed by the lab's gateway namespace (lab/netroute.py), which needs
-    a gateway address of the topology in each of those networks."""
-    from .netroute import gateway_addresses  # netroute builds on this module
-
-    nets = zone_networks(t)
-    hosts = [t["firstbox"], *t["physical"], *t["vms"]]
-    used = sorted({network_of(str(h["address"]), nets) for h in hosts})
-    if len(used) < 2:
-        return None
-    gws = gateway_addresses(t, nets)
-    lost = [str(net) for k, net in used if k not in gws]
-    if lost:
-        return _("its hosts' MGMT addresses are in {n} networks and {networks} has no gateway "
-                 "address in the topology for the lab's router (docs/lab-netns.md); use --net "
-                 "loopback").format(n=len(used), networks=", ".join(lost))
-    return None
-
-
 def network_of(address: str, nets: Sequence[Net]) -> tuple[int, Net]:
     """(index, network) of the zone network holding ``address``."""
     ip = ipaddress.IPv4Address(address)
@@ -406,9 +386,6 @@ class NetLab:
             ip("-n", self.names.bridge_ns, "link", "set", br, "up")
         for net in self.nets:
             self.records.make("route", str(net), "route", "add", "unreachable", str(net))
-        from .netroute import create_gateway  # the router between the bridges (decision 10)
-
-        self.gateway_ns = create_gateway(self)
 
     def _new_ns(self, ns: str) -> None:
         if ns in namespaces():

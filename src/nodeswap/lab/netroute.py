@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from nodeswap.errors import LabError
+from nodeswap.i18n import _
 
 from . import netns
 from .netns import Net, NetLab
@@ -33,7 +34,7 @@ RC_SOURCED = ("/etc/rc.local.head", "/etc/rc.local.tail")  # what rc.local may s
 IP_NAMES = ("ip", "/sbin/ip", "/bin/ip", "/usr/sbin/ip", "/usr/bin/ip")
 IP_OBJECTS = {"route", "ro", "r", "addr", "address", "a", "rule", "ru", "neigh", "n", "link",
               "l"}
-SHELL_WORDS = {";", "&&", "||", "|", "&", ">", ">>", "<", "2>", "2>&1", "`", "$("}
+SHELL_CHARS = ";&|<>`$()*?"  # a line the lab would need a shell for is not run
 LINE_TIMEOUT = 5.0
 Log = Callable[[str], None]
 
@@ -72,6 +73,24 @@ def gateway_addresses(t: JSON, nets: Sequence[Net]) -> dict[int, list[str]]:
                 out.setdefault(k, []).append(addr)
                 break
     return out
+
+
+def unroutable(t: JSON) -> str | None:
+    """Why a topology cannot run as a netns lab, or None: hosts whose MGMT addresses are in
+    several networks are routed by the lab's gateway namespace (lab/netroute.py), which needs
+    a gateway address of the topology in each of those networks."""
+    nets = netns.zone_networks(t)
+    hosts = [t["firstbox"], *t["physical"], *t["vms"]]
+    used = sorted({netns.network_of(str(h["address"]), nets) for h in hosts})
+    if len(used) < 2:
+        return None
+    gws = gateway_addresses(t, nets)
+    lost = [str(net) for k, net in used if k not in gws]
+    if lost:
+        return _("its hosts' MGMT addresses are in {n} networks and {networks} has no gateway "
+                 "address in the topology for the lab's router (docs/lab-netns.md); use --net "
+                 "loopback").format(n=len(used), networks=", ".join(lost))
+    return None
 
 
 def host_routes(address: str, gateway: str | None, nets: Sequence[Net]) -> list[str]:
@@ -135,7 +154,7 @@ def rc_command(line: str) -> tuple[list[str] | None, str | None]:
         return None, None
     if words[0] not in IP_NAMES:
         return None, "not an ip command"
-    if any(w in SHELL_WORDS or "$" in w or "`" in w for w in words):
+    if any(c in w for w in words for c in SHELL_CHARS):
         return None, "shell syntax"
     args = words[1:]
     opts = [a for a in args if a.startswith("-")]
