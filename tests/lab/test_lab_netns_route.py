@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,6 +88,10 @@ def test_a_vg_proxy_has_its_eip_on_eth1_and_its_default_route_there(vg_lab: Lab)
     assert t["vip"].rsplit(".", 1)[0] == info.address("proxy0").rsplit(".", 1)[0]
 
 
+def _ns_gateway(info: LabInfo) -> str:
+    return str(info.raw["net"]["gateway_ns"])
+
+
 def _reboot_with_tail(lab: Lab, name: str, old: str, new: str) -> None:
     """At the VM's console (its root, as the lab's owner: its address may not answer from
     firstbox): ``old`` -> ``new`` in /etc/rc.local.tail; then power it off and on (fault
@@ -126,6 +131,32 @@ def test_a_wrong_route_in_rc_local_loses_the_vm(vg_lab: Lab) -> None:
     finally:
         _reboot_with_tail(vg_lab, "proxy1", f"{ks_net} via {wrong}", f"{ks_net} via {gw}")
     assert _answers(vg_lab.info(), address)
+
+
+def test_a_gratuitous_arp_is_real(vg_lab: Lab) -> None:
+    """R33's `arping -U` on a netns VM is the real one: a neighbour holding a wrong MAC for the
+    proxy's address learns the proxy's own (webservice0's cache, or the router's when the
+    proxy is in another network, set by hand to a MAC nobody has, as after a switch)."""
+    info = vg_lab.info()
+    ws, address = _ns(info, "webservice0"), info.address("proxy1")
+    mac = json.loads(_ip(_ns(info, "proxy1"), "-j", "link", "show", "dev", "eth0"))[0]["address"]
+    route = _ip(ws, "route", "get", address).split()
+    if "via" in route:  # vg-other-24: the router's cache is the one that matters
+        ws, route = _ns_gateway(info), _ip(_ns_gateway(info), "route", "get", address).split()
+    dev = route[route.index("dev") + 1]
+    # the proxy announces itself 3, 5 and 7 s from now, detached: with the wrong MAC set,
+    # firstbox's way to it may be cut
+    once = f"arping -U -c 1 -I eth0 {address}"
+    later = f"sleep 3; {once}; sleep 2; {once}; sleep 2; {once}"
+    got = _plain_ssh(info, address,
+                     f"setsid -f sh -c {shlex.quote(later)} </dev/null >/tmp/garp.out 2>&1")
+    assert got.returncode == 0, got.stderr
+    subprocess.run(["ip", "-n", ws, "neigh", "replace", address, "lladdr", "00:16:3e:00:00:01",
+                    "dev", dev, "nud", "stale"], check=True)
+    assert "00:16:3e:00:00:01" in _ip(ws, "neigh", "show", address)
+    assert wait_until(lambda: f"lladdr {mac} " in _ip(ws, "neigh", "show", address), 15.0), \
+        _ip(ws, "neigh", "show", address)
+    assert _answers(info, address)
 
 
 def test_lab_down_removes_everything_recorded(vg_lab: Lab) -> None:
