@@ -21,7 +21,7 @@ from typing import Any
 
 from nodeswap.errors import LabError
 
-from . import faults, hostinfo, hostroot, packages, timing, topology
+from . import faults, hostinfo, hostroot, netroute, packages, timing, topology
 from .faults import FaultState
 from .labhost import Host, Machines
 from .libvirt import Libvirt, base_image
@@ -63,6 +63,7 @@ class Zone:
         if config.get("net") == "netns":
             self.net = NetLab.place(machines.dir, config["zone"])
             self.net.create()  # its bridges and this machine's unreachable routes
+            self.net.gateway_ns = netroute.create_gateway(self.net)  # the router between them
             self.t = self.net.t
         else:
             self.t = topology.place(config["zone"])
@@ -264,7 +265,9 @@ class Zone:
         self.machines.build_host(vm, fb_hosts, [self.machines.lab_key(),
                                                 *self.files.extra_authorized()])
         self.files.install_standins(vm)
-        self.files.write_vm(vm, s, initial=False)
+        # a netns lab: the launcher leaves rc.local* too (a VG proxy in another /24 needs its
+        # R10 route to answer firstbox at all; docs/lab-netns.md, decision 10)
+        self.files.write_vm(vm, s, initial=self.net is not None)
         self.files.write_known_for(vm)
         self.libvirt.define_vm(phys, name, vm.iid, s)
 

@@ -59,11 +59,13 @@ def random_mac(rng: random.Random) -> str:
 def node_settings(t: JSON, node: JSON, *, physical: bool, mac: Callable[[], str]) -> str:
     """The settings file of one node, as the installer wrote it (reference section 2)."""
     vg = any("vgateway" in p["role"] for p in t["physical"])
-    gw = "" if vg and not physical else node.get("gateway", t["gateway"])
-    via = t.get("vg_mgmt_network_gateway") if vg else node.get("gateway", t["gateway"])
+    # with VG nodes a proxy's default route is on its EIP network and its MGMT routes go via
+    # vg_mgmt_network_gateway (R10/R11); the other VMs sit in the KS network with its gateway
+    vg_proxy = vg and not physical and node["role"] == "proxy"
+    gw = "" if vg_proxy else node.get("gateway", t["gateway"])
+    via = t.get("vg_mgmt_network_gateway") if vg_proxy else node.get("gateway", t["gateway"])
     mgmt_rule = ""
-    if vg and not physical and not all(_same24(t["network"], v)
-                                       for v in _listed(t.get("vg_network"))):
+    if vg_proxy and not all(_same24(t["network"], v) for v in _listed(t.get("vg_network"))):
         mgmt_rule = f"ip route add {t['network']} via {t['vg_mgmt_network_gateway']}"
     region = t.get("region") or {}
     name = node["name"]
