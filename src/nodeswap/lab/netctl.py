@@ -73,6 +73,9 @@ class NetController(Controller):
             self.net.set_mac(ns, hostinfo.eth0_mac(host))
             self.net.set_address(ns, host.address, None)
             netroute.route_host(self.net, ns, host.address, self._gateway(host), _log(host))
+            eip = self._eip(host)
+            if eip is not None:  # a VG node's EIP NIC (its br1): `arping -D -I br1` (R12)
+                netroute.wire_nic(self.net, ns, eip, _log(host))
         super().start_host(host)
 
     def _gateway(self, host: Host) -> str | None:
@@ -80,6 +83,17 @@ class NetController(Controller):
         t = self.net.t
         node: JSON = next((p for p in t["physical"] if p["name"] == host.name), {})
         return str(node.get("gateway") or t.get("gateway") or "") or None
+
+    def _eip(self, host: Host) -> netroute.Stanza | None:
+        """A physical host's EIP (a VG node's `eip` in the topology), on eth1."""
+        if host.kind != "physical":
+            return None
+        node: JSON = next((p for p in self.net.t["physical"] if p["name"] == host.name), {})
+        eip = node.get("eip")
+        if not isinstance(eip, dict) or not eip.get("address"):
+            return None
+        _k, network = netns.network_of(str(eip["address"]), self.net.nets)
+        return netroute.Stanza("eth1", f"{eip['address']}/{network.prefixlen}", None)
 
     def stop_host(self, host: Host) -> None:
         """Off the network: sshd and sessions end, every NIC loses its addresses and routes."""

@@ -247,6 +247,11 @@ def boot_vm(net: NetLab, ns: str, root: Path, macs: Sequence[str], log: Log) -> 
     return [st.address.split("/")[0] for st in wanted]
 
 
+def wire_nic(net: NetLab, ns: str, st: Stanza, log: Log) -> None:
+    """A NIC of a host that is not a VM (a VG node's EIP on eth1), with the kernel's MAC."""
+    _nic(net, ns, st, None, log)
+
+
 def _nic(net: NetLab, ns: str, st: Stanza, mac: str | None, log: Log) -> None:
     if st.nic != "eth0" and not netns.link_exists(st.nic, ns):
         veth = nic_veth(net.names, ns, st.nic)
