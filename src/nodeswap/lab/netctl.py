@@ -67,7 +67,11 @@ class NetController(Controller):
         super().start_host(host)
 
     def stop_host(self, host: Host) -> None:
-        """Off the network: sshd and sessions end, and `eth0` loses its address."""
+        """Off the network: its real daemons end (keepalived first: the VIP moves at once,
+        lab/proxyd.py), sshd and sessions end, and `eth0` loses its address."""
+        proxyd = self.zone.power.proxyd if self.zone is not None else None
+        if proxyd is not None:
+            proxyd.stop(host)
         super().stop_host(host)
         if host.extra.get("netns"):
             self.net.clear_address(host.extra["netns"])

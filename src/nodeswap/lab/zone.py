@@ -28,6 +28,7 @@ from .libvirt import Libvirt, base_image
 from .netns import NetLab
 from .packages import Packages
 from .power import Power
+from .proxyd import ProxyDaemons
 from .standins import pitrixlab as pl
 from .zonefiles import VM_DISK_GB, ZoneFiles
 
@@ -70,6 +71,9 @@ class Zone:
         self.rng = random.Random(str(self.t["zone_id"]))
         self.faults = FaultState()
         self.power = Power(machines, self.t["vip"], self.faults.squatters)
+        if self.net is not None:  # real haproxy, keepalived, backends (lab/proxyd.py)
+            self.power.proxyd = ProxyDaemons(machines, self.t["vip"], str(self.t["zone_id"]),
+                                             bool(self.t["deploy_warehouse"]))
         self.files = ZoneFiles(self.t, self.rng, machines, self.new_installer)
         self.packages = Packages(self.t, self.root, self.etc_hosts, self.power.update_vip)
         self.libvirt = Libvirt(machines, self.power, self.rng)
@@ -157,8 +161,12 @@ class Zone:
 
     def after_start(self) -> None:
         self.power.vip_holder = topology.first_proxy(self.t)
-        if self.net is None:  # netns: the console at the VIP is phase 2 (docs/lab-netns.md)
+        if self.net is None:  # netns: the proxies' real haproxy serves it (lab/proxyd.py)
             self.power.start_console(str(self.t["zone_id"]))
+        elif self.power.proxyd is not None:  # keepalived elects a holder (VRRP, ~3 s)
+            self.power.update_vip()
+            self.power.proxyd.wait_holder(self.power.vip_holder or "", timeout=30.0)
+            self.power.update_vip()
 
     def close(self) -> None:
         self.power.close()
