@@ -76,7 +76,7 @@ def test_console_answers_through_the_holders_real_haproxy(lab: Lab) -> None:
         rec = [r for r in _procs(lab, f"{what} proxy0.1") if r.is_alive()]
         assert len(rec) == 1, what
         assert os.readlink(f"/proc/{rec[0].pid}/exe") == exe
-        assert os.readlink(f"/proc/{rec[0].pid}/ns/net") == os.readlink(f"/run/netns/{ns}")
+        assert os.stat(f"/proc/{rec[0].pid}/ns/net").st_ino == os.stat(f"/run/netns/{ns}").st_ino
     # the session's `ip addr` on the holder shows the VIP, on the other proxy it does not
     assert f" {vip}/32 " in _ssh(info, "proxy0", "ip -4 -o addr show").stdout
     assert f" {vip}/" not in _ssh(info, "proxy1", "ip -4 -o addr show").stdout
@@ -120,8 +120,8 @@ def test_haproxy_stopped_then_holder_halted_moves_the_vip(lab: Lab) -> None:
     # the holder halted: its keepalived, haproxy end (by PID); the other proxy takes over
     _ssh(info, "proxy0", "shutdown -h now")
     assert wait_until(lambda: _holders(info) == ["proxy1.1"], 20.0, 0.2), _holders(info)
-    assert not [r for r in _procs(lab, "haproxy proxy0.1") + _procs(lab, "keepalived proxy0.1")
-                if r.is_alive()]
+    gone = _procs(lab, "haproxy proxy0.1") + _procs(lab, "keepalived proxy0.1")
+    assert wait_until(lambda: not [r for r in gone if r.is_alive()], 15.0, 0.1)
     assert wait_until(lambda: _curl(info, f"http://{vip}/").returncode == 0, 10.0, 0.2)
 
 

@@ -203,11 +203,11 @@ class Power:
     def force_vip(self, iid: str | None) -> None:
         """Fault vip-to: keepalived on ``iid`` takes the VIP while eligible (None: clear)."""
         self.vip_forced = iid
-        if self.proxyd is not None:  # netns: keepalived there outbids the others, for real
+        if self.proxyd is not None:  # netns: keepalived there runs and outbids the others
             self.proxyd.forced = iid
-            self.update_vip()
-            if iid is not None:
-                self.proxyd.wait_holder(iid)
+            h = self.machines.hosts.get(iid or "")
+            if h is not None:
+                services.set_running(self.root(h), "keepalived", True)
         self.update_vip()
 
     # ------------------------------------------------------------------ what hosts see
@@ -232,6 +232,8 @@ class Power:
     def op_service(self, caller: Host | None, body: JSON) -> JSON:
         assert caller is not None
         name, action = body["name"], body["action"]
+        if self.proxyd is not None:
+            self.proxyd.reap()  # netns: a process that died by itself is down before this
         if action in ("start", "restart"):
             if action == "restart" and self.proxyd is not None:
                 self.proxyd.restart(caller, name)  # netns: the real process starts anew

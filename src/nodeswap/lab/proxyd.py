@@ -84,7 +84,11 @@ class ProxyDaemons:
         self.records = Records(machines.dir)
         self.lock = threading.RLock()
         self.running: dict[tuple[str, str], Running] = {}
-        self.forced: str | None = None  # fault vip-to: this VM's keepalived outbids the others
+        # fault vip-to: this VM's keepalived, started now (or once its package wrote its
+        # keepalived.conf), outbids the others; clearing it changes nothing until it restarts
+        # (keepalived reads its priority at start), as in the loopback lab, where the VIP
+        # stays without preemption until the remedy (`service keepalived stop`)
+        self.forced: str | None = None
         self.closed = False
 
     # ------------------------------------------------------------------ what should run
@@ -100,8 +104,8 @@ class ProxyDaemons:
         if h.extra.get("keepalived"):
             if is_running(root, "haproxy"):
                 out["haproxy"] = "on"
-            if is_running(root, "keepalived") or self.forced == h.iid:
-                out["keepalived"] = "forced" if self.forced == h.iid else "on"
+            if is_running(root, "keepalived"):
+                out["keepalived"] = "on"
         return out
 
     def sync(self) -> None:
@@ -109,14 +113,12 @@ class ProxyDaemons:
         with self.lock:
             if self.closed:
                 return
+            self.reap()
             with self.machines.lock:
                 hosts = list(self.machines.hosts.values())
             want = {(h.iid, s): (h, key) for h in hosts for s, key in self.wanted(h).items()}
             for k, r in list(self.running.items()):
-                if r.proc.poll() is not None:  # it died (or was killed): the service is down
-                    self._end(k)
-                    self._down(k)
-                elif k not in want or want[k][1] != r.key:
+                if k not in want or want[k][1] != r.key:
                     self._end(k)
             # the backends first (haproxy's first health checks find them), keepalived last
             order = {"webserve": 0, "haproxy": 1, "keepalived": 2}
@@ -124,6 +126,17 @@ class ProxyDaemons:
                                                    key=lambda kv: (order[kv[0][1]], kv[0])):
                 if (iid, service) not in self.running:
                     self._start(h, service, key)
+                    if service == "keepalived" and self.forced == iid:
+                        self.wait_holder(iid)  # the fault vip-to: taken before going on
+
+    def reap(self) -> None:
+        """A process that exited by itself (a broken haproxy.cfg) leaves its service down:
+        done before a `service` call changes what should run (``Power.op_service``)."""
+        with self.lock:
+            for k, r in list(self.running.items()):
+                if r.proc.poll() is not None:
+                    self._end(k)
+                    self._down(k)
 
     def restart(self, h: Host, service: str) -> None:
         """`service NAME restart`: the running process ends, ``sync`` starts a new one."""
@@ -194,7 +207,7 @@ class ProxyDaemons:
         check.write_text(f"#!/bin/sh\n# {h.iid}: is this VM's haproxy alive?\n"
                          f'exec kill -0 "$(cat {data / "haproxy.pid"})"\n')
         check.chmod(0o700)
-        prio = FORCED_PRIORITY if key == "forced" else None
+        prio = FORCED_PRIORITY if self.forced == h.iid else None  # read at its start
         (data / "keepalived.conf").write_text(runtime_keepalived(conf.read_text(), check, prio))
         return [KEEPALIVED, "-n", "-l", "-D", "-G", "-P", "-f", str(data / "keepalived.conf"),
                 "-p", str(data / "keepalived.pid"), "-r", str(data / "keepalived_vrrp.pid"),
