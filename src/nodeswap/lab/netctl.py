@@ -96,7 +96,11 @@ class NetController(Controller):
         return netroute.Stanza("eth1", f"{eip['address']}/{network.prefixlen}", None)
 
     def stop_host(self, host: Host) -> None:
-        """Off the network: sshd and sessions end, every NIC loses its addresses and routes."""
+        """Off the network: its real daemons end (keepalived first: the VIP moves at once,
+        lab/proxyd.py), sshd and sessions end, every NIC loses its addresses and routes."""
+        proxyd = self.zone.power.proxyd if self.zone is not None else None
+        if proxyd is not None:
+            proxyd.stop(host)
         super().stop_host(host)
         if host.extra.get("netns"):
             netroute.down(host.extra["netns"], _log(host))

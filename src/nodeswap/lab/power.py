@@ -23,6 +23,7 @@ from nodeswap.errors import LabError
 from . import hostinfo, services
 from .labhost import Host, Machines
 from .listeners import Listeners, bound_ports
+from .proxyd import ProxyDaemons
 from .standins import pitrixlab as pl
 
 JSON = dict[str, Any]
@@ -50,6 +51,7 @@ class Power:
         self.delays: dict[str, float] = {}  # timing.delays(profile): the lab's waits
         self.boots = 0  # boot tokens (Host.booting)
         self.listeners = Listeners()  # haproxy's ports on the proxy VMs (lab/listeners.py)
+        self.proxyd: ProxyDaemons | None = None  # netns: real haproxy/keepalived (proxyd.py)
 
     def root(self, h: Host) -> Path:
         return self.machines.paths(h.iid).root
@@ -174,7 +176,12 @@ class Power:
         """keepalived: the holder keeps the VIP while it is eligible; else the first eligible
         proxy (old nodes first) takes it. A forced holder (fault) wins while eligible. Then
         haproxy's listening ports follow the proxy VMs' state (lab/listeners.py): every
-        change of power or service passes here."""
+        change of power or service passes here. Netns labs: the real processes follow the
+        VMs' services (lab/proxyd.py) and the holder is whoever's eth0 has the VIP."""
+        if self.proxyd is not None:
+            self.proxyd.sync()
+            self.vip_holder = self.proxyd.holder()
+            return
         hosts = self.machines.hosts
         with self.machines.lock:
             def eligible(iid: str | None) -> bool:
@@ -196,6 +203,11 @@ class Power:
     def force_vip(self, iid: str | None) -> None:
         """Fault vip-to: keepalived on ``iid`` takes the VIP while eligible (None: clear)."""
         self.vip_forced = iid
+        if self.proxyd is not None:  # netns: keepalived there runs and outbids the others
+            self.proxyd.forced = iid
+            h = self.machines.hosts.get(iid or "")
+            if h is not None:
+                services.set_running(self.root(h), "keepalived", True)
         self.update_vip()
 
     # ------------------------------------------------------------------ what hosts see
@@ -228,7 +240,11 @@ class Power:
     def op_service(self, caller: Host | None, body: JSON) -> JSON:
         assert caller is not None
         name, action = body["name"], body["action"]
+        if self.proxyd is not None:
+            self.proxyd.reap()  # netns: a process that died by itself is down before this
         if action in ("start", "restart"):
+            if action == "restart" and self.proxyd is not None:
+                self.proxyd.restart(caller, name)  # netns: the real process starts anew
             services.set_running(self.root(caller), name, True)
         elif action == "stop":
             services.set_running(self.root(caller), name, False)
@@ -241,7 +257,11 @@ class Power:
         """The console's page: 200 while the VIP holder's haproxy runs, else 503."""
         self.update_vip()
         holder = self.machines.hosts.get(self.vip_holder or "")
-        if holder is None or not services.is_running(self.root(holder), "haproxy"):
+        if self.proxyd is not None and holder is not None:  # netns: is its haproxy running?
+            serving = f"haproxy {holder.iid}" in self.proxyd.pids()
+        else:
+            serving = holder is not None and services.is_running(self.root(holder), "haproxy")
+        if holder is None or not serving:
             return 503, "<html><body>503 Service Unavailable</body></html>"
         return 200, (f"<html><title>QingCloud Console</title><body>console of zone "
                      f"{zone_id} via {holder.name}</body></html>")
@@ -255,6 +275,8 @@ class Power:
         threading.Thread(target=self.console.serve_forever, daemon=True).start()
 
     def close(self) -> None:
+        if self.proxyd is not None:
+            self.proxyd.close()
         self.listeners.close()
         if self.console is not None:
             self.console.shutdown()

@@ -28,6 +28,7 @@ from .libvirt import Libvirt, base_image
 from .netns import NetLab
 from .packages import Packages
 from .power import Power
+from .proxyd import ProxyDaemons
 from .regionvip import RegionPower
 from .standins import pitrixlab as pl
 from .zonefiles import VM_DISK_GB, ZoneFiles
@@ -74,6 +75,9 @@ class Zone:
         vips = topology.zone_vips(self.t)
         self.power = Power(machines, self.t["vip"], self.faults.squatters) if len(vips) < 2 \
             else RegionPower(machines, vips, topology.zone_of_names(self.t), self.faults.squatters)
+        if self.net is not None:  # real haproxy, keepalived, backends (lab/proxyd.py)
+            self.power.proxyd = ProxyDaemons(machines, self.t["vip"], str(self.t["zone_id"]),
+                                             bool(self.t["deploy_warehouse"]))
         self.files = ZoneFiles(self.t, self.rng, machines, self.new_installer)
         self.packages = Packages(self.t, self.root, self.etc_hosts, self.power.update_vip)
         self.libvirt = Libvirt(machines, self.power, self.rng)
@@ -165,8 +169,12 @@ class Zone:
         self.power.vip_holder = topology.first_proxy(self.t)
         if isinstance(self.power, RegionPower):
             self.power.start_holders(topology.first_proxies(self.t))
-        if self.net is None:  # netns: the console at the VIP is phase 2 (docs/lab-netns.md)
+        if self.net is None:  # netns: the proxies' real haproxy serves it (lab/proxyd.py)
             self.power.start_console(str(self.t["zone_id"]), f"console.{self.t['domain']}")
+        elif self.power.proxyd is not None:  # keepalived elects a holder (VRRP, ~3 s)
+            self.power.update_vip()
+            self.power.proxyd.wait_holder(self.power.vip_holder or "", timeout=30.0)
+            self.power.update_vip()
 
     def close(self) -> None:
         self.power.close()
