@@ -277,7 +277,8 @@ def _network_for(net: NetLab, st: Stanza) -> int:
     eip_gw = next((str(h["eip"]["gateway"]) for h in hosts
                    if isinstance(h.get("eip"), dict) and h["eip"].get("gateway")), None)
     if eip_gw is None:
-        raise LabError(f"{st.nic} {st.address}: no zone network for it")
+        raise LabError(_("{nic} {address}: no zone network of the lab holds it").format(
+            nic=st.nic, address=st.address))
     return netns.network_of(eip_gw, net.nets)[0]
 
 
