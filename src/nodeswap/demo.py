@@ -57,11 +57,18 @@ def demo_spec(topology: str) -> Spec:
 
 async def run_demo(
     *, topology: str, state_dir: Path, out_dir: Path, keep: bool, events: EventSink,
-    say: Callable[[str], None],
+    say: Callable[[str], None], net: str = "auto",
 ) -> DemoResult:
-    """Lab up, plan, apply --yes, report, lab down (unless ``keep``)."""
+    """Lab up, plan, apply --yes, report, lab down (unless ``keep``). ``net``: the lab's
+    network (``Lab.up``): auto is netns where this machine can run it."""
     say(f"lab up: topology {topology} in {state_dir}")
-    lab = Lab.up(state_dir, topology=topology)
+    lab = Lab.up(state_dir, topology=topology, net=net)
+    info = lab.info()
+    if info.raw.get("ssh", {}).get("jump"):
+        say(f"network: netns (each host in its own network namespace, real haproxy and "
+            f"keepalived; reached only through firstbox at {info.raw['ssh']['jump']})")
+    else:
+        say(f"network: loopback ({info.raw.get('net_note') or 'asked for'})")
     try:
         return await _upgrade(topology, state_dir=state_dir, out_dir=out_dir, keep=keep,
                               events=events, say=say)

@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 
 from nodeswap.demo import DEMO_STATE_DIR, run_demo, succeeded
-from nodeswap.errors import EXIT_FAILED
+from nodeswap.errors import EXIT_FAILED, InputError, Problem
+from nodeswap.i18n import _
+from nodeswap.lab.api import NETS
 from nodeswap.lab.topology import checked as checked_topology
 
 from .options import JsonOpt, LabDirOpt, QuietOpt, VerboseOpt, level_of
@@ -32,11 +34,19 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOpt = False,
         verbose: VerboseOpt = False,
         quiet: QuietOpt = False,
+        net: Annotated[str, Opt(
+            "--net", metavar="auto|netns|loopback",
+            help="The lab's network (as `nodeswap lab up --net`): auto, the default, is netns "
+            "(real routes, ARP, haproxy and keepalived) where this machine can run it.")
+        ] = "auto",
     ) -> None:
         """A whole proxy upgrade (R2-R37) in the lab, with the code of a real run: lab up,
         discover, plan, apply with every gate approved, report, lab down (needs root).
         With --json, stdout holds only the run's events; demo's own lines go to stderr."""
         checked_topology(topology)  # a typo is bad input (exit 2), before the lab starts
+        if net not in NETS:
+            raise InputError([Problem(_("--net {net!r}: one of {nets}").format(
+                net=net, nets=", ".join(NETS)), key="--net")])
         level = level_of(verbose, quiet)
 
         def say(text: str) -> None:  # the demo's narration (not with -q)
@@ -46,7 +56,7 @@ def register(app: typer.Typer) -> None:
         with view(json_out, show_output=verbose, level=level) as events:
             result = asyncio.run(run_demo(
                 topology=topology, state_dir=state_dir, out_dir=out, keep=keep,
-                events=events, say=say))
+                events=events, say=say, net=net))
         typer.echo(f"demo: run {result.run_id} ended {result.state}", err=json_out)
         typer.echo(f"demo: report {result.report_html.resolve()} "
                    f"(and {result.report_markdown.resolve()})", err=json_out)

@@ -74,10 +74,12 @@ def up(  # noqa: PLR0917 (typer maps parameters to options)
         "real-world durations scaled down 1/30 (a VM boot of ~60 s takes 2 s; "
         "lab/timing.py).")] = "off",
     net: Annotated[str, Opt(
-        "--net", metavar="loopback|netns",
-        help="loopback: hosts on 127/8 addresses; netns: a topology's hosts in their own "
-        "network namespaces on 10.200.a.b, reached through firstbox (ssh.jump in lab.json; "
-        "docs/lab-netns.md).")] = "loopback",
+        "--net", metavar="auto|netns|loopback",
+        help="netns: a topology's hosts in their own network namespaces on 10.200.a.b with "
+        "real routes, ARP, haproxy and keepalived, reached only through firstbox (ssh.jump in "
+        "lab.json; docs/lab-netns.md); loopback: hosts on 127/8 addresses, the network "
+        "simulated (faster; --hosts labs always); auto: netns for a topology where this "
+        "machine can run it, else loopback with the reason in lab.json's net_note.")] = "auto",
 ) -> None:
     """Bring a lab up and print its hosts; writes DIR/lab.json."""
     if hosts is not None and topology is not None:
@@ -89,8 +91,9 @@ def up(  # noqa: PLR0917 (typer maps parameters to options)
             timing=timing, profiles=", ".join(PROFILES)),
                                   key="--timing")])
     if net not in NETS or (net == "netns" and hosts is not None):
-        raise InputError([Problem(_("--net {net!r}: loopback, or netns with a topology (--hosts "
-                                    "labs are always loopback)").format(net=net), key="--net")])
+        raise InputError([Problem(_("--net {net!r}: auto, loopback, or netns with a topology "
+                                    "(--hosts labs are always loopback)").format(net=net),
+                                  key="--net")])
     if hosts is None:
         checked_topology(topology or "default")
     lab = Lab.up(lab_dir, hosts=hosts, topology=None if hosts else (topology or "default"),
@@ -99,6 +102,13 @@ def up(  # noqa: PLR0917 (typer maps parameters to options)
         typer.echo(json.dumps(lab.status(), indent=2))
         return
     Console().print(_table(lab))
+    info = lab.info()
+    if info.raw.get("ssh", {}).get("jump"):
+        typer.echo(_("network: netns (hosts in their own network namespaces, reached through "
+                     "firstbox: ssh -F {config} -J {jump} root@ADDRESS)").format(
+                         config=info.raw["ssh"]["config"], jump=info.raw["ssh"]["jump"]))
+    elif info.raw.get("net_note"):
+        typer.echo(_("network: loopback ({why})").format(why=info.raw["net_note"]))
     typer.echo(f"lab.json: {lab.dir / 'lab.json'}")
 
 

@@ -29,7 +29,7 @@ from . import faults
 from . import timing as timing_
 from . import topology as topologies
 from .netns import NetRecords
-from .netroute import unroutable
+from .netroute import netns_unavailable, unroutable
 from .system import (
     ProcRecord,
     Records,
@@ -46,7 +46,7 @@ DEFAULT_STATE_DIR = DEFAULT_STATE_ROOT / "default"
 TOPOLOGY_DIR = topologies.TOPOLOGY_DIR
 resolve_topology = topologies.resolve_topology  # kept here: callers import it from the API
 CONTROLLER_MARKER = "nodeswap.lab.controller"
-NETS = ("loopback", "netns")
+NETS = ("auto", "loopback", "netns")
 JSON = dict[str, Any]
 
 
@@ -118,8 +118,10 @@ class Lab:
         """Start a lab: N plain hosts, or a zone from a topology name or YAML file.
         ``timing``: "off" (every operation at once) or "realistic" (boots, shutdowns,
         launches, installs and apt take scaled-down real times: lab/timing.py).
-        ``net``: "loopback" (hosts on 127/8) or "netns" (a zone's hosts in their own network
-        namespaces, reached through firstbox: docs/lab-netns.md; zone labs only).
+        ``net``: "loopback" (hosts on 127/8), "netns" (a zone's hosts in their own network
+        namespaces, reached through firstbox: docs/lab-netns.md; zone labs only) or "auto"
+        (netns for a zone lab where it can run, with lab.json's ``net_note`` saying why
+        not; loopback for plain hosts).
 
         Raises LabError if a lab already runs in ``state_dir`` or it does not come up.
         """
@@ -134,6 +136,11 @@ class Lab:
                              "labs are always loopback)").format(net=net, nets=", ".join(NETS)))
         config = {**lab._config(hosts, topology, key_types),
                   "timing": timing_.check_profile(timing), "net": net}
+        if net == "auto":  # a zone on a real network where this machine can make one
+            note = None if hosts is not None else netns_unavailable(config["zone"])
+            config["net"] = net = "netns" if hosts is None and note is None else "loopback"
+            if note:
+                config["net_note"] = note
         why = unroutable(config["zone"]) if net == "netns" else None
         if why:
             raise LabError(_("--net netns: topology {topology}: {why}").format(

@@ -193,6 +193,8 @@ class Controller:
             "topology": self.config.get("topology"),
             "timing": timing.public(self.timing),
         }
+        if self.config.get("net_note"):  # --net auto made it a loopback lab: why
+            data["net_note"] = self.config["net_note"]
         if self.zone is not None:
             self.zone.publish(data)  # "zone", and a netns lab's ssh.jump and "net"
         _atomic_write(self.dir / "lab.json", json.dumps(data, indent=2) + "\n")

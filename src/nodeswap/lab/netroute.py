@@ -93,6 +93,34 @@ def unroutable(t: JSON) -> str | None:
     return None
 
 
+NETNS_TOOLS = ("/usr/sbin/haproxy", "/usr/sbin/keepalived", "/usr/bin/arping", "/usr/bin/nsenter")
+
+
+def netns_unavailable(t: JSON) -> str | None:
+    """Why `--net auto` makes this zone a loopback lab, or None (a netns lab it is): a
+    topology the lab cannot route (``unroutable``), a region (one VIP per zone: loopback
+    only), a missing tool (scripts/setup.sh installs them), or no network namespaces here
+    (`unshare --net` refused: not root, or a container without CAP_SYS_ADMIN)."""
+    why = unroutable(t)
+    if why:
+        return why
+    if len({str(v.get("zone_id", t["zone_id"])) for v in t["vms"]}) > 1:
+        return _("a region topology (several zones) runs on loopback only")
+    missing = [tool for tool in NETNS_TOOLS if not Path(tool).exists()]
+    if missing:
+        return _("{tools} not installed (scripts/setup.sh installs them)").format(
+            tools=", ".join(missing))
+    try:
+        made = subprocess.run(["unshare", "--net", "true"], capture_output=True, text=True,
+                              timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return _("no network namespaces here: {error}").format(error=exc)
+    if made.returncode != 0:
+        return _("no network namespaces here: unshare --net: {error}").format(
+            error=made.stderr.strip() or made.returncode)
+    return None
+
+
 def host_routes(address: str, gateway: str | None, nets: Sequence[Net]) -> list[str]:
     """The other zone networks a physical host (or firstbox) at ``address`` reaches via its
     gateway: every zone network but its own, when the gateway is in its own network."""
