@@ -262,10 +262,14 @@ def restart_new(n: NodeContext) -> list[Step]:
            # rollback (also after a cut or failed reboot): the new VM leaves the old address
            # before the old VM comes back (R32's undo runs after this one)
            undo_target=n.new_host_name, undo=destroy_if_running(n.name)),
+        # firstbox first forgets the old VM's MAC for the address (its ARP cache kept it
+        # REACHABLE 15-45 s after the old VM's halt, then probed it: the new VM went unseen
+        # for 27-50 s on a real network; issue 10), so its first ping asks by broadcast and
+        # the new VM answers; r33-arp then tells every other neighbour
         Step(id=f"r33-up-{n.name}", phase=phase, rule="R33",
            title=BACK_UP.format(address=n.old_address), target="firstbox",
-           command=ping_loop(n.old_address, until_up=True), side_effect=False, waits=True,
-           timeout=PING_WAIT + 30.0),
+           command=f"{forget_mac(n.old_address)}; {ping_loop(n.old_address, until_up=True)}",
+           side_effect=False, waits=True, timeout=PING_WAIT + 30.0),
         Step(id=f"r33-identity-{n.name}", phase=phase, rule="R33",
            title=IDENTITY.format(address=n.old_address, temporary=n.temp_address),
            target=f"{n.name}-switched", command=cmd("hostname"), side_effect=False,
@@ -274,6 +278,12 @@ def restart_new(n: NodeContext) -> list[Step]:
 
 
 FORGET_AGAIN = "ssh-keygen -R of a name or address no longer known changes nothing (exit 0)"
+
+
+def forget_mac(address: str) -> str:
+    """firstbox's ARP cache forgets ``address`` (a kernel cache, relearnt at the next packet:
+    no state of the zone changes; an `ip` that cannot is ignored)."""
+    return cmd("ip", "neigh", "flush", "to", address) + " >/dev/null 2>&1"
 
 
 def came_back(n: NodeContext) -> str:
