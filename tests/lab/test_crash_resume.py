@@ -55,7 +55,10 @@ def assert_taken_over(c: Crash) -> None:
     folder = mirror_dir(DEFAULT_LOCK_PATH, c.run_id)
     modes = c.z.ssh.out(c.z.firstbox, f"stat -c '%a %n' {cmd(os.path.dirname(folder))} "
                                       f"{cmd(folder)} {cmd(folder)}/*").split("\n")
-    assert [m.split()[0] for m in modes if m] == ["700", "700", "600", "600"], modes
+    got = {os.path.basename(m.split()[1]): m.split()[0] for m in modes if m}
+    assert got == {"runs": "700", c.run_id: "700", "plan.json": "600",
+                   "journal.jsonl": "600", "console-probe.state": "600",  # issue 10
+                   "console-probe.samples": "600", "console-probe.sh": "700"}, modes
     text = c.z.ssh.out(c.z.firstbox, f"cat {cmd(folder)}/journal.jsonl")
     assert parse(text).run["state"] == J.RUN_DONE
     assert c.z.ssh.run(c.z.firstbox, f"test -e {cmd(DEFAULT_LOCK_PATH)}",
