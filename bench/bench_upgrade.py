@@ -322,6 +322,12 @@ def console_rows(res: dict[str, Any]) -> list[str]:
         f"| console probe requests (0.25 s apart) | {samples(ns)} | {samples(bh) or '-'} |"]
 
 
+LAB_VIP = ("Console downtime: the loopback lab (lab/power.py) moves the VIP to the other proxy at "
+           "the instant its holder goes down, with no keepalived advertisement delay, and the "
+           "console answers while the VIP holder's haproxy runs; a zone with real keepalived "
+           "(the netns lab, docs/lab-netns.md) shows the failover's real window.")
+
+
 def table_nodeswap_only(res: dict[str, Any]) -> str:
     """A topology the runbook typed by hand does not know (BY_HAND): nodeswap alone."""
     ns, mn = res["runs"]["nodeswap"], res["median"]["nodeswap"]
@@ -340,7 +346,7 @@ def table_nodeswap_only(res: dict[str, Any]) -> str:
         lines.append(f"| {n} address unanswered (longest silence) | {mn['unanswered_s'][n]:.1f}"
                      f" s [{each(ns, gap)}] | not run |")
     lines += console_rows(res)
-    lines.append(f"| exit status | {[r['exit'] for r in ns]} | - |")
+    lines += [f"| exit status | {[r['exit'] for r in ns]} | - |", "", LAB_VIP]
     return "\n".join(lines) + "\n"
 
 
@@ -373,8 +379,8 @@ def table(res: dict[str, Any]) -> str:
               f"{[r.get('gate_stops', []) for r in ns]} | - |",
               f"| exit status | {[r['exit'] for r in ns]} | {[r['exit'] for r in bh]} |",
               f"| load (1 min) before each run | {[r['load_before'][0] for r in ns]} | "
-              f"{[r['load_before'][0] for r in bh]} |", "", "Goals (issue 11), on the medians:",
-              ""]
+              f"{[r['load_before'][0] for r in bh]} |", "", LAB_VIP, "",
+              "Goals (issue 11), on the medians:", ""]
     failed = [i + 1 for i, r in enumerate(ns) if r["exit"] != 0]
     failed += [i + 1 for i, r in enumerate(bh) if r["exit"] != 0 and i + 1 not in failed]
     if failed:
