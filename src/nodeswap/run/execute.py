@@ -180,7 +180,7 @@ class Executor:
                 exc.args = (f"{why}\n{exc}",) if why else exc.args
             self._stopped(run_id, J.RUN_FAILED, str(exc))
             raise
-        finally:  # stopped before its stop step (gate, failure, Ctrl-C): no probe left running
+        finally:  # stopped before its stop step: the probe stops, unless a switch is open
             await self._probe.end(run_id, plan)
             await self._zone_lock.release(run_id)
         self.journal.set_run_state(run_id, J.RUN_DONE)
@@ -223,7 +223,7 @@ class Executor:
                                        f"rolling back ({len(todo)} steps to undo); if it is"
                                        f" cut, go on with it: {again}")  # fmt: skip
             await self._deadman.adopt(run_id, plan, ROLLBACK)  # disarmed before any undo
-            await self._probe.end(run_id, plan)  # so is the console probe stopped
+            await self._probe.end(run_id, plan, rollback=True)  # and the console probe
             for srec in reversed(todo):
                 await self._undo(run_id, plan, plan.step(srec.step_id), srec.position)
                 self.mirror.soon(run_id)

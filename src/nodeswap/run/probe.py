@@ -8,10 +8,14 @@ nodeswap.runbooks.probe; what its samples say: nodeswap.checks.downtime).
   step ran, its stop step did not) gets its start step again, which adopts the probe when it
   is alive (nodeswap was killed: it measured on) and starts it again when it is gone (its
   samples go on in the same file; the pause is a gap, not downtime).
-- ``end``: when a session stops before the stop step (a gate, a failure, Ctrl-C or a signal)
-  and before a rollback undoes anything, the probe is stopped: none is left running after a
-  run ends or is rolled back. Only a killed nodeswap leaves it running, until resume (here or
-  on another machine, ``--take-over``) adopts it or its lifetime (4 h) ends it.
+- ``end``: it lives as the dead-man does (nodeswap.run.deadman). A session that stops before
+  the stop step (a gate, a failure, Ctrl-C or a signal) while a node's switch is open (its
+  dead-man may be armed: the node may be out of service) leaves it measuring, as it leaves the
+  dead-man armed: the resume adopts both. Stopped anywhere else (at a gate between two
+  switches, a failure outside them), the probe is stopped; and a rollback stops it before any
+  undo, as it disarms the dead-man. A killed nodeswap leaves it running too, until resume
+  (here or on another machine, ``--take-over``) adopts it; whatever happens, it ends by itself
+  at its lifetime (4 h).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from nodeswap.errors import NodeswapError
 from nodeswap.i18n import _
 from nodeswap.plan.model import Plan, Step
 from nodeswap.run import journal as J
+from nodeswap.run.deadman import maybe_armed
 from nodeswap.run.events import EventSink, Notice
 from nodeswap.run.journal import Journal
 from nodeswap.run.mirror import mirror_dir
@@ -76,10 +81,18 @@ class ConsoleProbe:
                             "runs, else started again ({folder})").format(
             folder=self.folder(run_id)), run_id))
 
-    async def end(self, run_id: str, plan: Plan) -> None:
-        """Stop the probe if it may run (see the module); never raises: a firstbox that does
-        not answer is said, and the probe ends by itself at its lifetime."""
+    async def end(self, run_id: str, plan: Plan, *, rollback: bool = False) -> None:
+        """Stop the probe if it may run, unless a switch is open and this is no rollback
+        (see the module); never raises: a firstbox that does not answer is said, and the
+        probe ends by itself at its lifetime."""
         if plan.firstbox is None or not maybe_running(self.journal, run_id):
+            return
+        open_switch = maybe_armed(self.journal, run_id)
+        if open_switch and not rollback:
+            self._emit(Notice(_("the console probe goes on measuring on firstbox while the "
+                                "switch of {nodes} is open (as its dead-man): resume adopts it, "
+                                "rollback stops it; it ends by itself within {hours:g} h").format(
+                nodes=", ".join(open_switch), hours=P.DEFAULT_MAX / 3600), run_id))
             return
         command = f"{P.DIR_VAR}={cmd(self.folder(run_id))}; {P.stop_command(collect=False)}"
         try:
