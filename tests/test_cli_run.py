@@ -199,14 +199,14 @@ def test_show_says_how_resume_decides_each_side_effect_step() -> None:
 
 def test_show_says_when_a_step_may_start_where_it_is_not_just_after_the_last() -> None:
     """issue 11 (the plan's graph): proxy1's launch (R21) starts after the packages are
-    built, beside proxy0's launch and wait; R22 after both nodes' name checks; a fetch at
-    once."""
+    built and both new hosts' address probes (R16, issue 10), beside proxy0's launch and
+    wait; R22 after both nodes' name checks; a fetch at once."""
     golden = Path(__file__).parent / "golden" / "zone.plan.json"
     text = " ".join(ns("show", str(golden)).stdout.split())
     num = {s["id"]: i for i, s in enumerate(json.loads(golden.read_text())["steps"], 1)}
     launch1 = text.split("launch the new proxy1")[1]
     assert launch1.split("$ ")[1].split(" starts after ")[1].startswith(
-        f"{num['r18-build-pkgs']} ")
+        f"{num['r18-build-pkgs']}, {num['r16-free-proxy0']}, {num['r16-free-proxy1']} ")
     # each node's name check (issue 10) right after its own wait; R22's install after both
     assert f"starts after {num['r21-wait-proxy0']} " in text.split("the new proxy0's host keys")[1]
     assert (f"starts after {num['r22-known-name-proxy0']}, {num['r22-known-name-proxy1']} "

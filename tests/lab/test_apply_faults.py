@@ -188,6 +188,28 @@ def test_temporary_address_in_use_is_avoided_or_stops_the_plan() -> None:
                    for p in caught.value.problems), caught.value.problems
 
 
+def test_temporary_address_taken_after_planning_stops_before_launch() -> None:
+    """R16 (issue 10): an address taken after the plan was made (ping from firstbox found it
+    free) answers the new host's arping -D: the run stops at the probe, before any R21
+    launch, naming the address, the bridge and the spec key to change."""
+    with zone() as z:
+        plan = z.plan()
+        node = first_node(z)
+        busy = plan.nodes[node].temp_address
+        z.lab.fault("address-taken", address=busy)
+        try:
+            assert z.run() == J.RUN_FAILED
+        finally:
+            z.lab.clear_fault("address-taken", address=busy)
+        assert_stopped_at(z, f"r16-free-{node}", "R16", f"{busy} answers ARP on", "br0",
+                          f"nodes.{node}.temp_address", "No new VM is launched")
+        assert z.attempt_outcomes(f"r16-free-{node}", "analysis") == ["failed"]
+        for name in plan.nodes:
+            assert z.step_state(f"r21-launch-{name}") == J.PENDING, name
+        build = next(s.id for s in plan.steps if s.id.endswith("-build-pkgs"))  # R18/R19
+        assert z.step_state(build) == J.DONE
+
+
 def test_full_disk_on_the_new_host_stops_the_plan() -> None:
     """R13: the physical host chosen for a new VM has no room in /pitrix/kernels."""
     with zone() as z:

@@ -3,8 +3,9 @@ hosts in their own network namespaces, reached only through firstbox's /30 (docs
 
 Plain OpenSSH and nodeswap reach every host through ``ssh.jump``; this machine's namespace
 has no address on the lab's bridges and no way to the zone but the /30; no lab namespace has a
-default route; `lab down` leaves no namespace, link or route of the lab, also after the
-controller was killed. No test sends a packet anywhere but inside the lab (`ip route get`
+way out (a default route only to the lab's gateway namespace, which has connected routes
+only); `lab down` leaves no namespace, link or route of the lab, also after the controller
+was killed. No test sends a packet anywhere but inside the lab (`ip route get`
 only asks the kernel)."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from netns_kit import assert_no_way_out
 
 from nodeswap.errors import LabError
 from nodeswap.lab import Lab, LabInfo
@@ -54,7 +56,8 @@ def _ip(*args: str) -> subprocess.CompletedProcess[str]:
 
 def _lab_names(info: LabInfo) -> list[str]:
     net = info.raw["net"]
-    return [net["bridge_ns"], net["operator_link"], *net["namespaces"].values()]
+    return [net["bridge_ns"], net["gateway_ns"], net["operator_link"],
+            *net["namespaces"].values()]
 
 
 def test_lab_json_names_the_jump_and_zone_addresses(netns_lab: Lab) -> None:
@@ -130,10 +133,7 @@ def test_nothing_leaves_the_machine(netns_lab: Lab) -> None:
         got = _ip("route", "get", host.address)
         assert got.returncode != 0 and "No route to host" in got.stderr, got.stdout
     assert f"dev {net['operator_link']}" in _ip("route", "get", net["jump"]).stdout
-    # no lab namespace has a default route, or any way to an address outside the zone
-    for ns in [net["bridge_ns"], *net["namespaces"].values()]:
-        assert _ip("-n", ns, "route", "show", "default").stdout.strip() == "", ns
-        assert _ip("-n", ns, "route", "get", OUTSIDE).returncode != 0, ns
+    assert_no_way_out(net)
 
 
 def _eth0(ns: str) -> list[str]:
@@ -207,6 +207,33 @@ def test_a_vm_boots_onto_its_interfaces_file(netns_lab: Lab) -> None:
         assert res.stdout.strip() == "webservice1", res.stderr
     finally:
         _boot_with(netns_lab, ns, new, old, "255.255.255.0")
+
+
+def test_arping_dad_probes_the_real_mgmt_network_of_a_physical_host(netns_lab: Lab) -> None:
+    """R16 (issue 10): the arping stand-in's -D runs the real iputils arping in the host's
+    namespace; a physical host's br0 (the MGMT bridge) is its eth0 there: a zone address
+    answers (exit 1), a free one does not (exit 0); br1 has no interface (exit 2, said)."""
+    info = netns_lab.info()
+    phys = next(k for k, h in info.hosts.items() if h.kind == "physical")
+    taken = info.address("webservice0")
+    used = {h.address for h in info.hosts.values()}
+    free = next(a for a in (taken.rsplit(".", 1)[0] + f".{i}" for i in range(200, 250))
+                if a not in used)
+
+    def arping(iface: str, address: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(info.ssh_command(phys, "arping", "-D", "-c", "2", "-w", "3",
+                                               "-I", iface, address),
+                              capture_output=True, text=True, timeout=60, check=False)
+
+    version = subprocess.run(info.ssh_command(phys, "arping", "-V"), capture_output=True,
+                             text=True, timeout=60, check=False)
+    assert "iputils" in version.stdout + version.stderr
+    got = {a: arping("br0", a) for a in (taken, free)}
+    assert got[taken].returncode == 1 and "Unicast reply from" in got[taken].stdout, got[taken]
+    assert "from 0.0.0.0 eth0" in got[taken].stdout
+    assert got[free].returncode == 0 and "Received 0 response" in got[free].stdout, got[free]
+    eip = arping("br1", free)
+    assert eip.returncode == 2 and "no interface of this host carries br1" in eip.stderr, eip
 
 
 def test_a_name_that_exists_refuses_the_lab_and_stays() -> None:

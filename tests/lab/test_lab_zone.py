@@ -11,6 +11,8 @@ import urllib.request
 
 import pytest
 
+from nodeswap.checks import analyze
+from nodeswap.checks.console import curl_command, pin
 from nodeswap.errors import LabError
 from nodeswap.lab import Lab
 from nodeswap.lab.api import wait_for
@@ -147,10 +149,18 @@ def test_fault_address_taken(fresh_zone_lab: Lab) -> None:
     net = fresh_zone_lab.info().raw["zone"]["network"].rsplit(".", 1)[0]
     addr = f"{net}.77"
     assert fb(fresh_zone_lab, f"ping -c 1 {addr}").returncode == 1
+    dad = f"arping -D -c 2 -w 3 -I br0 {addr}"  # R16: what the new host runs before R21
+    free = run(fresh_zone_lab, "pek3ar01n01", dad)
+    assert free.returncode == 0 and "Received 0 response(s)" in free.stdout, free
     fresh_zone_lab.fault("address-taken", address=addr)
     assert fb(fresh_zone_lab, f"ping -c 2 {addr}").returncode == 0
+    taken = run(fresh_zone_lab, "pek3ar01n01", dad)
+    assert taken.returncode == 1 and f"Unicast reply from {addr} [" in taken.stdout, taken
     fresh_zone_lab.clear_fault("address-taken", address=addr)
     assert fb(fresh_zone_lab, f"ping -c 1 {addr}").returncode == 1
+    assert run(fresh_zone_lab, "pek3ar01n01", dad).returncode == 0
+    no_bridge = run(fresh_zone_lab, "pek3ar01n01", f"arping -D -I br7 {addr}")
+    assert no_bridge.returncode == 2 and "Device br7 not available" in no_bridge.stderr
 
 
 def test_fault_haproxy_hand_edit(fresh_zone_lab: Lab) -> None:
@@ -167,6 +177,27 @@ def test_fault_vip_and_console(fresh_zone_lab: Lab) -> None:
     fresh_zone_lab.clear_fault("vip-to")
     with urllib.request.urlopen(zone["console_url"], timeout=10) as resp:  # noqa: S310
         assert b"QingCloud Console" in resp.read()
+
+
+def test_console_answers_by_its_name_through_the_vip(fresh_zone_lab: Lab) -> None:
+    """R36 (issue 10): the console's name is asked of the VIP with curl --resolve, as the
+    plan's step runs it on firstbox; the lab's console serves its name and the VIP only (the
+    name does not resolve on firstbox: hosts resolve from files)."""
+    zone = fresh_zone_lab.info().raw["zone"]
+    url = f"http://console.{zone['domain']}/"
+
+    def judged(u: str, vip: str | None) -> list[str]:
+        out = fb(fresh_zone_lab, curl_command(u, vip=vip)).stdout
+        via = vip if pin(u, vip) else None
+        return [f.reason for f in analyze("console", out, None, {"url": u, "via": via or ""})
+                .findings]
+
+    assert judged(url, zone["vip"]) == []
+    assert judged(zone["console_url"], zone["vip"]) == []  # an address: asked as it is
+    (unpinned,) = judged(url, None)
+    assert "curl error 6" in unpinned  # could not resolve: not through the VIP
+    (other,) = judged(f"http://other.{zone['domain']}/", zone["vip"])
+    assert other.startswith(f"through the VIP {zone['vip']}: HTTP 404"), other
 
 
 def test_fault_host_down_and_hang(fresh_zone_lab: Lab) -> None:

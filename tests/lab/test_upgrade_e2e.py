@@ -53,6 +53,7 @@ def test_upgrade_ends_in_the_verified_state(topology: str) -> None:
             down = on_step(first, lambda: z.lab.fault("host-down", host=ws))
             assert z.run(events=lambda e: (down(e), outage.sink(e))) == "done", z.errors
             assert_r34_judged_by_node(z)
+            assert_addresses_probed_before_launch(z)
         z.assert_upgraded()
         if topology == "default":
             outage.assert_measured()
@@ -99,6 +100,18 @@ class ConsoleOutage:
                and started - 1.0 <= w.end <= started_by + slack]
         assert hit, (self.times, switch)
         assert switch.longest >= hit[0].duration >= (started - stopped_by) - slack
+
+
+def assert_addresses_probed_before_launch(z: Zone) -> None:
+    """R16 (issue 10): before any launch, each new host ran arping -D for its temporary
+    address on br0 (the lab's arping asks the controller: nothing held it) and passed."""
+    assert z.plan_ is not None
+    for name, n in z.plan_.nodes.items():
+        assert z.step_state(f"r16-free-{name}") == "done"
+        out = z.output(f"r16-free-{name}")
+        assert f"ARPING {n.temp_address} from 0.0.0.0 br0" in out, out
+        assert f"nodeswap-dad br0 {n.temp_address} 0" in out, out
+        assert z.attempt_outcomes(f"r16-free-{name}", "analysis") == ["ok"]
 
 
 def assert_r34_judged_by_node(z: Zone) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -60,7 +61,9 @@ class Ssh:
 
     def run(self, address: str, command: str, *, check: bool = True,
             known_hosts: str | None = None) -> subprocess.CompletedProcess[str]:
-        argv = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+        jump = self.info.raw["ssh"].get("jump")
+        via = ["-F", self.info.raw["ssh"]["config"], "-J", jump] if jump else []
+        argv = ["ssh", *via, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
                 "-o", f"UserKnownHostsFile={known_hosts or self.info.known_hosts}",
                 "-o", "KexAlgorithms=curve25519-sha256", "-o", "ConnectTimeout=5",
                 "-i", self.info.identity_file, f"{self.info.user}@{address}", command]
@@ -209,8 +212,11 @@ class Zone:
 
     def host_keys(self, address: str) -> set[str]:
         """The host keys an address presents (ssh-keyscan, as `type base64`)."""
-        res = subprocess.run(["ssh-keyscan", "-T", "5", "-t", "ed25519,rsa", address],
-                             capture_output=True, text=True, timeout=30, check=False)
+        scan = ["ssh-keyscan", "-T", "5", "-t", "ed25519,rsa", address]
+        if self.info.raw["ssh"].get("jump"):  # a netns lab: only firstbox reaches the zone
+            res = self.ssh.run(self.firstbox, " ".join(scan), check=False)
+        else:
+            res = subprocess.run(scan, capture_output=True, text=True, timeout=30, check=False)
         return {" ".join(ln.split()[1:3]) for ln in res.stdout.splitlines()
                 if ln and not ln.startswith("#")}
 
@@ -296,6 +302,11 @@ class Zone:
             configured = {ln.split()[1] for ln in iface.splitlines()
                           if ln.split()[:1] == ["address"]}
             assert configured == want, f"{name}: interfaces file {configured} != {want}"
+            # R31 (issue 10): the whole file is the old VM's (netmask, gateway, EIP: a /23 or
+            # /25 network keeps its prefix), MAC lines aside
+            before = self.snap.old_nodes[name].files.get("/etc/network/interfaces")
+            assert before is not None, f"{name}: discovery kept no interfaces file"
+            assert _no_mac(iface) == _no_mac(before), f"{name}: {iface!r} != {before!r}"
             live = self.ssh.out(n.old_address, "ip -4 -o addr show").splitlines()
             addrs = {ln.split()[3].split("/")[0] for ln in live} - {"127.0.0.1", self.snap.vip}
             assert addrs == want, f"{name}: ip -4 addr {addrs} != {want}"
@@ -382,7 +393,12 @@ class Zone:
         """R6: the backup folder holds exactly the settings as discovery found them, and the
         run's report names it with the digest of its sorted per-file checksums."""
         assert self.snap is not None
-        backup = f"/pitrix/conf/settings.{today()}"
+        assert self.plan_ is not None
+        r6 = next(s for s in self.plan_.steps if s.id == "r6-backup")
+        backup = f"/pitrix/conf/settings.{today()}"  # a region's: .ZONE after the date
+        found = re.search(re.escape(backup) + r"(\.[a-z0-9-]+)?(?=\s)", r6.command)
+        assert found is not None, r6.command
+        backup = found.group(0)
         for name, text in self.snap.settings.items():
             assert self.ssh.out(self.firstbox, f"cat {backup}/{name}") == text, name
         if self.journal is not None:
@@ -446,19 +462,26 @@ def on_step(step_id: str, do: Callable[[], object], *, when: str = "started") ->
     return sink
 
 
+def _no_mac(text: str) -> list[str]:
+    """An interfaces file's lines without its MAC lines (a new VM has new MACs)."""
+    return [ln.rstrip() for ln in text.splitlines()
+            if ln.split()[:1] not in (["hwaddress"], ["hw-mac-address"])]
+
+
 def today() -> str:
     return _dt.date.today().strftime("%Y%m%d")
 
 
 @contextmanager
 def zone(topology: str = "default", *, connect_timeout: float = 10.0,
-         tag: str = "") -> Iterator[Zone]:
+         tag: str = "", net: str = "loopback") -> Iterator[Zone]:
     """A fresh lab of ``topology`` for one test, down and removed afterwards (``tag``: a
-    state folder name of its own, for a zone that lives beside another of its topology)."""
+    state folder name of its own, for a zone that lives beside another of its topology;
+    ``net``: "netns" for hosts in their own network namespaces, reached through firstbox)."""
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
     state = STATE_ROOT / f"pytest-{os.getpid()}-e2e-{tag or topology}"
-    lab = Lab.up(state, topology=topology)
+    lab = Lab.up(state, topology=topology, net=net)
     try:
         reach = make_reach(lab=state, firstbox=None,  # the lab's key and known_hosts
                            connect_timeout=connect_timeout)

@@ -42,7 +42,7 @@ def test_judge(answer: Answer, problem: str | None) -> None:
         ("302 0 https://console.example/login\n", 302, None),
         ("curl: (28) Operation timed out after 10001 milliseconds\n000 0 \n", None, "timeout"),
         ("curl: (60) SSL certificate problem: self-signed certificate\n000 0 \n", None,
-         "TLS error: SSL certificate problem"),
+         "certificate failed verification for console.example (SSL certificate problem"),
         ("curl: (7) Failed to connect to 10.0.0.1 port 443\n000 0 \n", None, "refused"),
         ("garbage", None, "unreadable curl output"),
     ],

@@ -15,7 +15,7 @@ FIX = Path(__file__).resolve().parents[1] / "fixtures" / "checks"
 def test_kinds() -> None:
     assert set(KINDS) == {"haproxy", "rc", "supervisor", "supervisor_exec", "vip", "vip_holders",
                           "console", "exec_nodes", "name_reach", "ports",
-                          "network", "addresses", "stale"}
+                          "network", "addresses", "stale", "address_free"}
 
 
 def test_haproxy_kind_with_options() -> None:

@@ -103,8 +103,9 @@ def test_long_diffs_are_cut_in_the_summary_not_in_the_details() -> None:
 
 
 def test_rechecks_take_the_node_s_checks_and_earlier_switches_only() -> None:
-    """Of an earlier switch, only its post-switch checks (R35/R36): its last look before R32
-    read hosts that moved away (a --yes resume stopped at the next gate on them)."""
+    """Of an earlier switch, only its post-switch checks (R33's network checks of the switched
+    VM, R35/R36; issue 10): its R31 look and its last look before R32 read hosts that moved
+    away (a --yes resume stopped at the next gate on them)."""
     px0, px1 = Target("px0-new", "127.0.0.2", "px0-new"), Target("px1-new", "127.0.0.3", "n1")
     fb = Target("firstbox", "127.0.0.1", "fb", via_firstbox=False)
 
@@ -121,14 +122,17 @@ def test_rechecks_take_the_node_s_checks_and_earlier_switches_only() -> None:
     steps = (chk("c0", "px0-new"), chk("c1", "px1-new"), chk("zone", "firstbox"), gate("px0"),
              # the last look before px0's R32 read px0's new VM at its temporary address
              chk("look-px0", "px0-new", "switch:px0", "R32"),
+             chk("r31-px0", "px0-new", "switch:px0", "R31"),
+             chk("r33-net-px0", "px0-switched", "switch:px0", "R33"),
              chk("r35-px0", "firstbox", "switch:px0", "R35"), gate("px1"),
              Step("r37", "archive", "R37", "t", "firstbox", "virsh list --all", gate=True,
                   side_effect=False))  # fmt: skip
     plan = Plan("proxy", "4.3", ("b", "18"), nodes,
                 {"px0-new": px0, "px1-new": px1, "firstbox": fb}, steps)
     assert [s.id for s in rechecks(plan, plan.step("r30-px0"))] == ["c0", "zone"]
-    assert [s.id for s in rechecks(plan, plan.step("r30-px1"))] == ["c1", "zone", "r35-px0"]
-    assert [s.id for s in rechecks(plan, plan.step("r37"))] == ["r35-px0"]
+    assert [s.id for s in rechecks(plan, plan.step("r30-px1"))] == ["c1", "zone", "r33-net-px0",
+                                                                    "r35-px0"]
+    assert [s.id for s in rechecks(plan, plan.step("r37"))] == ["r33-net-px0", "r35-px0"]
 
 
 def test_hints_repeat_the_invocation_options_quoted_only_where_needed(tmp_path: Path) -> None:

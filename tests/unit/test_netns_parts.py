@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nodeswap.errors import LabError
-from nodeswap.lab import Lab, netns, topology
+from nodeswap.lab import Lab, netns, netroute, topology
 from nodeswap.lab.netns import Names
 from nodeswap.lab.standins import pitrixlab as pl
 from nodeswap.live.reach import Reach, make_reach
@@ -151,14 +151,17 @@ def test_interfaces_file_addresses_with_their_netmask() -> None:
         "eth0": ["10.0.0.5/30"]}
 
 
-def test_hosts_in_several_networks_are_refused_until_the_lab_routes(tmp_path: Path) -> None:
-    """vg-other-24's VG nodes are in another /24: no router between the bridges yet."""
-    assert netns.unroutable(default_topology()) is None
-    assert netns.unroutable(topology.load(topology.resolve_topology("vg-same-24"))) is None
-    why = netns.unroutable(topology.load(topology.resolve_topology("vg-other-24")))
-    assert why is not None and "127.16.100.0/24, 127.16.101.0/24" in why
-    with pytest.raises(LabError, match="use --net loopback"):
-        Lab.up(tmp_path / "lab", topology="vg-other-24", net="netns")
+def test_hosts_in_several_networks_need_a_gateway_in_each() -> None:
+    """vg-other-24's VG nodes are in another /24: the lab's router has a leg there (the
+    topology's vg_mgmt_network_gateway); without one the topology is refused."""
+    assert netroute.unroutable(default_topology()) is None
+    assert netroute.unroutable(topology.load(topology.resolve_topology("vg-same-24"))) is None
+    t = topology.load(topology.resolve_topology("vg-other-24"))
+    assert netroute.unroutable(t) is None
+    t["vg_mgmt_network_gateway"] = None
+    t["physical"] = [{k: v for k, v in p.items() if k != "gateway"} for p in t["physical"]]
+    why = netroute.unroutable(t)
+    assert why is not None and "127.16.101.0/24 has no gateway" in why
 
 
 def test_a_creation_that_failed_is_never_torn_down(tmp_path: Path) -> None:

@@ -548,7 +548,7 @@ def test_real_plan_renders_every_step_and_exec_nodes_status(tmp_path: Path, cloc
     assert any("haproxy is STOPPED" in d.reason for d in exec_check.findings)
     assert {c.kind for c in rep.other_checks} <= {"vip", "vip_holders", "console", "exec_nodes",
                                                     "name_reach", "ports", "network",
-                                                    "addresses", "stale"}
+                                                    "addresses", "stale", "address_free"}
     text, html = MD.render_markdown(rep), H.render_html(rep)
     for s in plan.steps:
         assert f"| {s.id} |" in text and f'<td><span class="tok">{s.id}</span></td>' in html

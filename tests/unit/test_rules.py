@@ -270,19 +270,21 @@ def test_r14_r15_bridges(kind: str, expected: tuple[str, str]) -> None:
 @pytest.mark.parametrize(("kind", "net"), [("novg", "10.16.100"), ("vg-ks24", "10.16.100"),
                                            ("vg-other24", "10.16.101")])
 def test_r16_default_temp_addresses_count_down(kind: str, net: str, prefix: str) -> None:
+    """From the top of the /24, past .255-.253 (broadcast, and where routers and their VRRP
+    peers sit: issue 10)."""
     zone = make_zone(kind, prefix=prefix)
     temps = rules.temp_addresses(zone, proxies(zone), {})
-    assert list(temps.values()) == [f"{net}.254", f"{net}.253"]
+    assert list(temps.values()) == [f"{net}.252", f"{net}.251"]
 
 
 def test_r16_default_skips_addresses_in_use() -> None:
     texts = zone_texts()
     texts["webservice0"] = texts["webservice0"].replace(
         'mgmt_network_dns_servers="10.16.100.25 10.16.100.26"',
-        'mgmt_network_dns_servers="10.16.100.254"')
+        'mgmt_network_dns_servers="10.16.100.252"')
     zone = make_zone(texts=texts)
     assert list(rules.temp_addresses(zone, proxies(zone), {}).values()) == \
-        ["10.16.100.253", "10.16.100.252"]
+        ["10.16.100.251", "10.16.100.250"]
 
 
 @pytest.mark.parametrize(("addr", "why"), [
@@ -307,8 +309,8 @@ def test_r16_vg_gateway_and_answering_hosts_are_refused() -> None:
     zone = make_zone("vg-other24")
     with pytest.raises(RuleError, match=r"gateway|taken"):
         rules.temp_addresses(zone, proxies(zone), {"proxy0": VG_GW_OTHER}, [VG_GW_OTHER])
-    busy = make_zone(answering=frozenset({"10.16.100.254"}))
-    assert rules.temp_addresses(busy, proxies(busy), {})["proxy0"] == "10.16.100.253"
+    busy = make_zone(answering=frozenset({"10.16.100.252"}))
+    assert rules.temp_addresses(busy, proxies(busy), {})["proxy0"] == "10.16.100.251"
 
 
 def test_r16_the_same_temp_address_twice_is_an_error() -> None:

@@ -1,5 +1,6 @@
-"""R16 (issue 10): a temporary address chosen automatically that looks like a gateway or a
-broadcast address (.1, .253, .254 style) is warned about in the plan; a pinned one is not."""
+"""R16 (issue 10): the automatic choice passes by addresses that look like a gateway or a
+broadcast address (.1, .253, .254 style); when nothing else is free it takes one and the plan
+warns about it; a pinned one is never warned about."""
 
 from __future__ import annotations
 
@@ -49,10 +50,20 @@ def warned(plan_warnings: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def test_the_automatic_choice_warns_and_names_the_spec_key() -> None:
+def test_the_automatic_choice_passes_router_addresses_by() -> None:
     plan = build_plan(make_zone("novg"), make_spec(seed=1), today=TODAY)
     temps = {n: p.temp_address for n, p in plan.nodes.items()}
-    assert temps == {"proxy0": "10.16.100.254", "proxy1": "10.16.100.253"}  # highest free
+    assert temps == {"proxy0": "10.16.100.252", "proxy1": "10.16.100.251"}
+    assert warned(plan.warnings) == {}
+
+
+def test_a_router_like_address_only_when_nothing_else_is_free_and_warned() -> None:
+    """Every other address of the /24 answers ping: the two left, .254 and .253, are taken,
+    each named in a warning with the spec key that pins another."""
+    busy = frozenset(f"10.16.100.{i}" for i in range(2, 253))
+    plan = build_plan(make_zone("novg", answering=busy), make_spec(seed=1), today=TODAY)
+    temps = {n: p.temp_address for n, p in plan.nodes.items()}
+    assert temps == {"proxy0": "10.16.100.254", "proxy1": "10.16.100.253"}
     assert warned(plan.warnings) == temps
     w = next(w for w in plan.warnings if " of proxy0 " in w)
     assert "(the last host of 10.16.100.0/24)" in w
@@ -71,11 +82,11 @@ def test_a_pinned_address_is_never_warned_about() -> None:
 
 
 def test_when_the_top_answers_ping_the_next_choice_is_not_warned() -> None:
-    """Live planning re-picks without what answered (planning.plan_live): .254 and .253
-    answering leave .252 and .251, which look like no gateway."""
-    zone = make_zone("novg", answering=frozenset({"10.16.100.254", "10.16.100.253"}))
+    """Live planning re-picks without what answered (planning.plan_live): .252 and .251
+    answering leave .250 and .249, which look like no gateway."""
+    zone = make_zone("novg", answering=frozenset({"10.16.100.252", "10.16.100.251"}))
     plan = build_plan(zone, make_spec(seed=1), today=TODAY)
-    assert {p.temp_address for p in plan.nodes.values()} == {"10.16.100.252", "10.16.100.251"}
+    assert {p.temp_address for p in plan.nodes.values()} == {"10.16.100.250", "10.16.100.249"}
     assert warned(plan.warnings) == {}
 
 
@@ -103,3 +114,25 @@ def test_every_gateway_like_automatic_choice_is_warned_and_no_other(
         assert (name in got) == (looks and name not in pinned), (name, node.temp_address)
         if name in got:
             assert got[name] == node.temp_address
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_before_each_launch_the_new_host_probes_the_temporary_addresses(kind: str) -> None:
+    """R16/R12 (issue 10): right before R21 launches a new VM, its physical host (R13)
+    probes the temporary MGMT address on the MGMT bridge and, with VG nodes, the dummy EIP
+    on the EIP bridge; read-only, judged by the address_free analysis."""
+    plan = build_plan(make_zone(kind), make_spec(seed=1), today=TODAY)
+    ids = [s.id for s in plan.steps]
+    for name, node in plan.nodes.items():
+        step = plan.steps[ids.index(f"r16-free-{name}")]
+        assert step.phase == "build" and ids.index(step.id) > ids.index("r17-settings-proxy0")
+        for other in plan.nodes:  # no VM is launched before every address is probed
+            assert step.id in (plan.steps[ids.index(f"r21-launch-{other}")].after or ())
+        assert plan.targets[step.target].address == node.physical_host
+        assert not step.side_effect and step.analysis is not None
+        opts = dict(step.analysis.options)
+        want = f"br0={node.temp_address}"
+        if node.eip_temp_address:
+            want += f",br1={node.eip_temp_address}"
+        assert opts["probes"] == want
+        assert f"arping -D -c 2 -w 3 -I br0 {node.temp_address}" in step.command

@@ -9,11 +9,19 @@ console commonly redirects ``/`` to its login page). Everything else is one *une
 finding (rule R36) whose reason says plainly what happened: HTTP error status, empty page,
 no answer within the timeout, connection refused, TLS error (with a hint when the zone uses
 a self-signed certificate), not an HTTP answer.
+
+Through the VIP (issue 10): when the console URL names a host (``https://console.example.com/``)
+and the VIP is known, curl connects to the VIP with ``--resolve HOST:PORT:VIP`` (``pin``): the
+request keeps its Host header and TLS server name (so the certificate is checked for that
+name), whatever firstbox's resolver says about the name. A URL that is an address is asked
+as it is.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import urllib.parse
 from dataclasses import dataclass
 
 from nodeswap.errors import InputError, Problem
@@ -27,6 +35,7 @@ MAX_BODY = 1024 * 1024
 _CURL_TLS = frozenset({35, 51, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91})
 _CURL_LAST = re.compile(r"^(?P<code>\d{3}) (?P<size>\d+(?:\.\d+)?)(?: (?P<location>\S+))?\s*$")
 _CURL_ERR = re.compile(r"curl: \((?P<code>\d+)\) (?P<msg>.*)$")
+_CURL_CERT = frozenset({51, 58, 60, 77, 83, 90, 91})  # the peer's certificate, not the link
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,7 @@ class Answer:
     body_bytes: int
     location: str | None = None
     error: str | None = None
+    via: str | None = None  # the VIP the request went to (curl --resolve), if pinned
 
 
 def judge(answer: Answer) -> list[Difference]:
@@ -46,6 +56,8 @@ def judge(answer: Answer) -> list[Difference]:
     if reason is None:
         return []
     shown = f"HTTP {answer.status}" if answer.status is not None else answer.error
+    if answer.via:
+        reason = _("through the VIP {vip}: {reason}").format(vip=answer.via, reason=reason)
     return [Difference(f"console {answer.url}", None, shown, None, None, "unexpected", RULE,
                        reason)]
 
@@ -73,8 +85,36 @@ def check_url(url: str) -> None:
                                   key="url", rule=RULE)])
 
 
-def curl_command(url: str, timeout: float = 10.0, insecure: bool = False) -> str:
-    """A shell command that runs the same check from a zone host with curl.
+def names_host(url: str) -> bool:
+    """Whether ``url``'s host is a name (not an IP address)."""
+    host = urllib.parse.urlsplit(url).hostname
+    if not host:
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return False
+
+
+def pin(url: str, vip: str | None) -> str | None:
+    """``HOST:PORT:VIP`` for curl's ``--resolve`` when ``url`` names a host (not an address:
+    curl connects there, the Host header is that address) and the VIP is known, else None.
+    The port is the URL's, or its scheme's default."""
+    if not vip or not names_host(url):
+        return None
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return f"{parts.hostname}:{port}:{f'[{vip}]' if ':' in vip else vip}"
+
+
+def curl_command(url: str, timeout: float = 10.0, insecure: bool = False, *,
+                 vip: str | None = None) -> str:
+    """A shell command that runs the same check from a zone host with curl; through ``vip``
+    when the URL names a host (``pin``).
 
     Prints ``<status> <body bytes> [<location>]`` on its last line; curl's own error, if
     any, goes to stderr (merge it: the executor passes both to ``parse_curl``).
@@ -83,11 +123,16 @@ def curl_command(url: str, timeout: float = 10.0, insecure: bool = False) -> str
             "-w", "%{http_code} %{size_download} %{redirect_url}\\n"]
     if insecure:
         args.append("-k")
+    resolve = pin(url, vip)
+    if resolve:
+        args += ["--resolve", resolve]
     return cmd(*args, url) + " 2>&1"
 
 
-def parse_curl(output: str, url: str, timeout: float = 10.0) -> Answer:
-    """Read ``curl_command``'s output back into an ``Answer``."""
+def parse_curl(output: str, url: str, timeout: float = 10.0, *, via: str | None = None
+               ) -> Answer:
+    """Read ``curl_command``'s output back into an ``Answer`` (``via``: the VIP it was
+    pinned to, said in the findings)."""
     error = None
     code = None
     for raw in output.splitlines():
@@ -97,15 +142,22 @@ def parse_curl(output: str, url: str, timeout: float = 10.0) -> Answer:
     lines = [ln for ln in output.splitlines() if ln.strip()]
     last = _CURL_LAST.match(lines[-1].strip()) if lines else None
     if error is not None or last is None or last.group("code") == "000":
-        return Answer(url, None, 0, error=_curl_error(code, error, timeout, output))
+        return Answer(url, None, 0, error=_curl_error(code, error, timeout, output, url),
+                      via=via)
     return Answer(url, int(last.group("code")), int(float(last.group("size"))),
-                  last.group("location") or None)
+                  last.group("location") or None, via=via)
 
 
-def _curl_error(code: int | None, msg: str | None, timeout: float, output: str) -> str:
+def _curl_error(code: int | None, msg: str | None, timeout: float, output: str, url: str
+                ) -> str:
     if code == 28:
         return _("no answer within {seconds:g} s (timeout: {error})").format(seconds=timeout,
                                                                               error=msg)
+    if code in _CURL_CERT:
+        host = urllib.parse.urlsplit(url).hostname or url
+        return _("TLS error: the console's certificate failed verification for {host} "
+                 "({error}): browsers see the same; it is self-signed, expired, for another "
+                 "name, or its CA is not trusted on firstbox").format(host=host, error=msg)
     if code in _CURL_TLS:
         return _("TLS error: {error}").format(error=msg)
     if code == 7:

@@ -22,7 +22,8 @@ supervisor_exec    ``exec_nodes.sh -f proxy "supervisorctl         nodes "proxy0
 vip                ``ip addr`` (or ``ip -o addr``) of the node     vip (required), node,
                                                                    temporary "0"|"1", or
                                                                    address + address_map
-console            output of ``console.curl_command(url)``         url (required), timeout
+console            output of ``console.curl_command(url)``         url (required), timeout,
+                                                                   via (the VIP it is pinned to)
 vip_holders        ``ip addr`` of one host / JSON {label: ``ip     vip (required), label (this
                    addr`` of each other host} (the executor's      host's), temporary (labels
                    ``gather`` option builds it)                    of new VMs at temporary
@@ -43,6 +44,10 @@ addresses          ``ip -4 -o addr`` of the switched VM / the old  vip, node, ru
                    VM's interfaces file (required)
 stale              a ``grep -HnowF`` sweep (``path:line:address``  addresses "a=who,b=who",
                    lines; none: nothing left)                      node, rule
+address_free       ``arp.probe_command`` output on the new VM's    probes "br0=ADDR,br1=ADDR"
+                   physical host (``arping -D`` per address and    (required), node, host,
+                   a ``nodeswap-dad IFACE ADDR STATUS`` line)      keys "ADDR=spec key,...",
+                                                                   step
 =================  ==============================================  ==========================
 
 The executor reads one option itself: ``gather`` ("label=STEP,label2=STEP2"), whose reference
@@ -61,13 +66,13 @@ from collections.abc import Callable, Mapping
 from nodeswap.errors import InputError, Problem
 from nodeswap.i18n import _
 
-from . import execnodes, haproxy, names, network, ports, rcfiles, supervisor, vip
+from . import arp, execnodes, haproxy, names, network, ports, rcfiles, supervisor, vip
 from .console import judge, parse_curl
 from .findings import AddressMap, CheckResult, Difference
 
 KINDS = ("haproxy", "rc", "supervisor", "supervisor_exec", "vip", "vip_holders", "console",
          "exec_nodes", "name_reach", "ports",
-         "network", "addresses", "stale")
+         "network", "addresses", "stale", "address_free")
 Analyzer = Callable[[str, str | None, Mapping[str, str]], list[Difference]]
 
 
@@ -188,7 +193,7 @@ def _console(output: str, reference: str | None, options: Mapping[str, str]
         raise InputError([Problem(
             _("option timeout must be a number of seconds, got {value!r}").format(
                 value=options["timeout"]), key="timeout")]) from None
-    return judge(parse_curl(output, url, timeout))
+    return judge(parse_curl(output, url, timeout, via=options.get("via") or None))
 
 
 def _exec_nodes(output: str, reference: str | None, options: Mapping[str, str]
@@ -246,6 +251,15 @@ def _stale(output: str, reference: str | None, options: Mapping[str, str]) -> li
                                rule=options.get("rule", "R33"), names=names)
 
 
+def _address_free(output: str, reference: str | None, options: Mapping[str, str]
+                  ) -> list[Difference]:
+    probes = arp.parse_probes(_required(options, "probes", "address_free"))
+    keys = dict(p.split("=", 1) for p in options.get("keys", "").split(",") if "=" in p)
+    return arp.check(output, probes, node=options.get("node", "?"),
+                     host=options.get("host", "the physical host"), keys=keys,
+                     step=options.get("step", "STEP"))
+
+
 _ANALYZERS: dict[str, Analyzer] = {
     "haproxy": _haproxy,
     "rc": _rc,
@@ -260,4 +274,5 @@ _ANALYZERS: dict[str, Analyzer] = {
     "network": _network,
     "addresses": _addresses,
     "stale": _stale,
+    "address_free": _address_free,
 }

@@ -28,7 +28,8 @@ from nodeswap.i18n import _
 from . import faults
 from . import timing as timing_
 from . import topology as topologies
-from .netns import NetRecords, unroutable
+from .netns import NetRecords
+from .netroute import unroutable
 from .system import (
     ProcRecord,
     Records,

@@ -303,10 +303,13 @@ HELP: dict[str, tuple[str, str]] = {
         '`supervisorctl status` shows the program FATAL (exit 3)'),
     'address-taken': (
         'address',
-        'the address answers ping and accepts TCP on :22 (never speaks SSH)'),
+        'the address answers ping and ARP (arping -D) and accepts TCP on :22 (never speaks '
+        'SSH)'),
     'vip-to': (
         'host',
-        'keepalived VIP moves to that host while it is eligible (R23)'),
+        'keepalived VIP moves to that host while it is eligible (R23); netns labs: that '
+        'VM\'s real keepalived starts (or once R23 wrote its conf) with priority 254 and takes '
+        'the VIP; clearing it leaves it running until `service keepalived stop`'),
     'disk-full': (
         'host',
         'launches on that physical host fail: "No space left on device"; `df` shows ~1 MiB '

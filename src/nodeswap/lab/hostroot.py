@@ -175,11 +175,12 @@ def permit_open(addresses: Iterable[str], *, whole_24: bool) -> tuple[str, ...]:
     """sshd's PermitOpen list: port 22 of the lab's own addresses, nothing else. A zone lab
     (``whole_24``) allows every address of the /24 networks its hosts are in, because its new
     VMs come up later at addresses chosen in those networks (R16) and a jump connection
-    keeps the PermitOpen it was opened with; a plain lab allows exactly its hosts."""
+    keeps the PermitOpen it was opened with; a plain lab allows exactly its hosts. The /24's
+    .0 and .255 too: in a wider network (a /23) they are host addresses R16 may choose."""
     if not whole_24:
         return tuple(f"{a}:22" for a in sorted(set(addresses)))
     nets = sorted({ipaddress.ip_network(f"{a}/24", strict=False) for a in addresses})
-    return tuple(f"{h}:22" for net in nets for h in net.hosts())
+    return tuple(f"{h}:22" for net in nets for h in net)
 
 
 def render_sshd_config(paths: HostPaths, address: str, kinds: Sequence[str],

@@ -16,17 +16,19 @@ import os
 import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 from nodeswap.errors import LabError
 from nodeswap.i18n import _
 
-from . import hostinfo, hostroot, netns, timing
+from . import hostinfo, hostroot, netns, netroute, timing
 from .controller import Controller
 from .labhost import Host
 from .netns import NetLab
 
 SOCKET = "controller.sock"  # in the lab folder; /lab/ctl.sock in each host root
 HOST_URL = "unix:/lab/ctl.sock"
+JSON = dict[str, Any]
 
 
 class NetController(Controller):
@@ -56,21 +58,52 @@ class NetController(Controller):
         hostroot.write(self.paths(host.iid).root / "lab/host.json", json.dumps(info), 0o600)
 
     def start_host(self, host: Host) -> None:
-        """Its address on its `eth0` (from the interfaces file at boot: power.py), then sshd
-        inside its namespace."""
-        iface = self.paths(host.iid).root / "etc/network/interfaces"
-        text = iface.read_text() if host.kind == "vm" and iface.exists() else None
-        self.net.set_mac(host.extra["netns"], hostinfo.eth0_mac(host))
-        unwired = self.net.set_address(host.extra["netns"], host.address, text)
-        if unwired:
-            print(f"{host.iid}: no lab network for {', '.join(unwired)}", flush=True)
+        """A VM boots from its own interfaces file and rc.local (lab/netroute.py); a physical
+        host or firstbox gets its address and routes via its gateway; then sshd inside its
+        namespace."""
+        ns = host.extra["netns"]
+        root = self.paths(host.iid).root
+        iface = root / "etc/network/interfaces"
+        text = iface.read_text() if host.kind == "vm" and iface.exists() else ""
+        if netroute.stanzas(text):
+            macs = [str(n["mac"]) for n in host.extra.get("nics") or []]
+            netroute.boot_vm(self.net, ns, root, macs or [hostinfo.eth0_mac(host)],
+                             _log(host))
+        else:
+            self.net.set_mac(ns, hostinfo.eth0_mac(host))
+            self.net.set_address(ns, host.address, None)
+            netroute.route_host(self.net, ns, host.address, self._gateway(host), _log(host))
+            eip = self._eip(host)
+            if eip is not None:  # a VG node's EIP NIC (its br1): `arping -D -I br1` (R12)
+                netroute.wire_nic(self.net, ns, eip, _log(host))
         super().start_host(host)
 
+    def _gateway(self, host: Host) -> str | None:
+        """A physical host's settings gateway (the topology's), firstbox's the zone's."""
+        t = self.net.t
+        node: JSON = next((p for p in t["physical"] if p["name"] == host.name), {})
+        return str(node.get("gateway") or t.get("gateway") or "") or None
+
+    def _eip(self, host: Host) -> netroute.Stanza | None:
+        """A physical host's EIP (a VG node's `eip` in the topology), on eth1."""
+        if host.kind != "physical":
+            return None
+        node: JSON = next((p for p in self.net.t["physical"] if p["name"] == host.name), {})
+        eip = node.get("eip")
+        if not isinstance(eip, dict) or not eip.get("address"):
+            return None
+        _k, network = netns.network_of(str(eip["address"]), self.net.nets)
+        return netroute.Stanza("eth1", f"{eip['address']}/{network.prefixlen}", None)
+
     def stop_host(self, host: Host) -> None:
-        """Off the network: sshd and sessions end, and `eth0` loses its address."""
+        """Off the network: its real daemons end (keepalived first: the VIP moves at once,
+        lab/proxyd.py), sshd and sessions end, every NIC loses its addresses and routes."""
+        proxyd = self.zone.power.proxyd if self.zone is not None else None
+        if proxyd is not None:
+            proxyd.stop(host)
         super().stop_host(host)
         if host.extra.get("netns"):
-            self.net.clear_address(host.extra["netns"])
+            netroute.down(host.extra["netns"], _log(host))
 
     def destroy_host(self, host: Host) -> None:
         super().destroy_host(host)
@@ -81,6 +114,13 @@ class NetController(Controller):
         """Everything the loopback controller stops, then the recorded network, by name."""
         super().shut_down()
         netns.NetRecords(self.dir).teardown()
+
+
+def _log(host: Host) -> netroute.Log:
+    """A line of controller.log about this host."""
+    def log(message: str) -> None:
+        print(f"{host.iid}: {message}", flush=True)
+    return log
 
 
 def unix_server(ctl: Controller,

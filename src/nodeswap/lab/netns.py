@@ -6,7 +6,8 @@ Owns the names (each ≤ 15 characters, carrying the lab's id), the mapping of a
 and removing namespaces, bridges, veths and `unreachable` routes, each recorded in
 ``records/net.jsonl`` before it is made (docs/lab-netns.md). Must not: delete anything it did
 not record, find anything by pattern, add an address to this machine's namespace other than
-the operator's /30, or give any lab namespace a default route.
+the operator's /30, or give any lab namespace a route out of the zone (the lab's gateway
+namespace has only connected routes: netroute.py).
 """
 
 from __future__ import annotations
@@ -123,19 +124,6 @@ def host_addresses(t: JSON) -> list[str]:
     out = [str(h["address"]) for h in hosts]
     out += [str(h["eip"]["address"]) for h in hosts if isinstance(h.get("eip"), dict)]
     return out
-
-
-def unroutable(t: JSON) -> str | None:
-    """Why a topology cannot run as a netns lab yet, or None: hosts whose MGMT addresses are
-    in several networks need a router between them (the VG nodes' routing), not built yet."""
-    nets = zone_networks(t)
-    hosts = [t["firstbox"], *t["physical"], *t["vms"]]
-    used = sorted({network_of(str(h["address"]), nets)[1] for h in hosts})
-    if len(used) > 1:
-        return _("its hosts' MGMT addresses are in {n} networks ({networks}): a netns lab "
-                 "routes between networks not yet (docs/lab-netns.md); use --net loopback"
-                 ).format(n=len(used), networks=", ".join(map(str, used)))
-    return None
 
 
 def network_of(address: str, nets: Sequence[Net]) -> tuple[int, Net]:
@@ -373,6 +361,7 @@ class NetLab:
         self.lock = threading.Lock()
         self.count = 0
         self.host_ns: dict[str, str] = {}  # host instance id -> its namespace
+        self.gateway_ns = ""  # the lab's router (lab/netroute.py), once created
 
     @classmethod
     def place(cls, state_dir: Path, topology: JSON) -> NetLab:
@@ -456,11 +445,6 @@ class NetLab:
             ip("-n", ns, "addr", "add", a, "dev", "eth0")
         return [f"{nic} {a}" for nic, addrs in wanted.items() for a in addrs]
 
-    def clear_address(self, ns: str) -> None:
-        """The host is down: no address on its `eth0`."""
-        if ns in namespaces():
-            ip("-n", ns, "addr", "flush", "dev", "eth0")
-
     def remove_host(self, ns: str) -> None:
         if ns in namespaces():
             ip("netns", "del", ns)
@@ -478,5 +462,6 @@ class NetLab:
         """lab.json's ``net``."""
         return {"mode": "netns", "labid": self.names.labid, "block": f"10.{self.block}.0.0/16",
                 "networks": [str(n) for n in self.nets], "bridge_ns": self.names.bridge_ns,
+                "gateway_ns": self.gateway_ns,
                 "operator_link": self.names.operator, "operator_address": self.operator_address,
                 "jump": self.jump_address, "namespaces": dict(sorted(self.host_ns.items()))}

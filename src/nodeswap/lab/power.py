@@ -20,9 +20,10 @@ from typing import Any, Protocol
 
 from nodeswap.errors import LabError
 
-from . import services
+from . import hostinfo, services
 from .labhost import Host, Machines
 from .listeners import Listeners, bound_ports
+from .proxyd import ProxyDaemons
 from .standins import pitrixlab as pl
 
 JSON = dict[str, Any]
@@ -50,6 +51,7 @@ class Power:
         self.delays: dict[str, float] = {}  # timing.delays(profile): the lab's waits
         self.boots = 0  # boot tokens (Host.booting)
         self.listeners = Listeners()  # haproxy's ports on the proxy VMs (lab/listeners.py)
+        self.proxyd: ProxyDaemons | None = None  # netns: real haproxy/keepalived (proxyd.py)
 
     def root(self, h: Host) -> Path:
         return self.machines.paths(h.iid).root
@@ -174,7 +176,12 @@ class Power:
         """keepalived: the holder keeps the VIP while it is eligible; else the first eligible
         proxy (old nodes first) takes it. A forced holder (fault) wins while eligible. Then
         haproxy's listening ports follow the proxy VMs' state (lab/listeners.py): every
-        change of power or service passes here."""
+        change of power or service passes here. Netns labs: the real processes follow the
+        VMs' services (lab/proxyd.py) and the holder is whoever's eth0 has the VIP."""
+        if self.proxyd is not None:
+            self.proxyd.sync()
+            self.vip_holder = self.proxyd.holder()
+            return
         hosts = self.machines.hosts
         with self.machines.lock:
             def eligible(iid: str | None) -> bool:
@@ -196,6 +203,11 @@ class Power:
     def force_vip(self, iid: str | None) -> None:
         """Fault vip-to: keepalived on ``iid`` takes the VIP while eligible (None: clear)."""
         self.vip_forced = iid
+        if self.proxyd is not None:  # netns: keepalived there runs and outbids the others
+            self.proxyd.forced = iid
+            h = self.machines.hosts.get(iid or "")
+            if h is not None:
+                services.set_running(self.root(h), "keepalived", True)
         self.update_vip()
 
     # ------------------------------------------------------------------ what hosts see
@@ -211,6 +223,14 @@ class Power:
         h = self.by_address(addr)
         return {"alive": h is not None and not h.stalled}
 
+    def op_arp(self, caller: Host | None, body: JSON) -> JSON:
+        """Does anything answer ARP for this address (the arping stand-in's -D, R16)? What
+        answers ping does (``op_ping``); ``taken`` is the holder's MAC, "" when free."""
+        if not self.op_ping(caller, body)["alive"]:
+            return {"taken": ""}
+        h = self.by_address(body["address"])
+        return {"taken": hostinfo.eth0_mac(h) if h is not None else "02:00:5e:00:53:01"}
+
     def op_ipaddr(self, caller: Host | None, body: JSON) -> JSON:
         assert caller is not None
         self.update_vip()
@@ -220,7 +240,11 @@ class Power:
     def op_service(self, caller: Host | None, body: JSON) -> JSON:
         assert caller is not None
         name, action = body["name"], body["action"]
+        if self.proxyd is not None:
+            self.proxyd.reap()  # netns: a process that died by itself is down before this
         if action in ("start", "restart"):
+            if action == "restart" and self.proxyd is not None:
+                self.proxyd.restart(caller, name)  # netns: the real process starts anew
             services.set_running(self.root(caller), name, True)
         elif action == "stop":
             services.set_running(self.root(caller), name, False)
@@ -233,28 +257,39 @@ class Power:
         """The console's page: 200 while the VIP holder's haproxy runs, else 503."""
         self.update_vip()
         holder = self.machines.hosts.get(self.vip_holder or "")
-        if holder is None or not services.is_running(self.root(holder), "haproxy"):
+        if self.proxyd is not None and holder is not None:  # netns: is its haproxy running?
+            serving = f"haproxy {holder.iid}" in self.proxyd.pids()
+        else:
+            serving = holder is not None and services.is_running(self.root(holder), "haproxy")
+        if holder is None or not serving:
             return 503, "<html><body>503 Service Unavailable</body></html>"
         return 200, (f"<html><title>QingCloud Console</title><body>console of zone "
                      f"{zone_id} via {holder.name}</body></html>")
 
-    def start_console(self, zone_id: str) -> None:
-        """Serve the console on VIP:80 (a thread; ``close`` stops it)."""
-        self.console = ThreadingHTTPServer((self.vip, 80), _console(self, zone_id))
+    def start_console(self, zone_id: str, name: str = "") -> None:
+        """Serve the console on VIP:80 (a thread; ``close`` stops it): to a request whose
+        Host is the VIP or ``name`` (the console's name, like haproxy's name-based routing),
+        404 to any other Host (R36 through the VIP keeps the Host header: issue 10)."""
+        self.console = ThreadingHTTPServer((self.vip, 80), _console(self, zone_id, name))
         self.console.daemon_threads = True
         threading.Thread(target=self.console.serve_forever, daemon=True).start()
 
     def close(self) -> None:
+        if self.proxyd is not None:
+            self.proxyd.close()
         self.listeners.close()
         if self.console is not None:
             self.console.shutdown()
             self.console.server_close()
 
 
-def _console(power: Power, zone_id: str) -> type[BaseHTTPRequestHandler]:
+def _console(power: Power, zone_id: str, name: str) -> type[BaseHTTPRequestHandler]:
     class Console(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            code, body = power.console_answer(zone_id)
+            host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
+            vip = str(self.connection.getsockname()[0])  # the VIP asked (one per zone)
+            code, body = power.console_answer(zone_id) if host in (vip, name) else (
+                404, f"<html><body>no site {host!r} here</body></html>")
             raw = body.encode()
             self.send_response(code)
             self.send_header("Content-Length", str(len(raw)))

@@ -104,9 +104,10 @@ def place(topo: JSON) -> JSON:
     """The topology at the first block whose addresses (and the VIP's :80) are free."""
     for block in range(16, 100):
         t = relocate(topo, block)
-        addrs = [t["firstbox"]["address"], t["vip"]]
+        vips = list(zone_vips(t).values())
+        addrs = [t["firstbox"]["address"], *vips]
         addrs += [h["address"] for h in t["physical"] + t["vms"]]
-        if all(port_free(a) for a in addrs) and all(port_free(t["vip"], p) for p in (80,)):
+        if all(port_free(a) for a in addrs) and all(port_free(v, 80) for v in vips):
             return t
     raise LabError(_("no free 127.N.x.y block for the zone's addresses"))
 
@@ -130,7 +131,42 @@ def etc_hosts(t: JSON) -> str:
     for h in t["physical"] + t["vms"]:
         lines.append(f"{h['address']} {h['name']}.mgmt.pitrix.yunify.com {h['name']}")
     lines.append(f"{t['vip']} proxy.mgmt.pitrix.yunify.com proxy")
+    lines += floating_lines(t)
     return "\n".join(lines) + "\n"
+
+
+def zone_vips(t: JSON) -> dict[str, str]:
+    """zone id -> its proxies' VIP: the topology's own zone's ``vip``, then each other zone's
+    ``zone_variables.<zone>.vip`` (a region, issue 10)."""
+    out = {str(t["zone_id"]): str(t["vip"])}
+    for zone, values in (t.get("zone_variables") or {}).items():
+        if (values or {}).get("vip"):
+            out[str(zone)] = str(values["vip"])
+    return out
+
+
+def floating_lines(t: JSON) -> list[str]:
+    """A region's floating names ``<zone>-proxy`` (reference section 1), one per zone VIP, when
+    the lab's firstbox manages several zones."""
+    vips = zone_vips(t)
+    if len(vips) < 2:
+        return []
+    return [f"{vip} {z}-proxy.mgmt.pitrix.yunify.com {z}-proxy" for z, vip in vips.items()]
+
+
+def zone_of_names(t: JSON) -> dict[str, str]:
+    """node name -> zone id of every physical host and VM."""
+    return {str(n["name"]): str(n.get("zone_id", t["zone_id"]))
+            for n in t["physical"] + t["vms"]}
+
+
+def first_proxies(t: JSON) -> dict[str, str]:
+    """zone id -> the instance id of its first proxy VM (it holds that zone's VIP first)."""
+    out: dict[str, str] = {}
+    for v in t["vms"]:
+        if v["role"] == "proxy":
+            out.setdefault(str(v.get("zone_id", t["zone_id"])), str(v["name"]) + ".1")
+    return out
 
 
 def first_proxy(t: JSON) -> str:
@@ -138,8 +174,17 @@ def first_proxy(t: JSON) -> str:
     return str(next(v["name"] for v in t["vms"] if v["role"] == "proxy")) + ".1"
 
 
-def public(t: JSON, vip_holder: str | None) -> JSON:
-    """The zone's facts as lab.json's ``zone`` lists them."""
-    return {"zone_id": t["zone_id"], "installer": t["installer"], "vip": t["vip"],
-            "vip_holder": vip_holder, "network": t["network"], "gateway": t["gateway"],
-            "domain": t["domain"], "console_url": f"http://{t['vip']}/"}
+def public(t: JSON, vip_holder: str | None,
+           holders: dict[str, str | None] | None = None) -> JSON:
+    """The zone's facts as lab.json's ``zone`` lists them; a region lab (several zone VIPs)
+    adds ``zone_ids`` and ``zones``: each zone's ``vip``, ``vip_holder`` and ``console_url``
+    (``holders``: zone id -> the instance holding its VIP)."""
+    out = {"zone_id": t["zone_id"], "installer": t["installer"], "vip": t["vip"],
+           "vip_holder": vip_holder, "network": t["network"], "gateway": t["gateway"],
+           "domain": t["domain"], "console_url": f"http://{t['vip']}/"}
+    vips = zone_vips(t)
+    if len(vips) > 1:
+        out["zone_ids"] = list(vips)
+        out["zones"] = {z: {"vip": vip, "vip_holder": (holders or {}).get(z),
+                            "console_url": f"http://{vip}/"} for z, vip in vips.items()}
+    return out

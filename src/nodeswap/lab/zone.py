@@ -21,13 +21,15 @@ from typing import Any
 
 from nodeswap.errors import LabError
 
-from . import faults, hostinfo, hostroot, packages, timing, topology
+from . import faults, hostinfo, hostroot, netroute, packages, timing, topology
 from .faults import FaultState
 from .labhost import Host, Machines
 from .libvirt import Libvirt, base_image
 from .netns import NetLab
 from .packages import Packages
 from .power import Power
+from .proxyd import ProxyDaemons
+from .regionvip import RegionPower
 from .standins import pitrixlab as pl
 from .zonefiles import VM_DISK_GB, ZoneFiles
 
@@ -62,6 +64,7 @@ class Zone:
         if config.get("net") == "netns":
             self.net = NetLab.place(machines.dir, config["zone"])
             self.net.create()  # its bridges and this machine's unreachable routes
+            self.net.gateway_ns = netroute.create_gateway(self.net)  # the router between them
             self.t = self.net.t
         else:
             self.t = topology.place(config["zone"])
@@ -69,7 +72,12 @@ class Zone:
         self.new_installer = topology.installer_tuple(str(self.t["installer"])) >= (4, 3, 0)
         self.rng = random.Random(str(self.t["zone_id"]))
         self.faults = FaultState()
-        self.power = Power(machines, self.t["vip"], self.faults.squatters)
+        vips = topology.zone_vips(self.t)
+        self.power = Power(machines, self.t["vip"], self.faults.squatters) if len(vips) < 2 \
+            else RegionPower(machines, vips, topology.zone_of_names(self.t), self.faults.squatters)
+        if self.net is not None:  # real haproxy, keepalived, backends (lab/proxyd.py)
+            self.power.proxyd = ProxyDaemons(machines, self.t["vip"], str(self.t["zone_id"]),
+                                             bool(self.t["deploy_warehouse"]))
         self.files = ZoneFiles(self.t, self.rng, machines, self.new_installer)
         self.packages = Packages(self.t, self.root, self.etc_hosts, self.power.update_vip)
         self.libvirt = Libvirt(machines, self.power, self.rng)
@@ -87,7 +95,8 @@ class Zone:
             "launch": self.op_launch, "install_node": self.op_install_node,
         }
         return {
-            "ping": self.power.op_ping, "ipaddr": self.power.op_ipaddr,
+            "ping": self.power.op_ping, "arp": self.power.op_arp,
+            "ipaddr": self.power.op_ipaddr,
             "links": self.op_links, "df": self.op_df, "ps": self.op_ps,
             **{op: self._counted(op, fn) for op, fn in changing.items()},
             "fault": self.op_fault, "counts": self.op_counts,
@@ -119,7 +128,8 @@ class Zone:
         return self.files.extra_authorized()
 
     def public(self) -> JSON:
-        return topology.public(self.t, self.power.vip_holder)
+        holders = self.power.holders if isinstance(self.power, RegionPower) else None
+        return topology.public(self.t, self.power.vip_holder, holders)
 
     def publish(self, data: JSON) -> None:
         """lab.json's ``zone``; a netns lab adds ``ssh.jump``, ``ssh.config`` and ``net``."""
@@ -157,8 +167,14 @@ class Zone:
 
     def after_start(self) -> None:
         self.power.vip_holder = topology.first_proxy(self.t)
-        if self.net is None:  # netns: the console at the VIP is phase 2 (docs/lab-netns.md)
-            self.power.start_console(str(self.t["zone_id"]))
+        if isinstance(self.power, RegionPower):
+            self.power.start_holders(topology.first_proxies(self.t))
+        if self.net is None:  # netns: the proxies' real haproxy serves it (lab/proxyd.py)
+            self.power.start_console(str(self.t["zone_id"]), f"console.{self.t['domain']}")
+        elif self.power.proxyd is not None:  # keepalived elects a holder (VRRP, ~3 s)
+            self.power.update_vip()
+            self.power.proxyd.wait_holder(self.power.vip_holder or "", timeout=30.0)
+            self.power.update_vip()
 
     def close(self) -> None:
         self.power.close()
@@ -186,8 +202,11 @@ class Zone:
         """The caller's interfaces and addresses (for the `ip` stand-in)."""
         assert caller is not None
         guests = self.libvirt.guests(caller) if caller.kind == "physical" else []
-        self.power.update_vip()
-        vip = self.t["vip"] if self.power.vip_holder == caller.iid else None
+        if isinstance(self.power, RegionPower):
+            vip = self.power.held_vip(caller)
+        else:
+            self.power.update_vip()
+            vip = self.t["vip"] if self.power.vip_holder == caller.iid else None
         return {"links": hostinfo.links(caller, root=self.root(caller.iid),
                                         fb_root=self.root("firstbox"), vip=vip, guests=guests)}
 
@@ -254,7 +273,9 @@ class Zone:
         self.machines.build_host(vm, fb_hosts, [self.machines.lab_key(),
                                                 *self.files.extra_authorized()])
         self.files.install_standins(vm)
-        self.files.write_vm(vm, s, initial=False)
+        # a netns lab: the launcher leaves rc.local* too (a VG proxy in another /24 needs its
+        # R10 route to answer firstbox at all; docs/lab-netns.md, decision 10)
+        self.files.write_vm(vm, s, initial=self.net is not None)
         self.files.write_known_for(vm)
         self.libvirt.define_vm(phys, name, vm.iid, s)
 

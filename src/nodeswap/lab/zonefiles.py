@@ -59,10 +59,13 @@ def random_mac(rng: random.Random) -> str:
 def node_settings(t: JSON, node: JSON, *, physical: bool, mac: Callable[[], str]) -> str:
     """The settings file of one node, as the installer wrote it (reference section 2)."""
     vg = any("vgateway" in p["role"] for p in t["physical"])
-    gw = "" if vg and not physical else node.get("gateway", t["gateway"])
-    via = t.get("vg_mgmt_network_gateway") if vg else node.get("gateway", t["gateway"])
+    # with VG nodes a proxy's default route is on its EIP network and its MGMT routes go via
+    # vg_mgmt_network_gateway (R10/R11); the other VMs sit in the KS network with its gateway
+    vg_proxy = vg and not physical and node["role"] == "proxy"
+    gw = "" if vg_proxy else node.get("gateway", t["gateway"])
+    via = t.get("vg_mgmt_network_gateway") if vg_proxy else node.get("gateway", t["gateway"])
     mgmt_rule = ""
-    if vg and not physical and not _same24(t["network"], t["vg_network"]):
+    if vg_proxy and not all(_same24(t["network"], v) for v in _listed(t.get("vg_network"))):
         mgmt_rule = f"ip route add {t['network']} via {t['vg_mgmt_network_gateway']}"
     region = t.get("region") or {}
     name = node["name"]
@@ -81,13 +84,14 @@ def node_settings(t: JSON, node: JSON, *, physical: bool, mac: Callable[[], str]
                      ("hostname", name)]),
     ]
     mgmt = [("mgmt_network_interface", "eth0"), ("mgmt_network_address", node["address"]),
-            ("mgmt_network_netmask", "255.255.255.0"), ("mgmt_network_gateway", gw),
+            ("mgmt_network_netmask", netmask_of(t, node["address"])),
+            ("mgmt_network_gateway", gw),
             ("mgmt_network_dns_servers", t.get("dns", t["gateway"])),
             ("mgmt_network_mac_address", mac())]
     if physical:
         sections.append(("Mgmt Network", mgmt))
         if "vgateway" in node["role"]:
-            sections.append(("Eip Network", _eip(node, mac)))
+            sections.append(("Eip Network", _eip(t, node, mac)))
         sections.append(("Host", [("physical_host_network_interface", "")]))
         return pl.render_settings(sections)
     with_eip = node["role"] == "proxy"
@@ -97,7 +101,7 @@ def node_settings(t: JSON, node: JSON, *, physical: bool, mac: Callable[[], str]
     rule = f"ip route add {base} src {node['address']} via {via}"
     sections.append(("VM Network", [("vm_network_routing_rule", rule)]))
     if with_eip and vg:
-        sections.append(("Eip Network", _eip(node, mac)))
+        sections.append(("Eip Network", _eip(t, node, mac)))
     phys = next(p for p in t["physical"] if p["name"] == node["physical"])
     sections.append(("Host", [("physical_host", phys["address"]),
                               ("physical_host_network_interface", "br0"),
@@ -135,10 +139,44 @@ def zone_ids_of(t: JSON) -> list[str]:
     return [t["zone_id"], *others]
 
 
-def _eip(node: JSON, mac: Callable[[], str]) -> list[tuple[str, str]]:
+def _listed(value: Any) -> list[str]:
+    """A topology network key: one CIDR, a list of them, or absent."""
+    if not value:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def mgmt_networks(t: JSON) -> list[str]:
+    """The topology's MGMT networks: ``network`` (the KS MGMT network), every VG network
+    (``vg_network``: one CIDR or a list) and a region's other zones' ``mgmt_network``."""
+    zones = (t.get("zone_variables") or {}).values()
+    return [str(t["network"]), *_listed(t.get("vg_network")),
+            *(str(z["mgmt_network"]) for z in zones if (z or {}).get("mgmt_network"))]
+
+
+def _netmask_in(address: str, networks: Iterable[str]) -> str:
+    """The netmask of the first network holding ``address`` (a /24 when none does)."""
+    if address:
+        ip = ipaddress.IPv4Address(address)
+        for cidr in networks:
+            net = ipaddress.IPv4Network(cidr, strict=False)
+            if ip in net:
+                return str(net.netmask)
+    return "255.255.255.0"
+
+
+def netmask_of(t: JSON, address: str) -> str:
+    """A node's MGMT netmask: its network's prefix (a /23 zone writes 255.255.254.0, as the
+    installer does, so settings, interfaces and the R10 routes agree)."""
+    return _netmask_in(address, mgmt_networks(t))
+
+
+def _eip(t: JSON, node: JSON, mac: Callable[[], str]) -> list[tuple[str, str]]:
     eip = node.get("eip") or {}
-    return [("eip_network_interface", "eth1"), ("eip_network_address", eip.get("address", "")),
-            ("eip_network_netmask", "255.255.255.0"),
+    address = eip.get("address", "")
+    nets = [eip["network"]] if eip.get("network") else _listed(t.get("eip_network"))
+    return [("eip_network_interface", "eth1"), ("eip_network_address", address),
+            ("eip_network_netmask", _netmask_in(address, nets)),
             ("eip_network_gateway", eip.get("gateway", "")),
             ("eip_network_mac_address", mac())]
 
@@ -247,9 +285,10 @@ class ZoneFiles:
             "webservice_floating_ip": t.get("webservice_vip", ""),
             "is_global_zone": "0" if t.get("region") else "1", "cloud_type": "private",
         }
-        def per_zone(z: str) -> dict[str, str]:
+        def per_zone(z: str) -> dict[str, str]:  # `vip`: the lab's, not a variable
             return {**variables, **{k: str(v) for k, v in
-                                    ((t.get("zone_variables") or {}).get(z) or {}).items()}}
+                                    ((t.get("zone_variables") or {}).get(z) or {}).items()
+                                    if k != "vip"}}
 
         common = {"ssh_port": 22, "firstbox_address": t["firstbox"]["address"],
                   "cloud_type": "private", "domain": t["domain"],

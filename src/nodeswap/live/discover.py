@@ -43,6 +43,9 @@ from nodeswap.zone.snapshot import (
 T = TypeVar("T")
 # a plan warning: data, in English; shown translated (i18n.retranslate, issue 13)
 OLD_NODE_SILENT = N_("R2: old node {node} ({address}) did not answer: {error}")
+NO_ZONE_VIP = N_("R23: firstbox resolves no {zone}-proxy (the floating name of zone {zone}'s "
+                 "VIP): the VIP watch and the console checks have no VIP; set vip (and "
+                 "console_url) in the spec")
 
 
 class Asker:
@@ -160,9 +163,14 @@ async def discover(connector: Connector, firstbox: Target, *, role: str = "proxy
             warnings.append(OLD_NODE_SILENT.format(node=node.name, address=node.address,
                                                    error=node.error))
     capacity = {n.name: await _capacity(ask, n.name, n.address) for n in zone.physical_nodes}
+    vip = fb["vip"]
+    if zone_id and len(zone.region_zone_ids) > 1:  # a region: the zone's own VIP (R23)
+        vip = await ask.read(firstbox, F.zone_vip(zone_id))
+        if vip is None:
+            warnings.append(NO_ZONE_VIP.format(zone=zone_id))
     snap = Snapshot(
         firstbox=firstbox.address, settings=fb["settings"], installer_version=fb["version"],
         variables=variables, kernels=fb["kernels"], repos=fb["repos"], old_nodes=olds,
-        vip=fb["vip"], capacity=capacity, warnings=tuple(warnings), role=role,
+        vip=vip, capacity=capacity, warnings=tuple(warnings), role=role,
         update_scripts=fb["update_scripts"], zone_variables=own)
     return cross_checked(snap, components_of(snap))

@@ -36,8 +36,11 @@ class Reach:
 
     @property
     def lab_zone_ids(self) -> tuple[str, ...]:
-        """The zone id the lab's lab.json names (empty: not a zone lab, or not a lab)."""
+        """The zone ids the lab's lab.json names: a region's ``zone_ids``, else its
+        ``zone_id`` (empty: not a zone lab, or not a lab)."""
         zone = (self.lab or {}).get("zone") or {}
+        if zone.get("zone_ids"):
+            return tuple(str(z) for z in zone["zone_ids"])
         return (str(zone["zone_id"]),) if zone.get("zone_id") else ()
 
     def to_dict(self) -> dict[str, Any]:

@@ -139,6 +139,7 @@ def parse_read(out: str) -> tuple[ZoneState, dict[str, str]]:
 @dataclass(frozen=True)
 class _NoZone:
     zone_ids: tuple[str, ...] = ()
+    region_zone_ids: tuple[str, ...] = ()
 
 
 _NO_ZONE = _NoZone()

@@ -214,7 +214,9 @@ def _node_context(zone: Zone, spec: Spec, old: Node, ch: Choices, vg_gw: str | N
         eip_temp_address=ch.eips[old.name] if zone.has_vg else None,
         old_eip_address=(old.get("eip_network_address") or None) if zone.has_vg else None,
         nics=(old.get("mgmt_network_interface") or "eth0",
-              old.get("eip_network_interface") or "eth1"))
+              old.get("eip_network_interface") or "eth1"),
+        bridges=(values["physical_host_network_interface"],
+                 values["physical_host_eip_network_interface"]))
     node_plan = NodePlan(
         name=old.name, old_address=old.address, temp_address=temp,
         old_physical_host=old.physical_host, physical_host=ch.hosts[old.name],
@@ -257,7 +259,8 @@ def build_plan(zone: Zone, spec: Spec, *, today: str) -> Plan:
         components=zone.components, firstbox_address=firstbox_address(olds),
         nodes=tuple(c for c, _ in done), today=today,
         vip=_s(spec.vip) or zone.facts.vip, console_url=spec.console_url or zone.facts.console_url,
-        sub_region=spec.sub_region, outage_timeout=spec.outage_timeout)
+        sub_region=spec.sub_region, outage_timeout=spec.outage_timeout,
+        backup_zone=zone.zone_ids[0] if len(zone.region_zone_ids) > 1 and zone.zone_ids else "")
     files = tuple(
         PlannedFile("firstbox", settings_path(c.name), text, rule=rule)
         for c, _ in done

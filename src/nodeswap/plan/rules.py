@@ -324,7 +324,11 @@ def temp_addresses(zone: Zone, olds: Sequence[Node], given: Mapping[str, str | N
     """R16: one borrowed MGMT address per new VM, inside its MGMT network, not the network,
     broadcast or a gateway address, not written in any settings file (nor known to answer
     ping), distinct per node. Given ones are checked; the rest are the highest free
-    addresses of the old address's /24 (within the network), counting down."""
+    addresses of the old address's /24 (within the network), counting down, that do not
+    look like a router's (``gateway_like``: .1, .253, .254, a network's edges): routers and
+    their VRRP peers sit there by convention, no settings file names them and they may drop
+    ping, so a pick there is found taken only by the arping probe before launch (after
+    R17-R19: a rollback). Only when every free address looks so is one taken (warned)."""
     gws = {g for g in gateways if g} | {o.get("mgmt_network_gateway") for o in olds}
     taken: set[str] = set()
     out: dict[str, str] = {}
@@ -347,12 +351,19 @@ def temp_addresses(zone: Zone, olds: Sequence[Node], given: Mapping[str, str | N
         block = IPv4Network(f"{old.address}/24", strict=False)
         scope = block if block.subnet_of(net) else net
         top, bottom = int(scope.broadcast_address), int(scope.network_address)
+        fallback = None  # the highest free one that looks like a router's (R16's warning)
         for n in range(top, bottom - 1, -1):
             addr = str(IPv4Address(n))
-            if _temp_problem(zone, old, addr, taken, gws) is None:
-                out[old.name] = addr
-                taken.add(addr)
+            if _temp_problem(zone, old, addr, taken, gws) is not None:
+                continue
+            if gateway_like(addr, net) is None:
                 break
+            fallback = fallback or addr
+        else:
+            addr = fallback or ""
+        if addr:
+            out[old.name] = addr
+            taken.add(addr)
         else:
             raise _fail("R16", _("no free temporary address left in {scope} for {node}").format(
                 scope=scope, node=old.name),

@@ -163,24 +163,27 @@ def node_of(plan: Plan, target: str) -> str | None:
     return None
 
 
-POST_SWITCH = ("R35", "R36")  # the checks of a switched node, at its old address
+POST_SWITCH = ("R33", "R35", "R36")  # the checks of a switched node, at its old address
 
 
 def rechecks(plan: Plan, gate: Step) -> list[Step]:
     """The read-only checks to run again when ``gate`` is shown, in plan order.
 
     At a node's switch gate (phase ``switch:N``): the comparison checks of N and the zone-wide
-    ones (R27-R29), and the post-switch checks (R35/R36) of nodes switched before it. At a later
-    gate (R37's archive): every post-switch check. Checks of a node that has already moved
-    away from the address they read are never re-run: the last look before an earlier node's
-    R32 read its new VM at the temporary address, and the old VM, both gone after its switch."""
+    ones (R27-R29), and the post-switch checks of nodes switched before it: R33's network
+    files, live addresses and /etc sweeps (issue 10), R35, R36. At a later gate (R37's
+    archive): every post-switch check. Checks of a node that has already moved away from the
+    address they read are never re-run: R31's look at the new VM and the last look before an
+    earlier node's R32 read it at its temporary address, and the old VM, both gone after its
+    switch."""
     pos = plan.steps.index(gate)
     node = gate.phase.split(":", 1)[1] if gate.phase.startswith("switch:") else None
     chosen: list[Step] = []
     for s in plan.steps[:pos]:
         if s.analysis is None or s.side_effect:
             continue
-        switched = s.phase.startswith("switch:") and s.rule in POST_SWITCH
+        switched = (s.phase.startswith("switch:") and s.rule in POST_SWITCH
+                    and not s.target.endswith("-new"))
         mine = s.phase == "check" and node is not None and node_of(plan, s.target) in (node, None)
         if switched or mine:
             chosen.append(s)

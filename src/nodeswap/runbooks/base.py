@@ -44,6 +44,17 @@ class NodeContext:
         """The node's temporary addresses (MGMT, and the dummy EIP with VG nodes)."""
         return tuple(a for a in (self.temp_address, self.eip_temp_address) if a)
     old_settings: str = ""  # the settings before the upgrade (the dead-man restores them)
+    # R14/R15: the new physical host's bridges for the VM's MGMT and EIP NICs (EIP: VG only)
+    bridges: tuple[str, str] = ("br0", "")
+
+    @property
+    def arp_probes(self) -> tuple[tuple[str, str], ...]:
+        """(bridge, address) the new host probes before launch: the temporary MGMT address
+        on the MGMT bridge, and with VG nodes the dummy EIP (R12) on the EIP bridge."""
+        out = [(self.bridges[0] or "br0", self.temp_address)]
+        if self.eip_temp_address:
+            out.append((self.bridges[1] or "br1", self.eip_temp_address))
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,9 @@ class Context:
     console_url: str | None = None
     sub_region: bool = False
     outage_timeout: float = 60.0  # per command while a node is out of service (R32-R33)
+    # R6 in a region: the zone the plan is for, named in the backup folder (two zones of one
+    # firstbox upgraded the same day each keep their own backup); empty: one zone
+    backup_zone: str = ""
 
     @property
     def names(self) -> str:

@@ -12,6 +12,7 @@ VM after R31-R33), and physical hosts by their node name.
 
 from __future__ import annotations
 
+from nodeswap.checks import arp
 from nodeswap.errors import BugError
 from nodeswap.i18n import N_
 from nodeswap.plan.model import Analysis, Step, Target
@@ -50,6 +51,8 @@ WRITE_SETTINGS = N_("write the new settings of {node} (temporary address {tempor
 NODE_LISTS = N_("refresh the zone's node lists")
 BUILD_PACKAGES = N_("build the packages (pitrix-hosts now carries the temporary addresses: "
                     "R20)")
+ADDRESS_FREE = N_("before launch: nothing answers ARP for the new {node}'s temporary "
+                  "addresses on {host} ({probes}; ping misses holders that drop ICMP)")
 LAUNCH = N_("launch the new {node} on {host} ({address})")
 DOMAIN_RUNS = N_("the domain {node} runs on {host}")
 WAIT_NEW = N_("wait until the new {node} answers at {address}")
@@ -98,12 +101,17 @@ def fetches(rb: Runbook, ctx: Context) -> list[Step]:
 BACKUP_STEP = "r6-backup"
 
 
+def backup_dir(ctx: Context) -> str:
+    """R6's folder: ``settings.YYYYMMDD``, and ``.ZONE`` after it in a region (issue 10)."""
+    return f"{SETTINGS_DIR}.{ctx.today}" + (f".{ctx.backup_zone}" if ctx.backup_zone else "")
+
+
 def backup(ctx: Context) -> Step:
     """R6: back up the settings folder (once: a backup of today's is never overwritten). Its
     check and verify print the backup's path and digest; the report shows them. The copy is
     made under a temporary name, then renamed: a copy cut half-way (kill -9, a lost link) is
     never taken for the backup, and the next attempt starts it again."""
-    dest = f"{SETTINGS_DIR}.{ctx.today}"
+    dest = backup_dir(ctx)
     tmp = f"{dest}.nodeswap-tmp"
     return Step(
         id=BACKUP_STEP, phase="prepare", rule="R6",
@@ -149,7 +157,7 @@ def manual_restore(ctx: Context) -> str:
             f"`mv {k}.img {KERNELS}/{n.name}.img; mv {k}.xml {KERNELS}/{n.name}.xml; "
             f"mv {k}.Done {KERNELS}/{n.name}.Done; "
             f"virsh define {KERNELS}/{n.name}.xml; virsh start {n.name}`; on firstbox restore "
-            f"{settings_path(n.name)} from {SETTINGS_DIR}.{ctx.today} and run "
+            f"{settings_path(n.name)} from {backup_dir(ctx)} and run "
             "build_global_conf.sh")
     return "\n".join(lines)
 
@@ -166,7 +174,7 @@ def write_settings(ctx: Context) -> list[Step]:
                                         host=n.new_host_name), target="firstbox",
             command=write_file_atomic(path), stdin=n.settings,
             check=sha_matches(path, n.settings), verify=sha_matches(path, n.settings),
-            undo=cmd("cp", "-af", f"{SETTINGS_DIR}.{ctx.today}/{n.name}", path), timeout=60.0))
+            undo=cmd("cp", "-af", f"{backup_dir(ctx)}/{n.name}", path), timeout=60.0))
     return steps
 
 
@@ -190,8 +198,9 @@ def build(ctx: Context) -> list[Step]:
 
 
 def launch(ctx: Context) -> list[Step]:
-    """R21 (one VM per step, so undo removes exactly it) and R22."""
-    steps: list[Step] = []
+    """R16's last look (every new host, before any launch), R21 (one VM per step, so undo
+    removes exactly it) and R22."""
+    steps: list[Step] = [address_free(n) for n in ctx.nodes]
     for n in ctx.nodes:
         kern = f"{KERNELS}/{n.name}"
         remove = chain(destroy_if_running(n.name), undefine_if_defined(n.name),
@@ -218,6 +227,26 @@ def launch(ctx: Context) -> list[Step]:
         target="firstbox", command=cmd("/pitrix/install/install_nodes.sh", ctx.names),
         check=on_every_node(ctx, cmd("test", "-s", RC_TAIL)), timeout=3600.0))
     return steps
+
+
+def address_free(n: NodeContext) -> Step:
+    """Before R21 (R3, R16, R12): the physical host that will run the new VM (R13) probes
+    each temporary address with ``arping -D`` on the bridge the VM will join (checks.arp);
+    an address that answers stops the run before anything is launched. Phase ``build``
+    (no per-node lane: nodeswap.plan.graph): every launch waits for every node's probe."""
+    sid = f"r16-free-{n.name}"
+    probes = n.arp_probes
+    keys = [f"{n.temp_address}=nodes.{n.name}.temp_address"]
+    if n.eip_temp_address:
+        keys.append(f"{n.eip_temp_address}=nodes.{n.name}.eip_temp_address")
+    return Step(
+        id=sid, phase="build", rule="R16",
+        title=ADDRESS_FREE.format(node=n.name, host=n.new_host_name,
+                                  probes=", ".join(f"{b} {a}" for b, a in probes)),
+        target=n.new_host_name, command=arp.probe_command(probes), side_effect=False,
+        timeout=60.0, analysis=Analysis("address_free", options=(
+            ("probes", ",".join(f"{b}={a}" for b, a in probes)), ("node", n.name),
+            ("host", n.new_host_name), ("keys", ",".join(keys)), ("step", sid))))
 
 
 HOST_KEYS = "cat /etc/ssh/ssh_host_*_key.pub"  # no value of the zone in it

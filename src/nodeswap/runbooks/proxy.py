@@ -9,7 +9,7 @@ R35, R36 console) and the warnings.
 
 from __future__ import annotations
 
-from nodeswap.checks.console import curl_command
+from nodeswap.checks.console import curl_command, names_host, pin
 from nodeswap.checks.ports import probe_command, proxy_ports
 from nodeswap.i18n import N_
 from nodeswap.plan.model import Analysis, Step
@@ -31,15 +31,22 @@ NETWORK_MAPPED = N_("how the new {node} configures its network (ifupdown or netp
 SUPERVISOR_NEW = N_("supervisor status of the new {node} vs the old")
 SUPERVISOR_SWITCHED = N_("supervisor status of the switched {node} vs the old")
 CONSOLE = N_("the console answers at {url}")
+CONSOLE_VIA = N_("the console answers at {url} through the VIP {vip} (its Host header and TLS "
+                 "name kept)")
 PORTS = N_("the switched {nodes} answer on haproxy's ports ({ports})")
 LOOK_SERVICES = N_("last look before R32: the new {node} answers at {address} with its pinned "
                    "key, its services run (R29)")
 LOOK_HAPROXY = N_("last look before R32: haproxy.cfg of the new {node} vs the old (R27)")
 LOOK_CONSOLE = N_("last look before R32: the console answers at {url} (R36)")
+LOOK_CONSOLE_VIA = N_("last look before R32: the console answers at {url} through the VIP {vip} "
+                      "(R36)")
 LOOK_ADDRESSES = N_("last look before R32: the addresses of {host}")
 LOOK_VIP = N_("last look before R32: exactly one proxy holds the VIP {vip}")
 NO_CONSOLE_WARNING = N_("R36: no console URL or VIP known: check the console web page by eye "
                         "after each switch.")
+BY_NAME_WARNING = N_("R36: the console URL {url} names a host but the VIP is unknown: the "
+                     "console check asks for it as firstbox resolves the name, not "
+                     "necessarily through the VIP; give vip in the spec.")
 NO_VIP_WARNING = N_("R23: the VIP is unknown: the VIP watch after deploy cannot tell which node "
                     "holds it; watch the console during deploy.")
 
@@ -74,6 +81,13 @@ def console_url(ctx: Context) -> str | None:
     if ctx.console_url:
         return ctx.console_url
     return f"http://{ctx.vip}/" if ctx.vip else None
+
+
+def console_analysis(ctx: Context, url: str) -> Analysis:
+    """R36 (issue 10): the console through the VIP: a URL that names a host is asked of the
+    VIP with that Host header and TLS name (``checks.console.pin``); the finding says so."""
+    via = ("via", ctx.vip) if ctx.vip and pin(url, ctx.vip) else None
+    return Analysis("console", options=(("url", url),) + ((via,) if via else ()))
 
 
 def vip_watch(ctx: Context) -> list[Step]:
@@ -156,9 +170,10 @@ def switch_checks(ctx: Context, n: NodeContext) -> list[Step]:
     if url:
         steps.append(Step(
             id=f"r36-console-{n.name}", phase=phase, rule="R36",
-            title=CONSOLE.format(url=url), target="firstbox",
-            command=curl_command(url), side_effect=False, timeout=60.0,
-            analysis=Analysis("console", options=(("url", url),))))
+            title=(CONSOLE_VIA.format(url=url, vip=ctx.vip) if pin(url, ctx.vip)
+                   else CONSOLE.format(url=url)), target="firstbox",
+            command=curl_command(url, vip=ctx.vip), side_effect=False, timeout=60.0,
+            analysis=console_analysis(ctx, url)))
     return steps
 
 
@@ -211,9 +226,10 @@ def last_look(ctx: Context, n: NodeContext) -> list[Step]:
     if url:
         steps.append(Step(
             id=f"r32-look-console-{n.name}", phase=phase, rule="R32",
-            title=LOOK_CONSOLE.format(url=url),
-            target="firstbox", command=curl_command(url), side_effect=False, timeout=60.0,
-            analysis=Analysis("console", options=(("url", url),))))
+            title=(LOOK_CONSOLE_VIA.format(url=url, vip=ctx.vip) if pin(url, ctx.vip)
+                   else LOOK_CONSOLE.format(url=url)),
+            target="firstbox", command=curl_command(url, vip=ctx.vip), side_effect=False,
+            timeout=60.0, analysis=console_analysis(ctx, url)))
     return steps
 
 
@@ -249,6 +265,9 @@ def warnings(ctx: Context) -> tuple[str, ...]:
         out.append(NO_CONSOLE_WARNING)
     if not ctx.vip:
         out.append(NO_VIP_WARNING)
+    url = console_url(ctx)
+    if url and not ctx.vip and names_host(url):
+        out.append(BY_NAME_WARNING.format(url=url))
     return tuple(out)
 
 

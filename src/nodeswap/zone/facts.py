@@ -227,6 +227,20 @@ def _vip(out: Output) -> str | None:
 VIP = Fact(DUMP_HOSTS, f"{cmd('test', '-x', DUMP_HOSTS)} && {cmd(DUMP_HOSTS)}", _vip)
 
 
+def parse_getent(text: str) -> str | None:
+    """The IPv4 address of ``getent hosts NAME``'s first line (None: not resolved)."""
+    words = text.split()
+    return words[0] if words and re.fullmatch(r"\d+\.\d+\.\d+\.\d+", words[0]) else None
+
+
+def zone_vip(zone_id: str) -> Fact[str | None]:
+    """A region zone's proxy VIP: firstbox's address for the floating name ``<zone>-proxy``
+    (reference section 1; dump_hosts.py gives one zone's only)."""
+    name = f"{zone_id}-proxy"
+    return Fact(f"getent hosts {name}", cmd("getent", "hosts", name) + "; true",
+                _stdout(parse_getent))
+
+
 def answers_ping(address: str) -> Fact[bool]:
     """Whether ``address`` answers ping from where it runs (R16: a temporary address must
     not)."""

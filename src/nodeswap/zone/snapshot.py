@@ -73,7 +73,8 @@ class Snapshot:
     # branches (R23-R26).
     update_scripts: Mapping[str, str | None] = field(default_factory=dict)
     # In a region, the variables of the zone being planned when it is not the first zone
-    # (``variables``, in the state fingerprint, stay the first zone's); empty: ``variables``.
+    # (``variables``, in the state fingerprint, are the first zone's plus every other zone's
+    # as ``ZONE.key``: variables_of); empty: ``variables``.
     zone_variables: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -206,10 +207,22 @@ def bare_zone(part: Mapping[str, Any]) -> Zone:
 def variables_of(part: Mapping[str, Any], zone: Zone | None = None,
                  zone_id: str | None = None) -> dict[str, str]:
     """The zone variables from firstbox_part(): variables.yaml (>= 4.3.0) or one file each;
-    of ``zone_id``, else of the first zone of the settings files."""
-    if zone_id is None:
-        zone = zone or bare_zone(part)
-        zone_id = next(iter(zone.zone_ids), "")
+    of ``zone_id``; else of the first zone of the settings files, and in a region every
+    other zone's too, as ``ZONE.key`` (what the state fingerprint covers: a plan for any zone
+    of the region sees a change to its own zone's variables, issue 10)."""
+    if zone_id is not None:
+        return _variables(part, zone_id)
+    zone = zone or bare_zone(part)
+    ids = zone.region_zone_ids or zone.zone_ids
+    first = next(iter(zone.zone_ids), "")
+    out = _variables(part, first)
+    for other in ids if len(ids) > 1 else ():
+        if other != first:
+            out.update({f"{other}.{k}": v for k, v in _variables(part, other).items()})
+    return out
+
+
+def _variables(part: Mapping[str, Any], zone_id: str) -> dict[str, str]:
     if part["variables_yaml"] is not None:
         return parse_variables_yaml(part["variables_yaml"], zone_id)
     return parse_variable_files(part["variable_files"], zone_id)

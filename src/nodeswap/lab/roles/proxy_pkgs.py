@@ -35,7 +35,29 @@ def render_haproxy(backends: list[str], packages: list[str], *, old_installer: b
     if old_installer:
         out += ["listen website", "    bind 0.0.0.0:8081", "    balance source",
                 *_servers("website", backends, 80), ""]
+    # the console (operators browse it at the VIP, R36): the same in both layouts, so R27
+    # finds no difference in it
+    out += ["listen console", "    bind 0.0.0.0:80", "    balance roundrobin",
+            *_servers("console", backends, 80), ""]
     return "\n".join(out)
+
+
+def render_keepalived(node: str, vip: str, zone_id: str) -> str:
+    """keepalived.conf of a proxy node: one VRRP instance for the VIP on eth0, every node
+    BACKUP (the highest priority elects itself), priority by node number (proxy0 150, proxy1
+    140...), tracking this node's haproxy (docs/lab-netns.md, "keepalived")."""
+    digits = "".join(c for c in node if c.isdigit()) or "0"
+    priority = max(1, 150 - 10 * int(digits[-2:]))
+    secret = (zone_id + "proxyvip")[:8]
+    return "\n".join([
+        "global_defs {", f"    router_id {node}", "}", "",
+        "vrrp_script chk_haproxy {", '    script "/usr/bin/killall -0 haproxy"',
+        "    interval 2", "    fall 2", "    rise 2", "}", "",
+        "vrrp_instance VI_1 {", "    state BACKUP", "    interface eth0",
+        "    virtual_router_id 51", f"    priority {priority}", "    advert_int 1",
+        "    authentication {", "        auth_type PASS", f"        auth_pass {secret}", "    }",
+        "    virtual_ipaddress {", f"        {vip}", "    }",
+        "    track_script {", "        chk_haproxy", "    }", "}", ""])
 
 
 def initial(t: JSON) -> tuple[str, ...]:
@@ -57,13 +79,16 @@ def render(i: Install) -> None:
     cfg = render_haproxy(backends(i.topology), list(i.installed), old_installer=i.old_installer)
     hostroot.write(i.root / "etc/haproxy/haproxy.cfg", cfg)
     hostroot.write(i.root / "etc/keepalived/keepalived.conf",
-                   f"vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51"
-                   f"\n    virtual_ipaddress {{\n        {i.topology['vip']}\n    }}\n}}\n")
+                   render_keepalived(i.host.name, i.topology["vip"], str(i.topology["zone_id"])))
     if "pitrix-ks-proxy-boss" in i.packages:
         hostroot.write(i.root / "etc/nginx/sites-enabled/boss.conf", "server { listen 80; }\n")
     i.host.extra["keepalived"] = True
     services.set_running(i.root, "haproxy", True)
-    services.set_running(i.root, "keepalived", True)
+    # netns labs (real keepalived): the package enables keepalived, it starts at the node's
+    # next boot (R33's reboot for a new VM): a new VM never joins VRRP at its temporary
+    # address (docs/lab-netns.md); the zone's initial install runs it, as installed
+    if i.old_installer or not i.host.extra.get("netns"):
+        services.set_running(i.root, "keepalived", True)
     if i.old_installer and i.topology.get("region") and i.host.role == "proxy":
         hand_edit_region(i)
 

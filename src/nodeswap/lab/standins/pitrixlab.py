@@ -185,6 +185,8 @@ def render_hosts(settings: dict[str, dict[str, str]], zone: dict[str, Any]) -> s
         if addr:
             lines.append(f"{addr} {name}.mgmt.pitrix.yunify.com {name}")
     lines.append(f"{zone['vip']} proxy.mgmt.pitrix.yunify.com proxy")
+    for z, each in (zone.get("zones") or {}).items():  # a region: <zone>-proxy per zone
+        lines.append(f"{each['vip']} {z}-proxy.mgmt.pitrix.yunify.com {z}-proxy")
     return "\n".join(lines) + "\n"
 
 
