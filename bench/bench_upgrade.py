@@ -16,8 +16,21 @@ before a silence and the first answered probe after it (so it includes up to one
 period). Goals (issue 11): nodeswap's whole upgrade no slower than by hand; each node's
 address unanswered no longer than its reboot (the lab's shutdown + VM boot time) + 5 s.
 
-Run as root: `.venv/bin/python bench/bench_upgrade.py [--timing realistic|off]`; writes
-bench/results/upgrade.json and upgrade.md.
+The console's availability through the VIP (issue 10) is measured for both by the same probe
+on firstbox (nodeswap.runbooks.probe: curl every 0.25 s, 2 s timeout): nodeswap starts it
+itself (before the first switch's R32; its report's ``downtime``, read with
+`nodeswap report --json`), and for the run typed by hand the bench starts the same script with
+the same commands on firstbox over plain ssh, before the upgrade, and stops it after. Downtime
+per switch: the longest (and total) unanswered window between the node's R32 and, for nodeswap,
+its R36, by hand the end of its R34 (the hand sequence checks the console once, after both
+switches).
+
+Topologies: `default`, `vg-same-24`, `vg-other-24` (``--topology``, repeatable; default all
+three). The runbook typed by hand (nodeswap.lab.byhand) knows `default` only: on the VG
+topologies only nodeswap runs, and the table says so.
+
+Run as root: `.venv/bin/python bench/bench_upgrade.py [--timing realistic|off] [--topology T]`;
+writes bench/results/upgrade[-TOPOLOGY][-TIMING].json and .md (`default`: upgrade.json/.md).
 """
 
 from __future__ import annotations
@@ -39,9 +52,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))  # this checkout's nodeswap, not the venv's
 
+from nodeswap.checks import downtime as DT  # noqa: E402
 from nodeswap.lab import Lab, timing  # noqa: E402
 from nodeswap.lab.byhand import NODES, run_by_hand  # noqa: E402
 from nodeswap.lab.labhost import ssh_banner  # noqa: E402
+from nodeswap.runbooks import probe as P  # noqa: E402
 
 OUT = ROOT / "bench" / "results"
 STATE = Path("/var/lib/nodeswap-lab")
@@ -51,6 +66,9 @@ NEXT_RESUME = re.compile(r"^next: nodeswap (resume \S+ --approve (\S+) .*)$", re
 FOLLOW_GATES = True  # --no-follow: stop at the first gate --yes refuses
 DONE = re.compile(r"^\[\d+/\d+\] done\s+\S+ \((R[\d-]+)\) .* ([\d.]+)s$")
 SLACK = 5.0  # the issue's "reboot plus 5 s"
+TOPOLOGIES = ("default", "vg-same-24", "vg-other-24")
+BY_HAND = ("default",)  # the topologies nodeswap.lab.byhand types the runbook for
+PROBE_DIR = "/root/bench-console-probe"  # the by-hand run's probe folder on firstbox
 
 
 def answers(address: str) -> bool:
@@ -106,6 +124,63 @@ class Prober:
             out.append({"from": start, "to": probes[-1][0], "s": round(probes[-1][0] - start, 3),
                         "open": 1.0})
         return out
+
+
+class FirstboxProbe:
+    """nodeswap's console probe (runbooks.probe: the same script, start and stop commands)
+    started by the bench on firstbox over plain ssh, for the run typed by hand."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.info = lab.info()
+        self.url = self.info.raw["zone"]["console_url"]
+        self.clock: list[tuple[float, float, int]] = []
+
+    def _run(self, command: str, stdin: str = "") -> str:
+        fb = self.info.address(self.info.firstbox or "")
+        t0 = time.time()
+        done = subprocess.run(self.info.ssh_command(fb, f"{P.DIR_VAR}={shlex.quote(PROBE_DIR)}; "
+                                                    + command),
+                              input=stdin, capture_output=True, text=True, timeout=120,
+                              check=True)
+        now = DT.firstbox_now(done.stdout)
+        if now is not None:
+            self.clock.append((t0, time.time(), now))
+        return done.stdout
+
+    def __enter__(self) -> FirstboxProbe:
+        step = P.start(self.url, "bench")
+        self._run(f"rm -rf {shlex.quote(PROBE_DIR)}; " + step.command, step.stdin or "")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.out = self._run(P.stop_command())
+
+
+def console(runs: list[DT.Run], spans: list[tuple[str, float, float | None]],
+            clock: list[tuple[float, float, int]]) -> dict[str, Any]:
+    """The console's downtime from a probe's runs: per switch span, and every window."""
+    offset = DT.clock_offset(clock)
+    off = offset[0] if offset else 0
+    per = DT.per_switch(runs, spans, off)
+    return {"samples": sum(r.count for r in runs), "clock_offset_ms": off,
+            "windows_s": [w.duration_ms / 1000 for w in DT.windows(runs)],
+            "switches": {s.node: {"longest_s": s.longest_ms / 1000, "total_s": s.total_ms / 1000,
+                                  "probed": s.probed, "complete": s.complete}
+                         for s in per}}
+
+
+def nodeswap_console(lab: Lab) -> dict[str, Any]:
+    """The downtime nodeswap's own probe measured: its report's JSON (issue 10)."""
+    done = nodeswap("report", "--lab", str(lab.dir), "--json")
+    if done.returncode != 0:
+        return {"error": done.stderr[-500:]}
+    d = json.loads(done.stdout).get("downtime") or {}
+    return {"samples": d.get("samples", 0), "clock_offset_ms": round(
+                1000 * (d.get("clock_offset") or 0)),
+            "windows_s": [w["duration"] for w in d.get("windows", [])],
+            "switches": {s["node"]: {"longest_s": s["longest"], "total_s": s["total"],
+                                     "probed": s["probed"], "complete": s["complete"]}
+                         for s in d.get("switches", [])}}
 
 
 def loadavg() -> list[float]:
@@ -164,26 +239,36 @@ def by_rule(log: str) -> dict[str, float]:
 
 def run_hand(lab: Lab, work: Path) -> dict[str, Any]:
     t0 = time.monotonic()
-    try:
-        bh = run_by_hand(lab)
-        marks, error = bh.marks, None
-    except Exception as exc:  # reported in the results, not hidden
-        marks, error = [], f"{type(exc).__name__}: {exc}"
-    total = time.monotonic() - t0
+    at: dict[str, float] = {}  # mark -> wall clock (the probe's spans)
+
+    def mark(what: str) -> None:
+        at.setdefault(what, time.time())
+
+    with FirstboxProbe(lab) as probe:
+        try:
+            bh = run_by_hand(lab, mark=mark)
+            marks, error = bh.marks, None
+        except Exception as exc:  # reported in the results, not hidden
+            marks, error = [], f"{type(exc).__name__}: {exc}"
+        total = time.monotonic() - t0
+    spans: list[tuple[str, float, float | None]] = [
+        (n, at[f"R32 {n}"], at.get(f"R30-R34 switch {n}")) for n in NODES if f"R32 {n}" in at]
     return {"total_s": round(total, 2), "exit": 0 if error is None else 1, "error": error,
-            "marks": marks}
+            "marks": marks, "console": console(DT.parse_runs(probe.out), spans, probe.clock)}
 
 
-def one(kind: str, profile: str, i: int) -> dict[str, Any]:
+def one(kind: str, profile: str, i: int, topology: str = "default") -> dict[str, Any]:
     state = STATE / f"bench-upgrade-{kind}"
-    work = Path(f"/var/lib/nodeswap-bench/upgrade-{kind}-{i + 1}")
+    work = Path(f"/var/lib/nodeswap-bench/upgrade-{topology}-{kind}-{i + 1}")
     work.mkdir(parents=True, exist_ok=True)
     load_before = loadavg()
-    lab = Lab.up(state, topology="default", timing=profile)
+    lab = Lab.up(state, topology=topology, timing=profile)
     try:
         addrs = old_addresses(lab)
         with Prober(addrs) as probe:
             result = run_nodeswap(lab, work) if kind == "nodeswap" else run_hand(lab, work)
+        if kind == "nodeswap":
+            result["console"] = nodeswap_console(lab)
         result["silences"] = {n: probe.silences(n) for n in addrs}
         result["unanswered_s"] = {n: max((s["s"] for s in result["silences"][n]), default=0.0)
                                   for n in addrs}
@@ -195,10 +280,74 @@ def one(kind: str, profile: str, i: int) -> dict[str, Any]:
     return result
 
 
+def longest(r: dict[str, Any], n: str, key: str = "longest_s") -> float | None:
+    """The console's longest (or total) window in ``n``'s switch, None: not measured."""
+    got = r.get("console", {}).get("switches", {}).get(n)
+    return None if got is None else float(got[key])
+
+
+def median_or_none(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(statistics.median(known), 2) if known and len(known) == len(values) else None
+
+
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    if not runs:
+        return {}
     return {"total_s": round(statistics.median(r["total_s"] for r in runs), 2),
             "unanswered_s": {n: round(statistics.median(r["unanswered_s"][n] for r in runs), 2)
-                             for n in NODES}}
+                             for n in NODES},
+            "console_longest_s": {n: median_or_none([longest(r, n) for r in runs])
+                                  for n in NODES}}
+
+
+def console_cell(runs: list[dict[str, Any]], med: dict[str, Any], n: str) -> str:
+    """``median s [longest/total of each run]`` of the console's downtime in n's switch."""
+    if not runs:
+        return "not run"
+    m = med.get("console_longest_s", {}).get(n)
+    each_run = ", ".join("?" if longest(r, n) is None else
+                         f"{longest(r, n):.2f}/{longest(r, n, 'total_s'):.2f}" for r in runs)
+    return ("?" if m is None else f"{m:.2f} s") + f" [{each_run}]"
+
+
+def console_rows(res: dict[str, Any]) -> list[str]:
+    ns, bh = res["runs"]["nodeswap"], res["runs"]["by_hand"]
+    mn, mb = res["median"]["nodeswap"], res["median"]["by_hand"]
+    def samples(runs: list[dict[str, Any]]) -> list[Any]:
+        return [r.get("console", {}).get("samples") for r in runs]
+    return [f"| console through the VIP, {n} switch: longest unanswered window [longest/total "
+            f"per run] | {console_cell(ns, mn, n)} | {console_cell(bh, mb, n)} |"
+            for n in NODES] + [
+        f"| console probe requests (0.25 s apart) | {samples(ns)} | {samples(bh) or '-'} |"]
+
+
+LAB_VIP = ("Console downtime: the loopback lab (lab/power.py) moves the VIP to the other proxy at "
+           "the instant its holder goes down, with no keepalived advertisement delay, and the "
+           "console answers while the VIP holder's haproxy runs; a zone with real keepalived "
+           "(the netns lab, docs/lab-netns.md) shows the failover's real window.")
+
+
+def table_nodeswap_only(res: dict[str, Any]) -> str:
+    """A topology the runbook typed by hand does not know (BY_HAND): nodeswap alone."""
+    ns, mn = res["runs"]["nodeswap"], res["median"]["nodeswap"]
+    lines = [
+        f"# Whole proxy upgrade on `{res['topology']}`: nodeswap ({res['when']})", "",
+        f"Lab `{res['topology']}`, timing `{res['timing']['profile']}`; {res['cpus']} CPUs "
+        f"shared with other work. {len(ns)} runs, each on a fresh lab; medians, each run in "
+        "brackets. The runbook typed by hand (nodeswap.lab.byhand) knows the `default` "
+        "topology only (no VG network, no R12 dummy EIP): it was not run here.", "",
+        "| | nodeswap (plan + apply --yes) | by hand (plain ssh) |", "|---|---|---|",
+        f"| whole upgrade | {mn['total_s']:.1f} s [{each(ns, lambda r: r['total_s'])}] | "
+        "not run |"]
+    for n in NODES:
+        def gap(r: dict[str, Any], n: str = n) -> float:
+            return float(r["unanswered_s"][n])
+        lines.append(f"| {n} address unanswered (longest silence) | {mn['unanswered_s'][n]:.1f}"
+                     f" s [{each(ns, gap)}] | not run |")
+    lines += console_rows(res)
+    lines += [f"| exit status | {[r['exit'] for r in ns]} | - |", "", LAB_VIP]
+    return "\n".join(lines) + "\n"
 
 
 def each(runs: list[dict[str, Any]], get: Any) -> str:
@@ -211,7 +360,7 @@ def table(res: dict[str, Any]) -> str:
     limit = res["unanswered_goal_s"]
     lines = [
         f"# Whole proxy upgrade: nodeswap vs the runbook by hand ({res['when']})", "",
-        f"Lab `default`, timing `{res['timing']['profile']}` (scale "
+        f"Lab `{res['topology']}`, timing `{res['timing']['profile']}` (scale "
         f"{res['timing']['scale']:.4f}: {json.dumps(res['timing']['delays'])}); "
         f"{res['cpus']} CPUs shared with other work (load averages below). {len(ns)} pairs of "
         "runs, each on a fresh lab, the order alternating; medians, each run in brackets.", "",
@@ -225,12 +374,13 @@ def table(res: dict[str, Any]) -> str:
             return float(r["unanswered_s"][n])
         lines.append(f"| {n} address unanswered (longest silence) | {mn['unanswered_s'][n]:.1f}"
                      f" s [{each(ns, gap)}] | {mb['unanswered_s'][n]:.1f} s [{each(bh, gap)}] |")
+    lines += console_rows(res)
     lines += [f"| gates --yes refused, then approved by name as printed | "
               f"{[r.get('gate_stops', []) for r in ns]} | - |",
               f"| exit status | {[r['exit'] for r in ns]} | {[r['exit'] for r in bh]} |",
               f"| load (1 min) before each run | {[r['load_before'][0] for r in ns]} | "
-              f"{[r['load_before'][0] for r in bh]} |", "", "Goals (issue 11), on the medians:",
-              ""]
+              f"{[r['load_before'][0] for r in bh]} |", "", LAB_VIP, "",
+              "Goals (issue 11), on the medians:", ""]
     failed = [i + 1 for i, r in enumerate(ns) if r["exit"] != 0]
     failed += [i + 1 for i, r in enumerate(bh) if r["exit"] != 0 and i + 1 not in failed]
     if failed:
@@ -273,34 +423,47 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--timing", default="realistic", choices=sorted(timing.PROFILES))
     ap.add_argument("--runs", type=int, default=3, help="pairs of runs (default 3)")
+    ap.add_argument("--topology", action="append", choices=TOPOLOGIES,
+                    help="a lab topology (repeatable; default: all three)")
     ap.add_argument("--no-follow", action="store_true",
                     help="when --yes is refused at a gate, stop there (default: resume with the "
                     "printed --approve GATE, as an operator would, and report the stop)")
     a = ap.parse_args()
     global FOLLOW_GATES  # noqa: PLW0603 (one option of this script)
     FOLLOW_GATES = not a.no_follow
+    ok = True
+    for topology in a.topology or TOPOLOGIES:
+        ok = bench(topology, a.timing, a.runs) and ok
+    return 0 if ok else 1
+
+
+def bench(topology: str, profile: str, runs: int) -> bool:
+    """``runs`` pairs on ``topology`` (nodeswap alone where the hand sequence cannot run);
+    writes the results; True when every run finished."""
     res: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "host": platform.node(),
-        "cpus": os.cpu_count(), "timing": timing.public(a.timing),
-        "reboot_s": timing.reboot_s(a.timing), "probe_every_s": PROBE_EVERY,
+        "cpus": os.cpu_count(), "timing": timing.public(profile), "topology": topology,
+        "reboot_s": timing.reboot_s(profile), "probe_every_s": PROBE_EVERY,
+        "console_probe": {"interval_s": DT.INTERVAL, "timeout_s": DT.TIMEOUT},
         "runs": {"nodeswap": [], "by_hand": []}}
     res["unanswered_goal_s"] = round(res["reboot_s"] + SLACK, 3)
-    for i in range(a.runs):
-        order = ("nodeswap", "by_hand") if i % 2 == 0 else ("by_hand", "nodeswap")
-        for kind in order:
-            print(f"--> {kind} ({i + 1}/{a.runs})", flush=True)
-            got = one(kind, a.timing, i)
+    kinds = ("nodeswap", "by_hand") if topology in BY_HAND else ("nodeswap",)
+    for i in range(runs):
+        for kind in kinds if i % 2 == 0 else kinds[::-1]:
+            print(f"--> {topology}: {kind} ({i + 1}/{runs})", flush=True)
+            got = one(kind, profile, i, topology)
             res["runs"][kind].append(got)
             print(json.dumps({k: v for k, v in got.items() if k not in ("silences", "marks")}),
                   flush=True)
     res["median"] = {k: median_of(v) for k, v in res["runs"].items()}
     OUT.mkdir(parents=True, exist_ok=True)
-    suffix = "" if a.timing == "realistic" else f"-{a.timing}"
+    suffix = ("" if topology == "default" else f"-{topology}") + \
+        ("" if profile == "realistic" else f"-{profile}")
     (OUT / f"upgrade{suffix}.json").write_text(json.dumps(res, indent=1) + "\n")
-    md = table(res)
+    md = table(res) if res["runs"]["by_hand"] else table_nodeswap_only(res)
     (OUT / f"upgrade{suffix}.md").write_text(md)
     print(md)
-    return 0 if all(r["exit"] == 0 for v in res["runs"].values() for r in v) else 1
+    return all(r["exit"] == 0 for v in res["runs"].values() for r in v)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,11 @@ from crash_kit import Crash, Kill, switch_order
 from upgrade_kit import zone
 
 from nodeswap.run import journal as J
+from nodeswap.run.deadman import parse_state
 from nodeswap.run.lock import DEFAULT_LOCK_PATH, client_host
 from nodeswap.run.mirror import mirror_dir, parse
 from nodeswap.run.sessionlog import APPLY, RESUME, TAKE_OVER
+from nodeswap.runbooks import probe as console_probe
 from nodeswap.shell import cmd
 
 pytestmark = pytest.mark.lab
@@ -36,6 +38,19 @@ def test_kill_9_inside_six_rules_then_plain_resumes_end_upgraded(tmp_path: Path)
         ], take_over="laptop-b")  # and the operator's machine is lost: issue 11
         c.assert_upgraded_once()
         assert_taken_over(c)
+        assert_probe_adopted(c)
+
+
+def assert_probe_adopted(c: Crash) -> None:
+    """Issue 10: the console probe started once, before the first switch; the resumes after
+    the kills inside the switches (here and on laptop-b) adopted it, alive: every run of its
+    start step names the same process (the samples have no pause: assert_upgraded)."""
+    j = c.z.journal
+    assert j is not None
+    outs = [j.output(a.id)[0] for a in j.attempts(c.run_id, console_probe.START)
+            if a.kind == "run" and a.exit_status == 0]
+    assert len(outs) >= 2 and sum("adopted" in o for o in outs) == len(outs) - 1, outs
+    assert len({parse_state(o).get("pid") for o in outs}) == 1, outs
 
 
 def assert_taken_over(c: Crash) -> None:
@@ -55,7 +70,10 @@ def assert_taken_over(c: Crash) -> None:
     folder = mirror_dir(DEFAULT_LOCK_PATH, c.run_id)
     modes = c.z.ssh.out(c.z.firstbox, f"stat -c '%a %n' {cmd(os.path.dirname(folder))} "
                                       f"{cmd(folder)} {cmd(folder)}/*").split("\n")
-    assert [m.split()[0] for m in modes if m] == ["700", "700", "600", "600"], modes
+    got = {os.path.basename(m.split()[1]): m.split()[0] for m in modes if m}
+    assert got == {"runs": "700", c.run_id: "700", "plan.json": "600",
+                   "journal.jsonl": "600", "console-probe.state": "600",  # issue 10
+                   "console-probe.samples": "600", "console-probe.sh": "700"}, modes
     text = c.z.ssh.out(c.z.firstbox, f"cat {cmd(folder)}/journal.jsonl")
     assert parse(text).run["state"] == J.RUN_DONE
     assert c.z.ssh.run(c.z.firstbox, f"test -e {cmd(DEFAULT_LOCK_PATH)}",

@@ -3,11 +3,15 @@ plan, apply with every gate approved, and the verified end state (R2-R37)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from upgrade_kit import Zone, on_step, zone
 
 from nodeswap.checks.execnodes import done_marker
+from nodeswap.plan.model import Plan
 from nodeswap.report import RunRecords, build_report
+from nodeswap.run.events import Event
 from nodeswap.runbooks import components_of
 
 pytestmark = pytest.mark.lab
@@ -45,16 +49,57 @@ def test_upgrade_ends_in_the_verified_state(topology: str) -> None:
         else:  # issue 10: an unrelated webservice VM goes down during apply (before R30)
             ws = z.instance("webservice1", new=False)
             first = next(s.id for s in plan.steps if s.id.startswith("r30-settings-"))
-            assert z.run(events=on_step(first, lambda: z.lab.fault(
-                "host-down", host=ws))) == "done", z.errors
+            outage = ConsoleOutage(z, plan)  # and the console goes down in the first switch
+            down = on_step(first, lambda: z.lab.fault("host-down", host=ws))
+            assert z.run(events=lambda e: (down(e), outage.sink(e))) == "done", z.errors
             assert_r34_judged_by_node(z)
             assert_addresses_probed_before_launch(z)
         z.assert_upgraded()
+        if topology == "default":
+            outage.assert_measured()
         if topology == "default":  # nodeswap's own known_hosts learnt the switched keys
             after = z.rediscover()
             assert all(n.error is None for n in after.old_nodes.values()), after.old_nodes
             assert {p for n in after.old_nodes.values() for p in n.packages} >= {
                 "pitrix-ks-proxy"}
+
+
+class ConsoleOutage:
+    """Issue 10: the console goes down for real during the first switch, and the probe
+    measures it. While the first node's new VM reboots (R33) its old VM is off, so the other
+    node's old VM holds the VIP: its haproxy is stopped over plain ssh from then until the
+    first node answers again, and the console at the VIP answers 503 meanwhile (the lab's
+    console: lab/power.py). The report's downtime of the first switch holds that window."""
+
+    def __init__(self, z: Zone, plan: Plan) -> None:
+        self.z = z
+        self.order = [s.id.removeprefix("r32-stop-") for s in plan.steps
+                      if s.id.startswith("r32-stop-")]
+        self.holder = plan.nodes[self.order[1]].old_address
+        self.stop = on_step(f"r33-reboot-{self.order[0]}", lambda: self._service("stop"))
+        self.start = on_step(f"r33-up-{self.order[0]}", lambda: self._service("start"),
+                             when="ended")
+        self.times: dict[str, tuple[float, float]] = {}
+
+    def _service(self, action: str) -> None:
+        before = time.time()
+        self.z.ssh.run(self.holder, f"service haproxy {action}")
+        self.times[action] = (before, time.time())
+
+    def sink(self, event: Event) -> None:
+        self.stop(event)
+        self.start(event)
+
+    def assert_measured(self) -> None:
+        dt = self.z.assert_console_probed()
+        (stopped, stopped_by), (started, started_by) = self.times["stop"], self.times["start"]
+        switch = next(s for s in dt.switches if s.node == self.order[0])
+        slack = dt.interval + dt.timeout + 1.0  # a request every 0.25 s, each up to 2 s
+        hit = [w for w in switch.windows if w.closed and 503 in w.statuses
+               and stopped - 1.0 <= w.start <= stopped_by + slack
+               and started - 1.0 <= w.end <= started_by + slack]
+        assert hit, (self.times, switch)
+        assert switch.longest >= hit[0].duration >= (started - stopped_by) - slack
 
 
 def assert_addresses_probed_before_launch(z: Zone) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from nodeswap.checks import downtime
 from nodeswap.demo import demo_spec
 from nodeswap.errors import NodeswapError
 from nodeswap.lab import Lab
@@ -35,13 +36,17 @@ from nodeswap.live.reach import Reach, make_reach
 from nodeswap.plan.model import Plan
 from nodeswap.plan.spec import Spec
 from nodeswap.report import RunRecords, build_report
+from nodeswap.report.downtime import Downtime
 from nodeswap.run import journal as J
 from nodeswap.run.deadman import parse_state
 from nodeswap.run.events import Event, EventSink, StepEnded, StepStarted, discard
 from nodeswap.run.gates import Gate
 from nodeswap.run.journal import Journal
+from nodeswap.run.lock import DEFAULT_LOCK_PATH
+from nodeswap.run.mirror import mirror_dir
 from nodeswap.run.runs import DriveOptions, drive, start
 from nodeswap.runbooks import deadman
+from nodeswap.runbooks import probe as console_probe
 from nodeswap.transport.ssh import SshConnector
 from nodeswap.zone.snapshot import Snapshot
 
@@ -271,6 +276,7 @@ class Zone:
         self.assert_old_addresses_only()
         self.assert_no_temporary_names()
         self.assert_deadman_disarmed()
+        self.assert_console_probed()
 
     def temporary_addresses(self) -> set[str]:
         """Every temporary address of the plan: MGMT (R16) and, with VG nodes, EIP (R12)."""
@@ -348,6 +354,41 @@ class Zone:
             assert self.journal.step(self.run_id, deadman.disarm_id(name)).state in (
                 J.DONE, J.SKIPPED)
 
+    def probe_file(self, name: str) -> str:
+        """A file of the console probe in the run's folder on firstbox, read over ssh."""
+        folder = mirror_dir(DEFAULT_LOCK_PATH, self.run_id)
+        return self.ssh.run(self.firstbox, f"cat {folder}/{name}", check=False).stdout
+
+    def assert_probe_gone(self) -> dict[str, str]:
+        """Issue 10: no console probe of this run runs on firstbox (plain ssh, its ps); its
+        state file, when it has one."""
+        state = parse_state(self.probe_file(console_probe.STATE))
+        assert state.get("state") in (None, "stopped"), state
+        out = self.ssh.out(self.firstbox, "ps -eo pid=,ppid=,args=")
+        mine = f"{mirror_dir(DEFAULT_LOCK_PATH, self.run_id)}/{console_probe.SCRIPT}"
+        assert not any(ln.split()[0] == state.get("pid") or mine in ln
+                       for ln in out.splitlines() if ln.strip()), out
+        return state
+
+    def assert_console_probed(self) -> Downtime:
+        """Issue 10: the console probe ran on firstbox through every switch and is gone; the
+        stop step's runs are the samples on firstbox (its bash = checks.downtime.runs); the
+        report has each switched node's downtime, measured from them."""
+        assert self.plan_ is not None and self.journal is not None
+        assert self.assert_probe_gone().get("state") == "stopped"
+        raw = downtime.parse_samples(self.probe_file(console_probe.SAMPLES))
+        assert len(raw) > 20, raw
+        assert downtime.parse_runs(self.output(console_probe.STOP)) == downtime.runs(raw)
+        report = build_report(RunRecords.from_journal(self.journal, self.run_id))
+        dt = report.downtime
+        assert dt is not None and dt.state == "collected" and dt.samples == len(raw), dt
+        assert sorted(s.node for s in dt.switches) == sorted(self.plan_.nodes), dt.switches
+        for s in dt.switches:
+            assert s.complete and s.probed, s
+            assert all(s.start <= w.start <= w.end <= s.end for w in s.windows), s
+            assert s.total == sum(w.duration for w in s.windows) >= s.longest, s
+        return dt
+
     def assert_backup_verified(self) -> None:
         """R6: the backup folder holds exactly the settings as discovery found them, and the
         run's report names it with the digest of its sorted per-file checksums."""
@@ -386,6 +427,7 @@ class Zone:
             job = self.deadman_state(name)
             assert job.get("state") in (None, "disarmed", "fired"), (name, job)
             assert not job or not self.deadman_alive(name, job["pid"]), (name, job)
+        self.assert_probe_gone()  # issue 10: stopped before the undos, none left running
         names = ",".join(self.plan_.nodes)
         out = self.ssh.out(self.firstbox,
                            f"/pitrix/upgrade/exec_nodes.sh -f {names} hostname")

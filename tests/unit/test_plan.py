@@ -196,7 +196,12 @@ def test_r36_console_step_or_warning() -> None:
     assert any("R36" in w for w in plan_for().warnings)
     with_vip = plan_for(vip="10.16.100.20")
     console = [s for s in with_vip.steps if s.rule == "R36"]
-    assert len(console) == 2 and "http://10.16.100.20/" in console[0].command
+    checks = [s for s in console if s.id.startswith("r36-console-")]
+    assert len(checks) == 2 and "http://10.16.100.20/" in checks[0].command
+    # issue 10: and the console probe's start and stop around the switches, at the same URL
+    probe = [s for s in console if s not in checks]
+    assert [s.id for s in probe] == ["console-probe-start", "console-probe-stop"]
+    assert "URL=http://10.16.100.20/\n" in (probe[0].stdin or "")
 
 
 def test_r37_archives_each_vm_by_its_own_name() -> None:

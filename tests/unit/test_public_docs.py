@@ -12,8 +12,8 @@ import typing
 from pathlib import Path
 
 from nodeswap.checks.findings import Difference
+from nodeswap.report import downtime, story
 from nodeswap.report import model as M
-from nodeswap.report import story
 from nodeswap.run import events as E
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -61,7 +61,9 @@ def test_the_report_json_tables_are_the_report_model() -> None:
                "node": M.NodeLine, "check": M.CheckLine, "finding": Difference,
                "program": M.Program, "failure": M.Failure, "backup": M.Backup,
                "setting": story.SettingChange, "session": story.SessionLine,
-               "gate": story.GateLine}  # fmt: skip
+               "gate": story.GateLine, "downtime": downtime.Downtime,
+               "switch downtime": downtime.SwitchDowntime,
+               "window": downtime.DowntimeWindow}  # fmt: skip
     assert set(got) == set(classes)
     for title, cls in classes.items():
         fields = {"class" if f.name == "klass" else f.name for f in dataclasses.fields(cls)}

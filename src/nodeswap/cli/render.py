@@ -23,7 +23,7 @@ from rich.text import Text
 from nodeswap.i18n import _, language, phase_title, retranslate, rule_title
 from nodeswap.plan.model import Plan, Step
 from nodeswap.run.events import EventSink, JsonView, PlainView, RichView
-from nodeswap.runbooks import components_of, deadman
+from nodeswap.runbooks import components_of, deadman, probe
 from nodeswap.transport.redact import Redactor
 
 if TYPE_CHECKING:
@@ -124,10 +124,12 @@ def render(plan: Plan, console: Console) -> None:
         if step.side_effect:  # how resume decides after a cut (issue 11)
             console.print(Text(f"       {resume_line(plan, step)}", style="dim"),
                           soft_wrap=True)
-        if step.id.startswith(deadman.ARM) and step.stdin:  # the job, as it will run
-            console.print(Text("       " + _("dead-man job (its deadline: apply "
-                                              "--switch-deadline, default {n} s):").format(
-                n=deadman.DEFAULT_DEADLINE), style="dim"), soft_wrap=True)
+        job = _("dead-man job (its deadline: apply --switch-deadline, default {n} s):").format(
+            n=deadman.DEFAULT_DEADLINE) if step.id.startswith(deadman.ARM) else \
+            _("console probe (on firstbox until its stop step, {hours:g} h at most):").format(
+                hours=probe.DEFAULT_MAX / 3600) if step.id == probe.START else None
+        if job and step.stdin:  # the job, as it will run
+            console.print(Text("       " + job, style="dim"), soft_wrap=True)
             console.print(Text("".join(f"       | {ln}\n" for ln in
                                        clean(step.stdin).splitlines()), style="dim"),
                           end="", soft_wrap=True)

@@ -138,7 +138,7 @@ def run_by_hand(lab: Lab, mark: Callable[[str], None] | None = None) -> ByHand:
     expect("FATAL" not in status and "RUNNING" in status, f"R29 services: {status}")
     note("R27-R29 checks")
     for p in NODES:
-        switch(lab, sh, bh, p)
+        switch(lab, sh, bh, p, note)
         note(f"R30-R34 switch {p}")
     # R35: the services again, now on the new nodes (by name, from firstbox).
     status = sh.fb('/pitrix/upgrade/exec_nodes.sh -f proxy "supervisorctl status; hostname"')
@@ -157,8 +157,10 @@ def run_by_hand(lab: Lab, mark: Callable[[str], None] | None = None) -> ByHand:
     return bh
 
 
-def switch(lab: Lab, sh: Shell, bh: ByHand, p: str) -> None:
-    """R30-R34 for one node."""
+def switch(lab: Lab, sh: Shell, bh: ByHand, p: str,
+           note: Callable[[str], None] = lambda what: None) -> None:
+    """R30-R34 for one node; ``note("R32 NODE")`` right before R32 stops the old node (the
+    bench measures the console's downtime per switch from there: issue 10)."""
     old_addr, temp = bh.old_addr, bh.temp
     f = f"/pitrix/conf/settings/{p}"
     # R30: the old node's MGMT values back into its settings file, then the global conf.
@@ -167,6 +169,7 @@ def switch(lab: Lab, sh: Shell, bh: ByHand, p: str) -> None:
     sh.run(temp[p], f"sed -i 's/address {temp[p]}$/address {old_addr[p]}/' "
                     "/etc/network/interfaces")
     # R32: the old node stops its services and shuts down.
+    note(f"R32 {p}")
     sh.run(old_addr[p], "supervisorctl stop all")
     sh.run(old_addr[p], "shutdown -h now", ok=False)
     wait_ping(sh, old_addr[p], up=False)

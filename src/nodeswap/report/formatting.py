@@ -4,10 +4,14 @@ statuses, a finding's line, a check's verdict. Pure; plain text (each rendering 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from nodeswap.i18n import N_, _
+
 if TYPE_CHECKING:
+    from .downtime import Downtime, DowntimeWindow
     from .model import CheckLine, StepLine
 
 
@@ -60,3 +64,26 @@ def step_note(s: StepLine) -> str:
     """A step's note for the step table, with its run count when it ran more than once."""
     runs = f"{s.attempts} runs" if s.attempts > 1 else ""
     return "; ".join(p for p in (s.note, runs) if p)
+
+
+def fmt_windows(windows: Sequence[DowntimeWindow]) -> str:
+    """A switch's windows of console downtime: ``HH:MM:SS 1.2 s (503)``, a ``+`` after a
+    duration that is a lower bound (the probe stopped before an answer came)."""
+    if not windows:
+        return _("none")
+    return "; ".join(
+        f"{fmt_clock(w.start).removesuffix(' UTC')} {fmt_duration(w.duration)}"
+        + ("" if w.closed else "+") + " ("
+        + "/".join(str(c) if c else _("no answer") for c in w.statuses) + ")"
+        for w in windows)
+
+
+def probe_sentence(d: Downtime) -> str:
+    return _("Measured on firstbox: {url} through the VIP every {interval:g} s (timeout "
+             "{timeout:g} s), {samples} requests; a window runs from the first unanswered "
+             "request to the next answer (2xx/3xx).").format(
+        url=d.url, interval=d.interval, timeout=d.timeout, samples=d.samples)
+
+
+NOT_COLLECTED = N_("The probe's samples were not collected (the run stopped before its stop "
+                   "step): they stay on firstbox in the run's folder.")

@@ -15,7 +15,18 @@ from markupsafe import Markup, escape
 from nodeswap.i18n import _ as gettext_
 from nodeswap.i18n import language, phase_title, retranslate, rule_title, word
 
-from .formatting import fmt_clock, fmt_duration, fmt_exit, fmt_line, fmt_time, step_note, verdict
+from .formatting import (
+    NOT_COLLECTED,
+    fmt_clock,
+    fmt_duration,
+    fmt_exit,
+    fmt_line,
+    fmt_time,
+    fmt_windows,
+    probe_sentence,
+    step_note,
+    verdict,
+)
 from .headline import gates_fact, headline
 from .model import RunReport
 
@@ -67,9 +78,10 @@ def render_html(r: RunReport) -> str:
         trim_blocks=True, lstrip_blocks=True,
     )  # fmt: skip
     env.filters.update(time=fmt_time, clock=fmt_clock, duration=fmt_duration, exit=fmt_exit,
-                       text=html_text, data=retranslate)
+                       text=html_text, data=retranslate, windows=fmt_windows)
     env.filters.update(state=word)
     env.globals.update(fmt_line=fmt_line, verdict=verdict, step_note=step_note, _=_markup,
-                       rule_title=rule_title, phase_title=phase_title, lang=language())
+                       rule_title=rule_title, phase_title=phase_title, lang=language(),
+                       probe_sentence=probe_sentence, not_collected=NOT_COLLECTED)
     return env.get_template("report.html.j2").render(
         r=r, headline=headline(r), gates_text=gates_fact(r), targets=targets(r))

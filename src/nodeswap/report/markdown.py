@@ -10,7 +10,17 @@ from collections.abc import Iterable, Sequence
 from nodeswap.i18n import N_, _, phase_title, retranslate, word
 from nodeswap.run import journal as J
 
-from .formatting import fmt_clock, fmt_duration, fmt_exit, fmt_line, fmt_time, verdict
+from .formatting import (
+    NOT_COLLECTED,
+    fmt_clock,
+    fmt_duration,
+    fmt_exit,
+    fmt_line,
+    fmt_time,
+    fmt_windows,
+    probe_sentence,
+    verdict,
+)
 from .headline import gates_fact, headline
 from .model import CheckLine, RunReport
 
@@ -100,7 +110,7 @@ def render_markdown(r: RunReport) -> str:
         out += [f"- **{md(d.rule)}** {md(c.node)} {md(d.section)}: {md(d.reason)}"
                 f" (new: {md(fmt_line(d.new, d.new_line))})" for c, d in r.attention]
         out.append("")
-    out += _md_gates(r) + _md_sessions(r) + _md_nodes(r)
+    out += _md_gates(r) + _md_sessions(r) + _md_nodes(r) + _md_downtime(r)
     out += _md_diffs(r) + _md_services(r) + _md_failure(r)
     if r.warnings:
         out += ["## " + _("Warnings of the plan"), ""] + [f"- {md(retranslate(w))}"
@@ -160,6 +170,25 @@ def _md_nodes(r: RunReport) -> list[str]:
                              [(c.key, "—" if c.old is None else c.old,
                                "—" if c.new is None else c.new) for c in n.settings])
             out += [_(SETTINGS_NOTE), ""]
+    return out
+
+
+def _md_downtime(r: RunReport) -> list[str]:
+    d = r.downtime
+    if d is None:
+        return []
+    out = ["## " + _("Console downtime per switch"), "", md(probe_sentence(d)), ""]
+    if d.state != "collected":
+        out += [_(NOT_COLLECTED), ""]
+    if d.switches:
+        out += _md_table(
+            (_("Node"), _("Switch (R32 to R36)"), _("Longest"), _("Total"),
+             _("Windows (start, duration, status)")),
+            [(s.node, f"{fmt_clock(s.start)} → {fmt_clock(s.end)}"
+              + ("" if s.complete else f" ({_('R36 not reached')})")
+              + ("" if s.probed else f" ({_('not probed throughout')})"),
+              fmt_duration(s.longest), fmt_duration(s.total), fmt_windows(s.windows))
+             for s in d.switches])
     return out
 
 

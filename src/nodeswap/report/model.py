@@ -30,6 +30,8 @@ from nodeswap.runbooks.commands import parse_tree_digest
 from nodeswap.zone.settings import SettingsFile
 
 from . import story
+from .downtime import Downtime
+from .downtime import build as build_downtime
 from .formatting import fmt_duration, fmt_exit
 from .records import RunRecords, backup_attempt, last_attempt, last_complete_run
 from .story import GateLine, SessionLine, SettingChange
@@ -185,6 +187,7 @@ class RunReport:
     sessions: tuple[SessionLine, ...] = ()
     gates: tuple[GateLine, ...] = ()
     span: tuple[float, float] = (0.0, 0.0)  # the time line: first session start, last end
+    downtime: Downtime | None = None  # the console probe's (issue 10)
 
     @property
     def steps(self) -> tuple[StepLine, ...]:
@@ -249,6 +252,7 @@ def build_report(rec: RunRecords) -> RunReport:
         zone_ids=plan.zone.zone_ids if plan.zone is not None and plan.zone.zone_ids
         else (run.zone,),
         sessions=session_lines, gates=story.gates(rec, states, start, end), span=(start, end),
+        downtime=build_downtime(rec),
     )  # fmt: skip
 
 

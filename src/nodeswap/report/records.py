@@ -18,6 +18,7 @@ from typing import Protocol
 from nodeswap.plan.model import Plan, gathered
 from nodeswap.run import journal as J
 from nodeswap.run.sessionlog import ApprovalRecord, SessionRecord
+from nodeswap.runbooks import probe as P
 from nodeswap.runbooks.common import BACKUP_STEP
 from nodeswap.transport.redact import Redactor
 
@@ -97,6 +98,16 @@ def backup_attempt(attempts: Iterable[J.AttemptRecord]) -> J.AttemptRecord | Non
     return passed[-1] if passed else None
 
 
+def probe_attempts(plan: Plan, attempts: Sequence[J.AttemptRecord]) -> list[int]:
+    """The console probe's attempts whose output the downtime reads (issue 10): its start
+    step's runs and undos (firstbox's time; an undo's samples) and its stop step's runs."""
+    if not any(s.id == P.START for s in plan.steps):
+        return []
+    return [a.id for a in attempts if a.ended is not None and a.exit_status == 0
+            and ((a.step_id == P.START and a.kind in ("run", "undo"))
+                 or (a.step_id == P.STOP and a.kind == "run"))]
+
+
 def _attempts_shown(plan: Plan, steps: Sequence[J.StepRecord],
                     attempts: Sequence[J.AttemptRecord]) -> set[int]:
     ids: set[int] = set()
@@ -115,4 +126,4 @@ def _attempts_shown(plan: Plan, steps: Sequence[J.StepRecord],
     backup = backup_attempt(attempts)
     if backup is not None:
         ids.add(backup.id)
-    return ids
+    return ids | set(probe_attempts(plan, attempts))

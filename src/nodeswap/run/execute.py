@@ -51,6 +51,7 @@ from nodeswap.run.interrupt import cause
 from nodeswap.run.journal import Journal
 from nodeswap.run.lock import DEFAULT_LOCK_PATH, ZoneLock, operator_name
 from nodeswap.run.mirror import MirrorWriter
+from nodeswap.run.probe import ConsoleProbe
 from nodeswap.run.schedule import Scheduler
 from nodeswap.run.schema import RETIRED_BY_ROLLBACK
 from nodeswap.run.sessionlog import APPLY, RESUME, ROLLBACK
@@ -97,10 +98,12 @@ class Executor:
                                    redact=self._redact)
         self._deadman = Deadman(journal, connector, self._zone_lock, events=events,
                                 hints=self._hints)
+        # issue 10: the console probe on firstbox, in the run's folder there
+        self._probe = ConsoleProbe(journal, connector, lock_path, events=events)
         self._steps = StepRunner(journal, connector, events=events, approver=approver,
                                  analyzer=analyzer, redact=self._redact, hints=self._hints,
                                  rerun_unchecked=rerun_unchecked, zone_mark=zone_mark,
-                                 before_effect=self.mirror.sync)
+                                 before_effect=self.mirror.sync, wrap=self._probe.command)
 
     # --- runs -------------------------------------------------------------------------------
 
@@ -154,6 +157,7 @@ class Executor:
             self.mirror.soon(run_id)
             if resumed:  # a dead-man armed by an earlier process: fired, adopted or re-armed
                 await self._deadman.adopt(run_id, plan, RESUME)
+                self._probe.adopt(run_id)  # the console probe: adopted or started again
             finished = {r.step_id for r in self.journal.steps(run_id)
                         if r.state in (J.DONE, J.SKIPPED)}
 
@@ -176,7 +180,8 @@ class Executor:
                 exc.args = (f"{why}\n{exc}",) if why else exc.args
             self._stopped(run_id, J.RUN_FAILED, str(exc))
             raise
-        finally:
+        finally:  # stopped before its stop step: the probe stops, unless a switch is open
+            await self._probe.end(run_id, plan)
             await self._zone_lock.release(run_id)
         self.journal.set_run_state(run_id, J.RUN_DONE)
         self._emit(RunEnded(run_id, J.RUN_DONE))
@@ -218,6 +223,7 @@ class Executor:
                                        f"rolling back ({len(todo)} steps to undo); if it is"
                                        f" cut, go on with it: {again}")  # fmt: skip
             await self._deadman.adopt(run_id, plan, ROLLBACK)  # disarmed before any undo
+            await self._probe.end(run_id, plan, rollback=True)  # and the console probe
             for srec in reversed(todo):
                 await self._undo(run_id, plan, plan.step(srec.step_id), srec.position)
                 self.mirror.soon(run_id)
@@ -269,8 +275,9 @@ class Executor:
         self._emit(StepStarted(run_id, step.id, "undo", target.name, step.rule, step.title, pos))
         try:
             transport = await self._conn.transport(target)
-            res = await self._steps.attempt(run_id, step, "undo", step.undo, transport,
-                                            timeout=step.timeout)
+            res = await self._steps.attempt(run_id, step, "undo",
+                                            self._probe.command(run_id, step, step.undo),
+                                            transport, timeout=step.timeout)
         except TransportError as exc:  # the host is down or lost: name the step and rule
             await self._conn.forget(target)
             self._undo_failed(run_id, step, target.name, None, f"could not reach the host: {exc}",

@@ -115,6 +115,7 @@ class StepRunner:
                  approver: Approver | None, analyzer: Analyzer, redact: Redactor, hints: Hints,
                  rerun_unchecked: bool = False, zone_mark: ZoneMark | None = None,
                  before_effect: Callable[[str], Awaitable[None]] | None = None,
+                 wrap: Callable[[str, Step, str], str] | None = None,
                  ) -> None:  # fmt: skip
         self.journal = journal
         self._conn = connector
@@ -126,6 +127,7 @@ class StepRunner:
         self._rerun_unchecked = rerun_unchecked
         self._zone_mark = zone_mark
         self._before_effect = before_effect  # the mirror (issue 11): a cut step is seen there
+        self._wrap = wrap  # (run, step, command) -> the command as sent (the console probe's)
         self._views = GateViews(journal, connector, analyzer=analyzer, redact=redact)
 
     # --- one step ---------------------------------------------------------------------------
@@ -198,9 +200,11 @@ class StepRunner:
         self, run_id: str, step: Step, target: Target, transport: Transport
     ) -> Result:
         try:
-            res = await self.attempt(run_id, step, "run", command_for(self.journal, run_id, step),
-                                     transport, stdin=step.stdin,
-                                     timeout=step.timeout)  # fmt: skip
+            command = command_for(self.journal, run_id, step)
+            if self._wrap is not None:
+                command = self._wrap(run_id, step, command)
+            res = await self.attempt(run_id, step, "run", command, transport, stdin=step.stdin,
+                                     timeout=step.timeout)
         except TransportError as exc:
             if not step.disconnects:
                 self._fail(run_id, step, target, None, f"lost its connection: {exc}")

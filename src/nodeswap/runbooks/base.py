@@ -127,6 +127,10 @@ def no_warnings(ctx: Context) -> tuple[str, ...]:
     return ()
 
 
+def no_console(ctx: Context) -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Runbook:
     """What is a role's own in the upgrade by replacement; the rest is ``runbooks.common``.
@@ -147,6 +151,8 @@ class Runbook:
     last_look: Callable[[Context, NodeContext], list[Step]] = no_node_steps
     switch_checks: Callable[[Context, NodeContext], list[Step]] = no_node_steps
     warnings: Callable[[Context], tuple[str, ...]] = no_warnings
+    # the URL the console probe requests through the VIP during the switches (issue 10)
+    console: Callable[[Context], str | None] = no_console
 
     @property
     def fetched_files(self) -> tuple[str, ...]:

@@ -274,4 +274,4 @@ def warnings(ctx: Context) -> tuple[str, ...]:
 RUNBOOK = register(Runbook(
     role="proxy", fetches=FETCHES, packages=PACKAGES, rewritten_at_switch=REWRITTEN_AT_SWITCH,
     deploy_checks=vip_watch, checks=checks, last_look=last_look, switch_checks=switch_checks,
-    warnings=warnings))
+    warnings=warnings, console=console_url))

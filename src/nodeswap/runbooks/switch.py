@@ -15,6 +15,7 @@ from nodeswap.plan.model import Analysis, Step
 from nodeswap.shell import chain, cmd, write_file_atomic
 
 from . import deadman
+from . import probe as console_probe
 from .base import Context, NodeContext, Runbook
 from .commands import (
     KNOWN_HOSTS,
@@ -350,7 +351,10 @@ def switch(rb: Runbook, ctx: Context, n: NodeContext) -> list[Step]:
     The dead-man (``runbooks.deadman``) is armed on firstbox right after the last look,
     before R32 touches the old node, and disarmed after the switch checks (R33's pinned key
     at the old address, R35's services): a node left out of service by a dead nodeswap, or a
-    switched node that never comes back right, is reverted by firstbox alone."""
+    switched node that never comes back right, is reverted by firstbox alone.
+
+    The console probe (``runbooks.probe``, issue 10) starts on firstbox right before the first
+    node's dead-man and stops after the last node's checks, so every switch is measured."""
     restart = restart_new(n)
     moved = {f"{prefix}-{n.name}" for prefix in BEFORE_R32}
     early = [replace(s, title=EARLY.format(title=s.title, address=n.temp_address))
@@ -359,10 +363,13 @@ def switch(rb: Runbook, ctx: Context, n: NodeContext) -> list[Step]:
     outage = [short(s, ctx.outage_timeout) for s in stop_old(n) + late]
     names = names_refreshed(ctx) if n is ctx.nodes[-1] else []
     phase = switch_phase(n)
+    url = rb.console(ctx)  # issue 10: the console probe spans every switch
+    first = [console_probe.start(url, phase)] if url and n is ctx.nodes[0] else []
+    last = [console_probe.stop(phase)] if url and n is ctx.nodes[-1] else []
     return (settings_back(n) + old_address_on_new_vm(rb, n) + early + rb.last_look(ctx, n)
-            + [deadman.arm(n, n.old_settings, phase)] + outage + after_reboot(ctx, n) + names
-            + forget_host_keys(ctx, n) + rb.switch_checks(ctx, n)
-            + [deadman.disarm(n.name, phase)])
+            + first + [deadman.arm(n, n.old_settings, phase)] + outage + after_reboot(ctx, n)
+            + names + forget_host_keys(ctx, n) + rb.switch_checks(ctx, n)
+            + [deadman.disarm(n.name, phase)] + last)
 
 
 def short(step: Step, limit: float) -> Step:
