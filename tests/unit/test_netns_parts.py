@@ -133,7 +133,7 @@ def test_lab_with_a_jump_is_reached_through_it_only(tmp_path: Path) -> None:
 def test_netns_is_for_topologies_only(tmp_path: Path) -> None:
     with pytest.raises(LabError, match="--hosts labs are always loopback"):
         Lab.up(tmp_path / "lab", hosts=2, net="netns")
-    with pytest.raises(LabError, match="one of loopback, netns"):
+    with pytest.raises(LabError, match="one of auto, loopback, netns"):
         Lab.up(tmp_path / "lab", topology="default", net="vlan")
 
 
