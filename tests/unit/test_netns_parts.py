@@ -172,3 +172,16 @@ def test_a_creation_that_failed_is_never_torn_down(tmp_path: Path) -> None:
     rec.add("netns", "nwabcdeh1")
     rec.add("netns", "nwabcdeh1", failed=True)
     assert rec.entries() == [("netns", "nwabcdeb"), ("route", "10.200.100.0/24")]
+
+
+def test_auto_net_says_why_a_zone_stays_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--net auto`: netns where the machine and the topology allow it, else loopback with
+    the reason (lab.json's net_note): a region, a missing tool, no namespaces."""
+    here = Path(__file__).resolve().parents[1] / "lab/topologies"
+    region = topology.load(here / "region-2z.yaml")
+    assert netroute.netns_unavailable(region) == "a region topology (several zones) runs on " \
+        "loopback only"
+    default = topology.load(topology.resolve_topology("default"))
+    monkeypatch.setattr(netroute, "NETNS_TOOLS", ("/nonexistent/keepalived",))
+    assert netroute.netns_unavailable(default) == "/nonexistent/keepalived not installed " \
+        "(scripts/setup.sh installs them)"
