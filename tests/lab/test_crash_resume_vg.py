@@ -10,7 +10,9 @@ import pytest
 from crash_kit import Crash, Kill, switch_order
 from upgrade_kit import zone
 
-pytestmark = pytest.mark.lab
+# ~40 s: make test-slow (make test's 5-minute budget; the crash matrix on vg-other-24 is in
+# make test-crash)
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
 def test_kill_9_inside_r31_and_r33_on_vg_then_plain_resumes_end_upgraded(

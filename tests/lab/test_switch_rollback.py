@@ -69,6 +69,7 @@ def states_seen(z: Zone, log: list[str]) -> EventSink:
     return sink
 
 
+@pytest.mark.slow  # ~24 s: make test-slow (make test's 5-minute budget)
 def test_cut_in_r32_shutdown_then_rollback_starts_the_old_vm_again() -> None:
     """Ctrl-C in R32's shutdown after it took effect (the old VM is off): rollback treats the
     cut step as possibly done and starts the old VM on its host before it reaches R32's

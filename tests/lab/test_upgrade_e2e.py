@@ -29,7 +29,7 @@ COMPONENT_RULES = {"boss": "R24", "boss2": "R25", "warehouse": "R26"}
 
 
 # default in make test; the others in make test-slow (vg-other-24's whole upgrade also ends in
-# the verified state in make test, killed twice on the way: tests/lab/test_crash_resume_vg.py)
+# the verified state in make test-slow, killed twice on the way: tests/lab/test_crash_resume_vg.py)
 QUICK = ("default",)
 
 

@@ -89,6 +89,7 @@ def test_a_hand_edit_at_a_gate_is_refused_naming_the_file() -> None:
         assert "zone change accepted by " in status.stdout and other in status.stdout
 
 
+@pytest.mark.slow  # ~16 s: make test-slow (make test's 5-minute budget)
 def test_a_settings_write_cut_before_its_record_is_explained(monkeypatch: pytest.MonkeyPatch
                                                              ) -> None:  # fmt: skip
     """(b) the run is cut right after a settings-writing step (R7-R17) wrote and verified
