@@ -194,3 +194,14 @@ def test_the_executor_gives_the_probe_steps_the_runs_folder() -> None:
     assert got.startswith("NODESWAP_RUN_DIR='/var/lib/nodeswap/runs/R 1'; ")
     other = deadman.disarm("p", "switch:p")
     assert prefixed(other, other.command, "/x") == other.command
+
+
+def test_the_probe_asks_a_console_named_by_host_through_the_vip() -> None:
+    """Issue 10: like R36 (checks.console.pin), a console URL that names a host is requested
+    of the VIP (curl --resolve, Host header and TLS name kept); an address URL as it is."""
+    from nodeswap.runbooks.probe import job_script  # noqa: PLC0415
+
+    named = job_script("https://console.pek3a.test/", "10.16.100.250")
+    assert "PIN=(--resolve console.pek3a.test:443:10.16.100.250)" in named
+    assert "PIN=()" in job_script("http://10.16.100.250/", "10.16.100.250")
+    assert "PIN=()" in job_script("https://console.pek3a.test/", None)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import shlex
 
 from nodeswap.checks import downtime
+from nodeswap.checks.console import pin
 from nodeswap.i18n import N_
 from nodeswap.plan.model import Step
 
@@ -61,15 +62,18 @@ _ALIVE = ('{ test -n "$pid" && ps -eo pid=,ppid=,args= | grep -E "^ *$pid " | '
 _NOW = 'echo "now_ms=$(date +%s%3N)"'
 
 
-def job_script(url: str) -> str:
-    """The probe's full text: ``$1`` the folder, ``$2`` its lifetime in seconds."""
+def job_script(url: str, vip: str | None = None) -> str:
+    """The probe's full text: ``$1`` the folder, ``$2`` its lifetime in seconds. A URL that
+    names a host is asked of the VIP (``curl --resolve``, as R36: ``checks.console.pin``)."""
     q = shlex.quote
+    resolve = pin(url, vip)
     return f"""#!/bin/bash
-# nodeswap console probe (issue 10; R32-R36): {url} through the VIP every {downtime.INTERVAL:g} s,
+# nodeswap console probe (issue 10; R32-R36): $URL through the VIP every {downtime.INTERVAL:g} s,
 # one "EPOCH_MS STATUS" line per request. Written by the plan's {START} step.
 set -u
 umask 077
 URL={q(url)}
+PIN=({"--resolve " + q(resolve) if resolve else ""})
 dir=${{1:?folder}}
 max=${{2:?lifetime in seconds}}
 STATE="$dir/{STATE}"
@@ -85,8 +89,8 @@ trap 'put_state stopped; exit 0' TERM INT HUP
 while :; do
     t=$(date +%s%3N)
     [ $((t / 1000)) -lt "$end" ] || break
-    code=$(curl -s -o /dev/null --max-time {downtime.TIMEOUT:g} -w '%{{http_code}}' "$URL" \\
-        2>/dev/null)
+    code=$(curl -s -o /dev/null --max-time {downtime.TIMEOUT:g} -w '%{{http_code}}' \\
+        ${{PIN[@]+"${{PIN[@]}}"}} "$URL" 2>/dev/null)
     case $code in [0-9][0-9][0-9]) ;; *) code=000 ;; esac
     printf '%s %s\\n' "$t" "$code" >> "$SAMPLES"
     sleep {downtime.INTERVAL:g}
@@ -95,7 +99,7 @@ put_state ended
 """
 
 
-def start(url: str, phase: str) -> Step:
+def start(url: str, phase: str, vip: str | None = None) -> Step:
     """Before the first switch's R32 (and its dead-man): the probe runs, or runs already (a
     probe of this run alive is adopted); its state and firstbox's time are the output."""
     no_curl = "echo 'R36: no curl on firstbox: the console probe cannot run' >&2; exit 1"
@@ -110,7 +114,7 @@ def start(url: str, phase: str) -> Step:
                f"else {launch} || exit 1; fi; cat \"$st\" && {_NOW}")
     return Step(
         id=START, phase=phase, rule="R36", title=START_TITLE.format(url=url),
-        target="firstbox", command=command, stdin=job_script(url), undo=stop_command(),
+        target="firstbox", command=command, stdin=job_script(url, vip), undo=stop_command(),
         timeout=60.0,
         rerun_safe="a probe of this run still alive is left running (adopted); one that is "
                    "gone starts again and appends to the same samples")

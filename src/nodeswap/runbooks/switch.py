@@ -364,7 +364,7 @@ def switch(rb: Runbook, ctx: Context, n: NodeContext) -> list[Step]:
     names = names_refreshed(ctx) if n is ctx.nodes[-1] else []
     phase = switch_phase(n)
     url = rb.console(ctx)  # issue 10: the console probe spans every switch
-    first = [console_probe.start(url, phase)] if url and n is ctx.nodes[0] else []
+    first = [console_probe.start(url, phase, ctx.vip)] if url and n is ctx.nodes[0] else []
     last = [console_probe.stop(phase)] if url and n is ctx.nodes[-1] else []
     return (settings_back(n) + old_address_on_new_vm(rb, n) + early + rb.last_look(ctx, n)
             + first + [deadman.arm(n, n.old_settings, phase)] + outage + after_reboot(ctx, n)
