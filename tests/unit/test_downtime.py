@@ -141,6 +141,18 @@ def test_per_switch_windows_lie_in_their_span_and_add_up(s: list[D.Sample], a: i
         assert got.windows == ()
 
 
+@given(sample_lists(), st.integers(0, 200_000), st.integers(0, 200_000),
+       st.floats(0, 0.999), st.floats(0, 0.999))
+def test_per_switch_windows_lie_in_spans_that_are_not_whole_ms(
+        s: list[D.Sample], a: int, b: int, fa: float, fb: float) -> None:
+    """The executor's step times are floats (R32's start at ...801177 s): a window cut to the
+    span never starts before it nor ends after it (found by the netns lab: ms rounding)."""
+    lo, hi = sorted((a + fa, b + fb))
+    t = T0 / 1000
+    (got,) = D.per_switch(D.runs(s), [("p", t + lo / 1000, t + hi / 1000)], 0)
+    assert all(T0 + lo <= w.start_ms <= w.end_ms <= T0 + hi for w in got.windows)
+
+
 @settings(max_examples=25, deadline=None)
 @given(sample_lists())
 def test_the_stop_steps_bash_prints_the_runs(s: list[D.Sample]) -> None:

@@ -22,6 +22,7 @@ printed firstbox's time (``now_ms=``), within half that step's round trip.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -187,8 +188,9 @@ def per_switch(rs: Sequence[Run], spans: Sequence[tuple[str, float, float | None
     ws = windows(rs, gap_ms)
     out = []
     for node, start, end in spans:
-        lo = round(start * 1000) + offset_ms
-        hi = round(end * 1000) + offset_ms if end is not None else \
+        # whole ms inside the span (ceil/floor): a window cut to it never starts before it
+        lo = math.ceil(start * 1000) + offset_ms
+        hi = math.floor(end * 1000) + offset_ms if end is not None else \
             max([lo] + [r.last_ms for r in rs])
         hi = max(hi, lo)
         shown_end = end if end is not None else (hi - offset_ms) / 1000
