@@ -194,6 +194,7 @@ def test_temporary_address_in_use_is_avoided_or_stops_the_plan() -> None:
                    for p in caught.value.problems), caught.value.problems
 
 
+@pytest.mark.slow  # ~10 s: make test-slow (make test's 5-minute budget)
 def test_temporary_address_taken_after_planning_stops_before_launch() -> None:
     """R16 (issue 10): an address taken after the plan was made (ping from firstbox found it
     free) answers the new host's arping -D: the run stops at the probe, before any R21

@@ -33,6 +33,7 @@ def nodeswap(*args: str, host: str | None = None) -> subprocess.CompletedProcess
                           env=env, stdin=subprocess.DEVNULL, check=False)  # fmt: skip
 
 
+@pytest.mark.slow  # ~16 s: make test-slow (make test's 5-minute budget)
 def test_rollback_after_launch_when_update_sh_fails_from_another_machine(
     tmp_path: Path,
 ) -> None:
