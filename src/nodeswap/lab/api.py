@@ -29,7 +29,7 @@ from . import faults
 from . import timing as timing_
 from . import topology as topologies
 from .netns import NetRecords
-from .netroute import netns_unavailable, unroutable
+from .netroute import netns_unavailable
 from .system import (
     ProcRecord,
     Records,
@@ -136,15 +136,15 @@ class Lab:
                              "labs are always loopback)").format(net=net, nets=", ".join(NETS)))
         config = {**lab._config(hosts, topology, key_types),
                   "timing": timing_.check_profile(timing), "net": net}
-        if net == "auto":  # a zone on a real network where this machine can make one
-            note = None if hosts is not None else netns_unavailable(config["zone"])
-            config["net"] = net = "netns" if hosts is None and note is None else "loopback"
-            if note:
-                config["net_note"] = note
-        why = unroutable(config["zone"]) if net == "netns" else None
-        if why:
+        # why this zone cannot be a netns lab: refused with --net netns, loopback with auto
+        why = netns_unavailable(config["zone"]) if hosts is None and net != "loopback" else None
+        if why and net == "netns":
             raise LabError(_("--net netns: topology {topology}: {why}").format(
                 topology=topology, why=why))
+        if net == "auto":  # a zone on a real network where this machine can make one
+            config["net"] = "netns" if hosts is None and why is None else "loopback"
+            if why:
+                config["net_note"] = why
         lab.dir.mkdir(parents=True, exist_ok=True)
         lab.dir.chmod(0o755)
         _check_state_path(lab.dir)

@@ -24,7 +24,7 @@ from typing import Any
 from nodeswap.errors import LabError
 from nodeswap.i18n import _
 
-from . import netns
+from . import netns, topology
 from .netns import Net, NetLab
 
 JSON = dict[str, Any]
@@ -104,7 +104,7 @@ def netns_unavailable(t: JSON) -> str | None:
     why = unroutable(t)
     if why:
         return why
-    if len({str(v.get("zone_id", t["zone_id"])) for v in t["vms"]}) > 1:
+    if len(topology.zone_vips(t)) > 1:  # the zone's power is then RegionPower (lab/zone.py)
         return _("a region topology (several zones) runs on loopback only")
     missing = [tool for tool in NETNS_TOOLS if not Path(tool).exists()]
     if missing:

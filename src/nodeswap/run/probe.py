@@ -48,11 +48,14 @@ def maybe_running(journal: Journal, run_id: str) -> bool:
             and journal.step(run_id, P.STOP).state not in STOPPED)
 
 
+def in_folder(folder: str, command: str) -> str:
+    """A probe command with the run's folder on firstbox given first."""
+    return f"{P.DIR_VAR}={cmd(folder)}; {command}"
+
+
 def prefixed(step: Step, command: str, folder: str) -> str:
     """``command`` of ``step`` as sent: the probe's steps get the run's folder first."""
-    if step.id not in (P.START, P.STOP):
-        return command
-    return f"{P.DIR_VAR}={cmd(folder)}; {command}"
+    return in_folder(folder, command) if step.id in (P.START, P.STOP) else command
 
 
 class ConsoleProbe:
@@ -94,7 +97,7 @@ class ConsoleProbe:
                                 "rollback stops it; it ends by itself within {hours:g} h").format(
                 nodes=", ".join(open_switch), hours=P.DEFAULT_MAX / 3600), run_id))
             return
-        command = f"{P.DIR_VAR}={cmd(self.folder(run_id))}; {P.stop_command(collect=False)}"
+        command = in_folder(self.folder(run_id), P.stop_command(collect=False))
         try:
             t = await self._conn.transport(plan.firstbox)
             res = await t.run(command, timeout=60.0)
