@@ -17,6 +17,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -58,6 +59,8 @@ class Controller:
         self.config = config
         self.records = Records(state_dir)
         self.lock = threading.RLock()
+        self._json_seq = self._json_written = 0  # write_lab_json's order
+        self._json_write_lock = threading.Lock()
         self.hosts: dict[str, Host] = {}
         self.procs: dict[str, tuple[subprocess.Popen[bytes], ProcRecord]] = {}
         self.key_types: tuple[str, ...] = tuple(config.get("key_types", hostroot.KEY_TYPES))
@@ -180,7 +183,12 @@ class Controller:
     # ------------------------------------------------------------------ lab.json
 
     def write_lab_json(self) -> None:
+        """lab.json from the current state. Request threads call this at once: each write
+        takes a number under the lock, and one that a newer write overtook is dropped, so
+        the file never goes back to an older state."""
         with self.lock:
+            self._json_seq += 1
+            seq = self._json_seq
             hosts = {self.json_key(h): h.public() for h in self.hosts.values()}
             firstbox = next((h.name for h in self.hosts.values() if h.kind == "firstbox"), None)
         data = {
@@ -197,7 +205,12 @@ class Controller:
             data["net_note"] = self.config["net_note"]
         if self.zone is not None:
             self.zone.publish(data)  # "zone", and a netns lab's ssh.jump and "net"
-        _atomic_write(self.dir / "lab.json", json.dumps(data, indent=2) + "\n")
+        text = json.dumps(data, indent=2) + "\n"
+        with self._json_write_lock:  # never held while taking self.lock
+            if seq < self._json_written:
+                return
+            self._json_written = seq
+            _atomic_write(self.dir / "lab.json", text)
 
     def json_key(self, host: Host) -> str:
         """lab.json's key: the host name, or the instance id while two share a name."""
@@ -359,9 +372,20 @@ def _tail(path: Path, lines: int = 5) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    """Replace ``path`` with ``text`` at once (0644). The temporary file's name is this
+    write's own: request threads write lab.json and known_hosts at the same time, and two
+    renames of one shared ``.tmp`` made the second fail (CI, stop 18: a virsh stand-in got
+    the controller's 500)."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        tmp.chmod(0o644)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # ---------------------------------------------------------------------- HTTP server
