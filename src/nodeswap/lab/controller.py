@@ -59,8 +59,7 @@ class Controller:
         self.config = config
         self.records = Records(state_dir)
         self.lock = threading.RLock()
-        self._json_seq = self._json_written = 0  # write_lab_json's order
-        self._json_write_lock = threading.Lock()
+        self.lab_json = LatestWrite(state_dir / "lab.json")
         self.hosts: dict[str, Host] = {}
         self.procs: dict[str, tuple[subprocess.Popen[bytes], ProcRecord]] = {}
         self.key_types: tuple[str, ...] = tuple(config.get("key_types", hostroot.KEY_TYPES))
@@ -183,13 +182,10 @@ class Controller:
     # ------------------------------------------------------------------ lab.json
 
     def write_lab_json(self) -> None:
-        """lab.json from the current state. Request threads call this at once: each write
-        takes a number under the lock, and one that a newer write overtook is dropped, so
-        the file never goes back to an older state."""
+        """lab.json from the current state (request threads call this at once)."""
         with self.lock:
-            self._json_seq += 1
-            seq = self._json_seq
-            hosts = {self.json_key(h): h.public() for h in self.hosts.values()}
+            ticket = self.lab_json.ticket()
+            hosts = {json_key(self.hosts, h): h.public() for h in self.hosts.values()}
             firstbox = next((h.name for h in self.hosts.values() if h.kind == "firstbox"), None)
         data = {
             "firstbox": firstbox,
@@ -205,18 +201,7 @@ class Controller:
             data["net_note"] = self.config["net_note"]
         if self.zone is not None:
             self.zone.publish(data)  # "zone", and a netns lab's ssh.jump and "net"
-        text = json.dumps(data, indent=2) + "\n"
-        with self._json_write_lock:  # never held while taking self.lock
-            if seq < self._json_written:
-                return
-            self._json_written = seq
-            _atomic_write(self.dir / "lab.json", text)
-
-    def json_key(self, host: Host) -> str:
-        """lab.json's key: the host name, or the instance id while two share a name."""
-        same = [h for h in self.hosts.values() if h.name == host.name]
-        preferred = max(same, key=lambda h: (h.up, _generation(h.iid)))
-        return host.name if preferred is host else host.iid
+        self.lab_json.write(ticket, json.dumps(data, indent=2) + "\n")
 
     def write_known_hosts(self) -> None:
         """The lab's known_hosts: every host's keys under its address and name.
@@ -229,7 +214,7 @@ class Controller:
             live = {h.address for h in self.hosts.values() if h.up}
             hosts = [h for h in self.hosts.values() if h.up or h.address not in live]
         for h in hosts:
-            names = [h.address] if self.json_key(h) != h.name else [h.name, h.address]
+            names = [h.address] if json_key(self.hosts, h) != h.name else [h.name, h.address]
             names += h.extra.get("listen_also", [])  # a netns lab's firstbox at its /30
             lines += hostroot.known_hosts_lines(names, hostroot.public_keys(self.paths(h.iid)))
         _atomic_write(self.ssh_dir / "known_hosts", "".join(line + "\n" for line in lines))
@@ -369,6 +354,35 @@ def _tail(path: Path, lines: int = 5) -> str:
         return " | ".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def json_key(hosts: dict[str, Host], host: Host) -> str:
+    """lab.json's key: the host name, or the instance id while two share a name."""
+    same = [h for h in hosts.values() if h.name == host.name]
+    preferred = max(same, key=lambda h: (h.up, _generation(h.iid)))
+    return host.name if preferred is host else host.iid
+
+
+class LatestWrite:
+    """A file that request threads rewrite at once from the state they read: each write takes
+    a ticket under the state's lock (``ticket``), and a write that a newer one overtook is
+    dropped, so the file never goes back to an older state."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.issued = self.written = 0
+        self.lock = threading.Lock()  # never held while taking the state's lock
+
+    def ticket(self) -> int:
+        self.issued += 1
+        return self.issued
+
+    def write(self, ticket: int, text: str) -> None:
+        with self.lock:
+            if ticket < self.written:
+                return
+            self.written = ticket
+            _atomic_write(self.path, text)
 
 
 def _atomic_write(path: Path, text: str) -> None:
