@@ -53,3 +53,10 @@ def fresh_zone_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     """A default-topology lab of this test module's own (for tests that change the zone)."""
     name = request.module.__name__.rsplit(".", 1)[-1].replace("_", "-")
     yield from _lab(f"zone-{name}", topology="default")
+
+
+@pytest.fixture
+def topology_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """A lab of this test's own, from an indirect parameter ``(topology, net)``."""
+    topology, net = request.param
+    yield from _lab(f"{request.node.originalname}-{topology}-{net}", topology=topology, net=net)

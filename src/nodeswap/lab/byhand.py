@@ -1,21 +1,25 @@
 """The runbook by hand (issue 3, "Done means"): R6 to R37 typed as the runbook says, with plain
-`ssh` (strict host keys, the lab's key) against a lab of the `default` topology.
+`ssh` (strict host keys, the lab's key) against a zone lab: `default`, and the VG zones
+`vg-same-24` and `vg-other-24` (issue 10: the EIP's dummy, R12, and its return, R30/R31), on
+either lab network (a netns lab's ssh goes through its jump; R36 asks the console from firstbox).
 
 Shared by tests/lab/test_runbook_by_hand.py (which then checks the end state) and
 bench/bench_upgrade.py (which times it next to nodeswap's run). The new settings files are
 written with sed over ssh, as an operator would. The new proxy0 goes to old proxy1's physical
-host and the reverse (R13), at two borrowed addresses (R3, R16) that no settings file uses and
-nothing answers. Where the operator has to wait (a launched VM booting, R21; the old node going
-silent, R32; the new node back at the old address, R33) the sequence waits as an operator
-would: ping or ssh again until it answers, with a deadline. Must not: use nodeswap's executor.
+host and the reverse (R13: with VG nodes, both are VG nodes), at two borrowed addresses (R3, R16)
+in the proxies' own network that no settings file uses and nothing answers, and in a VG zone
+with the runbook's example dummy EIPs (R12: 2.2.2.2, 2.2.2.3). Where the operator has to wait
+(a launched VM booting, R21; the old node going silent, R32; the new node back at the old
+address, R33) the sequence waits as an operator would: ping or ssh again until it answers, with
+a deadline. Must not: use nodeswap's executor.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +30,7 @@ from .standins.pitrixlab import parse_settings
 
 TARGET_OS = ("bionic", "18.04.6")
 NODES = ("proxy0", "proxy1")
+DUMMY_EIP = {"proxy0": "2.2.2.2", "proxy1": "2.2.2.3"}  # R12's example, one per node
 
 
 class Shell:
@@ -62,10 +67,13 @@ def expect(cond: bool, what: str) -> None:
 
 @dataclass
 class ByHand:
-    """What the sequence used and did: per node, old and temporary addresses, old and new
-    physical hosts, the old VM's host key; ``marks``: (what, seconds since the start)."""
+    """What the sequence used and did: per node, old and temporary addresses (MGMT; in a VG
+    zone the EIP and its dummy too), old and new physical hosts, the old VM's host key;
+    ``marks``: (what, seconds since the start)."""
 
     old_addr: dict[str, str] = field(default_factory=dict)
+    old_eip: dict[str, str] = field(default_factory=dict)  # empty: no VG nodes
+    dummy_eip: dict[str, str] = field(default_factory=dict)
     old_host: dict[str, str] = field(default_factory=dict)
     temp: dict[str, str] = field(default_factory=dict)
     new_host: dict[str, str] = field(default_factory=dict)
@@ -74,16 +82,18 @@ class ByHand:
 
 
 def run_by_hand(lab: Lab, mark: Callable[[str], None] | None = None) -> ByHand:
-    """R6-R37 on ``lab`` (the `default` topology), step by step over plain ssh."""
+    """R6-R37 on ``lab`` (a zone topology), step by step over plain ssh."""
     t0 = time.monotonic()
     info = lab.info()
     sh = Shell(info)
     zone = info.raw["zone"]
-    net = zone["network"].rsplit(".", 1)[0]  # e.g. 127.16.100
     old = {p: settings(sh, p) for p in NODES}
     bh = ByHand(old_addr={p: old[p]["mgmt_network_address"] for p in NODES},
                 old_host={p: old[p]["physical_host"] for p in NODES},
-                temp={"proxy0": f"{net}.41", "proxy1": f"{net}.42"})  # R3/R16: borrowed
+                temp=borrowed(sh, old["proxy0"]["mgmt_network_address"]))
+    if old["proxy0"].get("eip_network_address"):  # VG nodes: the proxies have an EIP (R12)
+        bh.old_eip = {p: old[p]["eip_network_address"] for p in NODES}
+        bh.dummy_eip = dict(DUMMY_EIP)
     bh.new_host = {"proxy0": bh.old_host["proxy1"], "proxy1": bh.old_host["proxy0"]}  # R13
     bh.old_keys = {p: host_key(sh, bh.old_addr[p]) for p in NODES}
 
@@ -92,22 +102,13 @@ def run_by_hand(lab: Lab, mark: Callable[[str], None] | None = None) -> ByHand:
         if mark is not None:
             mark(what)
 
-    old_addr, temp = bh.old_addr, bh.temp
+    temp = bh.temp
     for p in NODES:  # the older variant: save rc.local* and haproxy.cfg before anything
         sh.fb(f"mkdir -p /root/old-{p} && scp -q root@{p}:/etc/haproxy/haproxy.cfg "
               f"'root@{p}:/etc/rc.local*' /root/old-{p}/")
     # R6: back up the settings folder.
     sh.fb("cp -arf /pitrix/conf/settings /pitrix/conf/settings.$(date +%Y%m%d)")
-    # R7-R17: the new settings files, from the old ones (no VG: gateway kept, no EIP block).
-    for p in NODES:
-        f = f"/pitrix/conf/settings/{p}"
-        sh.fb(
-            f"set -e; m1=$(/pitrix/bin/gen_mac.py); "
-            f"sed -i -e 's/^os_name=.*/os_name=\"{TARGET_OS[0]}\"/' "
-            f"-e 's/^os_version=.*/os_version=\"{TARGET_OS[1]}\"/' "
-            f"-e \"s/^mgmt_network_mac_address=.*/mgmt_network_mac_address=\\\"$m1\\\"/\" "
-            f"-e 's/{old_addr[p]}/{temp[p]}/g' "
-            f"-e 's/^physical_host=.*/physical_host=\"{bh.new_host[p]}\"/' {f}")
+    new_settings(sh, bh)
     # R18 (installer 4.3.x): node list and packages.
     sh.fb("/pitrix/bin/gen_node_list.py && /pitrix/build/build_pkgs_allinone.py")
     note("R6-R18 settings and packages")
@@ -144,9 +145,11 @@ def run_by_hand(lab: Lab, mark: Callable[[str], None] | None = None) -> ByHand:
     status = sh.fb('/pitrix/upgrade/exec_nodes.sh -f proxy "supervisorctl status; hostname"')
     expect(status.count("cb_server") == 2 and "FATAL" not in status
            and "STOPPED" not in status, f"R35 services: {status}")
-    # R36: the console through the VIP.
-    with urllib.request.urlopen(zone["console_url"], timeout=10) as resp:  # noqa: S310
-        expect(resp.status == 200, f"R36 console answers {resp.status}")
+    # R36: the console through the VIP, asked from firstbox (a netns lab's zone addresses are
+    # not this machine's to dial; the operator's browser is in the zone's network too).
+    code = sh.fb(f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 10 "
+                 f"{shlex.quote(zone['console_url'])} || true").strip()
+    expect(code == "200", f"R36 console answers {code or 'nothing'}")
     # R37: archive the old VMs on their physical hosts.
     for p in NODES:
         listing = sh.run(bh.old_host[p], "virsh list --all")
@@ -157,16 +160,56 @@ def run_by_hand(lab: Lab, mark: Callable[[str], None] | None = None) -> ByHand:
     return bh
 
 
+def borrowed(sh: Shell, address: str) -> dict[str, str]:
+    """R3/R16: two addresses in the proxies' own /24 (a VG zone's proxies may sit in the VG
+    network) that no settings file and no /etc/hosts line on firstbox names, from .41 up (the
+    operator reads both before choosing; `vg-same-24`'s VG hosts hold .41-.43)."""
+    net = address.rsplit(".", 1)[0]
+    used = set(re.findall(rf"\b{re.escape(net)}\.(\d+)\b",
+                          sh.fb("cat /pitrix/conf/settings/* /etc/hosts")))
+    free = [f"{net}.{i}" for i in range(41, 250) if str(i) not in used]
+    return dict(zip(NODES, free[:2], strict=True))
+
+
+def new_settings(sh: Shell, bh: ByHand) -> None:
+    """R7-R17 on firstbox: each node's new settings file, sed over its old one."""
+    # R7-R17: the new settings files, from the old ones (R8: the gateway kept, empty in a VG
+    # zone already; R10/R11: the routing rules follow the address; R12: no VG nodes, no EIP
+    # block; VG nodes: a dummy EIP and a new EIP MAC, R9).
+    for p in NODES:
+        f = f"/pitrix/conf/settings/{p}"
+        eip = ""
+        if bh.old_eip:
+            eip = (f"m2=$(/pitrix/bin/gen_mac.py); sed -i "
+                   f"-e 's/^eip_network_address=.*/eip_network_address=\"{bh.dummy_eip[p]}\"/' "
+                   f"-e \"s/^eip_network_mac_address=.*/eip_network_mac_address=\\\"$m2\\\"/\" "
+                   f"{f}; ")
+        sh.fb(
+            f"set -e; m1=$(/pitrix/bin/gen_mac.py); "
+            f"sed -i -e 's/^os_name=.*/os_name=\"{TARGET_OS[0]}\"/' "
+            f"-e 's/^os_version=.*/os_version=\"{TARGET_OS[1]}\"/' "
+            f"-e \"s/^mgmt_network_mac_address=.*/mgmt_network_mac_address=\\\"$m1\\\"/\" "
+            f"-e 's/{bh.old_addr[p]}/{bh.temp[p]}/g' "
+            f"-e 's/^physical_host=.*/physical_host=\"{bh.new_host[p]}\"/' {f}; {eip}")
+
+
 def switch(lab: Lab, sh: Shell, bh: ByHand, p: str,
            note: Callable[[str], None] = lambda what: None) -> None:
     """R30-R34 for one node; ``note("R32 NODE")`` right before R32 stops the old node (the
     bench measures the console's downtime per switch from there: issue 10)."""
     old_addr, temp = bh.old_addr, bh.temp
     f = f"/pitrix/conf/settings/{p}"
-    # R30: the old node's MGMT values back into its settings file, then the global conf.
-    sh.fb(f"sed -i 's/{temp[p]}/{old_addr[p]}/g' {f} && /pitrix/upgrade/build_global_conf.sh")
-    # R31: on the new VM, its address in /etc/network/interfaces becomes the old one.
-    sh.run(temp[p], f"sed -i 's/address {temp[p]}$/address {old_addr[p]}/' "
+    # R30: the old node's MGMT (and EIP) values back into its settings file, then the
+    # global conf.
+    eip_back = (f" -e 's/^eip_network_address=.*/eip_network_address=\"{bh.old_eip[p]}\"/'"
+                if bh.old_eip else "")
+    sh.fb(f"sed -i -e 's/{temp[p]}/{old_addr[p]}/g'{eip_back} {f} && "
+          "/pitrix/upgrade/build_global_conf.sh")
+    # R31: on the new VM, its addresses in /etc/network/interfaces become the old ones (the
+    # MGMT address; with VG nodes the EIP that R12 replaced by the dummy).
+    eip_iface = (f" -e 's/address {bh.dummy_eip[p]}$/address {bh.old_eip[p]}/'"
+                 if bh.old_eip else "")
+    sh.run(temp[p], f"sed -i -e 's/address {temp[p]}$/address {old_addr[p]}/'{eip_iface} "
                     "/etc/network/interfaces")
     # R32: the old node stops its services and shuts down.
     note(f"R32 {p}")
