@@ -1,20 +1,24 @@
 """Benchmark the whole proxy upgrade (issue 11): nodeswap next to the runbook typed by hand.
 
-On a lab of the `default` topology brought up with ``--timing realistic`` (boots, shutdowns,
-launches, installs, apt and update.sh take real-world durations scaled down 1/30:
-src/nodeswap/lab/timing.py), twice, each on a fresh lab:
+On a zone lab brought up with ``--timing realistic`` (boots, shutdowns, launches, installs, apt
+and update.sh take real-world durations scaled down 1/30: src/nodeswap/lab/timing.py) and, by
+default, on its real network (``--net auto``: each host in its own network namespace with
+Debian's haproxy and keepalived, docs/lab-netns.md; loopback where that cannot run, and the
+results say so), twice, each on a fresh lab:
 
   nodeswap   `nodeswap plan --lab DIR --spec upgrade.yaml --out plan.json`, then
              `nodeswap apply plan.json --lab DIR --yes` (the CLI, as an operator runs it)
   by hand    nodeswap.lab.byhand: R6-R37 over plain ssh, the sequence of
              tests/lab/test_runbook_by_hand.py
 
-During each run, a thread on this machine probes each switched node's address (the old
-proxy0/proxy1 addresses) every 0.1 s: a TCP connect to its sshd (0.2 s timeout) and the SSH
-banner (1 s). A node's unanswered time is the longest stretch between the last answered probe
-before a silence and the first answered probe after it (so it includes up to one probe
-period). Goals (issue 11): nodeswap's whole upgrade no slower than by hand; each node's
-address unanswered no longer than its reboot (the lab's shutdown + VM boot time) + 5 s.
+During each run, a thread probes each switched node's address (the old proxy0/proxy1
+addresses) every 0.1 s: a TCP connect to its sshd (0.2 s timeout) and the SSH banner (1 s).
+On a netns lab the thread runs inside firstbox's network namespace (this machine's own never
+dials a zone address); on loopback, from this machine. A node's unanswered time is the longest
+stretch between the last answered probe before a silence and the first answered probe after it
+(so it includes up to one probe period). Goals (issue 11): nodeswap's whole upgrade no slower
+than by hand; each node's address unanswered no longer than its reboot (the lab's shutdown + VM
+boot time) + 5 s.
 
 The console's availability through the VIP (issue 10) is measured for both by the same probe
 on firstbox (nodeswap.runbooks.probe: curl every 0.25 s, 2 s timeout): nodeswap starts it
@@ -26,11 +30,12 @@ its R36, by hand the end of its R34 (the hand sequence checks the console once, 
 switches).
 
 Topologies: `default`, `vg-same-24`, `vg-other-24` (``--topology``, repeatable; default all
-three). The runbook typed by hand (nodeswap.lab.byhand) knows `default` only: on the VG
-topologies only nodeswap runs, and the table says so.
+three), each with both: the runbook typed by hand (nodeswap.lab.byhand) knows the VG zones'
+dummy EIP (R12) and its return (R30/R31).
 
-Run as root: `.venv/bin/python bench/bench_upgrade.py [--timing realistic|off] [--topology T]`;
-writes bench/results/upgrade[-TOPOLOGY][-TIMING].json and .md (`default`: upgrade.json/.md).
+Run as root: `.venv/bin/python bench/bench_upgrade.py [--timing realistic|off] [--topology T]
+[--net auto|netns|loopback]`; writes bench/results/upgrade[-TOPOLOGY][-TIMING][-loopback].json
+and .md (`default`, realistic, netns: upgrade.json/.md).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from nodeswap.checks import downtime as DT  # noqa: E402
 from nodeswap.lab import Lab, timing  # noqa: E402
 from nodeswap.lab.byhand import NODES, run_by_hand  # noqa: E402
 from nodeswap.lab.labhost import ssh_banner  # noqa: E402
+from nodeswap.lab.netns import run_in  # noqa: E402
 from nodeswap.runbooks import probe as P  # noqa: E402
 
 OUT = ROOT / "bench" / "results"
@@ -67,7 +73,6 @@ FOLLOW_GATES = True  # --no-follow: stop at the first gate --yes refuses
 DONE = re.compile(r"^\[\d+/\d+\] done\s+\S+ \((R[\d-]+)\) .* ([\d.]+)s$")
 SLACK = 5.0  # the issue's "reboot plus 5 s"
 TOPOLOGIES = ("default", "vg-same-24", "vg-other-24")
-BY_HAND = ("default",)  # the topologies nodeswap.lab.byhand types the runbook for
 PROBE_DIR = "/root/bench-console-probe"  # the by-hand run's probe folder on firstbox
 
 
@@ -79,14 +84,22 @@ def answers(address: str) -> bool:
 
 
 class Prober:
-    """Probes addresses from this machine until stopped: (seconds since start, answered)."""
+    """Probes addresses until stopped: (seconds since start, answered). From this machine, or
+    from inside network namespace ``ns`` (a netns lab's firstbox)."""
 
-    def __init__(self, addresses: dict[str, str]) -> None:
+    def __init__(self, addresses: dict[str, str], ns: str | None = None) -> None:
         self.addresses = addresses
+        self.ns = ns
         self.seen: dict[str, list[tuple[float, bool]]] = {n: [] for n in addresses}
         self.stop = threading.Event()
         self.t0 = time.monotonic()
-        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        if self.ns is None:
+            self.loop()
+        else:  # a thread of its own entered the namespace: its sockets are made in it
+            run_in(self.ns, self.loop)
 
     def loop(self) -> None:
         while not self.stop.is_set():
@@ -222,7 +235,8 @@ def run_nodeswap(lab: Lab, work: Path) -> dict[str, Any]:
     (work / "apply.log").write_text(log)
     return {"plan_s": round(t_plan, 2), "apply_s": round(total - t_plan, 2),
             "total_s": round(total, 2), "exit": applied.returncode, "gate_stops": stops,
-            "log": str(work / "apply.log"), "step_s_by_rule": by_rule(log)}
+            "log": str(work / "apply.log"), "step_s_by_rule": by_rule(log),
+            "temporaries": plan_temporaries(plan)}
 
 
 def by_rule(log: str) -> dict[str, float]:
@@ -244,35 +258,76 @@ def run_hand(lab: Lab, work: Path) -> dict[str, Any]:
     def mark(what: str) -> None:
         at.setdefault(what, time.time())
 
+    temporaries: list[str] = []
     with FirstboxProbe(lab) as probe:
         try:
             bh = run_by_hand(lab, mark=mark)
             marks, error = bh.marks, None
+            temporaries = [*bh.temp.values(), *bh.dummy_eip.values()]
         except Exception as exc:  # reported in the results, not hidden
             marks, error = [], f"{type(exc).__name__}: {exc}"
         total = time.monotonic() - t0
     spans: list[tuple[str, float, float | None]] = [
         (n, at[f"R32 {n}"], at.get(f"R30-R34 switch {n}")) for n in NODES if f"R32 {n}" in at]
     return {"total_s": round(total, 2), "exit": 0 if error is None else 1, "error": error,
-            "marks": marks, "console": console(DT.parse_runs(probe.out), spans, probe.clock)}
+            "marks": marks, "console": console(DT.parse_runs(probe.out), spans, probe.clock),
+            "temporaries": temporaries}
 
 
-def one(kind: str, profile: str, i: int, topology: str = "default") -> dict[str, Any]:
+def plan_temporaries(plan: Path) -> list[str]:
+    """The temporary addresses nodeswap's plan borrowed (MGMT, and VG zones' dummy EIP)."""
+    nodes = json.loads(plan.read_text())["nodes"].values()
+    return [a for n in nodes for a in (n.get("temp_address"), n.get("eip_temp_address")) if a]
+
+
+def leftovers(lab: Lab, temporaries: list[str]) -> dict[str, list[str]]:
+    """Files under each switched VM's /etc that still name a temporary address (issue 10:
+    none after R31/R33), found over ssh at the node's old (now its own) address."""
+    if not temporaries:
+        return {}
+    info = lab.info()
+    pats = " ".join(f"-e {shlex.quote(t)}" for t in temporaries)
+    out: dict[str, list[str]] = {}
+    for n, addr in old_addresses(lab).items():
+        done = subprocess.run(info.ssh_command(addr, f"grep -rlwF {pats} /etc 2>/dev/null; true"),
+                              capture_output=True, text=True, timeout=120, check=False)
+        out[n] = done.stdout.split() if done.returncode == 0 else [
+            f"? (ssh exited {done.returncode})"]
+    return out
+
+
+def firstbox_ns(lab: Lab) -> str | None:
+    """A netns lab's firstbox namespace (None: a loopback lab)."""
+    raw = lab.info().raw
+    net = raw.get("net") or {}
+    if net.get("mode") != "netns":
+        return None
+    return str(net["namespaces"][raw["hosts"][raw["firstbox"]]["iid"]])
+
+
+def one(kind: str, profile: str, i: int, topology: str = "default",
+        net: str = "auto") -> dict[str, Any]:
     state = STATE / f"bench-upgrade-{kind}"
     work = Path(f"/var/lib/nodeswap-bench/upgrade-{topology}-{kind}-{i + 1}")
     work.mkdir(parents=True, exist_ok=True)
     load_before = loadavg()
-    lab = Lab.up(state, topology=topology, timing=profile)
+    lab = Lab.up(state, topology=topology, timing=profile, net=net)
     try:
         addrs = old_addresses(lab)
-        with Prober(addrs) as probe:
+        ns = firstbox_ns(lab)
+        raw = lab.info().raw
+        with Prober(addrs, ns) as probe:
             result = run_nodeswap(lab, work) if kind == "nodeswap" else run_hand(lab, work)
         if kind == "nodeswap":
             result["console"] = nodeswap_console(lab)
+        result["etc_leftovers"] = leftovers(lab, result["temporaries"])
         result["silences"] = {n: probe.silences(n) for n in addrs}
         result["unanswered_s"] = {n: max((s["s"] for s in result["silences"][n]), default=0.0)
                                   for n in addrs}
         result["probes"] = {n: len(probe.seen[n]) for n in addrs}
+        result["net"] = "netns" if ns is not None else "loopback"
+        if raw.get("net_note"):
+            result["net_note"] = raw["net_note"]
     finally:
         lab.down()
         lab.cleanup()
@@ -322,32 +377,31 @@ def console_rows(res: dict[str, Any]) -> list[str]:
         f"| console probe requests (0.25 s apart) | {samples(ns)} | {samples(bh) or '-'} |"]
 
 
-LAB_VIP = ("Console downtime: the loopback lab (lab/power.py) moves the VIP to the other proxy at "
-           "the instant its holder goes down, with no keepalived advertisement delay, and the "
-           "console answers while the VIP holder's haproxy runs; a zone with real keepalived "
-           "(the netns lab, docs/lab-netns.md) shows the failover's real window.")
+LAB_VIP = {
+    "loopback": ("Console downtime: the loopback lab (lab/power.py) moves the VIP to the other "
+                 "proxy at the instant its holder goes down, with no keepalived advertisement "
+                 "delay, and the console answers while the VIP holder's haproxy runs; a zone with "
+                 "real keepalived (the netns lab, docs/lab-netns.md) shows the failover's real "
+                 "window."),
+    "netns": ("Console downtime: measured on the netns lab, where the VIP is real keepalived's "
+              "(VRRP between the proxy VMs' namespaces) and the console is the VIP holder's real "
+              "haproxy in front of the webservice VMs: a window is time the console did not "
+              "answer through the VIP, from firstbox. The node addresses are probed from "
+              "inside firstbox's namespace."),
+}
 
 
-def table_nodeswap_only(res: dict[str, Any]) -> str:
-    """A topology the runbook typed by hand does not know (BY_HAND): nodeswap alone."""
-    ns, mn = res["runs"]["nodeswap"], res["median"]["nodeswap"]
-    lines = [
-        f"# Whole proxy upgrade on `{res['topology']}`: nodeswap ({res['when']})", "",
-        f"Lab `{res['topology']}`, timing `{res['timing']['profile']}`; {res['cpus']} CPUs "
-        f"shared with other work. {len(ns)} runs, each on a fresh lab; medians, each run in "
-        "brackets. The runbook typed by hand (nodeswap.lab.byhand) knows the `default` "
-        "topology only (no VG network, no R12 dummy EIP): it was not run here.", "",
-        "| | nodeswap (plan + apply --yes) | by hand (plain ssh) |", "|---|---|---|",
-        f"| whole upgrade | {mn['total_s']:.1f} s [{each(ns, lambda r: r['total_s'])}] | "
-        "not run |"]
-    for n in NODES:
-        def gap(r: dict[str, Any], n: str = n) -> float:
-            return float(r["unanswered_s"][n])
-        lines.append(f"| {n} address unanswered (longest silence) | {mn['unanswered_s'][n]:.1f}"
-                     f" s [{each(ns, gap)}] | not run |")
-    lines += console_rows(res)
-    lines += [f"| exit status | {[r['exit'] for r in ns]} | - |", "", LAB_VIP]
-    return "\n".join(lines) + "\n"
+def nets_of(res: dict[str, Any]) -> str:
+    """The lab network(s) the runs had (and why a netns run fell back to loopback)."""
+    runs = [r for v in res["runs"].values() for r in v]
+    nets = sorted({str(r.get("net", "loopback")) for r in runs})
+    notes = sorted({str(r["net_note"]) for r in runs if r.get("net_note")})
+    return "/".join(nets) + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def vip_notes(res: dict[str, Any]) -> list[str]:
+    nets = sorted({str(r.get("net", "loopback")) for v in res["runs"].values() for r in v})
+    return [LAB_VIP[n] for n in nets]
 
 
 def each(runs: list[dict[str, Any]], get: Any) -> str:
@@ -360,7 +414,8 @@ def table(res: dict[str, Any]) -> str:
     limit = res["unanswered_goal_s"]
     lines = [
         f"# Whole proxy upgrade: nodeswap vs the runbook by hand ({res['when']})", "",
-        f"Lab `{res['topology']}`, timing `{res['timing']['profile']}` (scale "
+        f"Lab `{res['topology']}` on its {nets_of(res)} network, timing "
+        f"`{res['timing']['profile']}` (scale "
         f"{res['timing']['scale']:.4f}: {json.dumps(res['timing']['delays'])}); "
         f"{res['cpus']} CPUs shared with other work (load averages below). {len(ns)} pairs of "
         "runs, each on a fresh lab, the order alternating; medians, each run in brackets.", "",
@@ -375,11 +430,16 @@ def table(res: dict[str, Any]) -> str:
         lines.append(f"| {n} address unanswered (longest silence) | {mn['unanswered_s'][n]:.1f}"
                      f" s [{each(ns, gap)}] | {mb['unanswered_s'][n]:.1f} s [{each(bh, gap)}] |")
     lines += console_rows(res)
+    def left(r: dict[str, Any]) -> str:
+        return "?" if "etc_leftovers" not in r else str(sum(map(len, r["etc_leftovers"].values())))
+    lines += [f"| files under the switched VMs' /etc still naming a temporary address (R31, "
+              f"R33; which: upgrade.json `etc_leftovers`) | [{', '.join(map(left, ns))}] | "
+              f"[{', '.join(map(left, bh))}] |"]
     lines += [f"| gates --yes refused, then approved by name as printed | "
               f"{[r.get('gate_stops', []) for r in ns]} | - |",
               f"| exit status | {[r['exit'] for r in ns]} | {[r['exit'] for r in bh]} |",
               f"| load (1 min) before each run | {[r['load_before'][0] for r in ns]} | "
-              f"{[r['load_before'][0] for r in bh]} |", "", LAB_VIP, "",
+              f"{[r['load_before'][0] for r in bh]} |", "", *vip_notes(res), "",
               "Goals (issue 11), on the medians:", ""]
     failed = [i + 1 for i, r in enumerate(ns) if r["exit"] != 0]
     failed += [i + 1 for i, r in enumerate(bh) if r["exit"] != 0 and i + 1 not in failed]
@@ -425,6 +485,9 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3, help="pairs of runs (default 3)")
     ap.add_argument("--topology", action="append", choices=TOPOLOGIES,
                     help="a lab topology (repeatable; default: all three)")
+    ap.add_argument("--net", default="auto", choices=("auto", "netns", "loopback"),
+                    help="the lab's network (default auto: netns where it can run, else "
+                    "loopback, and the results say why)")
     ap.add_argument("--no-follow", action="store_true",
                     help="when --yes is refused at a gate, stop there (default: resume with the "
                     "printed --approve GATE, as an operator would, and report the stop)")
@@ -433,11 +496,11 @@ def main() -> int:
     FOLLOW_GATES = not a.no_follow
     ok = True
     for topology in a.topology or TOPOLOGIES:
-        ok = bench(topology, a.timing, a.runs) and ok
+        ok = bench(topology, a.timing, a.runs, a.net) and ok
     return 0 if ok else 1
 
 
-def bench(topology: str, profile: str, runs: int) -> bool:
+def bench(topology: str, profile: str, runs: int, net: str = "auto") -> bool:
     """``runs`` pairs on ``topology`` (nodeswap alone where the hand sequence cannot run);
     writes the results; True when every run finished."""
     res: dict[str, Any] = {
@@ -447,20 +510,21 @@ def bench(topology: str, profile: str, runs: int) -> bool:
         "console_probe": {"interval_s": DT.INTERVAL, "timeout_s": DT.TIMEOUT},
         "runs": {"nodeswap": [], "by_hand": []}}
     res["unanswered_goal_s"] = round(res["reboot_s"] + SLACK, 3)
-    kinds = ("nodeswap", "by_hand") if topology in BY_HAND else ("nodeswap",)
+    kinds = ("nodeswap", "by_hand")
     for i in range(runs):
         for kind in kinds if i % 2 == 0 else kinds[::-1]:
             print(f"--> {topology}: {kind} ({i + 1}/{runs})", flush=True)
-            got = one(kind, profile, i, topology)
+            got = one(kind, profile, i, topology, net)
             res["runs"][kind].append(got)
             print(json.dumps({k: v for k, v in got.items() if k not in ("silences", "marks")}),
                   flush=True)
     res["median"] = {k: median_of(v) for k, v in res["runs"].items()}
     OUT.mkdir(parents=True, exist_ok=True)
     suffix = ("" if topology == "default" else f"-{topology}") + \
-        ("" if profile == "realistic" else f"-{profile}")
+        ("" if profile == "realistic" else f"-{profile}") + \
+        ("-loopback" if net == "loopback" else "")
     (OUT / f"upgrade{suffix}.json").write_text(json.dumps(res, indent=1) + "\n")
-    md = table(res) if res["runs"]["by_hand"] else table_nodeswap_only(res)
+    md = table(res)
     (OUT / f"upgrade{suffix}.md").write_text(md)
     print(md)
     return all(r["exit"] == 0 for v in res["runs"].values() for r in v)
