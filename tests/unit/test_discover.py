@@ -138,7 +138,7 @@ FACT_COMMANDS = [
     (F.KERNEL_IMAGES, "ls -1 /pitrix/kernels 2>/dev/null; true"),
     (F.REPOSITORIES, "ls -1 /pitrix/repo 2>/dev/null; true"),
     (F.VIP, "test -x /pitrix/bin/dump_hosts.py && /pitrix/bin/dump_hosts.py"),
-    (F.answers_ping("10.16.100.51"), "ping -c 2 -W 1 10.16.100.51 >/dev/null 2>&1"),
+    (F.answers_ping("10.16.100.51"), "ping -c 2 -i 0.2 -W 1 10.16.100.51 >/dev/null 2>&1"),
     (F.SUPERVISOR_STATUS, "supervisorctl status 2>&1; true"),
     (F.PITRIX_PACKAGES,
      "dpkg-query -W -f '${Package}\\t${Status}\\n' 'pitrix-*' 2>/dev/null; true"),

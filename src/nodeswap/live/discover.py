@@ -20,8 +20,9 @@ cross-checks snapshot.py's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, TypeVar
+import asyncio
+from collections.abc import Coroutine, Iterable
+from typing import Any, TypeVar, cast
 
 from nodeswap.errors import TransportError, ZoneError
 from nodeswap.i18n import N_, _
@@ -138,10 +139,26 @@ async def _capacity(ask: Asker, name: str, address: str) -> HostCapacity:
     return HostCapacity(cpus, mem, disk, links)
 
 
+async def _in_order(jobs: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """``jobs`` run at once, each to its end; their results in order, or the first failure in
+    order (what running them one after the other would have raised first)."""
+    got = await asyncio.gather(*jobs, return_exceptions=True)
+    out: list[T] = []
+    for r in got:
+        if isinstance(r, BaseException):
+            raise r
+        out.append(r)
+    return out
+
+
 async def ping_from(connector: Connector, fb: Target, addresses: Iterable[str]) -> set[str]:
-    """Which of ``addresses`` answer ping from firstbox (R16: a temporary address must not)."""
+    """Which of ``addresses`` answer ping from firstbox (R16: a temporary address must not),
+    all pinged at once (a free address is silent for the whole ping: on a real network one
+    after the other took about 2 s each)."""
     ask = Asker(connector)
-    return {addr for addr in sorted(set(addresses)) if await ask.read(fb, F.answers_ping(addr))}
+    addrs = sorted(set(addresses))
+    answered = await asyncio.gather(*(ask.read(fb, F.answers_ping(a)) for a in addrs))
+    return {a for a, yes in zip(addrs, answered, strict=True) if yes}
 
 
 async def discover(connector: Connector, firstbox: Target, *, role: str = "proxy",
@@ -156,13 +173,23 @@ async def discover(connector: Connector, firstbox: Target, *, role: str = "proxy
     own = variables_of(fb, zone, zone_id) if zone_id else {}
     warnings: list[str] = []
     paths = runbook_for(role).fetched_files
-    olds = {n.name: await _old_node(ask, n.name, n.address, paths)
-            for n in zone.role_nodes(role) if not zone_id or zone.zone_of(n) in (zone_id, "")}
+    nodes = [n for n in zone.role_nodes(role) if not zone_id or zone.zone_of(n) in (zone_id, "")]
+    phys = list(zone.physical_nodes)
+    # every host at once, each host's commands in turn on its own connection (one after the
+    # other through a jump, 49 commands took 4.6 s); a failure raised is the first in order
+    olds_got, caps_got = await asyncio.gather(
+        _in_order([_old_node(ask, n.name, n.address, paths) for n in nodes]),
+        _in_order([_capacity(ask, n.name, n.address) for n in phys]), return_exceptions=True)
+    for failed in (olds_got, caps_got):
+        if isinstance(failed, BaseException):
+            raise failed
+    old_list, cap_list = cast(list[OldNode], olds_got), cast(list[HostCapacity], caps_got)
+    olds = {n.name: r for n, r in zip(nodes, old_list, strict=True)}
     for node in olds.values():
         if node.error:
             warnings.append(OLD_NODE_SILENT.format(node=node.name, address=node.address,
                                                    error=node.error))
-    capacity = {n.name: await _capacity(ask, n.name, n.address) for n in zone.physical_nodes}
+    capacity = {n.name: r for n, r in zip(phys, cap_list, strict=True)}
     vip = fb["vip"]
     if zone_id and len(zone.region_zone_ids) > 1:  # a region: the zone's own VIP (R23)
         vip = await ask.read(firstbox, F.zone_vip(zone_id))
