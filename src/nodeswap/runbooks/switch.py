@@ -289,12 +289,14 @@ def forget_mac(address: str) -> str:
 
 def came_back(n: NodeContext) -> str:
     """R33's reboot took effect, seen from firstbox: wait (bounded) until the VM answers at
-    either address, then it must be the old one (R32 made the old VM silent there)."""
-    probe = [cmd("ping", "-c", "1", "-W", "1", a) + " >/dev/null 2>&1"
-             for a in (n.old_address, n.temp_address)]
-    wait = cmd("timeout", "--foreground", str(REBOOT_WAIT), "sh", "-c",
-               f"until {probe[0]} || {probe[1]}; do sleep 0.2; done")
-    return f"{wait}; {probe[0]}"
+    either address, and it must be the old one (R32 made the old VM silent there). The
+    temporary address is asked first: before the reboot (a first run) it answers at once,
+    where asking the silent old one first cost 2.2 s per switch on a real network."""
+    temp, old = (cmd("ping", "-c", "1", "-W", "1", a) + " >/dev/null 2>&1"
+                 for a in (n.temp_address, n.old_address))
+    return cmd("timeout", "--foreground", str(REBOOT_WAIT), "sh", "-c",
+               f"while :; do if {temp}; then exit 1; fi; if {old}; then exit 0; fi; "
+               "sleep 0.2; done")
 
 
 def forget_host_keys(ctx: Context, n: NodeContext) -> list[Step]:
