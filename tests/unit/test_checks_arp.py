@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from nodeswap.checks import analyze
-from nodeswap.checks.arp import probe_command
+from nodeswap.checks.arp import probe_command, results_of
 from nodeswap.errors import InputError
 
 PROBES = (("br0", "10.16.101.254"), ("br1", "2.2.2.2"))
@@ -93,3 +93,32 @@ def test_the_command_reports_each_exit_status_and_refuses_another_arping(
         assert len(findings) == 1 and "no iputils arping" in findings[0].reason
     else:
         assert [f.reason.split()[0] for f in findings] == taken
+
+
+SLOW = """#!/bin/sh
+# an arping that prints its lines slowly, both probes at once: their lines would interleave
+[ "$1" = -V ] && { echo "arping from iputils 20221126"; exit 0; }
+for last; do :; done
+for i in 1 2 3; do echo "Sent probe $i for $last"; sleep 0.05; done
+case "$last" in 10.16.101.254) echo "Unicast reply from $last [00:16:3E:00:00:01]"; exit 1;; esac
+exit 0
+"""
+
+
+def test_the_probes_run_together_and_each_output_stays_whole(tmp_path: Path) -> None:
+    """Both probes run at once (a silent address takes arping's whole count); each probe's
+    lines still come right before its own marker, so a reply is told to the right address."""
+    fake = tmp_path / "arping"
+    fake.write_text(SLOW)
+    fake.chmod(0o755)
+    res = subprocess.run(["bash", "-c", probe_command(PROBES)], capture_output=True, text=True,
+                         env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, check=False, timeout=30)
+    assert res.returncode == 0, res.stderr
+    results = results_of(res.stdout.splitlines())
+    assert set(results) == set(PROBES)
+    for (_iface, addr), (_status, _line, said) in results.items():
+        assert [s for s in said if s.strip()] == [f"Sent probe {i} for {addr}" for i in (1, 2, 3)] \
+            + ([f"Unicast reply from {addr} [00:16:3E:00:00:01]"] if addr == "10.16.101.254"
+               else [])
+    findings = analyze("address_free", res.stdout, None, OPTS).findings
+    assert [f.reason.split()[0] for f in findings] == ["10.16.101.254"]
