@@ -29,7 +29,7 @@ import pytest
 from nodeswap.checks import downtime
 from nodeswap.demo import demo_spec
 from nodeswap.errors import NodeswapError
-from nodeswap.lab import Lab
+from nodeswap.lab import Lab, netconf
 from nodeswap.lab.api import LabInfo
 from nodeswap.live.planning import plan_live
 from nodeswap.live.reach import Reach, make_reach
@@ -298,7 +298,7 @@ class Zone:
         assert self.plan_ is not None and self.snap is not None
         for name, n in self.plan_.nodes.items():
             want = self.old_addresses(name)
-            iface = self.ssh.out(n.old_address, "cat /etc/network/interfaces")
+            iface = self.network_config(n.old_address)
             configured = {ln.split()[1] for ln in iface.splitlines()
                           if ln.split()[:1] == ["address"]}
             assert configured == want, f"{name}: interfaces file {configured} != {want}"
@@ -316,6 +316,14 @@ class Zone:
             stale = self.ssh.run(n.old_address, "grep -rlwIF "
                                  + " ".join(f"-e {a}" for a in own) + " /etc", check=False)
             assert stale.stdout == "", f"{name}: temporary address left in {stale.stdout}"
+
+    def network_config(self, address: str) -> str:
+        """The VM's network configuration as interfaces text: its interfaces file, or (a new
+        VM of a ``netplan_releases`` topology) its netplan file read as the lab's boot reads
+        it (lab/netconf.py)."""
+        if self.ssh.run(address, "test -e /etc/network/interfaces", check=False).returncode:
+            return netconf.netplan_as_interfaces(self.ssh.out(address, "cat /etc/netplan/*.yaml"))
+        return self.ssh.out(address, "cat /etc/network/interfaces")
 
     def assert_no_temporary_names(self) -> None:
         """Issue 10: after the last switch no host of the zone up (and not firstbox) maps a

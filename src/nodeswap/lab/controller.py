@@ -31,7 +31,7 @@ from typing import Any
 from nodeswap.errors import LabError
 from nodeswap.i18n import _
 
-from . import hostroot, netns, timing
+from . import hostroot, netconf, netns, timing
 from .hostroot import HostPaths
 from .labhost import JSON, Host, port_free, ssh_banner
 from .system import (
@@ -104,9 +104,9 @@ class Controller:
     def start_host(self, host: Host) -> None:
         """Start the host's sshd in its own UTS namespace and record it (not waiting)."""
         paths = self.paths(host.iid)
-        iface = paths.root / "etc/network/interfaces"
-        # what `ip addr` shows until the next boot (hostinfo.links), as ifupdown brought it up
-        host.extra["boot_interfaces"] = iface.read_text() if iface.exists() else ""
+        # what `ip addr` shows until the next boot (hostinfo.links), as ifupdown (or netplan)
+        # brought it up
+        host.extra["boot_interfaces"] = netconf.config_text(paths.root)
         hostroot.write_sshd_config(paths, host.address, self.key_types, self.permit, _also(host))
         argv = hostroot.sshd_command(paths, host.name, host.extra.get("netns"))
         with paths.sshd_log.open("ab") as log:

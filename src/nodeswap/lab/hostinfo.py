@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import netconf
 from .standins import pitrixlab as pl
 
 if TYPE_CHECKING:
@@ -91,8 +92,7 @@ def links(h: Host, *, root: Path, fb_root: Path, vip: str | None,
     # the interfaces file as it was when the host booted (a later edit shows at the next boot)
     booted = h.extra.get("boot_interfaces")
     if booted is None:
-        iface = root / "etc/network/interfaces"
-        booted = iface.read_text() if iface.exists() else ""
+        booted = netconf.config_text(root)
     stanzas = _stanzas(str(booted))
     nics = h.extra.get("nics") or []
     mgmt = stanzas.get("eth0", {})

@@ -21,7 +21,7 @@ from typing import Any
 from nodeswap.errors import LabError
 from nodeswap.i18n import _
 
-from . import hostinfo, hostroot, netns, netroute, timing
+from . import hostinfo, hostroot, netconf, netns, netroute, timing
 from .controller import Controller
 from .labhost import Host
 from .netns import NetLab
@@ -63,8 +63,7 @@ class NetController(Controller):
         namespace."""
         ns = host.extra["netns"]
         root = self.paths(host.iid).root
-        iface = root / "etc/network/interfaces"
-        text = iface.read_text() if host.kind == "vm" and iface.exists() else ""
+        text = netconf.config_text(root) if host.kind == "vm" else ""
         if netroute.stanzas(text):
             macs = [str(n["mac"]) for n in host.extra.get("nics") or []]
             netroute.boot_vm(self.net, ns, root, macs or [hostinfo.eth0_mac(host)],

@@ -24,7 +24,7 @@ from typing import Any
 from nodeswap.errors import LabError
 from nodeswap.i18n import _
 
-from . import netns, topology
+from . import netconf, netns, topology
 from .netns import Net, NetLab
 
 JSON = dict[str, Any]
@@ -257,8 +257,7 @@ def boot_vm(net: NetLab, ns: str, root: Path, macs: Sequence[str], log: Log) -> 
     """A VM boots: each stanza of its interfaces file on a real NIC (eth0 is there; another
     gets a veth on the bridge of its address's network, else of the EIP network), the
     `gateway` lines as default routes, then rc.local's `ip` lines. Returns its addresses."""
-    iface = root / "etc/network/interfaces"
-    wanted = stanzas(iface.read_text() if iface.exists() else "")
+    wanted = stanzas(netconf.config_text(root))
     down(ns, log)
     for st in wanted:
         i = int(st.nic[3:]) if st.nic[:3] == "eth" and st.nic[3:].isdigit() else -1

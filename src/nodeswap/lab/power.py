@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from nodeswap.errors import LabError
 
-from . import hostinfo, services
+from . import hostinfo, netconf, services
 from .labhost import Host, Machines
 from .listeners import Listeners, bound_ports
 from .proxyd import ProxyDaemons
@@ -143,8 +143,7 @@ class Power:
     def address_for(self, h: Host) -> str | None:
         """The address in the host's /etc/network/interfaces, refused if another live host
         (or a squatter) has it."""
-        iface = self.root(h) / "etc/network/interfaces"
-        addr = pl.interfaces_address(iface.read_text()) if iface.exists() else None
+        addr = pl.interfaces_address(netconf.config_text(self.root(h)))
         other = self.by_address(addr or h.address)
         if (other is not None and other is not h) or (addr or h.address) in self.squatters:
             raise LabError(f"{h.iid} cannot come up at {addr or h.address}: the address is "

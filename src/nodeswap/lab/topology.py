@@ -81,11 +81,12 @@ def check(t: Any) -> list[str]:
         host_zone=zone_of[v.get("physical")])
                  for v in t["vms"] if v.get("physical") in zone_of
                  and v.get("zone_id", t["zone_id"]) != zone_of[v.get("physical")]]
-    releases = t.get("update_node_releases", [])
-    if not isinstance(releases, list) or not all(
-            isinstance(r, str) and re.fullmatch(r"\d{2}\.\d{2}", r) for r in releases):
-        problems.append(_('update_node_releases must be a list of OS releases such as '
-                          '"16.04", not {releases!r}').format(releases=releases))
+    for key in ("update_node_releases", "netplan_releases"):
+        releases = t.get(key, [])
+        if not isinstance(releases, list) or not all(
+                isinstance(r, str) and re.fullmatch(r"\d{2}\.\d{2}", r) for r in releases):
+            problems.append(_('{key} must be a list of OS releases such as "16.04", not '
+                              '{releases!r}').format(key=key, releases=releases))
     return problems
 
 

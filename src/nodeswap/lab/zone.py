@@ -21,7 +21,7 @@ from typing import Any
 
 from nodeswap.errors import LabError
 
-from . import faults, hostinfo, hostroot, netroute, packages, timing, topology
+from . import faults, hostinfo, netconf, netroute, packages, timing, topology
 from .faults import FaultState
 from .labhost import Host, Machines
 from .libvirt import Libvirt, base_image
@@ -30,7 +30,6 @@ from .packages import Packages
 from .power import Power
 from .proxyd import ProxyDaemons
 from .regionvip import RegionPower
-from .standins import pitrixlab as pl
 from .zonefiles import VM_DISK_GB, ZoneFiles
 
 JSON = dict[str, Any]
@@ -280,13 +279,14 @@ class Zone:
         self.libvirt.define_vm(phys, name, vm.iid, s)
 
     def op_install_node(self, caller: Host | None, body: JSON) -> JSON:
-        """install_nodes.sh for one VM: interfaces and rc.local files from its settings."""
+        """install_nodes.sh for one VM: its network file (interfaces, or netplan's on a
+        ``netplan_releases`` release) and rc.local files from its settings."""
         name = body["name"]
         s = self.files.settings_of(name)
         vm = self.power.by_address(s.get("mgmt_network_address", ""))
         if vm is None or vm.name != name:
             raise LabError(f"{name}: no running node at {s.get('mgmt_network_address')}")
         time.sleep(self.power.delays.get("install_node", 0.0))  # timing: its components
-        hostroot.write(self.root(vm.iid) / "etc/network/interfaces", pl.render_interfaces(s))
+        netconf.write_config(self.root(vm.iid), s, netplan=netconf.uses_netplan(self.t, s))
         self.files.write_rc_files(vm, s)
         return {"node": vm.iid}

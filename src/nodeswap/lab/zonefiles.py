@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from . import hostroot
+from . import hostroot, netconf
 from .labhost import Host, Machines
 from .libvirt import base_image
 from .standins import pitrixlab as pl
@@ -343,12 +343,13 @@ class ZoneFiles:
         hostroot.write(self.root(vm.iid) / "root/.ssh/known_hosts", src.read_text(), 0o600)
 
     def write_vm(self, h: Host, s: dict[str, str], *, initial: bool) -> None:
-        """A VM's own files: OS release, interfaces; initial VMs also their rc.local files."""
+        """A VM's own files: OS release, network (interfaces, or netplan: lab/netconf.py);
+        initial VMs also their rc.local files."""
         root = self.root(h.iid)
         hostroot.write(root / "etc/lsb-release",
                        f"DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE={s['os_version']}\n"
                        f"DISTRIB_CODENAME={s['os_name']}\n")
-        hostroot.write(root / "etc/network/interfaces", pl.render_interfaces(s))
+        netconf.write_config(root, s, netplan=netconf.uses_netplan(self.t, s))
         if initial:
             self.write_rc_files(h, s)
 
