@@ -3,6 +3,7 @@ JSON round trip."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 from nodeswap.errors import ZoneError
+from nodeswap.live.discover import _in_order
 from nodeswap.runbooks import components_of
 from nodeswap.zone import facts as F
 from nodeswap.zone.facts import (
@@ -204,3 +206,29 @@ def test_state_fingerprint_follows_settings_version_and_variables_only() -> None
         != snap.state_fingerprint()
     assert _snap(installer_version="4.3.2").state_fingerprint() != snap.state_fingerprint()
     assert _snap(variables={}).state_fingerprint() != snap.state_fingerprint()
+
+
+def test_hosts_are_asked_at_once_within_the_limit_and_answered_in_order() -> None:
+    """Discovery asks hosts at once (issue 10: one after the other through a jump took 4.6 s
+    for 49 commands) but never more than the limit, keeps their order, and raises the failure
+    that asking them one after the other would have raised first."""
+    running, peak = 0, 0
+
+    async def job(i: int, fail: bool = False) -> int:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.001 * ((7 * i) % 5))  # finish out of order
+        running -= 1
+        if fail:
+            raise ValueError(f"job {i}")
+        return i
+
+    async def main() -> None:
+        limit = asyncio.Semaphore(3)
+        assert await _in_order([job(i) for i in range(10)], limit) == list(range(10))
+        assert 1 < peak <= 3
+        with pytest.raises(ValueError, match="job 2"):
+            await _in_order([job(i, fail=i in (2, 6)) for i in range(8)], limit)
+
+    asyncio.run(main())

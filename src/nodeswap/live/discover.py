@@ -139,16 +139,24 @@ async def _capacity(ask: Asker, name: str, address: str) -> HostCapacity:
     return HostCapacity(cpus, mem, disk, links)
 
 
-async def _in_order(jobs: list[Coroutine[Any, Any, T]]) -> list[T]:
-    """``jobs`` run at once, each to its end; their results in order, or the first failure in
-    order (what running them one after the other would have raised first)."""
-    got = await asyncio.gather(*jobs, return_exceptions=True)
+async def _in_order(jobs: list[Coroutine[Any, Any, T]], limit: asyncio.Semaphore) -> list[T]:
+    """``jobs`` run at once (as many as ``limit`` lets: a zone of hundreds of physical hosts
+    is not asked all at once), each to its end; their results in order, or the first failure
+    in order (what running them one after the other would have raised first)."""
+    async def one(job: Coroutine[Any, Any, T]) -> T:
+        async with limit:
+            return await job
+
+    got = await asyncio.gather(*(one(j) for j in jobs), return_exceptions=True)
     out: list[T] = []
     for r in got:
         if isinstance(r, BaseException):
             raise r
         out.append(r)
     return out
+
+
+HOSTS_AT_ONCE = 16  # discovery's hosts asked at once (the scheduler's MAX_AT_ONCE)
 
 
 async def ping_from(connector: Connector, fb: Target, addresses: Iterable[str]) -> set[str]:
@@ -177,9 +185,11 @@ async def discover(connector: Connector, firstbox: Target, *, role: str = "proxy
     phys = list(zone.physical_nodes)
     # every host at once, each host's commands in turn on its own connection (one after the
     # other through a jump, 49 commands took 4.6 s); a failure raised is the first in order
+    limit = asyncio.Semaphore(HOSTS_AT_ONCE)
     olds_got, caps_got = await asyncio.gather(
-        _in_order([_old_node(ask, n.name, n.address, paths) for n in nodes]),
-        _in_order([_capacity(ask, n.name, n.address) for n in phys]), return_exceptions=True)
+        _in_order([_old_node(ask, n.name, n.address, paths) for n in nodes], limit),
+        _in_order([_capacity(ask, n.name, n.address) for n in phys], limit),
+        return_exceptions=True)
     for failed in (olds_got, caps_got):
         if isinstance(failed, BaseException):
             raise failed
