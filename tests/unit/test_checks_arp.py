@@ -122,3 +122,16 @@ def test_the_probes_run_together_and_each_output_stays_whole(tmp_path: Path) -> 
                else [])
     findings = analyze("address_free", res.stdout, None, OPTS).findings
     assert [f.reason.split()[0] for f in findings] == ["10.16.101.254"]
+
+
+def test_one_probe_runs_alone_and_reports(tmp_path: Path) -> None:
+    """No VG nodes: one probe, run as is (no scratch folder), its status reported."""
+    fake = tmp_path / "arping"
+    fake.write_text(FAKE.replace("{version}", "arping from iputils 20221126"))
+    fake.chmod(0o755)
+    command = probe_command(PROBES[:1])
+    assert "mktemp" not in command
+    res = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
+                         env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, check=False, timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert results_of(res.stdout.splitlines())[PROBES[0]][0] == 1  # 10.16.101.254: taken

@@ -34,17 +34,24 @@ _REPLY = re.compile(r"reply from (?P<address>\S+) \[(?P<mac>[0-9A-Fa-f:]+)\]")
 
 def probe_command(probes: Sequence[tuple[str, str]]) -> str:
     """Read-only, on the new VM's physical host: ``arping -D`` for each (bridge, address),
-    all at once (a free address is silent for the whole probe: MGMT then EIP took 4.2 s),
-    each into its own file of a scratch folder (``mktemp -d``, removed after), then every
-    probe's output followed by its marker line, in the probes' order. Exits 0 whatever it
-    found (``check`` judges); iputils' arping only."""
+    every probe's output followed by its marker line, in the probes' order. Several probes (a
+    VG node's MGMT and dummy EIP) run at once, each into its own file of a scratch folder
+    (``mktemp -d``, removed after): a free address is silent for the whole probe, and MGMT
+    then EIP took 4.2 s. Exits 0 whatever it found (``check`` judges); iputils' arping only."""
     version = cmd("arping", "-V") + " 2>&1"
-    runs = [f"( {cmd('arping', '-D', '-c', str(COUNT), '-w', str(DEADLINE), '-I', iface, addr)}"
-            f" > \"$d/{i}\" 2>&1; echo {cmd(MARK, iface, addr)} $? >> \"$d/{i}\" ) &"
-            for i, (iface, addr) in enumerate(probes)]
-    outs = " ".join(f'"$d/{i}"' for i in range(len(probes)))
-    together = f"d=$(mktemp -d) && {{ {' '.join(runs)} wait; cat {outs}; rm -rf \"$d\"; }}"
-    return (f"if {version} | {cmd('grep', '-q', 'iputils')}; then {together}; "
+
+    def dad(iface: str, addr: str) -> str:
+        return cmd("arping", "-D", "-c", str(COUNT), "-w", str(DEADLINE), "-I", iface, addr)
+
+    if len(probes) == 1:  # no VG nodes: nothing to run beside it
+        (iface, addr), = probes
+        body = f"{dad(iface, addr)} 2>&1; echo {cmd(MARK, iface, addr)} $?"
+    else:
+        runs = [f'( {dad(iface, addr)} > "$d/{i}" 2>&1; echo {cmd(MARK, iface, addr)} $? '
+                f'>> "$d/{i}" ) &' for i, (iface, addr) in enumerate(probes)]
+        outs = " ".join(f'"$d/{i}"' for i in range(len(probes)))
+        body = f'd=$(mktemp -d) && {{ {" ".join(runs)} wait; cat {outs}; rm -rf "$d"; }}'
+    return (f"if {version} | {cmd('grep', '-q', 'iputils')}; then {body}; "
             f"else echo {cmd(NO_IPUTILS)} \"$({version} | head -n 1)\"; fi")
 
 
