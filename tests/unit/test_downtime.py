@@ -10,7 +10,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_plan import plan_for
 from zonekit import KINDS
@@ -143,6 +143,7 @@ def test_per_switch_windows_lie_in_their_span_and_add_up(s: list[D.Sample], a: i
 
 @given(sample_lists(), st.integers(0, 200_000), st.integers(0, 200_000),
        st.floats(0, 0.999), st.floats(0, 0.999))
+@example(s=[D.Sample(ms=T0 + 250, status=0)], a=249, b=249, fa=0.5, fb=0.5)  # no whole ms
 def test_per_switch_windows_lie_in_spans_that_are_not_whole_ms(
         s: list[D.Sample], a: int, b: int, fa: float, fb: float) -> None:
     """The executor's step times are floats (R32's start at ...801177 s): a window cut to the

@@ -192,8 +192,10 @@ def per_switch(rs: Sequence[Run], spans: Sequence[tuple[str, float, float | None
         lo = math.ceil(start * 1000) + offset_ms
         hi = math.floor(end * 1000) + offset_ms if end is not None else \
             max([lo] + [r.last_ms for r in rs])
+        # a span shorter than a ms may hold no whole ms (249.5-249.5): then no window is in it
+        cut = tuple(clip(ws, lo, hi)) if hi >= lo else ()
         hi = max(hi, lo)
         shown_end = end if end is not None else (hi - offset_ms) / 1000
         out.append(SwitchDowntime(node, (start, shown_end), end is not None,
-                                  covered(rs, lo, hi, gap_ms), tuple(clip(ws, lo, hi))))
+                                  covered(rs, lo, hi, gap_ms), cut))
     return out
