@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -44,10 +45,16 @@ class Rig:
         self.tmp = tmp
         self.journal = Journal.open(tmp / "state" / "zone.journal.sqlite")
         self.events: list[Event] = []
+        self.on_event: Callable[[Event], None] | None = None  # called after recording one
         self.ex = Executor(
-            self.journal, LocalConnector(), events=self.events.append,
+            self.journal, LocalConnector(), events=self.sink,
             lock_path=str(tmp / "lock" / "zone.lock"), **kw,  # type: ignore[arg-type]
         )  # fmt: skip
+
+    def sink(self, event: Event) -> None:
+        self.events.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
 
     def run(self, plan: Plan) -> str:
         rid = self.ex.start(plan, operator="tester")
