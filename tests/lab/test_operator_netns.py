@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from test_operator_path import PROMPT, finish, hints, journal, plan_file, terminal
-from test_operator_switch import HANG, hanging, old_instance
+from test_operator_switch import HANG, ctrl_c_in_r32_shutdown, hanging
 from upgrade_kit import wait_for
 
 from nodeswap.errors import EXIT_INTERRUPTED
@@ -59,15 +59,7 @@ def test_ctrl_c_in_a_switch_on_a_real_network_then_the_pasted_resume(lab_dir: Pa
 
     plan = plan_file(lab, tmp_path)
     node = json.loads(plan.read_text())["meta"]["switch_order"].split(",")[0]
-    old_iid = old_instance(lab, node)
-    lab.fault("command-hangs", host=old_iid, command="shutdown")
-    child = terminal(f"nodeswap apply {plan} --lab {lab_dir}", tmp_path)
-    child.expect(rf"GATE r30-settings-{node} \(R30\) on firstbox")
-    child.expect(PROMPT)
-    child.sendline("y")
-    assert wait_for(lambda: hanging(lab, old_iid), 120.0), "R32's shutdown never ran"
-    child.sendintr()  # Ctrl-C while the old node's shutdown runs
-    out, code = finish(child)
+    out, code, old_iid = ctrl_c_in_r32_shutdown(lab, plan, node, tmp_path, wait=120.0)
     assert code == EXIT_INTERRUPTED and "Traceback" not in out, out
     flat = re.sub(r"\s+", " ", out)
     assert f"while the switch of {node} is open" in flat, out  # the probe measures on

@@ -39,6 +39,23 @@ def hanging(lab: Lab, iid: str) -> list[int]:
             if HANG in args]
 
 
+def ctrl_c_in_r32_shutdown(lab: Lab, plan: Path, node: str, tmp: Path, *,
+                           wait: float = 60.0) -> tuple[str, int, str]:
+    """The operator runs `nodeswap apply PLAN --lab DIR`, answers the first switch's gate
+    with y, and presses Ctrl-C while R32's shutdown of the old ``node`` hangs (a
+    command-hangs fault): apply's output and exit code, and the old VM's instance id."""
+    old_iid = old_instance(lab, node)
+    lab.fault("command-hangs", host=old_iid, command="shutdown")
+    child = terminal(f"nodeswap apply {plan} --lab {lab.dir}", tmp)
+    child.expect(rf"GATE r30-settings-{node} \(R30\) on firstbox")
+    child.expect(PROMPT)
+    child.sendline("y")
+    assert wait_for(lambda: hanging(lab, old_iid), wait), "R32's shutdown never ran"
+    child.sendintr()  # Ctrl-C while the old node's shutdown runs
+    out, code = finish(child)
+    return out, code, old_iid
+
+
 def test_ctrl_c_in_r32_shutdown_then_pasted_rollback(tmp_path: Path) -> None:
     lab = Lab.up(Path("/var/lib/nodeswap-lab") / f"pytest-{id(tmp_path):x}-opswitch",
                  topology="default")
@@ -47,16 +64,7 @@ def test_ctrl_c_in_r32_shutdown_then_pasted_rollback(tmp_path: Path) -> None:
         data = json.loads(plan.read_text())
         node = data["meta"]["switch_order"].split(",")[0]
         old_address = data["nodes"][node]["old_address"]
-        old_iid = old_instance(lab, node)
-        lab.fault("command-hangs", host=old_iid, command="shutdown")
-
-        child = terminal(f"nodeswap apply {plan} --lab {lab.dir}", tmp_path)
-        child.expect(rf"GATE r30-settings-{node} \(R30\) on firstbox")
-        child.expect(PROMPT)
-        child.sendline("y")
-        assert wait_for(lambda: hanging(lab, old_iid), 60.0), "R32's shutdown never ran"
-        child.sendintr()  # Ctrl-C while the old node's shutdown runs
-        out, code = finish(child)
+        out, code, old_iid = ctrl_c_in_r32_shutdown(lab, plan, node, tmp_path)
         assert code == EXIT_INTERRUPTED, out
         assert "Traceback" not in out
         # the cut command was stopped on the old VM, not left to run

@@ -225,10 +225,9 @@ def test_hosts_are_asked_at_once_within_the_limit_and_answered_in_order() -> Non
         return i
 
     async def main() -> None:
-        limit = asyncio.Semaphore(3)
-        assert await _in_order([job(i) for i in range(10)], limit) == list(range(10))
+        assert await _in_order([job(i) for i in range(10)], 3) == list(range(10))
         assert 1 < peak <= 3
         with pytest.raises(ValueError, match="job 2"):
-            await _in_order([job(i, fail=i in (2, 6)) for i in range(8)], limit)
+            await _in_order([job(i, fail=i in (2, 6)) for i in range(8)], 3)
 
     asyncio.run(main())

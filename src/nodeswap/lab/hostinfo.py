@@ -38,13 +38,6 @@ def _mac(seed: str) -> str:
     return "52:54:00:" + ":".join(f"{b:02x}" for b in digest[:3])
 
 
-def _prefix(netmask: str) -> int:
-    try:
-        return ipaddress.IPv4Network(f"0.0.0.0/{netmask}").prefixlen
-    except ValueError:
-        return 24
-
-
 def _inet(address: str, prefix: int, label: str) -> JSON:
     net = ipaddress.IPv4Network(f"{address}/{prefix}", strict=False)
     brd = str(net.broadcast_address) if prefix < 31 else ""
@@ -97,13 +90,13 @@ def links(h: Host, *, root: Path, fb_root: Path, vip: str | None,
     nics = h.extra.get("nics") or []
     mgmt = stanzas.get("eth0", {})
     eth0: JSON = {"name": "eth0", "kind": "ether", "master": None, "mac": eth0_mac(h),
-            "addrs": [_inet(h.address, _prefix(mgmt.get("netmask", "")), "eth0")]}
+            "addrs": [_inet(h.address, netconf.prefix(mgmt.get("netmask", "")), "eth0")]}
     if vip:
         eth0["addrs"].append(_inet(vip, 32, "eth0"))
     out.append(eth0)
     eip = stanzas.get("eth1", {})
     if len(nics) > 1 or eip.get("address"):
-        addrs = [_inet(eip["address"], _prefix(eip.get("netmask", "")), "eth1")] \
+        addrs = [_inet(eip["address"], netconf.prefix(eip.get("netmask", "")), "eth1")] \
             if eip.get("address") else []
         out.append({"name": "eth1", "kind": "ether", "master": None, "addrs": addrs,
                     "mac": nics[1]["mac"] if len(nics) > 1 else _mac(h.iid + "/eth1")})
@@ -122,13 +115,13 @@ def _physical_links(h: Host, fb_root: Path, guests: list[tuple[str, JSON]]) -> l
                 has_br1 = True
     eth: list[JSON] = [{"name": "eth0", "kind": "ether", "mac": mac, "master": "br0", "addrs": []}]
     bridges: list[JSON] = [{"name": "br0", "kind": "bridge", "mac": mac, "master": None,
-                "addrs": [_inet(h.address, _prefix(settings.get("mgmt_network_netmask", "")),
+                "addrs": [_inet(h.address, netconf.prefix(settings.get("mgmt_network_netmask", "")),
                                 "br0")]}]
     if has_br1:
         mac1 = settings.get("eip_network_mac_address") or _mac(h.iid + "/eth1")
         eth.append({"name": "eth1", "kind": "ether", "mac": mac1, "master": "br1",
                     "addrs": []})
-        addrs = [_inet(eip_addr, _prefix(settings.get("eip_network_netmask", "")), "br1")] \
+        addrs = [_inet(eip_addr, netconf.prefix(settings.get("eip_network_netmask", "")), "br1")] \
             if eip_addr else []
         bridges.append({"name": "br1", "kind": "bridge", "mac": mac1, "master": None,
                         "addrs": addrs})

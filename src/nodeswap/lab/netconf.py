@@ -26,8 +26,12 @@ NETPLAN_DIR = "etc/netplan"
 NETPLAN_FILE = f"{NETPLAN_DIR}/01-netcfg.yaml"
 
 
-def _prefix(netmask: str) -> int:
-    return ipaddress.IPv4Network(f"0.0.0.0/{netmask or '255.255.255.0'}").prefixlen
+def prefix(netmask: str) -> int:
+    """A netmask's prefix length (a /24 for a missing or malformed one)."""
+    try:
+        return ipaddress.IPv4Network(f"0.0.0.0/{netmask}").prefixlen
+    except ValueError:
+        return 24
 
 
 def render_netplan(s: dict[str, str]) -> str:
@@ -38,7 +42,7 @@ def render_netplan(s: dict[str, str]) -> str:
     for net, default in nics:
         dev: dict[str, Any] = {"addresses": [
             f"{s.get(f'{net}_network_address', '')}/"
-            f"{_prefix(s.get(f'{net}_network_netmask', ''))}"]}
+            f"{prefix(s.get(f'{net}_network_netmask', ''))}"]}
         if s.get(f"{net}_network_gateway"):
             dev["gateway4"] = s[f"{net}_network_gateway"]
         if net == "mgmt" and s.get("mgmt_network_dns_servers"):
@@ -93,12 +97,12 @@ def uses_netplan(t: dict[str, Any], s: dict[str, str]) -> bool:
     return release in (t.get("netplan_releases") or [])
 
 
-def write_config(root: Path, s: dict[str, str], netplan: bool) -> Path:
+def write_config(root: Path, s: dict[str, str], t: dict[str, Any]) -> None:
     """A VM's network file as its launch (the image's first boot) and install_nodes.sh
-    write it: netplan's (the interfaces file removed) or ifupdown's. Returns the file."""
-    if netplan:
+    write it from its settings ``s``: netplan's (the interfaces file removed) on a release of
+    topology ``t``'s ``netplan_releases``, else ifupdown's."""
+    if uses_netplan(t, s):
         (root / INTERFACES).unlink(missing_ok=True)
         hostroot.write(root / NETPLAN_FILE, render_netplan(s), 0o600)
-        return root / NETPLAN_FILE
-    hostroot.write(root / INTERFACES, pl.render_interfaces(s))
-    return root / INTERFACES
+    else:
+        hostroot.write(root / INTERFACES, pl.render_interfaces(s))

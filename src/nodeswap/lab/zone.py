@@ -287,6 +287,6 @@ class Zone:
         if vm is None or vm.name != name:
             raise LabError(f"{name}: no running node at {s.get('mgmt_network_address')}")
         time.sleep(self.power.delays.get("install_node", 0.0))  # timing: its components
-        netconf.write_config(self.root(vm.iid), s, netplan=netconf.uses_netplan(self.t, s))
+        netconf.write_config(self.root(vm.iid), s, self.t)
         self.files.write_rc_files(vm, s)
         return {"node": vm.iid}

@@ -349,7 +349,7 @@ class ZoneFiles:
         hostroot.write(root / "etc/lsb-release",
                        f"DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE={s['os_version']}\n"
                        f"DISTRIB_CODENAME={s['os_name']}\n")
-        netconf.write_config(root, s, netplan=netconf.uses_netplan(self.t, s))
+        netconf.write_config(root, s, self.t)
         if initial:
             self.write_rc_files(h, s)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine, Iterable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from nodeswap.errors import TransportError, ZoneError
 from nodeswap.i18n import N_, _
@@ -139,10 +139,16 @@ async def _capacity(ask: Asker, name: str, address: str) -> HostCapacity:
     return HostCapacity(cpus, mem, disk, links)
 
 
-async def _in_order(jobs: list[Coroutine[Any, Any, T]], limit: asyncio.Semaphore) -> list[T]:
-    """``jobs`` run at once (as many as ``limit`` lets: a zone of hundreds of physical hosts
-    is not asked all at once), each to its end; their results in order, or the first failure
-    in order (what running them one after the other would have raised first)."""
+HOSTS_AT_ONCE = 16  # discovery's hosts asked at once (the scheduler's MAX_AT_ONCE)
+
+
+async def _in_order(jobs: list[Coroutine[Any, Any, T]], at_once: int = HOSTS_AT_ONCE
+                    ) -> list[T]:
+    """``jobs`` run at once (at most ``at_once``: a zone of hundreds of physical hosts is not
+    asked all at once), each to its end; their results in order, or the first failure in
+    order (what running them one after the other would have raised first)."""
+    limit = asyncio.Semaphore(at_once)
+
     async def one(job: Coroutine[Any, Any, T]) -> T:
         async with limit:
             return await job
@@ -156,16 +162,13 @@ async def _in_order(jobs: list[Coroutine[Any, Any, T]], limit: asyncio.Semaphore
     return out
 
 
-HOSTS_AT_ONCE = 16  # discovery's hosts asked at once (the scheduler's MAX_AT_ONCE)
-
-
 async def ping_from(connector: Connector, fb: Target, addresses: Iterable[str]) -> set[str]:
     """Which of ``addresses`` answer ping from firstbox (R16: a temporary address must not),
     all pinged at once (a free address is silent for the whole ping: on a real network one
     after the other took about 2 s each)."""
     ask = Asker(connector)
     addrs = sorted(set(addresses))
-    answered = await asyncio.gather(*(ask.read(fb, F.answers_ping(a)) for a in addrs))
+    answered = await _in_order([ask.read(fb, F.answers_ping(a)) for a in addrs])
     return {a for a, yes in zip(addrs, answered, strict=True) if yes}
 
 
@@ -183,22 +186,16 @@ async def discover(connector: Connector, firstbox: Target, *, role: str = "proxy
     paths = runbook_for(role).fetched_files
     nodes = [n for n in zone.role_nodes(role) if not zone_id or zone.zone_of(n) in (zone_id, "")]
     phys = list(zone.physical_nodes)
-    # every host at once, each host's commands in turn on its own connection (one after the
-    # other through a jump, 49 commands took 4.6 s); a failure raised is the first in order
-    limit = asyncio.Semaphore(HOSTS_AT_ONCE)
-    olds_got, caps_got = await asyncio.gather(
-        _in_order([_old_node(ask, n.name, n.address, paths) for n in nodes], limit),
-        _in_order([_capacity(ask, n.name, n.address) for n in phys], limit),
-        return_exceptions=True)
-    for failed in (olds_got, caps_got):
-        if isinstance(failed, BaseException):
-            raise failed
-    old_list, cap_list = cast(list[OldNode], olds_got), cast(list[HostCapacity], caps_got)
+    # the old nodes at once, then the physical hosts at once, each host's commands in turn on
+    # its own connection (one after the other through a jump, 49 commands took 4.6 s); a
+    # failure raised is the first in order
+    old_list = await _in_order([_old_node(ask, n.name, n.address, paths) for n in nodes])
     olds = {n.name: r for n, r in zip(nodes, old_list, strict=True)}
     for node in olds.values():
         if node.error:
             warnings.append(OLD_NODE_SILENT.format(node=node.name, address=node.address,
                                                    error=node.error))
+    cap_list = await _in_order([_capacity(ask, n.name, n.address) for n in phys])
     capacity = {n.name: r for n, r in zip(phys, cap_list, strict=True)}
     vip = fb["vip"]
     if zone_id and len(zone.region_zone_ids) > 1:  # a region: the zone's own VIP (R23)
